@@ -1,0 +1,291 @@
+"""Accounts: companies marketed and sold to; for marketing, a collection of contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from bson import ObjectId
+from strawberry import relay
+from strawberry.types import Info
+
+from ..db import in_transaction
+from ..errors import (
+    ForbiddenError,
+    NotFound,
+    NotFoundError,
+    ValidationError,
+    errors_as_data,
+)
+from ..loaders import Children
+from ..store import accounts as store
+from ..store.pagination import Order, paginate, slice_page
+from .common import Direction, raise_if, require_text, set_fields
+from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
+
+if TYPE_CHECKING:
+    from .contacts import Contact, ContactFilter, ContactOrder, DeleteResult
+    from .leads import Lead, LeadFilter, LeadOrder
+
+ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
+ContactFilterT = Annotated["ContactFilter", strawberry.lazy("leadgraph.api.contacts")]
+ContactOrderT = Annotated["ContactOrder", strawberry.lazy("leadgraph.api.contacts")]
+LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
+LeadFilterT = Annotated["LeadFilter", strawberry.lazy("leadgraph.api.leads")]
+LeadOrderT = Annotated["LeadOrder", strawberry.lazy("leadgraph.api.leads")]
+DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
+
+
+@strawberry.type(description="A company you market and sell to (or a partner or vendor).")
+class Account(relay.Node):
+    oid: relay.NodeID[str]
+    name: str | None
+    domain: str | None = strawberry.field(description="Web domain, normalised (no www., scheme).")
+    industry: str | None
+    number_of_employees: int | None
+    annual_revenue: float | None
+    country: str | None
+    created_at: datetime
+    updated_at: datetime
+    _doc: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Account:
+        return cls(
+            oid=str(doc["_id"]),
+            name=doc.get("name"),
+            domain=doc.get("domain"),
+            industry=doc.get("industry"),
+            number_of_employees=doc.get("numberOfEmployees"),
+            annual_revenue=doc.get("annualRevenue"),
+            country=doc.get("country"),
+            created_at=doc["createdAt"],
+            updated_at=doc.get("updatedAt") or doc["createdAt"],
+            _doc=doc,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Account | None]:
+        ids = [ObjectId(i) if ObjectId.is_valid(i) else None for i in node_ids]
+        docs = await info.context.loaders.by_id(store.NAME).load_many([i for i in ids if i])
+        found = {d["_id"]: d for d in docs if d}
+        return [cls.from_doc(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="The account's contacts (its employees).")
+    async def contacts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: ContactFilterT | None = None,
+        order_by: ContactOrderT | None = None,
+    ) -> Connection[ContactT]:
+        from .contacts import Contact, contact_order, contact_query
+
+        first, last = check_page_args(info, first, last)
+        order = contact_order(order_by)
+        key = Children.of(
+            "contacts", "accountId", self._doc["_id"], contact_query(filter), order.sort()
+        )
+        docs = await info.context.loaders.children.load(key)
+        page = slice_page(docs, order, first=first, after=after, last=last, before=before)
+        return connection(page, Contact.from_doc, known_count(page.total or 0))
+
+    @strawberry.field(description="Account-based leads (leads whose parent account is this one).")
+    async def leads(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: LeadFilterT | None = None,
+        order_by: LeadOrderT | None = None,
+    ) -> Connection[LeadT]:
+        from .leads import Lead, lead_order, lead_query
+
+        first, last = check_page_args(info, first, last)
+        order = lead_order(order_by)
+        key = Children.of(
+            "leads", "parentAccountId", self._doc["_id"], lead_query(filter), order.sort()
+        )
+        docs = await info.context.loaders.children.load(key)
+        page = slice_page(docs, order, first=first, after=after, last=last, before=before)
+        return connection(page, Lead.from_doc, known_count(page.total or 0))
+
+
+@strawberry.input(description="Filter accounts; all given conditions must hold.")
+class AccountFilter:
+    name_contains: str | None = None
+    domain: str | None = None
+    industry: str | None = None
+    country: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@strawberry.enum
+class AccountOrderField(Enum):
+    CREATED_AT = "createdAt"
+    UPDATED_AT = "updatedAt"
+    NAME = "nameNormalized"
+
+
+@strawberry.input(description="Account ordering (ties broken by id).")
+class AccountOrder:
+    field: AccountOrderField = AccountOrderField.CREATED_AT
+    direction: Direction = Direction.ASC
+
+
+def account_query(f: AccountFilter | None) -> dict[str, Any]:
+    if f is None:
+        return {}
+    return store.filter_query(
+        name_contains=f.name_contains,
+        domain=f.domain,
+        industry=f.industry,
+        country=f.country,
+        created_after=f.created_after,
+        created_before=f.created_before,
+    )
+
+
+@strawberry.type
+class AccountQuery:
+    @strawberry.field(description="Accounts, filtered and ordered, as a Relay connection.")
+    async def accounts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: AccountFilter | None = None,
+        order_by: AccountOrder | None = None,
+    ) -> Connection[Account]:
+        first, last = check_page_args(info, first, last, default=50)
+        o = order_by or AccountOrder()
+        query = account_query(filter)
+        coll = info.context.db[store.NAME]
+        page = await paginate(
+            coll,
+            query,
+            Order(o.field.value, o.direction is Direction.DESC),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+        return connection(page, Account.from_doc, lambda: coll.count_documents(query))
+
+    @strawberry.field(description="One account by global id.")
+    async def account(self, info: Info, id: relay.GlobalID) -> Account | None:
+        doc = await info.context.loaders.by_id(store.NAME).load(object_id(id, "Account"))
+        return Account.from_doc(doc) if doc else None
+
+
+@strawberry.input(description="Fields of a new account.")
+class CreateAccountInput:
+    name: str
+    domain: str | None = strawberry.UNSET
+    industry: str | None = strawberry.UNSET
+    number_of_employees: int | None = strawberry.UNSET
+    annual_revenue: float | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="Changes to an account; omitted fields stay as they are.")
+class UpdateAccountInput:
+    id: relay.GlobalID
+    name: str | None = strawberry.UNSET
+    domain: str | None = strawberry.UNSET
+    industry: str | None = strawberry.UNSET
+    number_of_employees: int | None = strawberry.UNSET
+    annual_revenue: float | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+
+
+_FIELDS = {
+    "name": "name",
+    "domain": "domain",
+    "industry": "industry",
+    "number_of_employees": "numberOfEmployees",
+    "annual_revenue": "annualRevenue",
+    "country": "country",
+}
+
+
+def account_fields(input: CreateAccountInput | UpdateAccountInput) -> dict[str, Any]:
+    errors: list[tuple[str, str]] = []
+    fields = set_fields(input, _FIELDS)
+    require_text(fields.get("name"), "input.name", errors)
+    if "name" in fields and fields["name"] is None:
+        errors.append(("input.name", "must not be null"))
+    employees = fields.get("numberOfEmployees")
+    if employees is not None and employees < 0:
+        errors.append(("input.numberOfEmployees", "must not be negative"))
+    if fields.get("domain") and "." not in fields["domain"]:
+        errors.append(("input.domain", "is not a domain name"))
+    raise_if(errors)
+    return fields
+
+
+@strawberry.type(description="The account after the change.")
+class AccountPayload:
+    account: Account
+
+
+AccountResult = Annotated[
+    AccountPayload | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("AccountResult"),
+]
+
+
+@strawberry.type
+class AccountMutation:
+    @strawberry.mutation(description="Create an account.")
+    @errors_as_data
+    async def create_account(self, info: Info, input: CreateAccountInput) -> AccountResult:
+        info.context.require("accounts:write")
+        doc = await store.insert(info.context.db, account_fields(input))
+        return AccountPayload(account=Account.from_doc(doc))
+
+    @strawberry.mutation(description="Change an account's fields.")
+    @errors_as_data
+    async def update_account(self, info: Info, input: UpdateAccountInput) -> AccountResult:
+        info.context.require("accounts:write")
+        oid = object_id(input.id, "Account", "input.id")
+        doc = await store.update(info.context.db, oid, account_fields(input))
+        if doc is None:
+            raise NotFound("Account", str(input.id))
+        return AccountPayload(account=Account.from_doc(doc))
+
+    @strawberry.mutation(description="Delete an account; its contacts and leads are unlinked.")
+    @errors_as_data
+    async def delete_account(self, info: Info, id: relay.GlobalID) -> DeleteResultT:
+        from .contacts import DeletePayload
+
+        info.context.require("accounts:delete")
+        oid = object_id(id, "Account")
+        db = info.context.db
+
+        async def work(session: Any) -> int:
+            result = await db[store.NAME].delete_one({"_id": oid}, session=session)
+            if result.deleted_count:
+                await db["contacts"].update_many(
+                    {"accountId": oid}, {"$set": {"accountId": None}}, session=session
+                )
+                await db["leads"].update_many(
+                    {"parentAccountId": oid}, {"$set": {"parentAccountId": None}}, session=session
+                )
+            return result.deleted_count
+
+        if not await in_transaction(db, work):
+            raise NotFound("Account", str(id))
+        return DeletePayload(deleted_id=global_id("Account", oid))

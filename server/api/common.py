@@ -1,0 +1,49 @@
+"""Small shared GraphQL types: ordering direction and date ranges."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from .. import normalize
+from ..errors import InvalidInput
+
+
+@strawberry.enum(description="Sort direction.")
+class Direction(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+def clean_email(value: str | None, field: str, errors: list[tuple[str, str]]) -> str | None:
+    """Validate an email input; appends to ``errors`` instead of raising."""
+    if value is None:
+        return None
+    try:
+        normalize.email(value)
+    except normalize.InvalidValue as exc:
+        errors.append((field, str(exc)))
+        return None
+    return value.strip()
+
+
+def set_fields(input: Any, names: dict[str, str]) -> dict[str, Any]:
+    """The input fields the client actually sent (UNSET ones are left out), renamed for storage."""
+    out: dict[str, Any] = {}
+    for attr, stored in names.items():
+        value = getattr(input, attr, strawberry.UNSET)
+        if value is not strawberry.UNSET:
+            out[stored] = value.value if isinstance(value, Enum) else value
+    return out
+
+
+def raise_if(errors: list[tuple[str, str]]) -> None:
+    if errors:
+        raise InvalidInput(errors)
+
+
+def require_text(value: Any, field: str, errors: list[tuple[str, str]]) -> None:
+    if value is not strawberry.UNSET and value is not None and not str(value).strip():
+        errors.append((field, "must not be blank"))

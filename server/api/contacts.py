@@ -1,0 +1,476 @@
+"""Contacts: the person records that segments and journeys target."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from bson import ObjectId
+from strawberry import relay
+from strawberry.types import Info
+
+from ..db import in_transaction
+from ..errors import (
+    ForbiddenError,
+    InvalidInput,
+    NotFound,
+    NotFoundError,
+    ValidationError,
+    errors_as_data,
+)
+from ..loaders import Children
+from ..store import contacts as store
+from ..store.pagination import Order, paginate, slice_page
+from .common import Direction, clean_email, raise_if, require_text, set_fields
+from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
+
+if TYPE_CHECKING:
+    from .accounts import Account
+    from .interactions import Interaction, InteractionFilter
+    from .leads import Lead, LeadFilter, LeadOrder
+
+AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
+LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
+LeadFilterT = Annotated["LeadFilter", strawberry.lazy("leadgraph.api.leads")]
+LeadOrderT = Annotated["LeadOrder", strawberry.lazy("leadgraph.api.leads")]
+InteractionT = Annotated["Interaction", strawberry.lazy("leadgraph.api.interactions")]
+InteractionFilterT = Annotated["InteractionFilter", strawberry.lazy("leadgraph.api.interactions")]
+
+
+@strawberry.enum(description="The contact's role in buying decisions.")
+class ContactRole(Enum):
+    DECISION_MAKER = "decisionMaker"
+    INFLUENCER = "influencer"
+    USER = "user"
+    OTHER = "other"
+
+
+@strawberry.enum(description="Data-protection consent level granted by the contact.")
+class ConsentLevel(Enum):
+    NOT_SET = "not_set"
+    CONSENT_GIVEN = "consent_given"
+    TRANSACTIONAL = "transactional"
+    MARKETING = "marketing"
+    PROFILING = "profiling"
+    TRACKING = "tracking"
+
+
+@strawberry.type(description="What the contact allows marketing to do.")
+class ContactPreferences:
+    allow_bulk_email: bool = strawberry.field(
+        description="May marketing email from journeys reach this contact (subscription center)."
+    )
+    allow_email: bool = strawberry.field(
+        description="May any app send any email, commercial or transactional."
+    )
+    allow_prefill: bool = strawberry.field(
+        description="May marketing pages prefill forms for this contact ('remember me')."
+    )
+    track_email: bool = strawberry.field(
+        description="Carried for segment criteria; no effect on scoring."
+    )
+
+
+@strawberry.type(description="Data protection: consent level, child status and guardian.")
+class Consent:
+    level: ConsentLevel | None
+    is_child: bool
+    guardian: str | None
+
+
+@strawberry.type(description="Count of one interaction type.")
+class InteractionCount:
+    type: str
+    count: int
+
+
+@strawberry.type(description="Marketing insights: KPIs over the contact's interactions.")
+class MarketingInsights:
+    total: int
+    counts: list[InteractionCount]
+    last_activity_at: datetime | None
+
+
+def _enum(cls: type[Enum], value: Any) -> Any:
+    try:
+        return cls(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@strawberry.type(description="One person: customer, prospect, partner, vendor, speaker, sponsor.")
+class Contact(relay.Node):
+    oid: relay.NodeID[str]
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    job_title: str | None
+    role: ContactRole | None
+    marketing_source: str | None = strawberry.field(
+        description="Which marketing initiative created this contact."
+    )
+    marketing_only: bool = strawberry.field(
+        description="Created automatically for marketing (e.g. for an orphan lead); sales views "
+        "may hide it. Cleared when a lead of the contact qualifies."
+    )
+    preferences: ContactPreferences
+    consent: Consent
+    subscriptions: list[str]
+    insights: MarketingInsights
+    created_at: datetime
+    updated_at: datetime
+    _doc: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Contact:
+        prefs = {**store.DEFAULT_PREFERENCES, **(doc.get("preferences") or {})}
+        consent = doc.get("consent") or {}
+        insights = doc.get("insights") or {}
+        return cls(
+            oid=str(doc["_id"]),
+            first_name=doc.get("firstName"),
+            last_name=doc.get("lastName"),
+            email=doc.get("email"),
+            phone=doc.get("phone"),
+            job_title=doc.get("jobTitle"),
+            role=_enum(ContactRole, doc.get("role")),
+            marketing_source=doc.get("marketingSource"),
+            marketing_only=bool(doc.get("marketingOnly")),
+            preferences=ContactPreferences(
+                allow_bulk_email=bool(prefs["allowBulkEmail"]),
+                allow_email=bool(prefs["allowEmail"]),
+                allow_prefill=bool(prefs["allowPrefill"]),
+                track_email=bool(prefs["trackEmail"]),
+            ),
+            consent=Consent(
+                level=_enum(ConsentLevel, consent.get("level")),
+                is_child=bool(consent.get("isChild")),
+                guardian=consent.get("guardian"),
+            ),
+            subscriptions=list(doc.get("subscriptions") or []),
+            insights=MarketingInsights(
+                total=int(insights.get("total") or 0),
+                counts=[
+                    InteractionCount(type=k, count=v)
+                    for k, v in sorted((insights.get("counts") or {}).items())
+                ],
+                last_activity_at=insights.get("lastActivityAt"),
+            ),
+            created_at=doc["createdAt"],
+            updated_at=doc.get("updatedAt") or doc["createdAt"],
+            _doc=doc,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Contact | None]:
+        ids = [ObjectId(i) if ObjectId.is_valid(i) else None for i in node_ids]
+        loader = info.context.loaders.by_id(store.NAME)
+        docs = await loader.load_many([i for i in ids if i is not None])
+        found = {d["_id"]: d for d in docs if d}
+        return [cls.from_doc(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="The account (company) this contact works for.")
+    async def account(self, info: Info) -> AccountT | None:
+        from .accounts import Account
+
+        account_id = self._doc.get("accountId")
+        if account_id is None:
+            return None
+        doc = await info.context.loaders.by_id("accounts").load(account_id)
+        return Account.from_doc(doc) if doc else None
+
+    @strawberry.field(description="The contact's leads (its expressions of interest).")
+    async def leads(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: LeadFilterT | None = None,
+        order_by: LeadOrderT | None = None,
+    ) -> Connection[LeadT]:
+        from .leads import Lead, lead_order, lead_query
+
+        first, last = check_page_args(info, first, last)
+        order = lead_order(order_by)
+        key = Children.of(
+            "leads", "parentContactId", self._doc["_id"], lead_query(filter), order.sort()
+        )
+        docs = await info.context.loaders.children.load(key)
+        page = slice_page(docs, order, first=first, after=after, last=last, before=before)
+        return connection(page, Lead.from_doc, known_count(page.total or 0))
+
+    @strawberry.field(
+        description="The contact's interactions, oldest first (`last: 5` gives the latest five)."
+    )
+    async def interactions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: InteractionFilterT | None = None,
+    ) -> Connection[InteractionT]:
+        from .interactions import Interaction, interaction_query
+
+        first, last = check_page_args(info, first, last)
+        order = Order("occurredAt")
+        key = Children.of(
+            "interactions", "contactId", self._doc["_id"], interaction_query(filter), order.sort()
+        )
+        docs = await info.context.loaders.children.load(key)
+        page = slice_page(docs, order, first=first, after=after, last=last, before=before)
+        return connection(page, Interaction.from_doc, known_count(page.total or 0))
+
+
+@strawberry.input(description="Contact preferences to set; omitted fields stay as they are.")
+class ContactPreferencesInput:
+    allow_bulk_email: bool | None = strawberry.UNSET
+    allow_email: bool | None = strawberry.UNSET
+    allow_prefill: bool | None = strawberry.UNSET
+    track_email: bool | None = strawberry.UNSET
+
+
+@strawberry.input(description="Data-protection settings to set.")
+class ConsentInput:
+    level: ConsentLevel | None = strawberry.UNSET
+    is_child: bool | None = strawberry.UNSET
+    guardian: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="Filter contacts; all given conditions must hold.")
+class ContactFilter:
+    email: str | None = None
+    name_contains: str | None = None
+    account: relay.GlobalID | None = None
+    role: ContactRole | None = None
+    marketing_only: bool | None = None
+    allow_bulk_email: bool | None = None
+    allow_email: bool | None = None
+    allow_prefill: bool | None = None
+    track_email: bool | None = None
+    consent_level: ConsentLevel | None = None
+    is_child: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@strawberry.enum
+class ContactOrderField(Enum):
+    CREATED_AT = "createdAt"
+    UPDATED_AT = "updatedAt"
+    NAME = "sortName"
+
+
+@strawberry.input(description="Contact ordering (ties broken by id).")
+class ContactOrder:
+    field: ContactOrderField = ContactOrderField.CREATED_AT
+    direction: Direction = Direction.ASC
+
+
+def contact_query(f: ContactFilter | None) -> dict[str, Any]:
+    if f is None:
+        return {}
+    prefs = {
+        k: v
+        for k, v in {
+            "allowBulkEmail": f.allow_bulk_email,
+            "allowEmail": f.allow_email,
+            "allowPrefill": f.allow_prefill,
+            "trackEmail": f.track_email,
+        }.items()
+        if v is not None
+    }
+    return store.filter_query(
+        email=f.email,
+        name_contains=f.name_contains,
+        account_id=object_id(f.account, "Account", "filter.account") if f.account else None,
+        marketing_only=f.marketing_only,
+        role=f.role.value if f.role else None,
+        preferences=prefs,
+        consent_level=f.consent_level.value if f.consent_level else None,
+        is_child=f.is_child,
+        created_after=f.created_after,
+        created_before=f.created_before,
+    )
+
+
+def contact_order(o: ContactOrder | None) -> Order:
+    o = o or ContactOrder()
+    return Order(o.field.value, descending=o.direction is Direction.DESC)
+
+
+@strawberry.type
+class ContactQuery:
+    @strawberry.field(description="Contacts, filtered and ordered, as a Relay connection.")
+    async def contacts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: ContactFilter | None = None,
+        order_by: ContactOrder | None = None,
+    ) -> Connection[Contact]:
+        first, last = check_page_args(info, first, last, default=50)
+        query = contact_query(filter)
+        coll = info.context.db[store.NAME]
+        page = await paginate(
+            coll, query, contact_order(order_by), first=first, after=after, last=last, before=before
+        )
+        return connection(page, Contact.from_doc, lambda: coll.count_documents(query))
+
+    @strawberry.field(description="One contact by global id.")
+    async def contact(self, info: Info, id: relay.GlobalID) -> Contact | None:
+        oid = object_id(id, "Contact")
+        doc = await info.context.loaders.by_id(store.NAME).load(oid)
+        return Contact.from_doc(doc) if doc else None
+
+
+@strawberry.input(description="Fields of a new contact.")
+class CreateContactInput:
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    job_title: str | None = strawberry.UNSET
+    role: ContactRole | None = strawberry.UNSET
+    account: relay.GlobalID | None = strawberry.UNSET
+    marketing_source: str | None = strawberry.UNSET
+    marketing_only: bool | None = strawberry.UNSET
+    subscriptions: list[str] | None = strawberry.UNSET
+    preferences: ContactPreferencesInput | None = strawberry.UNSET
+    consent: ConsentInput | None = strawberry.UNSET
+
+
+@strawberry.input(description="Changes to a contact; omitted fields stay as they are.")
+class UpdateContactInput(CreateContactInput):
+    id: relay.GlobalID
+
+
+_FIELDS = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "email": "email",
+    "phone": "phone",
+    "job_title": "jobTitle",
+    "role": "role",
+    "marketing_source": "marketingSource",
+    "marketing_only": "marketingOnly",
+    "subscriptions": "subscriptions",
+}
+_PREFS = {
+    "allow_bulk_email": "allowBulkEmail",
+    "allow_email": "allowEmail",
+    "allow_prefill": "allowPrefill",
+    "track_email": "trackEmail",
+}
+_CONSENT = {"level": "level", "is_child": "isChild", "guardian": "guardian"}
+
+
+async def contact_fields(info: Info, input: CreateContactInput, creating: bool) -> dict[str, Any]:
+    """Validate a contact input; returns storable fields or raises InvalidInput naming fields."""
+    errors: list[tuple[str, str]] = []
+    fields = set_fields(input, _FIELDS)
+    if "email" in fields:
+        fields["email"] = clean_email(fields["email"], "input.email", errors)
+    for name in ("firstName", "lastName"):
+        require_text(fields.get(name), f"input.{name}", errors)
+    if creating and not (fields.get("email") or fields.get("lastName")):
+        errors.append(("input.lastName", "a contact needs a lastName or an email"))
+    for attr, sub in (("preferences", _PREFS), ("consent", _CONSENT)):
+        value = getattr(input, attr, strawberry.UNSET)
+        if value not in (strawberry.UNSET, None):
+            fields[attr] = set_fields(value, sub)
+            if attr == "preferences":
+                for key, val in fields[attr].items():
+                    if val is None:
+                        errors.append((f"input.preferences.{key}", "must be true or false"))
+    account = getattr(input, "account", strawberry.UNSET)
+    if account is not strawberry.UNSET:
+        if account is None:
+            fields["accountId"] = None
+        else:
+            try:
+                oid = object_id(account, "Account", "input.account")
+            except InvalidInput as exc:
+                errors.extend(exc.errors)
+            else:
+                if await info.context.loaders.by_id("accounts").load(oid) is None:
+                    errors.append(("input.account", f"no Account with id {account}"))
+                fields["accountId"] = oid
+    raise_if(errors)
+    return fields
+
+
+@strawberry.type(description="The contact after the change.")
+class ContactPayload:
+    contact: Contact
+
+
+@strawberry.type(description="The id of the deleted record.")
+class DeletePayload:
+    deleted_id: relay.GlobalID
+
+
+ContactResult = Annotated[
+    ContactPayload | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("ContactResult"),
+]
+DeleteResult = Annotated[
+    DeletePayload | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("DeleteResult"),
+]
+
+
+@strawberry.type
+class ContactMutation:
+    @strawberry.mutation(description="Create a contact.")
+    @errors_as_data
+    async def create_contact(self, info: Info, input: CreateContactInput) -> ContactResult:
+        info.context.require("contacts:write")
+        fields = await contact_fields(info, input, creating=True)
+        doc = await store.insert(info.context.db, fields)
+        await info.context.emit("contact_created", contact=doc)
+        return ContactPayload(contact=Contact.from_doc(doc))
+
+    @strawberry.mutation(description="Change a contact's fields.")
+    @errors_as_data
+    async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactResult:
+        info.context.require("contacts:write")
+        oid = object_id(input.id, "Contact", "input.id")
+        fields = await contact_fields(info, input, creating=False)
+        doc = await store.update(info.context.db, oid, fields)
+        if doc is None:
+            raise NotFound("Contact", str(input.id))
+        return ContactPayload(contact=Contact.from_doc(doc))
+
+    @strawberry.mutation(
+        description="Delete a contact with its interactions; its leads become orphans."
+    )
+    @errors_as_data
+    async def delete_contact(self, info: Info, id: relay.GlobalID) -> DeleteResult:
+        info.context.require("contacts:delete")
+        oid = object_id(id, "Contact")
+        db = info.context.db
+
+        async def work(session: Any) -> int:
+            result = await db[store.NAME].delete_one({"_id": oid}, session=session)
+            if result.deleted_count:
+                await db["interactions"].delete_many({"contactId": oid}, session=session)
+                await db["leads"].update_many(
+                    {"parentContactId": oid}, {"$set": {"parentContactId": None}}, session=session
+                )
+            return result.deleted_count
+
+        if not await in_transaction(db, work):
+            raise NotFound("Contact", str(id))
+        return DeletePayload(deleted_id=global_id("Contact", oid))

@@ -1,0 +1,215 @@
+"""Interactions: engagement records of a contact (email opened, form submitted, ...)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from bson import ObjectId
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from ..db import in_transaction
+from ..errors import (
+    ForbiddenError,
+    InvalidInput,
+    NotFoundError,
+    ValidationError,
+    errors_as_data,
+)
+from ..store import interactions as store
+from .common import raise_if
+from .relay import object_id
+
+if TYPE_CHECKING:
+    from .contacts import Contact
+    from .leads import Lead
+
+ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
+LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
+
+InteractionType = strawberry.enum(
+    Enum("InteractionType", {t.upper(): t for t in store.TYPES}),  # type: ignore[misc]
+    description="Kinds of engagement recorded for a contact.",
+)
+
+
+@strawberry.type(description="One engagement of a contact.")
+class Interaction(relay.Node):
+    oid: relay.NodeID[str]
+    type: InteractionType  # type: ignore[valid-type]
+    occurred_at: datetime
+    form_id: str | None
+    event_id: str | None
+    email_id: str | None
+    url: str | None
+    details: JSON | None
+    _doc: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Interaction:
+        return cls(
+            oid=str(doc["_id"]),
+            type=InteractionType(doc["type"]),
+            occurred_at=doc["occurredAt"],
+            form_id=doc.get("formId"),
+            event_id=doc.get("eventId"),
+            email_id=doc.get("emailId"),
+            url=doc.get("url"),
+            details=doc.get("details") or None,
+            _doc=doc,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Interaction | None]:
+        ids = [ObjectId(i) if ObjectId.is_valid(i) else None for i in node_ids]
+        docs = await info.context.loaders.by_id(store.NAME).load_many([i for i in ids if i])
+        found = {d["_id"]: d for d in docs if d}
+        return [cls.from_doc(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="The contact who engaged.")
+    async def contact(self, info: Info) -> ContactT | None:
+        from .contacts import Contact
+
+        doc = await info.context.loaders.by_id("contacts").load(self._doc["contactId"])
+        return Contact.from_doc(doc) if doc else None
+
+    @strawberry.field(description="The lead the interaction was recorded for, if any.")
+    async def lead(self, info: Info) -> LeadT | None:
+        from .leads import Lead
+
+        oid = self._doc.get("leadId")
+        doc = await info.context.loaders.by_id("leads").load(oid) if oid else None
+        return Lead.from_doc(doc) if doc else None
+
+
+@strawberry.input(description="Filter interactions.")
+class InteractionFilter:
+    types: list[InteractionType] | None = None  # type: ignore[valid-type]
+    occurred_after: datetime | None = None
+    occurred_before: datetime | None = None
+
+
+def interaction_query(f: InteractionFilter | None) -> dict[str, Any]:
+    if f is None:
+        return {}
+    return store.filter_query(
+        types=[t.value for t in f.types] if f.types else None,
+        occurred_after=f.occurred_after,
+        occurred_before=f.occurred_before,
+    )
+
+
+@strawberry.input(description="An interaction to record for a contact.")
+class RecordInteractionInput:
+    contact: relay.GlobalID
+    type: InteractionType  # type: ignore[valid-type]
+    occurred_at: datetime | None = None
+    lead: relay.GlobalID | None = None
+    form_id: str | None = None
+    event_id: str | None = None
+    email_id: str | None = None
+    url: str | None = None
+    details: JSON | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retrying with the same key records nothing twice."
+    )
+
+
+@strawberry.type(description="The recorded interaction.")
+class InteractionPayload:
+    interaction: Interaction
+    created: bool = strawberry.field(description="False when the idempotency key was seen before.")
+
+
+InteractionResult = Annotated[
+    InteractionPayload | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("InteractionResult"),
+]
+
+
+async def _existing(info: Info, key: str | None) -> dict[str, Any] | None:
+    if not key:
+        return None
+    return await info.context.db[store.NAME].find_one({"idempotencyKey": key})
+
+
+@strawberry.type
+class InteractionMutation:
+    @strawberry.mutation(description="Record an interaction and update the contact's insights.")
+    @errors_as_data
+    async def record_interaction(
+        self, info: Info, input: RecordInteractionInput
+    ) -> InteractionResult:
+        from pymongo.errors import DuplicateKeyError
+
+        info.context.require("interactions:write")
+        errors: list[tuple[str, str]] = []
+        fields: dict[str, Any] = {"type": input.type.value}
+        loaders = info.context.loaders
+        for value, type_name, name, stored, coll in (
+            (input.contact, "Contact", "contact", "contactId", "contacts"),
+            (input.lead, "Lead", "lead", "leadId", "leads"),
+        ):
+            if value is None:
+                continue
+            try:
+                oid = object_id(value, type_name, f"input.{name}")
+            except InvalidInput as exc:
+                errors.extend(exc.errors)
+                continue
+            if await loaders.by_id(coll).load(oid) is None:
+                errors.append((f"input.{name}", f"no {type_name} with id {value}"))
+            fields[stored] = oid
+        if input.details is not None and not isinstance(input.details, dict):
+            errors.append(("input.details", "must be a JSON object"))
+        if input.details is not None and len(json.dumps(input.details, default=str)) > 16_384:
+            errors.append(("input.details", "must be at most 16 KiB"))
+        raise_if(errors)
+        for attr, stored in (
+            ("occurred_at", "occurredAt"),
+            ("form_id", "formId"),
+            ("event_id", "eventId"),
+            ("email_id", "emailId"),
+            ("url", "url"),
+            ("details", "details"),
+            ("idempotency_key", "idempotencyKey"),
+        ):
+            value = getattr(input, attr)
+            if value is not None:
+                fields[stored] = value
+        if (seen := await _existing(info, input.idempotency_key)) is not None:
+            return InteractionPayload(interaction=Interaction.from_doc(seen), created=False)
+        db = info.context.db
+        try:
+            doc = await in_transaction(db, lambda s: store.record(db, fields, session=s))
+        except DuplicateKeyError:
+            seen = await _existing(info, input.idempotency_key)
+            assert seen is not None
+            return InteractionPayload(interaction=Interaction.from_doc(seen), created=False)
+        return InteractionPayload(interaction=Interaction.from_doc(doc), created=True)
+
+
+@strawberry.type
+class InteractionSubscription:
+    @strawberry.subscription(
+        description="Interactions as they are recorded (optionally for one contact), "
+        "from a MongoDB change stream."
+    )
+    async def interaction_recorded(
+        self, info: Info, contact: relay.GlobalID | None = None
+    ) -> AsyncGenerator[Interaction, None]:
+        match: dict[str, Any] = {"operationType": "insert"}
+        if contact is not None:
+            match["fullDocument.contactId"] = object_id(contact, "Contact", "contact")
+        coll = info.context.db[store.NAME]
+        async with await coll.watch([{"$match": match}]) as stream:
+            async for change in stream:
+                yield Interaction.from_doc(change["fullDocument"])

@@ -1,0 +1,419 @@
+"""Leads: one expression of interest of a contact (or account) in a marketing context."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from bson import ObjectId
+from strawberry import relay
+from strawberry.types import Info
+
+from ..errors import (
+    ForbiddenError,
+    InvalidInput,
+    NotFound,
+    NotFoundError,
+    ValidationError,
+    errors_as_data,
+)
+from ..store import leads as store
+from ..store.pagination import Order, paginate
+from .common import Direction, clean_email, raise_if, require_text, set_fields
+from .relay import Connection, check_page_args, connection, object_id
+
+if TYPE_CHECKING:
+    from .accounts import Account
+    from .contacts import Contact, DeleteResult
+
+ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
+AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
+DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
+
+
+@strawberry.enum(description="What kind of thing the lead is interested in.")
+class MarketingContextKind(Enum):
+    PRODUCT = "product"
+    OFFER = "offer"
+    CAMPAIGN = "campaign"
+    EVENT = "event"
+
+
+@strawberry.enum(description="Where the lead stands overall.")
+class LeadStatus(Enum):
+    OPEN = "open"
+    QUALIFIED = "qualified"
+    DISQUALIFIED = "disqualified"
+
+
+@strawberry.type(description="The product, offer, campaign or event the lead is interested in.")
+class MarketingContext:
+    kind: MarketingContextKind | None
+    name: str | None
+
+
+@strawberry.type(description="Points one scoring rule gave.")
+class ScoreExplanation:
+    rule: str
+    points: float
+
+
+@strawberry.type(description="The lead's score under one scoring model, with its explanation.")
+class LeadScore:
+    model: str
+    score: float
+    sales_ready: bool
+    explanation: list[ScoreExplanation]
+    rules_version: str | None
+    scored_at: datetime | None
+
+
+@strawberry.type(description="One entry of the lead's stage history.")
+class StageEntry:
+    stage: str
+    entered_at: datetime
+    reason: str | None
+    by: str | None
+    rules_version: str | None
+
+
+def _enum(cls: type[Enum], value: Any) -> Any:
+    try:
+        return cls(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@strawberry.type(description="An expression of interest by a contact in a marketing context.")
+class Lead(relay.Node):
+    oid: relay.NodeID[str]
+    topic: str | None
+    marketing_context: MarketingContext | None
+    form_id: str | None = strawberry.field(description="Marketing form (landing page) id.")
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    company_name: str | None
+    job_title: str | None
+    stage: str = strawberry.field(description="Current stage of the lead lifecycle.")
+    stage_history: list[StageEntry]
+    scores: list[LeadScore]
+    sales_ready: bool
+    teleprospect_ready: bool
+    status: LeadStatus
+    created_at: datetime
+    updated_at: datetime
+    _doc: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Lead:
+        ctx = doc.get("marketingContext")
+        return cls(
+            oid=str(doc["_id"]),
+            topic=doc.get("topic"),
+            marketing_context=MarketingContext(
+                kind=_enum(MarketingContextKind, ctx.get("kind")), name=ctx.get("name")
+            )
+            if ctx
+            else None,
+            form_id=doc.get("formId"),
+            email=doc.get("email"),
+            first_name=doc.get("firstName"),
+            last_name=doc.get("lastName"),
+            company_name=doc.get("companyName"),
+            job_title=doc.get("jobTitle"),
+            stage=doc.get("stage") or store.INITIAL_STAGE,
+            stage_history=[
+                StageEntry(
+                    stage=h["stage"],
+                    entered_at=h["enteredAt"],
+                    reason=h.get("reason"),
+                    by=h.get("by"),
+                    rules_version=h.get("rulesVersion"),
+                )
+                for h in doc.get("stageHistory") or []
+            ],
+            scores=[
+                LeadScore(
+                    model=s["model"],
+                    score=s.get("score", 0),
+                    sales_ready=bool(s.get("salesReady")),
+                    explanation=[
+                        ScoreExplanation(rule=e["rule"], points=e["points"])
+                        for e in s.get("explanation") or []
+                    ],
+                    rules_version=s.get("rulesVersion"),
+                    scored_at=s.get("scoredAt"),
+                )
+                for s in doc.get("scores") or []
+            ],
+            sales_ready=bool(doc.get("salesReady")),
+            teleprospect_ready=bool(doc.get("teleprospectReady")),
+            status=_enum(LeadStatus, doc.get("status")) or LeadStatus.OPEN,
+            created_at=doc["createdAt"],
+            updated_at=doc.get("updatedAt") or doc["createdAt"],
+            _doc=doc,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Lead | None]:
+        ids = [ObjectId(i) if ObjectId.is_valid(i) else None for i in node_ids]
+        docs = await info.context.loaders.by_id(store.NAME).load_many([i for i in ids if i])
+        found = {d["_id"]: d for d in docs if d}
+        return [cls.from_doc(found[i]) if i in found else None for i in ids]
+
+    @strawberry.field(description="The parent contact (lead_parent_contact).")
+    async def parent_contact(self, info: Info) -> ContactT | None:
+        from .contacts import Contact
+
+        oid = self._doc.get("parentContactId")
+        doc = await info.context.loaders.by_id("contacts").load(oid) if oid else None
+        return Contact.from_doc(doc) if doc else None
+
+    @strawberry.field(description="The parent account, for account-based leads.")
+    async def parent_account(self, info: Info) -> AccountT | None:
+        from .accounts import Account
+
+        oid = self._doc.get("parentAccountId")
+        doc = await info.context.loaders.by_id("accounts").load(oid) if oid else None
+        return Account.from_doc(doc) if doc else None
+
+    @strawberry.field(description="True when the lead has neither parent contact nor account.")
+    def orphan(self) -> bool:
+        return not (self._doc.get("parentContactId") or self._doc.get("parentAccountId"))
+
+
+@strawberry.input(description="Filter leads; all given conditions must hold.")
+class LeadFilter:
+    topic: str | None = None
+    topic_contains: str | None = None
+    stage: str | None = None
+    status: LeadStatus | None = None
+    sales_ready: bool | None = None
+    form_id: str | None = None
+    email: str | None = None
+    parent_contact: relay.GlobalID | None = None
+    parent_account: relay.GlobalID | None = None
+    orphan: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@strawberry.enum
+class LeadOrderField(Enum):
+    CREATED_AT = "createdAt"
+    UPDATED_AT = "updatedAt"
+
+
+@strawberry.input(description="Lead ordering (ties broken by id).")
+class LeadOrder:
+    field: LeadOrderField = LeadOrderField.CREATED_AT
+    direction: Direction = Direction.ASC
+
+
+def lead_query(f: LeadFilter | None) -> dict[str, Any]:
+    if f is None:
+        return {}
+    return store.filter_query(
+        topic=f.topic,
+        topic_contains=f.topic_contains,
+        stage=f.stage,
+        status=f.status.value if f.status else None,
+        sales_ready=f.sales_ready,
+        form_id=f.form_id,
+        email=f.email,
+        parent_contact_id=object_id(f.parent_contact, "Contact", "filter.parentContact")
+        if f.parent_contact
+        else None,
+        parent_account_id=object_id(f.parent_account, "Account", "filter.parentAccount")
+        if f.parent_account
+        else None,
+        orphan=f.orphan,
+        created_after=f.created_after,
+        created_before=f.created_before,
+    )
+
+
+def lead_order(o: LeadOrder | None) -> Order:
+    o = o or LeadOrder()
+    return Order(o.field.value, descending=o.direction is Direction.DESC)
+
+
+@strawberry.type
+class LeadQuery:
+    @strawberry.field(description="Leads, filtered and ordered, as a Relay connection.")
+    async def leads(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: LeadFilter | None = None,
+        order_by: LeadOrder | None = None,
+    ) -> Connection[Lead]:
+        first, last = check_page_args(info, first, last, default=50)
+        query = lead_query(filter)
+        coll = info.context.db[store.NAME]
+        page = await paginate(
+            coll, query, lead_order(order_by), first=first, after=after, last=last, before=before
+        )
+        return connection(page, Lead.from_doc, lambda: coll.count_documents(query))
+
+    @strawberry.field(description="One lead by global id.")
+    async def lead(self, info: Info, id: relay.GlobalID) -> Lead | None:
+        doc = await info.context.loaders.by_id(store.NAME).load(object_id(id, "Lead"))
+        return Lead.from_doc(doc) if doc else None
+
+
+@strawberry.input(description="The lead's marketing context.")
+class MarketingContextInput:
+    kind: MarketingContextKind
+    name: str
+
+
+@strawberry.input(description="Fields of a new lead.")
+class CreateLeadInput:
+    topic: str | None = strawberry.UNSET
+    marketing_context: MarketingContextInput | None = strawberry.UNSET
+    form_id: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    company_name: str | None = strawberry.UNSET
+    job_title: str | None = strawberry.UNSET
+    parent_contact: relay.GlobalID | None = strawberry.UNSET
+    parent_account: relay.GlobalID | None = strawberry.UNSET
+
+
+@strawberry.input(description="Changes to a lead; omitted fields stay as they are.")
+class UpdateLeadInput(CreateLeadInput):
+    id: relay.GlobalID
+
+
+_FIELDS = {
+    "topic": "topic",
+    "form_id": "formId",
+    "email": "email",
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "company_name": "companyName",
+    "job_title": "jobTitle",
+}
+
+
+async def parent_ids(
+    info: Info, contact: Any, account: Any, errors: list[tuple[str, str]], prefix: str = "input"
+) -> dict[str, Any]:
+    """Validate parent contact/account global ids (they must exist); UNSET ones are left out."""
+    out: dict[str, Any] = {}
+    for value, type_name, field, collection in (
+        (contact, "Contact", "parentContact", "contacts"),
+        (account, "Account", "parentAccount", "accounts"),
+    ):
+        if value is strawberry.UNSET:
+            continue
+        stored = f"{field}Id"
+        if value is None:
+            out[stored] = None
+            continue
+        try:
+            oid = object_id(value, type_name, f"{prefix}.{field}")
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+            continue
+        if await info.context.loaders.by_id(collection).load(oid) is None:
+            errors.append((f"{prefix}.{field}", f"no {type_name} with id {value}"))
+        out[stored] = oid
+    return out
+
+
+async def lead_fields(info: Info, input: CreateLeadInput, creating: bool) -> dict[str, Any]:
+    errors: list[tuple[str, str]] = []
+    fields = set_fields(input, _FIELDS)
+    if "email" in fields:
+        fields["email"] = clean_email(fields["email"], "input.email", errors)
+    require_text(fields.get("topic"), "input.topic", errors)
+    ctx = input.marketing_context
+    if ctx is not strawberry.UNSET:
+        fields["marketingContext"] = (
+            {"kind": ctx.kind.value, "name": ctx.name} if ctx is not None else None
+        )
+        if ctx is not None:
+            require_text(ctx.name, "input.marketingContext.name", errors)
+    if creating and not (fields.get("topic") or fields.get("marketingContext")):
+        errors.append(("input.topic", "a lead needs a topic or a marketingContext"))
+    fields.update(await parent_ids(info, input.parent_contact, input.parent_account, errors))
+    raise_if(errors)
+    return fields
+
+
+@strawberry.type(description="The lead after the change.")
+class LeadPayload:
+    lead: Lead
+
+
+LeadResult = Annotated[
+    LeadPayload | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("LeadResult"),
+]
+
+
+@strawberry.type
+class LeadMutation:
+    @strawberry.mutation(description="Create a lead (stage Inquiry).")
+    @errors_as_data
+    async def create_lead(self, info: Info, input: CreateLeadInput) -> LeadResult:
+        info.context.require("leads:write")
+        doc = await store.insert(info.context.db, await lead_fields(info, input, creating=True))
+        return LeadPayload(lead=Lead.from_doc(doc))
+
+    @strawberry.mutation(description="Change a lead's fields.")
+    @errors_as_data
+    async def update_lead(self, info: Info, input: UpdateLeadInput) -> LeadResult:
+        info.context.require("leads:write")
+        oid = object_id(input.id, "Lead", "input.id")
+        fields = await lead_fields(info, input, creating=False)
+        doc = await store.update(info.context.db, oid, fields)
+        if doc is None:
+            raise NotFound("Lead", str(input.id))
+        return LeadPayload(lead=Lead.from_doc(doc))
+
+    @strawberry.mutation(
+        description="Link a lead to a parent contact and/or account (null unlinks)."
+    )
+    @errors_as_data
+    async def link_lead(
+        self,
+        info: Info,
+        id: relay.GlobalID,
+        parent_contact: relay.GlobalID | None = strawberry.UNSET,
+        parent_account: relay.GlobalID | None = strawberry.UNSET,
+    ) -> LeadResult:
+        info.context.require("leads:write")
+        oid = object_id(id, "Lead")
+        errors: list[tuple[str, str]] = []
+        fields = await parent_ids(info, parent_contact, parent_account, errors, prefix="")
+        if not fields and not errors:
+            errors.append(("parentContact", "give parentContact and/or parentAccount"))
+        raise_if([(f.lstrip("."), m) for f, m in errors])
+        doc = await store.update(info.context.db, oid, fields)
+        if doc is None:
+            raise NotFound("Lead", str(id))
+        return LeadPayload(lead=Lead.from_doc(doc))
+
+    @strawberry.mutation(description="Delete a lead.")
+    @errors_as_data
+    async def delete_lead(self, info: Info, id: relay.GlobalID) -> DeleteResultT:
+        from .contacts import DeletePayload
+
+        info.context.require("leads:delete")
+        oid = object_id(id, "Lead")
+        result = await info.context.db[store.NAME].delete_one({"_id": oid})
+        if not result.deleted_count:
+            raise NotFound("Lead", str(id))
+        return DeletePayload(deleted_id=id)

@@ -1,0 +1,121 @@
+"""Relay plumbing: global ids, cursor connections with ``totalCount``, page-size limits."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from bson import ObjectId
+from bson.errors import InvalidId
+from strawberry import relay
+from strawberry.types import Info
+
+from ..errors import InvalidInput
+from ..store.pagination import InvalidCursor, Page
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="An edge in a connection.")
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type(description="A page of a list, with Relay cursors and the total count.")
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many records match the filter (across all pages).")
+    async def total_count(self) -> int:
+        return await self._count()
+
+    @strawberry.field(description="The nodes of this page, without cursors.")
+    def nodes(self) -> list[NodeT]:
+        return [edge.node for edge in self.edges]
+
+
+def connection(
+    page: Page, to_node: Callable[[dict[str, Any]], Any], count: Callable[[], Awaitable[int]]
+) -> Connection[Any]:
+    edges = [Edge(cursor=page.cursor(doc), node=to_node(doc)) for doc in page.docs]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        _count=count,
+    )
+
+
+def known_count(n: int) -> Callable[[], Awaitable[int]]:
+    async def count() -> int:
+        return n
+
+    return count
+
+
+def check_page_args(
+    info: Info, first: int | None, last: int | None, default: int | None = None
+) -> tuple[int | None, int | None]:
+    """Validate ``first``/``last`` against the server's maximum page size."""
+    limit = info.context.settings.max_page_size
+    for name, value in (("first", first), ("last", last)):
+        if value is not None and value < 0:
+            raise InvalidCursorArgs(name, "must not be negative")
+        if value is not None and value > limit:
+            raise InvalidCursorArgs(name, f"must be at most {limit}")
+    if first is None and last is None and default is not None:
+        first = min(default, limit)
+    return first, last
+
+
+class InvalidCursorArgs(InvalidInput):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)
+
+
+def object_id(global_id: relay.GlobalID | str, type_name: str, field: str = "id") -> ObjectId:
+    """The ObjectId behind a global id of the expected type (raises InvalidInput otherwise)."""
+    if isinstance(global_id, str):
+        try:
+            global_id = relay.GlobalID.from_id(global_id)
+        except Exception as exc:  # strawberry raises GlobalIDValueError on garbage
+            raise InvalidInput(field, "is not a valid global id") from exc
+    if global_id.type_name != type_name:
+        raise InvalidInput(field, f"is a {global_id.type_name} id, expected a {type_name} id")
+    try:
+        return ObjectId(global_id.node_id)
+    except (InvalidId, TypeError) as exc:
+        raise InvalidInput(field, "is not a valid global id") from exc
+
+
+def global_id(type_name: str, oid: ObjectId | None) -> relay.GlobalID | None:
+    return relay.GlobalID(type_name, str(oid)) if oid is not None else None
+
+
+__all__ = [
+    "Connection",
+    "Edge",
+    "InvalidCursor",
+    "PageInfo",
+    "check_page_args",
+    "connection",
+    "global_id",
+    "known_count",
+    "object_id",
+]

@@ -1,0 +1,86 @@
+"""The ASGI application: GraphQL (HTTP + WebSocket) at /graphql, /healthz and /readyz."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route, WebSocketRoute
+
+from . import __version__
+from .config import Settings
+from .db import Connection, open_database, ping
+from .graphql_view import LeadgraphGraphQL
+from .schema import build_schema
+
+log = logging.getLogger("leadgraph")
+
+
+@dataclass
+class AppState:
+    """What lives as long as the process: settings, database, rules, plugins, schema."""
+
+    settings: Settings
+    schema: strawberry.Schema
+    connection: Connection | None = None
+    rules: Any = None
+    pm: Any = None
+    tasks: list[Any] = field(default_factory=list)
+
+    @property
+    def db(self) -> AsyncDatabase:
+        assert self.connection is not None, "database not open yet"
+        return self.connection.db
+
+
+def create_app(settings: Settings | None = None, connection: Connection | None = None) -> Starlette:
+    """Build the app; without ``connection`` the lifespan opens the database from ``settings``."""
+    settings = settings or Settings.from_env()
+    state = AppState(settings=settings, schema=build_schema(settings), connection=connection)
+    graphql = LeadgraphGraphQL(state)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if state.connection is None:
+                state.connection = await stack.enter_async_context(
+                    open_database(settings, publish=True)
+                )
+            from .runtime import start_runtime
+
+            await start_runtime(state, stack)
+            yield
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def readyz(request: Request) -> JSONResponse:
+        ok = state.connection is not None and await ping(state.db)
+        body: dict[str, Any] = {"status": "ready" if ok else "unavailable", "database": ok}
+        if state.rules is not None:
+            body["rulesVersion"] = getattr(state.rules, "version", None)
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def root(request: Request) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
+    app = Starlette(
+        routes=[
+            Route("/", root),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.leadgraph = state
+    return app

@@ -1,0 +1,48 @@
+"""Roles, permissions and the caller of a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES: dict[str, frozenset[str]] = {
+    "read-only": frozenset(),
+    "sales": frozenset({"contacts:write", "leads:write", "leads:stage", "interactions:write"}),
+    "marketer": frozenset(
+        {
+            "contacts:write",
+            "accounts:write",
+            "leads:write",
+            "leads:stage",
+            "interactions:write",
+            "capture:submit",
+            "data:import",
+            "contacts:merge",
+            "segments:write",
+        }
+    ),
+}
+ROLES["admin"] = frozenset(
+    set().union(*ROLES.values())
+    | {"contacts:delete", "accounts:delete", "leads:delete", "rules:admin", "keys:admin"}
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the API key's name and its role."""
+
+    name: str
+    role: str
+
+    def can(self, permission: str) -> bool:
+        return permission in ROLES.get(self.role, frozenset())
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The key from an ``Authorization: Bearer KEY`` header (None when absent or malformed)."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

@@ -1,0 +1,268 @@
+"""The ``leadgraph`` command line: serve, keys, seed (rules and import attach their groups)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .auth import ROLES
+from .config import Settings
+from .db import Connection, open_database
+
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.find_object(Settings) or Settings.from_env()
+
+
+def with_database(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    """Run an async command body with an open database as its first argument."""
+
+    @click.pass_context
+    @functools.wraps(fn)
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> T:
+        async def main() -> T:
+            async with open_database(_settings(ctx)) as conn:
+                return await fn(conn, *args, **kwargs)
+
+        return asyncio.run(main())
+
+    return wrapper
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description:<13}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@click.group()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar="LEADGRAPH_DATA_DIR",
+    help="Where the embedded database keeps its files (without MONGODB_URI).",
+)
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(path_type=Path),
+    envvar="LEADGRAPH_RULES_DIR",
+    help="Directory of rule files.",
+)
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, rules_dir: Path | None) -> None:
+    """leadgraph: contacts, accounts, leads and the lead funnel behind a GraphQL API."""
+    ctx.obj = Settings.from_env().with_overrides(data_dir=data_dir, rules_dir=rules_dir)
+
+
+# ---------------------------------------------------------------- serve
+
+
+async def ensure_demo_admin_key(conn: Connection, settings: Settings) -> str:
+    """The embedded demo's admin key: kept in the data dir so every start can print it."""
+    from .store import keys
+
+    path = settings.data_dir / "admin.key"
+    if path.exists():
+        key = path.read_text().strip()
+        if await keys.lookup(conn.db, key):
+            return key
+    key, _ = await keys.create(conn.db, "admin", "demo admin")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(key + "\n")
+    os.chmod(path, 0o600)
+    return key
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of rule files.",
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--demo/--no-demo", default=False, help="Fill an empty database with demo data first."
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    rules_dir: Path | None,
+    data_dir: Path | None,
+    demo: bool,
+) -> None:
+    """Serve the GraphQL API (GraphiQL at /graphql)."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings(ctx).with_overrides(
+        host=host, port=port, rules_dir=rules_dir, data_dir=data_dir
+    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        async with open_database(settings, publish=True) as conn:
+            where = (
+                "embedded database " + str(settings.data_dir / "db")
+                if conn.embedded
+                else "MongoDB at MONGODB_URI"
+            )
+            if demo and await conn.db["contacts"].estimated_document_count() == 0:
+                await _seed(conn, 1000)
+            key_line = ""
+            if conn.embedded is not None:
+                key_line = f"\n  admin API key: {await ensure_demo_admin_key(conn, settings)}"
+            app = create_app(settings, connection=conn)
+            url = f"http://{settings.host}:{settings.port}/graphql"
+            err.print(
+                f"[bold green]leadgraph[/] on {where}\n  GraphiQL: {url}{key_line}\n"
+                f"  send it as: Authorization: Bearer <key>"
+            )
+            config = uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+                ws="websockets-sansio",
+            )
+            await uvicorn.Server(config).serve()
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- keys
+
+
+@cli.group()
+def keys() -> None:
+    """Manage API keys (stored hashed; each key has a role)."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(sorted(ROLES)), required=True)
+@click.option("--name", default=None, help="A label to recognise the key by.")
+@with_database
+async def keys_create(conn: Connection, role: str, name: str | None) -> None:
+    """Create a key; prints only the key on stdout (it is not shown again)."""
+    from .store import keys as store
+
+    key, _ = await store.create(conn.db, role, name)
+    click.echo(key)
+
+
+@keys.command("list")
+@with_database
+async def keys_list(conn: Connection) -> None:
+    """List keys (id, name, role, prefix, created, revoked)."""
+    from .store import keys as store
+
+    for doc in await store.list_keys(conn.db):
+        revoked = doc["revokedAt"].isoformat() if doc.get("revokedAt") else "-"
+        click.echo(
+            f"{doc['_id']}\t{doc['name']}\t{doc['role']}\t{doc.get('prefix', '')}…\t"
+            f"{doc['createdAt'].isoformat()}\trevoked:{revoked}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_or_id")
+@with_database
+async def keys_revoke(conn: Connection, key_or_id: str) -> None:
+    """Revoke a key given its id, its name or the key itself."""
+    from .store import keys as store
+
+    if not await store.revoke(conn.db, key_or_id):
+        raise click.ClickException(f"no live key matches {key_or_id!r}")
+    click.echo("revoked")
+
+
+# ---------------------------------------------------------------- seed
+
+
+async def _seed(conn: Connection, n_contacts: int) -> dict[str, int]:
+    from .seed import seed_demo
+
+    n_accounts = max(1, n_contacts // 5)
+    totals = {
+        "accounts": n_accounts,
+        "contacts": n_contacts,
+        "leads": int(n_contacts * 2.3),
+        "interactions": n_contacts * 25,
+    }
+    with progress_bar() as bar:
+        tasks = {k: bar.add_task(k, total=v) for k, v in totals.items()}
+
+        def advance(stage: str, n: int) -> None:
+            bar.update(tasks[stage], advance=n)
+
+        counts = await seed_demo(
+            conn.db, n_contacts=n_contacts, n_accounts=n_accounts, progress=advance
+        )
+        for k, v in counts.items():
+            bar.update(tasks[k], total=v, completed=v)
+    from .runtime import after_seed
+
+    await after_seed(conn)
+    return counts
+
+
+@cli.group()
+def seed() -> None:
+    """Fill the database with data."""
+
+
+@seed.command("demo")
+@click.option("--contacts", "n_contacts", type=click.IntRange(1), default=1000, show_default=True)
+@with_database
+async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
+    """Realistic demo data: ~N contacts, N/5 accounts, 2.5 leads and 25 interactions each."""
+    counts = await _seed(conn, n_contacts)
+    err.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+def _attach_optional_groups() -> None:
+    """Commands that live with their feature (rules, import) attach themselves here."""
+    import importlib
+
+    for module, name in (("leadgraph.rules.cli", "rules"), ("leadgraph.importer_cli", "import_")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("leadgraph"):
+                continue
+            raise
+        command = getattr(mod, name, None)
+        if command is not None:
+            cli.add_command(command)
+
+
+_attach_optional_groups()
+
+
+def main() -> None:
+    cli(prog_name="leadgraph")

@@ -1,0 +1,49 @@
+"""Settings read from the environment (and overridden by CLI options)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _default_rules_dir() -> Path:
+    # A source checkout ships its rules beside the package; an installed wheel uses ./rules.
+    here = Path(__file__).resolve().parent.parent / "rules"
+    return here if here.is_dir() else Path.cwd() / "rules"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know to start."""
+
+    mongodb_uri: str | None = None
+    db_name: str = "leadgraph"
+    data_dir: Path = field(default_factory=lambda: Path.cwd() / ".leadgraph")
+    rules_dir: Path = field(default_factory=_default_rules_dir)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 4000
+    max_page_size: int = 500
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        base = cls()
+        return replace(
+            base,
+            mongodb_uri=env.get("MONGODB_URI") or None,
+            db_name=env.get("LEADGRAPH_DB_NAME", base.db_name),
+            data_dir=Path(env["LEADGRAPH_DATA_DIR"])
+            if env.get("LEADGRAPH_DATA_DIR")
+            else base.data_dir,
+            rules_dir=Path(env["LEADGRAPH_RULES_DIR"])
+            if env.get("LEADGRAPH_RULES_DIR")
+            else base.rules_dir,
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with the non-None values of ``changes`` applied."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

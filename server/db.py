@@ -1,0 +1,107 @@
+"""The MongoDB connection: one AsyncMongoClient per process, indexes created at start-up."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from .config import Settings
+from .embedded import EmbeddedMongo
+from .store import INDEXES
+
+T = TypeVar("T")
+
+
+async def ensure_indexes(
+    db: AsyncDatabase, indexes: dict[str, list[IndexModel]] | None = None
+) -> None:
+    """Create every declared index; creating an existing index is a no-op, so this is idempotent."""
+    for collection, models in (indexes or INDEXES).items():
+        if models:
+            await db[collection].create_indexes(models)
+
+
+def make_client(uri: str, **kwargs: object) -> AsyncMongoClient:
+    return AsyncMongoClient(uri, tz_aware=True, **kwargs)
+
+
+@dataclass
+class Connection:
+    """An open database: the client, the database handle and the embedded server (if any)."""
+
+    client: AsyncMongoClient
+    db: AsyncDatabase
+    embedded: EmbeddedMongo | None
+    uri: str
+
+
+def _state_file(data_dir: Path) -> Path:
+    return data_dir / "embedded.json"
+
+
+def _running_embedded(data_dir: Path) -> str | None:
+    """The URI of an embedded server another leadgraph process already runs on this data dir."""
+    state = _state_file(data_dir)
+    if not state.exists():
+        return None
+    try:
+        info = json.loads(state.read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return str(info["uri"])
+
+
+@contextlib.asynccontextmanager
+async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIterator[Connection]:
+    """Connect to ``MONGODB_URI`` or, without one, to the embedded database under the data dir.
+
+    A second leadgraph process on the same data dir (``keys create`` while ``serve`` runs)
+    reuses the running embedded server instead of opening its files twice.  ``publish`` makes
+    this process announce its embedded server to the others.
+    """
+    embedded: EmbeddedMongo | None = None
+    uri = settings.mongodb_uri or _running_embedded(settings.data_dir)
+    if uri is None:
+        embedded = EmbeddedMongo(settings.data_dir / "db").start()
+        uri = embedded.uri
+        if publish:
+            _state_file(settings.data_dir).write_text(json.dumps({"pid": os.getpid(), "uri": uri}))
+    client = make_client(uri)
+    try:
+        db = client[settings.db_name]
+        await ensure_indexes(db)
+        yield Connection(client=client, db=db, embedded=embedded, uri=uri)
+    finally:
+        await client.close()
+        if embedded is not None:
+            if publish:
+                with contextlib.suppress(OSError):
+                    _state_file(settings.data_dir).unlink()
+            embedded.stop()
+
+
+async def ping(db: AsyncDatabase) -> bool:
+    try:
+        await db.command("ping")
+    except PyMongoError:
+        return False
+    return True
+
+
+async def in_transaction(db: AsyncDatabase, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(session)`` in a multi-document transaction, retried on transient errors.
+
+    Needs a replica set or sharded cluster (the embedded server presents itself as one).
+    """
+    async with db.client.start_session() as session:
+        return await session.with_transaction(work)

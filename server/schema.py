@@ -1,0 +1,75 @@
+"""The GraphQL schema: the per-domain query, mutation and subscription mixins combined.
+
+``strawberry export-schema leadgraph.schema:schema`` writes ``schema.graphql``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry import relay
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.relay.types import GlobalIDValueError
+
+from .api.accounts import AccountMutation, AccountQuery
+from .api.contacts import ContactMutation, ContactQuery
+from .api.interactions import InteractionMutation, InteractionSubscription
+from .api.leads import LeadMutation, LeadQuery
+from .config import Settings
+from .errors import UserError
+
+log = logging.getLogger("leadgraph")
+
+
+@strawberry.type
+class Query(ContactQuery, AccountQuery, LeadQuery):
+    @strawberry.field(description="Any record by its global id.")
+    async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
+        return await id.resolve_node(info, required=False)
+
+    @strawberry.field(description="Several records by global id, in the order asked.")
+    async def nodes(
+        self, info: strawberry.Info, ids: list[relay.GlobalID]
+    ) -> list[relay.Node | None]:
+        return [await i.resolve_node(info, required=False) for i in ids]
+
+
+@strawberry.type
+class Mutation(ContactMutation, AccountMutation, LeadMutation, InteractionMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(InteractionSubscription):
+    pass
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Hide unexpected exceptions (logged with their stack) behind a generic message."""
+    original = error.original_error
+    if original is None or isinstance(original, UserError | GlobalIDValueError | GraphQLError):
+        return False
+    log.error("unexpected error in %s", error.path, exc_info=original)
+    return True
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: MaskErrors(
+                should_mask_error=_should_mask, error_message="Internal server error"
+            ),
+        ],
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,219 @@
+"""Realistic demo data: accounts with employees, contacts with consent preferences, several
+leads per contact in different marketing contexts, orphan leads and interactions of every type."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from faker import Faker
+from pymongo.asynchronous.database import AsyncDatabase
+
+from . import normalize
+from .store import accounts, contacts, interactions, leads
+
+INDUSTRIES = [
+    "Software",
+    "Manufacturing",
+    "Retail",
+    "Healthcare",
+    "Finance",
+    "Education",
+    "Logistics",
+    "Energy",
+    "Media",
+    "Hospitality",
+]
+ROLES = ["decisionMaker", "influencer", "user", "other"]
+JOB_TITLES = {
+    "decisionMaker": ["CEO", "CTO", "CFO", "VP Marketing", "Head of Sales", "Director of IT"],
+    "influencer": ["Marketing Manager", "IT Manager", "Procurement Lead", "Team Lead"],
+    "user": ["Analyst", "Engineer", "Consultant", "Specialist", "Coordinator"],
+    "other": ["Student", "Assistant", "Freelancer"],
+}
+CONTEXTS = [
+    ("product", "Contoso Analytics"),
+    ("product", "Contoso CRM Cloud"),
+    ("offer", "Spring Upgrade Offer"),
+    ("offer", "Free Trial 30 days"),
+    ("campaign", "Q3 Newsletter Campaign"),
+    ("campaign", "Webinar Series 2026"),
+    ("event", "Contoso Ltd Conference"),
+    ("event", "Partner Summit Lisbon"),
+]
+FORMS = ["landing-trial", "landing-webinar", "landing-ebook", "event-conference", "contact-us"]
+SUBSCRIPTION_LISTS = ["Newsletter", "Product updates", "Events", "Webinars"]
+CONSENT_LEVELS = ["not_set", "consent_given", "transactional", "marketing", "profiling", "tracking"]
+INTERACTION_WEIGHTS = {
+    "email_sent": 30,
+    "email_opened": 22,
+    "email_clicked": 10,
+    "website_visited": 20,
+    "form_submitted": 8,
+    "event_registered": 5,
+    "event_attended": 3,
+    "subscription_changed": 2,
+}
+BATCH = 1000
+Progress = Callable[[str, int], None]
+
+
+def _quiet(_: str, __: int) -> None:
+    return None
+
+
+async def seed_demo(
+    db: AsyncDatabase,
+    *,
+    n_contacts: int = 1000,
+    n_accounts: int | None = None,
+    leads_per_contact: float = 2.3,
+    interactions_per_contact: int = 25,
+    seed: int = 42,
+    progress: Progress = _quiet,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Insert demo data; ``progress(stage, n)`` is called as documents are written."""
+    rng = random.Random(seed)
+    fake = Faker()
+    fake.seed_instance(seed)
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    n_accounts = n_accounts if n_accounts is not None else max(1, n_contacts // 5)
+
+    account_docs = []
+    used_domains: set[str] = set()
+    for _ in range(n_accounts):
+        name = fake.unique.company()
+        domain = normalize.domain(fake.domain_name())
+        while domain in used_domains:
+            domain = normalize.domain(fake.domain_name(2))
+        used_domains.add(domain)
+        created = now - timedelta(days=rng.randint(200, 900))
+        doc = accounts.new_document(
+            {
+                "name": name,
+                "domain": domain,
+                "industry": rng.choice(INDUSTRIES),
+                "numberOfEmployees": rng.choice([8, 25, 60, 150, 400, 1200, 5000]),
+                "annualRevenue": float(rng.randint(1, 500) * 100_000),
+                "country": fake.country_code(),
+            }
+        )
+        doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
+        account_docs.append(doc)
+    await _insert(db, accounts.NAME, account_docs, progress, "accounts")
+
+    contact_docs, interaction_docs = [], []
+    for i in range(n_contacts):
+        first, last = fake.first_name(), fake.last_name()
+        role = rng.choices(ROLES, weights=[2, 3, 4, 1])[0]
+        account = rng.choice(account_docs) if rng.random() < 0.85 else None
+        domain = account["domain"] if account else fake.free_email_domain()
+        email = f"{first}.{last}.{i}@{domain}".lower().replace(" ", "").replace("'", "")
+        is_child = rng.random() < 0.02
+        created = now - timedelta(days=rng.randint(30, 700))
+        doc = contacts.new_document(
+            {
+                "firstName": first,
+                "lastName": last,
+                "email": email,
+                "phone": fake.phone_number(),
+                "jobTitle": rng.choice(JOB_TITLES[role]),
+                "role": role,
+                "accountId": account["_id"] if account else None,
+                "marketingSource": rng.choice(
+                    ["webinar", "trade show", "website", "import", "ads"]
+                ),
+                "preferences": {
+                    "allowBulkEmail": rng.random() < 0.7,
+                    "allowEmail": rng.random() < 0.92,
+                    "allowPrefill": rng.random() < 0.4,
+                    "trackEmail": rng.random() < 0.8,
+                },
+                "subscriptions": rng.sample(SUBSCRIPTION_LISTS, rng.randint(0, 3)),
+                "consent": {
+                    "level": rng.choice(CONSENT_LEVELS),
+                    "isChild": is_child,
+                    "guardian": fake.name() if is_child else None,
+                },
+            }
+        )
+        doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
+        contact_docs.append(doc)
+        for _ in range(
+            rng.randint(interactions_per_contact // 2, interactions_per_contact * 3 // 2)
+        ):
+            kind = rng.choices(
+                list(INTERACTION_WEIGHTS), weights=list(INTERACTION_WEIGHTS.values())
+            )[0]
+            at = created + timedelta(seconds=rng.randint(0, int((now - created).total_seconds())))
+            it = interactions.new_document(
+                {
+                    "contactId": doc["_id"],
+                    "type": kind,
+                    "occurredAt": at.replace(microsecond=0),
+                    "formId": rng.choice(FORMS) if kind == "form_submitted" else None,
+                    "eventId": "contoso-conference" if kind.startswith("event") else None,
+                    "emailId": f"mail-{rng.randint(1, 40)}" if kind.startswith("email") else None,
+                    "url": f"https://{domain}/p/{rng.randint(1, 30)}"
+                    if kind == "website_visited"
+                    else None,
+                }
+            )
+            it["_id"] = ObjectId()
+            interaction_docs.append(it)
+            ins = doc["insights"]
+            ins["total"] += 1
+            ins["counts"][kind] = ins["counts"].get(kind, 0) + 1
+            if ins["lastActivityAt"] is None or it["occurredAt"] > ins["lastActivityAt"]:
+                ins["lastActivityAt"] = it["occurredAt"]
+    await _insert(db, contacts.NAME, contact_docs, progress, "contacts")
+
+    lead_docs = []
+    n_leads = int(n_contacts * leads_per_contact)
+    for j in range(n_leads):
+        orphan = rng.random() < 0.06
+        contact = None if orphan else rng.choice(contact_docs)
+        kind, name = rng.choice(CONTEXTS)
+        form = rng.choice(FORMS)
+        created = now - timedelta(days=rng.randint(0, 365))
+        first = contact["firstName"] if contact else fake.first_name()
+        last = contact["lastName"] if contact else fake.last_name()
+        email = contact["email"] if contact else f"{first}.{last}.lead{j}@example.org".lower()
+        doc = leads.new_document(
+            {
+                "topic": name,
+                "marketingContext": {"kind": kind, "name": name},
+                "formId": form,
+                "email": email.replace(" ", "").replace("'", ""),
+                "firstName": first,
+                "lastName": last,
+                "companyName": fake.company() if orphan else None,
+                "jobTitle": contact["jobTitle"] if contact else rng.choice(JOB_TITLES["user"]),
+                "parentContactId": contact["_id"] if contact else None,
+                "parentAccountId": contact["accountId"] if contact and rng.random() < 0.3 else None,
+            }
+        )
+        doc["stageHistory"][0]["enteredAt"] = created
+        doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
+        lead_docs.append(doc)
+    await _insert(db, leads.NAME, lead_docs, progress, "leads")
+    await _insert(db, interactions.NAME, interaction_docs, progress, "interactions")
+    return {
+        "accounts": len(account_docs),
+        "contacts": len(contact_docs),
+        "leads": len(lead_docs),
+        "interactions": len(interaction_docs),
+    }
+
+
+async def _insert(
+    db: AsyncDatabase, name: str, docs: list[dict[str, Any]], progress: Progress, stage: str
+) -> None:
+    for start in range(0, len(docs), BATCH):
+        chunk = docs[start : start + BATCH]
+        await db[name].insert_many(chunk, ordered=False)
+        progress(stage, len(chunk))

@@ -1,0 +1,16 @@
+"""Data access: one module per collection, the only code that talks to MongoDB for it.
+
+Each module declares ``INDEXES`` (collection name -> index models); ``INDEXES`` here is their
+union, created idempotently at start-up by :func:`leadgraph.db.ensure_indexes`.
+"""
+
+from __future__ import annotations
+
+from pymongo import IndexModel
+
+from . import accounts, contacts, interactions, keys, leads
+
+INDEXES: dict[str, list[IndexModel]] = {}
+for _module in (accounts, contacts, interactions, keys, leads):
+    for _name, _models in _module.INDEXES.items():
+        INDEXES.setdefault(_name, []).extend(_models)

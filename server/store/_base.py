@@ -1,0 +1,64 @@
+"""Helpers shared by the collection modules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+
+def now() -> datetime:
+    # MongoDB stores milliseconds; truncate so a value read back equals the one written.
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+async def find_by_ids(
+    collection: AsyncCollection, ids: list[ObjectId], projection: dict[str, Any] | None = None
+) -> dict[ObjectId, dict[str, Any]]:
+    """One ``$in`` query for many ids; returns a dict id -> document."""
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return {}
+    docs = await collection.find({"_id": {"$in": unique}}, projection).to_list()
+    return {d["_id"]: d for d in docs}
+
+
+async def group_by_field(
+    collection: AsyncCollection,
+    field: str,
+    values: list[Any],
+    extra: dict[str, Any] | None = None,
+    sort: list[tuple[str, int]] | None = None,
+    projection: dict[str, Any] | None = None,
+) -> dict[Any, list[dict[str, Any]]]:
+    """One ``$in`` query for the children of many parents, bucketed by ``field``."""
+    unique = list(dict.fromkeys(values))
+    buckets: dict[Any, list[dict[str, Any]]] = {v: [] for v in unique}
+    if not unique:
+        return buckets
+    query: dict[str, Any] = {field: {"$in": unique}}
+    if extra:
+        query = {"$and": [query, extra]}
+    cursor = collection.find(query, projection)
+    if sort:
+        cursor = cursor.sort(sort)
+    async for doc in cursor:
+        buckets.setdefault(doc.get(field), []).append(doc)
+    return buckets
+
+
+async def update_returning(
+    collection: AsyncCollection, oid: ObjectId, update: dict[str, Any], session: Any = None
+) -> dict[str, Any] | None:
+    return await collection.find_one_and_update(
+        {"_id": oid}, update, return_document=ReturnDocument.AFTER, session=session
+    )
+
+
+def collection(db: AsyncDatabase, name: str) -> AsyncCollection:
+    return db[name]

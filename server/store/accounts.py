@@ -1,0 +1,94 @@
+"""The ``accounts`` collection."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .. import normalize
+from ._base import now, update_returning
+
+NAME = "accounts"
+
+INDEXES = {
+    NAME: [
+        IndexModel([("nameNormalized", ASCENDING), ("_id", ASCENDING)], name="nameNormalized_id"),
+        IndexModel([("domain", ASCENDING)], name="domain"),
+        IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_id"),
+        IndexModel([("updatedAt", DESCENDING), ("_id", DESCENDING)], name="updatedAt_id"),
+    ]
+}
+
+
+def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    changes = dict(fields)
+    if "domain" in fields:
+        changes["domain"] = normalize.domain(fields["domain"]) if fields["domain"] else None
+    if "name" in fields:
+        changes["nameNormalized"] = normalize.name(fields["name"] or "")
+    doc.update(changes)
+    return changes
+
+
+def new_document(fields: dict[str, Any]) -> dict[str, Any]:
+    t = now()
+    doc: dict[str, Any] = {
+        "name": None,
+        "nameNormalized": "",
+        "domain": None,
+        "industry": None,
+        "numberOfEmployees": None,
+        "annualRevenue": None,
+        "country": None,
+        "createdAt": t,
+        "updatedAt": t,
+    }
+    apply_fields(doc, fields)
+    return doc
+
+
+async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
+    doc = new_document(fields)
+    doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
+    return doc
+
+
+async def update(
+    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
+) -> dict[str, Any] | None:
+    changes = apply_fields({}, fields)
+    changes["updatedAt"] = now()
+    return await update_returning(db[NAME], oid, {"$set": changes}, session=session)
+
+
+def filter_query(
+    *,
+    name_contains: str | None = None,
+    domain: str | None = None,
+    industry: str | None = None,
+    country: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if name_contains:
+        query["nameNormalized"] = {"$regex": re.escape(normalize.name(name_contains))}
+    if domain:
+        query["domain"] = normalize.domain(domain)
+    if industry is not None:
+        query["industry"] = industry
+    if country is not None:
+        query["country"] = country
+    created: dict[str, Any] = {}
+    if created_after is not None:
+        created["$gte"] = created_after
+    if created_before is not None:
+        created["$lt"] = created_before
+    if created:
+        query["createdAt"] = created
+    return query

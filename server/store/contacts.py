@@ -1,0 +1,143 @@
+"""The ``contacts`` collection."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .. import normalize
+from ._base import now, update_returning
+
+NAME = "contacts"
+
+INDEXES = {
+    NAME: [
+        IndexModel([("emailNormalized", ASCENDING)], name="emailNormalized"),
+        IndexModel([("accountId", ASCENDING), ("sortName", ASCENDING)], name="account_sortName"),
+        IndexModel([("sortName", ASCENDING), ("_id", ASCENDING)], name="sortName_id"),
+        IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_id"),
+        IndexModel([("updatedAt", DESCENDING), ("_id", DESCENDING)], name="updatedAt_id"),
+        IndexModel([("marketingOnly", ASCENDING)], name="marketingOnly"),
+    ]
+}
+
+DEFAULT_PREFERENCES = {
+    "allowBulkEmail": False,
+    "allowEmail": True,
+    "allowPrefill": False,
+    "trackEmail": True,
+}
+
+
+def new_document(fields: dict[str, Any]) -> dict[str, Any]:
+    """A complete contact document from validated input fields (defaults filled in)."""
+    t = now()
+    doc: dict[str, Any] = {
+        "firstName": None,
+        "lastName": None,
+        "email": None,
+        "emailNormalized": None,
+        "phone": None,
+        "jobTitle": None,
+        "role": None,
+        "accountId": None,
+        "marketingSource": None,
+        "preferences": dict(DEFAULT_PREFERENCES),
+        "subscriptions": [],
+        "consent": {"level": None, "isChild": False, "guardian": None},
+        "marketingOnly": False,
+        "insights": {"total": 0, "counts": {}, "lastActivityAt": None},
+        "createdAt": t,
+        "updatedAt": t,
+    }
+    apply_fields(doc, fields)
+    return doc
+
+
+def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Merge input fields into ``doc`` and recompute the derived ones; returns the $set map."""
+    changes: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in ("preferences", "consent") and isinstance(value, dict):
+            for sub, subvalue in value.items():
+                doc.setdefault(key, {})[sub] = subvalue
+                changes[f"{key}.{sub}"] = subvalue
+        else:
+            doc[key] = value
+            changes[key] = value
+    if "email" in fields:
+        doc["emailNormalized"] = changes["emailNormalized"] = (
+            normalize.email(fields["email"]) if fields["email"] else None
+        )
+    if "firstName" in fields or "lastName" in fields:
+        doc["sortName"] = changes["sortName"] = normalize.sort_name(
+            doc.get("firstName"), doc.get("lastName")
+        )
+    doc.setdefault("sortName", normalize.sort_name(doc.get("firstName"), doc.get("lastName")))
+    return changes
+
+
+async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
+    doc = new_document(fields)
+    result = await db[NAME].insert_one(doc, session=session)
+    doc["_id"] = result.inserted_id
+    return doc
+
+
+async def update(
+    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
+) -> dict[str, Any] | None:
+    current = await db[NAME].find_one({"_id": oid}, session=session)
+    if current is None:
+        return None
+    changes = apply_fields(current, fields)
+    changes["updatedAt"] = now()
+    return await update_returning(db[NAME], oid, {"$set": changes}, session=session)
+
+
+def filter_query(
+    *,
+    email: str | None = None,
+    name_contains: str | None = None,
+    account_id: ObjectId | None = None,
+    marketing_only: bool | None = None,
+    role: str | None = None,
+    preferences: dict[str, bool] | None = None,
+    consent_level: str | None = None,
+    is_child: bool | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    ids: list[ObjectId] | None = None,
+) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if email is not None:
+        query["emailNormalized"] = email.strip().lower()
+    if name_contains:
+        query["sortName"] = {"$regex": re.escape(normalize.name(name_contains))}
+    if account_id is not None:
+        query["accountId"] = account_id
+    if marketing_only is not None:
+        query["marketingOnly"] = marketing_only
+    if role is not None:
+        query["role"] = role
+    for key, value in (preferences or {}).items():
+        query[f"preferences.{key}"] = value
+    if consent_level is not None:
+        query["consent.level"] = consent_level
+    if is_child is not None:
+        query["consent.isChild"] = is_child
+    created: dict[str, Any] = {}
+    if created_after is not None:
+        created["$gte"] = created_after
+    if created_before is not None:
+        created["$lt"] = created_before
+    if created:
+        query["createdAt"] = created
+    if ids is not None:
+        query["_id"] = {"$in": ids}
+    return query

@@ -1,0 +1,99 @@
+"""The ``interactions`` collection (engagement records of contacts) and contact insights."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ._base import now
+
+NAME = "interactions"
+
+TYPES = (
+    "email_sent",
+    "email_opened",
+    "email_clicked",
+    "form_submitted",
+    "website_visited",
+    "event_registered",
+    "event_attended",
+    "subscription_changed",
+)
+
+INDEXES = {
+    NAME: [
+        IndexModel(
+            [("contactId", ASCENDING), ("occurredAt", DESCENDING), ("_id", DESCENDING)],
+            name="contact_occurredAt",
+        ),
+        IndexModel([("type", ASCENDING), ("occurredAt", DESCENDING)], name="type_occurredAt"),
+        IndexModel([("occurredAt", DESCENDING), ("_id", DESCENDING)], name="occurredAt_id"),
+        IndexModel([("leadId", ASCENDING)], name="leadId"),
+        IndexModel(
+            [("idempotencyKey", ASCENDING)],
+            name="idempotencyKey_unique",
+            unique=True,
+            partialFilterExpression={"idempotencyKey": {"$type": "string"}},
+        ),
+    ]
+}
+
+
+def new_document(fields: dict[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "contactId": None,
+        "type": None,
+        "occurredAt": fields.get("occurredAt") or now(),
+        "leadId": None,
+        "formId": None,
+        "eventId": None,
+        "emailId": None,
+        "url": None,
+        "details": {},
+    }
+    doc.update({k: v for k, v in fields.items() if v is not None})
+    return doc
+
+
+def insights_update(doc: dict[str, Any]) -> dict[str, Any]:
+    """The update that folds one interaction into its contact's marketing insights."""
+    return {
+        "$inc": {"insights.total": 1, f"insights.counts.{doc['type']}": 1},
+        "$max": {"insights.lastActivityAt": doc["occurredAt"]},
+    }
+
+
+async def record(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
+    """Insert an interaction and update the contact's insights (in the caller's transaction)."""
+    doc = new_document(fields)
+    doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
+    await db["contacts"].update_one(
+        {"_id": doc["contactId"]}, insights_update(doc), session=session
+    )
+    return doc
+
+
+def filter_query(
+    *,
+    types: list[str] | None = None,
+    occurred_after: datetime | None = None,
+    occurred_before: datetime | None = None,
+    contact_id: ObjectId | None = None,
+) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    if types:
+        query["type"] = {"$in": list(types)}
+    window: dict[str, Any] = {}
+    if occurred_after is not None:
+        window["$gte"] = occurred_after
+    if occurred_before is not None:
+        window["$lt"] = occurred_before
+    if window:
+        query["occurredAt"] = window
+    if contact_id is not None:
+        query["contactId"] = contact_id
+    return query

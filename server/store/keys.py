@@ -1,0 +1,64 @@
+"""The ``api_keys`` collection: API keys, stored as SHA-256 hashes, each with a role."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ._base import now
+
+NAME = "api_keys"
+PREFIX = "lg_"
+
+INDEXES = {NAME: [IndexModel([("hash", ASCENDING)], name="hash_unique", unique=True)]}
+
+
+def hash_key(key: str) -> str:
+    # Keys are 256-bit random tokens, so a fast hash is enough (no dictionary to guess from).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create(
+    db: AsyncDatabase, role: str, name: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Create a key; returns the clear key (shown once) and the stored document."""
+    key = PREFIX + secrets.token_urlsafe(32)
+    doc = {
+        "name": name or f"{role} key",
+        "role": role,
+        "hash": hash_key(key),
+        "prefix": key[:10],
+        "createdAt": now(),
+        "revokedAt": None,
+    }
+    doc["_id"] = (await db[NAME].insert_one(doc)).inserted_id
+    return key, doc
+
+
+async def lookup(db: AsyncDatabase, key: str) -> dict[str, Any] | None:
+    """The live (not revoked) key document for a clear key, or None."""
+    return await db[NAME].find_one({"hash": hash_key(key), "revokedAt": None})
+
+
+async def list_keys(db: AsyncDatabase) -> list[dict[str, Any]]:
+    return await db[NAME].find({}, {"hash": 0}).sort("createdAt", 1).to_list()
+
+
+async def revoke(db: AsyncDatabase, key_or_id: str) -> bool:
+    """Revoke by id, by name or by clear key; True when a live key was revoked."""
+    query: dict[str, Any]
+    if ObjectId.is_valid(key_or_id):
+        query = {"_id": ObjectId(key_or_id)}
+    elif key_or_id.startswith(PREFIX):
+        query = {"hash": hash_key(key_or_id)}
+    else:
+        query = {"name": key_or_id}
+    result = await db[NAME].update_many(
+        {**query, "revokedAt": None}, {"$set": {"revokedAt": now()}}
+    )
+    return result.modified_count > 0

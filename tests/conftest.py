@@ -1,0 +1,129 @@
+"""Fixtures: one throw-away embedded database server and one real HTTP server per test session;
+every test gets its own fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from leadgraph.app import create_app
+from leadgraph.config import Settings
+from leadgraph.db import Connection, ensure_indexes, make_client
+from leadgraph.embedded import EmbeddedMongo
+from leadgraph.store import keys
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> Iterator[str]:
+    with EmbeddedMongo(":memory:") as server:
+        yield server.uri
+
+
+@pytest.fixture(scope="session")
+async def mongo_client(mongo_uri: str) -> AsyncIterator[AsyncMongoClient]:
+    client = make_client(mongo_uri)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def db(mongo_client: AsyncMongoClient) -> AsyncIterator[AsyncDatabase]:
+    """A fresh database (with all indexes) for one test."""
+    database = mongo_client[f"t_{uuid.uuid4().hex[:12]}"]
+    await ensure_indexes(database)
+    yield database
+    await mongo_client.drop_database(database.name)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def server(mongo_client: AsyncMongoClient, mongo_uri: str) -> AsyncIterator[Any]:
+    """The real app served by uvicorn on a loopback port (lifespan, rules and all)."""
+    port = _free_port()
+    settings = Settings(rules_dir=ROOT / "rules", port=port)
+    conn = Connection(
+        client=mongo_client, db=mongo_client["t_bootstrap"], embedded=None, uri=mongo_uri
+    )
+    app = create_app(settings, connection=conn)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
+    )
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    while not uv.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    app.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    yield app
+    uv.should_exit = True
+    await task
+
+
+@dataclass
+class Api:
+    """A GraphQL client for one test, bound to that test's database."""
+
+    base_url: str
+    http: httpx.AsyncClient
+    db: AsyncDatabase
+    keys: dict[str, str] = field(default_factory=dict)
+
+    async def key(self, role: str) -> str:
+        if role not in self.keys:
+            self.keys[role], _ = await keys.create(self.db, role, f"test {role}")
+        return self.keys[role]
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        role: str | None = "admin",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        hdrs = dict(headers or {})
+        if role is not None:
+            hdrs.setdefault("Authorization", f"Bearer {await self.key(role)}")
+        return await self.http.post(
+            f"{self.base_url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=hdrs,
+        )
+
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, *, role: str = "admin"
+    ) -> dict[str, Any]:
+        """Run a query that must succeed; returns ``data``."""
+        response = await self.post(query, variables, role=role)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+@pytest.fixture
+async def api(server: Any, db: AsyncDatabase) -> AsyncIterator[Api]:
+    state = server.state.leadgraph
+    previous = state.connection
+    state.connection = Connection(client=previous.client, db=db, embedded=None, uri=previous.uri)
+    async with httpx.AsyncClient(timeout=60) as http:
+        yield Api(base_url=server.base_url, http=http, db=db)
+    state.connection = previous
