@@ -211,7 +211,7 @@ async def _seed(conn: Connection, n_contacts: int) -> dict[str, int]:
     totals = {
         "accounts": n_accounts,
         "contacts": n_contacts,
-        "leads": int(n_contacts * 2.3),
+        "leads": int(n_contacts * 2.5),
         "interactions": n_contacts * 25,
     }
     with progress_bar() as bar:

@@ -70,7 +70,7 @@ async def seed_demo(
     *,
     n_contacts: int = 1000,
     n_accounts: int | None = None,
-    leads_per_contact: float = 2.3,
+    leads_per_contact: float = 2.5,
     interactions_per_contact: int = 25,
     seed: int = 42,
     progress: Progress = _quiet,
