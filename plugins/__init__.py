@@ -1,0 +1,1 @@
+"""Built-in plugins, registered with the plugin manager exactly like third-party ones."""
