@@ -8,9 +8,29 @@ from __future__ import annotations
 
 from pymongo import IndexModel
 
-from . import accounts, contacts, interactions, keys, leads
+from . import (
+    accounts,
+    contacts,
+    imports,
+    interactions,
+    keys,
+    leads,
+    match_keys,
+    merges,
+    submissions,
+)
 
 INDEXES: dict[str, list[IndexModel]] = {}
-for _module in (accounts, contacts, interactions, keys, leads):
+for _module in (
+    accounts,
+    contacts,
+    interactions,
+    keys,
+    leads,
+    match_keys,
+    submissions,
+    imports,
+    merges,
+):
     for _name, _models in _module.INDEXES.items():
         INDEXES.setdefault(_name, []).extend(_models)

@@ -1,0 +1,168 @@
+"""Capture: form submissions and event registrations, orphan-lead linking and imports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from .. import capture as service
+from ..errors import ConflictError, ForbiddenError, ValidationError, errors_as_data
+from .contacts import Contact
+from .interactions import Interaction
+from .leads import Lead
+
+
+@strawberry.type(description="How a record was matched: strategy, fields and normalised values.")
+class MatchInfo:
+    strategy: str
+    kind: str
+    fields: list[str]
+    values: JSON | None = strawberry.field(description="Normalised values compared, by field.")
+    matched: bool = strawberry.field(description="An existing record was found and updated.")
+    created: bool = strawberry.field(description="A new record was created.")
+
+    @classmethod
+    def of(cls, m: service.Match) -> MatchInfo:
+        return cls(
+            strategy=m.strategy,
+            kind=m.kind,
+            fields=list(m.fields),
+            values=m.values,
+            matched=m.matched,
+            created=m.created,
+        )
+
+
+@strawberry.type(description="The outcome of a submission or registration.")
+class CapturePayload:
+    contact: Contact
+    lead: Lead | None = strawberry.field(
+        description="Null when the form's lead strategy finds but never creates, and found none."
+    )
+    interaction: Interaction
+    contact_created: bool
+    lead_created: bool
+    contact_match: MatchInfo
+    lead_match: MatchInfo
+    replayed: bool = strawberry.field(
+        description="True when this idempotency key was seen before: nothing new was recorded."
+    )
+
+    @classmethod
+    def of(cls, out: service.Outcome) -> CapturePayload:
+        return cls(
+            contact=Contact.from_doc(out.contact),
+            lead=Lead.from_doc(out.lead) if out.lead else None,
+            interaction=Interaction.from_doc(out.interaction),
+            contact_created=out.contact_match.created,
+            lead_created=out.lead_match.created,
+            contact_match=MatchInfo.of(out.contact_match),
+            lead_match=MatchInfo.of(out.lead_match),
+            replayed=out.replayed,
+        )
+
+
+CaptureResult = Annotated[
+    CapturePayload | ValidationError | ForbiddenError | ConflictError,
+    strawberry.union("CaptureResult"),
+]
+
+
+@strawberry.input(description="A marketing form (landing page) submission.")
+class SubmitFormInput:
+    form_id: str
+    fields: JSON = strawberry.field(
+        description="Submitted values: email, firstName, lastName, phone, jobTitle, role, "
+        "companyName, topic, allowBulkEmail, allowPrefill, allowEmail, trackEmail, consent, "
+        "subscriptions; anything else is kept in the interaction's details."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retrying with the same key records nothing twice."
+    )
+    occurred_at: datetime | None = None
+
+
+@strawberry.input(description="An event registration (an event's registration form).")
+class RegisterForEventInput:
+    event_id: str
+    fields: JSON
+    event_name: str | None = None
+    form_id: str | None = strawberry.field(
+        default=None, description="The registration form; defaults to `event:<eventId>`."
+    )
+    idempotency_key: str | None = None
+    occurred_at: datetime | None = None
+
+
+async def after_capture(info: Info, out: service.Outcome) -> None:
+    """Score the lead, then tell plugins what was created (after the writes)."""
+    from ..capture_scoring import score_after_capture
+
+    if out.replayed:
+        return
+    lead = await score_after_capture(info.context.db, info.context.rules, out.lead)
+    if lead is not None:
+        out.lead = lead
+    if out.contact_match.created:
+        await info.context.emit("contact_created", contact=out.contact)
+    if out.lead is not None and out.lead_match.created:
+        await info.context.emit("lead_created", lead=out.lead, contact=out.contact)
+    await info.context.emit(
+        "interaction_recorded", interaction=out.interaction, contact=out.contact
+    )
+
+
+@strawberry.type
+class CaptureMutation:
+    @strawberry.mutation(
+        description="Submit a marketing form: match or create the contact and the lead by the "
+        "form's strategies, record the interaction, apply preference fields."
+    )
+    @errors_as_data
+    async def submit_form(self, info: Info, input: SubmitFormInput) -> CaptureResult:
+        info.context.require("capture:submit")
+        out = await service.capture(
+            info.context.db,
+            rules=info.context.rules,
+            pm=info.context.pm,
+            form_id=input.form_id,
+            fields=input.fields,
+            idempotency_key=input.idempotency_key,
+            occurred_at=input.occurred_at,
+        )
+        await after_capture(info, out)
+        return CapturePayload.of(out)
+
+    @strawberry.mutation(
+        description="Register a person for an event: like submitForm, with an event lead and an "
+        "`event_registered` interaction."
+    )
+    @errors_as_data
+    async def register_for_event(self, info: Info, input: RegisterForEventInput) -> CaptureResult:
+        info.context.require("capture:submit")
+        if not input.event_id.strip():
+            from ..errors import InvalidInput
+
+            raise InvalidInput("input.eventId", "must not be blank")
+        out = await service.capture(
+            info.context.db,
+            rules=info.context.rules,
+            pm=info.context.pm,
+            form_id=input.form_id or f"event:{input.event_id}",
+            fields=input.fields,
+            interaction_type="event_registered",
+            event_id=input.event_id,
+            marketing_context={"kind": "event", "name": input.event_name or input.event_id},
+            idempotency_key=input.idempotency_key,
+            occurred_at=input.occurred_at,
+            source="event",
+        )
+        await after_capture(info, out)
+        return CapturePayload.of(out)
+
+
+__all__ = ["CaptureMutation", "CapturePayload", "CaptureResult", "MatchInfo"]

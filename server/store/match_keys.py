@@ -1,0 +1,111 @@
+"""The ``match_keys`` collection: database-enforced uniqueness for exact matching strategies.
+
+A key's ``_id`` is ``"<collection>:<strategy>:<normalised values>"`` and it points at the one
+record (``recordId``) holding those values.  Claiming a key is an upsert with ``$setOnInsert``
+(or an insert that may fail with a duplicate-key error): concurrent claimers, in any number of
+processes, all end up with the same record id, so a record is created at most once per key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from ._base import now
+
+NAME = "match_keys"
+
+INDEXES = {
+    NAME: [IndexModel([("recordId", ASCENDING)], name="recordId")],
+}
+
+# SecantusDB answers ``$in`` in time growing with the list length squared: keep lists short.
+IN_CHUNK = 200
+
+
+def key_id(collection: str, strategy: str, values: Iterable[str]) -> str:
+    return f"{collection}:{strategy}:" + "|".join(values)
+
+
+async def lookup(db: AsyncDatabase, kid: str, session: Any = None) -> ObjectId | None:
+    doc = await db[NAME].find_one({"_id": kid}, session=session)
+    return doc["recordId"] if doc else None
+
+
+async def claim(
+    db: AsyncDatabase, kid: str, record_id: ObjectId, meta: dict[str, Any] | None = None
+) -> ObjectId:
+    """Claim ``kid`` for ``record_id`` unless someone holds it; returns the holder's id."""
+    fields = {"recordId": record_id, "createdAt": now(), **(meta or {})}
+    for _ in range(5):
+        try:
+            doc = await db[NAME].find_one_and_update(
+                {"_id": kid},
+                {"$setOnInsert": fields},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                return doc["recordId"]
+        except DuplicateKeyError:  # a concurrent upsert inserted it first: read the winner
+            pass
+        # (SecantusDB may also answer a lost upsert race with no document.)
+        holder = await lookup(db, kid)
+        if holder is not None:
+            return holder
+    raise RuntimeError(f"could not claim match key {kid!r}")
+
+
+async def find_many(db: AsyncDatabase, kids: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(kids), IN_CHUNK):
+        chunk = kids[start : start + IN_CHUNK]
+        async for doc in db[NAME].find({"_id": {"$in": chunk}}):
+            out[doc["_id"]] = doc
+    return out
+
+
+async def claim_many(
+    db: AsyncDatabase, claims: dict[str, tuple[ObjectId, dict[str, Any]]]
+) -> tuple[dict[str, ObjectId], dict[str, dict[str, Any]]]:
+    """Claim many keys with one unordered bulk insert.
+
+    Returns ``(won, held)``: the keys this call claimed (key -> the proposed id) and the keys
+    someone already held (key -> the existing claim document, read back with ``$in`` finds).
+    """
+    if not claims:
+        return {}, {}
+    t = now()
+    docs = [
+        {"_id": k, "recordId": rid, "createdAt": t, **meta} for k, (rid, meta) in claims.items()
+    ]
+    failed: set[str] = set()
+    try:
+        await db[NAME].insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        for err in exc.details.get("writeErrors", []):
+            if err.get("code") != 11000:
+                raise
+            failed.add(docs[err["index"]]["_id"])
+    held = await find_many(db, sorted(failed)) if failed else {}
+    won = {k: rid for k, (rid, _) in claims.items() if k not in failed}
+    return won, held
+
+
+async def keys_of(db: AsyncDatabase, record_ids: list[ObjectId], session: Any = None) -> list[str]:
+    cursor = db[NAME].find({"recordId": {"$in": record_ids}}, {"_id": 1}, session=session)
+    return [d["_id"] async for d in cursor]
+
+
+async def reassign(
+    db: AsyncDatabase, kids: list[str], record_id: ObjectId, session: Any = None
+) -> None:
+    if kids:
+        await db[NAME].update_many(
+            {"_id": {"$in": kids}}, {"$set": {"recordId": record_id}}, session=session
+        )

@@ -1,0 +1,16 @@
+"""The ``submissions`` collection: the outcome of each form submission sent with an
+idempotency key (``_id``), written in the same transaction as its interaction, so a retry
+returns the first outcome and records nothing twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+NAME = "submissions"
+INDEXES: dict[str, list[Any]] = {NAME: []}
+
+
+async def get(db: AsyncDatabase, key: str) -> dict[str, Any] | None:
+    return await db[NAME].find_one({"_id": key})
