@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cross_web import HTTPException
-from graphql import ExecutionResult
+from graphql import ExecutionResult, GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -21,6 +21,8 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.relay.types import GlobalIDValueError
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from .auth import Principal, bearer_token
 from .context import Context
@@ -57,14 +59,38 @@ def _media_type(accept: str | None) -> str:
     return GRAPHQL_RESPONSE if best == GRAPHQL_RESPONSE else JSON
 
 
-def error_response(status: int, message: str, code: str, media_type: str = JSON) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="leadgraph"'} if status == 401 else None
+def error_response(
+    status: int,
+    message: str,
+    code: str,
+    media_type: str = JSON,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="leadgraph"'}
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code}}]},
         status_code=status,
         media_type=media_type,
         headers=headers,
     )
+
+
+def _error_code(error: GraphQLError) -> str | None:
+    """An ``extensions.code`` for the errors that do not carry one (None leaves it unset)."""
+    if error.extensions and "code" in error.extensions:
+        return None
+    if isinstance(error.original_error, GlobalIDValueError):
+        return "BAD_USER_INPUT"  # a garbage or unresolvable global id
+    if error.path is None:  # raised before execution: parse, validation, limits
+        return (
+            "GRAPHQL_PARSE_FAILED"
+            if error.message.startswith("Syntax Error")
+            else ("GRAPHQL_VALIDATION_FAILED")
+        )
+    if error.original_error is None and error.message == "Internal server error":
+        return "INTERNAL_SERVER_ERROR"  # masked by the schema's MaskErrors extension
+    return None
 
 
 class LeadgraphGraphQL(GraphQL):
@@ -103,7 +129,13 @@ class LeadgraphGraphQL(GraphQL):
         try:
             response = await self.run(request)
         except HTTPException as exc:
-            response = error_response(exc.status_code, exc.reason, "BAD_REQUEST", media_type)
+            if request.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
+                # GraphQL-over-HTTP: a mutation sent with GET is 405 Method Not Allowed.
+                response = error_response(
+                    405, exc.reason, "METHOD_NOT_ALLOWED", media_type, {"Allow": "POST"}
+                )
+            else:
+                response = error_response(exc.status_code, exc.reason, "BAD_REQUEST", media_type)
         await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -136,6 +168,10 @@ class LeadgraphGraphQL(GraphQL):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
+        for error in result.errors or ():
+            code = _error_code(error)
+            if code is not None:
+                error.extensions = {**(error.extensions or {}), "code": code}
         data = process_result(result)
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             data.pop("data", None)  # a request error (parse/validation): no data entry

@@ -16,7 +16,7 @@ from bson import ObjectId, json_util
 from pymongo.asynchronous.database import AsyncDatabase
 from strawberry.dataloader import DataLoader
 
-from .store._base import find_by_ids
+from .store._base import BATCH_ALL, find_by_ids
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,9 @@ class Loaders:
             extra = json_util.loads(filter_json)
             if extra:
                 query = {"$and": [query, extra]}
-            cursor = self.db[collection].find(query)
+            # One reply for the whole batch: the default first batch (101 documents) would
+            # add getMore round trips that grow with the page size.
+            cursor = self.db[collection].find(query, batch_size=BATCH_ALL)
             if sort:
                 cursor = cursor.sort(list(sort))
             buckets: dict[Any, list[dict[str, Any]]] = {p: [] for p in parents}

@@ -10,6 +10,11 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+# Batch size for finds whose whole result is wanted at once (``$in`` batches of a DataLoader,
+# pages): the server then answers in one reply (up to its 16 MiB message limit) instead of a
+# 101-document first batch followed by getMore round trips.
+BATCH_ALL = 100_000
+
 
 def now() -> datetime:
     # MongoDB stores milliseconds; truncate so a value read back equals the one written.
@@ -24,7 +29,9 @@ async def find_by_ids(
     unique = list(dict.fromkeys(ids))
     if not unique:
         return {}
-    docs = await collection.find({"_id": {"$in": unique}}, projection).to_list()
+    docs = await collection.find(
+        {"_id": {"$in": unique}}, projection, batch_size=BATCH_ALL
+    ).to_list()
     return {d["_id"]: d for d in docs}
 
 
@@ -44,7 +51,7 @@ async def group_by_field(
     query: dict[str, Any] = {field: {"$in": unique}}
     if extra:
         query = {"$and": [query, extra]}
-    cursor = collection.find(query, projection)
+    cursor = collection.find(query, projection, batch_size=BATCH_ALL)
     if sort:
         cursor = cursor.sort(sort)
     async for doc in cursor:

@@ -10,9 +10,20 @@ from typing import Any
 from bson import json_util
 from pymongo.asynchronous.collection import AsyncCollection
 
+from ..errors import InvalidInput
+from ._base import BATCH_ALL
 
-class InvalidCursor(ValueError):
-    """A cursor that this server did not produce (or for another ordering)."""
+
+class InvalidCursor(InvalidInput, ValueError):
+    """A cursor that this server did not produce (or for another ordering).
+
+    An :class:`InvalidInput`, so the client gets ``BAD_USER_INPUT`` naming the argument
+    (``after``/``before``) instead of a masked internal error.
+    """
+
+    def __init__(self, message: str, arg: str = "cursor") -> None:
+        self.reason = message
+        super().__init__([(arg, message)])
 
 
 def encode_cursor(field: str, doc: dict[str, Any]) -> str:
@@ -20,17 +31,19 @@ def encode_cursor(field: str, doc: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_cursor(field: str, cursor: str) -> tuple[Any, Any]:
+def decode_cursor(field: str, cursor: str, arg: str = "cursor") -> tuple[Any, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json_util.loads(base64.urlsafe_b64decode(padded.encode()).decode())
         if data["f"] != field:
-            raise InvalidCursor(f"cursor was made for ordering by {data['f']!r}, not {field!r}")
+            raise InvalidCursor(
+                f"cursor was made for ordering by {data['f']!r}, not {field!r}", arg
+            )
         return data["v"], data["id"]
     except (ValueError, KeyError, TypeError) as exc:
         if isinstance(exc, InvalidCursor):
             raise
-        raise InvalidCursor("malformed cursor") from exc
+        raise InvalidCursor("malformed cursor", arg) from exc
 
 
 def _get(doc: dict[str, Any], dotted: str) -> Any:
@@ -51,9 +64,9 @@ class Order:
         direction = -1 if self.descending != reverse else 1
         return [(self.field, direction), ("_id", direction)]
 
-    def after(self, cursor: str, reverse: bool = False) -> dict[str, Any]:
+    def after(self, cursor: str, reverse: bool = False, arg: str = "cursor") -> dict[str, Any]:
         """Filter for documents strictly after ``cursor`` in this order (or before, reversed)."""
-        value, oid = decode_cursor(self.field, cursor)
+        value, oid = decode_cursor(self.field, cursor, arg)
         op = "$lt" if self.descending != reverse else "$gt"
         return {"$or": [{self.field: {op: value}}, {self.field: value, "_id": {op: oid}}]}
 
@@ -98,11 +111,11 @@ async def paginate(
     if last is not None and first is None:
         query = _and(
             filter,
-            order.after(before, reverse=True) if before else {},
-            order.after(after) if after else {},
+            order.after(before, reverse=True, arg="before") if before else {},
+            order.after(after, arg="after") if after else {},
         )
         docs = (
-            await collection.find(query, projection)
+            await collection.find(query, projection, batch_size=last + 1)
             .sort(order.sort(reverse=True))
             .limit(last + 1)
             .to_list()
@@ -114,10 +127,12 @@ async def paginate(
         )
     query = _and(
         filter,
-        order.after(after) if after else {},
-        order.after(before, reverse=True) if before else {},
+        order.after(after, arg="after") if after else {},
+        order.after(before, reverse=True, arg="before") if before else {},
     )
-    cursor = collection.find(query, projection).sort(order.sort())
+    # the whole page in one reply (no getMore for pages over 101 documents)
+    batch = first + 1 if first is not None else BATCH_ALL
+    cursor = collection.find(query, projection, batch_size=batch).sort(order.sort())
     if first is not None:
         cursor = cursor.limit(first + 1)
     docs = await cursor.to_list()
@@ -139,10 +154,10 @@ def slice_page(
     items = list(docs)
     total = len(items)
     if after:
-        key = decode_cursor(order.field, after)
+        key = decode_cursor(order.field, after, "after")
         items = [d for d in items if _beyond(order, order.key(d), key)]
     if before:
-        key = decode_cursor(order.field, before)
+        key = decode_cursor(order.field, before, "before")
         items = [d for d in items if _beyond(order, key, order.key(d))]
     has_next = before is not None
     has_previous = after is not None

@@ -1,0 +1,107 @@
+"""Batching proof: a page of contacts with account, leads and last interactions costs a constant
+number of database round trips (DataLoaders with ``$in`` finds), whatever the page size."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from leadgraph.db import Connection, make_client
+from leadgraph.seed import seed_demo
+from pymongo import monitoring
+
+READS = {"find", "aggregate", "getMore", "count"}
+
+PAGE = """
+query($n: Int!) {
+  contacts(first: $n) {
+    edges { node {
+      id
+      account { name }
+      leads { edges { node { topic stage } } }
+      interactions(last: 5) { edges { node { type occurredAt } } }
+    } }
+  }
+}
+"""
+
+
+class Reads(monitoring.CommandListener):
+    """Counts the read commands sent to one database."""
+
+    def __init__(self, db_name: str) -> None:
+        self.db_name = db_name
+        self.counts: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name == self.db_name and event.command_name in READS:
+            self.counts[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def counted(server: Any, api: Any, mongo_uri: str) -> AsyncIterator[Reads]:
+    """Point the server at a client whose commands to the test database are counted."""
+    listener = Reads(api.db.name)
+    client = make_client(mongo_uri, event_listeners=[listener])
+    state = server.state.leadgraph
+    previous = state.connection
+    state.connection = Connection(client=client, db=client[api.db.name], embedded=None, uri="")
+    try:
+        yield listener
+    finally:
+        state.connection = previous
+        await client.close()
+
+
+async def _reads_for(api: Any, counted: Reads, n: int) -> Counter[str]:
+    await api.key("admin")  # created before counting (the key lookup is one find per request)
+    counted.counts.clear()
+    data = await api.gql(PAGE, {"n": n})
+    edges = data["contacts"]["edges"]
+    assert len(edges) == n
+    # the page really has nested data to batch
+    assert sum(len(e["node"]["interactions"]["edges"]) for e in edges) > n
+    assert sum(len(e["node"]["leads"]["edges"]) for e in edges) > 0
+    assert any(e["node"]["account"] for e in edges)
+    return Counter(counted.counts)
+
+
+async def test_round_trips_do_not_grow_with_page_size(api, counted):
+    await seed_demo(api.db, n_contacts=120, interactions_per_contact=25)
+    small = await _reads_for(api, counted, 10)
+    large = await _reads_for(api, counted, 100)
+    assert small == large, (small, large)
+    # key lookup, contacts page, accounts, leads, interactions: nothing per row, no getMore
+    assert large["getMore"] == 0, large
+    assert sum(large.values()) <= 5, large
+
+
+async def test_nested_interactions_are_the_latest_five_oldest_first(api):
+    await seed_demo(api.db, n_contacts=12, interactions_per_contact=12)
+    data = await api.gql(PAGE, {"n": 12})
+    from bson import ObjectId
+    from strawberry.relay import GlobalID
+
+    for edge in data["contacts"]["edges"]:
+        oid = ObjectId(GlobalID.from_id(edge["node"]["id"]).node_id)
+        stored = (
+            await api.db.interactions.find({"contactId": oid})
+            .sort([("occurredAt", 1), ("_id", 1)])
+            .to_list()
+        )
+        got = [n["node"] for n in edge["node"]["interactions"]["edges"]]
+        want = stored[-5:]
+        assert [g["type"] for g in got] == [w["type"].upper() for w in want]
+        assert [g["occurredAt"][:19] for g in got] == [
+            w["occurredAt"].isoformat()[:19] for w in want
+        ]
+        leads = await api.db.leads.count_documents({"parentContactId": oid})
+        assert len(edge["node"]["leads"]["edges"]) == leads
