@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -165,4 +166,128 @@ class CaptureMutation:
         return CapturePayload.of(out)
 
 
-__all__ = ["CaptureMutation", "CapturePayload", "CaptureResult", "MatchInfo"]
+@strawberry.enum(description="What an import file holds.")
+class ImportKind(Enum):
+    CONTACTS = "contacts"
+    LEADS = "leads"
+    ACCOUNTS = "accounts"
+
+
+@strawberry.enum(description="Import file format.")
+class ImportFormat(Enum):
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+@strawberry.input(description="A file to import: its text, CSV (with a header) or JSON lines.")
+class ImportInput:
+    kind: ImportKind
+    data: str
+    format: ImportFormat = ImportFormat.CSV
+    form_id: str | None = strawberry.field(
+        default=None, description="Match with this form's strategies (default strategies else)."
+    )
+    name: str | None = None
+
+
+@strawberry.type(description="A row that was not imported, and why.")
+class RejectedRow:
+    line: int
+    reason: str
+
+
+@strawberry.type(description="What an import did. Sending the same file again resumes it.")
+class ImportSummary:
+    import_id: str
+    created: int
+    updated: int = strawberry.field(description="Rows merged into an existing record.")
+    skipped: int
+    rejected: int
+    rejected_rows: list[RejectedRow]
+    contacts_created: int = strawberry.field(
+        description="marketingOnly contacts created for leads."
+    )
+    accounts_created: int
+    resumed_from_line: int
+    already_done: bool
+
+
+ImportResult = Annotated[
+    ImportSummary | ValidationError | ForbiddenError, strawberry.union("ImportResult")
+]
+
+
+@strawberry.type(description="What linking orphan leads did.")
+class LinkOrphansPayload:
+    linked: int
+    contacts_created: int
+    contacts_matched: int
+    leads: list[Lead]
+
+
+LinkOrphansResult = Annotated[
+    LinkOrphansPayload | ForbiddenError | ValidationError, strawberry.union("LinkOrphansResult")
+]
+
+
+@strawberry.type
+class ImportMutation:
+    @strawberry.mutation(
+        description="Import contacts, leads or accounts through matching (duplicates merged, "
+        "orphan leads given marketingOnly contacts, accounts linked by domain or name)."
+    )
+    @errors_as_data
+    async def import_records(self, info: Info, input: ImportInput) -> ImportResult:
+        from ..errors import InvalidInput
+        from ..importer import run_import
+
+        info.context.require("data:import")
+        if len(input.data) > 50_000_000:
+            raise InvalidInput("input.data", "must be at most 50 MB; use the CLI for more")
+        out = await run_import(
+            info.context.db,
+            input.kind.value,
+            input.data.encode(),
+            name=input.name or f"upload.{input.format.value}",
+            fmt=input.format.value,
+            rules=info.context.rules,
+            pm=info.context.pm,
+            form_id=input.form_id,
+        )
+        return ImportSummary(
+            import_id=out.import_id,
+            created=out.created,
+            updated=out.updated,
+            skipped=out.skipped,
+            rejected=out.rejected,
+            rejected_rows=[
+                RejectedRow(line=r["line"], reason=r["reason"]) for r in out.rejected_rows
+            ],
+            contacts_created=out.contacts_created,
+            accounts_created=out.accounts_created,
+            resumed_from_line=out.resumed_from_line,
+            already_done=out.already_done,
+        )
+
+    @strawberry.mutation(
+        description="Give leads without a parent contact one: matched by the contact strategy "
+        "from the lead's data, or created marketingOnly. Safe to run again."
+    )
+    @errors_as_data
+    async def link_orphan_leads(self, info: Info, limit: int | None = None) -> LinkOrphansResult:
+        from ..errors import InvalidInput
+        from ..orphans import link_orphans
+
+        info.context.require("leads:write")
+        if limit is not None and limit < 1:
+            raise InvalidInput("limit", "must be positive")
+        out = await link_orphans(
+            info.context.db, rules=info.context.rules, pm=info.context.pm, limit=limit
+        )
+        docs = await info.context.db["leads"].find({"_id": {"$in": out.lead_ids[:500]}}).to_list()
+        return LinkOrphansPayload(
+            linked=out.linked,
+            contacts_created=out.contacts_created,
+            contacts_matched=out.contacts_matched,
+            leads=[Lead.from_doc(d) for d in docs],
+        )

@@ -1,0 +1,770 @@
+"""Import contacts, leads or accounts from CSV or JSON-lines files, through matching.
+
+Rows are processed in batches.  Each record's match key (the strategy's, or for a row that has
+none, the row's own identity ``<file hash>:<line>``) is claimed with one unordered bulk insert
+into ``match_keys``; keys someone already holds are read back with a few ``$in`` finds.  New
+records are then inserted in bulk, matched ones updated in bulk.  Duplicates inside the file and
+against the database therefore merge into one record, and a second run of the same file (after a
+kill, say) finds every record it had written through the same keys: nothing is lost, nothing is
+duplicated.  After each batch the ``imports`` document records the last committed line, so a
+rerun resumes there.  Leads get a parent contact (matched, or created ``marketingOnly`` from the
+lead's data); contacts and leads are linked to accounts by normalised domain, else by name.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson import ObjectId
+from pymongo import InsertOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from . import normalize
+from .capture import CONSENT_LEVELS, ROLES, contact_changes, set_on_insert
+from .store import accounts, contacts, imports, leads, match_keys
+from .store._base import now
+from .strategies import (
+    ACCOUNT_DOMAIN,
+    ACCOUNT_NAME,
+    contact_strategy,
+    creates,
+    lead_strategy,
+    match_key,
+)
+
+KINDS = ("contacts", "leads", "accounts")
+FORMATS = ("csv", "jsonl")
+BATCH = 2000
+
+# Column names, compared lower-case without punctuation, to stored field names.
+COLUMNS = {
+    "email": "email",
+    "emailaddress": "email",
+    "firstname": "firstName",
+    "lastname": "lastName",
+    "phone": "phone",
+    "phonenumber": "phone",
+    "jobtitle": "jobTitle",
+    "title": "jobTitle",
+    "role": "role",
+    "marketingsource": "marketingSource",
+    "company": "companyName",
+    "companyname": "companyName",
+    "account": "accountName",
+    "accountname": "accountName",
+    "website": "domain",
+    "domain": "domain",
+    "topic": "topic",
+    "formid": "formId",
+    "form": "formId",
+    "marketingcontextkind": "contextKind",
+    "marketingcontextname": "contextName",
+    "name": "name",
+    "industry": "industry",
+    "country": "country",
+    "numberofemployees": "numberOfEmployees",
+    "employees": "numberOfEmployees",
+    "annualrevenue": "annualRevenue",
+    "allowbulkemail": "allowBulkEmail",
+    "allowemail": "allowEmail",
+    "allowprefill": "allowPrefill",
+    "trackemail": "trackEmail",
+    "consent": "consent",
+    "consentlevel": "consent",
+    "subscriptions": "subscriptions",
+}
+BOOLEANS = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "y": True,
+    "false": False,
+    "no": False,
+    "0": False,
+    "n": False,
+}
+CONTEXT_KINDS = ("product", "offer", "campaign", "event")
+PERSON_FIELDS = ("email", "firstName", "lastName", "jobTitle")
+
+
+class Rejected(ValueError):
+    """A row that cannot be imported; the message is the reason reported with its line."""
+
+
+@dataclass
+class Summary:
+    import_id: str
+    kind: str
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    contacts_created: int = 0
+    accounts_created: int = 0
+    lines: int = 0
+    resumed_from_line: int = 0
+    already_done: bool = False
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "contactsCreated": self.contacts_created,
+            "accountsCreated": self.accounts_created,
+        }
+
+
+# ---------------------------------------------------------------- reading
+
+
+def detect_format(name: str) -> str:
+    lower = name.lower()
+    if lower.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    return "csv"
+
+
+def read_rows(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """``(line, row, error)`` for each record; blank lines are skipped."""
+    if fmt == "jsonl":
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, None, f"not valid JSON: {exc.msg}"
+                continue
+            if not isinstance(row, dict):
+                yield number, None, "not a JSON object"
+                continue
+            yield number, row, None
+        return
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    names = [h.strip() for h in header]
+    for values in reader:
+        number = reader.line_num
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) > len(names):
+            yield number, None, f"{len(values)} values for {len(names)} columns"
+            continue
+        yield number, dict(zip(names, values, strict=False)), None
+
+
+def _columns(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        key = COLUMNS.get("".join(ch for ch in str(name).lower() if ch.isalnum()))
+        if key is None:
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                continue
+        if value is None:
+            continue
+        out[key] = value
+    return out
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    parsed = BOOLEANS.get(str(value).strip().lower())
+    if parsed is None:
+        raise Rejected(f"{name}: {value!r} is not true or false")
+    return parsed
+
+
+def _number(name: str, value: Any, kind: type) -> Any:
+    try:
+        number = kind(str(value).replace(",", "")) if not isinstance(value, int | float) else value
+    except ValueError:
+        raise Rejected(f"{name}: {value!r} is not a number") from None
+    if number < 0:
+        raise Rejected(f"{name}: must not be negative")
+    return kind(number)
+
+
+def _email(cols: dict[str, Any]) -> None:
+    if "email" in cols:
+        try:
+            normalize.email(str(cols["email"]))
+        except normalize.InvalidValue as exc:
+            raise Rejected(f"email: {exc}") from None
+        cols["email"] = str(cols["email"])
+
+
+def contact_row(row: dict[str, Any]) -> dict[str, Any]:
+    cols = _columns(row)
+    _email(cols)
+    if not (cols.get("email") or cols.get("lastName")):
+        raise Rejected("a contact needs an email or a lastName")
+    fields: dict[str, Any] = {}
+    for name in ("firstName", "lastName", "email", "phone", "jobTitle", "marketingSource"):
+        if name in cols:
+            fields[name] = str(cols[name])
+    if "role" in cols:
+        if cols["role"] not in ROLES:
+            raise Rejected(f"role: must be one of {', '.join(ROLES)}")
+        fields["role"] = cols["role"]
+    prefs = {
+        name: _bool(name, cols[name])
+        for name in ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
+        if name in cols
+    }
+    if prefs:
+        fields["preferences"] = prefs
+    if "consent" in cols:
+        if cols["consent"] not in CONSENT_LEVELS:
+            raise Rejected(f"consent: must be one of {', '.join(CONSENT_LEVELS)}")
+        fields["consent"] = {"level": cols["consent"]}
+    if "subscriptions" in cols:
+        subs = cols["subscriptions"]
+        items = subs if isinstance(subs, list) else str(subs).replace(";", ",").split(",")
+        fields["subscriptions"] = [str(s).strip() for s in items if str(s).strip()]
+    return {"contact": fields, "account": _account_ref(cols)}
+
+
+def _account_ref(cols: dict[str, Any]) -> dict[str, Any] | None:
+    name = cols.get("accountName") or cols.get("companyName")
+    domain = cols.get("domain")
+    if domain is not None:
+        domain = normalize.domain(str(domain))
+        if "." not in domain:
+            raise Rejected(f"domain: {cols['domain']!r} is not a domain name")
+    if not (name or domain):
+        return None
+    return {"name": str(name) if name else (domain or ""), "domain": domain}
+
+
+def lead_row(row: dict[str, Any]) -> dict[str, Any]:
+    cols = _columns(row)
+    _email(cols)
+    fields: dict[str, Any] = {}
+    for name in ("topic", "formId", "email", "firstName", "lastName", "companyName", "jobTitle"):
+        if name in cols:
+            fields[name] = str(cols[name])
+    if "contextKind" in cols or "contextName" in cols:
+        kind = str(cols.get("contextKind", "campaign")).lower()
+        if kind not in CONTEXT_KINDS:
+            raise Rejected(f"marketingContextKind: must be one of {', '.join(CONTEXT_KINDS)}")
+        if not cols.get("contextName"):
+            raise Rejected("marketingContextName: is required with marketingContextKind")
+        fields["marketingContext"] = {"kind": kind, "name": str(cols["contextName"])}
+    if not (fields.get("email") or fields.get("lastName") or fields.get("companyName")):
+        raise Rejected("a lead needs an email, a lastName or a companyName")
+    if not (fields.get("topic") or fields.get("marketingContext")):
+        fields["topic"] = fields.get("formId") or "import"
+    return {"lead": fields, "account": _account_ref(cols)}
+
+
+def account_row(row: dict[str, Any]) -> dict[str, Any]:
+    cols = _columns(row)
+    name = cols.get("name") or cols.get("accountName") or cols.get("companyName")
+    if not name:
+        raise Rejected("an account needs a name")
+    ref = _account_ref({**cols, "accountName": name})
+    assert ref is not None
+    fields: dict[str, Any] = {"name": str(name)}
+    if ref["domain"]:
+        fields["domain"] = ref["domain"]
+    for col in ("industry", "country"):
+        if col in cols:
+            fields[col] = str(cols[col])
+    if "numberOfEmployees" in cols:
+        fields["numberOfEmployees"] = _number("numberOfEmployees", cols["numberOfEmployees"], int)
+    if "annualRevenue" in cols:
+        fields["annualRevenue"] = _number("annualRevenue", cols["annualRevenue"], float)
+    return {"account": fields}
+
+
+PARSERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "contacts": contact_row,
+    "leads": lead_row,
+    "accounts": account_row,
+}
+
+
+# ---------------------------------------------------------------- matching in batches
+
+
+@dataclass
+class Item:
+    """One record to find or create, with every file line merged into it."""
+
+    keys: list[str]
+    fields: dict[str, Any]
+    lines: list[int]
+    insert_only: dict[str, Any] = field(default_factory=dict)
+    rid: ObjectId | None = None
+    created: bool = False
+    found: bool = True
+
+    def merge(self, other: Item) -> None:
+        for name, value in other.fields.items():
+            if isinstance(value, dict) and isinstance(self.fields.get(name), dict):
+                self.fields[name] = {**self.fields[name], **value}
+            elif name == "subscriptions" and isinstance(self.fields.get(name), list):
+                self.fields[name] = list(dict.fromkeys([*self.fields[name], *value]))
+            else:
+                self.fields[name] = value
+        for name, value in other.insert_only.items():
+            self.insert_only.setdefault(name, value)
+        self.lines.extend(other.lines)
+        self.keys.extend(k for k in other.keys if k not in self.keys)
+
+
+def dedupe(items: list[Item]) -> list[Item]:
+    """Merge items sharing any key (the file's own duplicates); richer keys first."""
+    by_key: dict[str, Item] = {}
+    out: list[Item] = []
+    for item in sorted(items, key=lambda i: -len(i.keys)):
+        holder = next((by_key[k] for k in item.keys if k in by_key), None)
+        if holder is None:
+            out.append(item)
+            holder = item
+        else:
+            holder.merge(item)
+        for k in item.keys:
+            by_key.setdefault(k, holder)
+    return out
+
+
+class Engine:
+    """Finds or creates the records of one batch with a constant number of round trips."""
+
+    def __init__(self, db: AsyncDatabase, import_id: str, first_line: int) -> None:
+        self.db = db
+        self.import_id = import_id
+        self.first_line = first_line
+
+    async def resolve(
+        self,
+        collection: str,
+        items: list[Item],
+        new_doc: Callable[[dict[str, Any]], dict[str, Any]],
+        changes: Callable[[dict[str, Any]], dict[str, Any]] | None,
+        *,
+        create: bool = True,
+    ) -> list[Item]:
+        items = dedupe(items)
+        meta = {"collection": collection, "importId": self.import_id}
+        if create:
+            claims = {
+                i.keys[0]: (ObjectId(), {**meta, "line": i.lines[0]}) for i in items if i.keys
+            }
+            won, held = await match_keys.claim_many(self.db, claims)
+        else:
+            won, held = {}, await match_keys.find_many(self.db, [i.keys[0] for i in items])
+        inserts: list[Any] = []
+        updates: list[Any] = []
+        t = now()
+        for item in items:
+            primary = item.keys[0]
+            if primary in won:
+                item.rid, item.created = won[primary], True
+                doc = new_doc({**item.fields, **item.insert_only})
+                doc.update(
+                    _id=item.rid,
+                    matchKeyed=True,
+                    createdVia={"source": "import", "importId": self.import_id},
+                )
+                inserts.append(InsertOne(doc))
+                continue
+            claim = held.get(primary)
+            if claim is None:
+                item.found = False
+                continue
+            item.rid = claim["recordId"]
+            ours = claim.get("importId") == self.import_id
+            item.created = ours and claim.get("line", 0) >= self.first_line
+            sets = changes(item.fields) if changes else {}
+            subs = sets.pop("subscriptions", None)
+            if sets or ours or subs:
+                doc = new_doc({**item.fields, **item.insert_only})
+                doc.update(matchKeyed=True)
+                upd: dict[str, Any] = {"$set": {**sets, "updatedAt": t}}
+                skip = ("subscriptions",) if subs else ()
+                upd["$setOnInsert"] = set_on_insert(doc, upd["$set"], skip)
+                if subs:
+                    upd["$addToSet"] = {"subscriptions": {"$each": subs}}
+                updates.append(UpdateOne({"_id": item.rid}, upd, upsert=create))
+        if inserts:
+            await self.db[collection].bulk_write(inserts, ordered=False)
+        if updates:
+            await self.db[collection].bulk_write(updates, ordered=False)
+        secondary = {
+            k: (i.rid, {**meta, "line": i.lines[0]})
+            for i in items
+            if i.rid is not None
+            for k in i.keys[1:]
+        }
+        if secondary:
+            await match_keys.claim_many(self.db, secondary)
+        return items
+
+
+def _account_keys(ref: dict[str, Any]) -> list[str]:
+    keys = []
+    if ref.get("domain"):
+        keys.append(match_keys.key_id("accounts", ACCOUNT_DOMAIN.name, [ref["domain"]]))
+    if ref.get("name"):
+        keys.append(match_keys.key_id("accounts", ACCOUNT_NAME.name, [normalize.name(ref["name"])]))
+    return keys
+
+
+async def backfill(db: AsyncDatabase, pm: Any, collection: str, strategies: list[Any]) -> int:
+    """Claim the keys of records written without them (manual entry, seed data)."""
+    done = 0
+    batch: list[dict[str, Any]] = []
+
+    async def flush() -> None:
+        nonlocal done
+        claims: dict[str, tuple[ObjectId, dict[str, Any]]] = {}
+        for doc in batch:
+            for strategy in strategies:
+                kid = _record_key(pm, collection, strategy, doc)
+                if kid and kid not in claims:
+                    claims[kid] = (doc["_id"], {"collection": collection, "backfill": True})
+        await match_keys.claim_many(db, claims)
+        ids = [d["_id"] for d in batch]
+        for start in range(0, len(ids), match_keys.IN_CHUNK):
+            chunk = ids[start : start + match_keys.IN_CHUNK]
+            await db[collection].update_many(
+                {"_id": {"$in": chunk}}, {"$set": {"matchKeyed": True}}
+            )
+        done += len(batch)
+        batch.clear()
+
+    async for doc in db[collection].find({"matchKeyed": {"$ne": True}}).sort("createdAt", 1):
+        batch.append(doc)
+        if len(batch) >= 1000:
+            await flush()
+    if batch:
+        await flush()
+    return done
+
+
+def _record_key(pm: Any, collection: str, strategy: Any, doc: dict[str, Any]) -> str | None:
+    if collection == "accounts":
+        value = doc.get("domain") if strategy is ACCOUNT_DOMAIN else doc.get("nameNormalized")
+        return match_keys.key_id(collection, strategy.name, [value]) if value else None
+    if getattr(strategy, "kind", "exact") != "exact":
+        return None
+    return match_key(pm, collection, strategy, doc)[0]
+
+
+# ---------------------------------------------------------------- one batch per kind
+
+
+def _row_key(collection: str, import_id: str, line: int) -> str:
+    return match_keys.key_id(collection, "row", [import_id, str(line)])
+
+
+def _tally(summary: Summary, items: list[Item]) -> None:
+    for item in items:
+        if not item.found:
+            summary.skipped += len(item.lines)
+        elif item.created:
+            summary.created += 1
+            summary.updated += len(item.lines) - 1
+        else:
+            summary.updated += len(item.lines)
+
+
+def _rids(items: list[Item]) -> dict[str, ObjectId]:
+    return {k: i.rid for i in items if i.rid is not None for k in i.keys}
+
+
+class Batcher:
+    def __init__(
+        self, db: AsyncDatabase, import_id: str, rules: Any, pm: Any, form_id: str | None
+    ) -> None:
+        self.db, self.import_id, self.rules, self.pm, self.form_id = (
+            db,
+            import_id,
+            rules,
+            pm,
+            form_id,
+        )
+        self.source = f"import:{import_id}"
+
+    async def accounts_for(
+        self, engine: Engine, refs: dict[int, dict[str, Any]], summary: Summary
+    ) -> dict[int, ObjectId]:
+        items = [
+            Item(keys=_account_keys(ref), fields={}, insert_only=dict(ref), lines=[line])
+            for line, ref in refs.items()
+        ]
+        keys = {line: item.keys[0] for line, item in zip(refs, items, strict=True)}
+        resolved = await engine.resolve("accounts", items, accounts.new_document, None)
+        summary.accounts_created += sum(i.created for i in resolved)
+        rids = _rids(resolved)
+        return {line: rids[k] for line, k in keys.items() if k in rids}
+
+    async def contacts(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
+        refs = {line: p["account"] for line, p in rows if p["account"]}
+        account_of = await self.accounts_for(engine, refs, s) if refs else {}
+        strategy = contact_strategy(self.rules, self.form_id)
+        items = []
+        for line, parsed in rows:
+            fields = dict(parsed["contact"])
+            if line in account_of:
+                fields["accountId"] = account_of[line]
+            kid = match_key(self.pm, "contacts", strategy, fields)[0]
+            items.append(
+                Item(
+                    keys=[kid or _row_key("contacts", self.import_id, line)],
+                    fields=fields,
+                    insert_only={"marketingSource": self.source},
+                    lines=[line],
+                )
+            )
+        resolved = await engine.resolve("contacts", items, contacts.new_document, contact_changes)
+        _tally(s, resolved)
+
+    async def leads(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
+        keyed: list[tuple[int, dict[str, Any], str, bool]] = []
+        for line, parsed in rows:
+            fields = parsed["lead"]
+            strategy = lead_strategy(self.rules, fields.get("formId") or self.form_id)
+            record = {**fields, "formId": fields.get("formId") or self.form_id}
+            kid = match_key(self.pm, "leads", strategy, record)[0]
+            if kid is None and not creates(strategy):
+                s.skipped += 1
+                continue
+            keyed.append(
+                (line, fields, kid or _row_key("leads", self.import_id, line), creates(strategy))
+            )
+        # "Find and score, never create" strategies: only rows matching an existing lead go on.
+        find_only = [
+            Item(keys=[k], fields=dict(f), lines=[line]) for line, f, k, c in keyed if not c
+        ]
+        if find_only:
+            found = await engine.resolve(
+                "leads", find_only, leads.new_document, _lead_changes, create=False
+            )
+            _tally(s, found)
+            await self._link_parents(found, {})
+        creating = [(line, f, k) for line, f, k, c in keyed if c]
+        if not creating:
+            return
+        refs = {line: p["account"] for line, p in rows if p["account"]}
+        account_of = await self.accounts_for(engine, refs, s) if refs else {}
+        cstrategy = contact_strategy(self.rules, self.form_id)
+        people = []
+        for line, fields, _ in creating:
+            person = {
+                k: fields[k] for k in ("email", "firstName", "lastName", "jobTitle") if k in fields
+            }
+            kid = match_key(self.pm, "contacts", cstrategy, person)[0]
+            person.update(marketingOnly=True, marketingSource=self.source)
+            if line in account_of:
+                person["accountId"] = account_of[line]
+            people.append(
+                Item(
+                    keys=[kid or _row_key("contacts", self.import_id, line)],
+                    fields={},
+                    insert_only=person,
+                    lines=[line],
+                )
+            )
+        contact_keys = {line: p.keys[0] for (line, _, _), p in zip(creating, people, strict=True)}
+        resolved = await engine.resolve("contacts", people, contacts.new_document, None)
+        s.contacts_created += sum(i.created for i in resolved)
+        contact_ids = _rids(resolved)
+        items = []
+        parent_of: dict[str, ObjectId] = {}
+        for line, fields, kid in creating:
+            cid = contact_ids.get(contact_keys[line])
+            insert_only = {"parentContactId": cid, "parentAccountId": account_of.get(line)}
+            items.append(
+                Item(keys=[kid], fields=dict(fields), insert_only=insert_only, lines=[line])
+            )
+            if cid is not None:
+                parent_of.setdefault(kid, cid)
+        resolved = await engine.resolve("leads", items, leads.new_document, _lead_changes)
+        _tally(s, resolved)
+        await self._link_parents(resolved, parent_of)
+
+    async def _link_parents(self, items: list[Item], parent_of: dict[str, ObjectId]) -> None:
+        """Matched leads that had no parent contact get the one this row matched."""
+        ops = [
+            UpdateOne(
+                {"_id": i.rid, "parentContactId": None},
+                {"$set": {"parentContactId": parent_of[i.keys[0]]}},
+            )
+            for i in items
+            if i.rid is not None and not i.created and i.keys[0] in parent_of
+        ]
+        if ops:
+            await self.db["leads"].bulk_write(ops, ordered=False)
+
+    async def accounts(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
+        items = [
+            Item(keys=_account_keys(p["account"]), fields=dict(p["account"]), lines=[line])
+            for line, p in rows
+        ]
+        resolved = await engine.resolve(
+            "accounts", items, accounts.new_document, lambda f: accounts.apply_fields({}, f)
+        )
+        _tally(s, resolved)
+
+
+def _lead_changes(fields: dict[str, Any]) -> dict[str, Any]:
+    return leads.apply_fields({}, {k: v for k, v in fields.items() if k != "topic"})
+
+
+# ---------------------------------------------------------------- the run
+
+
+def file_id(kind: str, data: bytes) -> str:
+    return f"{kind}-{hashlib.sha256(data).hexdigest()[:32]}"
+
+
+async def run_import(
+    db: AsyncDatabase,
+    kind: str,
+    data: bytes,
+    *,
+    name: str = "upload",
+    fmt: str | None = None,
+    rules: Any = None,
+    pm: Any = None,
+    form_id: str | None = None,
+    batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+    restart: bool = False,
+) -> Summary:
+    """Import ``data`` (the file's bytes); resumes an interrupted import of the same file."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    fmt = fmt or detect_format(name)
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    import_id = file_id(kind, data)
+    text = data.decode("utf-8-sig", errors="replace")
+    state = await imports.get(db, import_id)
+    if state is not None and state.get("status") == "done" and not restart:
+        out = _summary(import_id, kind, state)
+        out.already_done = True
+        return out
+    if state is None or restart:
+        state = {
+            "_id": import_id,
+            "kind": kind,
+            "name": name,
+            "format": fmt,
+            "formId": form_id,
+            "committedLine": 0,
+            "counts": Summary(import_id, kind).counts(),
+            "rejectedRows": [],
+            "status": "running",
+            "startedAt": now(),
+            "updatedAt": now(),
+        }
+        await db[imports.NAME].replace_one({"_id": import_id}, state, upsert=True)
+    summary = _summary(import_id, kind, state)
+    summary.resumed_from_line = int(state.get("committedLine") or 0)
+    strategies = {
+        "contacts": [contact_strategy(rules, form_id)],
+        "leads": [contact_strategy(rules, form_id), lead_strategy(rules, form_id)],
+        "accounts": [ACCOUNT_DOMAIN, ACCOUNT_NAME],
+    }[kind]
+    if kind != "accounts":
+        await backfill(db, pm, "contacts", strategies[:1])
+    if kind == "leads":
+        await backfill(db, pm, "leads", strategies[1:])
+    await backfill(db, pm, "accounts", [ACCOUNT_DOMAIN, ACCOUNT_NAME])
+
+    batcher = Batcher(db, import_id, rules, pm, form_id)
+    handle = getattr(batcher, kind)
+    parse = PARSERS[kind]
+    pending: list[tuple[int, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    skipped_blank = 0
+    last_line = summary.resumed_from_line
+
+    async def commit(upto: int) -> None:
+        nonlocal skipped_blank
+        # A key this import claimed at or after the batch's first line was claimed by an
+        # earlier, interrupted attempt at this very batch: its record counts as created.
+        engine = Engine(db, import_id, pending[0][0] if pending else upto)
+        if pending:
+            await handle(engine, pending, summary)
+        summary.rejected += len(rejects)
+        summary.rejected_rows.extend(rejects)
+        kept = imports.MAX_REJECTED_KEPT
+        await db[imports.NAME].update_one(
+            {"_id": import_id},
+            {
+                "$set": {"committedLine": upto, "counts": summary.counts(), "updatedAt": now()},
+                "$push": {"rejectedRows": {"$each": rejects, "$slice": kept}},
+            },
+        )
+        if progress:
+            progress(len(pending) + len(rejects) + skipped_blank)
+        pending.clear()
+        rejects.clear()
+        skipped_blank = 0
+
+    for line, row, error in read_rows(text, fmt):
+        if line <= summary.resumed_from_line:
+            if progress:
+                progress(1)
+            continue
+        last_line = line
+        if error is None:
+            try:
+                pending.append((line, parse(row or {})))
+            except Rejected as exc:
+                error = str(exc)
+        if error is not None:
+            rejects.append({"line": line, "reason": error})
+        if len(pending) + len(rejects) >= batch:
+            await commit(line)
+    await commit(last_line)
+    await db[imports.NAME].update_one(
+        {"_id": import_id}, {"$set": {"status": "done", "finishedAt": now()}}
+    )
+    summary.lines = last_line
+    summary.rejected_rows = sorted(summary.rejected_rows, key=lambda r: r["line"])[
+        : imports.MAX_REJECTED_KEPT
+    ]
+    return summary
+
+
+def _summary(import_id: str, kind: str, state: dict[str, Any]) -> Summary:
+    counts = state.get("counts") or {}
+    return Summary(
+        import_id=import_id,
+        kind=kind,
+        created=counts.get("created", 0),
+        updated=counts.get("updated", 0),
+        skipped=counts.get("skipped", 0),
+        rejected=counts.get("rejected", 0),
+        rejected_rows=list(state.get("rejectedRows") or []),
+        contacts_created=counts.get("contactsCreated", 0),
+        accounts_created=counts.get("accountsCreated", 0),
+        lines=int(state.get("committedLine") or 0),
+    )
+
+
+def count_rows(data: bytes, fmt: str) -> int:
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    return max(0, lines - (1 if fmt == "csv" else 0))

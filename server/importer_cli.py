@@ -1,0 +1,110 @@
+"""``leadgraph import contacts|leads|accounts FILE`` and ``leadgraph import link-orphans``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import err, progress_bar, with_database
+from .db import Connection
+from .importer import FORMATS, count_rows, detect_format, run_import
+
+
+async def _rules_and_plugins(conn: Connection) -> tuple[object, object]:
+    """The rules and plugins the server would use (None when those modules are absent)."""
+    rules = pm = None
+    try:  # engineer A's modules; their absence leaves the default strategies
+        from .plugins import get_plugin_manager  # type: ignore[attr-defined]
+
+        pm = get_plugin_manager()
+    except Exception:
+        pm = None
+    try:
+        from .config import Settings
+        from .rules.loader import load_rules  # type: ignore[import-not-found]
+
+        rules = load_rules(Settings.from_env().rules_dir)
+    except Exception:
+        rules = None
+    return rules, pm
+
+
+def _import_command(kind: str) -> click.Command:
+    @click.command(kind, help=f"Import {kind} from a CSV or JSON-lines FILE, through matching.")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None)
+    @click.option("--form", "form_id", default=None, help="Use this form's matching strategies.")
+    @click.option("--batch-size", type=click.IntRange(1), default=2000, show_default=True)
+    @click.option("--restart", is_flag=True, help="Start over instead of resuming.")
+    @with_database
+    async def command(
+        conn: Connection,
+        file: Path,
+        fmt: str | None,
+        form_id: str | None,
+        batch_size: int,
+        restart: bool,
+    ) -> None:
+        data = file.read_bytes()
+        fmt = fmt or detect_format(file.name)
+        rules, pm = await _rules_and_plugins(conn)
+        with progress_bar() as bar:
+            task = bar.add_task(kind, total=count_rows(data, fmt))
+            summary = await run_import(
+                conn.db,
+                kind,
+                data,
+                name=file.name,
+                fmt=fmt,
+                rules=rules,
+                pm=pm,
+                form_id=form_id,
+                batch=batch_size,
+                progress=lambda n: bar.update(task, advance=n),
+                restart=restart,
+            )
+            bar.update(task, completed=bar.tasks[0].total)
+        if summary.already_done:
+            err.print(
+                f"{file.name} was already imported ({summary.import_id}); --restart redoes it"
+            )
+        elif summary.resumed_from_line:
+            err.print(f"resumed after line {summary.resumed_from_line}")
+        for row in summary.rejected_rows:
+            err.print(f"[red]rejected[/] line {row['line']}: {row['reason']}")
+        click.echo(
+            f"created {summary.created}, updated {summary.updated}, "
+            f"skipped {summary.skipped}, rejected {summary.rejected}"
+            + (f"; contacts created {summary.contacts_created}" if kind == "leads" else "")
+            + (f"; accounts created {summary.accounts_created}" if kind != "accounts" else "")
+        )
+
+    return command
+
+
+@click.group("import")
+def import_() -> None:
+    """Import contacts, leads or accounts; link orphan leads."""
+
+
+for _kind in ("contacts", "leads", "accounts"):
+    import_.add_command(_import_command(_kind))
+
+
+@click.command("link-orphans")
+@click.option("--limit", type=click.IntRange(1), default=None)
+@with_database
+async def link_orphans(conn: Connection, limit: int | None) -> None:
+    """Give every lead without a parent contact one (matched, or created marketingOnly)."""
+    from .orphans import link_orphans as run
+
+    rules, pm = await _rules_and_plugins(conn)
+    out = await run(conn.db, rules=rules, pm=pm, limit=limit)
+    click.echo(
+        f"linked {out.linked} leads: {out.contacts_created} marketingOnly contacts created, "
+        f"{out.contacts_matched} existing contacts matched"
+    )
+
+
+import_.add_command(link_orphans)
