@@ -26,7 +26,15 @@ from .db import in_transaction
 from .errors import Conflict, InvalidInput
 from .store import contacts, interactions, leads, match_keys, submissions
 from .store._base import now
-from .strategies import contact_strategy, creates, fields_of, lead_strategy, match_key, matcher
+from .strategies import (
+    Kinds,
+    contact_strategy,
+    creates,
+    fields_of,
+    lead_strategy,
+    match_key,
+    matcher,
+)
 
 CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
 PREFERENCE_FIELDS = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
@@ -284,6 +292,7 @@ async def capture(
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidInput("input.idempotencyKey", "must not be blank")
     parsed = parse_fields(fields)
+    pm = Kinds(rules, pm)
     if not (parsed.contact.get("email") or parsed.contact.get("lastName")):
         raise InvalidInput("input.fields.email", "a submission needs an email (or a lastName)")
     if idempotency_key and (done := await submissions.get(db, idempotency_key)):

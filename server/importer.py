@@ -32,6 +32,7 @@ from .store._base import now
 from .strategies import (
     ACCOUNT_DOMAIN,
     ACCOUNT_NAME,
+    Kinds,
     contact_strategy,
     creates,
     lead_strategy,
@@ -495,13 +496,8 @@ class Batcher:
     def __init__(
         self, db: AsyncDatabase, import_id: str, rules: Any, pm: Any, form_id: str | None
     ) -> None:
-        self.db, self.import_id, self.rules, self.pm, self.form_id = (
-            db,
-            import_id,
-            rules,
-            pm,
-            form_id,
-        )
+        self.db, self.import_id, self.rules, self.form_id = db, import_id, rules, form_id
+        self.pm = pm if isinstance(pm, Kinds) else Kinds(rules, pm)
         self.source = f"import:{import_id}"
 
     async def accounts_for(
@@ -686,6 +682,7 @@ async def run_import(
         "leads": [contact_strategy(rules, form_id), lead_strategy(rules, form_id)],
         "accounts": [ACCOUNT_DOMAIN, ACCOUNT_NAME],
     }[kind]
+    pm = Kinds(rules, pm)
     if kind != "accounts":
         await backfill(db, pm, "contacts", strategies[:1])
     if kind == "leads":

@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .importer import PERSON_FIELDS, Engine, Item, _rids
 from .store import contacts, match_keys
-from .strategies import contact_strategy, match_key
+from .strategies import Kinds, contact_strategy, match_key
 
 SOURCE = "link-orphans"
 
@@ -39,6 +39,7 @@ async def link_orphans(
     if lead_ids is not None:
         query["_id"] = {"$in": lead_ids}
     out = Linked(lead_ids=[])
+    pm = Kinds(rules, pm)
     while True:
         size = batch if limit is None else min(batch, limit - out.linked)
         if size <= 0:

@@ -100,8 +100,24 @@ def lead_strategy(rules: Any, form_id: str | None) -> Any:
     return _strategy(rules, "lead_strategy_for", form_id, DEFAULT_LEAD)
 
 
-def matcher(pm: Any, kind: str) -> Any:
+@dataclass(frozen=True)
+class Kinds:
+    """Where matching kinds come from: the live rules' plugin registry, else the plugins."""
+
+    rules: Any = None
+    pm: Any = None
+
+
+def matcher(source: Any, kind: str) -> Any:
     """The matching-kind object plugins offer for ``kind`` (built-in exact otherwise)."""
+    pm = source
+    while isinstance(pm, Kinds):
+        pm = pm.pm
+    if isinstance(source, Kinds):
+        registry = getattr(ruleset(source.rules), "registry", None)
+        provided = (getattr(registry, "matching_kinds", None) or {}).get(kind)
+        if provided is not None:
+            return getattr(provided, "value", provided)
     if pm is not None:
         for hook in ("leadgraph_matching_kinds", "leadgraph_matching_kind", "leadgraph_matchers"):
             caller = getattr(pm.hook, hook, None)

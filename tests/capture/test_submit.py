@@ -11,7 +11,7 @@ async def test_new_email_creates_contact_and_lead_then_matches(api):
     first = await submit(api, "webinar-2026", {"email": "Ana@Example.COM", "firstName": "Ana"})
     assert first["__typename"] == "CapturePayload", first
     assert first["contactCreated"] and first["leadCreated"]
-    assert first["contactMatch"]["strategy"] == "contact-email"
+    assert first["contactMatch"]["fields"] == ["email"]
     assert first["contactMatch"]["values"] == {"email": "ana@example.com"}
     assert first["leadMatch"]["fields"] == ["email", "formId"]
     assert first["lead"]["parentContact"]["id"] == first["contact"]["id"]
