@@ -1,1 +1,9 @@
-"""Built-in plugins, registered with the plugin manager exactly like third-party ones."""
+"""Built-in plugins, registered with the plugin manager exactly like third-party ones.
+
+``leadgraph.plugins`` also re-exports the plugin manager API of
+:mod:`leadgraph.plugin_manager` (``get_plugin_manager``, ``PluginError``, ``DEFAULT_PLUGINS``).
+"""
+
+from leadgraph.plugin_manager import DEFAULT_PLUGINS, PluginError, get_plugin_manager
+
+__all__ = ["DEFAULT_PLUGINS", "PluginError", "get_plugin_manager"]

@@ -1,0 +1,42 @@
+"""Built-in lifecycle actions and guards.
+
+Actions: ``set`` (``with: {field: value}``: set lead fields in the same write as the move).
+Guards: ``has_parent`` (the lead is linked to a contact or an account).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadgraph import hookimpl
+
+PROTECTED = {"_id", "stage", "stageHistory", "scores"}
+
+
+class SetFields:
+    """``{action: set, with: {salesReady: false}}``."""
+
+    def check(self, options: dict[str, Any]) -> None:
+        if not options:
+            raise ValueError("`with` must name at least one lead field to set")
+        bad = PROTECTED & set(options)
+        if bad:
+            raise ValueError(f"cannot set {', '.join(sorted(bad))} (managed by the lifecycle)")
+
+    def __call__(self, lead: dict[str, Any], transition: Any, options: dict[str, Any]) -> dict:
+        return dict(options)
+
+
+def has_parent(facts: dict[str, Any]) -> bool:
+    lead = facts.get("lead") or {}
+    return bool(lead.get("parentContactId") or lead.get("parentAccountId"))
+
+
+@hookimpl
+def leadgraph_stage_actions() -> dict[str, Any]:
+    return {"set": SetFields()}
+
+
+@hookimpl
+def leadgraph_stage_guards() -> dict[str, Any]:
+    return {"has_parent": has_parent}

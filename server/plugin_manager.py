@@ -1,0 +1,103 @@
+"""The plugin manager: hookspecs, third-party plugins (entry points) and the built-ins.
+
+Its API is also importable from ``leadgraph.plugins``.
+
+Built-in plugins are modules under ``leadgraph.plugins`` listed in :data:`DEFAULT_PLUGINS`;
+they are registered exactly like a partner's pip-installed plugin, which is found through the
+``leadgraph`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+
+PROJECT = "leadgraph"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "leadgraph.plugins.matching_exact",
+    "leadgraph.plugins.scoring_points",
+    "leadgraph.plugins.condition_operators",
+    "leadgraph.plugins.stage_actions",
+)
+
+
+class PluginError(Exception):
+    """A plugin failed; ``plugin`` names it and the message says what it was doing."""
+
+    def __init__(self, plugin: str, message: str) -> None:
+        super().__init__(f"plugin {plugin!r}: {message}")
+        self.plugin = plugin
+        self.message = message
+
+
+def get_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
+    """A new manager with the hookspecs, entry-point plugins and the built-ins registered."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    if entry_points:
+        pm.load_setuptools_entrypoints(PROJECT)
+    for name in DEFAULT_PLUGINS:
+        if pm.get_plugin(name) is None:
+            pm.register(importlib.import_module(name), name=name)
+    return pm
+
+
+def plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    return pm.get_name(plugin) or getattr(plugin, "__name__", None) or repr(plugin)
+
+
+@dataclass(frozen=True)
+class Provided:
+    """One thing a plugin provides (a kind, an operator, ...) and which plugin provided it."""
+
+    plugin: str
+    value: Any
+
+
+def _results(pm: pluggy.PluginManager, hook: str) -> Iterator[tuple[str, Any]]:
+    caller = getattr(pm.hook, hook)
+    # pluggy calls the last registered first; keep that order.
+    for impl in reversed(caller.get_hookimpls()):
+        name = plugin_name(pm, impl.plugin)
+        try:
+            result = impl.function()
+        except Exception as exc:
+            raise PluginError(name, f"{hook} raised {type(exc).__name__}: {exc}") from exc
+        if result is not None:
+            yield name, result
+
+
+def collect(pm: pluggy.PluginManager, hook: str) -> dict[str, Provided]:
+    """Merge the ``{name: thing}`` mappings every plugin returns from provider ``hook``.
+
+    Raises :class:`PluginError` naming the plugin when a hook raises, returns something that
+    is not a mapping, or provides a name another plugin already provides.
+    """
+    out: dict[str, Provided] = {}
+    for name, result in _results(pm, hook):
+        if not hasattr(result, "items"):
+            raise PluginError(name, f"{hook} must return a mapping, got {type(result).__name__}")
+        for key, value in result.items():
+            if key in out:
+                raise PluginError(
+                    name, f"{hook}: {key!r} is already provided by plugin {out[key].plugin!r}"
+                )
+            out[str(key)] = Provided(name, value)
+    return out
+
+
+def guarded(provided: Provided, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` (a plugin's code); any exception becomes a :class:`PluginError` naming it."""
+    try:
+        return fn(*args, **kwargs)
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(provided.plugin, f"{what} raised {type(exc).__name__}: {exc}") from exc

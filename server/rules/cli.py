@@ -1,0 +1,77 @@
+"""``leadgraph rules check DIR | test DIR | schema``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..plugin_manager import PluginError
+from .jsonschema import schema_text
+from .loader import RulesInvalid
+from .ruleset import RuleSet, load_rules
+from .ruletests import run_tests
+
+
+def _load(directory: Path) -> RuleSet:
+    try:
+        return load_rules(directory)
+    except RulesInvalid as exc:
+        for error in exc.errors:
+            click.echo(str(error), err=True)
+        click.echo(f"{len(exc.errors)} error(s) in {directory}", err=True)
+        sys.exit(1)
+    except PluginError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
+@click.group()
+def rules() -> None:
+    """Check, test and describe rule files."""
+
+
+@rules.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def check(directory: Path) -> None:
+    """Validate the rule files of DIRECTORY (errors as file:line:column: message)."""
+    ruleset = _load(directory)
+    click.echo(
+        f"ok: {len(ruleset.files)} file(s), version {ruleset.version}: "
+        f"{len(ruleset.matching.strategies)} strategies, "
+        f"{len(ruleset.scoring_models)} scoring models, "
+        f"{len(ruleset.lifecycle.stages) if ruleset.lifecycle else 0} stages, "
+        f"{len(ruleset.segments)} segments"
+    )
+
+
+@rules.command(name="test")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def test_command(directory: Path) -> None:
+    """Run the ``tests:`` blocks of the rule files of DIRECTORY."""
+    ruleset = _load(directory)
+    outcomes = run_tests(ruleset)
+    failed = [o for o in outcomes if not o.ok]
+    for outcome in outcomes:
+        click.echo(("PASS " if outcome.ok else "FAIL ") + str(outcome))
+    click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+@rules.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the schema to this file instead of standard output.",
+)
+def schema(output: Path | None) -> None:
+    """Print (or write) the JSON Schema of rule files."""
+    if output is None:
+        click.echo(schema_text(), nl=False)
+    else:
+        output.write_text(schema_text(), encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)

@@ -1,0 +1,159 @@
+"""The lead stage machine of the lifecycle rules.
+
+Automatic transitions fire on a trigger (``created``, ``scored``, ``updated``,
+``interaction``) when the lead is in one of their ``from`` stages and their guards hold; one
+trigger may chain several (a sales-ready lead that was just scored goes Inquiry ->
+Automated marketing qualification -> Sales acceptance).  Any transition may be taken by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..plugin_manager import guarded
+from .models import Lifecycle, Transition
+from .ruleset import RuleSet
+
+
+class InvalidTransition(ValueError):
+    """A move the lifecycle does not allow; the message says why."""
+
+
+def _facts(lead_or_facts: Mapping[str, Any]) -> dict[str, Any]:
+    if "lead" in lead_or_facts and isinstance(lead_or_facts.get("lead"), Mapping):
+        return dict(lead_or_facts)
+    return {"lead": dict(lead_or_facts), "contact": None, "account": None, "interactions": []}
+
+
+def _lifecycle(ruleset: RuleSet) -> Lifecycle:
+    if ruleset.lifecycle is None:
+        raise InvalidTransition("the rules define no lifecycle")
+    return ruleset.lifecycle
+
+
+def current_stage(ruleset: RuleSet, lead: Mapping[str, Any]) -> str:
+    return lead.get("stage") or _lifecycle(ruleset).initial
+
+
+def allowed(ruleset: RuleSet, t: Transition, facts: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the transition's guard condition and named guards hold."""
+    if not ruleset.compiler.predicate(t.guard)(facts, now):
+        return False
+    for name in t.requires:
+        provided = ruleset.registry.guards[name]
+        if not guarded(provided, f"guard {name!r}", provided.value, facts):
+            return False
+    return True
+
+
+def next_stage(
+    ruleset: RuleSet,
+    lead: Mapping[str, Any],
+    trigger: str,
+    now: datetime | None = None,
+) -> Transition | None:
+    """The first automatic transition ``trigger`` takes from the lead's stage, if any.
+
+    :param lead: a lead document or the facts ``{"lead", "contact", "account", ...}``.
+    """
+    if ruleset.lifecycle is None:
+        return None
+    facts = _facts(lead)
+    now = now or datetime.now(UTC)
+    stage = current_stage(ruleset, facts["lead"])
+    for t in ruleset.lifecycle.transitions:
+        if trigger in t.on and stage in t.from_ and allowed(ruleset, t, facts, now):
+            return t
+    return None
+
+
+def advance(
+    ruleset: RuleSet, lead: Mapping[str, Any], trigger: str, now: datetime | None = None
+) -> list[Transition]:
+    """Every automatic transition ``trigger`` takes, in order (each from the previous one's
+    stage); empty when the lead stays where it is."""
+    if ruleset.lifecycle is None:
+        return []
+    facts = _facts(lead)
+    path: list[Transition] = []
+    seen = {current_stage(ruleset, facts["lead"])}
+    for _ in ruleset.lifecycle.stages:
+        t = next_stage(ruleset, facts, trigger, now)
+        if t is None or t.to in seen:
+            break
+        path.append(t)
+        seen.add(t.to)
+        facts["lead"] = {**facts["lead"], "stage": t.to, **action_fields(ruleset, facts, t)}
+    return path
+
+
+def manual_transition(
+    ruleset: RuleSet, lead: Mapping[str, Any], to: str, now: datetime | None = None
+) -> Transition:
+    """The transition that moves the lead to stage (or by transition name) ``to`` by hand."""
+    lc = _lifecycle(ruleset)
+    facts = _facts(lead)
+    stage = current_stage(ruleset, facts["lead"])
+    candidates = [t for t in lc.transitions if stage in t.from_ and to in (t.to, t.name)]
+    if not candidates:
+        targets = sorted({t.to for t in lc.transitions if stage in t.from_})
+        raise InvalidTransition(
+            f"no transition from {stage!r} to {to!r}; allowed: {', '.join(targets) or 'none'}"
+        )
+    for t in candidates:
+        if allowed(ruleset, t, facts, now or datetime.now(UTC)):
+            return t
+    raise InvalidTransition(f"transition {candidates[0].name!r} is not allowed: its guard fails")
+
+
+def action_fields(ruleset: RuleSet, facts: Mapping[str, Any], t: Transition) -> dict[str, Any]:
+    """The lead fields the transition's actions set."""
+    out: dict[str, Any] = {}
+    for call in t.actions:
+        provided = ruleset.registry.actions[call.action]
+        result = guarded(
+            provided,
+            f"action {call.action!r}",
+            provided.value,
+            dict(facts["lead"]),
+            t,
+            dict(call.with_),
+        )
+        out.update(result or {})
+    return out
+
+
+def transition_update(
+    ruleset: RuleSet,
+    lead: Mapping[str, Any],
+    transitions: list[Transition],
+    *,
+    by: str | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    """One MongoDB update moving the lead along ``transitions``: the new stage, the fields the
+    actions set and a ``stageHistory`` entry per step carrying the rules version."""
+    if not transitions:
+        return None
+    now = now or datetime.now(UTC)
+    facts = _facts(lead)
+    fields: dict[str, Any] = {}
+    history = []
+    for t in transitions:
+        fields.update(action_fields(ruleset, {**facts, "lead": {**facts["lead"], **fields}}, t))
+        fields["stage"] = t.to
+        history.append(
+            {
+                "stage": t.to,
+                "enteredAt": now,
+                "reason": reason or t.name,
+                "by": by,
+                "transition": t.name,
+                "rulesVersion": ruleset.version,
+            }
+        )
+    fields["updatedAt"] = now
+    return {"$set": fields, "$push": {"stageHistory": {"$each": history}}}

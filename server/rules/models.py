@@ -1,0 +1,340 @@
+"""Pydantic models of the rule files: what each kind of rule may say.
+
+One YAML file is one :class:`RuleFile`; a directory of them becomes one immutable
+:class:`~leadgraph.rules.ruleset.RuleSet`.  Field names of records (``contact.jobTitle``) are
+camelCase as stored; the keys of the rule files themselves are snake_case.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+)
+
+Name = Annotated[str, StringConstraints(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Duration = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d+[mhdw]$"),
+    Field(description="A time window: a number and a unit, m(inutes), h(ours), d(ays), w(eeks)."),
+]
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def duration(text: str) -> timedelta:
+    """``"30d"`` -> ``timedelta(days=30)``."""
+    match = re.fullmatch(r"(\d+)([mhdw])", text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30d, 12h, 2w)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _as_datetime(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, list):
+        return [_as_datetime(v) for v in value]
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- the condition language
+
+
+class Compare(Rule):
+    """A comparison on one record field: ``{fact: contact.jobTitle, op: in, value: [...]}``."""
+
+    fact: str = Field(description="`contact.`, `lead.`, `account.` or `interaction.` + a field.")
+    op: str = Field(default="eq", description="eq, ne, in, not_in, gt, gte, lt, lte, exists, ...")
+    value: Annotated[Any, BeforeValidator(_as_datetime)] = None
+
+
+class AllOf(Rule):
+    all: list[Condition] = Field(min_length=1, description="Every condition holds.")
+
+
+class AnyOf(Rule):
+    any: list[Condition] = Field(min_length=1, description="At least one condition holds.")
+
+
+class NotOf(Rule):
+    not_: Condition = Field(alias="not", description="The condition does not hold.")
+
+
+class EventSpec(Rule):
+    """Interactions of the contact: which type, how many, within what time window."""
+
+    type: Annotated[list[str], BeforeValidator(_as_list)] = Field(
+        min_length=1, description="Interaction type(s), e.g. email_opened."
+    )
+    within: Duration | None = None
+    min: int = Field(default=1, ge=0, description="At least this many (default 1).")
+    max: int | None = Field(default=None, ge=0, description="At most this many.")
+    where: Condition | None = Field(
+        default=None, description="A condition on `interaction.` fields of each occurrence."
+    )
+
+
+class Event(Rule):
+    event: EventSpec
+
+
+def _condition_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for key in ("all", "any", "not", "event", "fact"):
+            if key in value:
+                return key
+        return None
+    return {AllOf: "all", AnyOf: "any", NotOf: "not", Event: "event", Compare: "fact"}.get(
+        type(value)
+    )
+
+
+Condition = Annotated[
+    Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[NotOf, Tag("not")]
+    | Annotated[Event, Tag("event")]
+    | Annotated[Compare, Tag("fact")],
+    Discriminator(
+        _condition_tag,
+        custom_error_type="condition",
+        custom_error_message="expected a condition: a mapping with all, any, not, event or fact",
+    ),
+]
+
+# ---------------------------------------------------------------- matching
+
+
+class Strategy(Rule):
+    """A matching strategy: which fields decide that a new record already exists."""
+
+    name: Name
+    entity: Literal["contact", "lead"]
+    kind: str = Field(default="exact", description="A matching kind provided by a plugin.")
+    fields: list[str] = Field(min_length=1, description="Record fields compared, camelCase.")
+    create: bool = Field(
+        default=True, description="False: find and score existing records, never create one."
+    )
+    description: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class FormAssignment(Rule):
+    form: str = Field(description="A marketing form (landing page) id.")
+    contact: str | None = Field(default=None, description="Contact strategy for this form.")
+    lead: str | None = Field(default=None, description="Lead strategy for this form.")
+
+
+class MatchingDefaults(Rule):
+    contact: str
+    lead: str
+
+
+class Matching(Rule):
+    strategies: list[Strategy] = Field(min_length=1)
+    defaults: MatchingDefaults
+    forms: list[FormAssignment] = Field(default_factory=list)
+
+    def strategy(self, name: str) -> Strategy | None:
+        return next((s for s in self.strategies if s.name == name), None)
+
+    def _for(self, entity: str, form_id: str | None) -> Strategy:
+        for assignment in self.forms:
+            if form_id is not None and assignment.form == form_id:
+                chosen = getattr(assignment, entity)
+                if chosen:
+                    found = self.strategy(chosen)
+                    if found is not None:
+                        return found
+        found = self.strategy(getattr(self.defaults, entity))
+        assert found is not None, "defaults are checked when the rules load"
+        return found
+
+    def contact_strategy_for(self, form_id: str | None) -> Strategy:
+        """The contact strategy of a form (the default contact strategy otherwise)."""
+        return self._for("contact", form_id)
+
+    def lead_strategy_for(self, form_id: str | None) -> Strategy:
+        """The lead strategy of a form (the default lead strategy otherwise)."""
+        return self._for("lead", form_id)
+
+
+# ---------------------------------------------------------------- scoring
+
+
+class ScoringRule(Rule):
+    """Points a lead earns: once when ``when`` holds, or per occurrence of ``per_event``."""
+
+    name: str = Field(min_length=1)
+    points: float
+    when: Condition | None = None
+    per_event: EventSpec | None = Field(
+        default=None, description="Award `points` for each matching interaction."
+    )
+    cap: float | None = Field(default=None, description="At most this many points in total.")
+
+
+class ScoringModel(Rule):
+    name: Name
+    kind: str = Field(default="points", description="A scoring kind provided by a plugin.")
+    description: str = ""
+    threshold: float = Field(description="Sales-ready threshold: a score at or above it.")
+    applies_to: Condition | None = Field(
+        default=None, description="Only leads meeting this condition are scored by the model."
+    )
+    rules: list[ScoringRule] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- lifecycle
+
+TRIGGERS = ("created", "scored", "updated", "interaction")
+
+
+class Stage(Rule):
+    name: Name
+    label: str = ""
+    description: str = ""
+
+
+class ActionCall(Rule):
+    action: str = Field(description="An action provided by a plugin (built-in: set).")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+
+
+class Transition(Rule):
+    name: Name
+    from_: Annotated[list[str], BeforeValidator(_as_list)] = Field(
+        alias="from", min_length=1, description="Stage(s) the lead may be in."
+    )
+    to: str
+    on: Annotated[
+        list[Literal["created", "scored", "updated", "interaction"]], BeforeValidator(_as_list)
+    ] = Field(
+        default_factory=list,
+        description="Triggers that take this transition automatically; none: by hand only.",
+    )
+    guard: Condition | None = None
+    requires: list[str] = Field(default_factory=list, description="Named guards from plugins.")
+    actions: list[ActionCall] = Field(default_factory=list)
+    description: str = ""
+
+
+class Lifecycle(Rule):
+    name: Name
+    initial: str
+    stages: list[Stage] = Field(min_length=1)
+    transitions: list[Transition] = Field(default_factory=list)
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+
+# ---------------------------------------------------------------- segments
+
+
+class Segment(Rule):
+    """Contacts meeting a condition (on the contact, its account, its leads, its interactions)."""
+
+    name: Name
+    description: str = ""
+    where: Condition
+
+
+# ---------------------------------------------------------------- tests: blocks
+
+
+class Given(Rule):
+    lead: dict[str, Any] | None = None
+    contact: dict[str, Any] | None = None
+    account: dict[str, Any] | None = None
+    leads: list[dict[str, Any]] = Field(
+        default_factory=list, description="The contact's leads (segment tests)."
+    )
+    interactions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The contact's interactions; `ago: 3d` instead of `occurredAt` is relative "
+        "to the test's `now`.",
+    )
+
+
+class Expect(Rule):
+    scored: bool | None = Field(
+        default=None, description="Whether any model scores the lead (false: not scored)."
+    )
+    score: dict[str, float] = Field(default_factory=dict, description="Model -> score.")
+    sales_ready: dict[str, bool] = Field(default_factory=dict)
+    explanation: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Model -> {rule: points} (the rules that scored)."
+    )
+    stage: str | None = None
+    transition: str | None = None
+    segments: dict[str, bool] = Field(default_factory=dict, description="Segment -> member?")
+    contact_strategy: str | None = None
+    lead_strategy: str | None = None
+    matches: bool | None = None
+
+
+class RuleTest(Rule):
+    name: str = Field(min_length=1)
+    now: Annotated[datetime | None, BeforeValidator(_as_datetime)] = None
+    given: Given = Field(default_factory=Given)
+    trigger: Literal["created", "scored", "updated", "interaction"] | None = Field(
+        default=None, description="Lifecycle tests: the trigger applied to `given.lead`."
+    )
+    form: str | None = Field(default=None, description="Matching tests: the form id.")
+    entity: Literal["contact", "lead"] | None = Field(
+        default=None, description="Matching tests: which record is matched."
+    )
+    candidate: dict[str, Any] | None = Field(
+        default=None, description="Matching tests: an existing record compared with `given`."
+    )
+    expect: Expect
+
+
+# ---------------------------------------------------------------- one file
+
+
+class RuleFile(Rule):
+    """One YAML file under ``rules/``; every section is optional."""
+
+    matching: Matching | None = None
+    scoring: list[ScoringModel] = Field(default_factory=list)
+    lifecycle: Lifecycle | None = None
+    segments: list[Segment] = Field(default_factory=list)
+    tests: list[RuleTest] = Field(default_factory=list)
+
+
+for _model in (
+    AllOf,
+    AnyOf,
+    NotOf,
+    EventSpec,
+    Event,
+    ScoringRule,
+    ScoringModel,
+    Transition,
+    Segment,
+    RuleFile,
+):
+    _model.model_rebuild()

@@ -1,0 +1,392 @@
+"""A directory of rule files turned into one checked, immutable :class:`RuleSet`.
+
+Loading is all or nothing: YAML and shape errors (pydantic) and then cross-file checks
+(a form's strategy exists, a transition's stages exist, every fact and operator is known, no
+name is defined twice) are collected with their file, line and column, and
+:class:`~leadgraph.rules.loader.RulesInvalid` carries them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from ..plugin_manager import PluginError, Provided, collect, get_plugin_manager, guarded
+from .conditions import Compiler, fact_problem, in_event, known_facts, walk
+from .loader import RuleError, RulesInvalid, locate, parse_file, rule_files
+from .models import (
+    Compare,
+    Condition,
+    Event,
+    Lifecycle,
+    Matching,
+    MatchingDefaults,
+    RuleFile,
+    RuleTest,
+    ScoringModel,
+    Segment,
+    Strategy,
+)
+from .mongo import MongoCompiler
+
+Scorer = Callable[[Mapping[str, Any], datetime], list[tuple[str, float]]]
+
+DEFAULT_MATCHING = Matching(
+    strategies=[
+        Strategy(name="contact-email", entity="contact", fields=["email"]),
+        Strategy(name="lead-email-form", entity="lead", fields=["email", "formId"]),
+    ],
+    defaults=MatchingDefaults(contact="contact-email", lead="lead-email-form"),
+)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What the plugins provide to the rules, and which plugin provided each thing."""
+
+    matching_kinds: Mapping[str, Provided]
+    scoring_kinds: Mapping[str, Provided]
+    operators: Mapping[str, Provided]
+    facts: frozenset[str]
+    actions: Mapping[str, Provided]
+    guards: Mapping[str, Provided]
+
+    @classmethod
+    def from_plugins(cls, pm: pluggy.PluginManager) -> Registry:
+        facts = collect(pm, "leadgraph_condition_facts")
+        return cls(
+            matching_kinds=collect(pm, "leadgraph_matching_kinds"),
+            scoring_kinds=collect(pm, "leadgraph_scoring_kinds"),
+            operators=collect(pm, "leadgraph_condition_operators"),
+            facts=frozenset(known_facts(facts)),
+            actions=collect(pm, "leadgraph_stage_actions"),
+            guards=collect(pm, "leadgraph_stage_guards"),
+        )
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The live rules: one version of a rules directory, checked and compiled."""
+
+    version: str
+    directory: str
+    files: tuple[str, ...]
+    matching: Matching
+    scoring_models: tuple[ScoringModel, ...]
+    lifecycle: Lifecycle | None
+    segments: tuple[Segment, ...]
+    tests: tuple[tuple[str, RuleTest], ...]
+    registry: Registry
+    compiler: Compiler
+    mongo: MongoCompiler
+    scorers: Mapping[str, Scorer]
+    survivorship: Any = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def segment(self, name: str) -> Segment | None:
+        return next((s for s in self.segments if s.name == name), None)
+
+    def scoring_model(self, name: str) -> ScoringModel | None:
+        return next((m for m in self.scoring_models if m.name == name), None)
+
+
+def content_version(files: list[tuple[str, bytes]]) -> str:
+    """The version of a rule directory: a hash of its files' names and contents."""
+    digest = hashlib.sha256()
+    for name, data in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class _Checker:
+    registry: Registry
+    errors: list[RuleError] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def at(self, file: str, loc: tuple[Any, ...], message: str, *, key: bool = False) -> None:
+        line, col = locate(self.raw.get(file), loc, key=key)
+        self.errors.append(RuleError(file, line, col, message))
+
+    def where(self, file: str, loc: tuple[Any, ...]) -> str:
+        line, col = locate(self.raw.get(file), loc)
+        return f"{file}:{line}:{col}"
+
+    def condition(self, file: str, cond: Condition | None, loc: tuple[Any, ...]) -> None:
+        if cond is None:
+            return
+        for node, nloc in walk(cond, loc):
+            if isinstance(node, Compare):
+                allowed = ("interaction",) if in_event(nloc) else ("contact", "lead", "account")
+                problem = fact_problem(node.fact, set(self.registry.facts), allowed)
+                if problem:
+                    self.at(file, (*nloc, "fact"), problem)
+                op = self.registry.operators.get(node.op)
+                if op is None:
+                    known = ", ".join(sorted(self.registry.operators))
+                    self.at(
+                        file,
+                        (*nloc, "op"),
+                        f"unknown operator {node.op!r}; expected one of: {known}",
+                    )
+                elif getattr(op.value, "check", None) is not None:
+                    try:
+                        guarded(op, f"operator {node.op!r} check", op.value.check, node.value)
+                    except ValueError as exc:
+                        self.at(file, (*nloc, "value"), f"value for {node.op!r}: {exc}")
+            elif isinstance(node, Event):
+                spec = node.event
+                if spec.max is not None and spec.max < spec.min:
+                    self.at(file, (*nloc, "event", "max"), "max is smaller than min")
+
+    def unique(self, items: Iterator[tuple[str, str, tuple[Any, ...]]], what: str) -> None:
+        seen: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        for name, file, loc in items:
+            if name in seen:
+                first = self.where(*seen[name])
+                self.at(file, loc, f"duplicate {what} {name!r} (first defined at {first})")
+            else:
+                seen[name] = (file, loc)
+
+
+def _only_one(
+    checker: _Checker, models: dict[str, RuleFile], section: str
+) -> tuple[str, Any] | None:
+    found = [(f, getattr(m, section)) for f, m in models.items() if getattr(m, section)]
+    for file, _ in found[1:]:
+        checker.at(
+            file,
+            (section,),
+            f"duplicate {section} section (first defined at "
+            f"{checker.where(found[0][0], (section,))}); a rule set has one",
+            key=True,
+        )
+    return found[0] if found else None
+
+
+def _check_matching(c: _Checker, file: str, m: Matching) -> None:
+    c.unique(
+        ((s.name, file, ("matching", "strategies", i, "name")) for i, s in enumerate(m.strategies)),
+        "strategy",
+    )
+    for i, s in enumerate(m.strategies):
+        kind = c.registry.matching_kinds.get(s.kind)
+        if kind is None:
+            c.at(
+                file,
+                ("matching", "strategies", i, "kind"),
+                f"unknown matching kind "
+                f"{s.kind!r}; expected one of: {', '.join(sorted(c.registry.matching_kinds))}",
+            )
+        elif getattr(kind.value, "check", None) is not None:
+            try:
+                guarded(kind, f"matching kind {s.kind!r} check", kind.value.check, s)
+            except ValueError as exc:
+                c.at(file, ("matching", "strategies", i), f"strategy {s.name!r}: {exc}")
+
+    def ref(name: str | None, entity: str, loc: tuple[Any, ...]) -> None:
+        if name is None:
+            return
+        found = m.strategy(name)
+        if found is None:
+            names = ", ".join(s.name for s in m.strategies if s.entity == entity)
+            c.at(file, loc, f"unknown {entity} strategy {name!r}; expected one of: {names}")
+        elif found.entity != entity:
+            c.at(file, loc, f"strategy {name!r} matches {found.entity}s, not {entity}s")
+
+    ref(m.defaults.contact, "contact", ("matching", "defaults", "contact"))
+    ref(m.defaults.lead, "lead", ("matching", "defaults", "lead"))
+    c.unique(
+        ((a.form, file, ("matching", "forms", i, "form")) for i, a in enumerate(m.forms)),
+        "form assignment",
+    )
+    for i, a in enumerate(m.forms):
+        ref(a.contact, "contact", ("matching", "forms", i, "contact"))
+        ref(a.lead, "lead", ("matching", "forms", i, "lead"))
+
+
+def _check_scoring(
+    c: _Checker,
+    file: str,
+    i: int,
+    model: ScoringModel,
+    compiler: Compiler,
+    scorers: dict[str, Scorer],
+) -> None:
+    base = ("scoring", i)
+    before = len(c.errors)
+    c.condition(file, model.applies_to, (*base, "applies_to"))
+    for j, rule in enumerate(model.rules):
+        c.condition(file, rule.when, (*base, "rules", j, "when"))
+        if rule.per_event is not None and rule.per_event.where is not None:
+            c.condition(file, rule.per_event.where, (*base, "rules", j, "per_event", "where"))
+    kind = c.registry.scoring_kinds.get(model.kind)
+    if kind is None:
+        c.at(
+            file,
+            (*base, "kind"),
+            f"unknown scoring kind {model.kind!r}; expected one of: "
+            f"{', '.join(sorted(c.registry.scoring_kinds))}",
+        )
+        return
+    if len(c.errors) > before:
+        return  # its conditions are broken: do not hand them to the kind
+    try:
+        scorers[model.name] = guarded(
+            kind, f"scoring kind {model.kind!r} prepare", kind.value.prepare, model, compiler
+        )
+    except ValueError as exc:
+        c.at(file, base, f"scoring model {model.name!r}: {exc}")
+
+
+def _check_lifecycle(c: _Checker, file: str, lc: Lifecycle) -> None:
+    names = lc.stage_names
+    c.unique(
+        ((s.name, file, ("lifecycle", "stages", i, "name")) for i, s in enumerate(lc.stages)),
+        "stage",
+    )
+    c.unique(
+        (
+            (t.name, file, ("lifecycle", "transitions", i, "name"))
+            for i, t in enumerate(lc.transitions)
+        ),
+        "transition",
+    )
+
+    def stage(name: str, loc: tuple[Any, ...]) -> None:
+        if name not in names:
+            c.at(file, loc, f"unknown stage {name!r}; expected one of: {', '.join(names)}")
+
+    stage(lc.initial, ("lifecycle", "initial"))
+    for i, t in enumerate(lc.transitions):
+        loc = ("lifecycle", "transitions", i)
+        for j, s in enumerate(t.from_):
+            stage(s, (*loc, "from", j) if len(t.from_) > 1 else (*loc, "from"))
+        stage(t.to, (*loc, "to"))
+        c.condition(file, t.guard, (*loc, "guard"))
+        for j, g in enumerate(t.requires):
+            if g not in c.registry.guards:
+                c.at(
+                    file,
+                    (*loc, "requires", j),
+                    f"unknown guard {g!r}; expected one of: {', '.join(sorted(c.registry.guards))}",
+                )
+        for j, a in enumerate(t.actions):
+            action = c.registry.actions.get(a.action)
+            if action is None:
+                c.at(
+                    file,
+                    (*loc, "actions", j, "action"),
+                    f"unknown action {a.action!r}; "
+                    f"expected one of: {', '.join(sorted(c.registry.actions))}",
+                )
+            elif getattr(action.value, "check", None) is not None:
+                try:
+                    guarded(action, f"action {a.action!r} check", action.value.check, a.with_)
+                except ValueError as exc:
+                    c.at(file, (*loc, "actions", j), f"action {a.action!r}: {exc}")
+
+
+def _check_tests(
+    c: _Checker,
+    file: str,
+    tests: list[RuleTest],
+    models: set[str],
+    segments: set[str],
+    lc: Lifecycle | None,
+    m: Matching,
+) -> None:
+    c.unique(((t.name, file, ("tests", i, "name")) for i, t in enumerate(tests)), "test")
+    for i, t in enumerate(tests):
+        loc = ("tests", i, "expect")
+        for section, known, what in (
+            ("score", models, "scoring model"),
+            ("sales_ready", models, "scoring model"),
+            ("explanation", models, "scoring model"),
+            ("segments", segments, "segment"),
+        ):
+            for name in getattr(t.expect, section):
+                if name not in known:
+                    c.at(file, (*loc, section, name), f"unknown {what} {name!r}", key=True)
+        if t.expect.stage is not None and (lc is None or t.expect.stage not in lc.stage_names):
+            c.at(file, (*loc, "stage"), f"unknown stage {t.expect.stage!r}")
+        for key in ("contact_strategy", "lead_strategy"):
+            name = getattr(t.expect, key)
+            if name is not None and m.strategy(name) is None:
+                c.at(file, (*loc, key), f"unknown strategy {name!r}")
+
+
+def load_rules(directory: Path | str, pm: pluggy.PluginManager | None = None) -> RuleSet:
+    """Read, check and compile every rule file of ``directory``.
+
+    Raises :class:`RulesInvalid` listing every error, or :class:`PluginError` when a plugin's
+    provider hook fails.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RulesInvalid([RuleError(str(directory), 1, 1, "rules directory not found")])
+    pm = pm or get_plugin_manager()
+    registry = Registry.from_plugins(pm)
+    checker = _Checker(registry)
+    models: dict[str, RuleFile] = {}
+    contents: list[tuple[str, bytes]] = []
+    for path in rule_files(directory):
+        contents.append((path.name, path.read_bytes()))
+        model, raw, errors = parse_file(path, path.name)
+        checker.raw[path.name] = raw
+        checker.errors.extend(errors)
+        if model is not None:
+            models[path.name] = model
+
+    operators = {name: p.value for name, p in registry.operators.items()}
+    compiler = Compiler(operators)
+    found_matching = _only_one(checker, models, "matching")
+    matching = found_matching[1] if found_matching else DEFAULT_MATCHING
+    if found_matching:
+        _check_matching(checker, found_matching[0], matching)
+    found_lc = _only_one(checker, models, "lifecycle")
+    lifecycle = found_lc[1] if found_lc else None
+    if found_lc:
+        _check_lifecycle(checker, found_lc[0], lifecycle)
+
+    scoring = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.scoring)]
+    checker.unique(((s.name, f, ("scoring", i, "name")) for f, i, s in scoring), "scoring model")
+    scorers: dict[str, Scorer] = {}
+    for f, i, model in scoring:
+        _check_scoring(checker, f, i, model, compiler, scorers)
+
+    segments = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.segments)]
+    checker.unique(((s.name, f, ("segments", i, "name")) for f, i, s in segments), "segment")
+    for f, i, seg in segments:
+        checker.condition(f, seg.where, ("segments", i, "where"))
+
+    model_names = {s.name for _, _, s in scoring}
+    segment_names = {s.name for _, _, s in segments}
+    for f, m in models.items():
+        _check_tests(checker, f, m.tests, model_names, segment_names, lifecycle, matching)
+
+    if checker.errors:
+        raise RulesInvalid(checker.errors)
+    return RuleSet(
+        version=content_version(contents),
+        directory=str(directory),
+        files=tuple(name for name, _ in contents),
+        matching=matching,
+        scoring_models=tuple(s for _, _, s in scoring),
+        lifecycle=lifecycle,
+        segments=tuple(s for _, _, s in segments),
+        tests=tuple((f, t) for f, m in models.items() for t in m.tests),
+        registry=registry,
+        compiler=compiler,
+        mongo=MongoCompiler(operators),
+        scorers=scorers,
+    )
+
+
+__all__ = ["PluginError", "RuleError", "RuleSet", "RulesInvalid", "load_rules"]

@@ -1,0 +1,132 @@
+"""Run the ``tests:`` blocks of rule files: given records, the expected score, stage, match
+or segment membership."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .lifecycle import advance
+from .matching import records_match, strategy_for
+from .models import RuleTest, duration
+from .ruleset import RuleSet
+from .scoring import score_lead
+from .segments import is_member
+
+DEFAULT_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Outcome:
+    file: str
+    test: str
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def __str__(self) -> str:
+        head = f"{self.file} :: {self.test}"
+        return head + ("" if self.ok else "\n  " + "\n  ".join(self.failures))
+
+
+def _interactions(test: RuleTest, now: datetime) -> list[dict[str, Any]]:
+    out = []
+    for item in test.given.interactions:
+        doc = dict(item)
+        if "ago" in doc:
+            doc["occurredAt"] = now - duration(str(doc.pop("ago")))
+        out.append(doc)
+    return out
+
+
+def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
+    out = Outcome(file, test.name)
+    now = test.now or DEFAULT_NOW
+    given = test.given
+    expect = test.expect
+    facts = {
+        "lead": given.lead,
+        "contact": given.contact,
+        "account": given.account,
+        "interactions": _interactions(test, now),
+    }
+
+    if expect.score or expect.sales_ready or expect.explanation or expect.scored is not None:
+        results = {r.model: r for r in score_lead(ruleset, facts, now)}
+        if expect.scored is not None and bool(results) is not expect.scored:
+            out.failures.append(f"scored: expected {expect.scored}, got {sorted(results)}")
+        for model, want in expect.score.items():
+            got = results[model].score if model in results else None
+            if got is None or abs(got - want) > 1e-9:
+                out.failures.append(f"score of {model}: expected {want:g}, got {got}")
+        for model, want_ready in expect.sales_ready.items():
+            got_ready = results[model].sales_ready if model in results else None
+            if got_ready is not want_ready:
+                out.failures.append(
+                    f"sales_ready of {model}: expected {want_ready}, got {got_ready}"
+                )
+        for model, want_rules in expect.explanation.items():
+            got_rules = dict(results[model].explanation) if model in results else {}
+            if got_rules != want_rules:
+                out.failures.append(
+                    f"explanation of {model}: expected {want_rules}, got {got_rules}"
+                )
+
+    if expect.stage is not None or expect.transition is not None:
+        lead = dict(given.lead or {})
+        path = advance(ruleset, {**facts, "lead": lead}, test.trigger or "updated", now)
+        stage = (
+            path[-1].to
+            if path
+            else lead.get("stage") or (ruleset.lifecycle.initial if ruleset.lifecycle else None)
+        )
+        if expect.stage is not None and stage != expect.stage:
+            out.failures.append(
+                f"stage: expected {expect.stage!r}, got {stage!r} (via {[t.name for t in path]})"
+            )
+        if expect.transition is not None and (not path or path[0].name != expect.transition):
+            got_t = path[0].name if path else None
+            out.failures.append(f"transition: expected {expect.transition!r}, got {got_t!r}")
+
+    for name, want_member in expect.segments.items():
+        segment = ruleset.segment(name)
+        assert segment is not None, "checked when the rules load"
+        got_member = is_member(
+            ruleset,
+            segment,
+            given.contact or {},
+            account=given.account,
+            leads=given.leads,
+            interactions=facts["interactions"],
+            now=now,
+        )
+        if got_member is not want_member:
+            out.failures.append(f"segment {name}: expected member={want_member}, got {got_member}")
+
+    for entity, want_name in (("contact", expect.contact_strategy), ("lead", expect.lead_strategy)):
+        if want_name is not None:
+            got_name = strategy_for(ruleset, entity, test.form).name  # type: ignore[arg-type]
+            if got_name != want_name:
+                out.failures.append(
+                    f"{entity} strategy for form {test.form!r}: expected "
+                    f"{want_name!r}, got {got_name!r}"
+                )
+
+    if expect.matches is not None:
+        entity = test.entity or "lead"
+        record = dict((given.lead if entity == "lead" else given.contact) or {})
+        strategy = strategy_for(ruleset, entity, test.form)
+        got_match = records_match(ruleset, strategy, record, dict(test.candidate or {}))
+        if got_match is not expect.matches:
+            out.failures.append(
+                f"match under {strategy.name}: expected {expect.matches}, got {got_match}"
+            )
+    return out
+
+
+def run_tests(ruleset: RuleSet) -> list[Outcome]:
+    """Every ``tests:`` entry of every rule file, in file order."""
+    return [run_test(ruleset, file, test) for file, test in ruleset.tests]
