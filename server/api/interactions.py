@@ -194,6 +194,8 @@ class InteractionMutation:
             seen = await _existing(info, input.idempotency_key)
             assert seen is not None
             return InteractionPayload(interaction=Interaction.from_doc(seen), created=False)
+        # The contact was loaded (and cached) for validation before its insights changed.
+        loaders.by_id("contacts").clear(doc["contactId"])
         return InteractionPayload(interaction=Interaction.from_doc(doc), created=True)
 
 
