@@ -134,6 +134,7 @@ def serve(
             )
             if demo and await conn.db["contacts"].estimated_document_count() == 0:
                 await _seed(conn, 1000)
+                await _rescore(conn, settings)
             key_line = ""
             if conn.embedded is not None:
                 key_line = f"\n  admin API key: {await ensure_demo_admin_key(conn, settings)}"
@@ -204,6 +205,35 @@ async def keys_revoke(conn: Connection, key_or_id: str) -> None:
 # ---------------------------------------------------------------- seed
 
 
+async def _rescore(
+    conn: Connection, settings: Settings, query: dict[str, Any] | None = None
+) -> int:
+    """Rescore leads with the rules of ``settings.rules_dir`` (progress bar on stderr)."""
+    from .funnel import rescore_leads
+    from .rules.manager import RulesManager
+
+    rules = RulesManager(settings.rules_dir)
+    if not rules.reload() or rules.current is None:
+        for error in rules.errors:
+            err.print(f"[red]{error}[/]")
+        raise click.ClickException(f"the rules in {settings.rules_dir} are not valid")
+    total = await conn.db["leads"].count_documents(query or {})
+    with progress_bar() as bar:
+        task = bar.add_task("rescoring", total=total)
+        changed = await rescore_leads(
+            conn.db, rules.current, query, progress=lambda n: bar.update(task, advance=n)
+        )
+    err.print(f"{changed} of {total} leads rescored with rules {rules.current.version}")
+    return changed
+
+
+@cli.command()
+@with_database
+async def rescore(conn: Connection) -> None:
+    """Rescore every lead with the current rules and apply automatic stage transitions."""
+    await _rescore(conn, _settings(click.get_current_context()))
+
+
 async def _seed(conn: Connection, n_contacts: int) -> dict[str, int]:
     from .seed import seed_demo
 
@@ -225,9 +255,6 @@ async def _seed(conn: Connection, n_contacts: int) -> dict[str, int]:
         )
         for k, v in counts.items():
             bar.update(tasks[k], total=v, completed=v)
-    from .runtime import after_seed
-
-    await after_seed(conn)
     return counts
 
 
@@ -240,8 +267,10 @@ def seed() -> None:
 @click.option("--contacts", "n_contacts", type=click.IntRange(1), default=1000, show_default=True)
 @with_database
 async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
-    """Realistic demo data: ~N contacts, N/5 accounts, 2.5 leads and 25 interactions each."""
+    """Realistic demo data: ~N contacts, N/5 accounts, 2.5 leads and 25 interactions each,
+    scored with the current rules."""
     counts = await _seed(conn, n_contacts)
+    await _rescore(conn, _settings(click.get_current_context()))
     err.print(", ".join(f"{v} {k}" for k, v in counts.items()))
 
 

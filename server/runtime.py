@@ -1,19 +1,49 @@
-"""What the server starts beside the database: plugins and the live rules (hot reloaded)."""
+"""What the server runs beside the database: the plugins and the live, hot-reloaded rules."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from typing import TYPE_CHECKING
+
+from .plugin_manager import get_plugin_manager
+from .rules.manager import RulesManager
 
 if TYPE_CHECKING:
     from .app import AppState
 
+log = logging.getLogger("leadgraph")
+
+
+def load_rules(state: AppState) -> RulesManager:
+    """Plugins first (they provide the kinds rule files use), then the rules directory."""
+    if state.pm is None:
+        state.pm = get_plugin_manager()
+    if state.rules is None:
+        state.rules = RulesManager(state.settings.rules_dir, state.pm)
+        state.rules.reload()
+        if state.rules.current is None:
+            log.error(
+                "no valid rules in %s: scoring, stages and matching use built-in defaults "
+                "until the files are fixed",
+                state.settings.rules_dir,
+            )
+    return state.rules
+
 
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:
-    """Load plugins and rules; later stages of the runtime hook in here."""
-    return None
+    """Load plugins and rules, and watch the rules directory until shutdown."""
+    rules = load_rules(state)
+    if not rules.directory.is_dir():
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(rules.watch(stop), name="leadgraph-rules-watch")
 
+    async def shutdown() -> None:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
-async def after_seed(conn: object) -> None:
-    """Hook for work that follows loading demo data (scoring the seeded leads)."""
-    return None
+    stack.push_async_callback(shutdown)

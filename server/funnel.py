@@ -1,0 +1,203 @@
+"""The lead funnel applied to stored leads: gather facts, score, move stages, persist.
+
+Facts for many leads are gathered with one batched ``$in`` find per collection (leads'
+parent contacts, accounts, the contacts of account-based leads, and their interactions), so
+rescoring the whole database costs a constant number of round trips per batch of leads.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .events import emit
+from .rules import lifecycle, scoring
+from .rules.ruleset import RuleSet
+from .store._base import find_by_ids
+
+Facts = dict[str, Any]
+
+
+async def gather_facts(db: AsyncDatabase, leads: Iterable[dict[str, Any]]) -> dict[ObjectId, Facts]:
+    """``{lead id: {"lead", "contact", "account", "contacts", "interactions"}}`` for scoring.
+
+    Interactions belong to contacts: a lead's are those of its parent contact or, for an
+    account-based lead without one, those of the account's contacts.
+    """
+    leads = list(leads)
+    contact_ids = [lead["parentContactId"] for lead in leads if lead.get("parentContactId")]
+    contacts = await find_by_ids(db["contacts"], contact_ids)
+    account_ids = [lead["parentAccountId"] for lead in leads if lead.get("parentAccountId")]
+    account_ids += [c["accountId"] for c in contacts.values() if c.get("accountId")]
+    accounts = await find_by_ids(db["accounts"], account_ids)
+    account_based = [
+        lead["parentAccountId"]
+        for lead in leads
+        if lead.get("parentAccountId") and not lead.get("parentContactId")
+    ]
+    members: dict[ObjectId, list[dict[str, Any]]] = defaultdict(list)
+    if account_based:
+        async for doc in db["contacts"].find({"accountId": {"$in": list(set(account_based))}}):
+            members[doc["accountId"]].append(doc)
+            contacts.setdefault(doc["_id"], doc)
+    wanted = list(contacts)
+    interactions: dict[ObjectId, list[dict[str, Any]]] = defaultdict(list)
+    if wanted:
+        cursor = db["interactions"].find({"contactId": {"$in": wanted}}).sort("occurredAt", 1)
+        async for doc in cursor.batch_size(10_000):
+            interactions[doc["contactId"]].append(doc)
+    out: dict[ObjectId, Facts] = {}
+    for lead in leads:
+        contact = contacts.get(lead.get("parentContactId"))
+        account = accounts.get(lead.get("parentAccountId")) or (
+            accounts.get(contact.get("accountId")) if contact else None
+        )
+        people = [contact] if contact else members.get(lead.get("parentAccountId"), [])
+        events = sorted(
+            (i for person in people for i in interactions.get(person["_id"], [])),
+            key=lambda i: i["occurredAt"],
+        )
+        out[lead["_id"]] = {
+            "lead": lead,
+            "contact": contact,
+            "account": account,
+            "contacts": people,
+            "interactions": events,
+        }
+    return out
+
+
+@dataclass
+class Evaluation:
+    """What the rules say about one lead: its scores and the stage moves they trigger."""
+
+    update: dict[str, Any] | None
+    results: list[scoring.ScoreResult] = field(default_factory=list)
+    transitions: list[Any] = field(default_factory=list)
+
+
+def evaluate(
+    ruleset: RuleSet, facts: Facts, trigger: str = "scored", now: datetime | None = None
+) -> Evaluation:
+    """Score the lead of ``facts`` and follow the automatic transitions ``trigger`` fires.
+
+    Returns the single MongoDB update that stores both (None when nothing changes).
+    """
+    now = now or datetime.now(UTC)
+    lead = facts["lead"]
+    results = scoring.score_lead(ruleset, facts, now) if trigger == "scored" else []
+    fields: dict[str, Any] = {}
+    if results:
+        fields = scoring.lead_update(results, now)
+        trigger_facts = {**facts, "lead": {**lead, **fields}}
+    else:
+        trigger_facts = facts
+        if trigger == "scored" and not scoring.scorable(facts):
+            return Evaluation(update=None)
+    transitions = lifecycle.advance(ruleset, trigger_facts, trigger, now)
+    move = lifecycle.transition_update(ruleset, trigger_facts["lead"], transitions, now=now)
+    update: dict[str, Any] = {}
+    if fields:
+        update["$set"] = {**fields, "updatedAt": now}
+    if move:
+        update.setdefault("$set", {}).update(move["$set"])
+        update["$push"] = move["$push"]
+    return Evaluation(update=update or None, results=results, transitions=transitions)
+
+
+async def apply(
+    db: AsyncDatabase,
+    ruleset: RuleSet,
+    lead_id: ObjectId,
+    *,
+    trigger: str = "scored",
+    pm: Any = None,
+    session: Any = None,
+) -> dict[str, Any] | None:
+    """Score and advance one stored lead; returns the lead after the write (or as it was)."""
+    lead = await db["leads"].find_one({"_id": lead_id}, session=session)
+    if lead is None:
+        return None
+    facts = (await gather_facts(db, [lead]))[lead_id]
+    result = evaluate(ruleset, facts, trigger)
+    if result.update is None:
+        return lead
+    after = await db["leads"].find_one_and_update(
+        {"_id": lead_id}, result.update, return_document=ReturnDocument.AFTER, session=session
+    )
+    await announce(pm, lead, after, result, ruleset)
+    return after
+
+
+async def announce(
+    pm: Any,
+    before: dict[str, Any],
+    after: dict[str, Any] | None,
+    result: Evaluation,
+    ruleset: RuleSet,
+) -> None:
+    """Tell plugins about the scores and stage moves just stored."""
+    if after is None:
+        return
+    if result.results:
+        await emit(pm, "lead_scored", {"lead": after, "results": result.results})
+    stage = before.get("stage")
+    for t in result.transitions:
+        await emit(
+            pm,
+            "stage_changed",
+            {
+                "lead": after,
+                "from_stage": stage,
+                "to_stage": t.to,
+                "transition": t.name,
+                "rules_version": ruleset.version,
+            },
+        )
+        stage = t.to
+
+
+async def rescore_leads(
+    db: AsyncDatabase,
+    ruleset: RuleSet,
+    query: dict[str, Any] | None = None,
+    *,
+    batch: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Rescore every lead matching ``query`` in batches (facts gathered per batch, updates
+    written with one ``bulk_write``). Returns how many leads changed."""
+    changed = 0
+    now = datetime.now(UTC)
+    cursor = db["leads"].find(query or {}).sort("_id", 1).batch_size(batch)
+    chunk: list[dict[str, Any]] = []
+
+    async def flush() -> None:
+        nonlocal changed
+        facts = await gather_facts(db, chunk)
+        ops = []
+        for lead in chunk:
+            update = evaluate(ruleset, facts[lead["_id"]], "scored", now).update
+            if update:
+                ops.append(UpdateOne({"_id": lead["_id"]}, update))
+        if ops:
+            await db["leads"].bulk_write(ops, ordered=False)
+            changed += len(ops)
+        if progress:
+            progress(len(chunk))
+        chunk.clear()
+
+    async for lead in cursor:
+        chunk.append(lead)
+        if len(chunk) >= batch:
+            await flush()
+    if chunk:
+        await flush()
+    return changed
