@@ -1,0 +1,158 @@
+"""Merging duplicate contacts (with undo) and listing likely duplicates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from bson import ObjectId
+from bson.errors import InvalidId
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from .. import merge as service
+from ..errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInput,
+    NotFoundError,
+    ValidationError,
+    errors_as_data,
+)
+from .contacts import Contact
+from .relay import global_id, object_id
+
+
+@strawberry.type(description="The audit record of a merge, from which undoMerge restores it.")
+class ContactMerge:
+    id: str
+    survivor_id: relay.GlobalID
+    duplicate_ids: list[relay.GlobalID]
+    filled_fields: list[str] = strawberry.field(
+        description="Survivor fields the survivorship rules changed."
+    )
+    changes: JSON
+    created_at: datetime
+    undone_at: datetime | None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> ContactMerge:
+        return cls(
+            id=str(doc["_id"]),
+            survivor_id=global_id("Contact", doc["survivorId"]),  # type: ignore[arg-type]
+            duplicate_ids=[global_id("Contact", i) for i in doc["duplicateIds"]],  # type: ignore[misc]
+            filled_fields=sorted(doc.get("after") or {}),
+            changes={k: _jsonable(v) for k, v in (doc.get("after") or {}).items()},
+            created_at=doc["createdAt"],
+            undone_at=doc.get("undoneAt"),
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, ObjectId | datetime) else value
+
+
+@strawberry.type(description="The survivor after the merge, and the audit record.")
+class MergePayload:
+    contact: Contact
+    merge: ContactMerge
+
+
+@strawberry.type(description="The survivor and the restored duplicates.")
+class UndoMergePayload:
+    contact: Contact
+    restored: list[Contact]
+
+
+MergeResult = Annotated[
+    MergePayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
+    strawberry.union("MergeResult"),
+]
+UndoMergeResult = Annotated[
+    UndoMergePayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
+    strawberry.union("UndoMergeResult"),
+]
+
+
+@strawberry.enum(description="Why contacts look like duplicates.")
+class DuplicateReason(Enum):
+    EMAIL = "email"
+    NAME_PHONE = "name_phone"
+    NAME_ACCOUNT = "name_account"
+
+
+@strawberry.type(description="Contacts that are likely one person.")
+class DuplicateGroup:
+    reason: DuplicateReason
+    key: str = strawberry.field(description="The shared normalised value(s).")
+    contacts: list[Contact]
+
+
+@strawberry.type
+class MergeMutation:
+    @strawberry.mutation(
+        description="Merge duplicates into a survivor: leads, interactions and subscriptions "
+        "move to it, empty fields are filled by the survivorship rules, an audit record is kept."
+    )
+    @errors_as_data
+    async def merge_contacts(
+        self, info: Info, survivor_id: relay.GlobalID, duplicate_ids: list[relay.GlobalID]
+    ) -> MergeResult:
+        principal = info.context.require("contacts:merge")
+        survivor = object_id(survivor_id, "Contact", "survivorId")
+        dups = [object_id(d, "Contact", f"duplicateIds.{i}") for i, d in enumerate(duplicate_ids)]
+        doc, record = await service.merge_contacts(
+            info.context.db,
+            survivor,
+            dups,
+            rules_dir=info.context.settings.rules_dir,
+            by=principal.name,
+        )
+        await info.context.emit("contacts_merged", contact=doc, merge=record)
+        return MergePayload(contact=Contact.from_doc(doc), merge=ContactMerge.from_doc(record))
+
+    @strawberry.mutation(description="Undo a merge: the duplicates come back with their records.")
+    @errors_as_data
+    async def undo_merge(self, info: Info, merge_id: str) -> UndoMergeResult:
+        info.context.require("contacts:merge")
+        try:
+            oid = ObjectId(merge_id)
+        except (InvalidId, TypeError):
+            raise InvalidInput("mergeId", "is not a merge id") from None
+        doc, restored = await service.undo_merge(info.context.db, oid)
+        return UndoMergePayload(
+            contact=Contact.from_doc(doc), restored=[Contact.from_doc(d) for d in restored]
+        )
+
+
+@strawberry.type
+class MergeQuery:
+    @strawberry.field(
+        description="Groups of likely duplicate contacts (same normalised email, or same name "
+        "and phone, or same name and account)."
+    )
+    async def duplicate_candidates(self, info: Info, first: int = 50) -> list[DuplicateGroup]:
+        first = max(1, min(first, info.context.settings.max_page_size))
+        groups = await service.duplicate_candidates(info.context.db, first)
+        ids = [i for g in groups for i in g["ids"]]
+        docs = await info.context.loaders.by_id("contacts").load_many(ids)
+        found = {d["_id"]: d for d in docs if d}
+        return [
+            DuplicateGroup(
+                reason=DuplicateReason(g["reason"]),
+                key=g["key"],
+                contacts=[Contact.from_doc(found[i]) for i in g["ids"] if i in found],
+            )
+            for g in groups
+        ]
+
+    @strawberry.field(description="Recent merges of a contact (as survivor), newest first.")
+    async def contact_merges(
+        self, info: Info, contact: relay.GlobalID, first: int = 20
+    ) -> list[ContactMerge]:
+        oid = object_id(contact, "Contact", "contact")
+        cursor = info.context.db["merges"].find({"survivorId": oid}).sort("createdAt", -1)
+        return [ContactMerge.from_doc(d) async for d in cursor.limit(max(1, min(first, 100)))]
