@@ -1,0 +1,180 @@
+"""Capture benchmarks against a throw-away embedded database.
+
+(a) ``submitForm`` over HTTP with N concurrent clients (the server in its own process) vs a
+    raw PyMongo loop doing the equivalent writes (contact upsert, lead upsert, interaction
+    insert, insights update) in the same run; target: submissions >= 0.3x the raw rate.
+(b) importing a generated CSV (default 100,000 rows) through matching vs a raw ``bulk_write``
+    of the same contact documents; target: import <= 3x the raw time.
+
+    python bench/capture.py [--rows 100000] [--submissions 2000] [--clients 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from leadgraph.db import ensure_indexes, make_client
+from leadgraph.embedded import EmbeddedMongo
+from leadgraph.importer import run_import
+from leadgraph.store import contacts, keys
+from pymongo import InsertOne
+
+SUBMIT = """mutation($input: SubmitFormInput!) { submitForm(input: $input) {
+  __typename ... on CapturePayload { contactCreated } } }"""
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def bench_submissions(uri: str, n: int, clients: int) -> tuple[float, float]:
+    client = make_client(uri)
+    db = client["bench_submit"]
+    await ensure_indexes(db)
+    key, _ = await keys.create(db, "marketer", "bench")
+    port = _port()
+    env = {**os.environ, "MONGODB_URI": uri, "LEADGRAPH_DB_NAME": db.name}
+    exe = str(Path(sys.executable).parent / "leadgraph")
+    server = subprocess.Popen(
+        [exe, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=60) as http:
+            for _ in range(300):
+                try:
+                    if (await http.get(f"{url}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            headers = {"Authorization": f"Bearer {key}"}
+            queue = list(range(n))
+
+            async def worker() -> None:
+                while queue:
+                    i = queue.pop()
+                    body = {
+                        "query": SUBMIT,
+                        "variables": {
+                            "input": {
+                                "formId": f"form-{i % 5}",
+                                "fields": {"email": f"p{i}@example.com", "firstName": f"P{i}"},
+                            }
+                        },
+                    }
+                    r = await http.post(f"{url}/graphql", json=body, headers=headers)
+                    data = r.json()["data"]["submitForm"]
+                    assert data["__typename"] == "CapturePayload", data
+
+            t = time.perf_counter()
+            await asyncio.gather(*[worker() for _ in range(clients)])
+            http_rate = n / (time.perf_counter() - t)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    raw = client["bench_submit_raw"]
+    await ensure_indexes(raw)
+    t = time.perf_counter()
+    for i in range(n):
+        email = f"p{i}@example.com"
+        doc = contacts.new_document({"email": email, "firstName": f"P{i}"})
+        c = await raw.contacts.find_one_and_update(
+            {"emailNormalized": email},
+            {"$setOnInsert": doc},
+            upsert=True,
+            return_document=True,
+        )
+        lead = await raw.leads.find_one_and_update(
+            {"emailNormalized": email, "formId": f"form-{i % 5}"},
+            {"$setOnInsert": {"parentContactId": c["_id"], "topic": "x"}},
+            upsert=True,
+            return_document=True,
+        )
+        await raw.interactions.insert_one(
+            {"contactId": c["_id"], "leadId": lead["_id"], "type": "form_submitted"}
+        )
+        await raw.contacts.update_one({"_id": c["_id"]}, {"$inc": {"insights.total": 1}})
+    raw_rate = n / (time.perf_counter() - t)
+    await client.close()
+    return http_rate, raw_rate
+
+
+async def bench_import(uri: str, rows: int) -> tuple[float, float]:
+    client = make_client(uri)
+    lines = ["email,firstName,lastName,phone"]
+    lines += [f"user{i}@example.com,First{i},Last{i},+1 555 {i:07d}" for i in range(rows)]
+    data = ("\n".join(lines) + "\n").encode()
+
+    db = client["bench_import"]
+    await ensure_indexes(db)
+    t = time.perf_counter()
+    summary = await run_import(db, "contacts", data, name="bench.csv")
+    import_time = time.perf_counter() - t
+    assert summary.created == rows, summary
+
+    raw = client["bench_import_raw"]
+    await ensure_indexes(raw)
+    docs = [
+        contacts.new_document(
+            {
+                "email": f"user{i}@example.com",
+                "firstName": f"First{i}",
+                "lastName": f"Last{i}",
+                "phone": f"+1 555 {i:07d}",
+            }
+        )
+        for i in range(rows)
+    ]
+    t = time.perf_counter()
+    for start in range(0, rows, 2000):
+        await raw.contacts.bulk_write(
+            [InsertOne(d) for d in docs[start : start + 2000]], ordered=False
+        )
+    raw_time = time.perf_counter() - t
+    await client.close()
+    return import_time, raw_time
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--submissions", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--skip-submit", action="store_true")
+    args = parser.parse_args()
+    with EmbeddedMongo(":memory:") as server:
+        if not args.skip_submit:
+            http_rate, raw_rate = await bench_submissions(
+                server.uri, args.submissions, args.clients
+            )
+            print(
+                f"submitForm over HTTP, {args.clients} clients: {http_rate:,.0f}/s; "
+                f"raw PyMongo loop: {raw_rate:,.0f}/s; ratio {http_rate / raw_rate:.2f}x "
+                f"(target >= 0.3x)"
+            )
+        if not args.skip_import:
+            import_time, raw_time = await bench_import(server.uri, args.rows)
+            print(
+                f"import of {args.rows:,} CSV rows: {import_time:.1f}s; raw bulk_write: "
+                f"{raw_time:.1f}s; ratio {import_time / raw_time:.2f}x (target <= 3x)"
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
