@@ -115,25 +115,29 @@ def evaluate(
 async def apply(
     db: AsyncDatabase,
     ruleset: RuleSet,
-    lead_id: ObjectId,
+    query: dict[str, Any],
     *,
     trigger: str = "scored",
     pm: Any = None,
-    session: Any = None,
-) -> dict[str, Any] | None:
-    """Score and advance one stored lead; returns the lead after the write (or as it was)."""
-    lead = await db["leads"].find_one({"_id": lead_id}, session=session)
-    if lead is None:
-        return None
-    facts = (await gather_facts(db, [lead]))[lead_id]
-    result = evaluate(ruleset, facts, trigger)
-    if result.update is None:
-        return lead
-    after = await db["leads"].find_one_and_update(
-        {"_id": lead_id}, result.update, return_document=ReturnDocument.AFTER, session=session
-    )
-    await announce(pm, lead, after, result, ruleset)
-    return after
+) -> list[dict[str, Any]]:
+    """Score and advance the stored leads matching ``query`` (a handful: one lead, or the leads
+    of one contact); returns them after the write.  Plugins hear about it afterwards."""
+    leads = await db["leads"].find(query).to_list()
+    if not leads:
+        return []
+    facts = await gather_facts(db, leads)
+    out = []
+    for lead in leads:
+        result = evaluate(ruleset, facts[lead["_id"]], trigger)
+        if result.update is None:
+            out.append(lead)
+            continue
+        after = await db["leads"].find_one_and_update(
+            {"_id": lead["_id"]}, result.update, return_document=ReturnDocument.AFTER
+        )
+        await announce(pm, lead, after, result, ruleset)
+        out.append(after or lead)
+    return out
 
 
 async def announce(

@@ -1,0 +1,172 @@
+"""The lead funnel through GraphQL: scores with explanations, automatic and manual stage moves,
+the sales-ready skip, send-back-to-marketing, qualification clearing marketingOnly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bson import ObjectId
+from foundation import gid, oid_of
+from leadgraph.store import interactions
+
+LEAD = """
+  __typename
+  ... on LeadPayload { lead { id stage salesReady teleprospectReady status
+      scores { model score salesReady rulesVersion explanation { rule points } }
+      stageHistory { stage reason by rulesVersion } } }
+  ... on ValidationError { field message }
+  ... on ConflictError { message }
+  ... on ForbiddenError { permission }
+  ... on NotFoundError { id }
+"""
+
+
+async def _lead_for(
+    api, *, role="decisionMaker", job="Director of IT", opens=0, clicks=0, marketing_only=False
+):
+    account = await api.db["accounts"].insert_one(
+        {"name": "Contoso", "numberOfEmployees": 1200, "createdAt": datetime.now(UTC)}
+    )
+    contact = (
+        await api.gql(
+            """mutation($i: CreateContactInput!) { createContact(input: $i) {
+             ... on ContactPayload { contact { id } } } }""",
+            {
+                "i": {
+                    "lastName": "Moreau",
+                    "email": f"{ObjectId()}@contoso.com",
+                    "role": "DECISION_MAKER" if role == "decisionMaker" else "USER",
+                    "jobTitle": job,
+                    "account": gid("Account", account.inserted_id),
+                    "marketingOnly": marketing_only,
+                    "preferences": {"allowBulkEmail": True},
+                }
+            },
+        )
+    )["createContact"]["contact"]["id"]
+    lead = (
+        await api.gql(
+            """mutation($i: CreateLeadInput!) { createLead(input: $i) {
+             ... on LeadPayload { lead { id stage } } } }""",
+            {"i": {"topic": "Contoso Ltd Conference", "parentContact": contact}},
+        )
+    )["createLead"]["lead"]
+    assert lead["stage"] == "inquiry"
+
+    now = datetime.now(UTC)
+    for kind, n in (("email_opened", opens), ("email_clicked", clicks)):
+        for k in range(n):
+            await interactions.record(
+                api.db,
+                {
+                    "contactId": oid_of(contact),
+                    "type": kind,
+                    "occurredAt": now - timedelta(days=k + 1),
+                },
+            )
+    return contact, lead["id"]
+
+
+async def _call(api, mutation, args, role="admin"):
+    name = mutation.split("(")[0]
+    data = await api.gql(f"mutation {{ {mutation} {{ {LEAD} }} }}", args, role=role)
+    return data[name]
+
+
+async def test_rescoring_explains_points_and_moves_to_marketing_qualification(api):
+    _, lead = await _lead_for(api, opens=2)
+    result = await _call(api, f'rescoreLead(id: "{lead}")', {})
+    got = result["lead"]
+    (score,) = got["scores"]
+    explanation = {e["rule"]: e["points"] for e in score["explanation"]}
+    assert explanation == {
+        "decision maker": 20,
+        "senior job title": 10,
+        "company of 250 or more": 10,
+        "email opened (5 each, last 30 days)": 10,
+    }
+    assert score["score"] == 50 and score["salesReady"] is False
+    assert score["rulesVersion"] and got["salesReady"] is False
+    assert got["stage"] == "automated_marketing_qualification"
+    assert got["stageHistory"][-1] == {
+        "stage": "automated_marketing_qualification",
+        "reason": "scored",
+        "by": None,
+        "rulesVersion": score["rulesVersion"],
+    }
+
+
+async def test_sales_ready_score_skips_teleprospecting(api):
+    _, lead = await _lead_for(api, opens=3, clicks=2)
+    got = (await _call(api, f'rescoreLead(id: "{lead}")', {}))["lead"]
+    assert got["scores"][0]["score"] >= 60 and got["salesReady"] is True
+    assert [h["stage"] for h in got["stageHistory"]] == [
+        "inquiry",
+        "automated_marketing_qualification",
+        "sales_acceptance",
+    ]
+
+
+async def test_manual_marks_and_send_back_to_marketing(api):
+    _, lead = await _lead_for(api, role="user", job="Analyst")
+    await _call(api, f'rescoreLead(id: "{lead}")', {})
+    got = (await _call(api, f'markTeleprospectReady(id: "{lead}")', {}, role="sales"))["lead"]
+    assert got["stage"] == "teleprospecting_acceptance"
+    got = (
+        await _call(
+            api,
+            f'moveLeadStage(id: "{lead}", to: "teleprospecting_qualification", reason: "called")',
+            {},
+            role="sales",
+        )
+    )["lead"]
+    assert got["stage"] == "teleprospecting_qualification"
+    assert got["stageHistory"][-1]["by"] == "test sales"
+    assert got["stageHistory"][-1]["reason"] == "called"
+    got = (await _call(api, f'markSalesReady(id: "{lead}")', {}, role="sales"))["lead"]
+    assert got["stage"] == "sales_acceptance" and got["salesReady"] is True
+    got = await _call(api, f'moveLeadStage(id: "{lead}", to: "send_back_to_marketing")', {})
+    assert got["lead"]["stage"] == "automated_marketing_qualification"
+    assert got["lead"]["salesReady"] is False and got["lead"]["teleprospectReady"] is False
+
+
+async def test_bad_moves_are_typed_errors_and_change_nothing(api):
+    _, lead = await _lead_for(api)
+    unknown = await _call(api, f'moveLeadStage(id: "{lead}", to: "won")', {})
+    assert unknown["__typename"] == "ValidationError" and unknown["field"] == "to"
+    illegal = await _call(api, f'moveLeadStage(id: "{lead}", to: "sales_acceptance")', {})
+    assert illegal["__typename"] == "ConflictError"
+    assert "allowed" in illegal["message"]
+    denied = await _call(api, f'markSalesReady(id: "{lead}")', {}, role="read-only")
+    assert denied["__typename"] == "ForbiddenError" and denied["permission"] == "leads:stage"
+    doc = await api.db["leads"].find_one({})
+    assert doc["stage"] == "inquiry" and doc["salesReady"] is False
+    assert len(doc["stageHistory"]) == 1
+
+
+async def test_qualifying_a_lead_clears_marketing_only_on_its_contact(api):
+    contact, lead = await _lead_for(api, marketing_only=True)
+    got = (await _call(api, f'qualifyLead(id: "{lead}")', {}))["lead"]
+    assert got["status"] == "QUALIFIED"
+    data = await api.gql(f'{{ contact(id: "{contact}") {{ marketingOnly }} }}')
+    assert data["contact"]["marketingOnly"] is False
+    again = await _call(api, f'qualifyLead(id: "{lead}")', {})
+    assert again["__typename"] == "ConflictError"
+
+
+async def test_lifecycle_query_lists_the_stages_of_the_live_rules(api):
+    data = await api.gql(
+        "{ leadLifecycle { initial stages { name label } "
+        "transitions { name fromStages to triggers } rulesVersion } }"
+    )
+    lc = data["leadLifecycle"]
+    assert lc["initial"] == "inquiry"
+    assert [s["name"] for s in lc["stages"]] == [
+        "inquiry",
+        "automated_marketing_qualification",
+        "teleprospecting_acceptance",
+        "teleprospecting_qualification",
+        "sales_acceptance",
+    ]
+    skip = next(t for t in lc["transitions"] if t["name"] == "sales_ready")
+    assert skip["to"] == "sales_acceptance" and "scored" in skip["triggers"]
