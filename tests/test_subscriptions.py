@@ -1,0 +1,105 @@
+"""Subscriptions over graphql-transport-ws: interactionRecorded from a change stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from bson import ObjectId
+from foundation import gid
+from test_mutations import RECORD, make_contact
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+SUBSCRIBE = """subscription($c: ID) { interactionRecorded(contact: $c) {
+    id type occurredAt contact { id email } } }"""
+
+
+def ws_url(api) -> str:
+    return api.base_url.replace("http://", "ws://") + "/graphql"
+
+
+async def recv(ws, timeout: float = 20.0) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def test_interaction_recorded_is_pushed(api):
+    mine = await make_contact(api, email="sub@example.com")
+    other = await make_contact(api, email="other@example.com")
+    key = await api.key("read-only")
+    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
+        assert ws.subprotocol == "graphql-transport-ws"
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
+        )
+        assert (await recv(ws))["type"] == "connection_ack"
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": SUBSCRIBE, "variables": {"c": mine["id"]}},
+                }
+            )
+        )
+        # the change stream opens asynchronously: record until the event arrives
+        message = None
+        for attempt in range(40):
+            await api.gql(RECORD, {"i": {"contact": other["id"], "type": "EMAIL_SENT"}})
+            await api.gql(
+                RECORD,
+                {
+                    "i": {
+                        "contact": mine["id"],
+                        "type": "EMAIL_OPENED",
+                        "idempotencyKey": f"k{attempt}",
+                    }
+                },
+            )
+            try:
+                message = await recv(ws, timeout=0.5)
+                break
+            except TimeoutError:
+                continue
+        assert message is not None, "no event received"
+        assert message["type"] == "next" and message["id"] == "1", message
+        event = message["payload"]["data"]["interactionRecorded"]
+        # only the subscribed contact's interactions are pushed
+        assert event["type"] == "EMAIL_OPENED"
+        assert event["contact"] == {"id": mine["id"], "email": "sub@example.com"}
+        await ws.send(json.dumps({"id": "1", "type": "complete"}))
+
+
+async def test_bad_key_is_rejected(api):
+    for payload in ({"Authorization": "Bearer lg_wrong"}, {}):
+        async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+            try:
+                message = await recv(ws, timeout=10)
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None and closed.rcvd.code == 4403, closed
+            else:
+                raise AssertionError(f"connection was acknowledged: {message}")
+
+
+async def test_subscription_to_wrong_id_type_is_an_error(api):
+    key = await api.key("admin")
+    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
+        )
+        assert (await recv(ws))["type"] == "connection_ack"
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "x",
+                    "type": "subscribe",
+                    "payload": {"query": SUBSCRIBE, "variables": {"c": gid("Lead", ObjectId())}},
+                }
+            )
+        )
+        message = await recv(ws)
+        assert message["id"] == "x"
+        assert message["type"] in ("error", "next"), message
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert "Contact" in errors[0]["message"]
