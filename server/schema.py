@@ -14,9 +14,12 @@ from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimite
 from strawberry.relay.types import GlobalIDValueError
 
 from .api.accounts import AccountMutation, AccountQuery
+from .api.capture import CaptureMutation, ImportMutation
 from .api.contacts import ContactMutation, ContactQuery
+from .api.funnel import FunnelMutation, FunnelQuery
 from .api.interactions import InteractionMutation, InteractionSubscription
 from .api.leads import LeadMutation, LeadQuery
+from .api.merge import MergeMutation, MergeQuery
 from .config import Settings
 from .errors import UserError
 
@@ -24,7 +27,7 @@ log = logging.getLogger("leadgraph")
 
 
 @strawberry.type
-class Query(ContactQuery, AccountQuery, LeadQuery):
+class Query(ContactQuery, AccountQuery, LeadQuery, FunnelQuery, MergeQuery):
     @strawberry.field(description="Any record by its global id.")
     async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
         return await id.resolve_node(info, required=False)
@@ -37,7 +40,16 @@ class Query(ContactQuery, AccountQuery, LeadQuery):
 
 
 @strawberry.type
-class Mutation(ContactMutation, AccountMutation, LeadMutation, InteractionMutation):
+class Mutation(
+    ContactMutation,
+    AccountMutation,
+    LeadMutation,
+    FunnelMutation,
+    InteractionMutation,
+    CaptureMutation,
+    ImportMutation,
+    MergeMutation,
+):
     pass
 
 
