@@ -105,7 +105,13 @@ async def after_capture(info: Info, out: service.Outcome) -> None:
 
     if out.replayed:
         return
-    lead = await score_after_capture(info.context.db, info.context.rules, out.lead)
+    lead = await score_after_capture(
+        info.context.db,
+        info.context.rules,
+        info.context.pm,
+        out.contact["_id"],
+        out.lead["_id"] if out.lead else None,
+    )
     if lead is not None:
         out.lead = lead
     if out.contact_match.created:

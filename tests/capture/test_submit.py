@@ -148,3 +148,58 @@ async def test_concurrent_first_submissions_make_one_contact_and_one_lead(api):
     contact = await api.db.contacts.find_one({})
     assert contact["insights"]["total"] == 50
     assert contact["insights"]["counts"] == {"form_submitted": 50}
+
+
+SCORED = """
+mutation($input: SubmitFormInput!) {
+  submitForm(input: $input) {
+    ... on CapturePayload {
+      leadCreated
+      lead { id stage scores { model score explanation { rule points } rulesVersion } }
+      leadMatch { strategy matched created }
+    }
+  }
+}
+"""
+
+
+async def test_captured_lead_is_scored_and_moves_stage(api):
+    data = await api.gql(
+        SCORED, {"input": {"formId": "spring-webinar", "fields": {"email": "sc@example.com"}}}
+    )
+    lead = data["submitForm"]["lead"]
+    (score,) = [s for s in lead["scores"] if s["model"] == "engagement"]
+    rules = {e["rule"]: e["points"] for e in score["explanation"]}
+    assert rules["landing page submitted"] == 15
+    assert score["rulesVersion"]
+    assert lead["stage"] != "inquiry"  # the scored transition was taken
+
+
+async def test_find_and_score_strategy_never_creates_a_lead(api):
+    form = "partner-summit-registration"
+    out = await submit(api, form, {"email": "partner@example.com"})
+    assert out["__typename"] == "CapturePayload", out
+    assert out["lead"] is None and not out["leadCreated"]
+    assert out["leadMatch"]["strategy"] == "lead-find-and-score"
+    assert out["contactCreated"] and out["interaction"]["type"] == "FORM_SUBMITTED"
+    assert await api.db.leads.count_documents({}) == 0
+
+    made = await api.gql(
+        'mutation { createLead(input: {topic: "Summit", email: "Partner@example.com", '
+        f'formId: "{form}"}}) {{ ... on LeadPayload {{ lead {{ id }} }} }} }}'
+    )
+    data = await api.gql(
+        SCORED, {"input": {"formId": form, "fields": {"email": "partner@example.com"}}}
+    )
+    out = data["submitForm"]
+    assert out["lead"]["id"] == made["createLead"]["lead"]["id"]
+    assert out["leadMatch"] == {
+        "strategy": "lead-find-and-score",
+        "matched": True,
+        "created": False,
+    }
+    assert out["lead"]["scores"], "the found lead is scored"
+    assert await api.db.leads.count_documents({}) == 1
+    lead = await api.db.leads.find_one({})
+    contact = await api.db.contacts.find_one({})
+    assert lead["parentContactId"] == contact["_id"]  # linked to the submitting contact
