@@ -205,3 +205,18 @@ async def rescore_leads(
     if chunk:
         await flush()
     return changed
+
+
+async def after_interaction(
+    db: AsyncDatabase, rules: Any, contact_id: ObjectId | None, pm: Any = None
+) -> list[dict[str, Any]]:
+    """A contact engaged: rescore its open leads (and move them on) with the live rules.
+
+    ``rules`` is the :class:`~leadgraph.rules.manager.RulesManager`; without valid rules
+    nothing is scored (the interaction itself is already stored).
+    """
+    ruleset = getattr(rules, "current", None)
+    if ruleset is None or contact_id is None:
+        return []
+    query = {"parentContactId": contact_id, "status": {"$in": ["open", None]}}
+    return await apply(db, ruleset, query, trigger="scored", pm=pm)

@@ -170,3 +170,15 @@ async def test_lifecycle_query_lists_the_stages_of_the_live_rules(api):
     ]
     skip = next(t for t in lc["transitions"] if t["name"] == "sales_ready")
     assert skip["to"] == "sales_acceptance" and "scored" in skip["triggers"]
+
+
+async def test_each_recorded_interaction_rescores_the_contacts_leads(api):
+    contact, lead = await _lead_for(api)
+    record = """mutation($i: RecordInteractionInput!) { recordInteraction(input: $i) {
+        ... on InteractionPayload { created } } }"""
+    for _ in range(3):
+        await api.gql(record, {"i": {"contact": contact, "type": "EMAIL_CLICKED"}})
+    data = await api.gql(f'{{ lead(id: "{lead}") {{ stage salesReady scores {{ score }} }} }}')
+    # 20 decision maker + 10 title + 10 company + 3 x 10 clicks = 70 >= threshold 60
+    assert data["lead"]["scores"][0]["score"] == 70
+    assert data["lead"]["salesReady"] is True and data["lead"]["stage"] == "sales_acceptance"

@@ -22,6 +22,7 @@ from ..errors import (
     ValidationError,
     errors_as_data,
 )
+from ..funnel import after_interaction
 from ..store import interactions as store
 from .common import raise_if
 from .relay import object_id
@@ -196,6 +197,12 @@ class InteractionMutation:
             return InteractionPayload(interaction=Interaction.from_doc(seen), created=False)
         # The contact was loaded (and cached) for validation before its insights changed.
         loaders.by_id("contacts").clear(doc["contactId"])
+        contact = await loaders.by_id("contacts").load(doc["contactId"])
+        await info.context.emit("interaction_recorded", interaction=doc, contact=contact)
+        for lead in await after_interaction(
+            db, info.context.rules, doc["contactId"], info.context.pm
+        ):
+            loaders.by_id("leads").prime(lead["_id"], lead)
         return InteractionPayload(interaction=Interaction.from_doc(doc), created=True)
 
 
