@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .cli import err, progress_bar, with_database
+from .config import Settings
 from .db import Connection
 from .importer import FORMATS, count_rows, detect_format, run_import
 
 
-async def _rules_and_plugins(conn: Connection) -> tuple[object, object]:
-    """The rules and plugins the server would use (None when those modules are absent)."""
-    rules = pm = None
-    try:  # engineer A's modules; their absence leaves the default strategies
-        from .plugins import get_plugin_manager  # type: ignore[attr-defined]
+async def _rules_and_plugins(conn: Connection) -> tuple[Any, Any]:
+    """The plugins and rules the server would use (invalid rules: the default strategies)."""
+    from .plugin_manager import get_plugin_manager
+    from .rules.manager import RulesManager
 
-        pm = get_plugin_manager()
-    except Exception:
-        pm = None
-    try:
-        from .config import Settings
-        from .rules.loader import load_rules  # type: ignore[import-not-found]
-
-        rules = load_rules(Settings.from_env().rules_dir)
-    except Exception:
-        rules = None
+    ctx = click.get_current_context(silent=True)
+    settings = (ctx.find_object(Settings) if ctx else None) or Settings.from_env()
+    pm = get_plugin_manager()
+    rules = RulesManager(settings.rules_dir, pm)
+    if settings.rules_dir.is_dir():
+        rules.reload()
+    if rules.current is None:
+        err.print(f"[yellow]no valid rules in {settings.rules_dir}: default strategies apply")
     return rules, pm
 
 

@@ -203,3 +203,14 @@ async def test_killed_import_resumes_without_loss_or_duplicates(api, mongo_uri, 
     assert state["counts"]["rejected"] == 1
     assert state["counts"]["created"] + state["counts"]["updated"] == n
     assert "created 5000, updated 1000, skipped 0, rejected 1" in out
+
+
+async def test_link_orphans_cli(api, mongo_uri):
+    for fields in ('{topic: "A", email: "o1@example.com"}', '{topic: "B", lastName: "Two"}'):
+        await api.gql(f"mutation {{ createLead(input: {fields}) {{ __typename }} }}")
+    proc = _cli(["import", "link-orphans"], mongo_uri, api.db.name)
+    out, errs = proc.communicate(timeout=60)
+    assert proc.returncode == 0, errs
+    assert "linked 2 leads: 2 marketingOnly contacts created" in out
+    assert await api.db.leads.count_documents({"parentContactId": None}) == 0
+    assert await api.db.contacts.count_documents({"marketingOnly": True}) == 2
