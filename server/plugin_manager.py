@@ -93,11 +93,19 @@ def collect(pm: pluggy.PluginManager, hook: str) -> dict[str, Provided]:
     return out
 
 
-def guarded(provided: Provided, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` (a plugin's code); any exception becomes a :class:`PluginError` naming it."""
+def guarded(
+    provided: Provided,
+    what: str,
+    fn: Any,
+    *args: Any,
+    expected: tuple[type[Exception], ...] = (),
+    **kwargs: Any,
+) -> Any:
+    """Call ``fn`` (a plugin's code); an exception becomes a :class:`PluginError` naming the
+    plugin, except the ``expected`` ones (a ``ValueError`` from a ``check`` is a rule error)."""
     try:
         return fn(*args, **kwargs)
-    except PluginError:
+    except (PluginError, *expected):
         raise
     except Exception as exc:
         raise PluginError(provided.plugin, f"{what} raised {type(exc).__name__}: {exc}") from exc

@@ -137,7 +137,13 @@ class _Checker:
                     )
                 elif getattr(op.value, "check", None) is not None:
                     try:
-                        guarded(op, f"operator {node.op!r} check", op.value.check, node.value)
+                        guarded(
+                            op,
+                            f"operator {node.op!r} check",
+                            op.value.check,
+                            node.value,
+                            expected=(ValueError,),
+                        )
                     except ValueError as exc:
                         self.at(file, (*nloc, "value"), f"value for {node.op!r}: {exc}")
             elif isinstance(node, Event):
@@ -186,7 +192,13 @@ def _check_matching(c: _Checker, file: str, m: Matching) -> None:
             )
         elif getattr(kind.value, "check", None) is not None:
             try:
-                guarded(kind, f"matching kind {s.kind!r} check", kind.value.check, s)
+                guarded(
+                    kind,
+                    f"matching kind {s.kind!r} check",
+                    kind.value.check,
+                    s,
+                    expected=(ValueError,),
+                )
             except ValueError as exc:
                 c.at(file, ("matching", "strategies", i), f"strategy {s.name!r}: {exc}")
 
@@ -239,7 +251,12 @@ def _check_scoring(
         return  # its conditions are broken: do not hand them to the kind
     try:
         scorers[model.name] = guarded(
-            kind, f"scoring kind {model.kind!r} prepare", kind.value.prepare, model, compiler
+            kind,
+            f"scoring kind {model.kind!r} prepare",
+            kind.value.prepare,
+            model,
+            compiler,
+            expected=(ValueError,),
         )
     except ValueError as exc:
         c.at(file, base, f"scoring model {model.name!r}: {exc}")
@@ -288,7 +305,13 @@ def _check_lifecycle(c: _Checker, file: str, lc: Lifecycle) -> None:
                 )
             elif getattr(action.value, "check", None) is not None:
                 try:
-                    guarded(action, f"action {a.action!r} check", action.value.check, a.with_)
+                    guarded(
+                        action,
+                        f"action {a.action!r} check",
+                        action.value.check,
+                        a.with_,
+                        expected=(ValueError,),
+                    )
                 except ValueError as exc:
                     c.at(file, (*loc, "actions", j), f"action {a.action!r}: {exc}")
 
