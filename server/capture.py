@@ -314,6 +314,9 @@ async def capture(
         add_to_set={"subscriptions": parsed.subscriptions} if parsed.subscriptions else None,
     )
     assert contact is not None  # contact strategies always create
+    sort_name = normalize.sort_name(contact.get("firstName"), contact.get("lastName"))
+    if contact.get("sortName") != sort_name:  # one half of the name changed
+        await db["contacts"].update_one({"_id": contact["_id"]}, {"$set": {"sortName": sort_name}})
 
     # Lead
     lstrat = lead_strategy(rules, form_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -217,6 +217,21 @@ class ImportSummary:
     resumed_from_line: int
     already_done: bool
 
+    @classmethod
+    def of(cls, out: Any) -> ImportSummary:
+        return cls(
+            import_id=out.import_id,
+            created=out.created,
+            updated=out.updated,
+            skipped=out.skipped,
+            rejected=out.rejected,
+            rejected_rows=[RejectedRow(**r) for r in out.rejected_rows],
+            contacts_created=out.contacts_created,
+            accounts_created=out.accounts_created,
+            resumed_from_line=out.resumed_from_line,
+            already_done=out.already_done,
+        )
+
 
 ImportResult = Annotated[
     ImportSummary | ValidationError | ForbiddenError, strawberry.union("ImportResult")
@@ -260,20 +275,7 @@ class ImportMutation:
             pm=info.context.pm,
             form_id=input.form_id,
         )
-        return ImportSummary(
-            import_id=out.import_id,
-            created=out.created,
-            updated=out.updated,
-            skipped=out.skipped,
-            rejected=out.rejected,
-            rejected_rows=[
-                RejectedRow(line=r["line"], reason=r["reason"]) for r in out.rejected_rows
-            ],
-            contacts_created=out.contacts_created,
-            accounts_created=out.accounts_created,
-            resumed_from_line=out.resumed_from_line,
-            already_done=out.already_done,
-        )
+        return ImportSummary.of(out)
 
     @strawberry.mutation(
         description="Give leads without a parent contact one: matched by the contact strategy "
@@ -297,3 +299,31 @@ class ImportMutation:
             contacts_matched=out.contacts_matched,
             leads=[Lead.from_doc(d) for d in docs],
         )
+
+
+@strawberry.type
+class CaptureQuery:
+    @strawberry.field(description="An import's progress and totals so far (by importId).")
+    async def import_status(self, info: Info, import_id: str) -> ImportStatus | None:
+        from ..importer import _summary
+
+        info.context.require("data:import")
+        doc = await info.context.db["imports"].find_one({"_id": import_id})
+        if doc is None:
+            return None
+        return ImportStatus(
+            summary=ImportSummary.of(_summary(doc["_id"], doc["kind"], doc)),
+            status=doc.get("status", "running"),
+            committed_line=int(doc.get("committedLine") or 0),
+            started_at=doc["startedAt"],
+            finished_at=doc.get("finishedAt"),
+        )
+
+
+@strawberry.type(description="Where an import stands.")
+class ImportStatus:
+    summary: ImportSummary
+    status: str = strawberry.field(description="running (or interrupted) | done")
+    committed_line: int = strawberry.field(description="Rows up to this line are imported.")
+    started_at: datetime
+    finished_at: datetime | None
