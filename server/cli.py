@@ -133,8 +133,7 @@ def serve(
                 else "MongoDB at MONGODB_URI"
             )
             if demo and await conn.db["contacts"].estimated_document_count() == 0:
-                await _seed(conn, 1000)
-                await _rescore(conn, settings)
+                await _seed(conn, 1000, settings)
             key_line = ""
             if conn.embedded is not None:
                 key_line = f"\n  admin API key: {await ensure_demo_admin_key(conn, settings)}"
@@ -210,20 +209,15 @@ async def _rescore(
 ) -> int:
     """Rescore leads with the rules of ``settings.rules_dir`` (progress bar on stderr)."""
     from .funnel import rescore_leads
-    from .rules.manager import RulesManager
 
-    rules = RulesManager(settings.rules_dir)
-    if not rules.reload() or rules.current is None:
-        for error in rules.errors:
-            err.print(f"[red]{error}[/]")
-        raise click.ClickException(f"the rules in {settings.rules_dir} are not valid")
+    ruleset = _live_rules(settings)
     total = await conn.db["leads"].count_documents(query or {})
     with progress_bar() as bar:
         task = bar.add_task("rescoring", total=total)
         changed = await rescore_leads(
-            conn.db, rules.current, query, progress=lambda n: bar.update(task, advance=n)
+            conn.db, ruleset, query, progress=lambda n: bar.update(task, advance=n)
         )
-    err.print(f"{changed} of {total} leads rescored with rules {rules.current.version}")
+    err.print(f"{changed} of {total} leads rescored with rules {ruleset.version}")
     return changed
 
 
@@ -234,8 +228,23 @@ async def rescore(conn: Connection) -> None:
     await _rescore(conn, _settings(click.get_current_context()))
 
 
-async def _seed(conn: Connection, n_contacts: int) -> dict[str, int]:
+def _live_rules(settings: Settings) -> Any:
+    """The valid rules of ``settings.rules_dir`` (a ClickException listing errors otherwise)."""
+    from .rules.manager import RulesManager
+
+    rules = RulesManager(settings.rules_dir)
+    if not rules.reload() or rules.current is None:
+        for error in rules.errors:
+            err.print(f"[red]{error}[/]")
+        raise click.ClickException(f"the rules in {settings.rules_dir} are not valid")
+    return rules.current
+
+
+async def _seed(conn: Connection, n_contacts: int, settings: Settings) -> dict[str, int]:
+    """Demo data, its leads scored with the rules as they are written."""
     from .seed import seed_demo
+
+    ruleset = _live_rules(settings)
 
     n_accounts = max(1, n_contacts // 5)
     totals = {
@@ -251,7 +260,11 @@ async def _seed(conn: Connection, n_contacts: int) -> dict[str, int]:
             bar.update(tasks[stage], advance=n)
 
         counts = await seed_demo(
-            conn.db, n_contacts=n_contacts, n_accounts=n_accounts, progress=advance
+            conn.db,
+            n_contacts=n_contacts,
+            n_accounts=n_accounts,
+            progress=advance,
+            ruleset=ruleset,
         )
         for k, v in counts.items():
             bar.update(tasks[k], total=v, completed=v)
@@ -269,8 +282,7 @@ def seed() -> None:
 async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
     """Realistic demo data: ~N contacts, N/5 accounts, 2.5 leads and 25 interactions each,
     scored with the current rules."""
-    counts = await _seed(conn, n_contacts)
-    await _rescore(conn, _settings(click.get_current_context()))
+    counts = await _seed(conn, n_contacts, _settings(click.get_current_context()))
     err.print(", ".join(f"{v} {k}" for k, v in counts.items()))
 
 

@@ -112,6 +112,15 @@ def evaluate(
     return Evaluation(update=update or None, results=results, transitions=transitions)
 
 
+def apply_in_memory(doc: dict[str, Any], update: dict[str, Any] | None) -> dict[str, Any]:
+    """Apply an update made by :func:`evaluate` to a document not yet written."""
+    if update:
+        doc.update(update.get("$set", {}))
+        for key, push in update.get("$push", {}).items():
+            doc.setdefault(key, []).extend(push["$each"])
+    return doc
+
+
 async def apply(
     db: AsyncDatabase,
     ruleset: RuleSet,

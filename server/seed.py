@@ -12,7 +12,8 @@ from bson import ObjectId
 from faker import Faker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from . import normalize
+from . import funnel, normalize
+from .rules.ruleset import RuleSet
 from .store import accounts, contacts, interactions, leads
 
 INDUSTRIES = [
@@ -75,8 +76,13 @@ async def seed_demo(
     seed: int = 42,
     progress: Progress = _quiet,
     now: datetime | None = None,
+    ruleset: RuleSet | None = None,
 ) -> dict[str, int]:
-    """Insert demo data; ``progress(stage, n)`` is called as documents are written."""
+    """Insert demo data; ``progress(stage, n)`` is called as documents are written.
+
+    With a ``ruleset`` the leads are scored and moved along the lifecycle before they are
+    written, from the documents already in memory (no second read of the interactions).
+    """
     rng = random.Random(seed)
     fake = Faker()
     fake.seed_instance(seed)
@@ -200,6 +206,8 @@ async def seed_demo(
         doc["stageHistory"][0]["enteredAt"] = created
         doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
         lead_docs.append(doc)
+    if ruleset is not None:
+        _score_in_memory(ruleset, lead_docs, contact_docs, account_docs, interaction_docs)
     await _insert(db, leads.NAME, lead_docs, progress, "leads")
     await _insert(db, interactions.NAME, interaction_docs, progress, "interactions")
     return {
@@ -208,6 +216,33 @@ async def seed_demo(
         "leads": len(lead_docs),
         "interactions": len(interaction_docs),
     }
+
+
+def _score_in_memory(
+    ruleset: RuleSet,
+    lead_docs: list[dict[str, Any]],
+    contact_docs: list[dict[str, Any]],
+    account_docs: list[dict[str, Any]],
+    interaction_docs: list[dict[str, Any]],
+) -> None:
+    contacts_by_id = {c["_id"]: c for c in contact_docs}
+    accounts_by_id = {a["_id"]: a for a in account_docs}
+    by_contact: dict[Any, list[dict[str, Any]]] = {}
+    for it in sorted(interaction_docs, key=lambda i: i["occurredAt"]):
+        by_contact.setdefault(it["contactId"], []).append(it)
+    for lead in lead_docs:
+        contact = contacts_by_id.get(lead["parentContactId"])
+        account = accounts_by_id.get(lead["parentAccountId"]) or (
+            accounts_by_id.get(contact["accountId"]) if contact else None
+        )
+        facts = {
+            "lead": lead,
+            "contact": contact,
+            "account": account,
+            "contacts": [contact] if contact else [],
+            "interactions": by_contact.get(contact["_id"], []) if contact else [],
+        }
+        funnel.apply_in_memory(lead, funnel.evaluate(ruleset, facts).update)
 
 
 async def _insert(
