@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import shutil
+import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -50,12 +52,37 @@ tests:
 """
 
 
-@pytest.fixture
-def installed_example(tmp_path: Path) -> Iterator[None]:
-    """Install the example package the way pip would expose it: its code on the path and a
-    distribution whose entry points are those of its pyproject.toml."""
+def _pip_install(target: Path, work: Path) -> bool:
+    """``pip install`` the example package into ``target`` (from a copy, so the checkout gets
+    no build litter). False when pip cannot build it (no index reachable)."""
+    source = work / "example_plugin"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def _fake_install(target: Path) -> None:
+    """What pip would leave: the package and a distribution with the pyproject's entry points."""
     project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
-    dist = tmp_path / f"leadgraph_recency-{project['version']}.dist-info"
+    shutil.copytree(EXAMPLE / "leadgraph_recency", target / "leadgraph_recency")
+    dist = target / f"leadgraph_recency-{project['version']}.dist-info"
     dist.mkdir()
     dist.joinpath("METADATA").write_text(
         f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
@@ -64,13 +91,22 @@ def installed_example(tmp_path: Path) -> Iterator[None]:
         f"{name} = {target}" for name, target in project["entry-points"]["leadgraph"].items()
     ]
     dist.joinpath("entry_points.txt").write_text("\n".join(lines) + "\n")
-    sys.path[:0] = [str(EXAMPLE), str(tmp_path)]
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The example package pip-installed into a private directory put on ``sys.path``: its
+    entry point is found exactly as it would be in site-packages."""
+    work = tmp_path_factory.mktemp("example")
+    target = work / "site"
+    if not _pip_install(target, work):
+        _fake_install(target)
+    sys.path.insert(0, str(target))
     importlib.invalidate_caches()
     try:
         yield
     finally:
-        sys.path.remove(str(EXAMPLE))
-        sys.path.remove(str(tmp_path))
+        sys.path.remove(str(target))
         sys.modules.pop("leadgraph_recency", None)
         importlib.invalidate_caches()
 
