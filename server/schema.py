@@ -14,12 +14,13 @@ from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimite
 from strawberry.relay.types import GlobalIDValueError
 
 from .api.accounts import AccountMutation, AccountQuery
-from .api.capture import CaptureMutation, ImportMutation
+from .api.capture import CaptureMutation, CaptureQuery, ImportMutation
 from .api.contacts import ContactMutation, ContactQuery
 from .api.funnel import FunnelMutation, FunnelQuery
 from .api.interactions import InteractionMutation, InteractionSubscription
 from .api.leads import LeadMutation, LeadQuery
 from .api.merge import MergeMutation, MergeQuery
+from .api.rules import RulesMutation, RulesQuery, SegmentQuery
 from .config import Settings
 from .errors import UserError
 
@@ -27,7 +28,16 @@ log = logging.getLogger("leadgraph")
 
 
 @strawberry.type
-class Query(ContactQuery, AccountQuery, LeadQuery, FunnelQuery, MergeQuery):
+class Query(
+    ContactQuery,
+    AccountQuery,
+    LeadQuery,
+    SegmentQuery,
+    FunnelQuery,
+    MergeQuery,
+    CaptureQuery,
+    RulesQuery,
+):
     @strawberry.field(description="Any record by its global id.")
     async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
         return await id.resolve_node(info, required=False)
@@ -49,6 +59,7 @@ class Mutation(
     CaptureMutation,
     ImportMutation,
     MergeMutation,
+    RulesMutation,
 ):
     pass
 
