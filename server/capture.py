@@ -13,7 +13,7 @@ submission (same idempotency key) records nothing twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -293,6 +293,8 @@ async def capture(
         raise InvalidInput("input.idempotencyKey", "must not be blank")
     parsed = parse_fields(fields)
     pm = Kinds(rules, pm)
+    if occurred_at is not None and occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)  # a time without zone is taken as UTC
     if not (parsed.contact.get("email") or parsed.contact.get("lastName")):
         raise InvalidInput("input.fields.email", "a submission needs an email (or a lastName)")
     if idempotency_key and (done := await submissions.get(db, idempotency_key)):
@@ -338,11 +340,12 @@ async def capture(
         leads.apply_fields({}, update),
     )
     if lead is not None and lead.get("parentContactId") is None:
-        lead = await db["leads"].find_one_and_update(
+        # (update_one + find_one: SecantusDB's find_one_and_update scans unless on _id alone)
+        await db["leads"].update_one(
             {"_id": lead["_id"], "parentContactId": None},
             {"$set": {"parentContactId": contact["_id"]}},
-            return_document=ReturnDocument.AFTER,
-        ) or await db["leads"].find_one({"_id": lead["_id"]})
+        )
+        lead = await db["leads"].find_one({"_id": lead["_id"]}) or lead
 
     # Interaction, insights and the idempotency record: all or nothing.
     ifields: dict[str, Any] = {
@@ -383,8 +386,24 @@ async def capture(
                 f"idempotency key {idempotency_key!r} was already used for another interaction"
             ) from None
         return await replay(db, done)
-    contact = await db["contacts"].find_one({"_id": contact["_id"]}) or contact
-    return Outcome(contact, lead, interaction, cmatch, lmatch)
+    return Outcome(with_insight(contact, interaction), lead, interaction, cmatch, lmatch)
+
+
+def with_insight(contact: dict[str, Any], interaction: dict[str, Any]) -> dict[str, Any]:
+    """``contact`` with ``interaction`` folded into its insights (as the transaction did)."""
+    insights = dict(contact.get("insights") or {})
+    counts = dict(insights.get("counts") or {})
+    counts[interaction["type"]] = counts.get(interaction["type"], 0) + 1
+    last = insights.get("lastActivityAt")
+    when = interaction["occurredAt"]
+    return {
+        **contact,
+        "insights": {
+            "total": int(insights.get("total") or 0) + 1,
+            "counts": counts,
+            "lastActivityAt": when if last is None or when > last else last,
+        },
+    }
 
 
 async def replay(db: AsyncDatabase, done: dict[str, Any]) -> Outcome:
