@@ -130,20 +130,24 @@ async def test_idempotent_retry_records_nothing_twice(api):
     assert contact["insights"]["total"] == 1
 
 
-async def test_concurrent_first_submissions_make_one_contact_and_one_lead(api):
+async def test_concurrent_first_submissions_make_one_contact_and_one_lead_per_form(api):
+    forms = ("launch", "webinar")
     results = await asyncio.gather(
         *[
-            submit(api, "launch", {"email": "Rush@Example.com", "firstName": f"R{i}"})
+            submit(api, forms[i % 2], {"email": "Rush@Example.com", "firstName": f"R{i}"})
             for i in range(50)
         ]
     )
     assert all(r["__typename"] == "CapturePayload" for r in results), results[0]
     assert len({r["contact"]["id"] for r in results}) == 1
-    assert len({r["lead"]["id"] for r in results}) == 1
+    for form in forms:
+        mine = [r for r in results if r["interaction"]["formId"] == form]
+        assert len(mine) == 25
+        assert len({r["lead"]["id"] for r in mine}) == 1
+        assert sum(r["leadCreated"] for r in mine) == 1
     assert sum(r["contactCreated"] for r in results) == 1
-    assert sum(r["leadCreated"] for r in results) == 1
     assert await api.db.contacts.count_documents({}) == 1
-    assert await api.db.leads.count_documents({}) == 1
+    assert await api.db.leads.count_documents({}) == 2
     assert await api.db.interactions.count_documents({}) == 50
     contact = await api.db.contacts.find_one({})
     assert contact["insights"]["total"] == 50
