@@ -286,23 +286,16 @@ async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
     err.print(", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-def _attach_optional_groups() -> None:
-    """Commands that live with their feature (rules, import) attach themselves here."""
-    import importlib
+def _attach_feature_commands() -> None:
+    """Commands that live with their feature: ``rules`` and ``import``."""
+    from .importer_cli import import_
+    from .rules.cli import rules
 
-    for module, name in (("leadgraph.rules.cli", "rules"), ("leadgraph.importer_cli", "import_")):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("leadgraph"):
-                continue
-            raise
-        command = getattr(mod, name, None)
-        if command is not None:
-            cli.add_command(command)
+    cli.add_command(rules)
+    cli.add_command(import_)
 
 
-_attach_optional_groups()
+_attach_feature_commands()
 
 
 def main() -> None:
