@@ -31,10 +31,17 @@ def encode_cursor(field: str, doc: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
+# Datetimes come back aware (UTC), like the documents of the tz-aware client they are compared
+# with when a nested page is cut in memory (naive vs aware comparison raises TypeError).
+_CURSOR_JSON = json_util.JSONOptions(tz_aware=True)
+
+
 def decode_cursor(field: str, cursor: str, arg: str = "cursor") -> tuple[Any, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        data = json_util.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        data = json_util.loads(
+            base64.urlsafe_b64decode(padded.encode()).decode(), json_options=_CURSOR_JSON
+        )
         if data["f"] != field:
             raise InvalidCursor(
                 f"cursor was made for ordering by {data['f']!r}, not {field!r}", arg
