@@ -192,6 +192,24 @@ async def upsert_record(
     raise Conflict(f"could not write {collection} {rid}")
 
 
+async def insert_fresh(
+    db: AsyncDatabase,
+    collection: str,
+    rid: ObjectId,
+    new_doc: dict[str, Any],
+    add_to_set: dict[str, list[Any]] | None,
+) -> dict[str, Any] | None:
+    """Insert the record of a key this call just claimed (None: a racer upserted it first)."""
+    doc = {**new_doc, "_id": rid, "matchKeyed": True}
+    for name, items in (add_to_set or {}).items():
+        doc[name] = list(dict.fromkeys([*(doc.get(name) or []), *items]))
+    try:
+        await db[collection].insert_one(doc)
+    except DuplicateKeyError:  # a concurrent submission read our claim and upserted first
+        return None
+    return doc
+
+
 async def legacy_record(
     db: AsyncDatabase, pm: Any, collection: str, strategy: Any, values: dict[str, str]
 ) -> dict[str, Any] | None:
@@ -223,6 +241,7 @@ async def resolve(
     m = matcher(pm, kind)
     kid, values = match_key(pm, collection, strategy, record)
     rid: ObjectId | None = None
+    fresh = False  # this call claimed a new key: the record does not exist yet
     if kind != "exact" and hasattr(m, "find"):
         found = await m.find(db[collection], record, strategy)
         rid = found["_id"] if found else None
@@ -236,10 +255,15 @@ async def resolve(
             rid = await match_keys.claim(
                 db, kid, proposed, {"collection": collection, "strategy": strategy.name}
             )
+            fresh = legacy is None and rid == proposed
     if rid is None:
         if not creates(strategy):
             return None, _match(strategy, values, matched=False, created=False)
         rid = ObjectId()
+    if fresh:
+        doc = await insert_fresh(db, collection, rid, new_doc, add_to_set)
+        if doc is not None:
+            return doc, _match(strategy, values, matched=False, created=True)
     token = ObjectId()
     via = {**new_doc.get("createdVia", {}), "token": token}
     new_doc = {**new_doc, "matchKeyed": True, "createdVia": via}

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -40,24 +40,21 @@ async def lookup(db: AsyncDatabase, kid: str, session: Any = None) -> ObjectId |
 async def claim(
     db: AsyncDatabase, kid: str, record_id: ObjectId, meta: dict[str, Any] | None = None
 ) -> ObjectId:
-    """Claim ``kid`` for ``record_id`` unless someone holds it; returns the holder's id."""
-    fields = {"recordId": record_id, "createdAt": now(), **(meta or {})}
+    """Claim ``kid`` for ``record_id`` unless someone holds it; returns the holder's id.
+
+    An insert on ``_id``: the database lets exactly one of any number of concurrent claimers
+    in; the others get a duplicate-key error and read the winner.
+    """
+    doc = {"_id": kid, "recordId": record_id, "createdAt": now(), **(meta or {})}
     for _ in range(5):
         try:
-            doc = await db[NAME].find_one_and_update(
-                {"_id": kid},
-                {"$setOnInsert": fields},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is not None:
-                return doc["recordId"]
-        except DuplicateKeyError:  # a concurrent upsert inserted it first: read the winner
-            pass
-        # (SecantusDB may also answer a lost upsert race with no document.)
-        holder = await lookup(db, kid)
-        if holder is not None:
-            return holder
+            await db[NAME].insert_one(doc)
+            return record_id
+        except DuplicateKeyError:
+            holder = await lookup(db, kid)
+            if holder is not None:
+                return holder
+            # the holder was released (a merge undone mid-way): try again
     raise RuntimeError(f"could not claim match key {kid!r}")
 
 
