@@ -138,8 +138,9 @@ class Loaders:
             try:
                 cursor = await self.db.aggregate(pipeline, batchSize=BATCH_ALL)
                 return await cursor.to_list()
-            except OperationFailure:
-                Loaders._lookup_supported = False
+            except OperationFailure as exc:
+                if exc.code == 40324 or "nrecognized" in str(exc):  # no $documents stage here
+                    Loaders._lookup_supported = False
         query: dict[str, Any] = {field: {"$in": parents}}
         if extra:
             query = {"$and": [query, extra]}
