@@ -106,11 +106,7 @@ async def after_capture(info: Info, out: service.Outcome) -> None:
     if out.replayed:
         return
     lead = await score_after_capture(
-        info.context.db,
-        info.context.rules,
-        info.context.pm,
-        out.contact["_id"],
-        out.lead["_id"] if out.lead else None,
+        info.context.db, info.context.rules, info.context.pm, out.contact, out.lead
     )
     if lead is not None:
         out.lead = lead

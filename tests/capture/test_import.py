@@ -69,6 +69,16 @@ async def test_contacts_csv_merges_duplicates_links_accounts_and_reports_bad_row
     assert out["accountsCreated"] == 2
 
     assert existing["contactCreated"]
+    status = await api.gql(
+        "query($id: String!) { importStatus(importId: $id) { status committedLine "
+        "summary { created rejected } } }",
+        {"id": out["importId"]},
+    )
+    assert status["importStatus"] == {
+        "status": "done",
+        "committedLine": 10,
+        "summary": {"created": 3, "rejected": 4},
+    }
     again = await run(api, "CONTACTS", CONTACTS_CSV)
     assert again["alreadyDone"] and again["created"] == 3
 
