@@ -97,11 +97,15 @@ def object_id(global_id: relay.GlobalID | str, type_name: str, field: str = "id"
         except Exception as exc:  # strawberry raises GlobalIDValueError on garbage
             raise InvalidInput(field, "is not a valid global id") from exc
     if global_id.type_name != type_name:
-        raise InvalidInput(field, f"is a {global_id.type_name} id, expected a {type_name} id")
+        raise InvalidInput(field, f"is {_a(global_id.type_name)} id, expected {_a(type_name)} id")
     try:
         return ObjectId(global_id.node_id)
     except (InvalidId, TypeError) as exc:
         raise InvalidInput(field, "is not a valid global id") from exc
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def global_id(type_name: str, oid: ObjectId | None) -> relay.GlobalID | None:
