@@ -34,6 +34,7 @@ from .strategies import (
     lead_strategy,
     match_key,
     matcher,
+    signature_of_key,
 )
 
 CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
@@ -200,7 +201,7 @@ async def insert_fresh(
     add_to_set: dict[str, list[Any]] | None,
 ) -> dict[str, Any] | None:
     """Insert the record of a key this call just claimed (None: a racer upserted it first)."""
-    doc = {**new_doc, "_id": rid, "matchKeyed": True}
+    doc = {**new_doc, "_id": rid}
     for name, items in (add_to_set or {}).items():
         doc[name] = list(dict.fromkeys([*(doc.get(name) or []), *items]))
     try:
@@ -260,13 +261,15 @@ async def resolve(
         if not creates(strategy):
             return None, _match(strategy, values, matched=False, created=False)
         rid = ObjectId()
+    if kid is not None:
+        new_doc = {**new_doc, "matchKeyedOn": [signature_of_key(kid)]}
     if fresh:
         doc = await insert_fresh(db, collection, rid, new_doc, add_to_set)
         if doc is not None:
             return doc, _match(strategy, values, matched=False, created=True)
     token = ObjectId()
     via = {**new_doc.get("createdVia", {}), "token": token}
-    new_doc = {**new_doc, "matchKeyed": True, "createdVia": via}
+    new_doc = {**new_doc, "createdVia": via}
     doc = await upsert_record(
         db, collection, rid, new_doc, changes, add_to_set=add_to_set, upsert=creates(strategy)
     )

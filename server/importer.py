@@ -35,8 +35,11 @@ from .strategies import (
     Kinds,
     contact_strategy,
     creates,
+    exact_strategies,
     lead_strategy,
     match_key,
+    signature,
+    signature_of_key,
 )
 
 KINDS = ("contacts", "leads", "accounts")
@@ -382,7 +385,7 @@ class Engine:
                 doc = new_doc({**item.fields, **item.insert_only})
                 doc.update(
                     _id=item.rid,
-                    matchKeyed=True,
+                    matchKeyedOn=_signatures(item.keys),
                     createdVia={"source": "import", "importId": self.import_id},
                 )
                 inserts.append(InsertOne(doc))
@@ -398,7 +401,7 @@ class Engine:
             subs = sets.pop("subscriptions", None)
             if sets or ours or subs:
                 doc = new_doc({**item.fields, **item.insert_only})
-                doc.update(matchKeyed=True)
+                doc.update(matchKeyedOn=_signatures(item.keys))
                 upd: dict[str, Any] = {"$set": {**sets, "updatedAt": t}}
                 skip = ("subscriptions",) if subs else ()
                 upd["$setOnInsert"] = set_on_insert(doc, upd["$set"], skip)
@@ -423,14 +426,19 @@ class Engine:
 def _account_keys(ref: dict[str, Any]) -> list[str]:
     keys = []
     if ref.get("domain"):
-        keys.append(match_keys.key_id("accounts", ACCOUNT_DOMAIN.name, [ref["domain"]]))
+        keys.append(match_keys.key_id("accounts", signature(ACCOUNT_DOMAIN), [ref["domain"]]))
     if ref.get("name"):
-        keys.append(match_keys.key_id("accounts", ACCOUNT_NAME.name, [normalize.name(ref["name"])]))
+        name = normalize.name(ref["name"])
+        keys.append(match_keys.key_id("accounts", signature(ACCOUNT_NAME), [name]))
     return keys
 
 
 async def backfill(db: AsyncDatabase, pm: Any, collection: str, strategies: list[Any]) -> int:
-    """Claim the keys of records written without them (manual entry, seed data)."""
+    """Claim the keys of records written without them (manual entry, seed data, or keyed under
+    other strategies); ``matchKeyedOn`` remembers which signatures a record has claimed."""
+    sigs = [signature(s) for s in strategies]
+    if not sigs:
+        return 0
     done = 0
     batch: list[dict[str, Any]] = []
 
@@ -447,12 +455,13 @@ async def backfill(db: AsyncDatabase, pm: Any, collection: str, strategies: list
         for start in range(0, len(ids), match_keys.IN_CHUNK):
             chunk = ids[start : start + match_keys.IN_CHUNK]
             await db[collection].update_many(
-                {"_id": {"$in": chunk}}, {"$set": {"matchKeyed": True}}
+                {"_id": {"$in": chunk}}, {"$addToSet": {"matchKeyedOn": {"$each": sigs}}}
             )
         done += len(batch)
         batch.clear()
 
-    async for doc in db[collection].find({"matchKeyed": {"$ne": True}}).sort("createdAt", 1):
+    query = {"$or": [{"matchKeyedOn": {"$ne": sig}} for sig in sigs]}
+    async for doc in db[collection].find(query).sort("createdAt", 1):
         batch.append(doc)
         if len(batch) >= 1000:
             await flush()
@@ -461,10 +470,14 @@ async def backfill(db: AsyncDatabase, pm: Any, collection: str, strategies: list
     return done
 
 
+def _signatures(keys: list[str]) -> list[str]:
+    return [signature_of_key(k) for k in keys if signature_of_key(k) != "row"]
+
+
 def _record_key(pm: Any, collection: str, strategy: Any, doc: dict[str, Any]) -> str | None:
     if collection == "accounts":
         value = doc.get("domain") if strategy is ACCOUNT_DOMAIN else doc.get("nameNormalized")
-        return match_keys.key_id(collection, strategy.name, [value]) if value else None
+        return match_keys.key_id(collection, signature(strategy), [value]) if value else None
     if getattr(strategy, "kind", "exact") != "exact":
         return None
     return match_key(pm, collection, strategy, doc)[0]
@@ -677,16 +690,11 @@ async def run_import(
         await db[imports.NAME].replace_one({"_id": import_id}, state, upsert=True)
     summary = _summary(import_id, kind, state)
     summary.resumed_from_line = int(state.get("committedLine") or 0)
-    strategies = {
-        "contacts": [contact_strategy(rules, form_id)],
-        "leads": [contact_strategy(rules, form_id), lead_strategy(rules, form_id)],
-        "accounts": [ACCOUNT_DOMAIN, ACCOUNT_NAME],
-    }[kind]
     pm = Kinds(rules, pm)
     if kind != "accounts":
-        await backfill(db, pm, "contacts", strategies[:1])
+        await backfill(db, pm, "contacts", exact_strategies(rules, "contact"))
     if kind == "leads":
-        await backfill(db, pm, "leads", strategies[1:])
+        await backfill(db, pm, "leads", exact_strategies(rules, "lead"))
     await backfill(db, pm, "accounts", [ACCOUNT_DOMAIN, ACCOUNT_NAME])
 
     batcher = Batcher(db, import_id, rules, pm, form_id)

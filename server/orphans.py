@@ -62,7 +62,7 @@ async def _link_batch(
         strategy = contact_strategy(rules, lead.get("formId"))
         person = {k: lead[k] for k in PERSON_FIELDS if lead.get(k)}
         kid = match_key(pm, "contacts", strategy, person)[0]
-        kid = kid or match_keys.key_id("contacts", "lead", [str(lead["_id"])])
+        kid = kid or match_keys.key_id("contacts", "row", ["lead", str(lead["_id"])])
         person.update(
             marketingOnly=True,
             marketingSource=SOURCE,

@@ -162,4 +162,33 @@ def match_key(
     ordered = [str(values.get(f, "")) for f in fields_of(strategy)] or [
         str(v) for v in values.values()
     ]
-    return match_keys.key_id(collection, strategy.name, ordered), dict(values)
+    return match_keys.key_id(collection, signature(strategy), ordered), dict(values)
+
+
+def signature(strategy: Any) -> str:
+    """What a key compares: the fields (and the kind, unless exact), not the strategy's name,
+    so two strategies over the same fields find the same records."""
+    fields = "+".join(fields_of(strategy))
+    kind = getattr(strategy, "kind", "exact")
+    return fields if kind == "exact" else f"{kind}~{fields}"
+
+
+def signature_of_key(kid: str) -> str:
+    return kid.split(":", 2)[1]
+
+
+def exact_strategies(rules: Any, entity: str) -> list[Any]:
+    """Every exact strategy the rules define for ``entity`` (the default one at least)."""
+    default = DEFAULT_CONTACT if entity == "contact" else DEFAULT_LEAD
+    matching = getattr(ruleset(rules), "matching", None)
+    found = [
+        s
+        for s in getattr(matching, "strategies", None) or []
+        if getattr(s, "entity", entity) == entity and getattr(s, "kind", "exact") == "exact"
+    ]
+    chosen = _strategy(rules, f"{entity}_strategy_for", None, default)
+    unique: dict[str, Any] = {}
+    for s in [chosen, *found]:
+        if getattr(s, "kind", "exact") == "exact":
+            unique.setdefault(signature(s), s)
+    return list(unique.values())

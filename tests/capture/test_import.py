@@ -224,3 +224,17 @@ async def test_link_orphans_cli(api, mongo_uri):
     assert "linked 2 leads: 2 marketingOnly contacts created" in out
     assert await api.db.leads.count_documents({"parentContactId": None}) == 0
     assert await api.db.contacts.count_documents({"marketingOnly": True}) == 2
+
+
+async def test_find_only_lead_strategy_updates_but_never_creates(api):
+    form = "partner-summit-registration"
+    await api.gql(
+        'mutation { createLead(input: {topic: "Summit", email: "p1@example.com", '
+        f'formId: "{form}"}}) {{ __typename }} }}'
+    )
+    data = f"email,formId,jobTitle\np1@example.com,{form},CEO\np2@example.com,{form},CTO\n"
+    out = await run(api, "LEADS", data)
+    assert (out["created"], out["updated"], out["skipped"]) == (0, 1, 1), out
+    assert await api.db.leads.count_documents({}) == 1
+    lead = await api.db.leads.find_one({})
+    assert lead["jobTitle"] == "CEO"
