@@ -150,17 +150,27 @@ class Loaders:
 
 
 # BSON's order of types, so documents with a missing or odd sort value still sort like MongoDB
-_TYPE_RANK = {type(None): 0, int: 1, float: 1, str: 2, dict: 3, list: 4, ObjectId: 7, bool: 8}
+_TYPE_RANK = {type(None): 0, int: 1, float: 1, str: 2, dict: 3, list: 4, bool: 8}
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, datetime):
         return (9, value)
+    if isinstance(value, ObjectId):
+        return (7, value.binary)  # bytes compare in C; ObjectId's own __lt__ is Python
     rank = _TYPE_RANK.get(type(value), 5)
-    return (rank, value if rank not in (0, 3, 4, 5) else repr(value))
+    return (rank, value if rank in (1, 2, 8) else repr(value))
 
 
 def sort_docs(docs: list[dict[str, Any]], sort: tuple[tuple[str, int], ...]) -> None:
-    """Sort documents in place by a MongoDB sort spec (last key first: Python sorts are stable)."""
-    for field, direction in reversed(sort):
+    """Sort documents in place by a MongoDB sort spec."""
+    if not sort:
+        return
+    if len({direction for _, direction in sort}) == 1:  # one pass with a composite key
+        fields = [field for field, _ in sort]
+        docs.sort(
+            key=lambda d: tuple(_sort_key(_get(d, f)) for f in fields), reverse=sort[0][1] < 0
+        )
+        return
+    for field, direction in reversed(sort):  # mixed directions: stable passes, last key first
         docs.sort(key=lambda d: _sort_key(_get(d, field)), reverse=direction < 0)

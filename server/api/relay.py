@@ -17,18 +17,36 @@ from ..store.pagination import InvalidCursor, Page
 NodeT = TypeVar("NodeT")
 
 
+def _start_cursor(root: Any) -> str | None:
+    docs = root._page.docs
+    return str(root._page.cursor(docs[0])) if docs else None
+
+
+def _end_cursor(root: Any) -> str | None:
+    docs = root._page.docs
+    return str(root._page.cursor(docs[-1])) if docs else None
+
+
 @strawberry.type(description="Relay page information.")
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    start_cursor: str | None = strawberry.field(resolver=_start_cursor)
+    end_cursor: str | None = strawberry.field(resolver=_end_cursor)
+    _page: strawberry.Private[Page]
+
+
+def _edge_cursor(root: Any) -> str:
+    # encoded on demand: most queries never ask for the cursor of every edge
+    return str(root._page.cursor(root._doc))
 
 
 @strawberry.type(description="An edge in a connection.")
 class Edge(Generic[NodeT]):
-    cursor: str
+    cursor: str = strawberry.field(resolver=_edge_cursor)
     node: NodeT
+    _doc: strawberry.Private[dict[str, Any]]
+    _page: strawberry.Private[Page]
 
 
 @strawberry.type(description="A page of a list, with Relay cursors and the total count.")
@@ -49,14 +67,14 @@ class Connection(Generic[NodeT]):
 def connection(
     page: Page, to_node: Callable[[dict[str, Any]], Any], count: Callable[[], Awaitable[int]]
 ) -> Connection[Any]:
-    edges = [Edge(cursor=page.cursor(doc), node=to_node(doc)) for doc in page.docs]
+    docs = page.docs
+    edges = [Edge(node=to_node(doc), _doc=doc, _page=page) for doc in docs]
     return Connection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            _page=page,
         ),
         _count=count,
     )

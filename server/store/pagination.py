@@ -54,6 +54,8 @@ def decode_cursor(field: str, cursor: str, arg: str = "cursor") -> tuple[Any, An
 
 
 def _get(doc: dict[str, Any], dotted: str) -> Any:
+    if "." not in dotted:
+        return doc.get(dotted)
     value: Any = doc
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
