@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,9 +39,12 @@ from .strategies import (
     exact_strategies,
     lead_strategy,
     match_key,
+    ruleset,
     signature,
     signature_of_key,
 )
+
+log = logging.getLogger("leadgraph.import")
 
 KINDS = ("contacts", "leads", "accounts")
 FORMATS = ("csv", "jsonl")
@@ -550,7 +554,7 @@ class Batcher:
     async def leads(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
         keyed: list[tuple[int, dict[str, Any], str, bool]] = []
         for line, parsed in rows:
-            fields = parsed["lead"]
+            fields = {**parsed["lead"], "lastImportId": self.import_id}
             strategy = lead_strategy(self.rules, fields.get("formId") or self.form_id)
             record = {**fields, "formId": fields.get("formId") or self.form_id}
             kid = match_key(self.pm, "leads", strategy, record)[0]
@@ -744,6 +748,8 @@ async def run_import(
         if len(pending) + len(rejects) >= batch:
             await commit(line)
     await commit(last_line)
+    if kind == "leads":
+        await _score_imported(db, rules, import_id)
     await db[imports.NAME].update_one(
         {"_id": import_id}, {"$set": {"status": "done", "finishedAt": now()}}
     )
@@ -773,3 +779,16 @@ def _summary(import_id: str, kind: str, state: dict[str, Any]) -> Summary:
 def count_rows(data: bytes, fmt: str) -> int:
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     return max(0, lines - (1 if fmt == "csv" else 0))
+
+
+async def _score_imported(db: AsyncDatabase, rules: Any, import_id: str) -> None:
+    """Score the leads this import created or updated, with the live rules (batched)."""
+    rs = ruleset(rules)
+    if rs is None or not hasattr(rs, "registry"):
+        return
+    from .funnel import rescore_leads
+
+    try:
+        await rescore_leads(db, rs, {"lastImportId": import_id})
+    except Exception:  # the rows are imported; a scoring failure must not undo that
+        log.exception("scoring the leads of import %s failed", import_id)

@@ -104,6 +104,8 @@ async def test_leads_jsonl_get_parent_contacts_and_merge(api):
     assert not known["marketingOnly"]
     lead = await api.db.leads.find_one({"emailNormalized": "known@example.com", "formId": "ebook"})
     assert lead["parentContactId"] == known["_id"]
+    (score,) = [s for s in lead["scores"] if s["model"] == "engagement"]
+    assert {"rule": "landing page submitted", "points": 15} in score["explanation"]
     new = await api.db.leads.find_one({"emailNormalized": "new@example.com"})
     assert new["jobTitle"] == "CTO"
     parent = await api.db.contacts.find_one({"_id": new["parentContactId"]})
