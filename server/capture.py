@@ -12,6 +12,7 @@ submission (same idempotency key) records nothing twice.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,7 @@ CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role",
 PREFERENCE_FIELDS = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
 LEAD_FIELDS = ("topic", "companyName", "jobTitle", "firstName", "lastName", "email")
 ROLES = ("decisionMaker", "influencer", "user", "other")
+MAX_DETAILS = 16_384
 CONSENT_LEVELS = ("not_set", "consent_given", "transactional", "marketing", "profiling", "tracking")
 # Stored normalised fields a legacy record (created before it had match keys) is found by.
 STORED_AS = {
@@ -112,6 +114,8 @@ def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
                 out.lead[name] = value
         else:
             out.details[name] = value
+    if out.details and len(json.dumps(out.details, default=str)) > MAX_DETAILS:
+        errors.append((prefix, "the fields kept as interaction details must be at most 16 KiB"))
     if errors:
         raise InvalidInput(errors)
     return out
@@ -320,15 +324,24 @@ async def capture(
         raise InvalidInput("input.idempotencyKey", "must not be blank")
     parsed = parse_fields(fields)
     pm = Kinds(rules, pm)
+    cstrat = contact_strategy(rules, form_id)
+    if getattr(cstrat, "kind", "exact") == "exact" and match_key(
+        pm, "contacts", cstrat, {**parsed.contact, "formId": form_id}
+    ) == (None, None):
+        # Without its fields the contact could never be matched again: a duplicate per submit.
+        missing = [f for f in fields_of(cstrat) if f != "formId" and not parsed.contact.get(f)]
+        raise InvalidInput(
+            [
+                (f"input.fields.{f}", f"is required by the contact matching strategy {cstrat.name}")
+                for f in missing or fields_of(cstrat)
+            ]
+        )
     if occurred_at is not None and occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)  # a time without zone is taken as UTC
-    if not (parsed.contact.get("email") or parsed.contact.get("lastName")):
-        raise InvalidInput("input.fields.email", "a submission needs an email (or a lastName)")
     if idempotency_key and (done := await submissions.get(db, idempotency_key)):
         return await replay(db, done)
 
     # Contact
-    cstrat = contact_strategy(rules, form_id)
     cfields = dict(parsed.contact)
     new_contact = contacts.new_document({"marketingSource": f"{source}:{form_id}", **cfields})
     new_contact["createdVia"] = {"source": source, "formId": form_id}

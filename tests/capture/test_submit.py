@@ -106,6 +106,10 @@ async def test_bad_fields_are_reported_and_nothing_is_written(api):
     }
     out = await submit(api, "f1", {"firstName": "No Email"})
     assert out["__typename"] == "ValidationError"
+    assert [f["field"] for f in out["fields"]] == ["input.fields.email"]
+    assert "contact-email" in out["fields"][0]["message"]
+    out = await submit(api, "f1", {"email": "big@example.com", "notes": "x" * 20_000})
+    assert out["__typename"] == "ValidationError"
     assert await api.db.contacts.count_documents({}) == 0
 
 
