@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import strawberry
@@ -46,7 +47,8 @@ class Query(
     async def nodes(
         self, info: strawberry.Info, ids: list[relay.GlobalID]
     ) -> list[relay.Node | None]:
-        return [await i.resolve_node(info, required=False) for i in ids]
+        # gathered, so the loaders batch them into one load per collection
+        return list(await asyncio.gather(*(i.resolve_node(info, required=False) for i in ids)))
 
 
 @strawberry.type

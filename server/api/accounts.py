@@ -7,7 +7,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from bson import ObjectId
 from strawberry import relay
 from strawberry.types import Info
 
@@ -19,11 +18,18 @@ from ..errors import (
     ValidationError,
     errors_as_data,
 )
-from ..loaders import Children
 from ..store import accounts as store
-from ..store.pagination import Order, paginate, slice_page
+from ..store.pagination import Order, paginate
 from .common import Direction, raise_if, require_text, set_fields
-from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
+from .relay import (
+    Connection,
+    check_page_args,
+    children_connection,
+    connection,
+    global_id,
+    load_nodes,
+    object_id,
+)
 
 if TYPE_CHECKING:
     from .contacts import Contact, ContactFilter, ContactOrder, DeleteResult
@@ -70,10 +76,7 @@ class Account(relay.Node):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[Account | None]:
-        ids = [ObjectId(i) if ObjectId.is_valid(i) else None for i in node_ids]
-        docs = await info.context.loaders.by_id(store.NAME).load_many([i for i in ids if i])
-        found = {d["_id"]: d for d in docs if d}
-        return [cls.from_doc(found[i]) if i in found else None for i in ids]
+        return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
 
     @strawberry.field(description="The account's contacts (its employees).")
     async def contacts(
@@ -88,14 +91,19 @@ class Account(relay.Node):
     ) -> Connection[ContactT]:
         from .contacts import Contact, contact_order, contact_query
 
-        first, last = check_page_args(info, first, last)
-        order = contact_order(order_by)
-        key = Children.of(
-            "contacts", "accountId", self._doc["_id"], contact_query(filter), order.sort()
+        return await children_connection(
+            info,
+            "contacts",
+            "accountId",
+            self._doc["_id"],
+            contact_query(filter),
+            contact_order(order_by),
+            Contact.from_doc,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
-        docs = await info.context.loaders.children.load(key)
-        page = slice_page(docs, order, first=first, after=after, last=last, before=before)
-        return connection(page, Contact.from_doc, known_count(page.total or 0))
 
     @strawberry.field(description="Account-based leads (leads whose parent account is this one).")
     async def leads(
@@ -110,14 +118,19 @@ class Account(relay.Node):
     ) -> Connection[LeadT]:
         from .leads import Lead, lead_order, lead_query
 
-        first, last = check_page_args(info, first, last)
-        order = lead_order(order_by)
-        key = Children.of(
-            "leads", "parentAccountId", self._doc["_id"], lead_query(filter), order.sort()
+        return await children_connection(
+            info,
+            "leads",
+            "parentAccountId",
+            self._doc["_id"],
+            lead_query(filter),
+            lead_order(order_by),
+            Lead.from_doc,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
-        docs = await info.context.loaders.children.load(key)
-        page = slice_page(docs, order, first=first, after=after, last=last, before=before)
-        return connection(page, Lead.from_doc, known_count(page.total or 0))
 
 
 @strawberry.input(description="Filter accounts; all given conditions must hold.")

@@ -7,7 +7,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from bson import ObjectId
 from strawberry import relay
 from strawberry.types import Info
 
@@ -20,11 +19,19 @@ from ..errors import (
     ValidationError,
     errors_as_data,
 )
-from ..loaders import Children
 from ..store import contacts as store
-from ..store.pagination import Order, paginate, slice_page
+from ..store.pagination import Order, paginate
 from .common import Direction, clean_email, raise_if, require_text, set_fields
-from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
+from .relay import (
+    Connection,
+    check_page_args,
+    children_connection,
+    connection,
+    global_id,
+    load_nodes,
+    load_one,
+    object_id,
+)
 
 if TYPE_CHECKING:
     from .accounts import Account
@@ -168,21 +175,13 @@ class Contact(relay.Node):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[Contact | None]:
-        ids = [ObjectId(i) if ObjectId.is_valid(i) else None for i in node_ids]
-        loader = info.context.loaders.by_id(store.NAME)
-        docs = await loader.load_many([i for i in ids if i is not None])
-        found = {d["_id"]: d for d in docs if d}
-        return [cls.from_doc(found[i]) if i in found else None for i in ids]
+        return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
 
     @strawberry.field(description="The account (company) this contact works for.")
     async def account(self, info: Info) -> AccountT | None:
         from .accounts import Account
 
-        account_id = self._doc.get("accountId")
-        if account_id is None:
-            return None
-        doc = await info.context.loaders.by_id("accounts").load(account_id)
-        return Account.from_doc(doc) if doc else None
+        return await load_one(info, "accounts", self._doc.get("accountId"), Account.from_doc)
 
     @strawberry.field(description="The contact's leads (its expressions of interest).")
     async def leads(
@@ -197,14 +196,19 @@ class Contact(relay.Node):
     ) -> Connection[LeadT]:
         from .leads import Lead, lead_order, lead_query
 
-        first, last = check_page_args(info, first, last)
-        order = lead_order(order_by)
-        key = Children.of(
-            "leads", "parentContactId", self._doc["_id"], lead_query(filter), order.sort()
+        return await children_connection(
+            info,
+            "leads",
+            "parentContactId",
+            self._doc["_id"],
+            lead_query(filter),
+            lead_order(order_by),
+            Lead.from_doc,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
-        docs = await info.context.loaders.children.load(key)
-        page = slice_page(docs, order, first=first, after=after, last=last, before=before)
-        return connection(page, Lead.from_doc, known_count(page.total or 0))
 
     @strawberry.field(
         description="The contact's interactions, oldest first (`last: 5` gives the latest five)."
@@ -220,14 +224,19 @@ class Contact(relay.Node):
     ) -> Connection[InteractionT]:
         from .interactions import Interaction, interaction_query
 
-        first, last = check_page_args(info, first, last)
-        order = Order("occurredAt")
-        key = Children.of(
-            "interactions", "contactId", self._doc["_id"], interaction_query(filter), order.sort()
+        return await children_connection(
+            info,
+            "interactions",
+            "contactId",
+            self._doc["_id"],
+            interaction_query(filter),
+            Order("occurredAt"),
+            Interaction.from_doc,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
-        docs = await info.context.loaders.children.load(key)
-        page = slice_page(docs, order, first=first, after=after, last=last, before=before)
-        return connection(page, Interaction.from_doc, known_count(page.total or 0))
 
 
 @strawberry.input(description="Contact preferences to set; omitted fields stay as they are.")

@@ -9,7 +9,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from bson import ObjectId
 from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -25,7 +24,7 @@ from ..errors import (
 from ..funnel import after_interaction
 from ..store import interactions as store
 from .common import raise_if
-from .relay import object_id
+from .relay import load_nodes, load_one, object_id
 
 if TYPE_CHECKING:
     from .contacts import Contact
@@ -70,25 +69,19 @@ class Interaction(relay.Node):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[Interaction | None]:
-        ids = [ObjectId(i) if ObjectId.is_valid(i) else None for i in node_ids]
-        docs = await info.context.loaders.by_id(store.NAME).load_many([i for i in ids if i])
-        found = {d["_id"]: d for d in docs if d}
-        return [cls.from_doc(found[i]) if i in found else None for i in ids]
+        return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
 
     @strawberry.field(description="The contact who engaged.")
     async def contact(self, info: Info) -> ContactT | None:
         from .contacts import Contact
 
-        doc = await info.context.loaders.by_id("contacts").load(self._doc["contactId"])
-        return Contact.from_doc(doc) if doc else None
+        return await load_one(info, "contacts", self._doc.get("contactId"), Contact.from_doc)
 
     @strawberry.field(description="The lead the interaction was recorded for, if any.")
     async def lead(self, info: Info) -> LeadT | None:
         from .leads import Lead
 
-        oid = self._doc.get("leadId")
-        doc = await info.context.loaders.by_id("leads").load(oid) if oid else None
-        return Lead.from_doc(doc) if doc else None
+        return await load_one(info, "leads", self._doc.get("leadId"), Lead.from_doc)
 
 
 @strawberry.input(description="Filter interactions.")

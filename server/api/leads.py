@@ -7,7 +7,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from bson import ObjectId
 from strawberry import relay
 from strawberry.types import Info
 
@@ -22,7 +21,7 @@ from ..errors import (
 from ..store import leads as store
 from ..store.pagination import Order, paginate
 from .common import Direction, clean_email, raise_if, require_text, set_fields
-from .relay import Connection, check_page_args, connection, object_id
+from .relay import Connection, check_page_args, connection, load_nodes, load_one, object_id
 
 if TYPE_CHECKING:
     from .accounts import Account
@@ -161,26 +160,19 @@ class Lead(relay.Node):
     async def resolve_nodes(
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[Lead | None]:
-        ids = [ObjectId(i) if ObjectId.is_valid(i) else None for i in node_ids]
-        docs = await info.context.loaders.by_id(store.NAME).load_many([i for i in ids if i])
-        found = {d["_id"]: d for d in docs if d}
-        return [cls.from_doc(found[i]) if i in found else None for i in ids]
+        return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
 
     @strawberry.field(description="The parent contact (lead_parent_contact).")
     async def parent_contact(self, info: Info) -> ContactT | None:
         from .contacts import Contact
 
-        oid = self._doc.get("parentContactId")
-        doc = await info.context.loaders.by_id("contacts").load(oid) if oid else None
-        return Contact.from_doc(doc) if doc else None
+        return await load_one(info, "contacts", self._doc.get("parentContactId"), Contact.from_doc)
 
     @strawberry.field(description="The parent account, for account-based leads.")
     async def parent_account(self, info: Info) -> AccountT | None:
         from .accounts import Account
 
-        oid = self._doc.get("parentAccountId")
-        doc = await info.context.loaders.by_id("accounts").load(oid) if oid else None
-        return Account.from_doc(doc) if doc else None
+        return await load_one(info, "accounts", self._doc.get("parentAccountId"), Account.from_doc)
 
     @strawberry.field(description="True when the lead has neither parent contact nor account.")
     def orphan(self) -> bool:

@@ -12,7 +12,8 @@ from strawberry import relay
 from strawberry.types import Info
 
 from ..errors import InvalidInput
-from ..store.pagination import InvalidCursor, Page
+from ..loaders import Children
+from ..store.pagination import InvalidCursor, Order, Page, slice_page
 
 NodeT = TypeVar("NodeT")
 
@@ -141,3 +142,45 @@ __all__ = [
     "known_count",
     "object_id",
 ]
+
+
+async def load_nodes(
+    info: Info, collection: str, node_ids: Any, to_node: Callable[[dict[str, Any]], NodeT]
+) -> list[NodeT | None]:
+    """``resolve_nodes`` of a Node type stored in ``collection`` (one batched load)."""
+    ids = [ObjectId(i) if ObjectId.is_valid(i) else None for i in node_ids]
+    docs = await info.context.loaders.by_id(collection).load_many([i for i in ids if i])
+    found = {d["_id"]: d for d in docs if d}
+    return [to_node(found[i]) if i in found else None for i in ids]
+
+
+async def load_one(
+    info: Info, collection: str, oid: ObjectId | None, to_node: Callable[[dict[str, Any]], NodeT]
+) -> NodeT | None:
+    """A related record by id through the request's batched loader."""
+    doc = await info.context.loaders.by_id(collection).load(oid) if oid is not None else None
+    return to_node(doc) if doc else None
+
+
+async def children_connection(
+    info: Info,
+    collection: str,
+    field: str,
+    parent: ObjectId,
+    query: dict[str, Any],
+    order: Order,
+    to_node: Callable[[dict[str, Any]], Any],
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Any]:
+    """A nested connection (a parent's children): batched with its siblings' by the loader,
+    paginated in memory."""
+    first, last = check_page_args(info, first, last)
+    docs = await info.context.loaders.children.load(
+        Children.of(collection, field, parent, query, order.sort())
+    )
+    page = slice_page(docs, order, first=first, after=after, last=last, before=before)
+    return connection(page, to_node, known_count(page.total or 0))
