@@ -25,6 +25,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from . import normalize
 from .capture import CONSENT_LEVELS, ROLES, contact_changes, set_on_insert
@@ -415,7 +416,7 @@ class Engine:
         if inserts:
             await self.db[collection].bulk_write(inserts, ordered=False)
         if updates:
-            await self.db[collection].bulk_write(updates, ordered=False)
+            await _bulk_upserts(self.db[collection], updates)
         secondary = {
             k: (i.rid, {**meta, "line": i.lines[0]})
             for i in items
@@ -425,6 +426,21 @@ class Engine:
         if secondary:
             await match_keys.claim_many(self.db, secondary)
         return items
+
+
+async def _bulk_upserts(collection: Any, ops: list[UpdateOne]) -> None:
+    """Unordered upserts by _id; one that lost a race with a concurrent upsert of the same id
+    (a submission completing the same claim) is retried as a plain update."""
+    try:
+        await collection.bulk_write(ops, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        retry = [
+            UpdateOne(ops[e["index"]]._filter, ops[e["index"]]._doc, upsert=False) for e in errors
+        ]
+        await collection.bulk_write(retry, ordered=False)
 
 
 def _account_keys(ref: dict[str, Any]) -> list[str]:
