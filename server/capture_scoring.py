@@ -1,6 +1,7 @@
-"""Scoring after capture: the captured lead is scored with the live rules and follows the
-lifecycle's automatic transitions (``funnel.evaluate``), from the documents capture already
-holds plus the contact's interactions: three round trips instead of a full fact gathering."""
+"""Scoring after capture: the contact's open leads are scored with the live rules and follow
+the lifecycle's automatic transitions (``funnel.evaluate``, as ``funnel.after_interaction``
+does for recorded interactions), from the documents capture already holds plus one find for
+the other leads and one for the contact's interactions."""
 
 from __future__ import annotations
 
@@ -21,33 +22,56 @@ async def score_after_capture(
     contact: dict[str, Any],
     lead: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    """Score ``lead`` (of ``contact``) and apply automatic transitions; returns it as stored."""
+    """Score the contact's open leads (the captured ``lead`` first) and apply automatic
+    transitions; returns the captured lead as stored afterwards."""
     rs = ruleset(rules)
-    if lead is None or rs is None or not hasattr(rs, "registry"):
-        return None  # rules not loaded: the lead keeps its stage until the next rescore
+    if rs is None or not hasattr(rs, "registry"):
+        return None  # rules not loaded: leads keep their stage until the next rescore
     from .funnel import announce, evaluate
 
     try:
-        account_id = lead.get("parentAccountId") or contact.get("accountId")
-        account = await db["accounts"].find_one({"_id": account_id}) if account_id else None
-        cursor = db["interactions"].find({"contactId": contact["_id"]}).sort("occurredAt", 1)
-        facts = {
-            "lead": lead,
-            "contact": contact,
-            "account": account,
-            "contacts": [contact],
-            "interactions": await cursor.to_list(),
+        query: dict[str, Any] = {
+            "parentContactId": contact["_id"],
+            "status": {"$in": ["open", None]},
         }
-        result = evaluate(rs, facts, "scored")
-        if result.update is None:
-            return lead
-        # update_one (SecantusDB's find_one_and_update is slower), the result applied in memory
-        await db["leads"].update_one({"_id": lead["_id"]}, result.update)
-        after = applied(lead, result.update)
-        await announce(pm, lead, after, result, rs)
-        return after
+        if lead is not None:
+            query["_id"] = {"$ne": lead["_id"]}
+        leads = [lead] if lead is not None else []
+        leads += await db["leads"].find(query).to_list()
+        if not leads:
+            return None
+        account_ids = {
+            a for x in leads if (a := x.get("parentAccountId") or contact.get("accountId"))
+        }
+        accounts = (
+            {a["_id"]: a async for a in db["accounts"].find({"_id": {"$in": list(account_ids)}})}
+            if account_ids
+            else {}
+        )
+        cursor = db["interactions"].find({"contactId": contact["_id"]}).sort("occurredAt", 1)
+        interactions = await cursor.to_list()
+        out = None
+        for current in leads:
+            account_id = current.get("parentAccountId") or contact.get("accountId")
+            facts = {
+                "lead": current,
+                "contact": contact,
+                "account": accounts.get(account_id),
+                "contacts": [contact],
+                "interactions": interactions,
+            }
+            result = evaluate(rs, facts, "scored")
+            after = current
+            if result.update is not None:
+                # update_one (SecantusDB's find_one_and_update is slower); applied in memory
+                await db["leads"].update_one({"_id": current["_id"]}, result.update)
+                after = applied(current, result.update)
+                await announce(pm, current, after, result, rs)
+            if lead is not None and current["_id"] == lead["_id"]:
+                out = after
+        return out
     except Exception:  # scoring must never lose a capture already committed
-        log.exception("scoring after capture failed for lead %s", lead.get("_id"))
+        log.exception("scoring after capture failed for contact %s", contact.get("_id"))
         return None
 
 

@@ -211,3 +211,14 @@ async def test_find_and_score_strategy_never_creates_a_lead(api):
     lead = await api.db.leads.find_one({})
     contact = await api.db.contacts.find_one({})
     assert lead["parentContactId"] == contact["_id"]  # linked to the submitting contact
+
+
+async def test_a_submission_rescores_the_contacts_other_open_leads(api):
+    await submit(api, "whitepaper", {"email": "multi@example.com"})
+    await submit(api, "webinar", {"email": "multi@example.com"})
+    leads = await api.db.leads.find({}).to_list()
+    assert len(leads) == 2
+    for lead in leads:  # both leads count both landing-page submissions of their contact
+        (score,) = [s for s in lead["scores"] if s["model"] == "engagement"]
+        explained = {e["rule"]: e["points"] for e in score["explanation"]}
+        assert explained["landing page submitted"] == 30
