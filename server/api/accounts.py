@@ -19,6 +19,7 @@ from ..errors import (
     errors_as_data,
 )
 from ..store import accounts as store
+from ..store import match_keys
 from ..store.pagination import Order, paginate
 from .common import Direction, raise_if, require_text, set_fields
 from .relay import (
@@ -297,6 +298,7 @@ class AccountMutation:
                 await db["leads"].update_many(
                     {"parentAccountId": oid}, {"$set": {"parentAccountId": None}}, session=session
                 )
+                await match_keys.release(db, oid, session=session)
             return result.deleted_count
 
         if not await in_transaction(db, work):

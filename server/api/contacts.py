@@ -20,6 +20,7 @@ from ..errors import (
     errors_as_data,
 )
 from ..store import contacts as store
+from ..store import match_keys
 from ..store.pagination import Order, paginate
 from .common import Direction, clean_email, raise_if, require_text, set_fields
 from .relay import (
@@ -478,6 +479,7 @@ class ContactMutation:
                 await db["leads"].update_many(
                     {"parentContactId": oid}, {"$set": {"parentContactId": None}}, session=session
                 )
+                await match_keys.release(db, oid, session=session)
             return result.deleted_count
 
         if not await in_transaction(db, work):

@@ -10,6 +10,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from ..db import in_transaction
 from ..errors import (
     ForbiddenError,
     InvalidInput,
@@ -19,6 +20,7 @@ from ..errors import (
     errors_as_data,
 )
 from ..store import leads as store
+from ..store import match_keys
 from ..store.pagination import Order, paginate
 from .common import Direction, clean_email, raise_if, require_text, set_fields
 from .relay import Connection, check_page_args, connection, load_nodes, load_one, object_id
@@ -405,7 +407,14 @@ class LeadMutation:
 
         info.context.require("leads:delete")
         oid = object_id(id, "Lead")
-        result = await info.context.db[store.NAME].delete_one({"_id": oid})
-        if not result.deleted_count:
+        db = info.context.db
+
+        async def work(session: Any) -> int:
+            result = await db[store.NAME].delete_one({"_id": oid}, session=session)
+            if result.deleted_count:
+                await match_keys.release(db, oid, session=session)
+            return result.deleted_count
+
+        if not await in_transaction(db, work):
             raise NotFound("Lead", str(id))
         return DeletePayload(deleted_id=id)

@@ -106,3 +106,10 @@ async def reassign(
         await db[NAME].update_many(
             {"_id": {"$in": kids}}, {"$set": {"recordId": record_id}}, session=session
         )
+
+
+async def release(db: AsyncDatabase, record_id: ObjectId, session: Any = None) -> int:
+    """Drop the keys a record holds: it was deleted, or the values it matched on changed
+    (they are claimed again, from the record's current values, by the next match)."""
+    result = await db[NAME].delete_many({"recordId": record_id}, session=session)
+    return result.deleted_count
