@@ -69,3 +69,9 @@ async def update_returning(
 
 def collection(db: AsyncDatabase, name: str) -> AsyncCollection:
     return db[name]
+
+
+def between(field: str, after: Any = None, before: Any = None) -> dict[str, Any]:
+    """``{field: {$gte: after, $lt: before}}`` with the bounds given; ``{}`` with neither."""
+    bounds = {op: v for op, v in (("$gte", after), ("$lt", before)) if v is not None}
+    return {field: bounds} if bounds else {}

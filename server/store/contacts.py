@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import now, update_returning
+from ._base import between, now, update_returning
 
 NAME = "contacts"
 
@@ -131,13 +131,7 @@ def filter_query(
         query["consent.level"] = consent_level
     if is_child is not None:
         query["consent.isChild"] = is_child
-    created: dict[str, Any] = {}
-    if created_after is not None:
-        created["$gte"] = created_after
-    if created_before is not None:
-        created["$lt"] = created_before
-    if created:
-        query["createdAt"] = created
+    query.update(between("createdAt", created_after, created_before))
     if ids is not None:
         query["_id"] = {"$in": ids}
     return query

@@ -9,7 +9,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ._base import now
+from ._base import between, now
 
 NAME = "interactions"
 
@@ -87,13 +87,7 @@ def filter_query(
     query: dict[str, Any] = {}
     if types:
         query["type"] = {"$in": list(types)}
-    window: dict[str, Any] = {}
-    if occurred_after is not None:
-        window["$gte"] = occurred_after
-    if occurred_before is not None:
-        window["$lt"] = occurred_before
-    if window:
-        query["occurredAt"] = window
+    query.update(between("occurredAt", occurred_after, occurred_before))
     if contact_id is not None:
         query["contactId"] = contact_id
     return query

@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import now, update_returning
+from ._base import between, now, update_returning
 
 NAME = "leads"
 
@@ -124,11 +124,5 @@ def filter_query(
         query["parentAccountId"] = None
     elif orphan is False:
         query["$or"] = [{"parentContactId": {"$ne": None}}, {"parentAccountId": {"$ne": None}}]
-    created: dict[str, Any] = {}
-    if created_after is not None:
-        created["$gte"] = created_after
-    if created_before is not None:
-        created["$lt"] = created_before
-    if created:
-        query["createdAt"] = created
+    query.update(between("createdAt", created_after, created_before))
     return query
