@@ -20,16 +20,15 @@ from ..errors import (
 )
 from ..store import accounts as store
 from ..store import match_keys
-from ..store.pagination import Order, paginate
+from ..store.pagination import Order
 from .common import Direction, raise_if, require_text, set_fields
 from .relay import (
     Connection,
-    check_page_args,
     children_connection,
-    connection,
     global_id,
     load_nodes,
     object_id,
+    root_connection,
 )
 
 if TYPE_CHECKING:
@@ -183,20 +182,18 @@ class AccountQuery:
         filter: AccountFilter | None = None,
         order_by: AccountOrder | None = None,
     ) -> Connection[Account]:
-        first, last = check_page_args(info, first, last, default=50)
         o = order_by or AccountOrder()
-        query = account_query(filter)
-        coll = info.context.db[store.NAME]
-        page = await paginate(
-            coll,
-            query,
+        return await root_connection(
+            info,
+            store.NAME,
+            account_query(filter),
             Order(o.field.value, o.direction is Direction.DESC),
+            Account.from_doc,
             first=first,
             after=after,
             last=last,
             before=before,
         )
-        return connection(page, Account.from_doc, lambda: coll.count_documents(query))
 
     @strawberry.field(description="One account by global id.")
     async def account(self, info: Info, id: relay.GlobalID) -> Account | None:

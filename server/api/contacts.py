@@ -21,17 +21,16 @@ from ..errors import (
 )
 from ..store import contacts as store
 from ..store import match_keys
-from ..store.pagination import Order, paginate
+from ..store.pagination import Order
 from .common import Direction, clean_email, raise_if, require_text, set_fields
 from .relay import (
     Connection,
-    check_page_args,
     children_connection,
-    connection,
     global_id,
     load_nodes,
     load_one,
     object_id,
+    root_connection,
 )
 
 if TYPE_CHECKING:
@@ -330,13 +329,17 @@ class ContactQuery:
         filter: ContactFilter | None = None,
         order_by: ContactOrder | None = None,
     ) -> Connection[Contact]:
-        first, last = check_page_args(info, first, last, default=50)
-        query = contact_query(filter)
-        coll = info.context.db[store.NAME]
-        page = await paginate(
-            coll, query, contact_order(order_by), first=first, after=after, last=last, before=before
+        return await root_connection(
+            info,
+            store.NAME,
+            contact_query(filter),
+            contact_order(order_by),
+            Contact.from_doc,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
-        return connection(page, Contact.from_doc, lambda: coll.count_documents(query))
 
     @strawberry.field(description="One contact by global id.")
     async def contact(self, info: Info, id: relay.GlobalID) -> Contact | None:

@@ -21,9 +21,15 @@ from ..errors import (
 )
 from ..store import leads as store
 from ..store import match_keys
-from ..store.pagination import Order, paginate
+from ..store.pagination import Order
 from .common import Direction, clean_email, raise_if, require_text, set_fields
-from .relay import Connection, check_page_args, connection, load_nodes, load_one, object_id
+from .relay import (
+    Connection,
+    load_nodes,
+    load_one,
+    object_id,
+    root_connection,
+)
 
 if TYPE_CHECKING:
     from .accounts import Account
@@ -250,13 +256,17 @@ class LeadQuery:
         filter: LeadFilter | None = None,
         order_by: LeadOrder | None = None,
     ) -> Connection[Lead]:
-        first, last = check_page_args(info, first, last, default=50)
-        query = lead_query(filter)
-        coll = info.context.db[store.NAME]
-        page = await paginate(
-            coll, query, lead_order(order_by), first=first, after=after, last=last, before=before
+        return await root_connection(
+            info,
+            store.NAME,
+            lead_query(filter),
+            lead_order(order_by),
+            Lead.from_doc,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
-        return connection(page, Lead.from_doc, lambda: coll.count_documents(query))
 
     @strawberry.field(description="One lead by global id.")
     async def lead(self, info: Info, id: relay.GlobalID) -> Lead | None:

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from ..errors import InvalidInput
 from ..loaders import Children
-from ..store.pagination import InvalidCursor, Order, Page, slice_page
+from ..store.pagination import InvalidCursor, Order, Page, paginate, slice_page
 
 NodeT = TypeVar("NodeT")
 
@@ -184,3 +184,22 @@ async def children_connection(
     )
     page = slice_page(docs, order, first=first, after=after, last=last, before=before)
     return connection(page, to_node, known_count(page.total or 0))
+
+
+async def root_connection(
+    info: Info,
+    collection: str,
+    query: dict[str, Any],
+    order: Order,
+    to_node: Callable[[dict[str, Any]], Any],
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Any]:
+    """A top-level connection: one keyset-paginated query; ``totalCount`` counts on demand."""
+    first, last = check_page_args(info, first, last, default=50)
+    coll = info.context.db[collection]
+    page = await paginate(coll, query, order, first=first, after=after, last=last, before=before)
+    return connection(page, to_node, lambda: coll.count_documents(query))
