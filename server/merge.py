@@ -1,8 +1,8 @@
 """Merging duplicate contacts into a survivor, undoing a merge, finding likely duplicates.
 
 A merge moves the duplicates' leads, interactions, subscriptions and match keys to the
-survivor, fills the survivor's fields by the survivorship rules
-(``rules/survivorship/contacts.yaml``), deletes the duplicates and keeps an audit record in
+survivor, fills the survivor's fields by the survivorship rules (the ``survivorship:``
+section of the rule files), deletes the duplicates and keeps an audit record in
 ``merges`` (the duplicates as they were, the survivor's changed fields before and after); moved
 leads and interactions are tagged ``mergedFrom`` so :func:`undo_merge` can put them back.
 Everything happens in one transaction.
@@ -11,71 +11,17 @@ Everything happens in one transaction.
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
 from bson import ObjectId
-from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.database import AsyncDatabase
 
 from . import normalize
 from .db import in_transaction
 from .errors import Conflict, InvalidInput, NotFound
+from .rules.models import MERGED_FIELDS, Survivorship
 from .store import match_keys, merges
 from .store._base import now
-
-Policy = Literal["survivor", "newest", "oldest", "union", "any", "all", "keep"]
-MERGED_FIELDS = (
-    "firstName",
-    "lastName",
-    "email",
-    "phone",
-    "jobTitle",
-    "role",
-    "accountId",
-    "marketingSource",
-    "marketingOnly",
-    "subscriptions",
-    "preferences.allowBulkEmail",
-    "preferences.allowEmail",
-    "preferences.allowPrefill",
-    "preferences.trackEmail",
-    "consent.level",
-    "consent.isChild",
-    "consent.guardian",
-)
-
-
-class Survivorship(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    default: Policy = "survivor"
-    fields: dict[str, Policy] = Field(default_factory=dict)
-
-    def policy(self, path: str) -> Policy:
-        return self.fields.get(path, self.default)
-
-
-class SurvivorshipFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    survivorship: Survivorship = Field(default_factory=Survivorship)
-
-
-def load_survivorship(rules_dir: Path | None) -> Survivorship:
-    """The survivorship rules of ``rules_dir`` (the defaults when it has none)."""
-    path = (rules_dir / "survivorship" / "contacts.yaml") if rules_dir else None
-    if path is None or not path.exists():
-        return Survivorship()
-    return _load(path, path.stat().st_mtime_ns)
-
-
-@lru_cache(maxsize=8)
-def _load(path: Path, mtime: int) -> Survivorship:
-    data = yaml.safe_load(path.read_text()) or {}
-    return SurvivorshipFile.model_validate(data).survivorship
 
 
 def _get(doc: dict[str, Any], path: str) -> Any:
@@ -147,7 +93,7 @@ async def merge_contacts(
     survivor_id: ObjectId,
     duplicate_ids: list[ObjectId],
     *,
-    rules_dir: Path | None = None,
+    survivorship: Survivorship | None = None,
     by: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Merge ``duplicate_ids`` into ``survivor_id``; returns (survivor, merge record)."""
@@ -156,7 +102,7 @@ async def merge_contacts(
         raise InvalidInput("duplicateIds", "name at least one duplicate")
     if survivor_id in duplicate_ids:
         raise InvalidInput("duplicateIds", "must not contain the survivor")
-    rules = load_survivorship(rules_dir)
+    rules = survivorship or Survivorship()
     merge_id = ObjectId()
 
     async def work(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -108,7 +108,7 @@ class MergeMutation:
             info.context.db,
             survivor,
             dups,
-            rules_dir=info.context.settings.rules_dir,
+            survivorship=live.survivorship if (live := info.context.rules.current) else None,
             by=principal.name,
         )
         await info.context.emit("contacts_merged", contact=doc, merge=record)

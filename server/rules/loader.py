@@ -172,6 +172,8 @@ def _describe(error: Any) -> str:
         return f"unknown field {loc[-1]!r}{hint}"
     if kind == "missing":
         return f"missing required field {loc[-1]!r}"
+    if loc[-1:] == ("[key]",):  # a mapping key that is not one of the allowed names
+        return f"{loc[-2]!r}: {error['msg'][0].lower()}{error['msg'][1:]}"
     where = f"{field}: " if field else ""
     got = error.get("input")
     shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
@@ -213,7 +215,8 @@ def parse_file(path: Path, name: str) -> tuple[RuleFile | None, Any, list[RuleEr
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
-            line, col = locate(data, loc, key=err["type"] == "extra_forbidden")
+            at_key = err["type"] == "extra_forbidden" or loc[-1:] == ("[key]",)
+            line, col = locate(data, loc[:-1] if loc[-1:] == ("[key]",) else loc, key=at_key)
             errors.append(RuleError(name, line, col, _describe(err)))
         return None, data, errors
     return (None if errors else model), data, errors

@@ -315,10 +315,49 @@ class RuleTest(Rule):
 # ---------------------------------------------------------------- one file
 
 
+MERGED_FIELDS = (
+    "firstName",
+    "lastName",
+    "email",
+    "phone",
+    "jobTitle",
+    "role",
+    "accountId",
+    "marketingSource",
+    "marketingOnly",
+    "subscriptions",
+    "preferences.allowBulkEmail",
+    "preferences.allowEmail",
+    "preferences.allowPrefill",
+    "preferences.trackEmail",
+    "consent.level",
+    "consent.isChild",
+    "consent.guardian",
+)
+Policy = Literal["survivor", "newest", "oldest", "union", "any", "all", "keep"]
+MergedField = Literal[MERGED_FIELDS]  # type: ignore[valid-type]
+
+
+class Survivorship(Rule):
+    """How ``mergeContacts`` fills the survivor's fields from its duplicates.
+
+    ``survivor``: the survivor's value, else the newest duplicate's; ``newest`` / ``oldest``:
+    of every record that has one; ``union`` (lists); ``any`` / ``all`` (booleans); ``keep``:
+    the survivor's value even when empty.
+    """
+
+    default: Policy = "survivor"
+    fields: dict[MergedField, Policy] = Field(default_factory=dict)  # type: ignore[valid-type]
+
+    def policy(self, path: str) -> Policy:
+        return self.fields.get(path, self.default)
+
+
 class RuleFile(Rule):
     """One YAML file under ``rules/``; every section is optional."""
 
     matching: Matching | None = None
+    survivorship: Survivorship | None = None
     scoring: list[ScoringModel] = Field(default_factory=list)
     lifecycle: Lifecycle | None = None
     segments: list[Segment] = Field(default_factory=list)

@@ -32,6 +32,7 @@ from .models import (
     ScoringModel,
     Segment,
     Strategy,
+    Survivorship,
 )
 from .mongo import MongoCompiler
 
@@ -86,7 +87,7 @@ class RuleSet:
     compiler: Compiler
     mongo: MongoCompiler
     scorers: Mapping[str, Scorer]
-    survivorship: Any = None
+    survivorship: Survivorship = field(default_factory=Survivorship)
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def segment(self, name: str) -> Segment | None:
@@ -373,6 +374,7 @@ def load_rules(directory: Path | str, pm: pluggy.PluginManager | None = None) ->
     matching = found_matching[1] if found_matching else DEFAULT_MATCHING
     if found_matching:
         _check_matching(checker, found_matching[0], matching)
+    found_survivorship = _only_one(checker, models, "survivorship")
     found_lc = _only_one(checker, models, "lifecycle")
     lifecycle = found_lc[1] if found_lc else None
     if found_lc:
@@ -409,6 +411,7 @@ def load_rules(directory: Path | str, pm: pluggy.PluginManager | None = None) ->
         compiler=compiler,
         mongo=MongoCompiler(operators),
         scorers=scorers,
+        survivorship=found_survivorship[1] if found_survivorship else Survivorship(),
     )
 
 

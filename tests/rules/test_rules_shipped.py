@@ -96,7 +96,14 @@ def test_json_schema_file_is_current() -> None:
         "rules.schema.json is stale: run `leadgraph rules schema -o rules.schema.json`"
     )
     schema = json.loads(SCHEMA_FILE.read_text())
-    assert set(schema["properties"]) == {"matching", "scoring", "lifecycle", "segments", "tests"}
+    assert set(schema["properties"]) == {
+        "matching",
+        "survivorship",
+        "scoring",
+        "lifecycle",
+        "segments",
+        "tests",
+    }
     assert schema["additionalProperties"] is False
 
 
