@@ -82,12 +82,14 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
         await ensure_indexes(db)
         yield Connection(client=client, db=db, embedded=embedded, uri=uri)
     finally:
-        await client.close()
-        if embedded is not None:
-            if publish:
-                with contextlib.suppress(OSError):
-                    _state_file(settings.data_dir).unlink()
-            embedded.stop()
+        try:
+            await client.close()
+        finally:  # even when close() is interrupted (Ctrl-C cancels the main task)
+            if embedded is not None:
+                if publish:
+                    with contextlib.suppress(OSError):
+                        _state_file(settings.data_dir).unlink()
+                embedded.stop()
 
 
 async def ping(db: AsyncDatabase) -> bool:

@@ -8,6 +8,7 @@ when we exit.  Production deployments set ``MONGODB_URI`` instead.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import shutil
 import socket
@@ -79,6 +80,7 @@ class EmbeddedMongo:
         self.process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
+        atexit.register(self.stop)  # last resort: never leave the child behind
         self._wait_ready(timeout)
         return self
 
@@ -114,6 +116,7 @@ class EmbeddedMongo:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.process.wait(timeout=5)
         self.process = None
+        atexit.unregister(self.stop)
 
     def __enter__(self) -> EmbeddedMongo:
         return self.start()
