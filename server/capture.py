@@ -35,6 +35,7 @@ from .strategies import (
     lead_strategy,
     match_key,
     matcher,
+    ruleset,
     signature_of_key,
 )
 
@@ -131,6 +132,7 @@ class Match:
     values: dict[str, str] | None
     matched: bool
     created: bool
+    rules_version: str | None = None  # the rules that chose the strategy
 
     def to_doc(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -387,6 +389,7 @@ async def capture(
         )
         lead = await db["leads"].find_one({"_id": lead["_id"]}) or lead
 
+    cmatch.rules_version = lmatch.rules_version = getattr(ruleset(rules), "version", None)
     # Interaction, insights and the idempotency record: all or nothing.
     ifields: dict[str, Any] = {
         "contactId": contact["_id"],
@@ -397,6 +400,8 @@ async def capture(
         "occurredAt": occurred_at,
         "details": parsed.details,
         "idempotencyKey": idempotency_key,
+        # how this capture found its records, traceable to the rule text that decided it
+        "match": {"contact": cmatch.to_doc(), "lead": lmatch.to_doc()},
     }
 
     async def work(session: Any) -> dict[str, Any]:

@@ -25,6 +25,9 @@ class MatchInfo:
     values: JSON | None = strawberry.field(description="Normalised values compared, by field.")
     matched: bool = strawberry.field(description="An existing record was found and updated.")
     created: bool = strawberry.field(description="A new record was created.")
+    rules_version: str | None = strawberry.field(
+        default=None, description="Version of the rules that chose the strategy."
+    )
 
     @classmethod
     def of(cls, m: service.Match) -> MatchInfo:
@@ -35,6 +38,7 @@ class MatchInfo:
             values=m.values,
             matched=m.matched,
             created=m.created,
+            rules_version=m.rules_version,
         )
 
 

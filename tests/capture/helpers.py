@@ -13,8 +13,8 @@ mutation($input: SubmitFormInput!) {
         insights { total lastActivityAt counts { type count } } }
       lead { id formId email stage parentContact { id } }
       interaction { id type formId }
-      contactMatch { strategy kind fields values matched created }
-      leadMatch { strategy kind fields values matched created }
+      contactMatch { strategy kind fields values matched created rulesVersion }
+      leadMatch { strategy kind fields values matched created rulesVersion }
     }
     ... on ValidationError { message fields { field message } }
     ... on ForbiddenError { message }

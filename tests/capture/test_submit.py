@@ -222,3 +222,13 @@ async def test_a_submission_rescores_the_contacts_other_open_leads(api):
         (score,) = [s for s in lead["scores"] if s["model"] == "engagement"]
         explained = {e["rule"]: e["points"] for e in score["explanation"]}
         assert explained["landing page submitted"] == 30
+
+
+async def test_matches_record_the_rules_version_that_chose_them(api):
+    out = await submit(api, "landing-trial", {"email": "trace@example.com"})
+    live = (await api.gql("{ rulesStatus { version } }"))["rulesStatus"]["version"]
+    assert live and out["contactMatch"]["rulesVersion"] == live
+    assert out["leadMatch"]["rulesVersion"] == live
+    stored = await api.db["interactions"].find_one({"formId": "landing-trial"})
+    assert stored["match"]["contact"]["strategy"] == out["contactMatch"]["strategy"]
+    assert stored["match"]["lead"]["rules_version"] == live
