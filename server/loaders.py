@@ -29,13 +29,16 @@ from .store.pagination import _get
 @dataclass(frozen=True)
 class Children:
     """Key of a relation load: the documents of ``collection`` whose ``field`` is ``parent``,
-    narrowed by ``filter`` (canonical extended JSON) and sorted by ``sort``."""
+    narrowed by ``filter`` (canonical extended JSON), sorted by ``sort`` and, with ``limit``,
+    only the first ``limit`` of each parent (so ``interactions(last: 5)`` does not read a
+    contact's whole history)."""
 
     collection: str
     field: str
     parent: Any
     filter: str = "{}"
     sort: tuple[tuple[str, int], ...] = ()
+    limit: int | None = None
 
     @classmethod
     def of(
@@ -45,6 +48,7 @@ class Children:
         parent: Any,
         filter: dict[str, Any] | None = None,
         sort: list[tuple[str, int]] | None = None,
+        limit: int | None = None,
     ) -> Children:
         return cls(
             collection,
@@ -52,6 +56,7 @@ class Children:
             parent,
             json_util.dumps(filter or {}, sort_keys=True),
             tuple(sort or ()),
+            limit,
         )
 
 
@@ -66,6 +71,7 @@ class Loaders:
         self.children: DataLoader[Children, list[dict[str, Any]]] = DataLoader(
             self._load_children, cache=cache
         )
+        self.child_counts: DataLoader[Children, int] = DataLoader(self._count_children, cache=cache)
         self._cache = cache
 
     def by_id(self, collection: str) -> DataLoader[ObjectId, dict[str, Any] | None]:
@@ -80,25 +86,29 @@ class Loaders:
         return loader
 
     async def _load_children(self, keys: list[Children]) -> list[list[dict[str, Any]]]:
-        groups: dict[tuple[str, str, str, tuple[tuple[str, int], ...]], list[Children]] = (
-            defaultdict(list)
-        )
+        Group = tuple[str, str, str, tuple[tuple[str, int], ...], int | None]
+        groups: dict[Group, list[Children]] = defaultdict(list)
         for key in keys:
-            groups[(key.collection, key.field, key.filter, key.sort)].append(key)
+            groups[(key.collection, key.field, key.filter, key.sort, key.limit)].append(key)
 
         async def load_group(
-            collection: str, field: str, filter_json: str, sort: tuple[tuple[str, int], ...]
+            collection: str,
+            field: str,
+            filter_json: str,
+            sort: tuple[tuple[str, int], ...],
+            limit: int | None,
         ) -> dict[Any, list[dict[str, Any]]]:
-            parents = list(
-                dict.fromkeys(k.parent for k in groups[collection, field, filter_json, sort])
-            )
+            group = groups[collection, field, filter_json, sort, limit]
+            parents = list(dict.fromkeys(k.parent for k in group))
             docs = await self._find_children(
-                collection, field, parents, json_util.loads(filter_json)
+                collection, field, parents, json_util.loads(filter_json), sort, limit
             )
             sort_docs(docs, sort)
             buckets: dict[Any, list[dict[str, Any]]] = {p: [] for p in parents}
             for doc in docs:
                 buckets.setdefault(doc.get(field), []).append(doc)
+            if limit is not None:  # the $in fallback cannot limit per parent
+                buckets = {p: d[:limit] for p, d in buckets.items()}
             return buckets
 
         # the relations of one nesting level (leads, interactions, ...) load concurrently
@@ -109,8 +119,31 @@ class Loaders:
                 results[key] = buckets.get(key.parent, [])
         return [results[k] for k in keys]
 
+    async def _count_children(self, keys: list[Children]) -> list[int]:
+        """How many children each parent has (``totalCount`` of a limited nested page): one
+        ``$group`` per relation."""
+        groups: dict[tuple[str, str, str], list[Children]] = defaultdict(list)
+        for key in keys:
+            groups[(key.collection, key.field, key.filter)].append(key)
+        counts: dict[tuple[str, str, str, Any], int] = {}
+        for (collection, field, filter_json), group in groups.items():
+            match: dict[str, Any] = {field: {"$in": list(dict.fromkeys(k.parent for k in group))}}
+            extra = json_util.loads(filter_json)
+            if extra:
+                match = {"$and": [match, extra]}
+            pipeline = [{"$match": match}, {"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
+            async for row in await self.db[collection].aggregate(pipeline):
+                counts[(collection, field, filter_json, row["_id"])] = row["n"]
+        return [counts.get((k.collection, k.field, k.filter, k.parent), 0) for k in keys]
+
     async def _find_children(
-        self, collection: str, field: str, parents: list[Any], extra: dict[str, Any]
+        self,
+        collection: str,
+        field: str,
+        parents: list[Any],
+        extra: dict[str, Any],
+        sort: tuple[tuple[str, int], ...] = (),
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """The documents of ``collection`` whose ``field`` is one of ``parents`` (one command).
 
@@ -127,8 +160,12 @@ class Loaders:
                 "foreignField": field,
                 "as": "c",
             }
-            if extra:
-                lookup["pipeline"] = [{"$match": extra}]
+            inner: list[dict[str, Any]] = [{"$match": extra}] if extra else []
+            if limit is not None:
+                inner += [{"$sort": dict(sort)}] if sort else []
+                inner.append({"$limit": limit})
+            if inner:
+                lookup["pipeline"] = inner
             pipeline = [
                 {"$documents": [{"p": p} for p in parents]},
                 {"$lookup": lookup},

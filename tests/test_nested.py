@@ -202,3 +202,31 @@ async def test_lead_and_interaction_nested_fields(demo):
         for it in pc["interactions"]["edges"]:
             assert it["node"]["contact"]["id"] == pc["id"]
             assert it["node"]["type"] and it["node"]["occurredAt"]
+
+
+LIMITED = """query($ids: [ID!]!) { nodes(ids: $ids) { ... on Contact {
+  latest: interactions(last: 3) {
+    totalCount pageInfo { hasPreviousPage hasNextPage } edges { node { occurredAt } } }
+  oldest: interactions(first: 2) {
+    totalCount pageInfo { hasPreviousPage hasNextPage } edges { node { occurredAt } } }
+  all: interactions(first: 500) {
+    totalCount pageInfo { hasNextPage } edges { node { occurredAt } } }
+} } }"""
+
+
+async def test_first_and_last_read_only_that_many_per_contact_and_agree_with_the_full_list(demo):
+    contacts = await demo.db.contacts.find({}, {"_id": 1}).limit(4).to_list()
+    ids = [gid("Contact", c["_id"]) for c in contacts]
+    for node, contact in zip(
+        (await demo.gql(LIMITED, {"ids": ids}))["nodes"], contacts, strict=True
+    ):
+        full = [e["node"]["occurredAt"] for e in node["all"]["edges"]]
+        stored = await demo.db.interactions.count_documents({"contactId": contact["_id"]})
+        assert len(full) == stored == node["all"]["totalCount"] > 3
+        assert full == sorted(full)
+        assert [e["node"]["occurredAt"] for e in node["latest"]["edges"]] == full[-3:]
+        assert node["latest"]["pageInfo"] == {"hasPreviousPage": True, "hasNextPage": False}
+        assert [e["node"]["occurredAt"] for e in node["oldest"]["edges"]] == full[:2]
+        assert node["oldest"]["pageInfo"] == {"hasPreviousPage": False, "hasNextPage": True}
+        assert node["latest"]["totalCount"] == node["oldest"]["totalCount"] == stored
+        assert node["all"]["pageInfo"]["hasNextPage"] is False

@@ -176,12 +176,35 @@ async def children_connection(
     last: int | None,
     before: str | None,
 ) -> Connection[Any]:
-    """A nested connection (a parent's children): batched with its siblings' by the loader,
-    paginated in memory."""
+    """A nested connection (a parent's children): batched with its siblings' by the loader.
+
+    A plain ``first: N`` or ``last: N`` reads only N + 1 children per parent (``totalCount``
+    is then counted on demand); with cursors the children are paginated in memory.
+    """
     first, last = check_page_args(info, first, last)
-    docs = await info.context.loaders.children.load(
-        Children.of(collection, field, parent, query, order.sort())
-    )
+    loaders = info.context.loaders
+    if after is None and before is None and (first is None) != (last is None):
+        n = first if first is not None else last
+        assert n is not None
+        key = Children.of(
+            collection, field, parent, query, order.sort(reverse=last is not None), limit=n + 1
+        )
+        docs = await loaders.children.load(key)
+        more = len(docs) > n
+        docs = docs[:n] if first is not None else list(reversed(docs[:n]))
+        page = Page(
+            docs,
+            has_next=more and first is not None,
+            has_previous=more and last is not None,
+            order=order,
+            filter=query,
+        )
+
+        async def count() -> int:
+            return await loaders.child_counts.load(Children.of(collection, field, parent, query))
+
+        return connection(page, to_node, count)
+    docs = await loaders.children.load(Children.of(collection, field, parent, query, order.sort()))
     page = slice_page(docs, order, first=first, after=after, last=last, before=before)
     return connection(page, to_node, known_count(page.total or 0))
 
