@@ -17,7 +17,7 @@ from strawberry.relay.types import GlobalIDValueError
 from .api.accounts import AccountMutation, AccountQuery
 from .api.capture import CaptureMutation, CaptureQuery, ImportMutation
 from .api.contacts import ContactMutation, ContactQuery
-from .api.funnel import FunnelMutation, FunnelQuery
+from .api.funnel import FunnelMutation, FunnelQuery, FunnelSubscription
 from .api.interactions import InteractionMutation, InteractionSubscription
 from .api.leads import LeadMutation, LeadQuery
 from .api.merge import MergeMutation, MergeQuery
@@ -67,7 +67,7 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(InteractionSubscription):
+class Subscription(InteractionSubscription, FunnelSubscription):
     pass
 
 

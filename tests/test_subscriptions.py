@@ -103,3 +103,52 @@ async def test_subscription_to_wrong_id_type_is_an_error(api):
         assert message["type"] in ("error", "next"), message
         errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
         assert "Contact" in errors[0]["message"]
+
+
+LEAD_CHANGED = """subscription { leadChanged(stage: "sales_acceptance") {
+    id stage salesReady } }"""
+
+
+async def test_lead_changed_pushes_leads_entering_a_stage(api):
+    contact = await make_contact(api, email="funnel@example.com")
+    lead = (
+        await api.gql(
+            """mutation($c: ID!) { createLead(input: {topic: "Contoso Ltd Conference",
+                 parentContact: $c}) { ... on LeadPayload { lead { id } } } }""",
+            {"c": contact["id"]},
+        )
+    )["createLead"]["lead"]["id"]
+    await api.gql(f'mutation {{ rescoreLead(id: "{lead}") {{ __typename }} }}')
+    elsewhere = (
+        await api.gql(
+            'mutation { createLead(input: {topic: "Other"}) { ... on LeadPayload {'
+            " lead { id } } } }"
+        )
+    )["createLead"]["lead"]["id"]
+    key = await api.key("read-only")
+    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
+        )
+        assert (await recv(ws))["type"] == "connection_ack"
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": LEAD_CHANGED}})
+        )
+        message = None
+        for i in range(40):  # the change stream opens asynchronously
+            # a change to a lead in another stage is not pushed
+            await api.gql(
+                f'mutation {{ updateLead(input: {{id: "{elsewhere}", topic: "t{i}"}}) '
+                "{ __typename } }"
+            )
+            await api.gql(f'mutation {{ markSalesReady(id: "{lead}") {{ __typename }} }}')
+            try:
+                message = await recv(ws, timeout=0.5)
+                break
+            except TimeoutError:
+                continue
+        assert message is not None, "no event received"
+        assert message["type"] == "next", message
+        pushed = message["payload"]["data"]["leadChanged"]
+        assert pushed == {"id": lead, "stage": "sales_acceptance", "salesReady": True}
+        await ws.send(json.dumps({"id": "1", "type": "complete"}))

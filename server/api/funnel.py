@@ -3,6 +3,7 @@ and the lifecycle the live rules define."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 import strawberry
@@ -230,3 +231,24 @@ class FunnelMutation:
             info.context.db, live_rules(info), {"_id": lead["_id"]}, pm=info.context.pm
         )
         return LeadPayload(lead=Lead.from_doc(after[0]))
+
+
+@strawberry.type
+class FunnelSubscription:
+    @strawberry.subscription(
+        description="Leads as they are created or change (score, stage, sales-ready), "
+        "optionally only those now in one stage; from a MongoDB change stream."
+    )
+    async def lead_changed(
+        self, info: Info, stage: str | None = None
+    ) -> AsyncGenerator[Lead, None]:
+        match: dict[str, Any] = {"operationType": {"$in": ["insert", "update", "replace"]}}
+        if stage is not None:
+            match["fullDocument.stage"] = stage
+        stream = await info.context.db["leads"].watch(
+            [{"$match": match}], full_document="updateLookup"
+        )
+        async with stream:
+            async for change in stream:
+                if change.get("fullDocument"):
+                    yield Lead.from_doc(change["fullDocument"])
