@@ -8,7 +8,7 @@ rescoring the whole database costs a constant number of round trips per batch of
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +53,18 @@ async def gather_facts(db: AsyncDatabase, leads: Iterable[dict[str, Any]]) -> di
         cursor = db["interactions"].find({"contactId": {"$in": wanted}}).sort("occurredAt", 1)
         async for doc in cursor.batch_size(10_000):
             interactions[doc["contactId"]].append(doc)
+    return assemble_facts(leads, contacts, accounts, members, interactions)
+
+
+def assemble_facts(
+    leads: Iterable[dict[str, Any]],
+    contacts: Mapping[ObjectId, dict[str, Any]],
+    accounts: Mapping[ObjectId, dict[str, Any]],
+    members: Mapping[ObjectId, list[dict[str, Any]]],
+    interactions: Mapping[ObjectId, list[dict[str, Any]]],
+) -> dict[ObjectId, Facts]:
+    """The facts of each lead from documents already loaded: contacts and accounts by id,
+    an account's contacts (``members``) and a contact's interactions, each by their id."""
     out: dict[ObjectId, Facts] = {}
     for lead in leads:
         contact = contacts.get(lead.get("parentContactId"))

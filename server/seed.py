@@ -225,24 +225,22 @@ def _score_in_memory(
     account_docs: list[dict[str, Any]],
     interaction_docs: list[dict[str, Any]],
 ) -> None:
-    contacts_by_id = {c["_id"]: c for c in contact_docs}
-    accounts_by_id = {a["_id"]: a for a in account_docs}
+    members: dict[Any, list[dict[str, Any]]] = {}
+    for contact in contact_docs:
+        if contact.get("accountId"):
+            members.setdefault(contact["accountId"], []).append(contact)
     by_contact: dict[Any, list[dict[str, Any]]] = {}
     for it in sorted(interaction_docs, key=lambda i: i["occurredAt"]):
         by_contact.setdefault(it["contactId"], []).append(it)
+    facts = funnel.assemble_facts(
+        lead_docs,
+        {c["_id"]: c for c in contact_docs},
+        {a["_id"]: a for a in account_docs},
+        members,
+        by_contact,
+    )
     for lead in lead_docs:
-        contact = contacts_by_id.get(lead["parentContactId"])
-        account = accounts_by_id.get(lead["parentAccountId"]) or (
-            accounts_by_id.get(contact["accountId"]) if contact else None
-        )
-        facts = {
-            "lead": lead,
-            "contact": contact,
-            "account": account,
-            "contacts": [contact] if contact else [],
-            "interactions": by_contact.get(contact["_id"], []) if contact else [],
-        }
-        funnel.apply_in_memory(lead, funnel.evaluate(ruleset, facts).update)
+        funnel.apply_in_memory(lead, funnel.evaluate(ruleset, facts[lead["_id"]]).update)
 
 
 async def _insert(
