@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from bson import ObjectId
@@ -23,25 +24,27 @@ async def recv(ws, timeout: float = 20.0) -> dict:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def test_interaction_recorded_is_pushed(api):
-    mine = await make_contact(api, email="sub@example.com")
-    other = await make_contact(api, email="other@example.com")
-    key = await api.key("read-only")
+@contextlib.asynccontextmanager
+async def subscribed(
+    api, query: str, variables: dict | None = None, *, role: str = "read-only", op_id: str = "1"
+):
+    """A graphql-transport-ws connection, acknowledged, with ``query`` subscribed as ``op_id``."""
+    key = await api.key(role)
     async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
         assert ws.subprotocol == "graphql-transport-ws"
         await ws.send(
             json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
         )
         assert (await recv(ws))["type"] == "connection_ack"
-        await ws.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": SUBSCRIBE, "variables": {"c": mine["id"]}},
-                }
-            )
-        )
+        payload = {"query": query, "variables": variables or {}}
+        await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+        yield ws
+
+
+async def test_interaction_recorded_is_pushed(api):
+    mine = await make_contact(api, email="sub@example.com")
+    other = await make_contact(api, email="other@example.com")
+    async with subscribed(api, SUBSCRIBE, {"c": mine["id"]}) as ws:
         # the change stream opens asynchronously: record until the event arrives
         message = None
         for attempt in range(40):
@@ -83,21 +86,8 @@ async def test_bad_key_is_rejected(api):
 
 
 async def test_subscription_to_wrong_id_type_is_an_error(api):
-    key = await api.key("admin")
-    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
-        await ws.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
-        )
-        assert (await recv(ws))["type"] == "connection_ack"
-        await ws.send(
-            json.dumps(
-                {
-                    "id": "x",
-                    "type": "subscribe",
-                    "payload": {"query": SUBSCRIBE, "variables": {"c": gid("Lead", ObjectId())}},
-                }
-            )
-        )
+    variables = {"c": gid("Lead", ObjectId())}
+    async with subscribed(api, SUBSCRIBE, variables, role="admin", op_id="x") as ws:
         message = await recv(ws)
         assert message["id"] == "x"
         assert message["type"] in ("error", "next"), message
@@ -125,15 +115,7 @@ async def test_lead_changed_pushes_leads_entering_a_stage(api):
             " lead { id } } } }"
         )
     )["createLead"]["lead"]["id"]
-    key = await api.key("read-only")
-    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
-        await ws.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
-        )
-        assert (await recv(ws))["type"] == "connection_ack"
-        await ws.send(
-            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": LEAD_CHANGED}})
-        )
+    async with subscribed(api, LEAD_CHANGED) as ws:
         message = None
         for i in range(40):  # the change stream opens asynchronously
             # a change to a lead in another stage is not pushed
