@@ -8,7 +8,6 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.database import AsyncDatabase
 
 # Batch size for finds whose whole result is wanted at once (``$in`` batches of a DataLoader,
 # pages): the server then answers in one reply (up to its 16 MiB message limit) instead of a
@@ -35,40 +34,12 @@ async def find_by_ids(
     return {d["_id"]: d for d in docs}
 
 
-async def group_by_field(
-    collection: AsyncCollection,
-    field: str,
-    values: list[Any],
-    extra: dict[str, Any] | None = None,
-    sort: list[tuple[str, int]] | None = None,
-    projection: dict[str, Any] | None = None,
-) -> dict[Any, list[dict[str, Any]]]:
-    """One ``$in`` query for the children of many parents, bucketed by ``field``."""
-    unique = list(dict.fromkeys(values))
-    buckets: dict[Any, list[dict[str, Any]]] = {v: [] for v in unique}
-    if not unique:
-        return buckets
-    query: dict[str, Any] = {field: {"$in": unique}}
-    if extra:
-        query = {"$and": [query, extra]}
-    cursor = collection.find(query, projection, batch_size=BATCH_ALL)
-    if sort:
-        cursor = cursor.sort(sort)
-    async for doc in cursor:
-        buckets.setdefault(doc.get(field), []).append(doc)
-    return buckets
-
-
 async def update_returning(
     collection: AsyncCollection, oid: ObjectId, update: dict[str, Any], session: Any = None
 ) -> dict[str, Any] | None:
     return await collection.find_one_and_update(
         {"_id": oid}, update, return_document=ReturnDocument.AFTER, session=session
     )
-
-
-def collection(db: AsyncDatabase, name: str) -> AsyncCollection:
-    return db[name]
 
 
 def between(field: str, after: Any = None, before: Any = None) -> dict[str, Any]:
