@@ -24,6 +24,7 @@ import httpx
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.importer import run_import
+from leadgraph.services.funnel import Funnel
 from leadgraph.store import contacts, keys
 from pymongo import InsertOne
 
@@ -126,7 +127,9 @@ async def bench_import(uri: str, rows: int) -> tuple[float, float]:
     db = client["bench_import"]
     await ensure_indexes(db)
     t = time.perf_counter()
-    summary = await run_import(db, "contacts", data, name="bench.csv")
+    summary = await run_import(
+        db, "contacts", data, name="bench.csv", funnel=Funnel(db, None, None)
+    )
     import_time = time.perf_counter() - t
     assert summary.created == rows, summary
 

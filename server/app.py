@@ -20,6 +20,7 @@ from .config import Settings
 from .db import Connection, open_database, ping
 from .graphql_view import LeadgraphGraphQL
 from .schema import build_schema
+from .services import ServiceCache
 
 log = logging.getLogger("leadgraph")
 
@@ -34,6 +35,7 @@ class AppState:
     rules: Any = None
     pm: Any = None
     tasks: list[Any] = field(default_factory=list)
+    services: ServiceCache = field(default_factory=ServiceCache)
 
     @property
     def db(self) -> AsyncDatabase:

@@ -13,6 +13,7 @@ submission (same idempotency key) records nothing twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from . import normalize
+from .contracts import CONSENT_LEVELS, CONTACT_ROLES
 from .db import in_transaction
 from .errors import Conflict, InvalidInput
 from .store import contacts, interactions, leads, match_keys, submissions
@@ -42,9 +44,7 @@ from .strategies import (
 CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
 PREFERENCE_FIELDS = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
 LEAD_FIELDS = ("topic", "companyName", "jobTitle", "firstName", "lastName", "email")
-ROLES = ("decisionMaker", "influencer", "user", "other")
 MAX_DETAILS = 16_384
-CONSENT_LEVELS = ("not_set", "consent_given", "transactional", "marketing", "profiling", "tracking")
 # Stored normalised fields a legacy record (created before it had match keys) is found by.
 STORED_AS = {
     "contacts": {"email": "emailNormalized"},
@@ -106,8 +106,8 @@ def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
                 except normalize.InvalidValue as exc:
                     errors.append((path, str(exc)))
                     continue
-            if name == "role" and value not in ROLES:
-                errors.append((path, f"must be one of {', '.join(ROLES)}"))
+            if name == "role" and value not in CONTACT_ROLES:
+                errors.append((path, f"must be one of {', '.join(CONTACT_ROLES)}"))
                 continue
             if name in CONTACT_FIELDS:
                 out.contact[name] = value
@@ -318,8 +318,12 @@ async def capture(
     idempotency_key: str | None = None,
     occurred_at: datetime | None = None,
     source: str = "form",
+    make_lead: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> Outcome:
-    """Run one submission through matching; see the module docstring."""
+    """Run one submission through matching; see the module docstring.
+
+    ``make_lead`` builds a new lead document (at the lifecycle's initial stage).
+    """
     if not form_id or not form_id.strip():
         raise InvalidInput("input.formId", "must not be blank")
     if idempotency_key is not None and not idempotency_key.strip():
@@ -369,7 +373,7 @@ async def capture(
         lfields["marketingContext"] = marketing_context
     if not (lfields.get("topic") or lfields.get("marketingContext")):
         lfields["topic"] = form_id
-    new_lead = leads.new_document({**lfields, "parentContactId": contact["_id"]})
+    new_lead = make_lead({**lfields, "parentContactId": contact["_id"]})
     new_lead["createdVia"] = {"source": source, "formId": form_id}
     update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
     lead, lmatch = await resolve(

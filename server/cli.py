@@ -17,6 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .auth import ROLES
 from .config import Settings
 from .db import Connection, open_database
+from .services import Services
+from .store import leads
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -204,32 +206,50 @@ async def keys_revoke(conn: Connection, key_or_id: str) -> None:
 # ---------------------------------------------------------------- seed
 
 
-async def _rescore(
-    conn: Connection, settings: Settings, query: dict[str, Any] | None = None
-) -> int:
-    """Rescore leads with the rules of ``settings.rules_dir`` (progress bar on stderr)."""
-    from .funnel import rescore_leads
-
-    ruleset = _live_rules(settings)
-    total = await conn.db["leads"].count_documents(query or {})
+async def _rescore(conn: Connection, settings: Settings, stale_only: bool = False) -> None:
+    """Rescore leads with the rules of ``settings.rules_dir`` (progress bar on stderr); goes on
+    past leads a plugin fails on, prints a summary and fails when any lead failed."""
+    services = _services(conn, settings)
+    funnel = services.funnel
+    query = leads.stale_query(funnel.version) if stale_only else {}
+    total = await leads.count(conn.db, query)
     with progress_bar() as bar:
         task = bar.add_task("rescoring", total=total)
-        changed = await rescore_leads(
-            conn.db, ruleset, query, progress=lambda n: bar.update(task, advance=n)
+        report = await funnel.rescore_all(query, progress=lambda n: bar.update(task, advance=n))
+    err.print(
+        f"rescored {total} leads with rules {funnel.version}: {report.changed} changed, "
+        f"{report.unchanged} unchanged, {len(report.failed)} failed"
+    )
+    by_plugin: dict[tuple[str, str], int] = {}
+    for failed in report.failed:
+        key = (failed.failure.plugin, failed.failure.hook)
+        by_plugin[key] = by_plugin.get(key, 0) + 1
+    for (plugin, hook), n in sorted(by_plugin.items()):
+        err.print(f"[red]plugin {plugin!r} failed in {hook} for {n} lead(s)[/]")
+    for failure in dict.fromkeys(report.event_failures):
+        err.print(f"[yellow]plugin {failure.plugin!r} failed handling {failure.hook}[/]")
+    if report.failed:
+        raise click.ClickException(
+            f"{len(report.failed)} leads could not be rescored; they are marked stale "
+            "(Lead.scoreError). Fix the plugin and run `leadgraph rescore --stale` to finish."
         )
-    err.print(f"{changed} of {total} leads rescored with rules {ruleset.version}")
-    return changed
 
 
 @cli.command()
+@click.option(
+    "--stale",
+    "stale_only",
+    is_flag=True,
+    help="Only leads not yet scored with the current rules, or marked stale by a failure.",
+)
 @with_database
-async def rescore(conn: Connection) -> None:
+async def rescore(conn: Connection, stale_only: bool) -> None:
     """Rescore every lead with the current rules and apply automatic stage transitions."""
-    await _rescore(conn, _settings(click.get_current_context()))
+    await _rescore(conn, _settings(click.get_current_context()), stale_only)
 
 
-def _live_rules(settings: Settings) -> Any:
-    """The valid rules of ``settings.rules_dir`` (a ClickException listing errors otherwise)."""
+def _services(conn: Connection, settings: Settings) -> Services:
+    """The services over ``conn`` with the valid rules of ``settings.rules_dir``."""
     from .rules.manager import RulesManager
 
     rules = RulesManager(settings.rules_dir)
@@ -237,14 +257,14 @@ def _live_rules(settings: Settings) -> Any:
         for error in rules.errors:
             err.print(f"[red]{error}[/]")
         raise click.ClickException(f"the rules in {settings.rules_dir} are not valid")
-    return rules.current
+    return Services(conn.db, rules.current, rules.pm)
 
 
 async def _seed(conn: Connection, n_contacts: int, settings: Settings) -> dict[str, int]:
     """Demo data, its leads scored with the rules as they are written."""
     from .seed import seed_demo
 
-    ruleset = _live_rules(settings)
+    services = _services(conn, settings)
 
     n_accounts = max(1, n_contacts // 5)
     totals = {
@@ -264,7 +284,7 @@ async def _seed(conn: Connection, n_contacts: int, settings: Settings) -> dict[s
             n_contacts=n_contacts,
             n_accounts=n_accounts,
             progress=advance,
-            ruleset=ruleset,
+            funnel=services.funnel,
         )
         for k, v in counts.items():
             bar.update(tasks[k], total=v, completed=v)

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .auth import Principal
+from .contracts import PluginFailure
 from .errors import Forbidden
 from .loaders import Loaders
+from .services import ServiceCache, Services
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -27,12 +29,21 @@ class Context:
     response: Any = None
     connection_params: Any = None  # graphql-transport-ws connection_init payload
     extras: dict[str, Any] = field(default_factory=dict)
+    services_cache: ServiceCache | None = None
 
-    async def emit(self, event: str, **payload: Any) -> None:
-        """Tell plugins that something happened (after the write): see :mod:`leadgraph.events`."""
+    @property
+    def services(self) -> Services:
+        """The services over this request's database with the live rules."""
+        cache = self.services_cache or ServiceCache()
+        self.services_cache = cache
+        return cache.get(self.db, self.rules, self.pm)
+
+    async def emit(self, event: str, **payload: Any) -> list[PluginFailure]:
+        """Tell plugins that something happened (after the write): see :mod:`leadgraph.events`;
+        returns the plugins that failed."""
         from .events import emit
 
-        await emit(self.pm, event, payload)
+        return await emit(self.pm, event, payload)
 
     def require(self, permission: str) -> Principal:
         """The caller, if its role grants ``permission``; raises :class:`Forbidden` otherwise."""

@@ -14,6 +14,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import strawberry
 
+from .contracts import PluginFailure
+
 
 @strawberry.interface(description="An error a client can act on.")
 class Error:
@@ -47,6 +49,29 @@ class ForbiddenError(Error):
 @strawberry.type(description="The operation conflicts with the current state of the data.")
 class ConflictError(Error):
     pass
+
+
+@strawberry.type(
+    name="PluginError",
+    description="A plugin failed. What the caller sent was stored; derived data the plugin "
+    "could not compute (scores, stages) is left as it was and marked stale (`Lead.scoreError`).",
+)
+class PluginErrorType(Error):
+    plugin: str = strawberry.field(description="The plugin's registered name.")
+    hook: str = strawberry.field(description="What of the plugin failed: a hook or a kind.")
+
+    @classmethod
+    def of(cls, failure: PluginFailure) -> PluginErrorType:
+        return cls(
+            message=f"plugin {failure.plugin!r} failed in {failure.hook}: {failure.message}",
+            code="PLUGIN_ERROR",
+            plugin=failure.plugin,
+            hook=failure.hook,
+        )
+
+
+def plugin_errors(failures: list[PluginFailure]) -> list[PluginErrorType]:
+    return [PluginErrorType.of(f) for f in dict.fromkeys(failures)]
 
 
 class UserError(Exception):
@@ -114,6 +139,23 @@ class Conflict(UserError):
 
     def to_graphql(self) -> ConflictError:
         return ConflictError(message=str(self), code="CONFLICT")
+
+
+class PluginFailed(UserError):
+    """A plugin failed and the operation could not be completed (nothing else was lost)."""
+
+    code = "PLUGIN_ERROR"
+
+    def __init__(self, failure: PluginFailure) -> None:
+        self.failure = failure
+        super().__init__(f"plugin {failure.plugin!r} failed in {failure.hook}: {failure.message}")
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, **self.failure.as_document()}
+
+    def to_graphql(self) -> PluginErrorType:
+        return PluginErrorType.of(self.failure)
 
 
 P = ParamSpec("P")

@@ -150,6 +150,7 @@ class LeadgraphGraphQL(GraphQL):
             pm=state.pm,
             request=request,
             response=response,
+            services_cache=state.services,
         )
 
     async def on_ws_connect(self, context: Context) -> Any:

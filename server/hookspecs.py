@@ -161,3 +161,26 @@ def leadgraph_stage_changed(
     :param transition: the name of the transition taken.
     :param rules_version: the version of the rules that allowed the move.
     """
+
+
+@hookspec
+def leadgraph_lead_closed(
+    lead: dict[str, Any], status: str, reason: str | None, by: str | None
+) -> None:
+    """A lead left the funnel: qualified into an opportunity, or disqualified.
+
+    :param lead: the lead document after the write (``status`` is the new status).
+    :param status: ``qualified`` or ``disqualified``.
+    :param reason: why, as the person gave it (may be None).
+    :param by: the name of the API key that closed it.
+    """
+
+
+@hookspec
+def leadgraph_contacts_merged(contact: dict[str, Any], merge: dict[str, Any]) -> None:
+    """Duplicate contacts were merged into one (``mergeContacts``).
+
+    :param contact: the surviving contact document after the merge.
+    :param merge: the merge record: ``survivorId``, ``mergedIds``, the survivorship choices
+        and what moved (leads, interactions, match keys), as ``undoMerge`` reads it.
+    """

@@ -28,7 +28,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from . import normalize
-from .capture import CONSENT_LEVELS, ROLES, contact_changes, set_on_insert
+from .capture import contact_changes, set_on_insert
+from .contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
+from .events import emit_each
+from .services.funnel import Funnel
 from .store import accounts, contacts, imports, leads, match_keys
 from .store._base import now
 from .strategies import (
@@ -40,7 +43,6 @@ from .strategies import (
     exact_strategies,
     lead_strategy,
     match_key,
-    ruleset,
     signature,
     signature_of_key,
 )
@@ -120,6 +122,7 @@ class Summary:
     lines: int = 0
     resumed_from_line: int = 0
     already_done: bool = False
+    plugin_failures: list[PluginFailure] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -228,8 +231,8 @@ def contact_row(row: dict[str, Any]) -> dict[str, Any]:
         if name in cols:
             fields[name] = str(cols[name])
     if "role" in cols:
-        if cols["role"] not in ROLES:
-            raise Rejected(f"role: must be one of {', '.join(ROLES)}")
+        if cols["role"] not in CONTACT_ROLES:
+            raise Rejected(f"role: must be one of {', '.join(CONTACT_ROLES)}")
         fields["role"] = cols["role"]
     prefs = {
         name: _bool(name, cols[name])
@@ -527,9 +530,16 @@ def _rids(items: list[Item]) -> dict[str, ObjectId]:
 
 class Batcher:
     def __init__(
-        self, db: AsyncDatabase, import_id: str, rules: Any, pm: Any, form_id: str | None
+        self,
+        db: AsyncDatabase,
+        import_id: str,
+        rules: Any,
+        pm: Any,
+        form_id: str | None,
+        new_lead: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> None:
         self.db, self.import_id, self.rules, self.form_id = db, import_id, rules, form_id
+        self.new_lead = new_lead
         self.pm = pm if isinstance(pm, Kinds) else Kinds(rules, pm)
         self.source = f"import:{import_id}"
 
@@ -586,7 +596,7 @@ class Batcher:
         ]
         if find_only:
             found = await engine.resolve(
-                "leads", find_only, leads.new_document, _lead_changes, create=False
+                "leads", find_only, self.new_lead, _lead_changes, create=False
             )
             _tally(s, found)
             await self._link_parents(found, {})
@@ -627,7 +637,7 @@ class Batcher:
             )
             if cid is not None:
                 parent_of.setdefault(kid, cid)
-        resolved = await engine.resolve("leads", items, leads.new_document, _lead_changes)
+        resolved = await engine.resolve("leads", items, self.new_lead, _lead_changes)
         _tally(s, resolved)
         await self._link_parents(resolved, parent_of)
 
@@ -679,8 +689,14 @@ async def run_import(
     batch: int = BATCH,
     progress: Callable[[int], None] | None = None,
     restart: bool = False,
+    funnel: Funnel,
 ) -> Summary:
-    """Import ``data`` (the file's bytes); resumes an interrupted import of the same file."""
+    """Import ``data`` (the file's bytes); resumes an interrupted import of the same file.
+
+    New leads start at the lifecycle's initial stage; afterwards the ``funnel`` scores the
+    leads the import created or updated, and plugins hear of the records it created
+    (``Summary.plugin_failures`` lists the plugins that failed: the rows stay imported).
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     fmt = fmt or detect_format(name)
@@ -717,7 +733,7 @@ async def run_import(
         await backfill(db, pm, "leads", exact_strategies(rules, "lead"))
     await backfill(db, pm, "accounts", [ACCOUNT_DOMAIN, ACCOUNT_NAME])
 
-    batcher = Batcher(db, import_id, rules, pm, form_id)
+    batcher = Batcher(db, import_id, rules, pm, form_id, funnel.new_lead)
     handle = getattr(batcher, kind)
     parse = PARSERS[kind]
     pending: list[tuple[int, Any]] = []
@@ -764,8 +780,7 @@ async def run_import(
         if len(pending) + len(rejects) >= batch:
             await commit(line)
     await commit(last_line)
-    if kind == "leads":
-        await _score_imported(db, rules, import_id)
+    summary.plugin_failures = await _announce_and_score(db, funnel, import_id, kind)
     await db[imports.NAME].update_one(
         {"_id": import_id}, {"$set": {"status": "done", "finishedAt": now()}}
     )
@@ -797,14 +812,22 @@ def count_rows(data: bytes, fmt: str) -> int:
     return max(0, lines - (1 if fmt == "csv" else 0))
 
 
-async def _score_imported(db: AsyncDatabase, rules: Any, import_id: str) -> None:
-    """Score the leads this import created or updated, with the live rules (batched)."""
-    rs = ruleset(rules)
-    if rs is None or not hasattr(rs, "registry"):
-        return
-    from .funnel import rescore_leads
-
-    try:
-        await rescore_leads(db, rs, {"lastImportId": import_id})
-    except Exception:  # the rows are imported; a scoring failure must not undo that
-        log.exception("scoring the leads of import %s failed", import_id)
+async def _announce_and_score(
+    db: AsyncDatabase, funnel: Funnel, import_id: str, kind: str
+) -> list[PluginFailure]:
+    """Tell plugins of the contacts the import created, then run the leads it created or
+    updated through the funnel (``created`` fires for the new ones), batch by batch."""
+    failures: list[PluginFailure] = []
+    if kind in ("contacts", "leads"):
+        async for chunk in contacts.created_by_import(db, import_id, BATCH):
+            failures += await emit_each(
+                funnel.pm, "contact_created", [{"contact": c} for c in chunk]
+            )
+    if kind == "leads":
+        async for chunk in leads.batches(db, {"lastImportId": import_id}, BATCH):
+            new = {
+                d["_id"] for d in chunk if (d.get("createdVia") or {}).get("importId") == import_id
+            }
+            report = await funnel.run(chunk, (), created=new)
+            failures += report.failures
+    return list(dict.fromkeys(failures))

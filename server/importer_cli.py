@@ -11,6 +11,7 @@ from .cli import err, progress_bar, with_database
 from .config import Settings
 from .db import Connection
 from .importer import FORMATS, count_rows, detect_format, run_import
+from .services import Services
 
 
 async def _rules_and_plugins(conn: Connection) -> tuple[Any, Any]:
@@ -58,6 +59,7 @@ def _import_command(kind: str) -> click.Command:
                 fmt=fmt,
                 rules=rules,
                 pm=pm,
+                funnel=Services(conn.db, rules.current, pm).funnel,
                 form_id=form_id,
                 batch=batch_size,
                 progress=lambda n: bar.update(task, advance=n),
@@ -70,6 +72,10 @@ def _import_command(kind: str) -> click.Command:
             )
         elif summary.resumed_from_line:
             err.print(f"resumed after line {summary.resumed_from_line}")
+        for failure in summary.plugin_failures:
+            err.print(
+                f"[red]plugin {failure.plugin!r} failed in {failure.hook}:[/] {failure.message}"
+            )
         for row in summary.rejected_rows:
             err.print(f"[red]rejected[/] line {row['line']}: {row['reason']}")
         click.echo(

@@ -29,12 +29,14 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 
 
 class PluginError(Exception):
-    """A plugin failed; ``plugin`` names it and the message says what it was doing."""
+    """A plugin failed: ``plugin`` names it, ``hook`` says what of it was called (a hook, or a
+    kind, operator, action or guard it provides) and ``message`` what went wrong."""
 
-    def __init__(self, plugin: str, message: str) -> None:
+    def __init__(self, plugin: str, message: str, hook: str = "") -> None:
         super().__init__(f"plugin {plugin!r}: {message}")
         self.plugin = plugin
         self.message = message
+        self.hook = hook
 
 
 def get_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
@@ -69,7 +71,7 @@ def _results(pm: pluggy.PluginManager, hook: str) -> Iterator[tuple[str, Any]]:
         try:
             result = impl.function()
         except Exception as exc:
-            raise PluginError(name, f"{hook} raised {type(exc).__name__}: {exc}") from exc
+            raise PluginError(name, f"{hook} raised {type(exc).__name__}: {exc}", hook) from exc
         if result is not None:
             yield name, result
 
@@ -108,4 +110,6 @@ def guarded(
     except (PluginError, *expected):
         raise
     except Exception as exc:
-        raise PluginError(provided.plugin, f"{what} raised {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            provided.plugin, f"{what} raised {type(exc).__name__}: {exc}", what
+        ) from exc

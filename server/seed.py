@@ -12,8 +12,9 @@ from bson import ObjectId
 from faker import Faker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from . import funnel, normalize
-from .rules.ruleset import RuleSet
+from . import normalize
+from .contracts import CONSENT_LEVELS, CONTACT_ROLES
+from .services.funnel import Funnel, assemble_facts
 from .store import accounts, contacts, interactions, leads
 
 INDUSTRIES = [
@@ -28,7 +29,6 @@ INDUSTRIES = [
     "Media",
     "Hospitality",
 ]
-ROLES = ["decisionMaker", "influencer", "user", "other"]
 JOB_TITLES = {
     "decisionMaker": ["CEO", "CTO", "CFO", "VP Marketing", "Head of Sales", "Director of IT"],
     "influencer": ["Marketing Manager", "IT Manager", "Procurement Lead", "Team Lead"],
@@ -47,7 +47,6 @@ CONTEXTS = [
 ]
 FORMS = ["landing-trial", "landing-webinar", "landing-ebook", "event-conference", "contact-us"]
 SUBSCRIPTION_LISTS = ["Newsletter", "Product updates", "Events", "Webinars"]
-CONSENT_LEVELS = ["not_set", "consent_given", "transactional", "marketing", "profiling", "tracking"]
 INTERACTION_WEIGHTS = {
     "email_sent": 30,
     "email_opened": 22,
@@ -76,13 +75,15 @@ async def seed_demo(
     seed: int = 42,
     progress: Progress = _quiet,
     now: datetime | None = None,
-    ruleset: RuleSet | None = None,
+    funnel: Funnel | None = None,
 ) -> dict[str, int]:
     """Insert demo data; ``progress(stage, n)`` is called as documents are written.
 
-    With a ``ruleset`` the leads are scored and moved along the lifecycle before they are
-    written, from the documents already in memory (no second read of the interactions).
+    With a ``funnel`` that has rules, the leads start at the lifecycle's initial stage and are
+    scored and moved along it before they are written, by the funnel runner's pure evaluation
+    over the documents already in memory (no second read of the interactions).
     """
+    funnel = funnel or Funnel(db, None, None)  # no rules: unscored, at the default stage
     rng = random.Random(seed)
     fake = Faker()
     fake.seed_instance(seed)
@@ -115,7 +116,7 @@ async def seed_demo(
     contact_docs, interaction_docs = [], []
     for i in range(n_contacts):
         first, last = fake.first_name(), fake.last_name()
-        role = rng.choices(ROLES, weights=[2, 3, 4, 1])[0]
+        role = rng.choices(CONTACT_ROLES, weights=[2, 3, 4, 1])[0]
         account = rng.choice(account_docs) if rng.random() < 0.85 else None
         domain = account["domain"] if account else fake.free_email_domain()
         email = f"{first}.{last}.{i}@{domain}".lower().replace(" ", "").replace("'", "")
@@ -189,7 +190,7 @@ async def seed_demo(
         first = contact["firstName"] if contact else fake.first_name()
         last = contact["lastName"] if contact else fake.last_name()
         email = contact["email"] if contact else f"{first}.{last}.lead{j}@example.org".lower()
-        doc = leads.new_document(
+        doc = funnel.new_lead(
             {
                 "topic": name,
                 "marketingContext": {"kind": kind, "name": name},
@@ -206,8 +207,7 @@ async def seed_demo(
         doc["stageHistory"][0]["enteredAt"] = created
         doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
         lead_docs.append(doc)
-    if ruleset is not None:
-        _score_in_memory(ruleset, lead_docs, contact_docs, account_docs, interaction_docs)
+    _score_in_memory(funnel, lead_docs, contact_docs, account_docs, interaction_docs)
     await _insert(db, leads.NAME, lead_docs, progress, "leads")
     await _insert(db, interactions.NAME, interaction_docs, progress, "interactions")
     return {
@@ -219,7 +219,7 @@ async def seed_demo(
 
 
 def _score_in_memory(
-    ruleset: RuleSet,
+    funnel: Funnel,
     lead_docs: list[dict[str, Any]],
     contact_docs: list[dict[str, Any]],
     account_docs: list[dict[str, Any]],
@@ -232,15 +232,14 @@ def _score_in_memory(
     by_contact: dict[Any, list[dict[str, Any]]] = {}
     for it in sorted(interaction_docs, key=lambda i: i["occurredAt"]):
         by_contact.setdefault(it["contactId"], []).append(it)
-    facts = funnel.assemble_facts(
+    facts = assemble_facts(
         lead_docs,
         {c["_id"]: c for c in contact_docs},
         {a["_id"]: a for a in account_docs},
         members,
         by_contact,
     )
-    for lead in lead_docs:
-        funnel.apply_in_memory(lead, funnel.evaluate(ruleset, facts[lead["_id"]]).update)
+    funnel.evaluate_new(facts, lead_docs)
 
 
 async def _insert(

@@ -51,7 +51,8 @@ async def _lead_for(
             {"i": {"topic": "Contoso Ltd Conference", "parentContact": contact}},
         )
     )["createLead"]["lead"]
-    assert lead["stage"] == "inquiry"
+    # created with a parent contact: scored at once, so in automated marketing qualification
+    assert lead["stage"] == "automated_marketing_qualification"
 
     now = datetime.now(UTC)
     for kind, n in (("email_opened", opens), ("email_clicked", clicks)):
@@ -139,15 +140,24 @@ async def test_bad_moves_are_typed_errors_and_change_nothing(api):
     assert "allowed" in illegal["message"]
     denied = await _call(api, f'markSalesReady(id: "{lead}")', {}, role="read-only")
     assert denied["__typename"] == "ForbiddenError" and denied["permission"] == "leads:stage"
+    early = await _call(api, f'qualifyLead(id: "{lead}")', {})
+    assert early["__typename"] == "ConflictError" and "sales_acceptance" in early["message"]
     doc = await api.db["leads"].find_one({})
-    assert doc["stage"] == "inquiry" and doc["salesReady"] is False
-    assert len(doc["stageHistory"]) == 1
+    assert doc["stage"] == "automated_marketing_qualification" and doc["salesReady"] is False
+    assert doc["status"] == "open" and len(doc["stageHistory"]) == 2
 
 
 async def test_qualifying_a_lead_clears_marketing_only_on_its_contact(api):
     contact, lead = await _lead_for(api, marketing_only=True)
-    got = (await _call(api, f'qualifyLead(id: "{lead}")', {}))["lead"]
+    await _call(api, f'markSalesReady(id: "{lead}")', {})
+    got = (await _call(api, f'qualifyLead(id: "{lead}", reason: "budget confirmed")', {}))["lead"]
     assert got["status"] == "QUALIFIED"
+    assert got["stageHistory"][-1] == {
+        "stage": "sales_acceptance",
+        "reason": "budget confirmed",
+        "by": "test admin",
+        "rulesVersion": got["stageHistory"][-2]["rulesVersion"],
+    }
     data = await api.gql(f'{{ contact(id: "{contact}") {{ marketingOnly }} }}')
     assert data["contact"]["marketingOnly"] is False
     again = await _call(api, f'qualifyLead(id: "{lead}")', {})

@@ -11,7 +11,15 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from .. import capture as service
-from ..errors import ConflictError, ForbiddenError, ValidationError, errors_as_data
+from ..errors import (
+    ConflictError,
+    ForbiddenError,
+    PluginErrorType,
+    ValidationError,
+    errors_as_data,
+    plugin_errors,
+)
+from ..services.capture import Captured
 from .contacts import Contact
 from .interactions import Interaction
 from .leads import Lead
@@ -56,9 +64,14 @@ class CapturePayload:
     replayed: bool = strawberry.field(
         description="True when this idempotency key was seen before: nothing new was recorded."
     )
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        description="Plugins that failed after the submission was stored: a scoring failure "
+        "leaves `lead.scoreError` set (the scores are stale, the submission is kept)."
+    )
 
     @classmethod
-    def of(cls, out: service.Outcome) -> CapturePayload:
+    def of(cls, done: Captured) -> CapturePayload:
+        out = done.outcome
         return cls(
             contact=Contact.from_doc(out.contact),
             lead=Lead.from_doc(out.lead) if out.lead else None,
@@ -68,6 +81,7 @@ class CapturePayload:
             contact_match=MatchInfo.of(out.contact_match),
             lead_match=MatchInfo.of(out.lead_match),
             replayed=out.replayed,
+            plugin_errors=plugin_errors(done.plugin_failures),
         )
 
 
@@ -103,26 +117,6 @@ class RegisterForEventInput:
     occurred_at: datetime | None = None
 
 
-async def after_capture(info: Info, out: service.Outcome) -> None:
-    """Score the lead, then tell plugins what was created (after the writes)."""
-    from ..capture_scoring import score_after_capture
-
-    if out.replayed:
-        return
-    lead = await score_after_capture(
-        info.context.db, info.context.rules, info.context.pm, out.contact, out.lead
-    )
-    if lead is not None:
-        out.lead = lead
-    if out.contact_match.created:
-        await info.context.emit("contact_created", contact=out.contact)
-    if out.lead is not None and out.lead_match.created:
-        await info.context.emit("lead_created", lead=out.lead, contact=out.contact)
-    await info.context.emit(
-        "interaction_recorded", interaction=out.interaction, contact=out.contact
-    )
-
-
 @strawberry.type
 class CaptureMutation:
     @strawberry.mutation(
@@ -132,17 +126,13 @@ class CaptureMutation:
     @errors_as_data
     async def submit_form(self, info: Info, input: SubmitFormInput) -> CaptureResult:
         info.context.require("capture:submit")
-        out = await service.capture(
-            info.context.db,
-            rules=info.context.rules,
-            pm=info.context.pm,
+        done = await info.context.services.capture.submit(
             form_id=input.form_id,
             fields=input.fields,
             idempotency_key=input.idempotency_key,
             occurred_at=input.occurred_at,
         )
-        await after_capture(info, out)
-        return CapturePayload.of(out)
+        return CapturePayload.of(done)
 
     @strawberry.mutation(
         description="Register a person for an event: like submitForm, with an event lead and an "
@@ -155,10 +145,7 @@ class CaptureMutation:
             from ..errors import InvalidInput
 
             raise InvalidInput("input.eventId", "must not be blank")
-        out = await service.capture(
-            info.context.db,
-            rules=info.context.rules,
-            pm=info.context.pm,
+        done = await info.context.services.capture.submit(
             form_id=input.form_id or f"event:{input.event_id}",
             fields=input.fields,
             interaction_type="event_registered",
@@ -168,8 +155,7 @@ class CaptureMutation:
             occurred_at=input.occurred_at,
             source="event",
         )
-        await after_capture(info, out)
-        return CapturePayload.of(out)
+        return CapturePayload.of(done)
 
 
 @strawberry.enum(description="What an import file holds.")
@@ -216,6 +202,10 @@ class ImportSummary:
     accounts_created: int
     resumed_from_line: int
     already_done: bool
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        description="Plugins that failed after the rows were stored (event handlers, or scoring: "
+        "then the leads concerned carry `scoreError`)."
+    )
 
     @classmethod
     def of(cls, out: Any) -> ImportSummary:
@@ -230,6 +220,7 @@ class ImportSummary:
             accounts_created=out.accounts_created,
             resumed_from_line=out.resumed_from_line,
             already_done=out.already_done,
+            plugin_errors=plugin_errors(out.plugin_failures),
         )
 
 
@@ -274,6 +265,7 @@ class ImportMutation:
             rules=info.context.rules,
             pm=info.context.pm,
             form_id=input.form_id,
+            funnel=info.context.services.funnel,
         )
         return ImportSummary.of(out)
 

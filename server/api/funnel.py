@@ -10,8 +10,6 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from .. import funnel
-from ..db import in_transaction
 from ..errors import (
     Conflict,
     ConflictError,
@@ -19,17 +17,24 @@ from ..errors import (
     InvalidInput,
     NotFound,
     NotFoundError,
+    PluginErrorType,
     ValidationError,
     errors_as_data,
+    plugin_errors,
 )
 from ..rules import lifecycle
-from ..rules.ruleset import RuleSet
-from ..store._base import now
+from ..services.funnel import Funnel, Report, StaleLead
+from ..store import contacts, leads
 from .leads import Lead, LeadPayload
 from .relay import object_id
 
 FunnelResult = Annotated[
-    LeadPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
+    LeadPayload
+    | ValidationError
+    | NotFoundError
+    | ForbiddenError
+    | ConflictError
+    | PluginErrorType,
     strawberry.union("FunnelResult"),
 ]
 
@@ -59,29 +64,29 @@ class LeadLifecycle:
     rules_version: str
 
 
-def live_rules(info: Info) -> RuleSet:
-    manager = info.context.rules
-    if manager is None or manager.current is None:
+def _funnel(info: Info) -> Funnel:
+    funnel = info.context.services.funnel
+    if funnel.ruleset is None:
         raise Conflict("no valid rules are loaded (see rulesStatus)")
-    return manager.current
+    return funnel
 
 
 async def _lead(info: Info, id: relay.GlobalID) -> dict[str, Any]:
-    oid = object_id(id, "Lead")
-    doc = await info.context.db["leads"].find_one({"_id": oid})
+    doc = await leads.get(info.context.db, object_id(id, "Lead"))
     if doc is None:
         raise NotFound("Lead", str(id))
     return doc
 
 
-async def _set_and_advance(info: Info, lead: dict[str, Any], fields: dict[str, Any]) -> Lead:
-    """Store ``fields`` on the lead, then follow the automatic transitions of ``updated``."""
-    db = info.context.db
-    await db["leads"].update_one({"_id": lead["_id"]}, {"$set": {**fields, "updatedAt": now()}})
-    after = await funnel.apply(
-        db, live_rules(info), {"_id": lead["_id"]}, trigger="updated", pm=info.context.pm
-    )
-    return Lead.from_doc(after[0])
+def _result(report: Report, oid: Any) -> LeadPayload | PluginErrorType:
+    """The lead after a funnel run, or the plugin that kept it from being brought up to date
+    (the lead is then marked stale: ``Lead.scoreError``)."""
+    for failed in report.failed:
+        if failed.lead_id == oid:
+            return PluginErrorType.of(failed.failure)
+    after = report.lead(oid)
+    assert after is not None
+    return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(report.failures))
 
 
 @strawberry.type
@@ -125,42 +130,37 @@ class FunnelMutation:
         self, info: Info, id: relay.GlobalID, to: str, reason: str | None = None
     ) -> FunnelResult:
         principal = info.context.require("leads:stage")
-        ruleset = live_rules(info)
+        funnel = _funnel(info)
         lead = await _lead(info, id)
-        lc = ruleset.lifecycle
+        lc = funnel.ruleset.lifecycle if funnel.ruleset else None
         if lc is None:
             raise Conflict("the rules define no lifecycle")
         if to not in lc.stage_names and to not in {t.name for t in lc.transitions}:
             raise InvalidInput(
                 "to", f"no stage or transition named {to!r}; stages: " + ", ".join(lc.stage_names)
             )
-        facts = (await funnel.gather_facts(info.context.db, [lead]))[lead["_id"]]
         try:
-            t = lifecycle.manual_transition(ruleset, facts, to)
+            after, failures = await funnel.move_by_hand(lead, to, by=principal.name, reason=reason)
         except lifecycle.InvalidTransition as exc:
             raise Conflict(str(exc)) from exc
-        update = lifecycle.transition_update(ruleset, lead, [t], by=principal.name, reason=reason)
-        assert update is not None
-        after = await info.context.db["leads"].find_one_and_update(
-            {"_id": lead["_id"], "stage": lead.get("stage")}, update, return_document=True
-        )
-        if after is None:
-            raise Conflict("the lead changed stage meanwhile; read it again")
-        result = funnel.Evaluation(update=update, transitions=[t])
-        await funnel.announce(info.context.pm, lead, after, result, ruleset)
-        return LeadPayload(lead=Lead.from_doc(after))
+        except StaleLead as exc:
+            raise Conflict(str(exc)) from exc
+        return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
 
     @strawberry.mutation(
-        description="Mark a lead sales-ready (or not) by hand; a sales-ready lead skips the "
-        "teleprospecting stages."
+        description="Mark a lead sales-ready (or not) by hand. A sales-ready lead skips the "
+        "teleprospecting stages; marked by hand, its scores no longer change the flag. "
+        "Un-marked, it becomes sales-ready again only when a score newly crosses its threshold."
     )
     @errors_as_data
     async def mark_sales_ready(
         self, info: Info, id: relay.GlobalID, sales_ready: bool = True
     ) -> FunnelResult:
         info.context.require("leads:stage")
+        funnel = _funnel(info)
         lead = await _lead(info, id)
-        return LeadPayload(lead=await _set_and_advance(info, lead, {"salesReady": sales_ready}))
+        report = await funnel.set_by_hand(lead, {"salesReady": sales_ready})
+        return _result(report, lead["_id"])
 
     @strawberry.mutation(description="Mark a lead ready for the telemarketers (or not).")
     @errors_as_data
@@ -168,56 +168,62 @@ class FunnelMutation:
         self, info: Info, id: relay.GlobalID, teleprospect_ready: bool = True
     ) -> FunnelResult:
         info.context.require("leads:stage")
+        funnel = _funnel(info)
         lead = await _lead(info, id)
-        fields = {"teleprospectReady": teleprospect_ready}
-        return LeadPayload(lead=await _set_and_advance(info, lead, fields))
+        report = await funnel.set_by_hand(lead, {"teleprospectReady": teleprospect_ready})
+        return _result(report, lead["_id"])
 
     @strawberry.mutation(
-        description="Qualify a lead into an opportunity: the lead is closed as qualified and "
-        "its parent contact stops being marketing-only."
+        description="Qualify a lead into an opportunity, from a stage the lifecycle allows "
+        "(`qualify_from`, default sales acceptance): the lead is closed as qualified, its stage "
+        "history records it, and its parent contact stops being marketing-only."
     )
     @errors_as_data
-    async def qualify_lead(self, info: Info, id: relay.GlobalID) -> FunnelResult:
-        info.context.require("leads:stage")
+    async def qualify_lead(
+        self, info: Info, id: relay.GlobalID, reason: str | None = None
+    ) -> FunnelResult:
+        principal = info.context.require("leads:stage")
+        funnel = _funnel(info)
         lead = await _lead(info, id)
         if lead.get("status", "open") != "open":
             raise Conflict(f"the lead is already {lead['status']}")
-        db = info.context.db
-
-        async def work(session: Any) -> dict[str, Any] | None:
-            if lead.get("parentContactId"):
-                await db["contacts"].update_one(
-                    {"_id": lead["parentContactId"]},
-                    {"$set": {"marketingOnly": False, "updatedAt": now()}},
-                    session=session,
-                )
-            return await db["leads"].find_one_and_update(
-                {"_id": lead["_id"], "status": "open"},
-                {"$set": {"status": "qualified", "updatedAt": now()}},
-                return_document=True,
-                session=session,
+        allowed = funnel.qualification_stages()
+        if lead.get("stage") not in allowed:
+            raise Conflict(
+                f"a lead can be qualified only from {', '.join(allowed) or 'no stage'}; "
+                f"this one is at {lead.get('stage')}"
             )
+        contact_id = lead.get("parentContactId")
 
-        after = await in_transaction(db, work)
-        if after is None:
-            raise Conflict("the lead was closed meanwhile")
-        return LeadPayload(lead=Lead.from_doc(after))
+        async def clear_marketing_only(session: Any) -> None:
+            if contact_id is not None:
+                await contacts.set_marketing_only(info.context.db, contact_id, False, session)
+
+        try:
+            after, failures = await funnel.close(
+                lead, "qualified", by=principal.name, reason=reason, on_commit=clear_marketing_only
+            )
+        except StaleLead as exc:
+            raise Conflict(str(exc)) from exc
+        return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
 
     @strawberry.mutation(description="Close a lead as disqualified.")
     @errors_as_data
     async def disqualify_lead(
         self, info: Info, id: relay.GlobalID, reason: str | None = None
     ) -> FunnelResult:
-        info.context.require("leads:stage")
+        principal = info.context.require("leads:stage")
+        funnel = _funnel(info)
         lead = await _lead(info, id)
-        after = await info.context.db["leads"].find_one_and_update(
-            {"_id": lead["_id"], "status": "open"},
-            {"$set": {"status": "disqualified", "disqualifiedReason": reason, "updatedAt": now()}},
-            return_document=True,
-        )
-        if after is None:
-            raise Conflict(f"the lead is already {lead.get('status')}")
-        return LeadPayload(lead=Lead.from_doc(after))
+        if lead.get("status", "open") != "open":
+            raise Conflict(f"the lead is already {lead['status']}")
+        try:
+            after, failures = await funnel.close(
+                lead, "disqualified", by=principal.name, reason=reason
+            )
+        except StaleLead as exc:
+            raise Conflict(str(exc)) from exc
+        return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
 
     @strawberry.mutation(
         description="Rescore a lead with the live rules now (scores carry their explanation and "
@@ -226,11 +232,9 @@ class FunnelMutation:
     @errors_as_data
     async def rescore_lead(self, info: Info, id: relay.GlobalID) -> FunnelResult:
         info.context.require("leads:write")
+        funnel = _funnel(info)
         lead = await _lead(info, id)
-        after = await funnel.apply(
-            info.context.db, live_rules(info), {"_id": lead["_id"]}, pm=info.context.pm
-        )
-        return LeadPayload(lead=Lead.from_doc(after[0]))
+        return _result(await funnel.rescore(lead), lead["_id"])
 
 
 @strawberry.type

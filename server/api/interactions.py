@@ -18,10 +18,11 @@ from ..errors import (
     ForbiddenError,
     InvalidInput,
     NotFoundError,
+    PluginErrorType,
     ValidationError,
     errors_as_data,
+    plugin_errors,
 )
-from ..funnel import after_interaction
 from ..store import interactions as store
 from .common import raise_if
 from .relay import load_nodes, load_one, object_id
@@ -121,6 +122,11 @@ class RecordInteractionInput:
 class InteractionPayload:
     interaction: Interaction
     created: bool = strawberry.field(description="False when the idempotency key was seen before.")
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        default_factory=list,
+        description="Plugins that failed after the interaction was stored: a scoring failure "
+        "leaves the contact's leads marked stale (`Lead.scoreError`).",
+    )
 
 
 InteractionResult = Annotated[
@@ -191,12 +197,17 @@ class InteractionMutation:
         # The contact was loaded (and cached) for validation before its insights changed.
         loaders.by_id("contacts").clear(doc["contactId"])
         contact = await loaders.by_id("contacts").load(doc["contactId"])
-        await info.context.emit("interaction_recorded", interaction=doc, contact=contact)
-        for lead in await after_interaction(
-            db, info.context.rules, doc["contactId"], info.context.pm
-        ):
-            loaders.by_id("leads").prime(lead["_id"], lead)
-        return InteractionPayload(interaction=Interaction.from_doc(doc), created=True)
+        failures = await info.context.emit("interaction_recorded", interaction=doc, contact=contact)
+        if contact is not None:
+            report = await info.context.services.funnel.after_engagement(contact)
+            failures += report.failures
+            for lead in report.leads:
+                loaders.by_id("leads").prime(lead["_id"], lead)
+        return InteractionPayload(
+            interaction=Interaction.from_doc(doc),
+            created=True,
+            plugin_errors=plugin_errors(failures),
+        )
 
 
 @strawberry.type

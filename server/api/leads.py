@@ -16,8 +16,10 @@ from ..errors import (
     InvalidInput,
     NotFound,
     NotFoundError,
+    PluginErrorType,
     ValidationError,
     errors_as_data,
+    plugin_errors,
 )
 from ..store import leads as store
 from ..store import match_keys
@@ -83,6 +85,22 @@ class StageEntry:
     entered_at: datetime
     reason: str | None
     by: str | None
+    transition: str | None = strawberry.field(
+        description="The lifecycle transition taken, or `qualified` / `disqualified` when the "
+        "lead was closed."
+    )
+    rules_version: str | None
+
+
+@strawberry.type(
+    description="The lead's scores and stage could not be brought up to date: a plugin failed. "
+    "They are as they were before, i.e. stale, until a later run succeeds."
+)
+class ScoreError:
+    plugin: str
+    hook: str
+    message: str
+    at: datetime
     rules_version: str | None
 
 
@@ -108,8 +126,14 @@ class Lead(relay.Node):
     stage_history: list[StageEntry]
     scores: list[LeadScore]
     sales_ready: bool
+    sales_ready_by_hand: bool = strawberry.field(
+        description="A person marked the lead sales-ready: scores no longer change the flag."
+    )
     teleprospect_ready: bool
     status: LeadStatus
+    score_error: ScoreError | None = strawberry.field(
+        description="Set while the scores and stage are stale because a plugin failed."
+    )
     created_at: datetime
     updated_at: datetime
     _doc: strawberry.Private[dict[str, Any]]
@@ -131,13 +155,14 @@ class Lead(relay.Node):
             last_name=doc.get("lastName"),
             company_name=doc.get("companyName"),
             job_title=doc.get("jobTitle"),
-            stage=doc.get("stage") or store.INITIAL_STAGE,
+            stage=doc.get("stage") or store.DEFAULT_STAGE,
             stage_history=[
                 StageEntry(
                     stage=h["stage"],
                     entered_at=h["enteredAt"],
                     reason=h.get("reason"),
                     by=h.get("by"),
+                    transition=h.get("transition"),
                     rules_version=h.get("rulesVersion"),
                 )
                 for h in doc.get("stageHistory") or []
@@ -157,8 +182,18 @@ class Lead(relay.Node):
                 for s in doc.get("scores") or []
             ],
             sales_ready=bool(doc.get("salesReady")),
+            sales_ready_by_hand=doc.get("salesReadyBy") == "hand",
             teleprospect_ready=bool(doc.get("teleprospectReady")),
             status=_enum(LeadStatus, doc.get("status")) or LeadStatus.OPEN,
+            score_error=ScoreError(
+                plugin=err["plugin"],
+                hook=err.get("hook") or "",
+                message=err["message"],
+                at=err["at"],
+                rules_version=err.get("rulesVersion"),
+            )
+            if (err := doc.get("scoreError"))
+            else None,
             created_at=doc["createdAt"],
             updated_at=doc.get("updatedAt") or doc["createdAt"],
             _doc=doc,
@@ -359,6 +394,11 @@ async def lead_fields(info: Info, input: CreateLeadInput, creating: bool) -> dic
 @strawberry.type(description="The lead after the change.")
 class LeadPayload:
     lead: Lead
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        default_factory=list,
+        description="Plugins that failed after the change was stored (event handlers), or "
+        "while the lead was scored (then `lead.scoreError` is set too).",
+    )
 
 
 LeadResult = Annotated[
@@ -369,12 +409,21 @@ LeadResult = Annotated[
 
 @strawberry.type
 class LeadMutation:
-    @strawberry.mutation(description="Create a lead (stage Inquiry).")
+    @strawberry.mutation(
+        description="Create a lead at the lifecycle's initial stage; it is scored at once and "
+        "follows the `created` transitions."
+    )
     @errors_as_data
     async def create_lead(self, info: Info, input: CreateLeadInput) -> LeadResult:
         info.context.require("leads:write")
-        doc = await store.insert(info.context.db, await lead_fields(info, input, creating=True))
-        return LeadPayload(lead=Lead.from_doc(doc))
+        funnel = info.context.services.funnel
+        fields = await lead_fields(info, input, creating=True)
+        doc = await store.insert(info.context.db, funnel.new_lead(fields))
+        report = await funnel.created([doc])
+        return LeadPayload(
+            lead=Lead.from_doc(report.lead(doc["_id"]) or doc),
+            plugin_errors=plugin_errors(report.failures),
+        )
 
     @strawberry.mutation(description="Change a lead's fields.")
     @errors_as_data

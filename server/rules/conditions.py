@@ -253,16 +253,31 @@ def _top(cond: Condition) -> Iterator[tuple[Any, tuple[Any, ...]]]:
 # ---------------------------------------------------------------- compiling to Python
 
 
+def _always(facts: Facts, now: datetime) -> bool:
+    return True
+
+
 class Compiler:
     """Compiles conditions with a given set of operators (built-in and from plugins)."""
 
     def __init__(self, operators: Mapping[str, Any]) -> None:
         self.operators = dict(operators)
+        # Compiled once per condition object of the rule set (the rule set keeps them alive,
+        # so their ids stay theirs): evaluating a lead never compiles anything.
+        self._compiled: dict[int, tuple[Condition, Predicate]] = {}
 
     def predicate(self, cond: Condition | None) -> Predicate:
         """A function ``(facts, now) -> bool`` equivalent to ``cond`` (None: always true)."""
         if cond is None:
-            return lambda facts, now: True
+            return _always
+        cached = self._compiled.get(id(cond))
+        if cached is not None and cached[0] is cond:
+            return cached[1]
+        compiled = self._compile(cond)
+        self._compiled[id(cond)] = (cond, compiled)
+        return compiled
+
+    def _compile(self, cond: Condition) -> Predicate:
         if isinstance(cond, AllOf):
             parts = [self.predicate(c) for c in cond.all]
             return lambda facts, now: all(p(facts, now) for p in parts)

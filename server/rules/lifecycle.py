@@ -8,7 +8,7 @@ Automated marketing qualification -> Sales acceptance).  Any transition may be t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,36 +51,40 @@ def allowed(ruleset: RuleSet, t: Transition, facts: Mapping[str, Any], now: date
 def next_stage(
     ruleset: RuleSet,
     lead: Mapping[str, Any],
-    trigger: str,
+    triggers: str | Collection[str],
     now: datetime | None = None,
 ) -> Transition | None:
-    """The first automatic transition ``trigger`` takes from the lead's stage, if any.
+    """The first automatic transition any of ``triggers`` takes from the lead's stage, if any.
 
     :param lead: a lead document or the facts ``{"lead", "contact", "account", ...}``.
     """
     if ruleset.lifecycle is None:
         return None
+    fired = {triggers} if isinstance(triggers, str) else set(triggers)
     facts = _facts(lead)
     now = now or datetime.now(UTC)
     stage = current_stage(ruleset, facts["lead"])
     for t in ruleset.lifecycle.transitions:
-        if trigger in t.on and stage in t.from_ and allowed(ruleset, t, facts, now):
+        if fired.intersection(t.on) and stage in t.from_ and allowed(ruleset, t, facts, now):
             return t
     return None
 
 
 def advance(
-    ruleset: RuleSet, lead: Mapping[str, Any], trigger: str, now: datetime | None = None
+    ruleset: RuleSet,
+    lead: Mapping[str, Any],
+    triggers: str | Collection[str],
+    now: datetime | None = None,
 ) -> list[Transition]:
-    """Every automatic transition ``trigger`` takes, in order (each from the previous one's
-    stage); empty when the lead stays where it is."""
+    """Every automatic transition the ``triggers`` take, in order (each from the previous
+    one's stage); empty when the lead stays where it is."""
     if ruleset.lifecycle is None:
         return []
     facts = _facts(lead)
     path: list[Transition] = []
     seen = {current_stage(ruleset, facts["lead"])}
     for _ in ruleset.lifecycle.stages:
-        t = next_stage(ruleset, facts, trigger, now)
+        t = next_stage(ruleset, facts, triggers, now)
         if t is None or t.to in seen:
             break
         path.append(t)

@@ -244,10 +244,23 @@ class Lifecycle(Rule):
     initial: str
     stages: list[Stage] = Field(min_length=1)
     transitions: list[Transition] = Field(default_factory=list)
+    qualify_from: Annotated[list[str] | None, BeforeValidator(_as_list)] = Field(
+        default=None,
+        description="Stages a lead may be qualified into an opportunity from (default: "
+        "sales_acceptance when the lifecycle has it, else its last stage).",
+    )
 
     @property
     def stage_names(self) -> list[str]:
         return [s.name for s in self.stages]
+
+    @property
+    def qualification_stages(self) -> list[str]:
+        """The stages ``qualifyLead`` accepts a lead in."""
+        if self.qualify_from is not None:
+            return list(self.qualify_from)
+        names = self.stage_names
+        return ["sales_acceptance"] if "sales_acceptance" in names else names[-1:]
 
 
 # ---------------------------------------------------------------- segments

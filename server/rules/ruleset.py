@@ -282,6 +282,8 @@ def _check_lifecycle(c: _Checker, file: str, lc: Lifecycle) -> None:
             c.at(file, loc, f"unknown stage {name!r}; expected one of: {', '.join(names)}")
 
     stage(lc.initial, ("lifecycle", "initial"))
+    for j, name in enumerate(lc.qualify_from or []):
+        stage(name, ("lifecycle", "qualify_from", j))
     for i, t in enumerate(lc.transitions):
         loc = ("lifecycle", "transitions", i)
         for j, s in enumerate(t.from_):

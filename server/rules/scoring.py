@@ -80,10 +80,7 @@ def score_lead(
 
 
 def lead_update(results: list[ScoreResult], now: datetime | None = None) -> dict[str, Any]:
-    """The ``$set`` of a lead's scores: every model's result and ``salesReady`` when any model
-    crossed its threshold (a lead marked sales-ready by hand stays so)."""
+    """The ``$set`` of a lead's scores: every model's result with its explanation (what the
+    scores mean for ``salesReady`` is the funnel runner's to decide)."""
     now = now or datetime.now(UTC)
-    fields: dict[str, Any] = {"scores": [r.as_document(now) for r in results]}
-    if any(r.sales_ready for r in results):
-        fields["salesReady"] = True
-    return fields
+    return {"scores": [r.as_document(now) for r in results]}

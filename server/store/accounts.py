@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import between, now, update_returning
+from ._base import between, find_by_ids, now, update_returning
 
 NAME = "accounts"
 
@@ -86,3 +86,8 @@ def filter_query(
         query["country"] = country
     query.update(between("createdAt", created_after, created_before))
     return query
+
+
+async def by_ids(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+    """Accounts by id (one ``$in`` find)."""
+    return await find_by_ids(db[NAME], ids)

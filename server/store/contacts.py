@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import between, now, update_returning
+from ._base import between, find_by_ids, now, update_returning
 
 NAME = "contacts"
 
@@ -135,3 +136,42 @@ def filter_query(
     if ids is not None:
         query["_id"] = {"$in": ids}
     return query
+
+
+async def by_ids(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+    """Contacts by id (one ``$in`` find)."""
+    return await find_by_ids(db[NAME], ids)
+
+
+async def of_accounts(
+    db: AsyncDatabase, account_ids: list[ObjectId]
+) -> dict[ObjectId, list[dict[str, Any]]]:
+    """The contacts of each account (one ``$in`` find), grouped by account id."""
+    out: dict[ObjectId, list[dict[str, Any]]] = {}
+    if not account_ids:
+        return out
+    async for doc in db[NAME].find({"accountId": {"$in": list(dict.fromkeys(account_ids))}}):
+        out.setdefault(doc["accountId"], []).append(doc)
+    return out
+
+
+async def set_marketing_only(
+    db: AsyncDatabase, oid: ObjectId, value: bool, session: Any = None
+) -> None:
+    await db[NAME].update_one(
+        {"_id": oid}, {"$set": {"marketingOnly": value, "updatedAt": now()}}, session=session
+    )
+
+
+async def created_by_import(
+    db: AsyncDatabase, import_id: str, size: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The contacts an import created, ``size`` at a time."""
+    chunk: list[dict[str, Any]] = []
+    async for doc in db[NAME].find({"createdVia.importId": import_id}).sort("_id", 1):
+        chunk.append(doc)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

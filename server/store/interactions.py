@@ -9,20 +9,12 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..contracts import INTERACTION_TYPES
 from ._base import between, now
 
 NAME = "interactions"
 
-TYPES = (
-    "email_sent",
-    "email_opened",
-    "email_clicked",
-    "form_submitted",
-    "website_visited",
-    "event_registered",
-    "event_attended",
-    "subscription_changed",
-)
+TYPES = INTERACTION_TYPES  # the built-in vocabulary (leadgraph.contracts)
 
 INDEXES = {
     NAME: [
@@ -91,3 +83,16 @@ def filter_query(
     if contact_id is not None:
         query["contactId"] = contact_id
     return query
+
+
+async def of_contacts(
+    db: AsyncDatabase, contact_ids: list[ObjectId]
+) -> dict[ObjectId, list[dict[str, Any]]]:
+    """Every interaction of the given contacts, oldest first, grouped by contact (one find)."""
+    out: dict[ObjectId, list[dict[str, Any]]] = {}
+    if not contact_ids:
+        return out
+    cursor = db[NAME].find({"contactId": {"$in": list(dict.fromkeys(contact_ids))}})
+    async for doc in cursor.sort("occurredAt", 1).batch_size(10_000):
+        out.setdefault(doc["contactId"], []).append(doc)
+    return out

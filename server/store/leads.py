@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import between, now, update_returning
+from ._base import between, find_by_ids, now, update_returning
 
 NAME = "leads"
 
@@ -31,7 +32,9 @@ INDEXES = {
     ]
 }
 
-INITIAL_STAGE = "inquiry"
+# The stage of a lead created while no lifecycle is loaded (the shipped lifecycle's initial).
+DEFAULT_STAGE = "inquiry"
+OPEN = {"$in": ["open", None]}
 
 
 def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -42,7 +45,10 @@ def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-def new_document(fields: dict[str, Any], stage: str = INITIAL_STAGE) -> dict[str, Any]:
+def new_document(
+    fields: dict[str, Any], *, stage: str, rules_version: str | None = None
+) -> dict[str, Any]:
+    """A new lead at ``stage`` (the lifecycle's initial stage: see the funnel service)."""
     t = now()
     doc: dict[str, Any] = {
         "topic": None,
@@ -58,11 +64,21 @@ def new_document(fields: dict[str, Any], stage: str = INITIAL_STAGE) -> dict[str
         "parentAccountId": None,
         "stage": stage,
         "stageHistory": [
-            {"stage": stage, "enteredAt": t, "reason": "created", "by": None, "rulesVersion": None}
+            {
+                "stage": stage,
+                "enteredAt": t,
+                "reason": "created",
+                "by": None,
+                "rulesVersion": rules_version,
+            }
         ],
         "scores": [],
         "salesReady": False,
+        "salesReadyBy": None,
+        "salesReadyHeld": [],
         "teleprospectReady": False,
+        "scoreError": None,
+        "rev": 0,
         "status": "open",
         "createdAt": t,
         "updatedAt": t,
@@ -71,8 +87,9 @@ def new_document(fields: dict[str, Any], stage: str = INITIAL_STAGE) -> dict[str
     return doc
 
 
-async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
-    doc = new_document(fields)
+async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Any = None) -> dict[str, Any]:
+    """Store a new lead document (see :func:`new_document`)."""
+    doc = dict(doc)
     doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
     return doc
 
@@ -82,7 +99,8 @@ async def update(
 ) -> dict[str, Any] | None:
     changes = apply_fields({}, fields)
     changes["updatedAt"] = now()
-    return await update_returning(db[NAME], oid, {"$set": changes}, session=session)
+    update = {"$set": changes, "$inc": {"rev": 1}}
+    return await update_returning(db[NAME], oid, update, session=session)
 
 
 def filter_query(
@@ -126,3 +144,86 @@ def filter_query(
         query["$or"] = [{"parentContactId": {"$ne": None}}, {"parentAccountId": {"$ne": None}}]
     query.update(between("createdAt", created_after, created_before))
     return query
+
+
+async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
+    return await db[NAME].find_one({"_id": oid})
+
+
+async def by_ids_list(db: AsyncDatabase, ids: list[ObjectId]) -> list[dict[str, Any]]:
+    """The leads of ``ids`` that exist, in ``ids`` order."""
+    found = await find_by_ids(db[NAME], ids)
+    return [found[i] for i in ids if i in found]
+
+
+async def open_of_contact(
+    db: AsyncDatabase, contact_id: ObjectId, account_id: ObjectId | None
+) -> list[dict[str, Any]]:
+    """The open leads a contact's engagement counts for: its own, and the account-based
+    leads (no parent contact) of its account."""
+    own: dict[str, Any] = {"parentContactId": contact_id}
+    query: dict[str, Any] = {"status": OPEN}
+    if account_id is not None:
+        query["$or"] = [own, {"parentContactId": None, "parentAccountId": account_id}]
+    else:
+        query.update(own)
+    return await db[NAME].find(query).sort("_id", 1).to_list()
+
+
+async def batches(
+    db: AsyncDatabase, query: dict[str, Any], size: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The leads matching ``query`` in ``_id`` order, ``size`` at a time."""
+    chunk: list[dict[str, Any]] = []
+    async for doc in db[NAME].find(query).sort("_id", 1).batch_size(size):
+        chunk.append(doc)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def write_revisions(
+    db: AsyncDatabase, writes: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> set[ObjectId]:
+    """Apply each ``(lead as read, update)`` only if the lead is still at the revision it was
+    read at (the update must ``$inc`` ``rev``); one unordered ``bulk_write``.
+
+    Returns the ids of the leads another writer changed meanwhile (nothing written for them).
+    """
+    if not writes:
+        return set()
+    ops = [UpdateOne({"_id": doc["_id"], "rev": doc.get("rev")}, up) for doc, up in writes]
+    result = await db[NAME].bulk_write(ops, ordered=False)
+    if result.matched_count == len(ops):
+        return set()
+    expected = {doc["_id"]: (doc.get("rev") or 0) + 1 for doc, _ in writes}
+    found = await find_by_ids(db[NAME], list(expected), {"rev": 1})
+    return {oid for oid, rev in expected.items() if (found.get(oid) or {}).get("rev") != rev}
+
+
+async def close(
+    db: AsyncDatabase,
+    doc: dict[str, Any],
+    update: dict[str, Any],
+    session: Any = None,
+) -> dict[str, Any] | None:
+    """Apply ``update`` to an open lead still at the revision ``doc`` was read at; returns
+    the lead after it (None when it was closed or changed meanwhile)."""
+    return await db[NAME].find_one_and_update(
+        {"_id": doc["_id"], "status": OPEN, "rev": doc.get("rev")},
+        update,
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )
+
+
+async def count(db: AsyncDatabase, query: dict[str, Any]) -> int:
+    return await db[NAME].count_documents(query)
+
+
+def stale_query(rules_version: str | None) -> dict[str, Any]:
+    """Leads whose derived data is not from ``rules_version``: marked stale by a failure, or
+    last evaluated with other rules."""
+    return {"$or": [{"scoreError": {"$ne": None}}, {"funnelVersion": {"$ne": rules_version}}]}

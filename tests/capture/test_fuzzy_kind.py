@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from leadgraph import capture
+from leadgraph.store import leads
 from leadgraph.strategies import DEFAULT_LEAD
 
 
@@ -22,6 +23,10 @@ class SameSurname:
         return await collection.find_one({"lastName": record["lastName"].strip().title()})
 
 
+def _new_lead(fields: dict[str, Any]) -> dict[str, Any]:
+    return leads.new_document(fields, stage="inquiry")
+
+
 def _rules() -> Any:
     fuzzy = SimpleNamespace(name="surname", kind="surname", fields=["lastName"], create=True)
     matching = SimpleNamespace(
@@ -35,10 +40,20 @@ def _rules() -> Any:
 async def test_partner_kind_finds_the_contact(db):
     rules = _rules()
     first = await capture.capture(
-        db, rules=rules, pm=None, form_id="fair", fields={"email": "a@x.com", "lastName": "Berg"}
+        db,
+        rules=rules,
+        pm=None,
+        form_id="fair",
+        fields={"email": "a@x.com", "lastName": "Berg"},
+        make_lead=_new_lead,
     )
     second = await capture.capture(
-        db, rules=rules, pm=None, form_id="fair", fields={"email": "b@y.com", "lastName": "berg"}
+        db,
+        rules=rules,
+        pm=None,
+        form_id="fair",
+        fields={"email": "b@y.com", "lastName": "berg"},
+        make_lead=_new_lead,
     )
     assert first.contact_match.created and second.contact_match.matched
     assert second.contact_match.strategy == "surname"

@@ -1,0 +1,152 @@
+"""The typed contracts between leadgraph and its plugins, and the shared vocabulary.
+
+Everything a hook returns (a matching kind, a scoring kind, an operator, a stage action or
+guard) is described here once as a :class:`~typing.Protocol`, and everything an event hook or a
+scorer receives as a plain type.  Built-in plugins (``leadgraph.plugins``) and partners'
+plugins implement the same protocols; mypy checks the built-ins against them.
+
+The closed vocabularies the domain uses (contact roles, consent levels, built-in interaction
+types, lead statuses) are listed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
+
+if TYPE_CHECKING:
+    from .rules.conditions import Compiler
+    from .rules.models import ScoringModel, Strategy, Transition
+
+# ---------------------------------------------------------------- vocabulary
+
+#: A contact's role in the buying decision (``contact.role``).
+CONTACT_ROLES: tuple[str, ...] = ("decisionMaker", "influencer", "user", "other")
+
+#: The data-protection consent a contact granted (``contact.consent.level``), weakest first.
+CONSENT_LEVELS: tuple[str, ...] = (
+    "not_set",
+    "consent_given",
+    "transactional",
+    "marketing",
+    "profiling",
+    "tracking",
+)
+
+#: Built-in interaction types; rule files and plugins may declare more.
+INTERACTION_TYPES: tuple[str, ...] = (
+    "email_sent",
+    "email_opened",
+    "email_clicked",
+    "form_submitted",
+    "website_visited",
+    "event_registered",
+    "event_attended",
+    "subscription_changed",
+)
+
+#: A lead's status: open in the funnel, or closed either way.
+LEAD_STATUSES: tuple[str, ...] = ("open", "qualified", "disqualified")
+
+#: What starts a funnel run; lifecycle transitions name them in ``on:``.
+#: ``created``: a lead was created; ``interaction``: its contact (or, for an account-based
+#: lead, a contact of its account) engaged; ``updated``: a person changed the lead (a flag or a
+#: field); ``scored``: the lead's scores were computed (every run that scores adds it).
+TRIGGERS: tuple[str, ...] = ("created", "interaction", "updated", "scored")
+
+# ---------------------------------------------------------------- facts
+
+
+class Facts(TypedDict):
+    """What the rules see of one lead, as stored in MongoDB.
+
+    ``contacts`` are the people whose interactions count: the parent contact, or for an
+    account-based lead the account's contacts; ``interactions`` are theirs, oldest first.
+    """
+
+    lead: dict[str, Any]
+    contact: dict[str, Any] | None
+    account: dict[str, Any] | None
+    contacts: list[dict[str, Any]]
+    interactions: list[dict[str, Any]]
+
+
+#: A scoring model compiled by its kind: facts and the time of scoring in, the explanation out
+#: (``(rule name, points)`` pairs that add up to the score).
+Scorer = Callable[[Mapping[str, Any], datetime], list[tuple[str, float]]]
+
+# ---------------------------------------------------------------- what plugins provide
+
+
+@runtime_checkable
+class MatchingKind(Protocol):
+    """A matching kind (``leadgraph_matching_kinds``).
+
+    ``key`` gives the normalised values of the strategy's fields that an existing record must
+    share (None when a required value is missing); the values become the record's key in
+    ``match_keys``, which the database keeps unique.  A kind that cannot express sameness as
+    equal values (fuzzy matching) still returns a key (a blocking key) and may offer
+    ``async find(candidates, record, strategy)``; see :class:`FuzzyMatchingKind`.
+    """
+
+    def key(self, record: Mapping[str, Any], strategy: Strategy) -> dict[str, str] | None: ...
+
+
+@runtime_checkable
+class FuzzyMatchingKind(MatchingKind, Protocol):
+    """A matching kind that decides among candidate records itself."""
+
+    async def find(
+        self, collection: Any, record: Mapping[str, Any], strategy: Strategy
+    ) -> dict[str, Any] | None: ...
+
+
+class ScoringKind(Protocol):
+    """A scoring model kind (``leadgraph_scoring_kinds``).
+
+    ``prepare`` is called once per rule load for every model of the kind; it raises
+    ``ValueError`` for bad ``options`` and returns the model's :data:`Scorer`.
+    """
+
+    def prepare(self, model: ScoringModel, conditions: Compiler) -> Scorer: ...
+
+
+class Operator(Protocol):
+    """A condition operator (``leadgraph_condition_operators``): ``test`` in Python and
+    ``mongo`` as a MongoDB filter must select exactly the same documents."""
+
+    def test(self, values: list[Any], value: Any) -> bool: ...
+
+    def mongo(self, path: str, value: Any) -> dict[str, Any]: ...
+
+
+class StageAction(Protocol):
+    """A lifecycle action (``leadgraph_stage_actions``): the lead fields to set in the same
+    write that moves the stage."""
+
+    def __call__(
+        self, lead: dict[str, Any], transition: Transition, options: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+
+class StageGuard(Protocol):
+    """A named lifecycle guard (``leadgraph_stage_guards``)."""
+
+    def __call__(self, facts: Mapping[str, Any]) -> bool: ...
+
+
+# ---------------------------------------------------------------- failures
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin raised: which plugin, in which hook (or kind), and what it said."""
+
+    plugin: str
+    hook: str
+    message: str
+
+    def as_document(self) -> dict[str, str]:
+        return {"plugin": self.plugin, "hook": self.hook, "message": self.message}

@@ -1,0 +1,56 @@
+"""The service layer: what leadgraph does, whoever asks (GraphQL resolvers, the CLI, the
+importer).
+
+A :class:`Services` is built once per (database, rules version) from the database, the rule
+set and the plugin manager, and handed to every caller.  Resolvers validate input, call one
+service and map its result; services own transactions and plugin events; ``leadgraph.store``
+alone talks to MongoDB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ..rules.ruleset import RuleSet
+from .capture import Capture
+from .funnel import Funnel
+
+
+@dataclass(eq=False)
+class Services:
+    """Every service over one database, with one rule set (None: no valid rules loaded)."""
+
+    db: AsyncDatabase
+    ruleset: RuleSet | None
+    pm: Any
+
+    @cached_property
+    def funnel(self) -> Funnel:
+        """Scoring, sales-ready and stage moves: the one funnel runner."""
+        return Funnel(self.db, self.ruleset, self.pm)
+
+    @cached_property
+    def capture(self) -> Capture:
+        """Form submissions and event registrations, through matching and the funnel."""
+        return Capture(self.funnel, self.ruleset, self.pm)
+
+
+class ServiceCache:
+    """The :class:`Services` of the live rules, rebuilt when the rules or database change."""
+
+    def __init__(self) -> None:
+        self._current: Services | None = None
+
+    def get(self, db: AsyncDatabase, rules: Any, pm: Any) -> Services:
+        ruleset = getattr(rules, "current", None)
+        cur = self._current
+        if cur is None or cur.db is not db or cur.ruleset is not ruleset or cur.pm is not pm:
+            cur = self._current = Services(db, ruleset, pm)
+        return cur
+
+
+__all__ = ["Capture", "Funnel", "ServiceCache", "Services"]

@@ -1,0 +1,56 @@
+"""Capture as a service: a submission is matched and stored (:mod:`leadgraph.capture`), then
+the contact's leads go through the funnel runner and plugins hear what was created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..capture import Outcome, capture
+from ..contracts import PluginFailure
+from ..events import emit
+from .funnel import Funnel
+
+
+@dataclass
+class Captured:
+    """A stored submission and the plugins that failed after it was stored."""
+
+    outcome: Outcome
+    plugin_failures: list[PluginFailure] = field(default_factory=list)
+
+
+class Capture:
+    def __init__(self, funnel: Funnel, rules: Any, pm: Any) -> None:
+        self.funnel = funnel
+        self.rules = rules
+        self.pm = pm
+
+    async def submit(self, **kwargs: Any) -> Captured:
+        """Run one submission (see :func:`leadgraph.capture.capture` for the arguments).
+
+        The submission is stored exactly once whatever a plugin does afterwards; a scoring
+        plugin that fails leaves the lead marked stale and is reported in the result.
+        """
+        out = await capture(
+            self.funnel.db,
+            rules=self.rules,
+            pm=self.pm,
+            make_lead=self.funnel.new_lead,
+            **kwargs,
+        )
+        if out.replayed:
+            return Captured(out)
+        failures: list[PluginFailure] = []
+        if out.contact_match.created:
+            failures += await emit(self.pm, "contact_created", {"contact": out.contact})
+        created = [out.lead["_id"]] if out.lead is not None and out.lead_match.created else []
+        report = await self.funnel.after_engagement(out.contact, created=created)
+        if out.lead is not None:
+            out.lead = report.lead(out.lead["_id"]) or out.lead
+        failures += await emit(
+            self.pm,
+            "interaction_recorded",
+            {"interaction": out.interaction, "contact": out.contact},
+        )
+        return Captured(out, [*report.failures, *failures])

@@ -1,0 +1,517 @@
+"""The one funnel runner: evaluate -> persist -> announce, for every path that touches a lead.
+
+- **evaluate** (pure: facts + rules + triggers + time): scores by every applicable model with
+  their explanations, the ``salesReady`` flag those scores imply, and the automatic lifecycle
+  transitions the triggers take.  Nothing here reads or writes the database.
+- **persist**: one atomic write per lead (``bulk_write`` for a batch), guarded by the lead's
+  revision so two runs racing on one lead never store facts older than the other's: the loser
+  is evaluated again from fresh facts.
+- **announce**: the hookspec events (``lead_scored``, ``stage_changed``) after the write;
+  failing event handlers are reported, never undo the write.
+
+API mutations, capture, import, ``leadgraph rescore`` and the demo seed all go through it.
+
+``salesReady`` follows the scores both ways (a lead is sales-ready while a model's score is at
+or above its threshold), unless a person set it by hand (``salesReadyBy: "hand"``).  A decision
+that makes a sales-ready lead not sales-ready (sending it back to marketing, or un-marking it by
+hand) *holds* the models then over their threshold (``salesReadyHeld``): such a model makes
+the lead sales-ready again only after its score fell under the threshold and newly crossed it,
+never because of an unrelated interaction.
+
+A plugin that fails while a lead is evaluated (a scoring kind, a guard, an action) leaves the
+lead's derived data as it was, marks it stale with ``scoreError {plugin, hook, message}`` and
+is reported to the caller; the next successful run clears the mark.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ..contracts import Facts, PluginFailure
+from ..db import in_transaction
+from ..events import emit
+from ..plugin_manager import PluginError
+from ..rules import lifecycle, scoring
+from ..rules.models import Transition
+from ..rules.ruleset import RuleSet
+from ..store import accounts, contacts, interactions, leads
+from ..store._base import now as db_now
+
+log = logging.getLogger("leadgraph.funnel")
+
+OPEN = {"$in": ["open", None]}
+RETRIES = 3
+
+
+# ---------------------------------------------------------------- facts
+
+
+async def gather_facts(db: AsyncDatabase, docs: Iterable[dict[str, Any]]) -> dict[ObjectId, Facts]:
+    """``{lead id: facts}`` for many leads with one batched find per collection.
+
+    Interactions belong to contacts: a lead's are those of its parent contact or, for an
+    account-based lead without one, those of every contact of its account.
+    """
+    docs = list(docs)
+    people = await contacts.by_ids(
+        db, [d["parentContactId"] for d in docs if d.get("parentContactId")]
+    )
+    account_ids = [d["parentAccountId"] for d in docs if d.get("parentAccountId")]
+    account_ids += [c["accountId"] for c in people.values() if c.get("accountId")]
+    by_id = await accounts.by_ids(db, account_ids)
+    account_based = [
+        d["parentAccountId"]
+        for d in docs
+        if d.get("parentAccountId") and not d.get("parentContactId")
+    ]
+    members = await contacts.of_accounts(db, account_based)
+    for group in members.values():
+        for person in group:
+            people.setdefault(person["_id"], person)
+    events = await interactions.of_contacts(db, list(people))
+    return assemble_facts(docs, people, by_id, members, events)
+
+
+def assemble_facts(
+    docs: Iterable[dict[str, Any]],
+    people: dict[ObjectId, dict[str, Any]],
+    by_id: dict[ObjectId, dict[str, Any]],
+    members: dict[ObjectId, list[dict[str, Any]]],
+    events: dict[ObjectId, list[dict[str, Any]]],
+) -> dict[ObjectId, Facts]:
+    """The facts of each lead from documents already loaded: contacts and accounts by id,
+    an account's contacts (``members``) and a contact's interactions, each by their id."""
+    out: dict[ObjectId, Facts] = {}
+    for lead in docs:
+        contact = people.get(lead.get("parentContactId"))  # type: ignore[arg-type]
+        account = by_id.get(lead.get("parentAccountId")) or (  # type: ignore[arg-type]
+            by_id.get(contact.get("accountId")) if contact else None  # type: ignore[arg-type]
+        )
+        who = [contact] if contact else members.get(lead.get("parentAccountId"), [])  # type: ignore[arg-type]
+        seen = sorted(
+            (i for person in who for i in events.get(person["_id"], [])),
+            key=lambda i: i["occurredAt"],
+        )
+        out[lead["_id"]] = Facts(
+            lead=lead, contact=contact, account=account, contacts=who, interactions=seen
+        )
+    return out
+
+
+# ---------------------------------------------------------------- evaluate (pure)
+
+
+@dataclass
+class Evaluation:
+    """What the rules say about one lead: its scores, the stage moves they trigger, and the
+    single MongoDB update that stores both (None when nothing changes)."""
+
+    update: dict[str, Any] | None
+    results: list[scoring.ScoreResult] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    failure: PluginFailure | None = None
+
+
+def failure_of(exc: PluginError) -> PluginFailure:
+    return PluginFailure(plugin=exc.plugin, hook=exc.hook, message=exc.message)
+
+
+def sales_ready_fields(lead: dict[str, Any], results: list[scoring.ScoreResult]) -> dict[str, Any]:
+    """``salesReady`` and ``salesReadyHeld`` as the new ``results`` imply (see the module)."""
+    over = {r.model for r in results if r.sales_ready}
+    held = sorted(set(lead.get("salesReadyHeld") or []) & over)  # under the threshold: released
+    fields: dict[str, Any] = {"salesReadyHeld": held}
+    if lead.get("salesReadyBy") != "hand":
+        fields["salesReady"] = bool(over - set(held))
+    return fields
+
+
+def decision_fields(lead: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A person's (or a transition's) ``fields`` for a lead, with what a decision about
+    ``salesReady`` implies: set by hand it sticks; made false it holds the ready models."""
+    out = dict(fields)
+    if out.get("salesReady") is False:
+        over = {s["model"] for s in lead.get("scores") or [] if s.get("salesReady")}
+        out["salesReadyHeld"] = sorted(over | set(lead.get("salesReadyHeld") or []))
+        out["salesReadyBy"] = None
+    return out
+
+
+def evaluate(
+    ruleset: RuleSet,
+    facts: Facts,
+    triggers: Collection[str],
+    now: datetime | None = None,
+    *,
+    manual: dict[str, Any] | None = None,
+) -> Evaluation:
+    """Score the lead of ``facts`` and follow the automatic transitions ``triggers`` fire.
+
+    ``manual`` are fields a person set in this same step (a flag by hand): they are applied
+    first, as a decision.  A plugin failure is returned as ``failure`` with an update that
+    stores only the manual fields and the stale mark.
+    """
+    now = now or datetime.now(UTC)
+    lead = facts["lead"]
+    fields = decision_fields(lead, manual) if manual else {}
+    fields["funnelVersion"] = ruleset.version
+    fired = set(triggers)
+    try:
+        results = scoring.score_lead(ruleset, {**facts, "lead": {**lead, **fields}}, now)
+        if results:
+            fired.add("scored")
+            fields.update(scoring.lead_update(results, now))
+            fields.update(sales_ready_fields({**lead, **fields}, results))
+        current: dict[str, Any] = {**lead, **fields}
+        transitions = lifecycle.advance(ruleset, {**facts, "lead": current}, fired, now)
+        move = lifecycle.transition_update(ruleset, current, transitions, now=now)
+    except PluginError as exc:
+        failure = failure_of(exc)
+        del fields["funnelVersion"]  # not brought up to date with these rules
+        stale = {
+            **fields,
+            "scoreError": {**failure.as_document(), "at": now, "rulesVersion": ruleset.version},
+        }
+        return Evaluation(update=_update(stale, None, now), failure=failure)
+    if move is not None:
+        fields.update(decision_fields(current, move["$set"]))
+    if lead.get("scoreError") is not None:
+        fields["scoreError"] = None
+    if not _changes(lead, fields) and move is None:
+        return Evaluation(update=None, results=results)
+    return Evaluation(update=_update(fields, move, now), results=results, transitions=transitions)
+
+
+def _changes(lead: dict[str, Any], fields: dict[str, Any]) -> bool:
+    """Whether ``fields`` change anything but the time a score was computed."""
+    for key, value in fields.items():
+        if key == "scores":
+            strip = [{k: v for k, v in s.items() if k != "scoredAt"} for s in value]
+            old = [{k: v for k, v in s.items() if k != "scoredAt"} for s in lead.get(key) or []]
+            if strip != old:
+                return True
+        elif lead.get(key) != value:
+            return True
+    return False
+
+
+def _update(fields: dict[str, Any], move: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    update: dict[str, Any] = {"$set": {**fields, "updatedAt": now}, "$inc": {"rev": 1}}
+    if move is not None:
+        update["$push"] = move["$push"]
+    return update
+
+
+def applied(doc: dict[str, Any], update: dict[str, Any] | None) -> dict[str, Any]:
+    """``doc`` after ``update`` ($set of top-level or dotted paths, $inc, $push with $each)."""
+    out = dict(doc)
+    if not update:
+        return out
+    for path, value in (update.get("$set") or {}).items():
+        target = out
+        *parents, last = path.split(".")
+        for part in parents:
+            target[part] = dict(target.get(part) or {})
+            target = target[part]
+        target[last] = value
+    for path, value in (update.get("$inc") or {}).items():
+        out[path] = (out.get(path) or 0) + value
+    for path, value in (update.get("$push") or {}).items():
+        items = value["$each"] if isinstance(value, dict) and "$each" in value else [value]
+        out[path] = [*(out.get(path) or []), *items]
+    return out
+
+
+# ---------------------------------------------------------------- runs
+
+
+@dataclass
+class LeadFailure:
+    lead_id: ObjectId
+    failure: PluginFailure
+
+
+@dataclass
+class Report:
+    """What one funnel run did: the leads after it, and what failed."""
+
+    leads: list[dict[str, Any]] = field(default_factory=list)
+    changed: int = 0
+    unchanged: int = 0
+    failed: list[LeadFailure] = field(default_factory=list)
+    event_failures: list[PluginFailure] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[PluginFailure]:
+        """Every plugin failure of the run, each once."""
+        return list(dict.fromkeys([f.failure for f in self.failed] + self.event_failures))
+
+    def merge(self, other: Report) -> None:
+        self.leads += other.leads
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.event_failures += other.event_failures
+
+    def lead(self, oid: ObjectId) -> dict[str, Any] | None:
+        return next((d for d in self.leads if d["_id"] == oid), None)
+
+
+class Funnel:
+    """The funnel of one rule set over one database, announcing to one plugin manager."""
+
+    def __init__(self, db: AsyncDatabase, ruleset: RuleSet | None, pm: Any) -> None:
+        self.db = db
+        self.ruleset = ruleset
+        self.pm = pm
+
+    @property
+    def initial_stage(self) -> str:
+        """The stage a new lead starts in: the lifecycle's ``initial``."""
+        lc = self.ruleset.lifecycle if self.ruleset is not None else None
+        return lc.initial if lc is not None else leads.DEFAULT_STAGE
+
+    def new_lead(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """A new lead document starting at the lifecycle's initial stage."""
+        return leads.new_document(fields, stage=self.initial_stage, rules_version=self.version)
+
+    @property
+    def version(self) -> str | None:
+        return self.ruleset.version if self.ruleset is not None else None
+
+    async def run(
+        self,
+        docs: list[dict[str, Any]],
+        triggers: Collection[str],
+        *,
+        created: Collection[ObjectId] = (),
+        manual: dict[str, Any] | None = None,
+        now: datetime | None = None,
+        facts: dict[ObjectId, Facts] | None = None,
+    ) -> Report:
+        """Evaluate, persist and announce ``docs`` (stored leads) for ``triggers``.
+
+        ``created`` leads also fire ``created`` (and the ``lead_created`` event); ``manual``
+        fields are a person's decision stored in the same write.  Leads another run changed
+        meanwhile are evaluated again from fresh facts.
+        """
+        report = Report()
+        if self.ruleset is None or not docs:
+            report.leads = list(docs)
+            for doc in docs:
+                if doc["_id"] in created:
+                    report.event_failures += await emit(
+                        self.pm, "lead_created", {"lead": doc, "contact": None}
+                    )
+            return report
+        pending = list(docs)
+        for attempt in range(RETRIES):
+            t = now or db_now()
+            known = facts if (facts is not None and attempt == 0) else None
+            if known is None or any(d["_id"] not in known for d in pending):
+                known = await gather_facts(self.db, pending)
+            evaluations: list[tuple[dict[str, Any], Evaluation]] = []
+            for doc in pending:
+                fired = set(triggers) | ({"created"} if doc["_id"] in created else set())
+                evaluations.append(
+                    (doc, evaluate(self.ruleset, known[doc["_id"]], fired, t, manual=manual))
+                )
+            writes = [(doc, e.update) for doc, e in evaluations if e.update is not None]
+            lost = await leads.write_revisions(self.db, writes)
+            retry: list[ObjectId] = []
+            for doc, e in evaluations:
+                if doc["_id"] in lost:
+                    retry.append(doc["_id"])
+                    continue
+                after = applied(doc, e.update)
+                report.leads.append(after)
+                if e.failure is not None:
+                    report.failed.append(LeadFailure(doc["_id"], e.failure))
+                    log.warning("lead %s: %s", doc["_id"], e.failure)
+                elif e.update is None:
+                    report.unchanged += 1
+                else:
+                    report.changed += 1
+                if doc["_id"] in created:
+                    report.event_failures += await emit(
+                        self.pm,
+                        "lead_created",
+                        {"lead": after, "contact": known[doc["_id"]]["contact"]},
+                    )
+                report.event_failures += await self.announce(doc, after, e)
+            if not retry:
+                break
+            pending = await leads.by_ids_list(self.db, retry)
+        else:
+            log.error("leads %s kept changing during %d funnel runs", retry, RETRIES)
+        return report
+
+    async def announce(
+        self, before: dict[str, Any], after: dict[str, Any], e: Evaluation
+    ) -> list[PluginFailure]:
+        """Tell plugins about the scores and stage moves just stored."""
+        failures: list[PluginFailure] = []
+        if e.results:
+            failures += await emit(self.pm, "lead_scored", {"lead": after, "results": e.results})
+        stage = before.get("stage")
+        for t in e.transitions:
+            failures += await emit(
+                self.pm,
+                "stage_changed",
+                {
+                    "lead": after,
+                    "from_stage": stage,
+                    "to_stage": t.to,
+                    "transition": t.name,
+                    "rules_version": self.version,
+                },
+            )
+            stage = t.to
+        return failures
+
+    # ------------------------------------------------------------ entry points
+
+    async def after_engagement(
+        self, contact: dict[str, Any], *, created: Collection[ObjectId] = ()
+    ) -> Report:
+        """A contact engaged: rescore its open leads and the open account-based leads of its
+        account, and follow the ``interaction`` and ``scored`` transitions."""
+        docs = await leads.open_of_contact(self.db, contact["_id"], contact.get("accountId"))
+        return await self.run(docs, {"interaction"}, created=created)
+
+    async def created(self, docs: list[dict[str, Any]]) -> Report:
+        """Leads were created (by hand or by import): score them and fire ``created``."""
+        return await self.run(docs, (), created={d["_id"] for d in docs})
+
+    async def rescore(self, doc: dict[str, Any]) -> Report:
+        return await self.run([doc], ())
+
+    async def set_by_hand(self, doc: dict[str, Any], fields: dict[str, Any]) -> Report:
+        """A person set ``fields`` (``salesReady``, ``teleprospectReady``): stored as a
+        decision, then the ``updated`` transitions follow."""
+        manual = dict(fields)
+        if manual.get("salesReady") is True:
+            manual["salesReadyBy"] = "hand"
+        return await self.run([doc], {"updated"}, manual=manual)
+
+    async def rescore_all(
+        self,
+        query: dict[str, Any] | None = None,
+        *,
+        batch: int = 500,
+        progress: Callable[[int], None] | None = None,
+    ) -> Report:
+        """Rescore every lead matching ``query`` in batches; goes on past failing leads."""
+        total = Report()
+        async for chunk in leads.batches(self.db, query or {}, batch):
+            report = await self.run(chunk, ())
+            report.leads = []  # not kept for the whole database
+            total.merge(report)
+            if progress is not None:
+                progress(len(chunk))
+        return total
+
+    def evaluate_new(self, facts: dict[ObjectId, Facts], docs: list[dict[str, Any]]) -> None:
+        """Score and advance leads not yet written (the demo seed), in place."""
+        if self.ruleset is None:
+            return
+        t = db_now()
+        for doc in docs:
+            e = evaluate(self.ruleset, facts[doc["_id"]], {"created"}, t)
+            doc.update(applied(doc, e.update))
+
+    # ------------------------------------------------------------ decisions by hand
+
+    async def move_by_hand(
+        self, doc: dict[str, Any], to: str, *, by: str | None, reason: str | None
+    ) -> tuple[dict[str, Any], list[PluginFailure]]:
+        """Move a lead to stage (or along the transition named) ``to``, if the lifecycle
+        allows it from the lead's stage and its guards hold.
+
+        :raises lifecycle.InvalidTransition: the move is not allowed (nothing written).
+        :raises PluginError: a guard or action plugin failed (nothing written).
+        :raises StaleLead: the lead changed meanwhile (nothing written).
+        """
+        ruleset = self._rules()
+        facts = (await gather_facts(self.db, [doc]))[doc["_id"]]
+        t = lifecycle.manual_transition(ruleset, facts, to)
+        move = lifecycle.transition_update(ruleset, doc, [t], by=by, reason=reason)
+        assert move is not None
+        fields = decision_fields(doc, move["$set"])
+        update = {"$set": fields, "$push": move["$push"], "$inc": {"rev": 1}}
+        if await leads.write_revisions(self.db, [(doc, update)]):
+            raise StaleLead("the lead changed meanwhile; read it again")
+        after = applied(doc, update)
+        e = Evaluation(update=update, transitions=[t])
+        return after, await self.announce(doc, after, e)
+
+    def qualification_stages(self) -> list[str]:
+        """The stages a lead may be qualified from (the lifecycle's ``qualify_from``)."""
+        lc = self._rules().lifecycle
+        if lc is None:
+            return []
+        return lc.qualification_stages
+
+    async def close(
+        self,
+        doc: dict[str, Any],
+        status: str,
+        *,
+        by: str | None,
+        reason: str | None,
+        on_commit: Callable[[Any], Any] | None = None,
+    ) -> tuple[dict[str, Any], list[PluginFailure]]:
+        """Close an open lead as ``qualified`` or ``disqualified``, with a stage-history
+        entry; ``on_commit(session)`` writes what goes with it in the same transaction.
+
+        :raises StaleLead: the lead was closed or changed meanwhile.
+        """
+        t = db_now()
+        entry = {
+            "stage": doc.get("stage"),
+            "enteredAt": t,
+            "reason": reason or status,
+            "by": by,
+            "transition": status,
+            "status": status,
+            "rulesVersion": self.version,
+        }
+        fields: dict[str, Any] = {"status": status, "updatedAt": t}
+        if status == "disqualified":
+            fields["disqualifiedReason"] = reason
+        update = {"$set": fields, "$push": {"stageHistory": entry}, "$inc": {"rev": 1}}
+
+        async def work(session: Any) -> dict[str, Any] | None:
+            if on_commit is not None:
+                await on_commit(session)
+            return await leads.close(self.db, doc, update, session=session)
+
+        after = await in_transaction(self.db, work)
+        if after is None:
+            raise StaleLead("the lead was closed or changed meanwhile; read it again")
+        failures = await emit(
+            self.pm,
+            "lead_closed",
+            {"lead": after, "status": status, "reason": reason, "by": by},
+        )
+        return after, failures
+
+    def _rules(self) -> RuleSet:
+        if self.ruleset is None:
+            raise NoRules("no valid rules are loaded (see rulesStatus)")
+        return self.ruleset
+
+
+class StaleLead(Exception):
+    """The lead changed between reading and writing it; nothing was written."""
+
+
+class NoRules(Exception):
+    """No valid rules are loaded, so the funnel cannot decide."""

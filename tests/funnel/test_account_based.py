@@ -1,0 +1,55 @@
+"""Account-based leads are first-class: scored on the engagement of the account's contacts,
+rescored live when any of them engages, and not taken for orphans."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bson import ObjectId
+from foundation import gid
+
+
+async def test_a_colleagues_interaction_rescores_the_account_based_lead(api):
+    account = await api.db["accounts"].insert_one(
+        {"name": "Fabrikam", "numberOfEmployees": 5000, "createdAt": datetime.now(UTC)}
+    )
+    account_id = gid("Account", account.inserted_id)
+    colleague = (
+        await api.gql(
+            """mutation($i: CreateContactInput!) { createContact(input: $i) {
+               ... on ContactPayload { contact { id } } } }""",
+            {
+                "i": {
+                    "lastName": "Ito",
+                    "email": f"{ObjectId()}@fabrikam.com",
+                    "account": account_id,
+                }
+            },
+        )
+    )["createContact"]["contact"]["id"]
+    lead = (
+        await api.gql(
+            """mutation($i: CreateLeadInput!) { createLead(input: $i) {
+               ... on LeadPayload { lead { id stage scores { score } } } } }""",
+            {"i": {"topic": "Fabrikam platform deal", "parentAccount": account_id}},
+        )
+    )["createLead"]["lead"]
+    assert lead["scores"][0]["score"] == 10  # company of 250 or more
+
+    data = await api.gql(
+        """mutation($i: RecordInteractionInput!) { recordInteraction(input: $i) {
+           ... on InteractionPayload { created } } }""",
+        {"i": {"contact": colleague, "type": "EMAIL_CLICKED"}},
+    )
+    assert data["recordInteraction"]["created"] is True
+    got = (
+        await api.gql(
+            f'{{ lead(id: "{lead["id"]}") {{ stage parentContact {{ id }} '
+            "scores { score explanation { rule points } } } }"
+        )
+    )["lead"]
+    explanation = {e["rule"]: e["points"] for e in got["scores"][0]["explanation"]}
+    assert explanation["email link clicked (10 each, last 30 days)"] == 10
+    assert got["scores"][0]["score"] == 20
+    assert got["stage"] == "automated_marketing_qualification"
+    assert got["parentContact"] is None
