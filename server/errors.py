@@ -63,7 +63,7 @@ class PluginErrorType(Error):
     @classmethod
     def of(cls, failure: PluginFailure) -> PluginErrorType:
         return cls(
-            message=f"plugin {failure.plugin!r} failed in {failure.hook}: {failure.message}",
+            message=f"plugin {failure.plugin!r}: {failure.hook} raised {failure.message}",
             code="PLUGIN_ERROR",
             plugin=failure.plugin,
             hook=failure.hook,
@@ -148,7 +148,7 @@ class PluginFailed(UserError):
 
     def __init__(self, failure: PluginFailure) -> None:
         self.failure = failure
-        super().__init__(f"plugin {failure.plugin!r} failed in {failure.hook}: {failure.message}")
+        super().__init__(f"plugin {failure.plugin!r}: {failure.hook} raised {failure.message}")
 
     @property
     def extensions(self) -> dict[str, Any]:

@@ -33,7 +33,8 @@ class PluginError(Exception):
     kind, operator, action or guard it provides) and ``message`` what went wrong."""
 
     def __init__(self, plugin: str, message: str, hook: str = "") -> None:
-        super().__init__(f"plugin {plugin!r}: {message}")
+        said = f"{hook} raised {message}" if hook else message
+        super().__init__(f"plugin {plugin!r}: {said}")
         self.plugin = plugin
         self.message = message
         self.hook = hook
@@ -71,7 +72,7 @@ def _results(pm: pluggy.PluginManager, hook: str) -> Iterator[tuple[str, Any]]:
         try:
             result = impl.function()
         except Exception as exc:
-            raise PluginError(name, f"{hook} raised {type(exc).__name__}: {exc}", hook) from exc
+            raise PluginError(name, f"{type(exc).__name__}: {exc}", hook) from exc
         if result is not None:
             yield name, result
 
@@ -110,6 +111,4 @@ def guarded(
     except (PluginError, *expected):
         raise
     except Exception as exc:
-        raise PluginError(
-            provided.plugin, f"{what} raised {type(exc).__name__}: {exc}", what
-        ) from exc
+        raise PluginError(provided.plugin, f"{type(exc).__name__}: {exc}", what) from exc

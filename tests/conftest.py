@@ -4,6 +4,7 @@ every test gets its own fresh database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -53,14 +54,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-async def server(mongo_client: AsyncMongoClient, mongo_uri: str) -> AsyncIterator[Any]:
-    """The real app served by uvicorn on a loopback port (lifespan, rules and all)."""
+@contextlib.asynccontextmanager
+async def serving(
+    client: AsyncMongoClient, uri: str, db_name: str, rules_dir: Path = ROOT / "rules"
+) -> AsyncIterator[Any]:
+    """The real app served by uvicorn on a loopback port (lifespan, rules and all), on the
+    database ``db_name``; ``app.base_url`` is where it listens."""
     port = _free_port()
-    settings = Settings(rules_dir=ROOT / "rules", port=port)
-    conn = Connection(
-        client=mongo_client, db=mongo_client["t_bootstrap"], embedded=None, uri=mongo_uri
-    )
+    settings = Settings(rules_dir=rules_dir, port=port)
+    conn = Connection(client=client, db=client[db_name], embedded=None, uri=uri)
     app = create_app(settings, connection=conn)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
@@ -72,9 +74,18 @@ async def server(mongo_client: AsyncMongoClient, mongo_uri: str) -> AsyncIterato
             task.result()
         await asyncio.sleep(0.02)
     app.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    yield app
-    uv.should_exit = True
-    await task
+    try:
+        yield app
+    finally:
+        uv.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def server(mongo_client: AsyncMongoClient, mongo_uri: str) -> AsyncIterator[Any]:
+    """The app every ``api`` test talks to (each test swaps in its own database)."""
+    async with serving(mongo_client, mongo_uri, "t_bootstrap") as app:
+        yield app
 
 
 @dataclass

@@ -1,0 +1,262 @@
+"""A partner plugin that raises never loses what the caller sent, never leaves derived data
+silently stale, and is named to the caller.
+
+The partner package (``fragile_plugin``, a ``fragile`` scoring kind that raises for leads whose
+topic contains "explode") is installed in the test as pip would leave it: the package and a
+``dist-info`` with its ``leadgraph`` entry point, on ``sys.path``.  A server of its own runs
+the shipped rules plus a model of that kind, and lifecycle transitions on the ``created`` and
+``interaction`` triggers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import shutil
+import sys
+import tomllib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from bson import ObjectId
+from click.testing import CliRunner
+from conftest import ROOT, Api, serving
+from foundation import oid_of
+from leadgraph.cli import cli
+from pymongo import AsyncMongoClient
+
+PACKAGE = Path(__file__).parent / "fragile_plugin"
+
+FRAGILE_RULES = """\
+scoring:
+  - name: fragile-fit
+    kind: fragile
+    threshold: 100
+"""
+
+# The shipped lifecycle plus one transition for each trigger it does not use.
+EXTRA_TRANSITIONS = """\
+    - name: vip
+      from: inquiry
+      to: sales_acceptance
+      on: [created]
+      guard: {fact: lead.topic, op: eq, value: VIP}
+    - name: clicked
+      from: automated_marketing_qualification
+      to: teleprospecting_acceptance
+      on: [interaction]
+      guard: {event: {type: email_clicked, within: 1d}}
+"""
+
+LEAD = """id topic stage scores { model score }
+  scoreError { plugin hook message rulesVersion }
+  stageHistory { stage transition }"""
+
+
+def _install(target: Path) -> None:
+    """What ``pip install`` leaves: the package and a distribution with its entry points."""
+    project = tomllib.loads((PACKAGE / "pyproject.toml").read_text())["project"]
+    shutil.copytree(PACKAGE / "leadgraph_fragile", target / "leadgraph_fragile")
+    dist = target / f"leadgraph_fragile-{project['version']}.dist-info"
+    dist.mkdir()
+    dist.joinpath("METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
+    points = project["entry-points"]["leadgraph"]
+    lines = ["[leadgraph]"] + [f"{name} = {module}" for name, module in points.items()]
+    dist.joinpath("entry_points.txt").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The partner package installed, and a rules directory using its kind."""
+    work = tmp_path_factory.mktemp("fragile")
+    _install(work / "site")
+    sys.path.insert(0, str(work / "site"))
+    importlib.invalidate_caches()
+    directory = work / "rules"
+    shutil.copytree(ROOT / "rules", directory)
+    (directory / "fragile.yaml").write_text(FRAGILE_RULES)
+    lifecycle = directory / "lifecycle.yaml"
+    text = lifecycle.read_text()
+    # first in the list: the first transition a trigger takes from a stage wins
+    lifecycle.write_text(
+        text.replace("  transitions:\n", "  transitions:\n" + EXTRA_TRANSITIONS, 1)
+    )
+    try:
+        yield directory
+    finally:
+        sys.path.remove(str(work / "site"))
+        sys.modules.pop("leadgraph_fragile", None)
+        importlib.invalidate_caches()
+
+
+@pytest.fixture
+async def fragile(
+    rules_dir: Path, mongo_client: AsyncMongoClient, mongo_uri: str
+) -> AsyncIterator[Api]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    async with serving(mongo_client, mongo_uri, name, rules_dir) as app:
+        rules = app.state.leadgraph.rules
+        assert rules.current is not None, rules.errors
+        assert rules.current.registry.scoring_kinds["fragile"].plugin == "fragile"
+        async with httpx.AsyncClient(timeout=60) as http:
+            yield Api(base_url=app.base_url, http=http, db=mongo_client[name])
+    await mongo_client.drop_database(name)
+
+
+async def _contact(api: Api) -> str:
+    data = await api.gql(
+        """mutation($i: CreateContactInput!) { createContact(input: $i) {
+           ... on ContactPayload { contact { id } } } }""",
+        {"i": {"lastName": "Okafor", "email": f"{ObjectId()}@contoso.com"}},
+    )
+    return data["createContact"]["contact"]["id"]
+
+
+async def _lead(api: Api, contact: str, topic: str) -> dict[str, Any]:
+    data = await api.gql(
+        f"""mutation($i: CreateLeadInput!) {{ createLead(input: $i) {{
+            ... on LeadPayload {{ lead {{ {LEAD} }} pluginErrors {{ plugin hook }} }} }} }}""",
+        {"i": {"topic": topic, "parentContact": contact}},
+    )
+    return data["createLead"]
+
+
+RECORD = """mutation($i: RecordInteractionInput!) { recordInteraction(input: $i) {
+  __typename
+  ... on InteractionPayload { created interaction { id }
+    pluginErrors { plugin hook message code } } } }"""
+
+
+async def test_record_interaction_keeps_the_event_and_names_the_plugin(fragile: Api) -> None:
+    contact = await _contact(fragile)
+    created = await _lead(fragile, contact, "explode: platform deal")
+    assert created["pluginErrors"][0]["plugin"] == "fragile"
+    assert created["lead"]["scoreError"]["plugin"] == "fragile"
+
+    payload = (await fragile.gql(RECORD, {"i": {"contact": contact, "type": "EMAIL_OPENED"}}))[
+        "recordInteraction"
+    ]
+    assert payload["__typename"] == "InteractionPayload" and payload["created"] is True
+    (error,) = payload["pluginErrors"]
+    assert error["plugin"] == "fragile" and error["code"] == "PLUGIN_ERROR"
+    assert "fragile" in error["hook"] and "exploded" in error["message"]
+    assert await fragile.db["interactions"].count_documents({"contactId": oid_of(contact)}) == 1
+
+    lead = (await fragile.gql(f'{{ lead(id: "{created["lead"]["id"]}") {{ {LEAD} }} }}'))["lead"]
+    assert lead["scoreError"]["plugin"] == "fragile"
+    assert lead["scoreError"]["rulesVersion"]
+    assert lead["scores"] == []  # never computed: stale, and marked so
+
+
+async def test_a_healthy_lead_of_the_same_contact_is_still_scored(fragile: Api) -> None:
+    contact = await _contact(fragile)
+    healthy = await _lead(fragile, contact, "steady interest")
+    assert healthy["pluginErrors"] == [] and healthy["lead"]["scoreError"] is None
+    await _lead(fragile, contact, "explode")
+    await fragile.gql(RECORD, {"i": {"contact": contact, "type": "EMAIL_OPENED"}})
+    lead = (await fragile.gql(f'{{ lead(id: "{healthy["lead"]["id"]}") {{ {LEAD} }} }}'))["lead"]
+    assert lead["scoreError"] is None
+    assert {s["model"]: s["score"] for s in lead["scores"]}["fragile-fit"] == 1
+
+
+async def test_submit_form_stores_the_submission_exactly_once(fragile: Api) -> None:
+    submit = """mutation($i: SubmitFormInput!) { submitForm(input: $i) { __typename
+      ... on CapturePayload { replayed contactCreated lead { id scoreError { plugin } }
+        pluginErrors { plugin } } } }"""
+    args = {
+        "i": {
+            "formId": "landing-trial",
+            "fields": {"email": "ada@contoso.com", "lastName": "Ng", "topic": "explode"},
+            "idempotencyKey": "sub-1",
+        }
+    }
+    first = (await fragile.gql(submit, args))["submitForm"]
+    assert first["__typename"] == "CapturePayload" and first["contactCreated"] is True
+    assert [e["plugin"] for e in first["pluginErrors"]] == ["fragile"]
+    assert first["lead"]["scoreError"] == {"plugin": "fragile"}
+    again = (await fragile.gql(submit, args))["submitForm"]
+    assert again["replayed"] is True
+    assert await fragile.db["interactions"].count_documents({}) == 1
+    assert await fragile.db["contacts"].count_documents({}) == 1
+
+
+async def test_rescore_lead_answers_a_typed_plugin_error(fragile: Api) -> None:
+    contact = await _contact(fragile)
+    lead = (await _lead(fragile, contact, "explode"))["lead"]["id"]
+    data = await fragile.gql(
+        f'mutation {{ rescoreLead(id: "{lead}") {{ __typename '
+        "... on PluginError { plugin hook message code } } }"
+    )
+    got = data["rescoreLead"]
+    assert got["__typename"] == "PluginError" and got["plugin"] == "fragile"
+    assert got["code"] == "PLUGIN_ERROR" and "exploded" in got["message"]
+
+
+async def test_import_keeps_every_row_and_reports_the_plugin(fragile: Api) -> None:
+    csv = "email,lastName,topic\na@x.com,Ames,explode now\nb@x.com,Bode,steady\n"
+    data = await fragile.gql(
+        """mutation($i: ImportInput!) { importRecords(input: $i) { __typename
+           ... on ImportSummary { created rejected pluginErrors { plugin } } } }""",
+        {"i": {"kind": "LEADS", "data": csv}},
+    )
+    summary = data["importRecords"]
+    assert summary["created"] == 2 and summary["rejected"] == 0
+    assert [e["plugin"] for e in summary["pluginErrors"]] == ["fragile"]
+    stale = await fragile.db["leads"].find_one({"topic": "explode now"})
+    fine = await fragile.db["leads"].find_one({"topic": "steady"})
+    assert stale["scoreError"]["plugin"] == "fragile"
+    assert fine["scoreError"] is None and fine["scores"]
+
+
+async def test_rescore_command_goes_on_summarises_and_fails(
+    fragile: Api, rules_dir: Path, mongo_uri: str, tmp_path: Path
+) -> None:
+    contact = await _contact(fragile)
+    bad = (await _lead(fragile, contact, "explode"))["lead"]["id"]
+    await _lead(fragile, contact, "steady one")
+    await _lead(fragile, contact, "steady two")
+    env = {
+        "MONGODB_URI": mongo_uri,
+        "LEADGRAPH_DB_NAME": fragile.db.name,
+        "LEADGRAPH_RULES_DIR": str(rules_dir),
+        "LEADGRAPH_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["rescore"], env=env)
+    assert result.exit_code != 0
+    assert "3 leads" in result.stderr and "1 failed" in result.stderr
+    assert "plugin 'fragile' failed" in result.stderr
+    assert "rescore --stale" in result.stderr
+
+    await fragile.db["leads"].update_one({"_id": oid_of(bad)}, {"$set": {"topic": "fixed"}})
+    rerun = await asyncio.to_thread(CliRunner().invoke, cli, ["rescore", "--stale"], env=env)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert "1 leads" in rerun.stderr and "0 failed" in rerun.stderr
+    fixed = await fragile.db["leads"].find_one({"_id": oid_of(bad)})
+    assert fixed["scoreError"] is None and fixed["scores"]
+
+
+async def test_created_and_interaction_triggers_fire(fragile: Api) -> None:
+    contact = await _contact(fragile)
+    vip = (await _lead(fragile, contact, "VIP"))["lead"]
+    assert vip["stage"] == "sales_acceptance"
+    assert vip["stageHistory"][-1]["transition"] == "vip"
+
+    lead = (await _lead(fragile, contact, "steady"))["lead"]
+    assert lead["stage"] == "automated_marketing_qualification"
+    await fragile.db["interactions"].insert_one(
+        {"contactId": oid_of(contact), "type": "email_clicked", "occurredAt": datetime.now(UTC)}
+    )
+    rescore = 'mutation { rescoreLead(id: "%s") { ... on LeadPayload { lead { stage } } } }'
+    rescored = await fragile.gql(rescore % lead["id"])
+    assert rescored["rescoreLead"]["lead"]["stage"] == "automated_marketing_qualification"
+    await fragile.gql(RECORD, {"i": {"contact": contact, "type": "EMAIL_CLICKED"}})
+    got = (await fragile.gql(f'{{ lead(id: "{lead["id"]}") {{ {LEAD} }} }}'))["lead"]
+    assert got["stage"] == "teleprospecting_acceptance"
+    assert got["stageHistory"][-1]["transition"] == "clicked"
