@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 
 def _default_rules_dir() -> Path:
@@ -44,6 +45,6 @@ class Settings:
             else base.rules_dir,
         )
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the non-None values of ``changes`` applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -30,7 +30,7 @@ async def ensure_indexes(
             await db[collection].create_indexes(models)
 
 
-def make_client(uri: str, **kwargs: object) -> AsyncMongoClient:
+def make_client(uri: str, **kwargs: Any) -> AsyncMongoClient:
     return AsyncMongoClient(uri, tz_aware=True, **kwargs)
 
 

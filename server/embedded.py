@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -95,6 +96,7 @@ class EmbeddedMongo:
                     + (f"; see {self.log_path}" if self.log_path else "")
                 )
             try:
+                client: MongoClient[dict[str, Any]]
                 with MongoClient(self.uri, serverSelectionTimeoutMS=500) as client:
                     client.admin.command("ping")
                 return

@@ -9,6 +9,7 @@ they are registered exactly like a partner's pip-installed plugin, which is foun
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,7 +50,31 @@ def get_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
     for name in DEFAULT_PLUGINS:
         if pm.get_plugin(name) is None:
             pm.register(importlib.import_module(name), name=name)
+    check_hooks(pm)
     return pm
+
+
+def check_hooks(pm: pluggy.PluginManager) -> None:
+    """Refuse a plugin that implements a hook leadgraph does not have (a misspelled
+    ``leadgraph_scoring_kind`` would otherwise be silently ignored): pluggy's
+    ``check_pending``, as a :class:`PluginError` naming the plugin and the likely hook."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        known = [n for n in dir(hookspecs) if n.startswith(f"{PROJECT}_")]
+        unknown = [
+            n
+            for n in dir(exc.plugin)
+            if n.startswith(f"{PROJECT}_") and n not in known and callable(getattr(exc.plugin, n))
+        ]
+        hint = ""
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+        hook = unknown[0] if unknown else "?"
+        raise PluginError(
+            plugin_name(pm, exc.plugin), f"implements unknown hook {hook!r}{hint}"
+        ) from exc
 
 
 def plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
@@ -106,9 +131,10 @@ def guarded(
 ) -> Any:
     """Call ``fn`` (a plugin's code); an exception becomes a :class:`PluginError` naming the
     plugin, except the ``expected`` ones (a ``ValueError`` from a ``check`` is a rule error)."""
+    passthrough: tuple[type[Exception], ...] = (PluginError, *expected)
     try:
         return fn(*args, **kwargs)
-    except (PluginError, *expected):
+    except passthrough:
         raise
     except Exception as exc:
         raise PluginError(provided.plugin, f"{type(exc).__name__}: {exc}", what) from exc

@@ -17,7 +17,14 @@ from typing import Any
 
 import pluggy
 
-from ..plugin_manager import PluginError, Provided, collect, get_plugin_manager, guarded
+from ..plugin_manager import (
+    PluginError,
+    Provided,
+    check_hooks,
+    collect,
+    get_plugin_manager,
+    guarded,
+)
 from .conditions import Compiler, fact_problem, in_event, known_facts, walk
 from .loader import RuleError, RulesInvalid, locate, parse_file, rule_files
 from .models import (
@@ -60,6 +67,7 @@ class Registry:
 
     @classmethod
     def from_plugins(cls, pm: pluggy.PluginManager) -> Registry:
+        check_hooks(pm)
         facts = collect(pm, "leadgraph_condition_facts")
         return cls(
             matching_kinds=collect(pm, "leadgraph_matching_kinds"),

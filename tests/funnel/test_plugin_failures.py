@@ -27,7 +27,10 @@ from bson import ObjectId
 from click.testing import CliRunner
 from conftest import ROOT, Api, serving
 from foundation import oid_of
+from leadgraph import hookimpl
 from leadgraph.cli import cli
+from leadgraph.plugin_manager import get_plugin_manager
+from leadgraph.rules.manager import RulesManager
 from pymongo import AsyncMongoClient
 
 PACKAGE = Path(__file__).parent / "fragile_plugin"
@@ -260,3 +263,22 @@ async def test_created_and_interaction_triggers_fire(fragile: Api) -> None:
     got = (await fragile.gql(f'{{ lead(id: "{lead["id"]}") {{ {LEAD} }} }}'))["lead"]
     assert got["stage"] == "teleprospecting_acceptance"
     assert got["stageHistory"][-1]["transition"] == "clicked"
+
+
+class Misspelled:
+    """A partner's plugin with a typo in a hook name."""
+
+    @hookimpl
+    def leadgraph_scoring_kind(self) -> dict[str, Any]:
+        return {}
+
+
+def test_a_misspelled_hook_is_an_error_at_load(tmp_path: Path) -> None:
+    pm = get_plugin_manager(entry_points=False)
+    pm.register(Misspelled(), name="acme-typo")
+    manager = RulesManager(ROOT / "rules", pm)
+    assert manager.reload() is False
+    (error,) = manager.errors
+    assert "plugin 'acme-typo'" in error.message
+    assert "unknown hook 'leadgraph_scoring_kind'" in error.message
+    assert "did you mean 'leadgraph_scoring_kinds'" in error.message
