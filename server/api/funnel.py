@@ -23,8 +23,8 @@ from ..errors import (
     plugin_errors,
 )
 from ..rules import lifecycle
-from ..services.funnel import Funnel, Report, StaleLead
-from ..store import contacts, leads
+from ..services.funnel import Funnel, Refused, Report
+from ..store import leads
 from .leads import Lead, LeadPayload
 from .relay import object_id
 
@@ -76,6 +76,29 @@ async def _lead(info: Info, id: relay.GlobalID) -> dict[str, Any]:
     if doc is None:
         raise NotFound("Lead", str(id))
     return doc
+
+
+async def _set_by_hand(
+    info: Info, id: relay.GlobalID, fields: dict[str, Any]
+) -> LeadPayload | PluginErrorType:
+    """A person set a lead's flags: stored as a decision, then the ``updated`` transitions."""
+    info.context.require("leads:stage")
+    funnel = _funnel(info)
+    lead = await _lead(info, id)
+    return _result(await funnel.set_by_hand(lead, fields), lead["_id"])
+
+
+async def _close(info: Info, id: relay.GlobalID, status: str, reason: str | None) -> LeadPayload:
+    """Qualify or disqualify a lead (the funnel checks the lifecycle allows it)."""
+    principal = info.context.require("leads:stage")
+    funnel = _funnel(info)
+    lead = await _lead(info, id)
+    close = funnel.qualify if status == "qualified" else funnel.disqualify
+    try:
+        after, failures = await close(lead, by=principal.name, reason=reason)
+    except Refused as exc:
+        raise Conflict(str(exc)) from exc
+    return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
 
 
 def _result(report: Report, oid: Any) -> LeadPayload | PluginErrorType:
@@ -143,7 +166,7 @@ class FunnelMutation:
             after, failures = await funnel.move_by_hand(lead, to, by=principal.name, reason=reason)
         except lifecycle.InvalidTransition as exc:
             raise Conflict(str(exc)) from exc
-        except StaleLead as exc:
+        except Refused as exc:
             raise Conflict(str(exc)) from exc
         return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
 
@@ -156,22 +179,14 @@ class FunnelMutation:
     async def mark_sales_ready(
         self, info: Info, id: relay.GlobalID, sales_ready: bool = True
     ) -> FunnelResult:
-        info.context.require("leads:stage")
-        funnel = _funnel(info)
-        lead = await _lead(info, id)
-        report = await funnel.set_by_hand(lead, {"salesReady": sales_ready})
-        return _result(report, lead["_id"])
+        return await _set_by_hand(info, id, {"salesReady": sales_ready})
 
     @strawberry.mutation(description="Mark a lead ready for the telemarketers (or not).")
     @errors_as_data
     async def mark_teleprospect_ready(
         self, info: Info, id: relay.GlobalID, teleprospect_ready: bool = True
     ) -> FunnelResult:
-        info.context.require("leads:stage")
-        funnel = _funnel(info)
-        lead = await _lead(info, id)
-        report = await funnel.set_by_hand(lead, {"teleprospectReady": teleprospect_ready})
-        return _result(report, lead["_id"])
+        return await _set_by_hand(info, id, {"teleprospectReady": teleprospect_ready})
 
     @strawberry.mutation(
         description="Qualify a lead into an opportunity, from a stage the lifecycle allows "
@@ -182,48 +197,14 @@ class FunnelMutation:
     async def qualify_lead(
         self, info: Info, id: relay.GlobalID, reason: str | None = None
     ) -> FunnelResult:
-        principal = info.context.require("leads:stage")
-        funnel = _funnel(info)
-        lead = await _lead(info, id)
-        if lead.get("status", "open") != "open":
-            raise Conflict(f"the lead is already {lead['status']}")
-        allowed = funnel.qualification_stages()
-        if lead.get("stage") not in allowed:
-            raise Conflict(
-                f"a lead can be qualified only from {', '.join(allowed) or 'no stage'}; "
-                f"this one is at {lead.get('stage')}"
-            )
-        contact_id = lead.get("parentContactId")
-
-        async def clear_marketing_only(session: Any) -> None:
-            if contact_id is not None:
-                await contacts.set_marketing_only(info.context.db, contact_id, False, session)
-
-        try:
-            after, failures = await funnel.close(
-                lead, "qualified", by=principal.name, reason=reason, on_commit=clear_marketing_only
-            )
-        except StaleLead as exc:
-            raise Conflict(str(exc)) from exc
-        return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
+        return await _close(info, id, "qualified", reason)
 
     @strawberry.mutation(description="Close a lead as disqualified.")
     @errors_as_data
     async def disqualify_lead(
         self, info: Info, id: relay.GlobalID, reason: str | None = None
     ) -> FunnelResult:
-        principal = info.context.require("leads:stage")
-        funnel = _funnel(info)
-        lead = await _lead(info, id)
-        if lead.get("status", "open") != "open":
-            raise Conflict(f"the lead is already {lead['status']}")
-        try:
-            after, failures = await funnel.close(
-                lead, "disqualified", by=principal.name, reason=reason
-            )
-        except StaleLead as exc:
-            raise Conflict(str(exc)) from exc
-        return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
+        return await _close(info, id, "disqualified", reason)
 
     @strawberry.mutation(
         description="Rescore a lead with the live rules now (scores carry their explanation and "

@@ -437,7 +437,7 @@ class Funnel:
 
         :raises lifecycle.InvalidTransition: the move is not allowed (nothing written).
         :raises PluginError: a guard or action plugin failed (nothing written).
-        :raises StaleLead: the lead changed meanwhile (nothing written).
+        :raises Refused: the lead changed meanwhile (nothing written).
         """
         ruleset = self._rules()
         facts = (await gather_facts(self.db, [doc]))[doc["_id"]]
@@ -447,7 +447,7 @@ class Funnel:
         fields = decision_fields(doc, move["$set"])
         update = {"$set": fields, "$push": move["$push"], "$inc": {"rev": 1}}
         if await leads.write_revisions(self.db, [(doc, update)]):
-            raise StaleLead("the lead changed meanwhile; read it again")
+            raise Refused("the lead changed meanwhile; read it again")
         after = applied(doc, update)
         e = Evaluation(update=update, transitions=[t])
         return after, await self.announce(doc, after, e)
@@ -471,8 +471,10 @@ class Funnel:
         """Close an open lead as ``qualified`` or ``disqualified``, with a stage-history
         entry; ``on_commit(session)`` writes what goes with it in the same transaction.
 
-        :raises StaleLead: the lead was closed or changed meanwhile.
+        :raises Refused: the lead is not open, or was closed or changed meanwhile.
         """
+        if doc.get("status", "open") != "open":
+            raise Refused(f"the lead is already {doc['status']}")
         t = db_now()
         entry = {
             "stage": doc.get("stage"),
@@ -495,7 +497,7 @@ class Funnel:
 
         after = await in_transaction(self.db, work)
         if after is None:
-            raise StaleLead("the lead was closed or changed meanwhile; read it again")
+            raise Refused("the lead was closed or changed meanwhile; read it again")
         failures = await emit(
             self.pm,
             "lead_closed",
@@ -503,14 +505,42 @@ class Funnel:
         )
         return after, failures
 
+    async def qualify(
+        self, doc: dict[str, Any], *, by: str | None, reason: str | None
+    ) -> tuple[dict[str, Any], list[PluginFailure]]:
+        """Qualify an open lead into an opportunity from a stage the lifecycle allows; its
+        parent contact stops being marketing-only in the same transaction."""
+        allowed = self.qualification_stages()
+        if doc.get("status", "open") == "open" and doc.get("stage") not in allowed:
+            raise Refused(
+                f"a lead can be qualified only from {', '.join(allowed) or 'no stage'}; "
+                f"this one is at {doc.get('stage')}"
+            )
+        contact_id = doc.get("parentContactId")
+
+        async def clear_marketing_only(session: Any) -> None:
+            if contact_id is not None:
+                await contacts.set_marketing_only(self.db, contact_id, False, session)
+
+        return await self.close(
+            doc, "qualified", by=by, reason=reason, on_commit=clear_marketing_only
+        )
+
+    async def disqualify(
+        self, doc: dict[str, Any], *, by: str | None, reason: str | None
+    ) -> tuple[dict[str, Any], list[PluginFailure]]:
+        """Close an open lead as disqualified, from any stage."""
+        return await self.close(doc, "disqualified", by=by, reason=reason)
+
     def _rules(self) -> RuleSet:
         if self.ruleset is None:
             raise NoRules("no valid rules are loaded (see rulesStatus)")
         return self.ruleset
 
 
-class StaleLead(Exception):
-    """The lead changed between reading and writing it; nothing was written."""
+class Refused(Exception):
+    """The funnel refuses the decision (the lead is closed, in a stage that does not allow it,
+    or changed between reading and writing it); nothing was written."""
 
 
 class NoRules(Exception):
