@@ -3,15 +3,14 @@ per occurrence of an event (capped)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from leadgraph import hookimpl
+from leadgraph.contracts import Scorer, ScoringKind
 from leadgraph.rules.conditions import Compiler
 from leadgraph.rules.models import ScoringModel
-
-Scorer = Callable[[Mapping[str, Any], datetime], list[tuple[str, float]]]
 
 
 class PointsKind:
@@ -47,5 +46,5 @@ class PointsKind:
 
 
 @hookimpl
-def leadgraph_scoring_kinds() -> dict[str, Any]:
+def leadgraph_scoring_kinds() -> dict[str, ScoringKind]:
     return {"points": PointsKind()}

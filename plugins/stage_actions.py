@@ -6,11 +6,23 @@ Guards: ``has_parent`` (the lead is linked to a contact or an account).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from leadgraph import hookimpl
+from leadgraph.contracts import StageAction, StageGuard
 
-PROTECTED = {"_id", "stage", "stageHistory", "scores"}
+# Managed by the lifecycle and the funnel runner (``rev`` guards its writes).
+PROTECTED = {
+    "_id",
+    "stage",
+    "stageHistory",
+    "scores",
+    "status",
+    "rev",
+    "funnelVersion",
+    "scoreError",
+}
 
 
 class SetFields:
@@ -23,20 +35,22 @@ class SetFields:
         if bad:
             raise ValueError(f"cannot set {', '.join(sorted(bad))} (managed by the lifecycle)")
 
-    def __call__(self, lead: dict[str, Any], transition: Any, options: dict[str, Any]) -> dict:
+    def __call__(
+        self, lead: dict[str, Any], transition: Any, options: dict[str, Any]
+    ) -> dict[str, Any]:
         return dict(options)
 
 
-def has_parent(facts: dict[str, Any]) -> bool:
+def has_parent(facts: Mapping[str, Any]) -> bool:
     lead = facts.get("lead") or {}
     return bool(lead.get("parentContactId") or lead.get("parentAccountId"))
 
 
 @hookimpl
-def leadgraph_stage_actions() -> dict[str, Any]:
+def leadgraph_stage_actions() -> dict[str, StageAction]:
     return {"set": SetFields()}
 
 
 @hookimpl
-def leadgraph_stage_guards() -> dict[str, Any]:
+def leadgraph_stage_guards() -> dict[str, StageGuard]:
     return {"has_parent": has_parent}

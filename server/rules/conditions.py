@@ -24,7 +24,7 @@ from bson import ObjectId
 
 from .models import AllOf, AnyOf, Compare, Condition, Event, EventSpec, NotOf, duration
 
-Facts = Mapping[str, Any]
+Facts = Mapping[str, Any]  # any record's facts (a lead's: leadgraph.contracts.Facts)
 Predicate = Callable[[Facts, datetime], bool]
 Counter = Callable[[Facts, datetime], int]
 

@@ -9,14 +9,14 @@ name is defined twice) are collected with their file, line and column, and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
+from ..contracts import Scorer
 from ..plugin_manager import (
     PluginError,
     Provided,
@@ -42,8 +42,6 @@ from .models import (
     Survivorship,
 )
 from .mongo import MongoCompiler
-
-Scorer = Callable[[Mapping[str, Any], datetime], list[tuple[str, float]]]
 
 DEFAULT_MATCHING = Matching(
     strategies=[
