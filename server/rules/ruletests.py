@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .lifecycle import advance
+from ..contracts import Facts
+from ..services.funnel import evaluate
 from .matching import records_match, strategy_for
 from .models import RuleTest, duration
 from .ruleset import RuleSet
@@ -47,12 +48,13 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
     now = test.now or DEFAULT_NOW
     given = test.given
     expect = test.expect
-    facts = {
-        "lead": given.lead,
-        "contact": given.contact,
-        "account": given.account,
-        "interactions": _interactions(test, now),
-    }
+    facts = Facts(
+        lead=dict(given.lead or {}),
+        contact=given.contact,
+        account=given.account,
+        contacts=[given.contact] if given.contact else [],
+        interactions=_interactions(test, now),
+    )
 
     if expect.score or expect.sales_ready or expect.explanation or expect.scored is not None:
         results = {r.model: r for r in score_lead(ruleset, facts, now)}
@@ -76,8 +78,9 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
                 )
 
     if expect.stage is not None or expect.transition is not None:
-        lead = dict(given.lead or {})
-        path = advance(ruleset, {**facts, "lead": lead}, test.trigger or "updated", now)
+        # The funnel runner's own pure evaluation: scores, salesReady and the transitions.
+        lead = facts["lead"]
+        path = evaluate(ruleset, facts, {test.trigger or "updated"}, now).transitions
         stage = (
             path[-1].to
             if path
