@@ -19,6 +19,8 @@ from . import __version__
 from .config import Settings
 from .db import Connection, open_database, ping
 from .graphql_view import LeadgraphGraphQL
+from .key_states import KeyStates
+from .live import Hub
 from .schema import build_schema
 from .services import ServiceCache
 
@@ -36,6 +38,8 @@ class AppState:
     pm: Any = None
     tasks: list[Any] = field(default_factory=list)
     services: ServiceCache = field(default_factory=ServiceCache)
+    live: Hub = field(default_factory=Hub)
+    key_states: KeyStates = field(default_factory=KeyStates)
 
     @property
     def db(self) -> AsyncDatabase:
@@ -59,6 +63,7 @@ def create_app(settings: Settings | None = None, connection: Connection | None =
             from .runtime import start_runtime
 
             await start_runtime(state, stack)
+            stack.push_async_callback(state.live.close)
             yield
 
     async def healthz(request: Request) -> JSONResponse:

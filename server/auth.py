@@ -29,10 +29,11 @@ ROLES["admin"] = frozenset(
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the API key's name and its role."""
+    """Who is calling: the API key's name, its role and its id (None for a caller without one)."""
 
     name: str
     role: str
+    key_id: str | None = None
 
     def can(self, permission: str) -> bool:
         return permission in ROLES.get(self.role, frozenset())

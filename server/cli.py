@@ -203,6 +203,19 @@ async def keys_revoke(conn: Connection, key_or_id: str) -> None:
     click.echo("revoked")
 
 
+@keys.command("role")
+@click.argument("key_or_id")
+@click.argument("role", type=click.Choice(sorted(ROLES)))
+@with_database
+async def keys_role(conn: Connection, key_or_id: str, role: str) -> None:
+    """Change a live key's role (open WebSockets pick it up within seconds)."""
+    from .store import keys as store
+
+    if not await store.set_role(conn.db, key_or_id, role):
+        raise click.ClickException(f"no live key matches {key_or_id!r}")
+    click.echo(f"role: {role}")
+
+
 # ---------------------------------------------------------------- seed
 
 

@@ -28,6 +28,13 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 4000
     max_page_size: int = 500
+    # Subscriptions (see README "Subscriptions"): limits per API key and per process, the
+    # events a subscriber may have waiting before it is dropped, and how often an open
+    # WebSocket re-checks its key (revoked -> closed, role changed -> applied).
+    max_subscriptions_per_key: int = 20
+    max_subscriptions: int = 1000
+    subscription_queue: int = 256
+    ws_recheck_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -43,6 +50,16 @@ class Settings:
             rules_dir=Path(env["LEADGRAPH_RULES_DIR"])
             if env.get("LEADGRAPH_RULES_DIR")
             else base.rules_dir,
+            max_subscriptions_per_key=int(
+                env.get("LEADGRAPH_MAX_SUBSCRIPTIONS_PER_KEY", base.max_subscriptions_per_key)
+            ),
+            max_subscriptions=int(env.get("LEADGRAPH_MAX_SUBSCRIPTIONS", base.max_subscriptions)),
+            subscription_queue=int(
+                env.get("LEADGRAPH_SUBSCRIPTION_QUEUE", base.subscription_queue)
+            ),
+            ws_recheck_seconds=float(
+                env.get("LEADGRAPH_WS_RECHECK_SECONDS", base.ws_recheck_seconds)
+            ),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

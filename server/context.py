@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -15,6 +16,9 @@ from .services import ServiceCache, Services
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .live import Feed, Hub, Subscription
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -23,6 +27,7 @@ class Context:
     loaders: Loaders
     settings: Settings
     principal: Principal | None = None
+    live: Hub | None = None  # the subscriptions' change-stream hub (leadgraph.live)
     rules: Any = None  # leadgraph.rules.manager.RulesManager
     pm: Any = None  # pluggy.PluginManager
     request: Any = None
@@ -51,3 +56,24 @@ class Context:
         if principal is None or not principal.can(permission):
             raise Forbidden(permission, principal.role if principal else "anonymous")
         return principal
+
+    async def subscribe(
+        self,
+        feed: Feed,
+        *,
+        matches: Callable[[dict[str, Any]], bool],
+        convert: Callable[[dict[str, Any]], T],
+    ) -> Subscription[T]:
+        """The caller's live subscription to ``feed`` (every role may read; the socket's key
+        is re-checked while it runs), within the per-key and per-process limits."""
+        principal = self.principal
+        if principal is None or self.live is None:
+            raise Forbidden("subscribe", "anonymous")
+        return await self.live.subscribe(
+            self.db,
+            feed,
+            principal.key_id or principal.name,
+            self.settings,
+            matches=matches,
+            convert=convert,
+        )

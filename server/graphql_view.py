@@ -1,8 +1,11 @@
 """The GraphQL endpoint: strawberry's ASGI view plus API-key auth and GraphQL-over-HTTP rules.
 
 - ``Authorization: Bearer KEY`` on every GraphQL request (401 without a valid key); the
-  GraphiQL page itself loads without one.  WebSocket clients send the key in the
-  ``connection_init`` payload (``{"Authorization": "Bearer KEY"}``) or the upgrade header.
+  GraphiQL page itself loads without one.  WebSocket clients (graphql-transport-ws only) send
+  the key in the ``connection_init`` payload (``{"Authorization": "Bearer KEY"}``) or the
+  upgrade header.  An open socket re-reads its key on every ``subscribe`` message and every
+  ``ws_recheck_seconds``: a revoked key's socket is closed with code 4403, a changed role
+  applies to the operations that follow.
 - Responses are ``application/graphql-response+json`` when the client accepts it (then a request
   error, i.e. a response without ``data``, is a 400) and ``application/json`` otherwise (200),
   as the GraphQL-over-HTTP spec asks.
@@ -10,10 +13,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from cross_web import HTTPException
-from graphql import ExecutionResult, GraphQLError
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -23,14 +29,25 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.types.execution import ExecutionResult
 
+from . import key_states
 from .auth import Principal, bearer_token
 from .context import Context
 from .loaders import Loaders
-from .store import keys
 
 if TYPE_CHECKING:
     from .app import AppState
+
+log = logging.getLogger("leadgraph")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -93,8 +110,93 @@ def _error_code(error: GraphQLError) -> str | None:
     return None
 
 
-class LeadgraphGraphQL(GraphQL):
+KEY_REVOKED = 4403  # WebSocket close code: the socket's API key was revoked
+
+
+class RecheckingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws whose sockets re-read their API key while they are open.
+
+    - on every ``subscribe`` message (queries and mutations sent over the socket included),
+      read now, as an HTTP request would;
+    - every ``ws_recheck_seconds``, through the shared :class:`KeyStates` cache, so that
+      long-running subscriptions stop within seconds of a revocation.
+
+    A revoked (or deleted) key closes the socket with code 4403 and reason "API key revoked",
+    which ends all its subscriptions; a changed role replaces the socket's principal, so
+    permission checks that follow use the new role.
+    """
+
+    recheck_task: asyncio.Task[None] | None = None
+
+    @property
+    def states(self) -> key_states.KeyStates:
+        return self.view.state.key_states  # type: ignore[attr-defined, no-any-return]
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self.recheck_task is None:
+            self.recheck_task = asyncio.create_task(self._recheck_periodically())
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged:
+            try:
+                live = await self._recheck(max_age=0.0)
+            except Exception:  # the database cannot say: refuse this operation only
+                log.warning("cannot re-check a WebSocket's API key", exc_info=True)
+                await self.send_message(
+                    {
+                        "id": message["id"],
+                        "type": "error",
+                        "payload": [
+                            {
+                                "message": "cannot verify the API key now; try again",
+                                "extensions": {"code": "UNAVAILABLE"},
+                            }
+                        ],
+                    }
+                )
+                return
+            if not live:
+                return
+        await super().handle_subscribe(message)
+
+    async def _recheck(self, max_age: float) -> bool:
+        """Re-read the key; closes the socket and answers False when it is no longer live."""
+        principal = self.context.principal
+        current = None
+        if principal is not None:
+            current = await self.states.current(self.context.db, principal, max_age)
+        if current is None:
+            self.context.principal = None
+            await self.websocket.close(code=KEY_REVOKED, reason="API key revoked")
+            return False
+        self.context.principal = current
+        return True
+
+    async def _recheck_periodically(self) -> None:
+        interval = self.context.settings.ws_recheck_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self._recheck(max_age=interval / 2):
+                    return
+            except Exception:  # a database hiccup must not end the socket; retry next time
+                log.warning("cannot re-check a WebSocket's API key", exc_info=True)
+
+    async def shutdown(self) -> None:
+        if self.recheck_task is not None:
+            self.recheck_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.recheck_task
+        await super().shutdown()
+
+
+class LeadgraphGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = RecheckingTransportWS
+
     def __init__(self, state: AppState, **kwargs: Any) -> None:
+        # only graphql-transport-ws: the legacy graphql-ws protocol would bypass the re-checks
+        kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         super().__init__(state.schema, **kwargs)
         self.state = state
 
@@ -102,8 +204,7 @@ class LeadgraphGraphQL(GraphQL):
         token = bearer_token(header)
         if token is None:
             return None
-        doc = await keys.lookup(self.state.db, token)
-        return Principal(name=doc["name"], role=doc["role"]) if doc else None
+        return await key_states.authenticate(self.state.db, token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,6 +247,7 @@ class LeadgraphGraphQL(GraphQL):
             loaders=Loaders(state.db, cache=not is_ws),
             settings=state.settings,
             principal=request.scope.get("state", {}).get("principal"),
+            live=state.live,
             rules=state.rules,
             pm=state.pm,
             request=request,
@@ -195,7 +297,7 @@ class LeadgraphGraphQL(GraphQL):
             response.status_code = 400
         return response
 
-    async def get_sub_response(self, request: Request) -> Any:
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
         sub_response.request_state = request.scope.get("state", {})  # type: ignore[attr-defined]
         return sub_response

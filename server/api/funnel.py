@@ -3,13 +3,14 @@ and the lifecycle the live rules define."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from .. import live
 from ..errors import (
     Conflict,
     ConflictError,
@@ -224,16 +225,9 @@ class FunnelSubscription:
         description="Leads as they are created or change (score, stage, sales-ready), "
         "optionally only those now in one stage; from a MongoDB change stream."
     )
-    async def lead_changed(
-        self, info: Info, stage: str | None = None
-    ) -> AsyncGenerator[Lead, None]:
-        match: dict[str, Any] = {"operationType": {"$in": ["insert", "update", "replace"]}}
-        if stage is not None:
-            match["fullDocument.stage"] = stage
-        stream = await info.context.db["leads"].watch(
-            [{"$match": match}], full_document="updateLookup"
+    async def lead_changed(self, info: Info, stage: str | None = None) -> AsyncIterator[Lead]:
+        return await info.context.subscribe(
+            live.LEADS,
+            matches=lambda doc: stage is None or doc.get("stage") == stage,
+            convert=Lead.from_doc,
         )
-        async with stream:
-            async for change in stream:
-                if change.get("fullDocument"):
-                    yield Lead.from_doc(change["fullDocument"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,6 +13,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from .. import live
 from ..db import in_transaction
 from ..errors import (
     ForbiddenError,
@@ -218,11 +219,10 @@ class InteractionSubscription:
     )
     async def interaction_recorded(
         self, info: Info, contact: relay.GlobalID | None = None
-    ) -> AsyncGenerator[Interaction, None]:
-        match: dict[str, Any] = {"operationType": "insert"}
-        if contact is not None:
-            match["fullDocument.contactId"] = object_id(contact, "Contact", "contact")
-        coll = info.context.db[store.NAME]
-        async with await coll.watch([{"$match": match}]) as stream:
-            async for change in stream:
-                yield Interaction.from_doc(change["fullDocument"])
+    ) -> AsyncIterator[Interaction]:
+        contact_id = object_id(contact, "Contact", "contact") if contact is not None else None
+        return await info.context.subscribe(
+            live.INTERACTIONS,
+            matches=lambda doc: contact_id is None or doc.get("contactId") == contact_id,
+            convert=Interaction.from_doc,
+        )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import INTERACTION_TYPES
@@ -96,3 +98,15 @@ async def of_contacts(
     async for doc in cursor.sort("occurredAt", 1).batch_size(10_000):
         out.setdefault(doc["contactId"], []).append(doc)
     return out
+
+
+async def watch_inserts(
+    db: AsyncDatabase, resume_after: Mapping[str, Any] | None = None
+) -> AsyncChangeStream[dict[str, Any]]:
+    """A change stream of newly recorded interactions, resumed after ``resume_after`` if given.
+
+    Meant to be opened once per process and shared (see :mod:`leadgraph.live`).
+    """
+    return await db[NAME].watch(
+        [{"$match": {"operationType": "insert"}}], resume_after=resume_after
+    )

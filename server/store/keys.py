@@ -49,16 +49,33 @@ async def list_keys(db: AsyncDatabase) -> list[dict[str, Any]]:
     return await db[NAME].find({}, {"hash": 0}).sort("createdAt", 1).to_list()
 
 
+async def by_id(db: AsyncDatabase, key_id: str) -> dict[str, Any] | None:
+    """A key's current document by its id, revoked or not (None when it no longer exists)."""
+    if not ObjectId.is_valid(key_id):
+        return None
+    return await db[NAME].find_one({"_id": ObjectId(key_id)}, {"hash": 0})
+
+
+def _selector(key_or_id: str) -> dict[str, Any]:
+    """Which keys ``key_or_id`` names: an id, a clear key or a name."""
+    if ObjectId.is_valid(key_or_id):
+        return {"_id": ObjectId(key_or_id)}
+    if key_or_id.startswith(PREFIX):
+        return {"hash": hash_key(key_or_id)}
+    return {"name": key_or_id}
+
+
 async def revoke(db: AsyncDatabase, key_or_id: str) -> bool:
     """Revoke by id, by name or by clear key; True when a live key was revoked."""
-    query: dict[str, Any]
-    if ObjectId.is_valid(key_or_id):
-        query = {"_id": ObjectId(key_or_id)}
-    elif key_or_id.startswith(PREFIX):
-        query = {"hash": hash_key(key_or_id)}
-    else:
-        query = {"name": key_or_id}
     result = await db[NAME].update_many(
-        {**query, "revokedAt": None}, {"$set": {"revokedAt": now()}}
+        {**_selector(key_or_id), "revokedAt": None}, {"$set": {"revokedAt": now()}}
     )
     return result.modified_count > 0
+
+
+async def set_role(db: AsyncDatabase, key_or_id: str, role: str) -> bool:
+    """Give live keys (by id, name or clear key) a new role; True when one was found."""
+    result = await db[NAME].update_many(
+        {**_selector(key_or_id), "revokedAt": None}, {"$set": {"role": role}}
+    )
+    return result.matched_count > 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
@@ -227,3 +228,16 @@ def stale_query(rules_version: str | None) -> dict[str, Any]:
     """Leads whose derived data is not from ``rules_version``: marked stale by a failure, or
     last evaluated with other rules."""
     return {"$or": [{"scoreError": {"$ne": None}}, {"funnelVersion": {"$ne": rules_version}}]}
+
+
+async def watch_changes(
+    db: AsyncDatabase, resume_after: Mapping[str, Any] | None = None
+) -> AsyncChangeStream[dict[str, Any]]:
+    """A change stream of leads created or changed (with their current document), resumed
+    after ``resume_after`` if given.  Meant to be opened once per process and shared (see
+    :mod:`leadgraph.live`)."""
+    return await db[NAME].watch(
+        [{"$match": {"operationType": {"$in": ["insert", "update", "replace"]}}}],
+        full_document="updateLookup",
+        resume_after=resume_after,
+    )
