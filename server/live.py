@@ -182,6 +182,9 @@ class _Pump:
                 if doc is not None:
                     for subscriber in list(self.subscribers):
                         subscriber.offer(doc)
+                    # let the subscribers read before the next event of a burst (one getMore
+                    # batch can hold many): only those that really fall behind fill up
+                    await asyncio.sleep(0)
         # the stream ended (e.g. invalidated by a dropped collection): it cannot be resumed
         self.token = None
 

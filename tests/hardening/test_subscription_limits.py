@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
+from foundation import oid_of
 from leadgraph.db import Connection, make_client
 from leadgraph.store import keys
 from pymongo import monitoring
@@ -163,3 +165,48 @@ async def test_150_subscriptions_share_one_change_stream(api, server, mongo_uri)
         assert set(contacts) == {ops[op]}, (op, contacts)
     # ... from a single change stream on the interactions collection
     assert opened == {"interactions": 1}, opened
+
+
+async def test_a_slow_subscriber_is_dropped_and_does_not_hold_back_the_others(api, server):
+    contact = await make_contact(api, email="slow@example.com")
+    reader, _ = await keys.create(api.db, "read-only", "reader")
+    query = "subscription { interactionRecorded { id details } }"
+    events = 600  # of 12 KB: more than the slow socket's kernel and library buffers hold
+    with tuned(server, subscription_queue=64):
+        async with open_socket(api, reader) as fast, open_socket(api, reader, small=True) as slow:
+            await fast.subscribe("fast", query)
+            await slow.subscribe("slow", query)
+            await live_event(api, fast, "fast", contact["id"])  # both are subscribed by now
+            await live_event(api, slow, "slow", contact["id"])
+            seen: set[int] = set()
+
+            async def read_fast() -> None:
+                while len(seen) < events:
+                    message = await fast.recv()
+                    details = message["payload"]["data"]["interactionRecorded"]["details"]
+                    if details and "n" in details:
+                        seen.add(details["n"])
+
+            reading = asyncio.create_task(read_fast())
+            # a burst written straight to the collection (recordInteraction, 600 times, is slow)
+            pad = "x" * 12_000
+            for batch in range(0, events, 100):
+                await api.db.interactions.insert_many(
+                    {
+                        "contactId": oid_of(contact["id"]),
+                        "type": "email_sent",
+                        "occurredAt": datetime.now(UTC),
+                        "details": {"n": n, "pad": pad},
+                    }
+                    for n in range(batch, batch + 100)
+                )
+            await asyncio.wait_for(reading, 60)
+            assert seen == set(range(events))  # the fast subscriber got every one of them
+            # the slow one, when it reads at last, finds it was dropped, and nothing after
+            while (message := await slow.recv())["type"] == "next" and (
+                "errors" not in message["payload"]
+            ):
+                pass
+            errors = message["payload"]["errors"]
+            assert errors[0]["extensions"]["code"] == "SUBSCRIBER_TOO_SLOW", errors
+            assert (await slow.recv())["type"] == "complete"

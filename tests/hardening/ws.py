@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
@@ -51,8 +52,15 @@ class Socket:
 
 
 @contextlib.asynccontextmanager
-async def open_socket(api: Any, key: str) -> AsyncIterator[Socket]:
-    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
+async def open_socket(api: Any, key: str, *, small: bool = False) -> AsyncIterator[Socket]:
+    """An acknowledged socket; ``small`` ones buffer little unread (to play a slow client)."""
+    options: dict[str, Any] = {}
+    if small:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", int(api.base_url.rsplit(":", 1)[1])))
+        options = {"sock": sock, "max_queue": 1, "compression": None}
+    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"], **options) as ws:
         init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
         await ws.send(json.dumps(init))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
