@@ -127,6 +127,7 @@ class RecheckingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     """
 
     recheck_task: asyncio.Task[None] | None = None
+    revoked = False
 
     @property
     def states(self) -> key_states.KeyStates:
@@ -138,6 +139,8 @@ class RecheckingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             self.recheck_task = asyncio.create_task(self._recheck_periodically())
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.revoked:
+            return  # sent before the socket was closed: ignored
         if self.connection_acknowledged:
             try:
                 live = await self._recheck(max_age=0.0)
@@ -168,7 +171,9 @@ class RecheckingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             current = await self.states.current(self.context.db, principal, max_age)
         if current is None:
             self.context.principal = None
-            await self.websocket.close(code=KEY_REVOKED, reason="API key revoked")
+            if not self.revoked:
+                self.revoked = True
+                await self.websocket.close(code=KEY_REVOKED, reason="API key revoked")
             return False
         self.context.principal = current
         return True

@@ -95,6 +95,7 @@ class Subscription(Generic[T]):
         self._convert = convert
         self._pump = pump
         self.dropped = False
+        self._told = False
         # runs once: on close, or when the subscription is garbage collected unclosed
         self._release = weakref.finalize(self, release)
         pump.subscribers.add(self)
@@ -106,23 +107,26 @@ class Subscription(Generic[T]):
         try:
             self._queue.put_nowait(doc)
         except asyncio.QueueFull:
-            self.dropped = True  # the reader raises SubscriberTooSlow on its next read
+            # free its place and its queue now; the reader gets SubscriberTooSlow next
+            self.dropped = True
+            self.close()
+            while not self._queue.empty():
+                self._queue.get_nowait()
             log.warning("dropped a subscriber of %s: its queue is full", self._pump.feed.name)
 
     def __aiter__(self) -> Subscription[T]:
         return self
 
     async def __anext__(self) -> T:
-        if not self._release.alive:
-            raise StopAsyncIteration
-        doc = None if self.dropped else await self._queue.get()
-        if doc is None or self.dropped:
-            self.close()
+        if self.dropped and not self._told:
+            self._told = True
             raise SubscriberTooSlow(
                 f"subscription dropped: more than {self._queue.maxsize} events were waiting "
                 "to be read; subscribe again"
             )
-        return self._convert(doc)
+        if not self._release.alive:
+            raise StopAsyncIteration
+        return self._convert(await self._queue.get())
 
     def close(self) -> None:
         """Leave the feed (idempotent)."""
