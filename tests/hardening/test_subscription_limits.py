@@ -210,3 +210,18 @@ async def test_a_slow_subscriber_is_dropped_and_does_not_hold_back_the_others(ap
             errors = message["payload"]["errors"]
             assert errors[0]["extensions"]["code"] == "SUBSCRIBER_TOO_SLOW", errors
             assert (await slow.recv())["type"] == "complete"
+
+
+async def test_the_shared_stream_reopens_after_it_ends(api, server, mongo_uri):
+    """Dropping the collection ends (invalidates) the change stream: the hub opens it again
+    and the open subscription goes on receiving."""
+    contact = await make_contact(api, email="again@example.com")
+    reader, _ = await keys.create(api.db, "read-only", "reader")
+    async with listened(server, api, mongo_uri) as listener, open_socket(api, reader) as sock:
+        await sock.subscribe("live", INTERACTIONS)
+        await live_event(api, sock, "live", contact["id"])
+        assert listener.opened == {"interactions": 1}
+        await api.db.interactions.drop()
+        event = await live_event(api, sock, "live", contact["id"])
+        assert event["contact"] == {"id": contact["id"]}
+        assert listener.opened == {"interactions": 2}
