@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 
 from . import __version__
+from .answer_cache import AnswerCache
 from .config import Settings
 from .db import Connection, open_database, ping
 from .graphql_view import LeadgraphGraphQL
@@ -40,6 +41,11 @@ class AppState:
     services: ServiceCache = field(default_factory=ServiceCache)
     live: Hub = field(default_factory=Hub)
     key_states: KeyStates = field(default_factory=KeyStates)
+    segment_counts: AnswerCache[tuple[str, str, str], int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.segment_counts is None:  # one per process, shared by all requests
+            self.segment_counts = AnswerCache(self.settings.segment_count_ttl)
 
     @property
     def db(self) -> AsyncDatabase:

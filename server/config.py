@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,17 @@ class Settings:
     rules_dir: Path = field(default_factory=_default_rules_dir)
     host: str = "127.0.0.1"
     port: int = 8000
+    # Query limits (README "Limits"); each can be set with LEADGRAPH_<NAME IN CAPITALS>.
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 4000
-    max_page_size: int = 500
+    default_page_size: int = 20  # a connection's page when neither first nor last is given
+    max_page_size: int = 100  # the largest first/last a connection accepts
+    max_list_length: int = 100  # the longest list any argument (or input field) may hold
+    max_query_cost: int = 50_000  # a request's cost budget (see leadgraph.cost)
+    rate_limit_per_second: float = 20_000.0  # cost points a key earns back per second
+    rate_limit_burst: int = 100_000  # cost points a key may spend at once
+    segment_count_ttl: float = 60.0  # seconds a segment's memberCount is served from cache
     # Subscriptions (see README "Subscriptions"): limits per API key and per process, the
     # events a subscriber may have waiting before it is dropped, and how often an open
     # WebSocket re-checks its key (revoked -> closed, role changed -> applied).
@@ -39,7 +46,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        base = cls()
+        base = replace(cls(), **_numbers_from_env(env))
         return replace(
             base,
             mongodb_uri=env.get("MONGODB_URI") or None,
@@ -65,3 +72,19 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the non-None values of ``changes`` applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _numbers_from_env(env: dict[str, str]) -> dict[str, int | float]:
+    """The numeric settings (the limits) given as ``LEADGRAPH_<NAME>``, e.g.
+    ``LEADGRAPH_MAX_QUERY_COST=20000``; a value that is not a number stops the start-up."""
+    found: dict[str, int | float] = {}
+    for f in fields(Settings):
+        kind = {"int": int, "float": float}.get(str(f.type))
+        raw = env.get(f"LEADGRAPH_{f.name.upper()}")
+        if kind is None or raw is None or not raw.strip():
+            continue
+        try:
+            found[f.name] = kind(raw)
+        except ValueError:
+            raise ValueError(f"LEADGRAPH_{f.name.upper()} must be a number, got {raw!r}") from None
+    return found

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from .answer_cache import AnswerCache
 from .auth import Principal
 from .contracts import PluginFailure
 from .errors import Forbidden
@@ -35,6 +36,13 @@ class Context:
     connection_params: Any = None  # graphql-transport-ws connection_init payload
     extras: dict[str, Any] = field(default_factory=dict)
     services_cache: ServiceCache | None = None
+    # segment member counts by (database, rules version, segment): the process's cache, shared
+    # by all requests (a context built without one gets its own)
+    segment_counts: AnswerCache[tuple[str, str, str], int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.segment_counts is None:
+            self.segment_counts = AnswerCache(self.settings.segment_count_ttl)
 
     @property
     def services(self) -> Services:

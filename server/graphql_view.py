@@ -258,6 +258,7 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
             services_cache=state.services,
+            segment_counts=state.segment_counts,
         )
 
     async def on_ws_connect(self, context: Context) -> Any:
@@ -298,6 +299,7 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             media_type == GRAPHQL_RESPONSE
             and isinstance(response_data, dict)
             and "data" not in response_data
+            and response.status_code == 200  # not when a limit already chose (429)
         ):
             response.status_code = 400
         return response

@@ -23,7 +23,9 @@ from .api.leads import LeadMutation, LeadQuery
 from .api.merge import MergeMutation, MergeQuery
 from .api.rules import RulesMutation, RulesQuery, SegmentQuery
 from .config import Settings
+from .cost import QueryCost
 from .errors import UserError
+from .rate_limit import RateLimiter
 
 log = logging.getLogger("leadgraph")
 
@@ -81,7 +83,10 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with the request limits of ``settings`` (depth, aliases, tokens, cost and
+    the per-key rate limit, whose buckets live as long as the schema)."""
     settings = settings or Settings()
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -90,6 +95,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=settings.max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: QueryCost(settings, limiter),
             lambda: MaskErrors(
                 should_mask_error=_should_mask, error_message="Internal server error"
             ),

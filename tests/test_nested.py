@@ -191,7 +191,7 @@ async def test_lead_and_interaction_nested_fields(demo):
     assert second["orphan"] is True
     assert second["parentContact"] is None and second["parentAccount"] is None
 
-    q = """{ leads(first: 200, filter: {orphan: false}) { edges { node {
+    q = """{ leads(first: 100, filter: {orphan: false}) { edges { node {
         parentContact { id
           interactions(last: 1) { edges { node { type occurredAt contact { id } } } } }
     } } } }"""
@@ -209,7 +209,7 @@ LIMITED = """query($ids: [ID!]!) { nodes(ids: $ids) { ... on Contact {
     totalCount pageInfo { hasPreviousPage hasNextPage } edges { node { occurredAt } } }
   oldest: interactions(first: 2) {
     totalCount pageInfo { hasPreviousPage hasNextPage } edges { node { occurredAt } } }
-  all: interactions(first: 500) {
+  all: interactions(first: 100) {
     totalCount pageInfo { hasNextPage } edges { node { occurredAt } } }
 } } }"""
 

@@ -11,9 +11,10 @@ from bson.errors import InvalidId
 from strawberry import relay
 from strawberry.types import Info
 
+from ..cost import check_page_size
 from ..errors import InvalidInput
 from ..loaders import Children
-from ..store.pagination import InvalidCursor, Order, Page, paginate, slice_page
+from ..store.pagination import InvalidCursor, Order, Page, paginate
 
 NodeT = TypeVar("NodeT")
 
@@ -89,23 +90,19 @@ def known_count(n: int) -> Callable[[], Awaitable[int]]:
 
 
 def check_page_args(
-    info: Info, first: int | None, last: int | None, default: int | None = None
+    info: Info, first: int | None, last: int | None
 ) -> tuple[int | None, int | None]:
-    """Validate ``first``/``last`` against the server's maximum page size."""
-    limit = info.context.settings.max_page_size
-    for name, value in (("first", first), ("last", last)):
-        if value is not None and value < 0:
-            raise InvalidCursorArgs(name, "must not be negative")
-        if value is not None and value > limit:
-            raise InvalidCursorArgs(name, f"must be at most {limit}")
-    if first is None and last is None and default is not None:
-        first = min(default, limit)
+    """``first``/``last`` checked against the maximum page size (``BAD_USER_INPUT`` naming the
+    argument, never clamped), ``first`` set to the default page size when neither is given.
+
+    The cost check (:mod:`leadgraph.cost`) applies the same rule to every field before
+    execution; this is the resolvers' reading of it."""
+    settings = info.context.settings
+    check_page_size("first", first, settings.max_page_size)
+    check_page_size("last", last, settings.max_page_size)
+    if first is None and last is None:
+        first = settings.default_page_size
     return first, last
-
-
-class InvalidCursorArgs(InvalidInput):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(field, message)
 
 
 def object_id(global_id: relay.GlobalID | str, type_name: str, field: str = "id") -> ObjectId:
@@ -178,35 +175,37 @@ async def children_connection(
 ) -> Connection[Any]:
     """A nested connection (a parent's children): batched with its siblings' by the loader.
 
-    A plain ``first: N`` or ``last: N`` reads only N + 1 children per parent (``totalCount``
-    is then counted on demand); with cursors the children are paginated in memory.
+    The database reads at most ``first`` (or ``last``) + 1 children per parent, after the
+    cursors: never a parent's whole list.  ``totalCount`` is counted on demand.
     """
     first, last = check_page_args(info, first, last)
+    forward = first is not None
+    n = first if first is not None else last
+    assert n is not None
+    window = [query] if query else []
+    if after is not None:
+        window.append(order.after(after, arg="after"))
+    if before is not None:
+        window.append(order.after(before, reverse=True, arg="before"))
+    narrowed = window[0] if len(window) == 1 else ({"$and": window} if window else {})
     loaders = info.context.loaders
-    if after is None and before is None and (first is None) != (last is None):
-        n = first if first is not None else last
-        assert n is not None
-        key = Children.of(
-            collection, field, parent, query, order.sort(reverse=last is not None), limit=n + 1
-        )
-        docs = await loaders.children.load(key)
-        more = len(docs) > n
-        docs = docs[:n] if first is not None else list(reversed(docs[:n]))
-        page = Page(
-            docs,
-            has_next=more and first is not None,
-            has_previous=more and last is not None,
-            order=order,
-            filter=query,
-        )
+    key = Children.of(
+        collection, field, parent, narrowed, order.sort(reverse=not forward), limit=n + 1
+    )
+    docs = await loaders.children.load(key)
+    more = len(docs) > n
+    docs = docs[:n] if forward else list(reversed(docs[:n]))
+    has_next = before is not None or (more and forward)
+    has_previous = after is not None or (more and not forward)
+    if forward and last is not None:  # both: the last `last` of the first `first`
+        has_previous = has_previous or len(docs) > last
+        docs = docs[-last:] if last else []
+    page = Page(docs, has_next=has_next, has_previous=has_previous, order=order, filter=query)
 
-        async def count() -> int:
-            return await loaders.child_counts.load(Children.of(collection, field, parent, query))
+    async def count() -> int:
+        return await loaders.child_counts.load(Children.of(collection, field, parent, query))
 
-        return connection(page, to_node, count)
-    docs = await loaders.children.load(Children.of(collection, field, parent, query, order.sort()))
-    page = slice_page(docs, order, first=first, after=after, last=last, before=before)
-    return connection(page, to_node, known_count(page.total or 0))
+    return connection(page, to_node, count)
 
 
 async def root_connection(
@@ -222,7 +221,7 @@ async def root_connection(
     before: str | None,
 ) -> Connection[Any]:
     """A top-level connection: one keyset-paginated query; ``totalCount`` counts on demand."""
-    first, last = check_page_args(info, first, last, default=50)
+    first, last = check_page_args(info, first, last)
     coll = info.context.db[collection]
     page = await paginate(coll, query, order, first=first, after=after, last=last, before=before)
     return connection(page, to_node, lambda: coll.count_documents(query))

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from ..answer_cache import AnswerCache
 from ..errors import NotFound
 from ..rules.segments import member_ids
 from ..store._base import find_by_ids
@@ -60,13 +61,31 @@ def _ruleset(info: Info) -> Any:
 
 
 async def _members(info: Info, name: str) -> list[Any]:
-    """The segment's member ids, computed once per request (members and memberCount share)."""
+    """The segment's member ids, computed once per request (members and memberCount share,
+    and so do aliases resolved at the same time)."""
     ruleset = _ruleset(info)
-    cache = info.context.extras.setdefault("segment_members", {})
-    key = (ruleset.version, name)
-    if key not in cache:
-        cache[key] = await member_ids(info.context.db, ruleset, name, datetime.now(UTC))
-    return cache[key]
+    cache = info.context.extras.get("segment_members")
+    if cache is None:
+        cache = info.context.extras["segment_members"] = AnswerCache(ttl=None)
+
+    async def compute() -> list[Any]:
+        return await member_ids(info.context.db, ruleset, name, datetime.now(UTC))
+
+    members: list[Any] = await cache.get((ruleset.version, name), compute)
+    return members
+
+
+async def _member_count(info: Info, name: str) -> int:
+    """How many members the segment has: cached per (database, rules version, segment) for
+    ``segment_count_ttl`` seconds across requests, computed once however many ask at once."""
+    ruleset = _ruleset(info)
+    counts = info.context.segment_counts
+    assert counts is not None
+
+    async def compute() -> int:
+        return len(await _members(info, name))
+
+    return await counts.get((info.context.db.name, ruleset.version, name), compute)
 
 
 @strawberry.type(description="A named query whose members are contacts.")
@@ -78,7 +97,7 @@ class Segment:
     async def members(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Contact]:
-        first, _ = check_page_args(info, first, None, default=50)
+        first, _ = check_page_args(info, first, None)
         ids = await _members(info, self.name)
         start = 0
         if after is not None:
@@ -96,9 +115,12 @@ class Segment:
         )
         return connection(page, Contact.from_doc, known_count(len(ids)))
 
-    @strawberry.field(description="How many contacts are in the segment now.")
+    @strawberry.field(
+        description="How many contacts are in the segment (computed at most once per "
+        "`segment_count_ttl` seconds, 60 by default, and rules version)."
+    )
     async def member_count(self, info: Info) -> int:
-        return len(await _members(info, self.name))
+        return await _member_count(info, self.name)
 
 
 @strawberry.type

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,39 +147,3 @@ async def paginate(
     has_next = first is not None and len(docs) > first
     docs = docs[:first] if first is not None else docs
     return Page(docs, has_next=has_next, has_previous=after is not None, order=order, filter=filter)
-
-
-def slice_page(
-    docs: Sequence[dict[str, Any]],
-    order: Order,
-    *,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> Page:
-    """The same pagination applied to an already fetched, ordered list (batched nested loads)."""
-    items = list(docs)
-    total = len(items)
-    if after:
-        key = decode_cursor(order.field, after, "after")
-        items = [d for d in items if _beyond(order, order.key(d), key)]
-    if before:
-        key = decode_cursor(order.field, before, "before")
-        items = [d for d in items if _beyond(order, key, order.key(d))]
-    has_next = before is not None
-    has_previous = after is not None
-    if first is not None:
-        has_next = has_next or len(items) > first
-        items = items[:first]
-    if last is not None:
-        has_previous = has_previous or len(items) > last
-        items = items[-last:] if last else []
-    return Page(
-        items, has_next=has_next, has_previous=has_previous, order=order, filter={}, total=total
-    )
-
-
-def _beyond(order: Order, a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
-    """True when key ``a`` comes strictly after key ``b`` in ``order``."""
-    return (a > b) != order.descending if a != b else False
