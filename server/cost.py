@@ -29,7 +29,6 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
-    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -134,7 +133,9 @@ class _Pricer:
             if isinstance(node, FieldNode):
                 total += self.field(parent, node)
             elif isinstance(node, InlineFragmentNode):
-                on = node.type_condition and type_from_ast(self.schema, node.type_condition)
+                on = (
+                    type_from_ast(self.schema, node.type_condition) if node.type_condition else None
+                )
                 total += self.selection(get_named_type(on) or parent, node.selection_set)
             elif isinstance(node, FragmentSpreadNode):
                 name = node.name.value
@@ -214,11 +215,10 @@ class QueryCost(SchemaExtension):
         self.cost: int | None = None
 
     def on_execute(self) -> Iterator[None]:
-        ctx = self.execution_context
-        if ctx.result is None and ctx.graphql_document is not None:
-            error = self._check(ctx.graphql_document)
-            if error is not None:
-                ctx.result = ExecutionResult(data=None, errors=[error])
+        document = self.execution_context.graphql_document
+        error = self._check(document) if document is not None else None
+        if error is not None:
+            raise error  # strawberry answers it as a request error (subscriptions included)
         yield
 
     def _check(self, document: DocumentNode) -> GraphQLError | None:
