@@ -74,10 +74,10 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _numbers_from_env(env: dict[str, str]) -> dict[str, int | float]:
+def _numbers_from_env(env: dict[str, str]) -> dict[str, Any]:
     """The numeric settings (the limits) given as ``LEADGRAPH_<NAME>``, e.g.
     ``LEADGRAPH_MAX_QUERY_COST=20000``; a value that is not a number stops the start-up."""
-    found: dict[str, int | float] = {}
+    found: dict[str, Any] = {}
     for f in fields(Settings):
         kind = {"int": int, "float": float}.get(str(f.type))
         raw = env.get(f"LEADGRAPH_{f.name.upper()}")
