@@ -316,3 +316,17 @@ async def test_segment_counts_are_computed_once_for_many_aliases_and_requests(mo
         segment = "contoso-conference-decision-makers"
         assert counts_of(await api.gql(COUNTS)) == {**expected, segment: expected[segment] + 1}
         assert cache.computations == 2 * len(expected)
+
+
+async def test_subscriptions_are_priced_too(api):
+    from test_subscriptions import recv, subscribed
+
+    query = """subscription { interactionRecorded {
+      contact { interactions(first: 10000) { totalCount } } } }"""
+    async with subscribed(api, query) as ws:
+        message = await recv(ws)
+    # refused at once, before the subscription starts (graphql-transport-ws "next" + "complete")
+    assert message["type"] == "next" and message["payload"]["data"] is None, message
+    (error,) = message["payload"]["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["fields"] == [{"field": "first", "message": "must be at most 100"}]
