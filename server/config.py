@@ -32,8 +32,8 @@ class Settings:
     max_page_size: int = 100  # the largest first/last a connection accepts
     max_list_length: int = 100  # the longest list any argument (or input field) may hold
     max_query_cost: int = 50_000  # a request's cost budget (see leadgraph.cost)
-    rate_limit_per_second: float = 20_000.0  # cost points a key earns back per second
-    rate_limit_burst: int = 100_000  # cost points a key may spend at once
+    rate_limit_per_second: float = 50_000.0  # cost points a key earns back per second
+    rate_limit_burst: int = 200_000  # cost points a key may spend at once
     segment_count_ttl: float = 60.0  # seconds a segment's memberCount is served from cache
     # Subscriptions (see README "Subscriptions"): limits per API key and per process, the
     # events a subscriber may have waiting before it is dropped, and how often an open

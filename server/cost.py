@@ -22,6 +22,7 @@ key in a :class:`~leadgraph.rate_limit.RateLimiter` (``RATE_LIMITED``, HTTP 429 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -201,7 +202,7 @@ def _longest_list(value: Any) -> int:
             stack.extend(item)
         elif isinstance(item, dict):
             stack.extend(item.values())
-        elif hasattr(item, "__dict__") and not isinstance(item, type):
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):  # input objects
             stack.extend(vars(item).values())
     return longest
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from bson import ObjectId
 from foundation import gid
@@ -330,3 +331,13 @@ async def test_subscriptions_are_priced_too(api):
     (error,) = message["payload"]["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["fields"] == [{"field": "first", "message": "must be at most 100"}]
+
+
+def test_limits_are_read_from_the_environment():
+    settings = Settings.from_env(
+        {"LEADGRAPH_MAX_QUERY_COST": "1234", "LEADGRAPH_RATE_LIMIT_PER_SECOND": "2.5"}
+    )
+    assert settings.max_query_cost == 1234 and settings.rate_limit_per_second == 2.5
+    assert settings.max_page_size == Settings().max_page_size
+    with pytest.raises(ValueError, match="LEADGRAPH_MAX_PAGE_SIZE must be a number"):
+        Settings.from_env({"LEADGRAPH_MAX_PAGE_SIZE": "lots"})
