@@ -57,16 +57,6 @@ class Settings:
             rules_dir=Path(env["LEADGRAPH_RULES_DIR"])
             if env.get("LEADGRAPH_RULES_DIR")
             else base.rules_dir,
-            max_subscriptions_per_key=int(
-                env.get("LEADGRAPH_MAX_SUBSCRIPTIONS_PER_KEY", base.max_subscriptions_per_key)
-            ),
-            max_subscriptions=int(env.get("LEADGRAPH_MAX_SUBSCRIPTIONS", base.max_subscriptions)),
-            subscription_queue=int(
-                env.get("LEADGRAPH_SUBSCRIPTION_QUEUE", base.subscription_queue)
-            ),
-            ws_recheck_seconds=float(
-                env.get("LEADGRAPH_WS_RECHECK_SECONDS", base.ws_recheck_seconds)
-            ),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

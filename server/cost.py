@@ -246,7 +246,7 @@ class QueryCost(SchemaExtension):
         principal = getattr(ctx.context, "principal", None)
         if principal is None:
             return None
-        wait = self.limiter.take(principal.name, self.cost)
+        wait = self.limiter.take(principal.key_id or principal.name, self.cost)
         if wait is None:
             return None
         retry_after = max(1, math.ceil(wait))

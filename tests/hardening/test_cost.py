@@ -335,9 +335,14 @@ async def test_subscriptions_are_priced_too(api):
 
 def test_limits_are_read_from_the_environment():
     settings = Settings.from_env(
-        {"LEADGRAPH_MAX_QUERY_COST": "1234", "LEADGRAPH_RATE_LIMIT_PER_SECOND": "2.5"}
+        {
+            "LEADGRAPH_MAX_QUERY_COST": "1234",
+            "LEADGRAPH_RATE_LIMIT_PER_SECOND": "2.5",
+            "LEADGRAPH_MAX_SUBSCRIPTIONS_PER_KEY": "3",
+        }
     )
     assert settings.max_query_cost == 1234 and settings.rate_limit_per_second == 2.5
+    assert settings.max_subscriptions_per_key == 3  # every numeric setting, one mechanism
     assert settings.max_page_size == Settings().max_page_size
     with pytest.raises(ValueError, match="LEADGRAPH_MAX_PAGE_SIZE must be a number"):
         Settings.from_env({"LEADGRAPH_MAX_PAGE_SIZE": "lots"})
