@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .rules.limits import RuleLimits
+
 
 def _default_rules_dir() -> Path:
     # A source checkout ships its rules beside the package; an installed wheel uses ./rules.
@@ -35,6 +37,7 @@ class Settings:
     max_subscriptions: int = 1000
     subscription_queue: int = 256
     ws_recheck_seconds: float = 2.0
+    rule_limits: RuleLimits = field(default_factory=RuleLimits)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -60,6 +63,7 @@ class Settings:
             ws_recheck_seconds=float(
                 env.get("LEADGRAPH_WS_RECHECK_SECONDS", base.ws_recheck_seconds)
             ),
+            rule_limits=RuleLimits.from_env(env),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

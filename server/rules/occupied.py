@@ -13,7 +13,10 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
+from ..config import Settings
+from ..db import make_client, reachable_uri
 from ..store import leads as leads_store
 from .loader import RuleError
 from .ruleset import RuleSet
@@ -75,3 +78,24 @@ def stage_moves(ruleset: RuleSet, counts: Mapping[str, int]) -> dict[str, str]:
     """``{retired stage: its new stage}`` for the retired stages that hold leads."""
     retired = ruleset.lifecycle.retired_stages if ruleset.lifecycle else {}
     return {old: new for old, new in retired.items() if counts.get(old, 0) > 0}
+
+
+async def check_database(settings: Settings, ruleset: RuleSet) -> tuple[list[RuleError], str]:
+    """The stage check against the database of ``settings`` when one is reachable without
+    starting one (``MONGODB_URI`` or a running server's embedded database): ``(errors, what
+    was checked or why the check was skipped)``."""
+    uri = reachable_uri(settings)
+    if uri is None:
+        return [], (
+            "skipped the occupied-stage check: no database reachable "
+            "(set MONGODB_URI, or run this while `leadgraph serve` runs)"
+        )
+    client = make_client(uri, serverSelectionTimeoutMS=5000)
+    try:
+        counts = await DatabaseStages(lambda: client[settings.db_name]).counts()
+    except PyMongoError as exc:
+        return [], f"skipped the occupied-stage check: database not reachable ({exc})"
+    finally:
+        await client.close()
+    checked = f"checked the stages of {sum(counts.values())} lead(s) in database {settings.db_name}"
+    return stage_errors(ruleset, counts), checked
