@@ -18,8 +18,9 @@ from .ruletests import run_tests
 
 
 def _load(directory: Path) -> RuleSet:
+    settings = click.get_current_context().find_object(Settings) or Settings.from_env()
     try:
-        return load_rules(directory)
+        return load_rules(directory, limits=settings.rule_limits)
     except RulesInvalid as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)

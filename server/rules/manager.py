@@ -151,6 +151,14 @@ class RulesManager:
                 ):
                     delay = retry_seconds
                     await self.areload()
+                    if not self.directory.is_dir():
+                        # replaced or removed: its watch is gone; watch the new one when it exists
+                        log.warning("rules directory %s vanished; watching for it", self.directory)
+                        break
+            except FileNotFoundError:
+                log.warning(
+                    "rules directory %s not found; retrying in %.0f s", self.directory, delay
+                )
             except Exception:
                 log.exception(
                     "the rules watcher of %s failed; restarting it in %.0f s", self.directory, delay
