@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pluggy
 import uvicorn
 from conftest import Api
 from leadgraph.app import AppState, create_app
@@ -36,14 +37,21 @@ def _free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def live_server(
-    rules_dir: Path, db: AsyncDatabase, client: AsyncMongoClient, uri: str
+    rules_dir: Path,
+    db: AsyncDatabase,
+    client: AsyncMongoClient,
+    uri: str,
+    *,
+    pm: pluggy.PluginManager | None = None,
 ) -> AsyncIterator[tuple[Api, AppState]]:
-    """Serve the app on a loopback port with ``rules_dir`` and ``db``; yield a client for it."""
+    """Serve the app on a loopback port with ``rules_dir``, ``db`` and the plugins of ``pm``
+    (the default ones without it); yield a client for it and the app's state."""
     port = _free_port()
     app = create_app(
         Settings(rules_dir=rules_dir, port=port),
         connection=Connection(client=client, db=db, embedded=None, uri=uri),
     )
+    app.state.leadgraph.pm = pm
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
     )
