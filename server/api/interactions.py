@@ -37,13 +37,14 @@ if TYPE_CHECKING:
 ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
 LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
 
-InteractionType = strawberry.enum(
-    Enum(  # type: ignore[misc]
-        "InteractionType", {t.upper(): t for t in store.TYPES} | {"CUSTOM": CUSTOM_TYPE}
-    ),
-    description="Kinds of engagement recorded for a contact. CUSTOM: a type declared by the "
-    "rule files or a plugin, named in `customType`.",
-)
+if TYPE_CHECKING:  # built from the vocabulary at import time; statically, an Enum
+    InteractionType = Enum
+else:
+    InteractionType = strawberry.enum(
+        Enum("InteractionType", {t.upper(): t for t in store.TYPES} | {"CUSTOM": CUSTOM_TYPE}),
+        description="Kinds of engagement recorded for a contact. CUSTOM: a type declared by "
+        "the rule files or a plugin, named in `customType`.",
+    )
 
 
 @strawberry.type(description="One engagement of a contact.")
@@ -77,7 +78,7 @@ class Interaction(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[Interaction | None]:
         return await load_nodes(info, store.NAME, node_ids, cls.from_doc)

@@ -103,9 +103,14 @@ def _condition_tag(value: Any) -> str | None:
             if key in value:
                 return key
         return None
-    return {AllOf: "all", AnyOf: "any", NotOf: "not", Event: "event", Compare: "fact"}.get(
-        type(value)
-    )
+    tags: dict[type, str] = {
+        AllOf: "all",
+        AnyOf: "any",
+        NotOf: "not",
+        Event: "event",
+        Compare: "fact",
+    }
+    return tags.get(type(value))
 
 
 Condition = Annotated[

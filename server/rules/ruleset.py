@@ -341,15 +341,15 @@ def _check_lifecycle(c: _Checker, file: str, lc: Lifecycle) -> None:
     for j, name in enumerate(lc.qualify_from or []):
         stage(name, ("lifecycle", "qualify_from", j))
     for old, new in lc.retired_stages.items():
-        loc = ("lifecycle", "retired_stages", old)
+        retired: tuple[Any, ...] = ("lifecycle", "retired_stages", old)
         if old in names:
             c.at(
                 file,
-                loc,
+                retired,
                 f"stage {old!r} is still in the lifecycle; retire it by removing it from stages",
                 key=True,
             )
-        stage(new, loc)
+        stage(new, retired)
     for i, t in enumerate(lc.transitions):
         loc = ("lifecycle", "transitions", i)
         for j, s in enumerate(t.from_):
@@ -398,8 +398,8 @@ def _check_tests(
     for i, t in enumerate(tests):
         for k, interaction in enumerate(t.given.interactions):
             if "type" in interaction:
-                loc = ("tests", i, "given", "interactions", k, "type")
-                c.interaction_type(file, loc, interaction["type"])
+                at: tuple[Any, ...] = ("tests", i, "given", "interactions", k, "type")
+                c.interaction_type(file, at, interaction["type"])
         loc = ("tests", i, "expect")
         for section, known, what in (
             ("score", models, "scoring model"),
@@ -490,15 +490,15 @@ def load_rules(
         _check_matching(checker, found_matching[0], matching)
     found_survivorship = _only_one(checker, models, "survivorship")
     found_lc = _only_one(checker, models, "lifecycle")
-    lifecycle = found_lc[1] if found_lc else None
-    if found_lc:
+    lifecycle: Lifecycle | None = found_lc[1] if found_lc else None
+    if found_lc and lifecycle is not None:
         _check_lifecycle(checker, found_lc[0], lifecycle)
 
     scoring = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.scoring)]
     checker.unique(((s.name, f, ("scoring", i, "name")) for f, i, s in scoring), "scoring model")
     scorers: dict[str, Scorer] = {}
-    for f, i, model in scoring:
-        _check_scoring(checker, f, i, model, compiler, scorers)
+    for f, i, scoring_model in scoring:
+        _check_scoring(checker, f, i, scoring_model, compiler, scorers)
 
     segments = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.segments)]
     checker.unique(((s.name, f, ("segments", i, "name")) for f, i, s in segments), "segment")
