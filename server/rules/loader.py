@@ -12,6 +12,7 @@ import re
 import stat
 import types
 import typing
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,11 @@ class _Loader(yaml.SafeLoader):
         self.depth = 0
         self.deepest = 0
         self.sizes: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height)
+        self.constructing: Any = None
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        self.constructing = node.start_mark  # where a value that cannot be built is
+        return super().construct_object(node, deep)
 
     def _fail(self, message: str, mark: Any) -> typing.NoReturn:
         raise LimitExceeded(problem=message, problem_mark=mark)
@@ -142,6 +148,13 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                "found an unhashable key",
+                key_node.start_mark,
+            )
         if key in data:
             loader.duplicates.append((_mark(key_node), f"duplicate key {key!r} in this mapping"))
         data[key] = loader.construct_object(value_node, deep=True)
@@ -282,6 +295,10 @@ def parse_text(
         return None, None, [_yaml_error(name, text, exc)]
     except RecursionError:
         return None, None, [RuleError(name, 1, 1, "limit exceeded: nested too deeply")]
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an integer of 5,000 digits
+        mark = loader.constructing
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return None, None, [RuleError(name, line, col, f"invalid value: {exc}")]
     finally:
         loader.dispose()
     errors = [RuleError(name, *mark, msg) for mark, msg in loader.duplicates]
