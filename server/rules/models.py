@@ -276,10 +276,13 @@ class Lifecycle(Rule):
 # ---------------------------------------------------------------- interaction types
 
 
+INTERACTION_TYPE_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+
+
 class InteractionTypeDecl(Rule):
     """An interaction type beyond the built-in ones (``email_opened``, ...)."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)] = Field(
+    name: Annotated[str, StringConstraints(pattern=INTERACTION_TYPE_NAME)] = Field(
         description="Lowercase snake_case, e.g. webinar_watched."
     )
     description: str = ""

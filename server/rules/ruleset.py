@@ -9,6 +9,7 @@ name is defined twice) are collected with their file, line and column, and
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from .conditions import (
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid, locate, parse_bytes, read_file, rule_files
 from .models import (
+    INTERACTION_TYPE_NAME,
     Compare,
     Condition,
     Event,
@@ -54,6 +56,7 @@ from .models import (
 from .mongo import MongoCompiler
 
 COUNTS = "contact.insights.counts."  # + an interaction type
+TYPE_NAME = re.compile(INTERACTION_TYPE_NAME)
 
 DEFAULT_MATCHING = Matching(
     strategies=[
@@ -427,6 +430,11 @@ def _interaction_types(
         if name in INTERACTION_TYPES or name == CUSTOM_TYPE:
             raise PluginError(
                 provided.plugin, f"leadgraph_interaction_types: {name!r} is a built-in name"
+            )
+        if not TYPE_NAME.fullmatch(name):
+            raise PluginError(
+                provided.plugin,
+                f"leadgraph_interaction_types: {name!r} is not lowercase snake_case",
             )
         vocabulary[name] = str(provided.value)
     declared = [(f, i, d) for f, m in models.items() for i, d in enumerate(m.interaction_types)]
