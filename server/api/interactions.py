@@ -14,6 +14,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from .. import live
+from ..contracts import CUSTOM_INTERACTION_TYPE
 from ..db import in_transaction
 from ..errors import (
     ForbiddenError,
@@ -26,7 +27,6 @@ from ..errors import (
 )
 from ..rules.conditions import interaction_type_problem
 from ..store import interactions as store
-from ..vocabulary import CUSTOM_TYPE
 from .common import raise_if
 from .relay import load_nodes, load_one, object_id
 
@@ -41,7 +41,10 @@ if TYPE_CHECKING:  # built from the vocabulary at import time; statically, an En
     InteractionType = Enum
 else:
     InteractionType = strawberry.enum(
-        Enum("InteractionType", {t.upper(): t for t in store.TYPES} | {"CUSTOM": CUSTOM_TYPE}),
+        Enum(
+            "InteractionType",
+            {t.upper(): t for t in store.TYPES} | {"CUSTOM": CUSTOM_INTERACTION_TYPE},
+        ),
         description="Kinds of engagement recorded for a contact. CUSTOM: a type declared by "
         "the rule files or a plugin, named in `customType`.",
     )
@@ -66,7 +69,9 @@ class Interaction(relay.Node):
     def from_doc(cls, doc: dict[str, Any]) -> Interaction:
         return cls(
             oid=str(doc["_id"]),
-            type=InteractionType(doc["type"] if doc["type"] in store.TYPES else CUSTOM_TYPE),
+            type=InteractionType(
+                doc["type"] if doc["type"] in store.TYPES else CUSTOM_INTERACTION_TYPE
+            ),
             custom_type=None if doc["type"] in store.TYPES else doc["type"],
             occurred_at=doc["occurredAt"],
             form_id=doc.get("formId"),
@@ -152,7 +157,7 @@ InteractionResult = Annotated[
 
 def _interaction_type(info: Info, type_: str, custom_type: str | None) -> tuple[str, str | None]:
     """The stored type of ``type`` / ``customType`` and, when they are wrong, why."""
-    if type_ != CUSTOM_TYPE:
+    if type_ != CUSTOM_INTERACTION_TYPE:
         problem = None if custom_type is None else "only with type CUSTOM"
         return type_, problem
     if not custom_type:
@@ -186,10 +191,10 @@ class InteractionMutation:
         info.context.require("interactions:write")
         errors: list[tuple[str, str]] = []
         fields: dict[str, Any] = {"type": input.type.value}
-        type_name, problem = _interaction_type(info, input.type.value, input.custom_type)
+        stored_type, problem = _interaction_type(info, input.type.value, input.custom_type)
         if problem:
             errors.append(("input.customType", problem))
-        fields["type"] = type_name
+        fields["type"] = stored_type
         loaders = info.context.loaders
         for value, type_name, name, stored, coll in (
             (input.contact, "Contact", "contact", "contactId", "contacts"),

@@ -17,7 +17,7 @@ from typing import Any
 
 import pluggy
 
-from ..contracts import Scorer
+from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES, Scorer
 from ..plugin_manager import (
     PluginError,
     Provided,
@@ -26,7 +26,6 @@ from ..plugin_manager import (
     get_plugin_manager,
     guarded,
 )
-from ..vocabulary import CUSTOM_TYPE, INTERACTION_TYPES
 from .conditions import (
     Compiler,
     fact_problem,
@@ -114,7 +113,9 @@ class RuleSet:
     extras: Mapping[str, Any] = field(default_factory=dict)
     #: Every interaction type the rules know -> its description: the built-in ones, the
     #: plugins' and the rule files' (``interaction_types:``).
-    interaction_types: Mapping[str, str] = field(default_factory=lambda: dict(INTERACTION_TYPES))
+    interaction_types: Mapping[str, str] = field(
+        default_factory=lambda: dict.fromkeys(INTERACTION_TYPES, "built in")
+    )
     #: Where the lifecycle's stages are declared (file, line, column), for errors about them.
     lifecycle_source: tuple[str, int, int] | None = None
 
@@ -139,7 +140,9 @@ class _Checker:
     limits: RuleLimits = DEFAULT_LIMITS
     errors: list[RuleError] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
-    interaction_types: Mapping[str, str] = field(default_factory=lambda: dict(INTERACTION_TYPES))
+    interaction_types: Mapping[str, str] = field(
+        default_factory=lambda: dict.fromkeys(INTERACTION_TYPES, "built in")
+    )
 
     def interaction_type(self, file: str, loc: tuple[Any, ...], name: Any) -> None:
         problem = interaction_type_problem(name, self.interaction_types)
@@ -425,9 +428,9 @@ def _interaction_types(
     c: _Checker, registry: Registry, models: dict[str, RuleFile]
 ) -> dict[str, str]:
     """The vocabulary: built-in types, then the plugins', then the rule files' declarations."""
-    vocabulary = dict(INTERACTION_TYPES)
+    vocabulary = dict.fromkeys(INTERACTION_TYPES, "built in")
     for name, provided in registry.interaction_types.items():
-        if name in INTERACTION_TYPES or name == CUSTOM_TYPE:
+        if name in INTERACTION_TYPES or name == CUSTOM_INTERACTION_TYPE:
             raise PluginError(
                 provided.plugin, f"leadgraph_interaction_types: {name!r} is a built-in name"
             )
@@ -443,7 +446,7 @@ def _interaction_types(
     )
     for f, i, d in declared:
         loc = ("interaction_types", i, "name")
-        if d.name in INTERACTION_TYPES or d.name == CUSTOM_TYPE:
+        if d.name in INTERACTION_TYPES or d.name == CUSTOM_INTERACTION_TYPE:
             c.at(f, loc, f"{d.name!r} is a built-in interaction type")
         elif d.name in registry.interaction_types:
             plugin = registry.interaction_types[d.name].plugin

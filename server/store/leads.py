@@ -272,7 +272,11 @@ async def move_stages(
         }
         result = await db[NAME].update_many(
             {"stage": old},
-            {"$set": {"stage": new, "updatedAt": t}, "$push": {"stageHistory": entry}},
+            {
+                "$set": {"stage": new, "updatedAt": t},
+                "$push": {"stageHistory": entry},
+                "$inc": {"rev": 1},  # a funnel write that read the old stage must not land
+            },
         )
         moved[old] = result.modified_count
     return moved

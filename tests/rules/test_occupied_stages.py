@@ -93,6 +93,7 @@ async def test_removing_an_occupied_stage_is_refused_until_it_is_retired(
         assert "do_not_contact" in [s["name"] for s in life["leadLifecycle"]["stages"]]
 
         # retired to nurturing: accepted, and the leads move with a history entry
+        revs = {d["_id"]: d.get("rev") async for d in db.leads.find({"stage": "do_not_contact"})}
         (directory / "lifecycle.yaml").write_text(
             lifecycle(["inquiry", "nurturing"], {"do_not_contact": "nurturing"})
         )
@@ -110,6 +111,8 @@ async def test_removing_an_occupied_stage_is_refused_until_it_is_retired(
                 "rulesVersion": accepted["version"],
             }
         assert await db.leads.count_documents({"stage": "do_not_contact"}) == 0
+        async for doc in db.leads.find({"_id": {"$in": list(revs)}}):
+            assert doc["rev"] == revs[doc["_id"]] + 1  # concurrent funnel writes see the move
         assert await db.leads.count_documents({"stage": "inquiry"}) == 1  # untouched
 
         # the mapping is checked like any rule
