@@ -337,7 +337,8 @@ def parse_bytes(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line, col = _line_col(data[: exc.start].decode("utf-8", "replace"), exc.start)
+        before = data[: exc.start].decode("utf-8", "replace")
+        line, col = _line_col(before, len(before))
         return None, None, [RuleError(name, line, col, "not UTF-8 text: cannot read the file")]
     return parse_text(text, name, limits)
 
