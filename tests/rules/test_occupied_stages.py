@@ -196,3 +196,24 @@ async def test_lead_changed_rejects_an_unknown_stage(api: Any) -> None:
     assert "unknown stage 'no_such_stage'" in errors[0]["message"]
     assert "sales_acceptance" in errors[0]["message"]  # the stages are listed
     assert json.dumps(errors).count("Traceback") == 0
+
+
+async def test_start_up_runs_the_same_check(
+    tmp_path: Path, db: AsyncDatabase, mongo_client: AsyncMongoClient, mongo_uri: str
+) -> None:
+    await db.leads.insert_one({"topic": "left behind", "stage": "do_not_contact", "rev": 0})
+    directory = tmp_path / "rules"
+    directory.mkdir()
+    (directory / "lifecycle.yaml").write_text(lifecycle(["inquiry", "nurturing"]))
+    async with live_server(directory, db, mongo_client, mongo_uri) as (api, _state):
+        status = await rules_status(api)
+        assert status["version"] is None  # nothing was loaded
+        assert [e["message"][:56] for e in status["errors"]] == [
+            "stage 'do_not_contact' is removed but 1 lead(s) are in i"
+        ]
+        (directory / "lifecycle.yaml").write_text(
+            lifecycle(["inquiry", "nurturing"], {"do_not_contact": "inquiry"})
+        )
+        status = await reload_rules(api)
+        assert status["errors"] == [] and status["version"]
+        assert await db.leads.count_documents({"stage": "inquiry"}) == 1
