@@ -265,7 +265,7 @@ def _services(conn: Connection, settings: Settings) -> Services:
     """The services over ``conn`` with the valid rules of ``settings.rules_dir``."""
     from .rules.manager import RulesManager
 
-    rules = RulesManager(settings.rules_dir)
+    rules = RulesManager(settings.rules_dir, limits=settings.rule_limits)
     if not rules.reload() or rules.current is None:
         for error in rules.errors:
             err.print(f"[red]{error}[/]")

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .rules.limits import RuleLimits
+
 
 def _default_rules_dir() -> Path:
     # A source checkout ships its rules beside the package; an installed wheel uses ./rules.
@@ -42,6 +44,7 @@ class Settings:
     max_subscriptions: int = 1000
     subscription_queue: int = 256
     ws_recheck_seconds: float = 2.0
+    rule_limits: RuleLimits = field(default_factory=RuleLimits)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -57,6 +60,7 @@ class Settings:
             rules_dir=Path(env["LEADGRAPH_RULES_DIR"])
             if env.get("LEADGRAPH_RULES_DIR")
             else base.rules_dir,
+            rule_limits=RuleLimits.from_env(env),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -47,6 +47,10 @@ INTERACTION_TYPES: tuple[str, ...] = (
     "subscription_changed",
 )
 
+#: Reserved: GraphQL's ``InteractionType.CUSTOM``, which stands for every declared (not built-in)
+#: type; the declared name travels in ``customType``.
+CUSTOM_INTERACTION_TYPE = "custom"
+
 #: A lead's status: open in the funnel, or closed either way.
 LEAD_STATUSES: tuple[str, ...] = ("open", "qualified", "disqualified")
 

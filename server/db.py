@@ -61,6 +61,12 @@ def _running_embedded(data_dir: Path) -> str | None:
     return str(info["uri"])
 
 
+def reachable_uri(settings: Settings) -> str | None:
+    """``MONGODB_URI``, else the embedded server a running leadgraph process publishes, else
+    None (nothing to connect to without starting a database)."""
+    return settings.mongodb_uri or _running_embedded(settings.data_dir)
+
+
 @contextlib.asynccontextmanager
 async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIterator[Connection]:
     """Connect to ``MONGODB_URI`` or, without one, to the embedded database under the data dir.
@@ -70,7 +76,7 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
     this process announce its embedded server to the others.
     """
     embedded: EmbeddedMongo | None = None
-    uri = settings.mongodb_uri or _running_embedded(settings.data_dir)
+    uri = reachable_uri(settings)
     if uri is None:
         embedded = EmbeddedMongo(settings.data_dir / "db").start()
         uri = embedded.uri

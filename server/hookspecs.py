@@ -104,6 +104,19 @@ def leadgraph_stage_guards() -> Mapping[str, Any] | None:
     """
 
 
+@hookspec
+def leadgraph_interaction_types() -> Mapping[str, str] | None:
+    """Interaction types this plugin adds to the built-in ones (``email_opened``, ...).
+
+    Called on every rule load.  Rule files may use the types in ``event:`` / ``per_event:``
+    conditions and ``interaction.type`` comparisons, and clients record them with
+    ``recordInteraction(input: {type: CUSTOM, customType: "..."})``.  A name already built in,
+    declared by a rule file or provided by another plugin is an error at load.
+
+    :returns: ``{"webinar_watched": "description", ...}``; names are lowercase snake_case.
+    """
+
+
 # ---------------------------------------------------------------- events (after the write)
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .plugin_manager import get_plugin_manager
 from .rules.manager import RulesManager
+from .rules.occupied import DatabaseStages
 
 if TYPE_CHECKING:
     from .app import AppState
@@ -16,13 +17,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("leadgraph")
 
 
-def load_rules(state: AppState) -> RulesManager:
-    """Plugins first (they provide the kinds rule files use), then the rules directory."""
+async def load_rules(state: AppState) -> RulesManager:
+    """Plugins first (they provide the kinds rule files use), then the rules directory, checked
+    against the stages the database's leads are in."""
     if state.pm is None:
         state.pm = get_plugin_manager()
     if state.rules is None:
-        state.rules = RulesManager(state.settings.rules_dir, state.pm)
-        state.rules.reload()
+        state.rules = RulesManager(
+            state.settings.rules_dir,
+            state.pm,
+            limits=state.settings.rule_limits,
+            stages=DatabaseStages(lambda: state.db),
+        )
+        await state.rules.areload()
         if state.rules.current is None:
             log.error(
                 "no valid rules in %s: scoring, stages and matching use built-in defaults "
@@ -34,7 +41,7 @@ def load_rules(state: AppState) -> RulesManager:
 
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:
     """Load plugins and rules, and watch the rules directory until shutdown."""
-    rules = load_rules(state)
+    rules = await load_rules(state)
     if not rules.directory.is_dir():
         return
     stop = asyncio.Event()

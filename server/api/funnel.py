@@ -219,6 +219,15 @@ class FunnelMutation:
         return _result(await funnel.rescore(lead), lead["_id"])
 
 
+def _known_stage(info: Info, stage: str) -> None:
+    """Raise a typed input error unless ``stage`` is a stage of the live lifecycle."""
+    ruleset = getattr(info.context.rules, "current", None)
+    names = ruleset.lifecycle.stage_names if ruleset and ruleset.lifecycle else []
+    if stage not in names:
+        known = f"stages: {', '.join(names)}" if names else "the live rules have no lifecycle"
+        raise InvalidInput("stage", f"unknown stage {stage!r}; {known}")
+
+
 @strawberry.type
 class FunnelSubscription:
     @strawberry.subscription(
@@ -226,6 +235,8 @@ class FunnelSubscription:
         "optionally only those now in one stage; from a MongoDB change stream."
     )
     async def lead_changed(self, info: Info, stage: str | None = None) -> AsyncIterator[Lead]:
+        if stage is not None:
+            _known_stage(info, stage)
         return await info.context.subscribe(
             live.LEADS,
             matches=lambda doc: stage is None or doc.get("stage") == stage,

@@ -14,6 +14,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from .. import live
+from ..contracts import CUSTOM_INTERACTION_TYPE
 from ..db import in_transaction
 from ..errors import (
     ForbiddenError,
@@ -24,6 +25,7 @@ from ..errors import (
     errors_as_data,
     plugin_errors,
 )
+from ..rules.conditions import interaction_type_problem
 from ..store import interactions as store
 from .common import raise_if
 from .relay import load_nodes, load_one, object_id
@@ -35,16 +37,26 @@ if TYPE_CHECKING:
 ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
 LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
 
-InteractionType = strawberry.enum(
-    Enum("InteractionType", {t.upper(): t for t in store.TYPES}),  # type: ignore[misc]
-    description="Kinds of engagement recorded for a contact.",
-)
+if TYPE_CHECKING:  # built from the vocabulary at import time; statically, an Enum
+    InteractionType = Enum
+else:
+    InteractionType = strawberry.enum(
+        Enum(
+            "InteractionType",
+            {t.upper(): t for t in store.TYPES} | {"CUSTOM": CUSTOM_INTERACTION_TYPE},
+        ),
+        description="Kinds of engagement recorded for a contact. CUSTOM: a type declared by "
+        "the rule files or a plugin, named in `customType`.",
+    )
 
 
 @strawberry.type(description="One engagement of a contact.")
 class Interaction(relay.Node):
     oid: relay.NodeID[str]
     type: InteractionType  # type: ignore[valid-type]
+    custom_type: str | None = strawberry.field(
+        description="With type CUSTOM: the declared interaction type (e.g. webinar_watched)."
+    )
     occurred_at: datetime
     form_id: str | None
     event_id: str | None
@@ -57,7 +69,10 @@ class Interaction(relay.Node):
     def from_doc(cls, doc: dict[str, Any]) -> Interaction:
         return cls(
             oid=str(doc["_id"]),
-            type=InteractionType(doc["type"]),
+            type=InteractionType(
+                doc["type"] if doc["type"] in store.TYPES else CUSTOM_INTERACTION_TYPE
+            ),
+            custom_type=None if doc["type"] in store.TYPES else doc["type"],
             occurred_at=doc["occurredAt"],
             form_id=doc.get("formId"),
             event_id=doc.get("eventId"),
@@ -68,7 +83,7 @@ class Interaction(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[Interaction | None]:
         return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
@@ -107,6 +122,10 @@ def interaction_query(f: InteractionFilter | None) -> dict[str, Any]:
 class RecordInteractionInput:
     contact: relay.GlobalID
     type: InteractionType  # type: ignore[valid-type]
+    custom_type: str | None = strawberry.field(
+        default=None,
+        description="With type CUSTOM (only then): an interaction type the live rules declare.",
+    )
     occurred_at: datetime | None = None
     lead: relay.GlobalID | None = None
     form_id: str | None = None
@@ -136,6 +155,24 @@ InteractionResult = Annotated[
 ]
 
 
+def _interaction_type(info: Info, type_: str, custom_type: str | None) -> tuple[str, str | None]:
+    """The stored type of ``type`` / ``customType`` and, when they are wrong, why."""
+    if type_ != CUSTOM_INTERACTION_TYPE:
+        problem = None if custom_type is None else "only with type CUSTOM"
+        return type_, problem
+    if not custom_type:
+        return type_, "required with type CUSTOM"
+    if custom_type in store.TYPES:
+        return type_, f"{custom_type!r} is built in: use type {custom_type.upper()}"
+    ruleset = getattr(info.context.rules, "current", None)
+    declared = [t for t in getattr(ruleset, "interaction_types", ()) if t not in store.TYPES]
+    if custom_type not in declared:
+        if not declared:
+            return type_, "the live rules declare no interaction types"
+        return type_, interaction_type_problem(custom_type, declared)
+    return custom_type, None
+
+
 async def _existing(info: Info, key: str | None) -> dict[str, Any] | None:
     if not key:
         return None
@@ -154,6 +191,10 @@ class InteractionMutation:
         info.context.require("interactions:write")
         errors: list[tuple[str, str]] = []
         fields: dict[str, Any] = {"type": input.type.value}
+        stored_type, problem = _interaction_type(info, input.type.value, input.custom_type)
+        if problem:
+            errors.append(("input.customType", problem))
+        fields["type"] = stored_type
         loaders = info.context.loaders
         for value, type_name, name, stored, coll in (
             (input.contact, "Contact", "contact", "contactId", "contacts"),

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
 import click
 
+from ..config import Settings
 from ..plugin_manager import PluginError
 from .jsonschema import schema_text
 from .loader import RulesInvalid
+from .occupied import check_database
 from .ruleset import RuleSet, load_rules
 from .ruletests import run_tests
 
 
 def _load(directory: Path) -> RuleSet:
+    settings = click.get_current_context().find_object(Settings) or Settings.from_env()
     try:
-        return load_rules(directory)
+        return load_rules(directory, limits=settings.rule_limits)
     except RulesInvalid as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
@@ -34,16 +38,30 @@ def rules() -> None:
 
 @rules.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
-def check(directory: Path) -> None:
-    """Validate the rule files of DIRECTORY (errors as file:line:column: message)."""
+@click.pass_context
+def check(ctx: click.Context, directory: Path) -> None:
+    """Validate the rule files of DIRECTORY (errors as file:line:column: message).
+
+    With a reachable database (MONGODB_URI, or a running server's embedded one) it also
+    refuses rules that drop a stage still holding leads, as the server's reload does.
+    """
     ruleset = _load(directory)
+    settings = ctx.find_object(Settings) or Settings.from_env()
+    errors, checked = asyncio.run(check_database(settings, ruleset))
+    if errors:
+        for error in errors:
+            click.echo(str(error), err=True)
+        click.echo(f"{len(errors)} error(s) in {directory}", err=True)
+        sys.exit(1)
     click.echo(
         f"ok: {len(ruleset.files)} file(s), version {ruleset.version}: "
         f"{len(ruleset.matching.strategies)} strategies, "
         f"{len(ruleset.scoring_models)} scoring models, "
         f"{len(ruleset.lifecycle.stages) if ruleset.lifecycle else 0} stages, "
-        f"{len(ruleset.segments)} segments"
+        f"{len(ruleset.segments)} segments, "
+        f"{len(ruleset.interaction_types)} interaction types"
     )
+    click.echo(checked)
 
 
 @rules.command(name="test")

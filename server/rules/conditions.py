@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,6 +128,17 @@ def fact_problem(fact: str, known: set[str], allowed: tuple[str, ...]) -> str | 
     close = difflib.get_close_matches(fact, sorted(known), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return f"unknown fact {fact!r}{hint}"
+
+
+def interaction_type_problem(name: Any, known: Collection[str]) -> str | None:
+    """Why ``name`` is not an interaction type of the vocabulary ``known`` (None when it is)."""
+    if isinstance(name, str) and name in known:
+        return None
+    close = difflib.get_close_matches(str(name).lower(), sorted(known), n=1)
+    hint = (
+        f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(sorted(known))}"
+    )
+    return f"unknown interaction type {name!r}; {hint}"
 
 
 # ---------------------------------------------------------------- MongoDB value semantics

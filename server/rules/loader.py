@@ -7,9 +7,12 @@ line and column of the offending text.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import types
 import typing
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .limits import DEFAULT_LIMITS, RuleLimits
 from .models import RuleFile
 
 
@@ -61,10 +65,78 @@ def _mark(node: yaml.Node) -> Mark:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+class LimitExceeded(yaml.MarkedYAMLError):
+    """A rule file crossed one of its :class:`~leadgraph.rules.limits.RuleLimits`."""
+
+
 class _Loader(yaml.SafeLoader):
-    def __init__(self, stream: Any) -> None:
+    """PyYAML's safe loader that counts what it composes and stops at the limits.
+
+    ``total`` is the number of nodes composed so far with every alias expanded: an alias adds
+    the size of the node it repeats (remembered when that anchored node was composed).  The
+    node graph itself stays as small as the text, so the check runs before anything is
+    constructed or validated.
+    """
+
+    def __init__(self, stream: Any, limits: RuleLimits = DEFAULT_LIMITS) -> None:
         super().__init__(stream)
         self.duplicates: list[tuple[Mark, str]] = []
+        self.limits = limits
+        self.total = 0
+        self.aliases = 0
+        self.depth = 0
+        self.deepest = 0
+        self.sizes: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height)
+        self.constructing: Any = None
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        self.constructing = node.start_mark  # where a value that cannot be built is
+        return super().construct_object(node, deep)
+
+    def _fail(self, message: str, mark: Any) -> typing.NoReturn:
+        raise LimitExceeded(problem=message, problem_mark=mark)
+
+    def _count(self, nodes: int, mark: Any) -> None:
+        self.total += nodes
+        if self.total > self.limits.max_nodes:
+            self._fail(
+                f"the file expands to more than {self.limits.max_nodes} YAML nodes "
+                "(aliases count the size of what they repeat, every time they are used)",
+                mark,
+            )
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            self.aliases += 1
+            if self.aliases > self.limits.max_aliases:
+                self._fail(
+                    f"more than {self.limits.max_aliases} aliases in one file", event.start_mark
+                )
+            if event.anchor not in self.sizes:
+                self._fail(f"alias *{event.anchor} is used inside its own anchor", event.start_mark)
+            size, height = self.sizes[event.anchor]
+            if self.depth + height > self.limits.max_depth:
+                self._fail(
+                    f"alias *{event.anchor} nests deeper than {self.limits.max_depth} levels",
+                    event.start_mark,
+                )
+            self.deepest = max(self.deepest, self.depth + height)
+            self._count(size, event.start_mark)
+            return node
+        self.depth += 1
+        if self.depth > self.limits.max_depth:
+            self._fail(f"nested deeper than {self.limits.max_depth} levels", event.start_mark)
+        start, outer_deepest = self.total, self.deepest
+        self.deepest = self.depth
+        self._count(1, event.start_mark)
+        node = super().compose_node(parent, index)
+        if event.anchor is not None:
+            self.sizes[event.anchor] = (self.total - start, self.deepest - self.depth + 1)
+        self.deepest = max(outer_deepest, self.deepest)
+        self.depth -= 1
+        return node
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
@@ -76,6 +148,13 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping",
+                node.start_mark,
+                "found an unhashable key",
+                key_node.start_mark,
+            )
         if key in data:
             loader.duplicates.append((_mark(key_node), f"duplicate key {key!r} in this mapping"))
         data[key] = loader.construct_object(value_node, deep=True)
@@ -180,19 +259,46 @@ def _describe(error: Any) -> str:
     return f"{where}{error['msg'][0].lower()}{error['msg'][1:]}{shown}"
 
 
-def parse_file(path: Path, name: str) -> tuple[RuleFile | None, Any, list[RuleError]]:
-    """``(model, raw data with positions, errors)`` of one rule file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, None, [RuleError(name, 1, 1, f"cannot read the file: {exc}")]
-    loader = _Loader(text)
-    try:
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
+def _line_col(text: str, index: int) -> Mark:
+    before = text[: max(index, 0)]
+    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
+
+
+def _yaml_error(name: str, text: str, exc: yaml.YAMLError) -> RuleError:
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, None, [RuleError(name, line, col, f"invalid YAML: {exc.problem}")]
+        if isinstance(exc, LimitExceeded):
+            return RuleError(name, line, col, f"limit exceeded: {exc.problem}")
+        return RuleError(name, line, col, f"invalid YAML: {exc.problem or exc.context}")
+    if isinstance(exc, yaml.reader.ReaderError):  # a NUL byte, a control character
+        line, col = _line_col(text, exc.position)
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        return RuleError(name, line, col, f"invalid YAML: control character {char} is not allowed")
+    return RuleError(name, 1, 1, f"invalid YAML: {exc}")
+
+
+def parse_text(
+    text: str, name: str, limits: RuleLimits = DEFAULT_LIMITS
+) -> tuple[RuleFile | None, Any, list[RuleError]]:
+    """``(model, raw data with positions, errors)`` of one rule file's text.
+
+    Never raises for anything the text holds: every failure is a :class:`RuleError`.
+    """
+    try:
+        loader = _Loader(text, limits)  # the reader refuses control characters here
+    except yaml.YAMLError as exc:
+        return None, None, [_yaml_error(name, text, exc)]
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        return None, None, [_yaml_error(name, text, exc)]
+    except RecursionError:
+        return None, None, [RuleError(name, 1, 1, "limit exceeded: nested too deeply")]
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an integer of 5,000 digits
+        mark = loader.constructing
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return None, None, [RuleError(name, line, col, f"invalid value: {exc}")]
     finally:
         loader.dispose()
     errors = [RuleError(name, *mark, msg) for mark, msg in loader.duplicates]
@@ -219,12 +325,76 @@ def parse_file(path: Path, name: str) -> tuple[RuleFile | None, Any, list[RuleEr
             line, col = locate(data, loc[:-1] if loc[-1:] == ("[key]",) else loc, key=at_key)
             errors.append(RuleError(name, line, col, _describe(err)))
         return None, data, errors
+    except RecursionError:
+        return None, data, [RuleError(name, 1, 1, "limit exceeded: nested too deeply")]
     return (None if errors else model), data, errors
 
 
+def parse_bytes(
+    data: bytes, name: str, limits: RuleLimits = DEFAULT_LIMITS
+) -> tuple[RuleFile | None, Any, list[RuleError]]:
+    """Decode (UTF-8) and parse one rule file's content."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode("utf-8", "replace")
+        line, col = _line_col(before, len(before))
+        return None, None, [RuleError(name, line, col, "not UTF-8 text: cannot read the file")]
+    return parse_text(text, name, limits)
+
+
+def read_file(
+    path: Path, root: Path, limits: RuleLimits = DEFAULT_LIMITS
+) -> tuple[bytes | None, RuleError | None]:
+    """The bytes of one rule file, or why it is not read.
+
+    Only regular files under ``root`` are read (a symlink may point to one); a FIFO, a device,
+    a directory, a symlink leading out of ``root`` or a file over ``limits.max_file_bytes`` is
+    an error, never opened for reading (a FIFO would block the reader).
+    """
+    name = path.name
+
+    def error(message: str) -> tuple[None, RuleError]:
+        return None, RuleError(name, 1, 1, message)
+
+    try:
+        real = path.resolve(strict=True)
+        if not real.is_relative_to(root.resolve(strict=True)):
+            return error("not read: a symlink to a file outside the rules directory")
+        info = os.stat(real)
+        if not stat.S_ISREG(info.st_mode):
+            return error("not read: not a regular file (only regular files are rule files)")
+        if info.st_size > limits.max_file_bytes:
+            return error(
+                f"rule file too large: {info.st_size} bytes (at most {limits.max_file_bytes})"
+            )
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the check
+                return error("not read: not a regular file (only regular files are rule files)")
+            with os.fdopen(fd, "rb", closefd=False) as stream:
+                data = stream.read(limits.max_file_bytes + 1)
+        finally:
+            os.close(fd)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return error(f"cannot read the file: {reason}")
+    if len(data) > limits.max_file_bytes:
+        return error(f"rule file too large: more than {limits.max_file_bytes} bytes")
+    return data, None
+
+
 def rule_files(directory: Path) -> list[Path]:
-    """The rule files of a directory: ``*.yaml`` and ``*.yml``, sorted by name."""
-    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+    """The rule files of a directory: every ``*.yaml`` and ``*.yml`` entry, sorted by name.
+
+    Names starting with a dot (editor lock and backup files) are ignored.  Entries that are not
+    regular files are listed too: :func:`read_file` reports them instead of skipping them.
+    """
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -1,13 +1,15 @@
 """The live rules: load a directory, swap a new version in atomically, keep the last good one.
 
-A reload that fails (a bad edit, a failing plugin) leaves the running rules untouched and
-records the errors for ``rulesStatus``; :meth:`RulesManager.watch` reloads on every change of
-the directory.
+A reload that fails (a bad edit, a failing plugin, a file the loader refuses, a stage removed
+while leads are still in it) leaves the running rules untouched and records the errors for
+``rulesStatus``; :meth:`RulesManager.watch` reloads on every change of the directory and
+survives anything a file can hold.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,18 +17,33 @@ from pathlib import Path
 import pluggy
 
 from ..plugin_manager import PluginError, get_plugin_manager
+from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid
+from .occupied import LeadStages, stage_errors, stage_moves
 from .ruleset import RuleSet, load_rules
 
 log = logging.getLogger("leadgraph.rules")
 
 
 class RulesManager:
-    """Holds the current :class:`RuleSet` of a rules directory."""
+    """Holds the current :class:`RuleSet` of a rules directory.
 
-    def __init__(self, directory: Path | str, pm: pluggy.PluginManager | None = None) -> None:
+    ``stages`` (the server passes one bound to its database) lets :meth:`areload` refuse rules
+    that drop a stage still holding leads, and move the leads of ``lifecycle.retired_stages``.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        pm: pluggy.PluginManager | None = None,
+        *,
+        limits: RuleLimits = DEFAULT_LIMITS,
+        stages: LeadStages | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self.pm = pm or get_plugin_manager()
+        self.limits = limits
+        self.stages = stages
         self.current: RuleSet | None = None
         self.loaded_at: datetime | None = None
         self.errors: list[RuleError] = []
@@ -36,39 +53,120 @@ class RulesManager:
     def version(self) -> str | None:
         return self.current.version if self.current else None
 
-    def reload(self) -> bool:
-        """Load the directory; on success swap the new rules in, else keep the old ones.
+    def _fail(self, message: str) -> None:
+        self.errors = [RuleError(str(self.directory), 1, 1, message)]
 
-        Returns whether the new rules are live.
-        """
+    def _load(self) -> RuleSet | None:
+        """The directory's rules, or None with :attr:`errors` saying why. Never raises."""
         try:
-            ruleset = load_rules(self.directory, self.pm)
+            return load_rules(self.directory, self.pm, self.limits)
         except RulesInvalid as exc:
             self.errors = exc.errors
         except PluginError as exc:
-            self.errors = [RuleError(str(self.directory), 1, 1, str(exc))]
-        else:
-            changed = self.current is None or ruleset.version != self.current.version
-            self.current = ruleset  # one reference assignment: readers see old or new, whole
-            self.loaded_at = datetime.now(UTC)
-            self.errors = []
-            if changed:
-                log.info("rules %s loaded from %s", ruleset.version, self.directory)
-            return True
+            self._fail(str(exc))
+        except Exception as exc:  # whatever a file holds, the watcher and the API carry on
+            log.exception("loading the rules of %s failed", self.directory)
+            self._fail(f"cannot load the rules: {type(exc).__name__}: {exc}")
+        return None
+
+    def _rejected(self) -> bool:
         kept = f"; keeping rules {self.version}" if self.current else ""
         for error in self.errors:
             log.error("rules not loaded%s: %s", kept, error)
         return False
 
-    async def areload(self) -> bool:
-        async with self._lock:
-            return await asyncio.to_thread(self.reload)
+    def _go_live(self, ruleset: RuleSet) -> bool:
+        changed = self.current is None or ruleset.version != self.current.version
+        self.current = ruleset  # one reference assignment: readers see old or new, whole
+        self.loaded_at = datetime.now(UTC)
+        self.errors = []
+        if changed:
+            log.info("rules %s loaded from %s", ruleset.version, self.directory)
+        return True
 
-    async def watch(self, stop: asyncio.Event | None = None, *, debounce_ms: int = 200) -> None:
-        """Reload whenever a file of the directory changes, until ``stop`` is set."""
+    def reload(self) -> bool:
+        """Load the directory; on success swap the new rules in, else keep the old ones.
+
+        Returns whether the new rules are live.  Without a database: a manager given
+        ``stages`` reloads with :meth:`areload`, which also checks the leads' stages.
+        """
+        if self.stages is not None:
+            raise RuntimeError("a manager with a stages store reloads with areload()")
+        ruleset = self._load()
+        return self._go_live(ruleset) if ruleset is not None else self._rejected()
+
+    async def areload(self) -> bool:
+        """:meth:`reload` off the event loop, then the stage check (and moves) when the
+        manager has a ``stages`` store.  Never raises: failures are recorded in ``errors``."""
+        async with self._lock:
+            ruleset = await asyncio.to_thread(self._load)
+            if ruleset is None:
+                return self._rejected()
+            if self.stages is not None and not await self._settle_stages(ruleset):
+                return self._rejected()
+            return self._go_live(ruleset)
+
+    async def _settle_stages(self, ruleset: RuleSet) -> bool:
+        """Refuse ``ruleset`` if it drops an occupied stage; move retired stages' leads."""
+        assert self.stages is not None
+        try:
+            counts = await self.stages.counts()
+            errors = stage_errors(ruleset, counts)
+            if errors:
+                self.errors = errors
+                return False
+            moves = stage_moves(ruleset, counts)
+            if moves:
+                moved = await self.stages.move(moves, ruleset.version)
+                for old, n in moved.items():
+                    log.info("moved %d lead(s) from retired stage %r to %r", n, old, moves[old])
+        except Exception as exc:
+            log.exception("checking the leads' stages for rules %s failed", ruleset.version)
+            self._fail(f"cannot check the leads' stages: {type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    async def watch(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        debounce_ms: int = 200,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        """Reload whenever a file of the directory changes, until ``stop`` is set.
+
+        A failing reload is recorded, never fatal.  If the file watcher itself fails (the
+        directory vanished, the OS ran out of watches) it is logged and restarted after
+        ``retry_seconds`` (doubling up to a minute while it keeps failing), and the directory
+        is reloaded to catch changes made meanwhile.
+        """
         from watchfiles import awatch
 
-        async for _changes in awatch(
-            self.directory, stop_event=stop, debounce=debounce_ms, recursive=False
-        ):
-            await self.areload()
+        stop = stop or asyncio.Event()
+        delay = retry_seconds
+        while not stop.is_set():
+            try:
+                async for _changes in awatch(
+                    self.directory, stop_event=stop, debounce=debounce_ms, recursive=False
+                ):
+                    delay = retry_seconds
+                    await self.areload()
+                    if not self.directory.is_dir():
+                        # replaced or removed: its watch is gone; watch the new one when it exists
+                        log.warning("rules directory %s vanished; watching for it", self.directory)
+                        break
+            except FileNotFoundError:
+                log.warning(
+                    "rules directory %s not found; retrying in %.0f s", self.directory, delay
+                )
+            except Exception:
+                log.exception(
+                    "the rules watcher of %s failed; restarting it in %.0f s", self.directory, delay
+                )
+            if stop.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 60.0)  # a directory that stays gone is not retried in a loop
+            if not stop.is_set():
+                await self.areload()

@@ -103,9 +103,14 @@ def _condition_tag(value: Any) -> str | None:
             if key in value:
                 return key
         return None
-    return {AllOf: "all", AnyOf: "any", NotOf: "not", Event: "event", Compare: "fact"}.get(
-        type(value)
-    )
+    tags: dict[type, str] = {
+        AllOf: "all",
+        AnyOf: "any",
+        NotOf: "not",
+        Event: "event",
+        Compare: "fact",
+    }
+    return tags.get(type(value))
 
 
 Condition = Annotated[
@@ -249,6 +254,11 @@ class Lifecycle(Rule):
         description="Stages a lead may be qualified into an opportunity from (default: "
         "sales_acceptance when the lifecycle has it, else its last stage).",
     )
+    retired_stages: dict[str, str] = Field(
+        default_factory=dict,
+        description="Stages removed from the lifecycle -> the stage their leads move to when "
+        "these rules go live (a stage that still holds leads cannot simply be removed).",
+    )
 
     @property
     def stage_names(self) -> list[str]:
@@ -261,6 +271,21 @@ class Lifecycle(Rule):
             return list(self.qualify_from)
         names = self.stage_names
         return ["sales_acceptance"] if "sales_acceptance" in names else names[-1:]
+
+
+# ---------------------------------------------------------------- interaction types
+
+
+INTERACTION_TYPE_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class InteractionTypeDecl(Rule):
+    """An interaction type beyond the built-in ones (``email_opened``, ...)."""
+
+    name: Annotated[str, StringConstraints(pattern=INTERACTION_TYPE_NAME)] = Field(
+        description="Lowercase snake_case, e.g. webinar_watched."
+    )
+    description: str = ""
 
 
 # ---------------------------------------------------------------- segments
@@ -375,6 +400,10 @@ class RuleFile(Rule):
     lifecycle: Lifecycle | None = None
     segments: list[Segment] = Field(default_factory=list)
     tests: list[RuleTest] = Field(default_factory=list)
+    interaction_types: list[InteractionTypeDecl] = Field(
+        default_factory=list,
+        description="Interaction types this rule set adds to the built-in ones.",
+    )
 
 
 for _model in (

@@ -9,6 +9,7 @@ name is defined twice) are collected with their file, line and column, and
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pluggy
 
-from ..contracts import Scorer
+from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES, Scorer
 from ..plugin_manager import (
     PluginError,
     Provided,
@@ -25,12 +26,22 @@ from ..plugin_manager import (
     get_plugin_manager,
     guarded,
 )
-from .conditions import Compiler, fact_problem, in_event, known_facts, walk
-from .loader import RuleError, RulesInvalid, locate, parse_file, rule_files
+from .conditions import (
+    Compiler,
+    fact_problem,
+    in_event,
+    interaction_type_problem,
+    known_facts,
+    walk,
+)
+from .limits import DEFAULT_LIMITS, RuleLimits
+from .loader import RuleError, RulesInvalid, locate, parse_bytes, read_file, rule_files
 from .models import (
+    INTERACTION_TYPE_NAME,
     Compare,
     Condition,
     Event,
+    EventSpec,
     Lifecycle,
     Matching,
     MatchingDefaults,
@@ -42,6 +53,9 @@ from .models import (
     Survivorship,
 )
 from .mongo import MongoCompiler
+
+COUNTS = "contact.insights.counts."  # + an interaction type
+TYPE_NAME = re.compile(INTERACTION_TYPE_NAME)
 
 DEFAULT_MATCHING = Matching(
     strategies=[
@@ -62,6 +76,7 @@ class Registry:
     facts: frozenset[str]
     actions: Mapping[str, Provided]
     guards: Mapping[str, Provided]
+    interaction_types: Mapping[str, Provided] = field(default_factory=dict)
 
     @classmethod
     def from_plugins(cls, pm: pluggy.PluginManager) -> Registry:
@@ -74,6 +89,7 @@ class Registry:
             facts=frozenset(known_facts(facts)),
             actions=collect(pm, "leadgraph_stage_actions"),
             guards=collect(pm, "leadgraph_stage_guards"),
+            interaction_types=collect(pm, "leadgraph_interaction_types"),
         )
 
 
@@ -95,6 +111,13 @@ class RuleSet:
     scorers: Mapping[str, Scorer]
     survivorship: Survivorship = field(default_factory=Survivorship)
     extras: Mapping[str, Any] = field(default_factory=dict)
+    #: Every interaction type the rules know -> its description: the built-in ones, the
+    #: plugins' and the rule files' (``interaction_types:``).
+    interaction_types: Mapping[str, str] = field(
+        default_factory=lambda: dict.fromkeys(INTERACTION_TYPES, "built in")
+    )
+    #: Where the lifecycle's stages are declared (file, line, column), for errors about them.
+    lifecycle_source: tuple[str, int, int] | None = None
 
     def segment(self, name: str) -> Segment | None:
         return next((s for s in self.segments if s.name == name), None)
@@ -114,8 +137,21 @@ def content_version(files: list[tuple[str, bytes]]) -> str:
 @dataclass
 class _Checker:
     registry: Registry
+    limits: RuleLimits = DEFAULT_LIMITS
     errors: list[RuleError] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    interaction_types: Mapping[str, str] = field(
+        default_factory=lambda: dict.fromkeys(INTERACTION_TYPES, "built in")
+    )
+
+    def interaction_type(self, file: str, loc: tuple[Any, ...], name: Any) -> None:
+        problem = interaction_type_problem(name, self.interaction_types)
+        if problem:
+            self.at(file, loc, problem)
+
+    def event_spec(self, file: str, spec: EventSpec, loc: tuple[Any, ...]) -> None:
+        for j, name in enumerate(spec.type):
+            self.interaction_type(file, (*loc, "type", j), name)
 
     def at(self, file: str, loc: tuple[Any, ...], message: str, *, key: bool = False) -> None:
         line, col = locate(self.raw.get(file), loc, key=key)
@@ -129,11 +165,28 @@ class _Checker:
         if cond is None:
             return
         for node, nloc in walk(cond, loc):
+            depth = 1 + sum(
+                1 for part in nloc[len(loc) :] if part in ("all", "any", "not", "where")
+            )
+            if depth > self.limits.max_condition_depth:
+                self.at(
+                    file,
+                    nloc,
+                    f"condition nested deeper than {self.limits.max_condition_depth} levels",
+                )
+                return
             if isinstance(node, Compare):
                 allowed = ("interaction",) if in_event(nloc) else ("contact", "lead", "account")
                 problem = fact_problem(node.fact, set(self.registry.facts), allowed)
                 if problem:
                     self.at(file, (*nloc, "fact"), problem)
+                elif node.fact == "interaction.type" and isinstance(node.value, str):
+                    self.interaction_type(file, (*nloc, "value"), node.value)
+                elif node.fact == "interaction.type" and isinstance(node.value, list):
+                    for k, name in enumerate(node.value):
+                        self.interaction_type(file, (*nloc, "value", k), name)
+                elif node.fact.startswith(COUNTS):
+                    self.interaction_type(file, (*nloc, "fact"), node.fact.removeprefix(COUNTS))
                 op = self.registry.operators.get(node.op)
                 if op is None:
                     known = ", ".join(sorted(self.registry.operators))
@@ -155,6 +208,7 @@ class _Checker:
                         self.at(file, (*nloc, "value"), f"value for {node.op!r}: {exc}")
             elif isinstance(node, Event):
                 spec = node.event
+                self.event_spec(file, spec, (*nloc, "event"))
                 if spec.max is not None and spec.max < spec.min:
                     self.at(file, (*nloc, "event", "max"), "max is smaller than min")
 
@@ -243,8 +297,10 @@ def _check_scoring(
     c.condition(file, model.applies_to, (*base, "applies_to"))
     for j, rule in enumerate(model.rules):
         c.condition(file, rule.when, (*base, "rules", j, "when"))
-        if rule.per_event is not None and rule.per_event.where is not None:
-            c.condition(file, rule.per_event.where, (*base, "rules", j, "per_event", "where"))
+        if rule.per_event is not None:
+            c.event_spec(file, rule.per_event, (*base, "rules", j, "per_event"))
+            if rule.per_event.where is not None:
+                c.condition(file, rule.per_event.where, (*base, "rules", j, "per_event", "where"))
     kind = c.registry.scoring_kinds.get(model.kind)
     if kind is None:
         c.at(
@@ -290,6 +346,16 @@ def _check_lifecycle(c: _Checker, file: str, lc: Lifecycle) -> None:
     stage(lc.initial, ("lifecycle", "initial"))
     for j, name in enumerate(lc.qualify_from or []):
         stage(name, ("lifecycle", "qualify_from", j))
+    for old, new in lc.retired_stages.items():
+        retired: tuple[Any, ...] = ("lifecycle", "retired_stages", old)
+        if old in names:
+            c.at(
+                file,
+                retired,
+                f"stage {old!r} is still in the lifecycle; retire it by removing it from stages",
+                key=True,
+            )
+        stage(new, retired)
     for i, t in enumerate(lc.transitions):
         loc = ("lifecycle", "transitions", i)
         for j, s in enumerate(t.from_):
@@ -336,6 +402,10 @@ def _check_tests(
 ) -> None:
     c.unique(((t.name, file, ("tests", i, "name")) for i, t in enumerate(tests)), "test")
     for i, t in enumerate(tests):
+        for k, interaction in enumerate(t.given.interactions):
+            if "type" in interaction:
+                at: tuple[Any, ...] = ("tests", i, "given", "interactions", k, "type")
+                c.interaction_type(file, at, interaction["type"])
         loc = ("tests", i, "expect")
         for section, known, what in (
             ("score", models, "scoring model"),
@@ -354,28 +424,75 @@ def _check_tests(
                 c.at(file, (*loc, key), f"unknown strategy {name!r}")
 
 
-def load_rules(directory: Path | str, pm: pluggy.PluginManager | None = None) -> RuleSet:
+def _interaction_types(
+    c: _Checker, registry: Registry, models: dict[str, RuleFile]
+) -> dict[str, str]:
+    """The vocabulary: built-in types, then the plugins', then the rule files' declarations."""
+    vocabulary = dict.fromkeys(INTERACTION_TYPES, "built in")
+    for name, provided in registry.interaction_types.items():
+        if name in INTERACTION_TYPES or name == CUSTOM_INTERACTION_TYPE:
+            raise PluginError(
+                provided.plugin, f"leadgraph_interaction_types: {name!r} is a built-in name"
+            )
+        if not TYPE_NAME.fullmatch(name):
+            raise PluginError(
+                provided.plugin,
+                f"leadgraph_interaction_types: {name!r} is not lowercase snake_case",
+            )
+        vocabulary[name] = str(provided.value)
+    declared = [(f, i, d) for f, m in models.items() for i, d in enumerate(m.interaction_types)]
+    c.unique(
+        ((d.name, f, ("interaction_types", i, "name")) for f, i, d in declared), "interaction type"
+    )
+    for f, i, d in declared:
+        loc = ("interaction_types", i, "name")
+        if d.name in INTERACTION_TYPES or d.name == CUSTOM_INTERACTION_TYPE:
+            c.at(f, loc, f"{d.name!r} is a built-in interaction type")
+        elif d.name in registry.interaction_types:
+            plugin = registry.interaction_types[d.name].plugin
+            c.at(f, loc, f"interaction type {d.name!r} is already provided by plugin {plugin!r}")
+        else:
+            vocabulary.setdefault(d.name, d.description)
+    return vocabulary
+
+
+def load_rules(
+    directory: Path | str,
+    pm: pluggy.PluginManager | None = None,
+    limits: RuleLimits = DEFAULT_LIMITS,
+) -> RuleSet:
     """Read, check and compile every rule file of ``directory``.
 
-    Raises :class:`RulesInvalid` listing every error, or :class:`PluginError` when a plugin's
-    provider hook fails.
+    Raises :class:`RulesInvalid` listing every error (files over ``limits`` included), or
+    :class:`PluginError` when a plugin's provider hook fails.
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise RulesInvalid([RuleError(str(directory), 1, 1, "rules directory not found")])
     pm = pm or get_plugin_manager()
     registry = Registry.from_plugins(pm)
-    checker = _Checker(registry)
+    checker = _Checker(registry, limits)
     models: dict[str, RuleFile] = {}
     contents: list[tuple[str, bytes]] = []
-    for path in rule_files(directory):
-        contents.append((path.name, path.read_bytes()))
-        model, raw, errors = parse_file(path, path.name)
+    try:
+        paths = rule_files(directory)
+    except OSError as exc:
+        raise RulesInvalid(
+            [RuleError(str(directory), 1, 1, f"cannot list: {exc.strerror}")]
+        ) from exc
+    for path in paths:
+        data, error = read_file(path, directory, limits)
+        if data is None:
+            checker.errors.append(error or RuleError(path.name, 1, 1, "cannot read the file"))
+            continue
+        contents.append((path.name, data))
+        model, raw, errors = parse_bytes(data, path.name, limits)
         checker.raw[path.name] = raw
         checker.errors.extend(errors)
         if model is not None:
             models[path.name] = model
 
+    checker.interaction_types = _interaction_types(checker, registry, models)
     operators = {name: p.value for name, p in registry.operators.items()}
     compiler = Compiler(operators)
     found_matching = _only_one(checker, models, "matching")
@@ -384,15 +501,15 @@ def load_rules(directory: Path | str, pm: pluggy.PluginManager | None = None) ->
         _check_matching(checker, found_matching[0], matching)
     found_survivorship = _only_one(checker, models, "survivorship")
     found_lc = _only_one(checker, models, "lifecycle")
-    lifecycle = found_lc[1] if found_lc else None
-    if found_lc:
+    lifecycle: Lifecycle | None = found_lc[1] if found_lc else None
+    if found_lc and lifecycle is not None:
         _check_lifecycle(checker, found_lc[0], lifecycle)
 
     scoring = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.scoring)]
     checker.unique(((s.name, f, ("scoring", i, "name")) for f, i, s in scoring), "scoring model")
     scorers: dict[str, Scorer] = {}
-    for f, i, model in scoring:
-        _check_scoring(checker, f, i, model, compiler, scorers)
+    for f, i, scoring_model in scoring:
+        _check_scoring(checker, f, i, scoring_model, compiler, scorers)
 
     segments = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.segments)]
     checker.unique(((s.name, f, ("segments", i, "name")) for f, i, s in segments), "segment")
@@ -420,6 +537,12 @@ def load_rules(directory: Path | str, pm: pluggy.PluginManager | None = None) ->
         mongo=MongoCompiler(operators),
         scorers=scorers,
         survivorship=found_survivorship[1] if found_survivorship else Survivorship(),
+        interaction_types=checker.interaction_types,
+        lifecycle_source=(
+            (found_lc[0], *locate(checker.raw.get(found_lc[0]), ("lifecycle", "stages"), key=True))
+            if found_lc
+            else None
+        ),
     )
 
 

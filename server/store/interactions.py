@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..contracts import INTERACTION_TYPES
+from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
 from ._base import between, now
 
 NAME = "interactions"
@@ -79,8 +79,12 @@ def filter_query(
     contact_id: ObjectId | None = None,
 ) -> dict[str, Any]:
     query: dict[str, Any] = {}
-    if types:
-        query["type"] = {"$in": list(types)}
+    if types:  # CUSTOM_INTERACTION_TYPE stands for every type that is not built in
+        listed = [t for t in types if t != CUSTOM_INTERACTION_TYPE]
+        if CUSTOM_INTERACTION_TYPE in types:
+            query["type"] = {"$nin": [t for t in TYPES if t not in listed]}
+        else:
+            query["type"] = {"$in": listed}
     query.update(between("occurredAt", occurred_after, occurred_before))
     if contact_id is not None:
         query["contactId"] = contact_id

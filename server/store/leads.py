@@ -241,3 +241,42 @@ async def watch_changes(
         full_document="updateLookup",
         resume_after=resume_after,
     )
+
+
+async def count_by_stage(db: AsyncDatabase) -> dict[str, int]:
+    """How many leads are in each stage (stages without leads are absent)."""
+    cursor = await db[NAME].aggregate(
+        [
+            {"$match": {"stage": {"$type": "string"}}},
+            {"$group": {"_id": "$stage", "n": {"$sum": 1}}},
+        ]
+    )
+    return {doc["_id"]: int(doc["n"]) async for doc in cursor}
+
+
+async def move_stages(
+    db: AsyncDatabase, moves: Mapping[str, str], rules_version: str
+) -> dict[str, int]:
+    """Move every lead of each retired stage (``{old: new}``) to its new stage, with a
+    ``stageHistory`` entry; how many leads moved per old stage."""
+    moved: dict[str, int] = {}
+    t = now()
+    for old, new in moves.items():
+        entry = {
+            "stage": new,
+            "enteredAt": t,
+            "reason": f"stage {old!r} retired",
+            "by": None,
+            "transition": None,
+            "rulesVersion": rules_version,
+        }
+        result = await db[NAME].update_many(
+            {"stage": old},
+            {
+                "$set": {"stage": new, "updatedAt": t},
+                "$push": {"stageHistory": entry},
+                "$inc": {"rev": 1},  # a funnel write that read the old stage must not land
+            },
+        )
+        moved[old] = result.modified_count
+    return moved
