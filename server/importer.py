@@ -1,14 +1,17 @@
 """Import contacts, leads or accounts from CSV or JSON-lines files, through matching.
 
-Rows are processed in batches.  Each record's match key (the strategy's, or for a row that has
-none, the row's own identity ``<file hash>:<line>``) is claimed with one unordered bulk insert
-into ``match_keys``; keys someone already holds are read back with a few ``$in`` finds.  New
-records are then inserted in bulk, matched ones updated in bulk.  Duplicates inside the file and
-against the database therefore merge into one record, and a second run of the same file (after a
-kill, say) finds every record it had written through the same keys: nothing is lost, nothing is
-duplicated.  After each batch the ``imports`` document records the last committed line, so a
-rerun resumes there.  Leads get a parent contact (matched, or created ``marketingOnly`` from the
-lead's data); contacts and leads are linked to accounts by normalised domain, else by name.
+Rows are processed in batches, matched by the matching service
+(:mod:`leadgraph.services.matching`) as form capture matches them.  Each record's match key
+(the strategy's, whatever its kind, or for a row that has none, the row's own identity
+``<file hash>:<line>``; a fuzzy kind's ``find`` is asked first) is claimed with one unordered
+bulk insert into ``match_keys``; keys someone already holds are read back with a few ``$in``
+finds.  New records are then inserted in bulk, matched ones updated in bulk.  Duplicates inside
+the file and against the database therefore merge into one record, and a second run of the same
+file (after a kill, say) finds every record it had written through the same keys: nothing is
+lost, nothing is duplicated.  After each batch the ``imports`` document records the last
+committed line, so a rerun resumes there.  Leads get a parent contact (matched, or created
+``marketingOnly`` from the lead's data); contacts and leads are linked to accounts by
+normalised domain, else by name.
 """
 
 from __future__ import annotations
@@ -23,29 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
-from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from . import normalize
-from .capture import contact_changes, set_on_insert
+from .capture import contact_changes
 from .contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
 from .events import emit_each
+from .rules.models import Strategy
 from .services.funnel import Funnel
-from .store import accounts, contacts, imports, leads, match_keys
+from .services.matching import Matching, row_key, signature_of_key
+from .store import accounts, contacts, imports, leads, records
 from .store._base import now
-from .strategies import (
-    ACCOUNT_DOMAIN,
-    ACCOUNT_NAME,
-    Kinds,
-    contact_strategy,
-    creates,
-    exact_strategies,
-    lead_strategy,
-    match_key,
-    signature,
-    signature_of_key,
-)
 
 log = logging.getLogger("leadgraph.import")
 
@@ -360,8 +351,9 @@ def dedupe(items: list[Item]) -> list[Item]:
 class Engine:
     """Finds or creates the records of one batch with a constant number of round trips."""
 
-    def __init__(self, db: AsyncDatabase, import_id: str, first_line: int) -> None:
-        self.db = db
+    def __init__(self, matching: Matching, import_id: str, first_line: int) -> None:
+        self.matching = matching
+        self.db = matching.db
         self.import_id = import_id
         self.first_line = first_line
 
@@ -374,17 +366,20 @@ class Engine:
         *,
         create: bool = True,
     ) -> list[Item]:
+        """Items a fuzzy kind already found (``rid`` set) are updated; the others claim their
+        first key (or, with ``create`` false, only look it up)."""
         items = dedupe(items)
         meta = {"collection": collection, "importId": self.import_id}
+        found = {i.keys[0]: {"recordId": i.rid} for i in items if i.rid is not None}
+        keyed = [i for i in items if i.rid is None]
         if create:
-            claims = {
-                i.keys[0]: (ObjectId(), {**meta, "line": i.lines[0]}) for i in items if i.keys
-            }
-            won, held = await match_keys.claim_many(self.db, claims)
+            claims = {i.keys[0]: (ObjectId(), {**meta, "line": i.lines[0]}) for i in keyed}
+            won, held = await self.matching.claim_many(claims)
         else:
-            won, held = {}, await match_keys.find_many(self.db, [i.keys[0] for i in items])
-        inserts: list[Any] = []
-        updates: list[Any] = []
+            won, held = {}, await self.matching.holders([i.keys[0] for i in keyed])
+        held.update(found)
+        inserts: list[dict[str, Any]] = []
+        updates: list[tuple[ObjectId, dict[str, Any]]] = []
         t = now()
         for item in items:
             primary = item.keys[0]
@@ -396,7 +391,7 @@ class Engine:
                     matchKeyedOn=_signatures(item.keys),
                     createdVia={"source": "import", "importId": self.import_id},
                 )
-                inserts.append(InsertOne(doc))
+                inserts.append(doc)
                 continue
             claim = held.get(primary)
             if claim is None:
@@ -412,105 +407,41 @@ class Engine:
                 doc.update(matchKeyedOn=_signatures(item.keys))
                 upd: dict[str, Any] = {"$set": {**sets, "updatedAt": t}}
                 skip = ("subscriptions",) if subs else ()
-                upd["$setOnInsert"] = set_on_insert(doc, upd["$set"], skip)
+                upd["$setOnInsert"] = records.set_on_insert(doc, upd["$set"], skip)
                 if subs:
                     upd["$addToSet"] = {"subscriptions": {"$each": subs}}
-                updates.append(UpdateOne({"_id": item.rid}, upd, upsert=create))
-        if inserts:
-            await self.db[collection].bulk_write(inserts, ordered=False)
-        if updates:
-            await _bulk_upserts(self.db[collection], updates)
+                assert item.rid is not None
+                updates.append((item.rid, upd))
+        await records.write_batch(self.db, collection, inserts, updates, create=create)
         secondary = {
             k: (i.rid, {**meta, "line": i.lines[0]})
             for i in items
             if i.rid is not None
             for k in i.keys[1:]
+            if not k.startswith(FOUND)
         }
         if secondary:
-            await match_keys.claim_many(self.db, secondary)
+            await self.matching.claim_many(secondary)
         return items
 
 
-async def _bulk_upserts(collection: Any, ops: list[UpdateOne]) -> None:
-    """Unordered upserts by _id; one that lost a race with a concurrent upsert of the same id
-    (a submission completing the same claim) is retried as a plain update."""
-    try:
-        await collection.bulk_write(ops, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
-            raise
-        retry = [
-            UpdateOne(ops[e["index"]]._filter, ops[e["index"]]._doc, upsert=False) for e in errors
-        ]
-        await collection.bulk_write(retry, ordered=False)
-
-
-def _account_keys(ref: dict[str, Any]) -> list[str]:
-    keys = []
-    if ref.get("domain"):
-        keys.append(match_keys.key_id("accounts", signature(ACCOUNT_DOMAIN), [ref["domain"]]))
-    if ref.get("name"):
-        name = normalize.name(ref["name"])
-        keys.append(match_keys.key_id("accounts", signature(ACCOUNT_NAME), [name]))
-    return keys
-
-
-async def backfill(db: AsyncDatabase, pm: Any, collection: str, strategies: list[Any]) -> int:
-    """Claim the keys of records written without them (manual entry, seed data, or keyed under
-    other strategies); ``matchKeyedOn`` remembers which signatures a record has claimed."""
-    sigs = [signature(s) for s in strategies]
-    if not sigs:
-        return 0
-    done = 0
-    batch: list[dict[str, Any]] = []
-
-    async def flush() -> None:
-        nonlocal done
-        claims: dict[str, tuple[ObjectId, dict[str, Any]]] = {}
-        for doc in batch:
-            for strategy in strategies:
-                kid = _record_key(pm, collection, strategy, doc)
-                if kid and kid not in claims:
-                    claims[kid] = (doc["_id"], {"collection": collection, "backfill": True})
-        await match_keys.claim_many(db, claims)
-        ids = [d["_id"] for d in batch]
-        for start in range(0, len(ids), match_keys.IN_CHUNK):
-            chunk = ids[start : start + match_keys.IN_CHUNK]
-            await db[collection].update_many(
-                {"_id": {"$in": chunk}}, {"$addToSet": {"matchKeyedOn": {"$each": sigs}}}
-            )
-        done += len(batch)
-        batch.clear()
-
-    query = {"$or": [{"matchKeyedOn": {"$ne": sig}} for sig in sigs]}
-    async for doc in db[collection].find(query).sort("createdAt", 1):
-        batch.append(doc)
-        if len(batch) >= 1000:
-            await flush()
-    if batch:
-        await flush()
-    return done
+#: The first key of a record a fuzzy kind found (never claimed: ``find`` decides each time).
+FOUND = "found:"
 
 
 def _signatures(keys: list[str]) -> list[str]:
-    return [signature_of_key(k) for k in keys if signature_of_key(k) != "row"]
-
-
-def _record_key(pm: Any, collection: str, strategy: Any, doc: dict[str, Any]) -> str | None:
-    if collection == "accounts":
-        value = doc.get("domain") if strategy is ACCOUNT_DOMAIN else doc.get("nameNormalized")
-        return match_keys.key_id(collection, signature(strategy), [value]) if value else None
-    if getattr(strategy, "kind", "exact") != "exact":
-        return None
-    return match_key(pm, collection, strategy, doc)[0]
+    return [
+        signature_of_key(k)
+        for k in keys
+        if not k.startswith(FOUND) and signature_of_key(k) != "row"
+    ]
 
 
 # ---------------------------------------------------------------- one batch per kind
 
 
 def _row_key(collection: str, import_id: str, line: int) -> str:
-    return match_keys.key_id(collection, "row", [import_id, str(line)])
+    return row_key(collection, import_id, str(line))
 
 
 def _tally(summary: Summary, items: list[Item]) -> None:
@@ -528,26 +459,47 @@ def _rids(items: list[Item]) -> dict[str, ObjectId]:
     return {k: i.rid for i in items if i.rid is not None for k in i.keys}
 
 
+async def match_item(
+    matching: Matching,
+    collection: str,
+    strategy: Strategy,
+    record: dict[str, Any],
+    fallback: str,
+    **item: Any,
+) -> Item:
+    """The batch item of one record: the record a fuzzy kind finds for it, else its key under
+    ``strategy`` (``fallback`` when it has none)."""
+    if matching.finds(strategy):
+        found = await matching.find(collection, strategy, record)
+        if found is not None:
+            return Item(keys=[f"{FOUND}{found['_id']}"], rid=found["_id"], **item)
+    key = matching.key(collection, strategy, record)
+    return Item(keys=[key.id if key else fallback], **item)
+
+
 class Batcher:
     def __init__(
         self,
-        db: AsyncDatabase,
+        matching: Matching,
         import_id: str,
-        rules: Any,
-        pm: Any,
         form_id: str | None,
         new_lead: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> None:
-        self.db, self.import_id, self.rules, self.form_id = db, import_id, rules, form_id
+        self.matching, self.import_id, self.form_id = matching, import_id, form_id
+        self.db = matching.db
         self.new_lead = new_lead
-        self.pm = pm if isinstance(pm, Kinds) else Kinds(rules, pm)
         self.source = f"import:{import_id}"
 
     async def accounts_for(
         self, engine: Engine, refs: dict[int, dict[str, Any]], summary: Summary
     ) -> dict[int, ObjectId]:
         items = [
-            Item(keys=_account_keys(ref), fields={}, insert_only=dict(ref), lines=[line])
+            Item(
+                keys=self.matching.account_keys(ref),
+                fields={},
+                insert_only=dict(ref),
+                lines=[line],
+            )
             for line, ref in refs.items()
         ]
         keys = {line: item.keys[0] for line, item in zip(refs, items, strict=True)}
@@ -559,16 +511,19 @@ class Batcher:
     async def contacts(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
         refs = {line: p["account"] for line, p in rows if p["account"]}
         account_of = await self.accounts_for(engine, refs, s) if refs else {}
-        strategy = contact_strategy(self.rules, self.form_id)
+        strategy = self.matching.strategy("contact", self.form_id)
         items = []
         for line, parsed in rows:
             fields = dict(parsed["contact"])
             if line in account_of:
                 fields["accountId"] = account_of[line]
-            kid = match_key(self.pm, "contacts", strategy, fields)[0]
             items.append(
-                Item(
-                    keys=[kid or _row_key("contacts", self.import_id, line)],
+                await match_item(
+                    self.matching,
+                    "contacts",
+                    strategy,
+                    {**parsed.get("extra", {}), **fields},
+                    _row_key("contacts", self.import_id, line),
                     fields=fields,
                     insert_only={"marketingSource": self.source},
                     lines=[line],
@@ -578,85 +533,90 @@ class Batcher:
         _tally(s, resolved)
 
     async def leads(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
-        keyed: list[tuple[int, dict[str, Any], str, bool]] = []
+        keyed: list[tuple[Item, bool]] = []
         for line, parsed in rows:
             fields = {**parsed["lead"], "lastImportId": self.import_id}
-            strategy = lead_strategy(self.rules, fields.get("formId") or self.form_id)
-            record = {**fields, "formId": fields.get("formId") or self.form_id}
-            kid = match_key(self.pm, "leads", strategy, record)[0]
-            if kid is None and not creates(strategy):
-                s.skipped += 1
-                continue
-            keyed.append(
-                (line, fields, kid or _row_key("leads", self.import_id, line), creates(strategy))
+            strategy = self.matching.strategy("lead", fields.get("formId") or self.form_id)
+            record = {
+                **parsed.get("extra", {}),
+                **fields,
+                "formId": fields.get("formId") or self.form_id,
+            }
+            item = await match_item(
+                self.matching,
+                "leads",
+                strategy,
+                record,
+                "",
+                fields=fields,
+                lines=[line],
             )
+            if not item.keys[0]:
+                if not strategy.create:
+                    s.skipped += 1
+                    continue
+                item.keys = [_row_key("leads", self.import_id, line)]
+            keyed.append((item, strategy.create))
         # "Find and score, never create" strategies: only rows matching an existing lead go on.
-        find_only = [
-            Item(keys=[k], fields=dict(f), lines=[line]) for line, f, k, c in keyed if not c
-        ]
+        find_only = [item for item, create in keyed if not create]
         if find_only:
             found = await engine.resolve(
                 "leads", find_only, self.new_lead, _lead_changes, create=False
             )
             _tally(s, found)
-            await self._link_parents(found, {})
-        creating = [(line, f, k) for line, f, k, c in keyed if c]
+        creating = [item for item, create in keyed if create]
         if not creating:
             return
         refs = {line: p["account"] for line, p in rows if p["account"]}
         account_of = await self.accounts_for(engine, refs, s) if refs else {}
-        cstrategy = contact_strategy(self.rules, self.form_id)
+        cstrategy = self.matching.strategy("contact", self.form_id)
         people = []
-        for line, fields, _ in creating:
-            person = {
-                k: fields[k] for k in ("email", "firstName", "lastName", "jobTitle") if k in fields
-            }
-            kid = match_key(self.pm, "contacts", cstrategy, person)[0]
+        for item in creating:
+            line = item.lines[0]
+            person = {k: item.fields[k] for k in PERSON_FIELDS if k in item.fields}
+            match = await match_item(
+                self.matching,
+                "contacts",
+                cstrategy,
+                dict(person),
+                _row_key("contacts", self.import_id, line),
+                fields={},
+                lines=[line],
+            )
             person.update(marketingOnly=True, marketingSource=self.source)
             if line in account_of:
                 person["accountId"] = account_of[line]
-            people.append(
-                Item(
-                    keys=[kid or _row_key("contacts", self.import_id, line)],
-                    fields={},
-                    insert_only=person,
-                    lines=[line],
-                )
-            )
-        contact_keys = {line: p.keys[0] for (line, _, _), p in zip(creating, people, strict=True)}
+            match.insert_only = person
+            people.append(match)
+        contact_keys = {p.lines[0]: p.keys[0] for p in people}
         resolved = await engine.resolve("contacts", people, contacts.new_document, None)
         s.contacts_created += sum(i.created for i in resolved)
         contact_ids = _rids(resolved)
-        items = []
         parent_of: dict[str, ObjectId] = {}
-        for line, fields, kid in creating:
+        for item in creating:
+            line = item.lines[0]
             cid = contact_ids.get(contact_keys[line])
-            insert_only = {"parentContactId": cid, "parentAccountId": account_of.get(line)}
-            items.append(
-                Item(keys=[kid], fields=dict(fields), insert_only=insert_only, lines=[line])
-            )
+            item.insert_only = {"parentContactId": cid, "parentAccountId": account_of.get(line)}
             if cid is not None:
-                parent_of.setdefault(kid, cid)
-        resolved = await engine.resolve("leads", items, self.new_lead, _lead_changes)
+                parent_of.setdefault(item.keys[0], cid)
+        resolved = await engine.resolve("leads", creating, self.new_lead, _lead_changes)
         _tally(s, resolved)
-        await self._link_parents(resolved, parent_of)
-
-    async def _link_parents(self, items: list[Item], parent_of: dict[str, ObjectId]) -> None:
-        """Matched leads that had no parent contact get the one this row matched."""
-        ops = [
-            UpdateOne(
-                {"_id": i.rid, "parentContactId": None},
-                {"$set": {"parentContactId": parent_of[i.keys[0]]}},
-            )
-            for i in items
-            if i.rid is not None and not i.created and i.keys[0] in parent_of
-        ]
-        if ops:
-            await self.db["leads"].bulk_write(ops, ordered=False)
+        await leads.adopt_many(
+            self.db,
+            {
+                i.rid: parent_of[i.keys[0]]
+                for i in resolved
+                if i.rid is not None and not i.created and i.keys[0] in parent_of
+            },
+        )
 
     async def accounts(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
         items = [
-            Item(keys=_account_keys(p["account"]), fields=dict(p["account"]), lines=[line])
+            Item(
+                keys=self.matching.account_keys(p["account"]),
+                fields=dict(p["account"]),
+                lines=[line],
+            )
             for line, p in rows
         ]
         resolved = await engine.resolve(
@@ -683,13 +643,12 @@ async def run_import(
     *,
     name: str = "upload",
     fmt: str | None = None,
-    rules: Any = None,
-    pm: Any = None,
     form_id: str | None = None,
     batch: int = BATCH,
     progress: Callable[[int], None] | None = None,
     restart: bool = False,
     funnel: Funnel,
+    matching: Matching,
 ) -> Summary:
     """Import ``data`` (the file's bytes); resumes an interrupted import of the same file.
 
@@ -726,14 +685,13 @@ async def run_import(
         await db[imports.NAME].replace_one({"_id": import_id}, state, upsert=True)
     summary = _summary(import_id, kind, state)
     summary.resumed_from_line = int(state.get("committedLine") or 0)
-    pm = Kinds(rules, pm)
     if kind != "accounts":
-        await backfill(db, pm, "contacts", exact_strategies(rules, "contact"))
+        await matching.backfill("contacts")
     if kind == "leads":
-        await backfill(db, pm, "leads", exact_strategies(rules, "lead"))
-    await backfill(db, pm, "accounts", [ACCOUNT_DOMAIN, ACCOUNT_NAME])
+        await matching.backfill("leads")
+    await matching.backfill("accounts")
 
-    batcher = Batcher(db, import_id, rules, pm, form_id, funnel.new_lead)
+    batcher = Batcher(matching, import_id, form_id, funnel.new_lead)
     handle = getattr(batcher, kind)
     parse = PARSERS[kind]
     pending: list[tuple[int, Any]] = []
@@ -745,7 +703,7 @@ async def run_import(
         nonlocal skipped_blank
         # A key this import claimed at or after the batch's first line was claimed by an
         # earlier, interrupted attempt at this very batch: its record counts as created.
-        engine = Engine(db, import_id, pending[0][0] if pending else upto)
+        engine = Engine(matching, import_id, pending[0][0] if pending else upto)
         if pending:
             await handle(engine, pending, summary)
         summary.rejected += len(rejects)

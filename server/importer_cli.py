@@ -49,6 +49,7 @@ def _import_command(kind: str) -> click.Command:
         data = file.read_bytes()
         fmt = fmt or detect_format(file.name)
         rules, pm = await _rules_and_plugins(conn)
+        services = Services(conn.db, rules.current, pm)
         with progress_bar() as bar:
             task = bar.add_task(kind, total=count_rows(data, fmt))
             summary = await run_import(
@@ -57,9 +58,8 @@ def _import_command(kind: str) -> click.Command:
                 data,
                 name=file.name,
                 fmt=fmt,
-                rules=rules,
-                pm=pm,
-                funnel=Services(conn.db, rules.current, pm).funnel,
+                funnel=services.funnel,
+                matching=services.matching,
                 form_id=form_id,
                 batch=batch_size,
                 progress=lambda n: bar.update(task, advance=n),
@@ -105,7 +105,7 @@ async def link_orphans(conn: Connection, limit: int | None) -> None:
     from .orphans import link_orphans as run
 
     rules, pm = await _rules_and_plugins(conn)
-    out = await run(conn.db, rules=rules, pm=pm, limit=limit)
+    out = await run(Services(conn.db, rules.current, pm).matching, limit=limit)
     click.echo(
         f"linked {out.linked} leads: {out.contacts_created} marketingOnly contacts created, "
         f"{out.contacts_matched} existing contacts matched"

@@ -20,6 +20,7 @@ from . import normalize
 from .db import in_transaction
 from .errors import Conflict, InvalidInput, NotFound
 from .rules.models import MERGED_FIELDS, Survivorship
+from .services.matching import Matching
 from .store import match_keys, merges
 from .store._base import now
 
@@ -131,7 +132,7 @@ async def merge_contacts(
                 session=session,
             )
             kids = await match_keys.keys_of(db, [dup["_id"]], session=session)
-            await match_keys.reassign(db, kids, survivor_id, session=session)
+            await match_keys.reassign(db, kids, survivor_id, session=session, alias=True)
             moved_keys[str(dup["_id"])] = kids
         before = {path: _get(survivor, path) for path in changes}
         before["insights"] = survivor.get("insights")
@@ -190,7 +191,11 @@ async def undo_merge(
                 session=session,
             )
             await match_keys.reassign(
-                db, record["movedKeys"].get(str(dup["_id"]), []), dup["_id"], session=session
+                db,
+                record["movedKeys"].get(str(dup["_id"]), []),
+                dup["_id"],
+                session=session,
+                alias=False,
             )
         restore: dict[str, Any] = {}
         for path, value in record["after"].items():
@@ -221,18 +226,15 @@ async def undo_merge(
     return await in_transaction(db, work)
 
 
-async def duplicate_candidates(db: AsyncDatabase, limit: int = 50) -> list[dict[str, Any]]:
-    """Groups of likely duplicate contacts: same email, same name + phone, same name + account."""
-    groups: list[dict[str, Any]] = []
-    pipeline = [
-        {"$match": {"emailNormalized": {"$type": "string"}}},
-        {"$group": {"_id": "$emailNormalized", "ids": {"$push": "$_id"}, "n": {"$sum": 1}}},
-        {"$match": {"n": {"$gt": 1}}},
-        {"$sort": {"_id": 1}},
-        {"$limit": limit},
-    ]
-    async for g in await db["contacts"].aggregate(pipeline):
-        groups.append({"reason": "email", "key": g["_id"], "ids": g["ids"]})
+async def duplicate_candidates(
+    db: AsyncDatabase, matching: Matching, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Groups of likely duplicate contacts: the same key under a contact matching strategy
+    (whatever its kind: the matching service decides, as for capture and import), then the
+    same name + phone, the same name + account."""
+    groups: list[dict[str, Any]] = [
+        {"reason": "matching_strategy", **g} for g in await matching.duplicate_groups("contact")
+    ][:limit]
     by_phone: dict[tuple[str, str], list[ObjectId]] = defaultdict(list)
     by_account: dict[tuple[str, ObjectId], list[ObjectId]] = defaultdict(list)
     projection = {"sortName": 1, "phone": 1, "accountId": 1}

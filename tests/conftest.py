@@ -56,14 +56,20 @@ def _free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def serving(
-    client: AsyncMongoClient, uri: str, db_name: str, rules_dir: Path = ROOT / "rules"
+    client: AsyncMongoClient,
+    uri: str,
+    db_name: str,
+    rules_dir: Path = ROOT / "rules",
+    pm: Any = None,
 ) -> AsyncIterator[Any]:
     """The real app served by uvicorn on a loopback port (lifespan, rules and all), on the
-    database ``db_name``; ``app.base_url`` is where it listens."""
+    database ``db_name``; ``app.base_url`` is where it listens.  ``pm``: a plugin manager to
+    use instead of the one the server would build (a test's plugins registered in it)."""
     port = _free_port()
     settings = Settings(rules_dir=rules_dir, port=port)
     conn = Connection(client=client, db=client[db_name], embedded=None, uri=uri)
     app = create_app(settings, connection=conn)
+    app.state.leadgraph.pm = pm
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
     )

@@ -10,7 +10,6 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from .. import capture as service
 from ..errors import (
     ConflictError,
     ForbiddenError,
@@ -20,6 +19,8 @@ from ..errors import (
     plugin_errors,
 )
 from ..services.capture import Captured
+from ..services.matching import Match
+from ..store import leads as leads_store
 from .contacts import Contact
 from .interactions import Interaction
 from .leads import Lead
@@ -38,7 +39,7 @@ class MatchInfo:
     )
 
     @classmethod
-    def of(cls, m: service.Match) -> MatchInfo:
+    def of(cls, m: Match) -> MatchInfo:
         return cls(
             strategy=m.strategy,
             kind=m.kind,
@@ -262,10 +263,9 @@ class ImportMutation:
             input.data.encode(),
             name=input.name or f"upload.{input.format.value}",
             fmt=input.format.value,
-            rules=info.context.rules,
-            pm=info.context.pm,
             form_id=input.form_id,
             funnel=info.context.services.funnel,
+            matching=info.context.services.matching,
         )
         return ImportSummary.of(out)
 
@@ -281,10 +281,8 @@ class ImportMutation:
         info.context.require("leads:write")
         if limit is not None and limit < 1:
             raise InvalidInput("limit", "must be positive")
-        out = await link_orphans(
-            info.context.db, rules=info.context.rules, pm=info.context.pm, limit=limit
-        )
-        docs = await info.context.db["leads"].find({"_id": {"$in": out.lead_ids[:500]}}).to_list()
+        out = await link_orphans(info.context.services.matching, limit=limit)
+        docs = await leads_store.by_ids_list(info.context.db, out.lead_ids[:500])
         return LinkOrphansPayload(
             linked=out.linked,
             contacts_created=out.contacts_created,

@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from ..db import in_transaction
 from ..errors import (
+    ConflictError,
     ForbiddenError,
     InvalidInput,
     NotFound,
@@ -435,7 +436,7 @@ class DeletePayload:
 
 
 ContactResult = Annotated[
-    ContactPayload | ValidationError | NotFoundError | ForbiddenError,
+    ContactPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
     strawberry.union("ContactResult"),
 ]
 DeleteResult = Annotated[
@@ -461,7 +462,7 @@ class ContactMutation:
         info.context.require("contacts:write")
         oid = object_id(input.id, "Contact", "input.id")
         fields = await contact_fields(info, input, creating=False)
-        doc = await store.update(info.context.db, oid, fields)
+        doc = await info.context.services.matching.edit("contact", oid, fields)
         if doc is None:
             raise NotFound("Contact", str(input.id))
         return ContactPayload(contact=Contact.from_doc(doc))

@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from ..db import in_transaction
 from ..errors import (
+    ConflictError,
     ForbiddenError,
     InvalidInput,
     NotFound,
@@ -402,7 +403,7 @@ class LeadPayload:
 
 
 LeadResult = Annotated[
-    LeadPayload | ValidationError | NotFoundError | ForbiddenError,
+    LeadPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
     strawberry.union("LeadResult"),
 ]
 
@@ -431,7 +432,7 @@ class LeadMutation:
         info.context.require("leads:write")
         oid = object_id(input.id, "Lead", "input.id")
         fields = await lead_fields(info, input, creating=False)
-        doc = await store.update(info.context.db, oid, fields)
+        doc = await info.context.services.matching.edit("lead", oid, fields)
         if doc is None:
             raise NotFound("Lead", str(input.id))
         return LeadPayload(lead=Lead.from_doc(doc))

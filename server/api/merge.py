@@ -79,7 +79,10 @@ UndoMergeResult = Annotated[
 
 @strawberry.enum(description="Why contacts look like duplicates.")
 class DuplicateReason(Enum):
-    EMAIL = "email"
+    MATCHING_STRATEGY = strawberry.enum_value(
+        "matching_strategy",
+        description="The same key under a contact matching strategy (named in `strategy`).",
+    )
     NAME_PHONE = "name_phone"
     NAME_ACCOUNT = "name_account"
 
@@ -88,6 +91,9 @@ class DuplicateReason(Enum):
 class DuplicateGroup:
     reason: DuplicateReason
     key: str = strawberry.field(description="The shared normalised value(s).")
+    strategy: str | None = strawberry.field(
+        default=None, description="The contact matching strategy whose key they share."
+    )
     contacts: list[Contact]
 
 
@@ -131,12 +137,14 @@ class MergeMutation:
 @strawberry.type
 class MergeQuery:
     @strawberry.field(
-        description="Groups of likely duplicate contacts (same normalised email, or same name "
-        "and phone, or same name and account)."
+        description="Groups of likely duplicate contacts (the same key under a contact matching "
+        "strategy, or the same name and phone, or the same name and account)."
     )
     async def duplicate_candidates(self, info: Info, first: int = 50) -> list[DuplicateGroup]:
         first = max(1, min(first, info.context.settings.max_page_size))
-        groups = await service.duplicate_candidates(info.context.db, first)
+        groups = await service.duplicate_candidates(
+            info.context.db, info.context.services.matching, first
+        )
         ids = [i for g in groups for i in g["ids"]]
         docs = await info.context.loaders.by_id("contacts").load_many(ids)
         found = {d["_id"]: d for d in docs if d}
@@ -144,6 +152,7 @@ class MergeQuery:
             DuplicateGroup(
                 reason=DuplicateReason(g["reason"]),
                 key=g["key"],
+                strategy=g.get("strategy"),
                 contacts=[Contact.from_doc(found[i]) for i in g["ids"] if i in found],
             )
             for g in groups

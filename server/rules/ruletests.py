@@ -9,7 +9,7 @@ from typing import Any
 
 from ..contracts import Facts
 from ..services.funnel import evaluate
-from .matching import records_match, strategy_for
+from ..services.matching import Matcher
 from .models import RuleTest, duration
 from .ruleset import RuleSet
 from .scoring import score_lead
@@ -44,6 +44,7 @@ def _interactions(test: RuleTest, now: datetime) -> list[dict[str, Any]]:
 
 
 def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
+    matcher = Matcher(ruleset)
     out = Outcome(file, test.name)
     now = test.now or DEFAULT_NOW
     given = test.given
@@ -111,7 +112,7 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
 
     for entity, want_name in (("contact", expect.contact_strategy), ("lead", expect.lead_strategy)):
         if want_name is not None:
-            got_name = strategy_for(ruleset, entity, test.form).name  # type: ignore[arg-type]
+            got_name = matcher.strategy(entity, test.form).name  # type: ignore[arg-type]
             if got_name != want_name:
                 out.failures.append(
                     f"{entity} strategy for form {test.form!r}: expected "
@@ -121,8 +122,8 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
     if expect.matches is not None:
         entity = test.entity or "lead"
         record = dict((given.lead if entity == "lead" else given.contact) or {})
-        strategy = strategy_for(ruleset, entity, test.form)
-        got_match = records_match(ruleset, strategy, record, dict(test.candidate or {}))
+        strategy = matcher.strategy(entity, test.form)
+        got_match = matcher.records_match(strategy, record, dict(test.candidate or {}))
         if got_match is not expect.matches:
             out.failures.append(
                 f"match under {strategy.name}: expected {expect.matches}, got {got_match}"

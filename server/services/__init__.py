@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..rules.ruleset import RuleSet
 from .capture import Capture
 from .funnel import Funnel
+from .matching import Matching
 
 
 @dataclass(eq=False)
@@ -34,9 +35,14 @@ class Services:
         return Funnel(self.db, self.ruleset, self.pm)
 
     @cached_property
+    def matching(self) -> Matching:
+        """Whether a record already exists: strategies, keys, backfill, rekeying."""
+        return Matching(self.db, self.ruleset, self.pm)
+
+    @cached_property
     def capture(self) -> Capture:
         """Form submissions and event registrations, through matching and the funnel."""
-        return Capture(self.funnel, self.ruleset, self.pm)
+        return Capture(self.funnel, self.ruleset, self.pm, self.matching)
 
 
 class ServiceCache:
@@ -53,4 +59,4 @@ class ServiceCache:
         return cur
 
 
-__all__ = ["Capture", "Funnel", "ServiceCache", "Services"]
+__all__ = ["Capture", "Funnel", "Matching", "ServiceCache", "Services"]

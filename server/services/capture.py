@@ -6,25 +6,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..capture import Outcome, capture
+from .. import capture as core
 from ..contracts import PluginFailure
 from ..events import emit
 from .funnel import Funnel
+from .matching import Matching
 
 
 @dataclass
 class Captured:
     """A stored submission and the plugins that failed after it was stored."""
 
-    outcome: Outcome
+    outcome: core.Outcome
     plugin_failures: list[PluginFailure] = field(default_factory=list)
 
 
 class Capture:
-    def __init__(self, funnel: Funnel, rules: Any, pm: Any) -> None:
+    def __init__(
+        self, funnel: Funnel, rules: Any, pm: Any, matching: Matching | None = None
+    ) -> None:
         self.funnel = funnel
         self.rules = rules
         self.pm = pm
+        self.matching = matching or Matching(funnel.db, rules, pm)
 
     async def submit(self, **kwargs: Any) -> Captured:
         """Run one submission (see :func:`leadgraph.capture.capture` for the arguments).
@@ -32,11 +36,12 @@ class Capture:
         The submission is stored exactly once whatever a plugin does afterwards; a scoring
         plugin that fails leaves the lead marked stale and is reported in the result.
         """
-        out = await capture(
+        out = await core.capture(
             self.funnel.db,
             rules=self.rules,
             pm=self.pm,
             make_lead=self.funnel.new_lead,
+            matching=self.matching,
             **kwargs,
         )
         if out.replayed:

@@ -175,3 +175,12 @@ async def created_by_import(
             chunk = []
     if chunk:
         yield chunk
+
+
+async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
+    return await db[NAME].find_one({"_id": oid}, session=session)
+
+
+async def set_sort_name(db: AsyncDatabase, oid: ObjectId, sort_name: str) -> None:
+    """Store a contact's sort name after one half of its name changed."""
+    await db[NAME].update_one({"_id": oid}, {"$set": {"sortName": sort_name}})

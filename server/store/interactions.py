@@ -114,3 +114,7 @@ async def watch_inserts(
     return await db[NAME].watch(
         [{"$match": {"operationType": "insert"}}], resume_after=resume_after
     )
+
+
+async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
+    return await db[NAME].find_one({"_id": oid})

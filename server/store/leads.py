@@ -147,8 +147,8 @@ def filter_query(
     return query
 
 
-async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
-    return await db[NAME].find_one({"_id": oid})
+async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
+    return await db[NAME].find_one({"_id": oid}, session=session)
 
 
 async def by_ids_list(db: AsyncDatabase, ids: list[ObjectId]) -> list[dict[str, Any]]:
@@ -280,3 +280,41 @@ async def move_stages(
         )
         moved[old] = result.modified_count
     return moved
+
+
+async def adopt(db: AsyncDatabase, oid: ObjectId, contact_id: ObjectId) -> dict[str, Any] | None:
+    """Give a lead that has no parent contact ``contact_id``; returns the lead after."""
+    # (update_one + find_one: SecantusDB's find_one_and_update scans unless on _id alone)
+    await db[NAME].update_one(
+        {"_id": oid, "parentContactId": None}, {"$set": {"parentContactId": contact_id}}
+    )
+    return await db[NAME].find_one({"_id": oid})
+
+
+async def adopt_many(db: AsyncDatabase, parents: dict[ObjectId, ObjectId]) -> int:
+    """Give each lead of ``parents`` (lead id -> contact id) that has no parent contact its
+    contact, in one bulk write; returns how many leads were linked."""
+    if not parents:
+        return 0
+    ops = [
+        UpdateOne({"_id": lid, "parentContactId": None}, {"$set": {"parentContactId": cid}})
+        for lid, cid in parents.items()
+    ]
+    result = await db[NAME].bulk_write(ops, ordered=False)
+    return result.modified_count
+
+
+def orphan_query() -> dict[str, Any]:
+    """Leads that belong to nobody: neither a parent contact nor a parent account (a lead
+    of an account, without a contact, is account-based, not an orphan)."""
+    return {"parentContactId": None, "parentAccountId": None}
+
+
+async def orphans(
+    db: AsyncDatabase, limit: int, lead_ids: list[ObjectId] | None = None
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` orphan leads (of ``lead_ids`` when given), in id order."""
+    query = orphan_query()
+    if lead_ids is not None:
+        query["_id"] = {"$in": lead_ids}
+    return await db[NAME].find(query).sort("_id", 1).limit(limit).to_list()

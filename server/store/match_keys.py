@@ -1,9 +1,11 @@
-"""The ``match_keys`` collection: database-enforced uniqueness for exact matching strategies.
+"""The ``match_keys`` collection: database-enforced uniqueness for matching strategies.
 
 A key's ``_id`` is ``"<collection>:<strategy>:<normalised values>"`` and it points at the one
-record (``recordId``) holding those values.  Claiming a key is an upsert with ``$setOnInsert``
-(or an insert that may fail with a duplicate-key error): concurrent claimers, in any number of
-processes, all end up with the same record id, so a record is created at most once per key.
+record (``recordId``) holding those values.  A key a merge moved from a duplicate onto the
+survivor is an *alias* (``alias: true``): the survivor keeps it when its own values change.
+Claiming a key is an insert that may fail with a duplicate-key error: concurrent claimers, in
+any number of processes, all end up with the same record id, so a record is created at most
+once per key.
 """
 
 from __future__ import annotations
@@ -58,13 +60,42 @@ async def claim(
     raise RuntimeError(f"could not claim match key {kid!r}")
 
 
-async def find_many(db: AsyncDatabase, kids: list[str]) -> dict[str, dict[str, Any]]:
+async def find_many(
+    db: AsyncDatabase, kids: list[str], session: Any = None
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for start in range(0, len(kids), IN_CHUNK):
         chunk = kids[start : start + IN_CHUNK]
-        async for doc in db[NAME].find({"_id": {"$in": chunk}}):
+        async for doc in db[NAME].find({"_id": {"$in": chunk}}, session=session):
             out[doc["_id"]] = doc
     return out
+
+
+async def insert_many(
+    db: AsyncDatabase,
+    kids: list[str],
+    record_id: ObjectId,
+    meta: dict[str, Any] | None = None,
+    session: Any = None,
+) -> None:
+    """Claim keys nobody holds for ``record_id`` (in a transaction: a key taken meanwhile
+    raises ``DuplicateKeyError`` and the transaction writes nothing)."""
+    if kids:
+        t = now()
+        docs = [{"_id": k, "recordId": record_id, "createdAt": t, **(meta or {})} for k in kids]
+        await db[NAME].insert_many(docs, session=session)
+
+
+async def release_values(
+    db: AsyncDatabase, record_id: ObjectId, kids: list[str], session: Any = None
+) -> int:
+    """Drop the keys ``kids`` of ``record_id`` its values no longer have, except aliases."""
+    if not kids:
+        return 0
+    result = await db[NAME].delete_many(
+        {"_id": {"$in": kids}, "recordId": record_id, "alias": {"$ne": True}}, session=session
+    )
+    return result.deleted_count
 
 
 async def claim_many(
@@ -100,12 +131,25 @@ async def keys_of(db: AsyncDatabase, record_ids: list[ObjectId], session: Any = 
 
 
 async def reassign(
-    db: AsyncDatabase, kids: list[str], record_id: ObjectId, session: Any = None
+    db: AsyncDatabase,
+    kids: list[str],
+    record_id: ObjectId,
+    session: Any = None,
+    *,
+    alias: bool,
 ) -> None:
+    """Point ``kids`` at ``record_id``: a merge moves a duplicate's keys to the survivor as
+    aliases (``alias=True``); undoing it gives them back as the duplicate's own."""
     if kids:
-        await db[NAME].update_many(
-            {"_id": {"$in": kids}}, {"$set": {"recordId": record_id}}, session=session
+        update = (
+            {"$set": {"recordId": record_id, "alias": True}}
+            if alias
+            else {
+                "$set": {"recordId": record_id},
+                "$unset": {"alias": ""},
+            }
         )
+        await db[NAME].update_many({"_id": {"$in": kids}}, update, session=session)
 
 
 async def release(db: AsyncDatabase, record_id: ObjectId, session: Any = None) -> int:

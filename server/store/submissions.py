@@ -14,3 +14,8 @@ INDEXES: dict[str, list[Any]] = {NAME: []}
 
 async def get(db: AsyncDatabase, key: str) -> dict[str, Any] | None:
     return await db[NAME].find_one({"_id": key})
+
+
+async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Any = None) -> None:
+    """Record a submission's outcome (a duplicate ``_id`` raises ``DuplicateKeyError``)."""
+    await db[NAME].insert_one(doc, session=session)

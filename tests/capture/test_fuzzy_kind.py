@@ -1,62 +1,54 @@
-"""A partner's fuzzy matching kind (``find``) assigned to a form is what capture uses."""
+"""A partner's fuzzy matching kind (no key, ``find`` decides), registered in a real plugin
+manager and assigned to a form by a rule file, is what capture, import and orphan linking use."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from leadgraph import capture
-from leadgraph.store import leads
-from leadgraph.strategies import DEFAULT_LEAD
+import pytest
+from conftest import Api
+from pymongo import AsyncMongoClient
 
+from .helpers import submit
+from .partner import partner_api
+from .test_import import run
 
-class SameSurname:
-    """Matches a contact with the same last name, whatever the email (a deliberately loose
-    partner kind)."""
-
-    def key(self, record: dict[str, Any], strategy: Any) -> dict[str, str] | None:
-        return None  # no database-enforced key: found by ``find`` only
-
-    async def find(self, collection: Any, record: dict[str, Any], strategy: Any) -> Any:
-        if not record.get("lastName"):
-            return None
-        return await collection.find_one({"lastName": record["lastName"].strip().title()})
+LINK = "mutation { linkOrphanLeads { ... on LinkOrphansPayload { linked contactsCreated "
+LINK += "contactsMatched leads { id parentContact { id } } } } }"
+CREATE_LEAD = """mutation($i: CreateLeadInput!) { createLead(input: $i) {
+  ... on LeadPayload { lead { id } } } }"""
 
 
-def _new_lead(fields: dict[str, Any]) -> dict[str, Any]:
-    return leads.new_document(fields, stage="inquiry")
+@pytest.fixture
+async def partner(
+    tmp_path: Path, mongo_client: AsyncMongoClient, mongo_uri: str
+) -> AsyncIterator[Api]:
+    async for api in partner_api(tmp_path, mongo_client, mongo_uri):
+        yield api
 
 
-def _rules() -> Any:
-    fuzzy = SimpleNamespace(name="surname", kind="surname", fields=["lastName"], create=True)
-    matching = SimpleNamespace(
-        contact_strategy_for=lambda form: fuzzy if form == "fair" else None,
-        lead_strategy_for=lambda form: DEFAULT_LEAD,
+async def test_partner_kind_finds_the_contact_on_every_road(partner: Api) -> None:
+    first = await submit(partner, "booth", {"email": "a@x.com", "lastName": "Berg"})
+    second = await submit(partner, "booth", {"email": "b@y.com", "lastName": "berg"})
+    assert first["contactCreated"] and second["contactMatch"]["matched"]
+    assert second["contactMatch"]["strategy"] == "contact-surname"
+    assert second["contactMatch"]["kind"] == "surname"
+    assert second["contact"]["id"] == first["contact"]["id"]
+    assert second["contact"]["email"] == "b@y.com"
+
+    out = await run(
+        partner, "CONTACTS", "email,lastName,firstName\nc@z.com,BERG,Cy\n", formId="booth"
     )
-    registry = SimpleNamespace(matching_kinds={"surname": SimpleNamespace(value=SameSurname())})
-    return SimpleNamespace(current=SimpleNamespace(matching=matching, registry=registry))
+    assert (out["created"], out["updated"]) == (0, 1), out
+    assert await partner.db.contacts.count_documents({}) == 1
+    assert (await partner.db.contacts.find_one({}))["firstName"] == "Cy"
 
-
-async def test_partner_kind_finds_the_contact(db):
-    rules = _rules()
-    first = await capture.capture(
-        db,
-        rules=rules,
-        pm=None,
-        form_id="fair",
-        fields={"email": "a@x.com", "lastName": "Berg"},
-        make_lead=_new_lead,
+    lead = await partner.gql(
+        CREATE_LEAD, {"i": {"topic": "stand visit", "formId": "booth", "lastName": "Berg"}}
     )
-    second = await capture.capture(
-        db,
-        rules=rules,
-        pm=None,
-        form_id="fair",
-        fields={"email": "b@y.com", "lastName": "berg"},
-        make_lead=_new_lead,
-    )
-    assert first.contact_match.created and second.contact_match.matched
-    assert second.contact_match.strategy == "surname"
-    assert second.contact["_id"] == first.contact["_id"]
-    assert second.contact["email"] == "b@y.com"
-    assert await db.contacts.count_documents({}) == 1
+    linked = (await partner.gql(LINK))["linkOrphanLeads"]
+    assert (linked["linked"], linked["contactsMatched"], linked["contactsCreated"]) == (1, 1, 0)
+    assert linked["leads"][0]["id"] == lead["createLead"]["lead"]["id"]
+    assert linked["leads"][0]["parentContact"]["id"] == first["contact"]["id"]
+    assert await partner.db.contacts.count_documents({}) == 1

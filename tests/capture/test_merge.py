@@ -80,7 +80,7 @@ async def test_merge_moves_records_fills_fields_and_undo_restores(api):
 
     groups = (await api.gql(CANDIDATES))["duplicateCandidates"]
     by_reason = {g["reason"]: {c["id"] for c in g["contacts"]} for g in groups}
-    assert by_reason["EMAIL"] == {survivor, dup1}
+    assert by_reason["MATCHING_STRATEGY"] == {survivor, dup1}
     assert by_reason["NAME_PHONE"] == {dup1, dup2}
 
     out = (await api.gql(MERGE, {"s": survivor, "d": [dup1, dup2]}))["mergeContacts"]

@@ -19,10 +19,10 @@ from leadgraph.rules.lifecycle import (
     transition_update,
 )
 from leadgraph.rules.manager import RulesManager
-from leadgraph.rules.matching import match_key
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.rules.scoring import lead_update, score_lead
 from leadgraph.rules.segments import member_ids, segment_members_query
+from leadgraph.services.matching import Matcher
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .gen import NOW
@@ -102,9 +102,10 @@ def test_manual_move_outside_the_lifecycle_is_refused() -> None:
 
 def test_matching_keys_are_normalised() -> None:
     strategy = RULES.matching.lead_strategy_for("spring-webinar")
-    key = match_key(RULES, strategy, {"email": "  Ana@Contoso.COM ", "formId": " spring-webinar"})
+    matcher = Matcher(RULES)
+    key = matcher.values(strategy, {"email": "  Ana@Contoso.COM ", "formId": " spring-webinar"})
     assert key == {"email": "ana@contoso.com", "formId": "spring-webinar"}
-    assert match_key(RULES, strategy, {"formId": "spring-webinar"}) is None
+    assert matcher.values(strategy, {"formId": "spring-webinar"}) is None
 
 
 async def test_segment_finds_decision_makers_with_a_conference_lead(db: AsyncDatabase) -> None:

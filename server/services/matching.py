@@ -1,0 +1,443 @@
+"""Matching as a service: the one place that decides whether a record already exists.
+
+Capture (form submissions, event registrations), import, orphan-lead linking, duplicate
+candidates, rule-file tests and record updates all ask this service, so a matching kind —
+the built-in ``exact`` (``leadgraph.plugins.matching_exact``) or a partner's — behaves the same
+whichever road a record comes by.
+
+- **Strategy**: the rule set's ``matching:`` section picks one per (entity, form); without valid
+  rules the defaults of :data:`~leadgraph.rules.ruleset.DEFAULT_MATCHING` apply, with the kinds
+  the plugins provide.
+- **Key**: the strategy's kind turns a record into normalised values; the values (with the
+  strategy's fields and kind, not its name) are the record's key in ``match_keys``, which the
+  database keeps unique: a key points at one record.  A kind that offers ``find`` (fuzzy
+  matching) is asked first.
+- **Backfill**: records written without keys (by hand, seed data, under other rules) claim the
+  keys of every strategy of their entity before an import or orphan linking matches against
+  them.
+- **Rekey**: when a person edits a record, its keys follow its current values (the old ones are
+  released, the new ones claimed); keys a merge moved onto a survivor are *aliases* and stay.
+- **Accounts** are linked by normalised domain, else by normalised name (not a rule: accounts
+  have no matching strategies); :meth:`Matching.account_keys` computes those keys.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from .. import normalize
+from ..db import in_transaction
+from ..errors import Conflict
+from ..plugin_manager import PluginError, Provided, get_plugin_manager, guarded
+from ..rules.models import Matching as MatchingRules
+from ..rules.models import Strategy
+from ..rules.ruleset import DEFAULT_MATCHING, Registry, RuleSet
+from ..store import contacts, leads, match_keys, records
+
+Entity = Literal["contact", "lead"]
+
+#: The collection of each matched entity.
+COLLECTIONS: dict[str, str] = {"contact": "contacts", "lead": "leads"}
+
+#: Stored normalised fields a record created without keys (manual entry, seed data) is found by.
+STORED_AS: dict[str, dict[str, str]] = {
+    "contacts": {"email": "emailNormalized"},
+    "leads": {"email": "emailNormalized"},
+}
+
+
+@dataclass
+class Match:
+    """How one record was found: the strategy, its fields and normalised values."""
+
+    strategy: str
+    kind: str
+    fields: list[str]
+    values: dict[str, str] | None
+    matched: bool
+    created: bool
+    rules_version: str | None = None  # the rules that chose the strategy
+
+    def to_doc(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Key:
+    """A record's key under one strategy: the ``match_keys`` id and the normalised values."""
+
+    id: str
+    values: dict[str, str]
+
+
+def signature(strategy: Strategy) -> str:
+    """What a key compares: the fields (and the kind, unless exact), not the strategy's name,
+    so two strategies over the same fields find the same records."""
+    fields = "+".join(strategy.fields)
+    return fields if strategy.kind == "exact" else f"{strategy.kind}~{fields}"
+
+
+def signature_of_key(kid: str) -> str:
+    return kid.split(":", 2)[1]
+
+
+def row_key(collection: str, *parts: str) -> str:
+    """A key for a record that has no strategy key (one per source row: never shared)."""
+    return match_keys.key_id(collection, "row", list(parts))
+
+
+class Matcher:
+    """The pure half of matching (no database): which strategy applies, what a record's key
+    is, whether two records match.  Rule-file tests use it alone."""
+
+    def __init__(self, ruleset: RuleSet | None, pm: Any = None) -> None:
+        self.ruleset = ruleset
+        self.pm = pm
+
+    # ------------------------------------------------------------ strategies and kinds
+
+    @property
+    def rules(self) -> MatchingRules:
+        return self.ruleset.matching if self.ruleset is not None else DEFAULT_MATCHING
+
+    @property
+    def version(self) -> str | None:
+        return self.ruleset.version if self.ruleset is not None else None
+
+    @cached_property
+    def registry(self) -> Registry:
+        if self.ruleset is not None:
+            return self.ruleset.registry
+        return Registry.from_plugins(self.pm or get_plugin_manager())
+
+    def strategy(self, entity: Entity, form_id: str | None) -> Strategy:
+        """The strategy a form uses for contacts or leads (the default one otherwise)."""
+        if entity == "contact":
+            return self.rules.contact_strategy_for(form_id)
+        return self.rules.lead_strategy_for(form_id)
+
+    def strategies(self, entity: Entity) -> list[Strategy]:
+        """Every strategy of ``entity``, one per signature, the default one first."""
+        chosen = self.strategy(entity, None)
+        unique: dict[str, Strategy] = {}
+        for s in [chosen, *self.rules.strategies]:
+            if s.entity == entity:
+                unique.setdefault(signature(s), s)
+        return list(unique.values())
+
+    def kind(self, strategy: Strategy) -> Provided:
+        provided = self.registry.matching_kinds.get(strategy.kind)
+        if provided is None:
+            known = ", ".join(sorted(self.registry.matching_kinds))
+            raise PluginError(
+                "leadgraph", f"no plugin provides matching kind {strategy.kind!r} ({known})"
+            )
+        return provided
+
+    def values(self, strategy: Strategy, record: Mapping[str, Any]) -> dict[str, str] | None:
+        """The normalised values ``record`` must share with an existing record (None when a
+        value the strategy needs is missing); a failing kind raises :class:`PluginError`."""
+        provided = self.kind(strategy)
+        what = f"matching kind {strategy.kind!r} key"
+        values = guarded(provided, what, provided.value.key, record, strategy)
+        return dict(values) if values else None
+
+    def key(self, collection: str, strategy: Strategy, record: Mapping[str, Any]) -> Key | None:
+        """``record``'s key under ``strategy`` (None when incomplete)."""
+        values = self.values(strategy, record)
+        if values is None:
+            return None
+        ordered = [str(values.get(f, "")) for f in strategy.fields]
+        return Key(match_keys.key_id(collection, signature(strategy), ordered), values)
+
+    def keys(self, entity: Entity, record: Mapping[str, Any]) -> dict[str, Key]:
+        """``record``'s keys under every strategy of ``entity``, by key id."""
+        collection = COLLECTIONS[entity]
+        found = (self.key(collection, s, record) for s in self.strategies(entity))
+        return {k.id: k for k in found if k is not None}
+
+    def records_match(
+        self, strategy: Strategy, new: Mapping[str, Any], existing: Mapping[str, Any]
+    ) -> bool:
+        """Whether ``new`` would be matched to ``existing`` under ``strategy``."""
+        a = self.values(strategy, new)
+        return a is not None and a == self.values(strategy, existing)
+
+    def finds(self, strategy: Strategy) -> bool:
+        """Whether the strategy's kind decides among candidates itself (``find``)."""
+        return getattr(self.kind(strategy).value, "find", None) is not None
+
+    def account_keys(self, ref: Mapping[str, Any]) -> list[str]:
+        """An account's keys: its normalised domain, then its normalised name."""
+        out = []
+        if ref.get("domain"):
+            domain = normalize.domain(str(ref["domain"]))
+            if domain:
+                out.append(match_keys.key_id("accounts", "domain", [domain]))
+        if ref.get("name"):
+            out.append(match_keys.key_id("accounts", "name", [normalize.name(str(ref["name"]))]))
+        return out
+
+
+class Matching(Matcher):
+    """The matching of one rule set (None: the defaults) over one database."""
+
+    def __init__(self, db: AsyncDatabase, ruleset: RuleSet | None, pm: Any) -> None:
+        super().__init__(ruleset, pm)
+        self.db = db
+
+    async def find(
+        self, collection: str, strategy: Strategy, record: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The record a fuzzy kind (one with ``find``) picks for ``record``; None otherwise."""
+        provided = self.kind(strategy)
+        finder = getattr(provided.value, "find", None)
+        if finder is None:
+            return None
+        try:
+            found: dict[str, Any] | None = await finder(self.db[collection], record, strategy)
+        except Exception as exc:
+            raise PluginError(
+                provided.plugin,
+                f"{type(exc).__name__}: {exc}",
+                f"matching kind {strategy.kind!r} find",
+            ) from exc
+        return found
+
+    # ------------------------------------------------------------ one record (capture)
+
+    async def legacy_record(
+        self, collection: str, strategy: Strategy, values: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """A record created without match keys (manual entry, seed data) holding ``values``."""
+        stored = STORED_AS.get(collection, {})
+        query = {stored.get(f, f): v for f, v in values.items()}
+        if not query:
+            return None
+        for doc in await records.oldest_with(self.db, collection, query):
+            if self.values(strategy, doc) == values:
+                return doc
+        return None
+
+    async def resolve(
+        self,
+        collection: str,
+        strategy: Strategy,
+        record: dict[str, Any],
+        new_doc: dict[str, Any],
+        changes: dict[str, Any],
+        *,
+        add_to_set: dict[str, list[Any]] | None = None,
+    ) -> tuple[dict[str, Any] | None, Match]:
+        """Find the record ``strategy`` matches (claiming its key) and update it with
+        ``changes``, or create it from ``new_doc`` (unless the strategy never creates)."""
+        key = self.key(collection, strategy, record)
+        values = key.values if key else None
+        rid: ObjectId | None = None
+        fresh = False  # this call claimed a new key: the record does not exist yet
+        if self.finds(strategy):
+            found = await self.find(collection, strategy, record)
+            rid = found["_id"] if found else None
+        if rid is None and key is not None:
+            rid = await match_keys.lookup(self.db, key.id)
+            if rid is None:
+                legacy = await self.legacy_record(collection, strategy, key.values)
+                if legacy is None and not strategy.create:
+                    return None, self._match(strategy, values, matched=False, created=False)
+                proposed = legacy["_id"] if legacy else ObjectId()
+                rid = await match_keys.claim(
+                    self.db, key.id, proposed, {"collection": collection, "strategy": strategy.name}
+                )
+                fresh = legacy is None and rid == proposed
+        if rid is None:
+            if not strategy.create:
+                return None, self._match(strategy, values, matched=False, created=False)
+            rid = ObjectId()
+        if key is not None:
+            new_doc = {**new_doc, "matchKeyedOn": [signature(strategy)]}
+        if fresh:
+            doc = await records.insert_claimed(self.db, collection, rid, new_doc, add_to_set)
+            if doc is not None:
+                return doc, self._match(strategy, values, matched=False, created=True)
+        token = ObjectId()
+        new_doc = {**new_doc, "createdVia": {**new_doc.get("createdVia", {}), "token": token}}
+        try:
+            doc = await records.upsert(
+                self.db,
+                collection,
+                rid,
+                new_doc,
+                changes,
+                add_to_set=add_to_set,
+                create=strategy.create,
+            )
+        except records.WriteRace as exc:
+            raise Conflict(str(exc)) from None
+        if doc is None:
+            return None, self._match(strategy, values, matched=False, created=False)
+        created = (doc.get("createdVia") or {}).get("token") == token
+        return doc, self._match(strategy, values, matched=not created, created=created)
+
+    def _match(
+        self, strategy: Strategy, values: dict[str, str] | None, *, matched: bool, created: bool
+    ) -> Match:
+        return Match(
+            strategy=strategy.name,
+            kind=strategy.kind,
+            fields=list(strategy.fields),
+            values=values,
+            matched=matched,
+            created=created,
+            rules_version=self.version,
+        )
+
+    # ------------------------------------------------------------ many records (import)
+
+    async def claim_many(
+        self, claims: dict[str, tuple[ObjectId, dict[str, Any]]]
+    ) -> tuple[dict[str, ObjectId], dict[str, dict[str, Any]]]:
+        """Claim many keys at once: ``(won, held)`` (see :func:`match_keys.claim_many`)."""
+        return await match_keys.claim_many(self.db, claims)
+
+    async def holders(self, kids: list[str]) -> dict[str, dict[str, Any]]:
+        return await match_keys.find_many(self.db, kids)
+
+    async def backfill(self, collection: str) -> int:
+        """Claim the keys of records written without them (manual entry, seed data, or keyed
+        under other strategies) under every strategy of the collection whose kind gives keys,
+        plugin kinds included; ``matchKeyedOn`` remembers which signatures a record claimed.
+        Returns how many records were looked at."""
+        if collection == "accounts":
+            sigs = ["domain", "name"]
+
+            def keys_of(doc: dict[str, Any]) -> list[str]:
+                return self.account_keys({"domain": doc.get("domain"), "name": doc.get("name")})
+        else:
+            entity: Entity = "contact" if collection == "contacts" else "lead"
+            strategies = self.strategies(entity)
+            sigs = [signature(s) for s in strategies]
+
+            def keys_of(doc: dict[str, Any]) -> list[str]:
+                found = (self.key(collection, s, doc) for s in strategies)
+                return [k.id for k in found if k is not None]
+
+        done = 0
+        batch: list[dict[str, Any]] = []
+
+        async def flush() -> None:
+            nonlocal done
+            claims: dict[str, tuple[ObjectId, dict[str, Any]]] = {}
+            for doc in batch:
+                for kid in keys_of(doc):
+                    claims.setdefault(
+                        kid, (doc["_id"], {"collection": collection, "backfill": True})
+                    )
+            await match_keys.claim_many(self.db, claims)
+            await records.mark_keyed(self.db, collection, [d["_id"] for d in batch], sigs)
+            done += len(batch)
+            batch.clear()
+
+        async for doc in records.not_keyed_on(self.db, collection, sigs):
+            batch.append(doc)
+            if len(batch) >= 1000:
+                await flush()
+        if batch:
+            await flush()
+        return done
+
+    # ------------------------------------------------------------ edits by hand
+
+    async def edit(
+        self, entity: Entity, oid: ObjectId, fields: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A person changed a contact's or lead's ``fields``: store them and make the record's
+        keys follow (:meth:`rekey`), in one transaction.  None when there is no such record.
+
+        :raises Conflict: the new values are another record's key (nothing is written).
+        """
+        store = contacts if entity == "contact" else leads
+
+        async def work(session: Any) -> dict[str, Any] | None:
+            before = await store.get(self.db, oid, session=session)
+            if before is None:
+                return None
+            after = await store.update(self.db, oid, fields, session=session)
+            if after is not None:
+                await self.rekey(entity, before, after, session)
+            return after
+
+        return await in_transaction(self.db, work)
+
+    async def rekey(
+        self,
+        entity: Entity,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        session: Any = None,
+    ) -> None:
+        """Make a record's keys follow its values after a person edited it (``before`` ->
+        ``after``): claim the keys of the new values, release those of the old ones unless a
+        merge made them aliases.  Call it in the edit's transaction.
+
+        :raises Conflict: another record holds a new key (name it; nothing is written).
+        """
+        collection = COLLECTIONS[entity]
+        rid = before["_id"]
+        old = self.keys(entity, before)
+        new = self.keys(entity, after)
+        added = [k for k in new if k not in old]
+        dropped = [k for k in old if k not in new]
+        if added:
+            held = await match_keys.find_many(self.db, added, session=session)
+            for kid, claim in held.items():
+                if claim["recordId"] != rid:
+                    raise Conflict(
+                        f"another {entity} ({claim['recordId']}) already has "
+                        f"{_describe(new[kid].values)}"
+                    )
+            meta = {"collection": collection, "rekeyed": True}
+            try:
+                await match_keys.insert_many(
+                    self.db, [k for k in added if k not in held], rid, meta, session=session
+                )
+            except DuplicateKeyError:
+                raise Conflict(
+                    f"another {entity} took {_describe(new[added[0]].values)} meanwhile"
+                ) from None
+        if dropped:
+            await match_keys.release_values(self.db, rid, dropped, session=session)
+
+    # ------------------------------------------------------------ duplicates
+
+    async def duplicate_groups(self, entity: Entity = "contact") -> list[dict[str, Any]]:
+        """Groups of records sharing a key under a strategy of ``entity`` (every kind that
+        gives keys, plugin kinds included), whether or not they claimed it: records entered by
+        hand, or matched before a strategy existed.  ``{strategy, key, ids}`` each."""
+        strategies = self.strategies(entity)
+        collection = COLLECTIONS[entity]
+        buckets: dict[tuple[str, str], list[ObjectId]] = defaultdict(list)
+        names = {signature(s): s.name for s in strategies}
+        async for doc in records.scan(self.db, collection):
+            for s in strategies:
+                key = self.key(collection, s, doc)
+                if key is not None:
+                    buckets[(signature(s), key.id)].append(doc["_id"])
+        groups = []
+        for (sig, kid), ids in sorted(buckets.items()):
+            if len(ids) > 1:
+                values = kid.split(":", 2)[2]
+                groups.append({"strategy": names[sig], "key": values, "ids": ids})
+        return groups
+
+
+def _describe(values: Iterable[tuple[str, str]] | dict[str, str]) -> str:
+    items = values.items() if isinstance(values, dict) else values
+    return ", ".join(f"{f} {v!r}" for f, v in items)
