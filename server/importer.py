@@ -184,6 +184,20 @@ def _columns(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _extra(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's other columns (by their own names): seen by the matching strategies (a
+    strategy over ``externalId``, say), not stored."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if COLUMNS.get("".join(ch for ch in str(name).lower() if ch.isalnum())) is not None:
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+        if value not in (None, ""):
+            out[str(name).strip()] = value
+    return out
+
+
 def _bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -240,7 +254,7 @@ def contact_row(row: dict[str, Any]) -> dict[str, Any]:
         subs = cols["subscriptions"]
         items = subs if isinstance(subs, list) else str(subs).replace(";", ",").split(",")
         fields["subscriptions"] = [str(s).strip() for s in items if str(s).strip()]
-    return {"contact": fields, "account": _account_ref(cols)}
+    return {"contact": fields, "account": _account_ref(cols), "extra": _extra(row)}
 
 
 def _account_ref(cols: dict[str, Any]) -> dict[str, Any] | None:
@@ -273,7 +287,7 @@ def lead_row(row: dict[str, Any]) -> dict[str, Any]:
         raise Rejected("a lead needs an email, a lastName or a companyName")
     if not (fields.get("topic") or fields.get("marketingContext")):
         fields["topic"] = fields.get("formId") or "import"
-    return {"lead": fields, "account": _account_ref(cols)}
+    return {"lead": fields, "account": _account_ref(cols), "extra": _extra(row)}
 
 
 def account_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,8 @@ tests:
       matches: false
 """
 
-CODES = {c: str(d) for d, letters in enumerate(["", "bfpv", "cgjkqsxz", "dt", "l", "mn", "r"]) for c in letters}
+GROUPS = ["", "bfpv", "cgjkqsxz", "dt", "l", "mn", "r"]
+CODES = {c: str(digit) for digit, letters in enumerate(GROUPS) for c in letters}
 
 
 def soundex(word: str) -> str:
