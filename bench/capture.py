@@ -24,7 +24,7 @@ import httpx
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.importer import run_import
-from leadgraph.services.funnel import Funnel
+from leadgraph.services import Services
 from leadgraph.store import contacts, keys
 from pymongo import InsertOne
 
@@ -127,8 +127,14 @@ async def bench_import(uri: str, rows: int) -> tuple[float, float]:
     db = client["bench_import"]
     await ensure_indexes(db)
     t = time.perf_counter()
+    services = Services(db, None, None)
     summary = await run_import(
-        db, "contacts", data, name="bench.csv", funnel=Funnel(db, None, None)
+        db,
+        "contacts",
+        data,
+        name="bench.csv",
+        funnel=services.funnel,
+        matching=services.matching,
     )
     import_time = time.perf_counter() - t
     assert summary.created == rows, summary

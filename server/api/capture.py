@@ -44,7 +44,7 @@ class MatchInfo:
             strategy=m.strategy,
             kind=m.kind,
             fields=list(m.fields),
-            values=m.values,
+            values=JSON(m.values) if m.values is not None else None,
             matched=m.matched,
             created=m.created,
             rules_version=m.rules_version,
