@@ -87,7 +87,7 @@ class CapturePayload:
 
 
 CaptureResult = Annotated[
-    CapturePayload | ValidationError | ForbiddenError | ConflictError,
+    CapturePayload | ValidationError | ForbiddenError | ConflictError | PluginErrorType,
     strawberry.union("CaptureResult"),
 ]
 
@@ -226,7 +226,8 @@ class ImportSummary:
 
 
 ImportResult = Annotated[
-    ImportSummary | ValidationError | ForbiddenError, strawberry.union("ImportResult")
+    ImportSummary | ValidationError | ForbiddenError | PluginErrorType,
+    strawberry.union("ImportResult"),
 ]
 
 
@@ -239,7 +240,8 @@ class LinkOrphansPayload:
 
 
 LinkOrphansResult = Annotated[
-    LinkOrphansPayload | ForbiddenError | ValidationError, strawberry.union("LinkOrphansResult")
+    LinkOrphansPayload | ForbiddenError | ValidationError | PluginErrorType,
+    strawberry.union("LinkOrphansResult"),
 ]
 
 

@@ -17,6 +17,7 @@ from ..errors import (
     InvalidInput,
     NotFound,
     NotFoundError,
+    PluginErrorType,
     ValidationError,
     errors_as_data,
 )
@@ -436,7 +437,12 @@ class DeletePayload:
 
 
 ContactResult = Annotated[
-    ContactPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
+    ContactPayload
+    | ValidationError
+    | NotFoundError
+    | ForbiddenError
+    | ConflictError
+    | PluginErrorType,
     strawberry.union("ContactResult"),
 ]
 DeleteResult = Annotated[

@@ -403,7 +403,12 @@ class LeadPayload:
 
 
 LeadResult = Annotated[
-    LeadPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
+    LeadPayload
+    | ValidationError
+    | NotFoundError
+    | ForbiddenError
+    | ConflictError
+    | PluginErrorType,
     strawberry.union("LeadResult"),
 ]
 

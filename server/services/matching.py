@@ -34,13 +34,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from .. import normalize
+from ..contracts import PluginFailure
 from ..db import in_transaction
-from ..errors import Conflict
+from ..errors import Conflict, PluginFailed
 from ..plugin_manager import PluginError, Provided, get_plugin_manager, guarded
 from ..rules.models import Matching as MatchingRules
 from ..rules.models import Strategy
 from ..rules.ruleset import DEFAULT_MATCHING, Registry, RuleSet
 from ..store import contacts, leads, match_keys, records
+from .funnel import failure_of
 
 Entity = Literal["contact", "lead"]
 
@@ -188,11 +190,21 @@ class Matcher:
 
 
 class Matching(Matcher):
-    """The matching of one rule set (None: the defaults) over one database."""
+    """The matching of one rule set (None: the defaults) over one database.
+
+    A matching kind that raises stops the operation before anything is written and is
+    reported as :class:`~leadgraph.errors.PluginFailed` (GraphQL ``PluginError`` naming it).
+    """
 
     def __init__(self, db: AsyncDatabase, ruleset: RuleSet | None, pm: Any) -> None:
         super().__init__(ruleset, pm)
         self.db = db
+
+    def values(self, strategy: Strategy, record: Mapping[str, Any]) -> dict[str, str] | None:
+        try:
+            return super().values(strategy, record)
+        except PluginError as exc:
+            raise PluginFailed(failure_of(exc)) from exc
 
     async def find(
         self, collection: str, strategy: Strategy, record: Mapping[str, Any]
@@ -205,11 +217,12 @@ class Matching(Matcher):
         try:
             found: dict[str, Any] | None = await finder(self.db[collection], record, strategy)
         except Exception as exc:
-            raise PluginError(
+            failure = PluginFailure(
                 provided.plugin,
-                f"{type(exc).__name__}: {exc}",
                 f"matching kind {strategy.kind!r} find",
-            ) from exc
+                f"{type(exc).__name__}: {exc}",
+            )
+            raise PluginFailed(failure) from exc
         return found
 
     # ------------------------------------------------------------ one record (capture)

@@ -4,7 +4,8 @@ shipped rules with a ``matching:`` section that uses them.
 - ``sounds-like``: a kind that gives database keys (the Soundex code of each field), so
   "Ann Meyer" and "Anne Maier" are one person;
 - ``surname``: a fuzzy kind with no key that decides with ``find`` (the first contact with the
-  same last name, whatever its email).
+  same last name, whatever its email);
+- ``fragile``: an email kind that raises for emails starting with "boom".
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ matching:
       kind: sounds-like
       fields: [firstName, lastName]
     - {name: contact-surname, entity: contact, kind: surname, fields: [lastName]}
+    - {name: contact-fragile, entity: contact, kind: fragile, fields: [email]}
     - {name: lead-email-form, entity: lead, kind: exact, fields: [email, formId]}
     - {name: lead-external-id, entity: lead, kind: exact, fields: [externalId]}
   defaults: {contact: contact-email, lead: lead-email-form}
@@ -37,6 +39,7 @@ matching:
     - {form: fair, contact: contact-sounds-like}
     - {form: booth, contact: contact-surname}
     - {form: crm-sync, lead: lead-external-id}
+    - {form: fragile-form, contact: contact-fragile}
 
 tests:
   - name: Meyer and Maier sound alike
@@ -108,10 +111,20 @@ class SameSurname:
         )
 
 
+class Fragile:
+    """Exact emails, except that it raises for emails starting with "boom"."""
+
+    def key(self, record: dict[str, Any], strategy: Any) -> dict[str, str] | None:
+        email = str(record.get("email") or "").strip().lower()
+        if email.startswith("boom"):
+            raise RuntimeError(f"cannot key {email}")
+        return {"email": email} if email else None
+
+
 class Partner:
     @hookimpl
     def leadgraph_matching_kinds(self) -> dict[str, Any]:
-        return {"sounds-like": SoundsLike(), "surname": SameSurname()}
+        return {"sounds-like": SoundsLike(), "surname": SameSurname(), "fragile": Fragile()}
 
 
 def rules_dir(tmp: Path) -> Path:

@@ -156,3 +156,23 @@ async def test_account_based_leads_are_not_orphans(partner: Api) -> None:
     assert after["scores"] == based["scores"]
     assert await partner.db.contacts.count_documents({}) == 1  # the orphan's contact only
     assert (await partner.gql(LINK))["linkOrphanLeads"]["linked"] == 0
+
+
+FAILING_SUBMIT = """mutation($i: SubmitFormInput!) { submitForm(input: $i) {
+  __typename ... on PluginError { plugin hook message code } } }"""
+FAILING_IMPORT = """mutation($i: ImportInput!) { importRecords(input: $i) {
+  __typename ... on PluginError { plugin hook message code } } }"""
+
+
+async def test_a_failing_kind_is_named_and_nothing_is_stored(partner: Api) -> None:
+    submitted = {"formId": "fragile-form", "fields": {"email": "boom@x.com"}}
+    out = (await partner.gql(FAILING_SUBMIT, {"i": submitted}))["submitForm"]
+    assert out["__typename"] == "PluginError" and out["code"] == "PLUGIN_ERROR", out
+    assert out["plugin"] == "acme-matching" and "fragile" in out["hook"]
+    assert "cannot key boom@x.com" in out["message"]
+
+    data = {"kind": "CONTACTS", "data": "email\nboom@y.com\n", "formId": "fragile-form"}
+    out = (await partner.gql(FAILING_IMPORT, {"i": data}))["importRecords"]
+    assert out["__typename"] == "PluginError" and out["plugin"] == "acme-matching", out
+    for name in ("contacts", "leads", "interactions", "match_keys"):
+        assert await partner.db[name].count_documents({}) == 0, name
