@@ -24,7 +24,7 @@ whichever road a record comes by.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -451,6 +451,5 @@ class Matching(Matcher):
         return groups
 
 
-def _describe(values: Iterable[tuple[str, str]] | dict[str, str]) -> str:
-    items = values.items() if isinstance(values, dict) else values
-    return ", ".join(f"{f} {v!r}" for f, v in items)
+def _describe(values: dict[str, str]) -> str:
+    return ", ".join(f"{field} {value!r}" for field, value in values.items())
