@@ -45,7 +45,7 @@ class ContactMerge:
             survivor_id=global_id("Contact", doc["survivorId"]),  # type: ignore[arg-type]
             duplicate_ids=[global_id("Contact", i) for i in doc["duplicateIds"]],  # type: ignore[misc]
             filled_fields=sorted(doc.get("after") or {}),
-            changes={k: _jsonable(v) for k, v in (doc.get("after") or {}).items()},
+            changes=JSON({k: _jsonable(v) for k, v in (doc.get("after") or {}).items()}),
             created_at=doc["createdAt"],
             undone_at=doc.get("undoneAt"),
         )
