@@ -433,12 +433,15 @@ class Matching(Matcher):
     async def duplicate_groups(self, entity: Entity = "contact") -> list[dict[str, Any]]:
         """Groups of records sharing a key under a strategy of ``entity`` (every kind that
         gives keys, plugin kinds included), whether or not they claimed it: records entered by
-        hand, or matched before a strategy existed.  ``{strategy, key, ids}`` each."""
+        hand, or matched before a strategy existed.  ``{strategy, key, ids}`` each.  Kinds see
+        the strategies' fields only."""
         strategies = self.strategies(entity)
         collection = COLLECTIONS[entity]
         buckets: dict[tuple[str, str], list[ObjectId]] = defaultdict(list)
         names = {signature(s): s.name for s in strategies}
-        async for doc in records.scan(self.db, collection):
+        # a kind compares the strategy's fields: read only those
+        projection = {f: 1 for s in strategies for f in s.fields}
+        async for doc in records.scan(self.db, collection, projection):
             for s in strategies:
                 key = self.key(collection, s, doc)
                 if key is not None:
