@@ -7,6 +7,7 @@ left as they are."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from bson import ObjectId
 
@@ -51,7 +52,7 @@ async def link_orphans(
     return out
 
 
-async def _link_batch(matching: Matching, orphans: list[dict], out: Linked) -> None:
+async def _link_batch(matching: Matching, orphans: list[dict[str, Any]], out: Linked) -> None:
     people: list[Item] = []
     key_of: dict[ObjectId, str] = {}
     for lead in orphans:
