@@ -105,11 +105,14 @@ async def link_orphans(conn: Connection, limit: int | None) -> None:
     from .orphans import link_orphans as run
 
     rules, pm = await _rules_and_plugins(conn)
-    out = await run(Services(conn.db, rules.current, pm).matching, limit=limit)
+    services = Services(conn.db, rules.current, pm)
+    out = await run(services.matching, services.funnel, limit=limit)
     click.echo(
         f"linked {out.linked} leads: {out.contacts_created} marketingOnly contacts created, "
         f"{out.contacts_matched} existing contacts matched"
     )
+    for failure in dict.fromkeys(out.plugin_failures):
+        err.print(f"[red]plugin {failure.plugin!r} failed in {failure.hook}:[/] {failure.message}")
 
 
 import_.add_command(link_orphans)

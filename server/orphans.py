@@ -11,7 +11,10 @@ from typing import Any
 
 from bson import ObjectId
 
+from .contracts import PluginFailure
+from .events import emit
 from .importer import PERSON_FIELDS, Engine, Item, _rids, match_item
+from .services.funnel import Funnel
 from .services.matching import Matching, row_key
 from .store import contacts, leads
 
@@ -24,10 +27,12 @@ class Linked:
     contacts_created: int = 0
     contacts_matched: int = 0
     lead_ids: list[ObjectId] = field(default_factory=list)
+    plugin_failures: list[PluginFailure] = field(default_factory=list)
 
 
 async def link_orphans(
     matching: Matching,
+    funnel: Funnel,
     *,
     lead_ids: list[ObjectId] | None = None,
     limit: int | None = None,
@@ -36,7 +41,9 @@ async def link_orphans(
     """Link every orphan lead (or those of ``lead_ids``); safe to run again at any time.
 
     Contacts created without keys (by hand, seed data) claim theirs first, so a lead finds
-    them whatever the kind of the contact strategy."""
+    them whatever the kind of the contact strategy.  Linked leads then go through the
+    ``funnel`` (trigger ``updated``: now that they have a contact they can be scored), and
+    plugins hear of the contacts created for them."""
     out = Linked()
     await matching.backfill("contacts")
     while True:
@@ -46,13 +53,17 @@ async def link_orphans(
         orphans = await leads.orphans(matching.db, size, lead_ids)
         if not orphans:
             break
-        await _link_batch(matching, orphans, out)
+        linked = await _link_batch(matching, orphans, out)
+        report = await funnel.run(await leads.by_ids_list(matching.db, linked), {"updated"})
+        out.plugin_failures += report.failures
         if len(orphans) < size:
             break
     return out
 
 
-async def _link_batch(matching: Matching, orphans: list[dict[str, Any]], out: Linked) -> None:
+async def _link_batch(
+    matching: Matching, orphans: list[dict[str, Any]], out: Linked
+) -> list[ObjectId]:
     people: list[Item] = []
     key_of: dict[ObjectId, str] = {}
     for lead in orphans:
@@ -82,3 +93,7 @@ async def _link_batch(matching: Matching, orphans: list[dict[str, Any]], out: Li
     }
     out.lead_ids.extend(parents)
     out.linked += await leads.adopt_many(matching.db, parents)
+    created = [i.rid for i in resolved if i.created and i.rid is not None]
+    for contact in (await contacts.by_ids(matching.db, created)).values():
+        out.plugin_failures += await emit(matching.pm, "contact_created", {"contact": contact})
+    return list(parents)

@@ -236,7 +236,13 @@ class LinkOrphansPayload:
     linked: int
     contacts_created: int
     contacts_matched: int
-    leads: list[Lead]
+    leads: list[Lead] = strawberry.field(
+        description="The leads linked (the first 500), scored now that they have a contact."
+    )
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        description="Plugins that failed after the links were stored (scoring: then the lead "
+        "carries `scoreError`)."
+    )
 
 
 LinkOrphansResult = Annotated[
@@ -283,13 +289,15 @@ class ImportMutation:
         info.context.require("leads:write")
         if limit is not None and limit < 1:
             raise InvalidInput("limit", "must be positive")
-        out = await link_orphans(info.context.services.matching, limit=limit)
+        services = info.context.services
+        out = await link_orphans(services.matching, services.funnel, limit=limit)
         docs = await leads_store.by_ids_list(info.context.db, out.lead_ids[:500])
         return LinkOrphansPayload(
             linked=out.linked,
             contacts_created=out.contacts_created,
             contacts_matched=out.contacts_matched,
             leads=[Lead.from_doc(d) for d in docs],
+            plugin_errors=plugin_errors(out.plugin_failures),
         )
 
 

@@ -53,3 +53,27 @@ async def test_a_colleagues_interaction_rescores_the_account_based_lead(api):
     assert got["scores"][0]["score"] == 20
     assert got["stage"] == "automated_marketing_qualification"
     assert got["parentContact"] is None
+
+
+async def test_a_linked_orphan_is_scored_at_once(api):
+    created = (
+        await api.gql(
+            """mutation($i: CreateLeadInput!) { createLead(input: $i) {
+               ... on LeadPayload { lead { id stage scores { score } } } } }""",
+            {"i": {"topic": "Walk-in", "email": f"{ObjectId()}@walkin.example"}},
+        )
+    )["createLead"]["lead"]
+    assert created["stage"] == "inquiry" and created["scores"] == []  # nobody to score
+    linked = (
+        await api.gql(
+            """mutation { linkOrphanLeads { __typename ... on LinkOrphansPayload {
+               linked contactsCreated pluginErrors { plugin }
+               leads { id stage parentContact { marketingOnly } scores { model } } } } }"""
+        )
+    )["linkOrphanLeads"]
+    assert linked["linked"] == 1 and linked["contactsCreated"] == 1
+    assert linked["pluginErrors"] == []
+    (lead,) = linked["leads"]
+    assert lead["id"] == created["id"] and lead["parentContact"]["marketingOnly"] is True
+    assert [s["model"] for s in lead["scores"]] == ["engagement"]
+    assert lead["stage"] == "automated_marketing_qualification"
