@@ -18,7 +18,7 @@ from .auth import ROLES
 from .config import Settings
 from .db import Connection, open_database
 from .services import Services
-from .store import leads
+from .store import contacts, leads
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -134,7 +134,7 @@ def serve(
                 if conn.embedded
                 else "MongoDB at MONGODB_URI"
             )
-            if demo and await conn.db["contacts"].estimated_document_count() == 0:
+            if demo and await contacts.is_empty(conn.db):
                 await _seed(conn, 1000, settings)
             key_line = ""
             if conn.embedded is not None:

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +32,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from . import normalize
 from .capture import contact_changes
 from .contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
+from .errors import UserError
 from .events import emit_each
 from .rules.models import Strategy
 from .services.funnel import Funnel
 from .services.matching import Matching, row_key, signature_of_key
-from .store import accounts, contacts, imports, leads, records
+from .store import accounts, contacts, imports, leads, match_keys, records
 from .store._base import now
 
 log = logging.getLogger("leadgraph.import")
@@ -93,6 +95,7 @@ BOOLEANS = {
 }
 CONTEXT_KINDS = ("product", "offer", "campaign", "event")
 PERSON_FIELDS = ("email", "firstName", "lastName", "jobTitle")
+MAX_NUMBER = 2**63 - 1  # the largest integer MongoDB stores
 
 
 class Rejected(ValueError):
@@ -136,16 +139,34 @@ def detect_format(name: str) -> str:
     return "csv"
 
 
+MAX_ROW_CHARS = 65_536
+"""The longest row imported (characters, separators included): a record of this domain is a
+few hundred; a longer row is rejected with its line number, the rest of the file imported."""
+
+# The csv module refuses a field longer than its process-wide limit (128 KiB by default) by
+# raising in the middle of the file; rows are measured against MAX_ROW_CHARS instead, so the
+# limit only has to let any field of an accepted upload through.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+
+
 def read_rows(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """``(line, row, error)`` for each record; blank lines are skipped."""
+    """``(line, row, error)`` for each record; blank lines are skipped.  A row that cannot be
+    read, or longer than :data:`MAX_ROW_CHARS`, comes with its error and no row."""
+    too_long = f"longer than {MAX_ROW_CHARS} characters"
     if fmt == "jsonl":
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
+                continue
+            if len(line) > MAX_ROW_CHARS:
+                yield number, None, too_long
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 yield number, None, f"not valid JSON: {exc.msg}"
+                continue
+            except (ValueError, RecursionError):  # e.g. nesting deeper than Python recurses
+                yield number, None, "not valid JSON: nested too deeply"
                 continue
             if not isinstance(row, dict):
                 yield number, None, "not a JSON object"
@@ -155,12 +176,22 @@ def read_rows(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None,
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
-    except StopIteration:
+    except (StopIteration, csv.Error):
         return
     names = [h.strip() for h in header]
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, None, f"not valid CSV: {exc}"
+            continue
         number = reader.line_num
         if not any(v.strip() for v in values):
+            continue
+        if sum(len(v) + 1 for v in values) > MAX_ROW_CHARS:
+            yield number, None, too_long
             continue
         if len(values) > len(names):
             yield number, None, f"{len(values)} values for {len(names)} columns"
@@ -208,13 +239,20 @@ def _bool(name: str, value: Any) -> bool:
 
 
 def _number(name: str, value: Any, kind: type) -> Any:
+    if isinstance(value, bool):
+        raise Rejected(f"{name}: {value!r} is not a number")
     try:
         number = kind(str(value).replace(",", "")) if not isinstance(value, int | float) else value
-    except ValueError:
-        raise Rejected(f"{name}: {value!r} is not a number") from None
+        number = kind(number)
+    except (ValueError, OverflowError):
+        raise Rejected(f"{name}: {str(value)[:40]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise Rejected(f"{name}: {str(value)[:40]!r} is not a number")
+    if abs(number) > MAX_NUMBER:
+        raise Rejected(f"{name}: must be at most {MAX_NUMBER}")
     if number < 0:
         raise Rejected(f"{name}: must not be negative")
-    return kind(number)
+    return number
 
 
 def _email(cols: dict[str, Any]) -> None:
@@ -646,8 +684,26 @@ def _lead_changes(fields: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- the run
 
 
-def file_id(kind: str, data: bytes) -> str:
-    return f"{kind}-{hashlib.sha256(data).hexdigest()[:32]}"
+def file_id(kind: str, fmt: str, form_id: str | None, data: bytes) -> str:
+    """An import's identity: what it holds (``kind``), how its text is read (``fmt``), whose
+    matching strategies apply (``form_id``) and the text itself.  Sending the same file again
+    resumes (or reports) that import; the same text read another way is another import."""
+    digest = hashlib.sha256()
+    for part in (kind, fmt, form_id or ""):
+        digest.update(part.encode() + b"\0")
+    digest.update(data)
+    return f"{kind}-{digest.hexdigest()[:32]}"
+
+
+class ImportFailed(Exception):
+    """An import stopped: the rows up to ``committed_line`` stay imported, the record says
+    ``failed`` with ``error``, and running the same import again resumes after that line."""
+
+    def __init__(self, import_id: str, committed_line: int, error: str) -> None:
+        super().__init__(f"import {import_id} failed after line {committed_line}: {error}")
+        self.import_id = import_id
+        self.committed_line = committed_line
+        self.error = error
 
 
 async def run_import(
@@ -664,19 +720,21 @@ async def run_import(
     funnel: Funnel,
     matching: Matching,
 ) -> Summary:
-    """Import ``data`` (the file's bytes); resumes an interrupted import of the same file.
+    """Import ``data`` (the file's bytes); resumes an interrupted or failed import of the same
+    file (same kind, format and form).
 
     New leads start at the lifecycle's initial stage; afterwards the ``funnel`` scores the
     leads the import created or updated, and plugins hear of the records it created
     (``Summary.plugin_failures`` lists the plugins that failed: the rows stay imported).
+
+    :raises ImportFailed: the import stopped (its record says ``failed``; run it again).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     fmt = fmt or detect_format(name)
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    import_id = file_id(kind, data)
-    text = data.decode("utf-8-sig", errors="replace")
+    import_id = file_id(kind, fmt, form_id, data)
     state = await imports.get(db, import_id)
     if state is not None and state.get("status") == "done" and not restart:
         out = _summary(import_id, kind, state)
@@ -696,7 +754,62 @@ async def run_import(
             "startedAt": now(),
             "updatedAt": now(),
         }
-        await db[imports.NAME].replace_one({"_id": import_id}, state, upsert=True)
+        await imports.start(db, state)
+    else:
+        await imports.resume(db, import_id)
+    try:
+        return await _import(
+            db,
+            kind,
+            data.decode("utf-8-sig", errors="replace"),
+            state,
+            fmt=fmt,
+            form_id=form_id,
+            batch=batch,
+            progress=progress,
+            funnel=funnel,
+            matching=matching,
+        )
+    except Exception as exc:
+        failed = await _failed(db, import_id, exc)
+        if failed is exc:
+            raise
+        raise failed from exc
+
+
+async def _failed(db: AsyncDatabase, import_id: str, exc: Exception) -> Exception:
+    """Record that the import stopped on ``exc`` and drop the match keys it claimed for rows
+    it never wrote; what to raise: ``exc`` itself when it is already a typed error for the
+    caller (a plugin that failed) or when even that record cannot be written (the database is
+    gone: the import stays resumable), else an :class:`ImportFailed`."""
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    log.error("import %s failed: %s", import_id, error, exc_info=exc)
+    try:
+        await imports.fail(db, import_id, error)
+        committed = int(((await imports.get(db, import_id)) or {}).get("committedLine") or 0)
+        await match_keys.release_unwritten(db, import_id, committed)
+    except Exception:
+        log.exception("import %s: could not record the failure", import_id)
+        return exc
+    return exc if isinstance(exc, UserError) else ImportFailed(import_id, committed, error)
+
+
+async def _import(
+    db: AsyncDatabase,
+    kind: str,
+    text: str,
+    state: dict[str, Any],
+    *,
+    fmt: str,
+    form_id: str | None,
+    batch: int,
+    progress: Callable[[int], None] | None,
+    funnel: Funnel,
+    matching: Matching,
+) -> Summary:
+    """The rows of an import after its checkpoint, batch by batch, then the funnel and the
+    events; the import's record says ``done`` at the end."""
+    import_id = str(state["_id"])
     summary = _summary(import_id, kind, state)
     summary.resumed_from_line = int(state.get("committedLine") or 0)
     if kind != "accounts":
@@ -722,14 +835,7 @@ async def run_import(
             await handle(engine, pending, summary)
         summary.rejected += len(rejects)
         summary.rejected_rows.extend(rejects)
-        kept = imports.MAX_REJECTED_KEPT
-        await db[imports.NAME].update_one(
-            {"_id": import_id},
-            {
-                "$set": {"committedLine": upto, "counts": summary.counts(), "updatedAt": now()},
-                "$push": {"rejectedRows": {"$each": rejects, "$slice": kept}},
-            },
-        )
+        await imports.checkpoint(db, import_id, upto, summary.counts(), rejects)
         if progress:
             progress(len(pending) + len(rejects) + skipped_blank)
         pending.clear()
@@ -753,9 +859,7 @@ async def run_import(
             await commit(line)
     await commit(last_line)
     summary.plugin_failures = await _announce_and_score(db, funnel, import_id, kind)
-    await db[imports.NAME].update_one(
-        {"_id": import_id}, {"$set": {"status": "done", "finishedAt": now()}}
-    )
+    await imports.finish(db, import_id)
     summary.lines = last_line
     summary.rejected_rows = sorted(summary.rejected_rows, key=lambda r: r["line"])[
         : imports.MAX_REJECTED_KEPT

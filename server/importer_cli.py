@@ -10,7 +10,7 @@ import click
 from .cli import err, progress_bar, with_database
 from .config import Settings
 from .db import Connection
-from .importer import FORMATS, count_rows, detect_format, run_import
+from .importer import FORMATS, ImportFailed, count_rows, detect_format, run_import
 from .services import Services
 
 
@@ -50,22 +50,27 @@ def _import_command(kind: str) -> click.Command:
         fmt = fmt or detect_format(file.name)
         rules, pm = await _rules_and_plugins(conn)
         services = Services(conn.db, rules.current, pm)
-        with progress_bar() as bar:
-            task = bar.add_task(kind, total=count_rows(data, fmt))
-            summary = await run_import(
-                conn.db,
-                kind,
-                data,
-                name=file.name,
-                fmt=fmt,
-                funnel=services.funnel,
-                matching=services.matching,
-                form_id=form_id,
-                batch=batch_size,
-                progress=lambda n: bar.update(task, advance=n),
-                restart=restart,
-            )
-            bar.update(task, completed=bar.tasks[0].total)
+        try:
+            with progress_bar() as bar:
+                task = bar.add_task(kind, total=count_rows(data, fmt))
+                summary = await run_import(
+                    conn.db,
+                    kind,
+                    data,
+                    name=file.name,
+                    fmt=fmt,
+                    funnel=services.funnel,
+                    matching=services.matching,
+                    form_id=form_id,
+                    batch=batch_size,
+                    progress=lambda n: bar.update(task, advance=n),
+                    restart=restart,
+                )
+                bar.update(task, completed=bar.tasks[0].total)
+        except ImportFailed as exc:
+            err.print(f"[red]{exc}[/]")
+            err.print("the rows before it are imported; run the same command again to resume")
+            raise SystemExit(1) from None
         if summary.already_done:
             err.print(
                 f"{file.name} was already imported ({summary.import_id}); --restart redoes it"

@@ -2,11 +2,10 @@
 
 Records by id are one ``$in`` find; the children of many parents (a contact's leads or
 interactions, an account's contacts) are one aggregation that ``$lookup``s each parent by
-``localField``/``foreignField`` from a ``$documents`` list (falling back to an ``$in`` find).
+``localField``/``foreignField`` from a ``$documents`` list (falling back to an ``$in`` find):
+the commands are :mod:`leadgraph.store.batches`, the batching and caching are here.
 A page of 100 contacts with their accounts, leads and last interactions therefore costs a
 constant number of round trips (contacts, accounts, leads, interactions), whatever the page size.
-Correlated ``$lookup`` sub-pipelines (``let``) are deliberately not used: the embedded database
-scans a whole collection per row for them.
 """
 
 from __future__ import annotations
@@ -19,10 +18,9 @@ from typing import Any
 
 from bson import ObjectId, json_util
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
 from strawberry.dataloader import DataLoader
 
-from .store._base import BATCH_ALL, find_by_ids
+from .store import batches
 from .store.pagination import _get
 
 
@@ -63,8 +61,6 @@ class Children:
 class Loaders:
     """The loaders of one request (their caches live as long as the request)."""
 
-    _lookup_supported = True  # cleared (process-wide) if the server lacks $documents
-
     def __init__(self, db: AsyncDatabase, cache: bool = True) -> None:
         self.db = db
         self._by_id: dict[str, DataLoader[ObjectId, dict[str, Any] | None]] = {}
@@ -79,7 +75,7 @@ class Loaders:
         if loader is None:
 
             async def load(ids: list[ObjectId]) -> list[dict[str, Any] | None]:
-                found = await find_by_ids(self.db[collection], list(ids))
+                found = await batches.by_ids(self.db, collection, list(ids))
                 return [found.get(i) for i in ids]
 
             loader = self._by_id[collection] = DataLoader(load, cache=self._cache)
@@ -100,8 +96,8 @@ class Loaders:
         ) -> dict[Any, list[dict[str, Any]]]:
             group = groups[collection, field, filter_json, sort, limit]
             parents = list(dict.fromkeys(k.parent for k in group))
-            docs = await self._find_children(
-                collection, field, parents, json_util.loads(filter_json), sort, limit
+            docs = await batches.children(
+                self.db, collection, field, parents, json_util.loads(filter_json), sort, limit
             )
             sort_docs(docs, sort)
             buckets: dict[Any, list[dict[str, Any]]] = {p: [] for p in parents}
@@ -127,63 +123,16 @@ class Loaders:
             groups[(key.collection, key.field, key.filter)].append(key)
         counts: dict[tuple[str, str, str, Any], int] = {}
         for (collection, field, filter_json), group in groups.items():
-            match: dict[str, Any] = {field: {"$in": list(dict.fromkeys(k.parent for k in group))}}
-            extra = json_util.loads(filter_json)
-            if extra:
-                match = {"$and": [match, extra]}
-            pipeline = [{"$match": match}, {"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
-            async for row in await self.db[collection].aggregate(pipeline):
-                counts[(collection, field, filter_json, row["_id"])] = row["n"]
+            found = await batches.child_counts(
+                self.db,
+                collection,
+                field,
+                [k.parent for k in group],
+                json_util.loads(filter_json),
+            )
+            for parent, n in found.items():
+                counts[(collection, field, filter_json, parent)] = n
         return [counts.get((k.collection, k.field, k.filter, k.parent), 0) for k in keys]
-
-    async def _find_children(
-        self,
-        collection: str,
-        field: str,
-        parents: list[Any],
-        extra: dict[str, Any],
-        sort: tuple[tuple[str, int], ...] = (),
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """The documents of ``collection`` whose ``field`` is one of ``parents`` (one command).
-
-        An aggregation that ``$lookup``s each parent by ``localField``/``foreignField`` (an
-        index lookup per parent, never a correlated sub-pipeline) from a ``$documents`` list:
-        SecantusDB answers a long ``$in`` in time growing faster than linearly with the list
-        (a 100-parent batch of interactions: ~3x slower than this).  Servers without
-        ``$documents`` (MongoDB < 5.1) get the plain ``$in`` find.
-        """
-        if self._lookup_supported:
-            lookup: dict[str, Any] = {
-                "from": collection,
-                "localField": "p",
-                "foreignField": field,
-                "as": "c",
-            }
-            inner: list[dict[str, Any]] = [{"$match": extra}] if extra else []
-            if limit is not None:
-                inner += [{"$sort": dict(sort)}] if sort else []
-                inner.append({"$limit": limit})
-            if inner:
-                lookup["pipeline"] = inner
-            pipeline = [
-                {"$documents": [{"p": p} for p in parents]},
-                {"$lookup": lookup},
-                {"$unwind": "$c"},
-                {"$replaceRoot": {"newRoot": "$c"}},
-            ]
-            try:
-                cursor = await self.db.aggregate(pipeline, batchSize=BATCH_ALL)
-                return await cursor.to_list()
-            except OperationFailure as exc:
-                if exc.code == 40324 or "nrecognized" in str(exc):  # no $documents stage here
-                    Loaders._lookup_supported = False
-        query: dict[str, Any] = {field: {"$in": parents}}
-        if extra:
-            query = {"$and": [query, extra]}
-        # One reply for the whole batch: the default first batch (101 documents) would add
-        # getMore round trips that grow with the page size.
-        return await self.db[collection].find(query, batch_size=BATCH_ALL).to_list()
 
 
 # BSON's order of types, so documents with a missing or odd sort value still sort like MongoDB

@@ -111,7 +111,7 @@ async def seed_demo(
         )
         doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
         account_docs.append(doc)
-    await _insert(db, accounts.NAME, account_docs, progress, "accounts")
+    await _insert(db, accounts, account_docs, progress, "accounts")
 
     contact_docs, interaction_docs = [], []
     for i in range(n_contacts):
@@ -177,7 +177,7 @@ async def seed_demo(
             ins["counts"][kind] = ins["counts"].get(kind, 0) + 1
             if ins["lastActivityAt"] is None or it["occurredAt"] > ins["lastActivityAt"]:
                 ins["lastActivityAt"] = it["occurredAt"]
-    await _insert(db, contacts.NAME, contact_docs, progress, "contacts")
+    await _insert(db, contacts, contact_docs, progress, "contacts")
 
     lead_docs = []
     n_leads = int(n_contacts * leads_per_contact)
@@ -208,8 +208,8 @@ async def seed_demo(
         doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
         lead_docs.append(doc)
     _score_in_memory(funnel, lead_docs, contact_docs, account_docs, interaction_docs)
-    await _insert(db, leads.NAME, lead_docs, progress, "leads")
-    await _insert(db, interactions.NAME, interaction_docs, progress, "interactions")
+    await _insert(db, leads, lead_docs, progress, "leads")
+    await _insert(db, interactions, interaction_docs, progress, "interactions")
     return {
         "accounts": len(account_docs),
         "contacts": len(contact_docs),
@@ -243,9 +243,10 @@ def _score_in_memory(
 
 
 async def _insert(
-    db: AsyncDatabase, name: str, docs: list[dict[str, Any]], progress: Progress, stage: str
+    db: AsyncDatabase, store: Any, docs: list[dict[str, Any]], progress: Progress, stage: str
 ) -> None:
+    """Store ``docs`` through the ``store`` module of their collection, ``BATCH`` at a time."""
     for start in range(0, len(docs), BATCH):
         chunk = docs[start : start + BATCH]
-        await db[name].insert_many(chunk, ordered=False)
+        await store.insert_documents(db, chunk)
         progress(stage, len(chunk))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from foundation import gid, oid_of
-from leadgraph.loaders import Loaders
 from leadgraph.seed import seed_demo
+from leadgraph.store import batches
 
 CONTACT = """query($id: ID!, $lf: LeadFilter, $lo: LeadOrder, $if: InteractionFilter) {
   contact(id: $id) {
@@ -28,7 +28,7 @@ CONTACT = """query($id: ID!, $lf: LeadFilter, $lo: LeadOrder, $if: InteractionFi
 async def demo(api, request, monkeypatch):
     """Both ways the children loader can fetch ($documents/$lookup, or the $in fallback)."""
     if request.param == "in-find":
-        monkeypatch.setattr(Loaders, "_lookup_supported", False)
+        monkeypatch.setattr(batches.ServerFeatures, "documents_stage", False)
     await seed_demo(api.db, n_contacts=30, interactions_per_contact=10)
     return api
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from leadgraph.db import Connection, make_client
-from leadgraph.loaders import Loaders
 from leadgraph.seed import seed_demo
+from leadgraph.store import batches
 from pymongo import monitoring
 
 READS = {"find", "aggregate", "getMore", "count"}
@@ -78,7 +78,7 @@ async def _reads_for(api: Any, counted: Reads, n: int) -> Counter[str]:
 @pytest.mark.parametrize("children", ["lookup", "in-find"])
 async def test_round_trips_do_not_grow_with_page_size(api, counted, children, monkeypatch):
     if children == "in-find":  # the loader's fallback for servers without $documents
-        monkeypatch.setattr(Loaders, "_lookup_supported", False)
+        monkeypatch.setattr(batches.ServerFeatures, "documents_stage", False)
     await seed_demo(api.db, n_contacts=120, interactions_per_contact=25)
     small = await _reads_for(api, counted, 10)
     large = await _reads_for(api, counted, 100)

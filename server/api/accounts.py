@@ -10,7 +10,6 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from ..db import in_transaction
 from ..errors import (
     ForbiddenError,
     NotFound,
@@ -19,7 +18,6 @@ from ..errors import (
     errors_as_data,
 )
 from ..store import accounts as store
-from ..store import match_keys
 from ..store.pagination import Order
 from .common import Direction, raise_if, require_text, set_fields
 from .relay import (
@@ -264,8 +262,8 @@ class AccountMutation:
     @errors_as_data
     async def create_account(self, info: Info, input: CreateAccountInput) -> AccountResult:
         info.context.require("accounts:write")
-        doc = await store.insert(info.context.db, account_fields(input))
-        return AccountPayload(account=Account.from_doc(doc))
+        out = await info.context.services.records.create_account(account_fields(input))
+        return AccountPayload(account=Account.from_doc(out.doc))
 
     @strawberry.mutation(description="Change an account's fields.")
     @errors_as_data
@@ -284,20 +282,6 @@ class AccountMutation:
 
         info.context.require("accounts:delete")
         oid = object_id(id, "Account")
-        db = info.context.db
-
-        async def work(session: Any) -> int:
-            result = await db[store.NAME].delete_one({"_id": oid}, session=session)
-            if result.deleted_count:
-                await db["contacts"].update_many(
-                    {"accountId": oid}, {"$set": {"accountId": None}}, session=session
-                )
-                await db["leads"].update_many(
-                    {"parentAccountId": oid}, {"$set": {"parentAccountId": None}}, session=session
-                )
-                await match_keys.release(db, oid, session=session)
-            return result.deleted_count
-
-        if not await in_transaction(db, work):
+        if not await info.context.services.records.delete_account(oid):
             raise NotFound("Account", str(id))
         return DeletePayload(deleted_id=global_id("Account", oid))

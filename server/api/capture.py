@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from ..errors import (
     ConflictError,
+    Error,
     ForbiddenError,
     PluginErrorType,
     ValidationError,
@@ -20,6 +21,7 @@ from ..errors import (
 )
 from ..services.capture import Captured
 from ..services.matching import Match
+from ..store import imports
 from ..store import leads as leads_store
 from .contacts import Contact
 from .interactions import Interaction
@@ -225,8 +227,17 @@ class ImportSummary:
         )
 
 
+@strawberry.type(
+    description="The import stopped: the rows up to `committedLine` are imported, the rest "
+    "are not. Sending the same import again resumes after that line."
+)
+class ImportFailedError(Error):
+    import_id: str
+    committed_line: int
+
+
 ImportResult = Annotated[
-    ImportSummary | ValidationError | ForbiddenError | PluginErrorType,
+    ImportSummary | ValidationError | ForbiddenError | PluginErrorType | ImportFailedError,
     strawberry.union("ImportResult"),
 ]
 
@@ -260,21 +271,29 @@ class ImportMutation:
     @errors_as_data
     async def import_records(self, info: Info, input: ImportInput) -> ImportResult:
         from ..errors import InvalidInput
-        from ..importer import run_import
+        from ..importer import ImportFailed, run_import
 
         info.context.require("data:import")
         if len(input.data) > 50_000_000:
             raise InvalidInput("input.data", "must be at most 50 MB; use the CLI for more")
-        out = await run_import(
-            info.context.db,
-            input.kind.value,
-            input.data.encode(),
-            name=input.name or f"upload.{input.format.value}",
-            fmt=input.format.value,
-            form_id=input.form_id,
-            funnel=info.context.services.funnel,
-            matching=info.context.services.matching,
-        )
+        try:
+            out = await run_import(
+                info.context.db,
+                input.kind.value,
+                input.data.encode(),
+                name=input.name or f"upload.{input.format.value}",
+                fmt=input.format.value,
+                form_id=input.form_id,
+                funnel=info.context.services.funnel,
+                matching=info.context.services.matching,
+            )
+        except ImportFailed as exc:
+            return ImportFailedError(
+                message=str(exc),
+                code="IMPORT_FAILED",
+                import_id=exc.import_id,
+                committed_line=exc.committed_line,
+            )
         return ImportSummary.of(out)
 
     @strawberry.mutation(
@@ -308,12 +327,13 @@ class CaptureQuery:
         from ..importer import _summary
 
         info.context.require("data:import")
-        doc = await info.context.db["imports"].find_one({"_id": import_id})
+        doc = await imports.get(info.context.db, import_id)
         if doc is None:
             return None
         return ImportStatus(
             summary=ImportSummary.of(_summary(doc["_id"], doc["kind"], doc)),
             status=doc.get("status", "running"),
+            error=doc.get("error"),
             committed_line=int(doc.get("committedLine") or 0),
             started_at=doc["startedAt"],
             finished_at=doc.get("finishedAt"),
@@ -323,7 +343,8 @@ class CaptureQuery:
 @strawberry.type(description="Where an import stands.")
 class ImportStatus:
     summary: ImportSummary
-    status: str = strawberry.field(description="running (or interrupted) | done")
+    status: str = strawberry.field(description="running (or interrupted) | done | failed")
+    error: str | None = strawberry.field(description="Why a failed import stopped.")
     committed_line: int = strawberry.field(description="Rows up to this line are imported.")
     started_at: datetime
     finished_at: datetime | None

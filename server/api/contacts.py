@@ -10,7 +10,6 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from ..db import in_transaction
 from ..errors import (
     ConflictError,
     ForbiddenError,
@@ -20,9 +19,9 @@ from ..errors import (
     PluginErrorType,
     ValidationError,
     errors_as_data,
+    plugin_errors,
 )
 from ..store import contacts as store
-from ..store import match_keys
 from ..store.pagination import Order
 from .common import Direction, clean_email, raise_if, require_text, set_fields
 from .relay import (
@@ -429,6 +428,10 @@ async def contact_fields(info: Info, input: CreateContactInput, creating: bool) 
 @strawberry.type(description="The contact after the change.")
 class ContactPayload:
     contact: Contact
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        default_factory=list,
+        description="Plugins that failed after the change was stored (event handlers).",
+    )
 
 
 @strawberry.type(description="The id of the deleted record.")
@@ -458,9 +461,10 @@ class ContactMutation:
     async def create_contact(self, info: Info, input: CreateContactInput) -> ContactResult:
         info.context.require("contacts:write")
         fields = await contact_fields(info, input, creating=True)
-        doc = await store.insert(info.context.db, fields)
-        await info.context.emit("contact_created", contact=doc)
-        return ContactPayload(contact=Contact.from_doc(doc))
+        out = await info.context.services.records.create_contact(fields)
+        return ContactPayload(
+            contact=Contact.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
+        )
 
     @strawberry.mutation(description="Change a contact's fields.")
     @errors_as_data
@@ -480,18 +484,6 @@ class ContactMutation:
     async def delete_contact(self, info: Info, id: relay.GlobalID) -> DeleteResult:
         info.context.require("contacts:delete")
         oid = object_id(id, "Contact")
-        db = info.context.db
-
-        async def work(session: Any) -> int:
-            result = await db[store.NAME].delete_one({"_id": oid}, session=session)
-            if result.deleted_count:
-                await db["interactions"].delete_many({"contactId": oid}, session=session)
-                await db["leads"].update_many(
-                    {"parentContactId": oid}, {"$set": {"parentContactId": None}}, session=session
-                )
-                await match_keys.release(db, oid, session=session)
-            return result.deleted_count
-
-        if not await in_transaction(db, work):
+        if not await info.context.services.records.delete_contact(oid):
             raise NotFound("Contact", str(id))
         return DeletePayload(deleted_id=global_id("Contact", oid))

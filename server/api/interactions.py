@@ -176,7 +176,7 @@ def _interaction_type(info: Info, type_: str, custom_type: str | None) -> tuple[
 async def _existing(info: Info, key: str | None) -> dict[str, Any] | None:
     if not key:
         return None
-    return await info.context.db[store.NAME].find_one({"idempotencyKey": key})
+    return await store.by_idempotency_key(info.context.db, key)
 
 
 @strawberry.type

@@ -10,7 +10,6 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from ..db import in_transaction
 from ..errors import (
     ConflictError,
     ForbiddenError,
@@ -23,7 +22,6 @@ from ..errors import (
     plugin_errors,
 )
 from ..store import leads as store
-from ..store import match_keys
 from ..store.pagination import Order
 from .common import Direction, clean_email, raise_if, require_text, set_fields
 from .relay import (
@@ -422,13 +420,10 @@ class LeadMutation:
     @errors_as_data
     async def create_lead(self, info: Info, input: CreateLeadInput) -> LeadResult:
         info.context.require("leads:write")
-        funnel = info.context.services.funnel
         fields = await lead_fields(info, input, creating=True)
-        doc = await store.insert(info.context.db, funnel.new_lead(fields))
-        report = await funnel.created([doc])
+        out = await info.context.services.records.create_lead(fields)
         return LeadPayload(
-            lead=Lead.from_doc(report.lead(doc["_id"]) or doc),
-            plugin_errors=plugin_errors(report.failures),
+            lead=Lead.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
         )
 
     @strawberry.mutation(description="Change a lead's fields.")
@@ -460,10 +455,12 @@ class LeadMutation:
         if not fields and not errors:
             errors.append(("parentContact", "give parentContact and/or parentAccount"))
         raise_if([(f.lstrip("."), m) for f, m in errors])
-        doc = await store.update(info.context.db, oid, fields)
-        if doc is None:
+        out = await info.context.services.records.link_lead(oid, fields)
+        if out is None:
             raise NotFound("Lead", str(id))
-        return LeadPayload(lead=Lead.from_doc(doc))
+        return LeadPayload(
+            lead=Lead.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
+        )
 
     @strawberry.mutation(description="Delete a lead.")
     @errors_as_data
@@ -472,14 +469,6 @@ class LeadMutation:
 
         info.context.require("leads:delete")
         oid = object_id(id, "Lead")
-        db = info.context.db
-
-        async def work(session: Any) -> int:
-            result = await db[store.NAME].delete_one({"_id": oid}, session=session)
-            if result.deleted_count:
-                await match_keys.release(db, oid, session=session)
-            return result.deleted_count
-
-        if not await in_transaction(db, work):
+        if not await info.context.services.records.delete_lead(oid):
             raise NotFound("Lead", str(id))
         return DeletePayload(deleted_id=id)

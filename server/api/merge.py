@@ -13,14 +13,15 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from .. import merge as service
 from ..errors import (
     ConflictError,
     ForbiddenError,
     InvalidInput,
     NotFoundError,
+    PluginErrorType,
     ValidationError,
     errors_as_data,
+    plugin_errors,
 )
 from .contacts import Contact
 from .relay import global_id, object_id
@@ -55,16 +56,28 @@ def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, ObjectId | datetime) else value
 
 
+_PLUGIN_ERRORS = (
+    "Plugins that failed after the merge was stored (a `contactsMerged` handler, or scoring "
+    "the leads whose facts changed: then their `scoreError` is set too)."
+)
+
+
 @strawberry.type(description="The survivor after the merge, and the audit record.")
 class MergePayload:
     contact: Contact
     merge: ContactMerge
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        default_factory=list, description=_PLUGIN_ERRORS
+    )
 
 
 @strawberry.type(description="The survivor and the restored duplicates.")
 class UndoMergePayload:
     contact: Contact
     restored: list[Contact]
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        default_factory=list, description=_PLUGIN_ERRORS
+    )
 
 
 MergeResult = Annotated[
@@ -110,15 +123,12 @@ class MergeMutation:
         principal = info.context.require("contacts:merge")
         survivor = object_id(survivor_id, "Contact", "survivorId")
         dups = [object_id(d, "Contact", f"duplicateIds.{i}") for i, d in enumerate(duplicate_ids)]
-        doc, record = await service.merge_contacts(
-            info.context.db,
-            survivor,
-            dups,
-            survivorship=live.survivorship if (live := info.context.rules.current) else None,
-            by=principal.name,
+        out = await info.context.services.merging.merge(survivor, dups, by=principal.name)
+        return MergePayload(
+            contact=Contact.from_doc(out.contact),
+            merge=ContactMerge.from_doc(out.record),
+            plugin_errors=plugin_errors(out.plugin_failures),
         )
-        await info.context.emit("contacts_merged", contact=doc, merge=record)
-        return MergePayload(contact=Contact.from_doc(doc), merge=ContactMerge.from_doc(record))
 
     @strawberry.mutation(description="Undo a merge: the duplicates come back with their records.")
     @errors_as_data
@@ -128,9 +138,11 @@ class MergeMutation:
             oid = ObjectId(merge_id)
         except (InvalidId, TypeError):
             raise InvalidInput("mergeId", "is not a merge id") from None
-        doc, restored = await service.undo_merge(info.context.db, oid)
+        out = await info.context.services.merging.undo(oid)
         return UndoMergePayload(
-            contact=Contact.from_doc(doc), restored=[Contact.from_doc(d) for d in restored]
+            contact=Contact.from_doc(out.contact),
+            restored=[Contact.from_doc(d) for d in out.restored],
+            plugin_errors=plugin_errors(out.plugin_failures),
         )
 
 
@@ -142,9 +154,7 @@ class MergeQuery:
     )
     async def duplicate_candidates(self, info: Info, first: int = 50) -> list[DuplicateGroup]:
         first = max(1, min(first, info.context.settings.max_page_size))
-        groups = await service.duplicate_candidates(
-            info.context.db, info.context.services.matching, first
-        )
+        groups = await info.context.services.merging.duplicate_candidates(first)
         ids = [i for g in groups for i in g["ids"]]
         docs = await info.context.loaders.by_id("contacts").load_many(ids)
         found = {d["_id"]: d for d in docs if d}
@@ -163,5 +173,5 @@ class MergeQuery:
         self, info: Info, contact: relay.GlobalID, first: int = 20
     ) -> list[ContactMerge]:
         oid = object_id(contact, "Contact", "contact")
-        cursor = info.context.db["merges"].find({"survivorId": oid}).sort("createdAt", -1)
-        return [ContactMerge.from_doc(d) async for d in cursor.limit(max(1, min(first, 100)))]
+        docs = await info.context.services.merging.of_survivor(oid, max(1, min(first, 100)))
+        return [ContactMerge.from_doc(d) for d in docs]

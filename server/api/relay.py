@@ -14,7 +14,8 @@ from strawberry.types import Info
 from ..cost import check_page_size
 from ..errors import InvalidInput
 from ..loaders import Children
-from ..store.pagination import InvalidCursor, Order, Page, paginate
+from ..store import batches
+from ..store.pagination import InvalidCursor, Order, Page
 
 NodeT = TypeVar("NodeT")
 
@@ -222,6 +223,8 @@ async def root_connection(
 ) -> Connection[Any]:
     """A top-level connection: one keyset-paginated query; ``totalCount`` counts on demand."""
     first, last = check_page_args(info, first, last)
-    coll = info.context.db[collection]
-    page = await paginate(coll, query, order, first=first, after=after, last=last, before=before)
-    return connection(page, to_node, lambda: coll.count_documents(query))
+    db = info.context.db
+    page = await batches.page(
+        db, collection, query, order, first=first, after=after, last=last, before=before
+    )
+    return connection(page, to_node, lambda: batches.count(db, collection, query))

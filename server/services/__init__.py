@@ -19,6 +19,8 @@ from ..rules.ruleset import RuleSet
 from .capture import Capture
 from .funnel import Funnel
 from .matching import Matching
+from .merging import Merging
+from .records import Records
 
 
 @dataclass(eq=False)
@@ -44,6 +46,16 @@ class Services:
         """Form submissions and event registrations, through matching and the funnel."""
         return Capture(self.funnel, self.ruleset, self.pm, self.matching)
 
+    @cached_property
+    def records(self) -> Records:
+        """Contacts, accounts and leads entered by hand: create, link, delete (cascades)."""
+        return Records(self.db, self.funnel, self.pm)
+
+    @cached_property
+    def merging(self) -> Merging:
+        """Merging duplicate contacts (and undoing it), finding likely duplicates."""
+        return Merging(self.db, self.funnel, self.matching, self.pm)
+
 
 class ServiceCache:
     """The :class:`Services` of the live rules, rebuilt when the rules or database change."""
@@ -59,4 +71,4 @@ class ServiceCache:
         return cur
 
 
-__all__ = ["Capture", "Funnel", "Matching", "ServiceCache", "Services"]
+__all__ = ["Capture", "Funnel", "Matching", "Merging", "Records", "ServiceCache", "Services"]

@@ -34,6 +34,14 @@ async def find_by_ids(
     return {d["_id"]: d for d in docs}
 
 
+async def insert_all(
+    collection: AsyncCollection, docs: list[dict[str, Any]], session: Any = None
+) -> None:
+    """Store complete documents (``_id`` included) with one unordered bulk insert."""
+    if docs:
+        await collection.insert_many(docs, ordered=False, session=session)
+
+
 async def update_returning(
     collection: AsyncCollection, oid: ObjectId, update: dict[str, Any], session: Any = None
 ) -> dict[str, Any] | None:

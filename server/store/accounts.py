@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import between, find_by_ids, now, update_returning
+from ._base import between, find_by_ids, insert_all, now, update_returning
 
 NAME = "accounts"
 
@@ -91,3 +91,13 @@ def filter_query(
 async def by_ids(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
     """Accounts by id (one ``$in`` find)."""
     return await find_by_ids(db[NAME], ids)
+
+
+async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
+    """Delete one account; False when there was none."""
+    return bool((await db[NAME].delete_one({"_id": oid}, session=session)).deleted_count)
+
+
+async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
+    """Store complete account documents as they are (``_id`` included): the demo seed."""
+    await insert_all(db[NAME], docs)

@@ -12,7 +12,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import between, find_by_ids, now, update_returning
+from ._base import between, find_by_ids, insert_all, now, update_returning
 
 NAME = "contacts"
 
@@ -155,6 +155,67 @@ async def of_accounts(
     return out
 
 
+async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
+    return await db[NAME].find_one({"_id": oid}, session=session)
+
+
+async def by_ids_list(
+    db: AsyncDatabase, ids: list[ObjectId], session: Any = None
+) -> list[dict[str, Any]]:
+    """The contacts of ``ids`` that exist, in the database's order (one ``$in`` find)."""
+    return await db[NAME].find({"_id": {"$in": ids}}, session=session).to_list()
+
+
+async def any_exist(db: AsyncDatabase, ids: list[ObjectId], session: Any = None) -> bool:
+    return bool(await db[NAME].count_documents({"_id": {"$in": ids}}, limit=1, session=session))
+
+
+async def insert_documents(
+    db: AsyncDatabase, docs: list[dict[str, Any]], session: Any = None
+) -> None:
+    """Store complete contact documents as they are (``_id`` included): the demo seed, a
+    merge undone."""
+    await insert_all(db[NAME], docs, session=session)
+
+
+async def set_paths(
+    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
+) -> None:
+    """``$set`` of ``{path: value}`` on one contact (the caller computed derived fields)."""
+    await db[NAME].update_one({"_id": oid}, {"$set": fields}, session=session)
+
+
+async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
+    """Delete one contact; False when there was none."""
+    return bool((await db[NAME].delete_one({"_id": oid}, session=session)).deleted_count)
+
+
+async def delete_ids(db: AsyncDatabase, ids: list[ObjectId], session: Any = None) -> int:
+    return (await db[NAME].delete_many({"_id": {"$in": ids}}, session=session)).deleted_count
+
+
+async def unlink_account(db: AsyncDatabase, account_id: ObjectId, session: Any = None) -> None:
+    """The account was deleted: its contacts no longer belong to one."""
+    await db[NAME].update_many(
+        {"accountId": account_id},
+        {"$set": {"accountId": None, "updatedAt": now()}},
+        session=session,
+    )
+
+
+async def names_with_phone_or_account(db: AsyncDatabase) -> AsyncIterator[dict[str, Any]]:
+    """``sortName``, ``phone`` and ``accountId`` of every contact with a phone or an account."""
+    projection = {"sortName": 1, "phone": 1, "accountId": 1}
+    query = {"$or": [{"phone": {"$type": "string"}}, {"accountId": {"$type": "objectId"}}]}
+    async for doc in db[NAME].find(query, projection):
+        yield doc
+
+
+async def is_empty(db: AsyncDatabase) -> bool:
+    """True when there is no contact at all (from the collection's metadata: no scan)."""
+    return await db[NAME].estimated_document_count() == 0
+
+
 async def set_marketing_only(
     db: AsyncDatabase, oid: ObjectId, value: bool, session: Any = None
 ) -> None:
@@ -175,10 +236,6 @@ async def created_by_import(
             chunk = []
     if chunk:
         yield chunk
-
-
-async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
-    return await db[NAME].find_one({"_id": oid}, session=session)
 
 
 async def set_sort_name(db: AsyncDatabase, oid: ObjectId, sort_name: str) -> None:

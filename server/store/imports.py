@@ -1,6 +1,7 @@
-"""The ``imports`` collection: one document per imported file (``_id`` = kind + file hash)
-with its checkpoint (last committed line), running totals and rejected rows, so a killed
-import resumes where it stopped."""
+"""The ``imports`` collection: one document per import (``_id``: kind + a hash of the format,
+the form and the file) with its status (``running`` | ``done`` | ``failed``), checkpoint (last
+committed line), running totals and rejected rows, so a killed or failed import resumes where
+it stopped."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ._base import now
+
 NAME = "imports"
 INDEXES = {NAME: [IndexModel([("startedAt", ASCENDING)], name="startedAt")]}
 MAX_REJECTED_KEPT = 1000
@@ -16,3 +19,47 @@ MAX_REJECTED_KEPT = 1000
 
 async def get(db: AsyncDatabase, import_id: str) -> dict[str, Any] | None:
     return await db[NAME].find_one({"_id": import_id})
+
+
+async def start(db: AsyncDatabase, state: dict[str, Any]) -> None:
+    """Record a new import (or start one over): ``state`` replaces whatever was there."""
+    await db[NAME].replace_one({"_id": state["_id"]}, state, upsert=True)
+
+
+async def resume(db: AsyncDatabase, import_id: str) -> None:
+    """An interrupted or failed import runs again from its checkpoint."""
+    await db[NAME].update_one(
+        {"_id": import_id},
+        {"$set": {"status": "running", "updatedAt": now()}, "$unset": {"error": ""}},
+    )
+
+
+async def checkpoint(
+    db: AsyncDatabase,
+    import_id: str,
+    line: int,
+    counts: dict[str, int],
+    rejected: list[dict[str, Any]],
+) -> None:
+    """The rows up to ``line`` are written: remember it, the totals and the rejected rows."""
+    await db[NAME].update_one(
+        {"_id": import_id},
+        {
+            "$set": {"committedLine": line, "counts": counts, "updatedAt": now()},
+            "$push": {"rejectedRows": {"$each": rejected, "$slice": MAX_REJECTED_KEPT}},
+        },
+    )
+
+
+async def finish(db: AsyncDatabase, import_id: str) -> None:
+    t = now()
+    await db[NAME].update_one(
+        {"_id": import_id}, {"$set": {"status": "done", "finishedAt": t, "updatedAt": t}}
+    )
+
+
+async def fail(db: AsyncDatabase, import_id: str, error: str) -> None:
+    """The import stopped on ``error``; the rows up to its checkpoint stay imported."""
+    await db[NAME].update_one(
+        {"_id": import_id}, {"$set": {"status": "failed", "error": error, "updatedAt": now()}}
+    )

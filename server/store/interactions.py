@@ -12,7 +12,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
-from ._base import between, now
+from ._base import between, insert_all, now
 
 NAME = "interactions"
 
@@ -118,3 +118,52 @@ async def watch_inserts(
 
 async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
     return await db[NAME].find_one({"_id": oid})
+
+
+async def by_idempotency_key(db: AsyncDatabase, key: str) -> dict[str, Any] | None:
+    return await db[NAME].find_one({"idempotencyKey": key})
+
+
+async def delete_of_contact(db: AsyncDatabase, contact_id: ObjectId, session: Any = None) -> int:
+    """Delete every interaction of a contact (the contact is being deleted)."""
+    return (await db[NAME].delete_many({"contactId": contact_id}, session=session)).deleted_count
+
+
+async def move_to_contact(
+    db: AsyncDatabase,
+    from_id: ObjectId,
+    to_id: ObjectId,
+    tag: dict[str, Any],
+    session: Any = None,
+) -> None:
+    """A merge: the interactions of ``from_id`` move to ``to_id``, tagged ``mergedFrom``."""
+    await db[NAME].update_many(
+        {"contactId": from_id},
+        {"$set": {"contactId": to_id, "mergedFrom": tag}},
+        session=session,
+    )
+
+
+async def move_back(
+    db: AsyncDatabase, merge_id: ObjectId, contact_id: ObjectId, session: Any = None
+) -> None:
+    """A merge undone: the interactions it moved from ``contact_id`` go back to it."""
+    await db[NAME].update_many(
+        {"mergedFrom.mergeId": merge_id, "mergedFrom.contactId": contact_id},
+        {"$set": {"contactId": contact_id}, "$unset": {"mergedFrom": ""}},
+        session=session,
+    )
+
+
+async def latest_of(
+    db: AsyncDatabase, contact_id: ObjectId, session: Any = None
+) -> dict[str, Any] | None:
+    """A contact's most recent interaction."""
+    return await db[NAME].find_one(
+        {"contactId": contact_id}, sort=[("occurredAt", -1)], session=session
+    )
+
+
+async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
+    """Store complete interaction documents as they are (``_id`` included): the demo seed."""
+    await insert_all(db[NAME], docs)

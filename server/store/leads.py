@@ -13,7 +13,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import between, find_by_ids, now, update_returning
+from ._base import between, find_by_ids, insert_all, now, update_returning
 
 NAME = "leads"
 
@@ -297,7 +297,10 @@ async def adopt_many(db: AsyncDatabase, parents: dict[ObjectId, ObjectId]) -> in
     if not parents:
         return 0
     ops = [
-        UpdateOne({"_id": lid, "parentContactId": None}, {"$set": {"parentContactId": cid}})
+        UpdateOne(
+            {"_id": lid, "parentContactId": None},
+            {"$set": {"parentContactId": cid}, "$inc": {"rev": 1}},
+        )
         for lid, cid in parents.items()
     ]
     result = await db[NAME].bulk_write(ops, ordered=False)
@@ -318,3 +321,50 @@ async def orphans(
     if lead_ids is not None:
         query["_id"] = {"$in": lead_ids}
     return await db[NAME].find(query).sort("_id", 1).limit(limit).to_list()
+
+
+async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
+    """Delete one lead; False when there was none."""
+    return bool((await db[NAME].delete_one({"_id": oid}, session=session)).deleted_count)
+
+
+async def unlink_parent(
+    db: AsyncDatabase, field: str, parent: ObjectId, session: Any = None
+) -> None:
+    """The parent (``field``: ``parentContactId`` or ``parentAccountId``) was deleted."""
+    await db[NAME].update_many(
+        {field: parent},
+        {"$set": {field: None, "updatedAt": now()}, "$inc": {"rev": 1}},
+        session=session,
+    )
+
+
+async def move_to_contact(
+    db: AsyncDatabase,
+    from_id: ObjectId,
+    to_id: ObjectId,
+    tag: dict[str, Any],
+    session: Any = None,
+) -> None:
+    """A merge: the leads of contact ``from_id`` move to ``to_id``, tagged ``mergedFrom``."""
+    await db[NAME].update_many(
+        {"parentContactId": from_id},
+        {"$set": {"parentContactId": to_id, "mergedFrom": tag}, "$inc": {"rev": 1}},
+        session=session,
+    )
+
+
+async def move_back(
+    db: AsyncDatabase, merge_id: ObjectId, contact_id: ObjectId, session: Any = None
+) -> None:
+    """A merge undone: the leads it moved from ``contact_id`` go back to it."""
+    await db[NAME].update_many(
+        {"mergedFrom.mergeId": merge_id, "mergedFrom.contactId": contact_id},
+        {"$set": {"parentContactId": contact_id}, "$unset": {"mergedFrom": ""}, "$inc": {"rev": 1}},
+        session=session,
+    )
+
+
+async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
+    """Store complete lead documents as they are (``_id`` included): the demo seed."""
+    await insert_all(db[NAME], docs)

@@ -157,3 +157,32 @@ async def release(db: AsyncDatabase, record_id: ObjectId, session: Any = None) -
     (they are claimed again, from the record's current values, by the next match)."""
     result = await db[NAME].delete_many({"recordId": record_id}, session=session)
     return result.deleted_count
+
+
+async def release_unwritten(db: AsyncDatabase, import_id: str, after_line: int) -> int:
+    """Drop the keys an import claimed for rows after ``after_line`` whose record was never
+    written (the import failed between claiming and writing); keys of records that exist are
+    correct and stay.  Returns how many were dropped."""
+    claimed = (
+        await db[NAME]
+        .find(
+            {"importId": import_id, "line": {"$gt": after_line}}, {"recordId": 1, "collection": 1}
+        )
+        .to_list()
+    )
+    by_collection: dict[str, list[dict[str, Any]]] = {}
+    for key in claimed:
+        by_collection.setdefault(key.get("collection") or "", []).append(key)
+    unwritten: list[str] = []
+    for collection, keys in by_collection.items():
+        if not collection:  # not a record key this module knows how to check: keep it
+            continue
+        ids = list({k["recordId"] for k in keys})
+        written: set[ObjectId] = set()
+        for start in range(0, len(ids), IN_CHUNK):
+            found = db[collection].find({"_id": {"$in": ids[start : start + IN_CHUNK]}}, {"_id": 1})
+            written.update([d["_id"] async for d in found])
+        unwritten += [k["_id"] for k in keys if k["recordId"] not in written]
+    for start in range(0, len(unwritten), IN_CHUNK):
+        await db[NAME].delete_many({"_id": {"$in": unwritten[start : start + IN_CHUNK]}})
+    return len(unwritten)
