@@ -23,7 +23,6 @@ from .common import Direction, raise_if, require_text, set_fields
 from .relay import (
     Connection,
     children_connection,
-    global_id,
     load_nodes,
     object_id,
     root_connection,
@@ -71,7 +70,7 @@ class Account(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]  # one async road for the overloads
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[Account | None]:
         return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
@@ -284,4 +283,4 @@ class AccountMutation:
         oid = object_id(id, "Account")
         if not await info.context.services.records.delete_account(oid):
             raise NotFound("Account", str(id))
-        return DeletePayload(deleted_id=global_id("Account", oid))
+        return DeletePayload(deleted_id=relay.GlobalID("Account", str(oid)))

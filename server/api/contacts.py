@@ -27,7 +27,6 @@ from .common import Direction, clean_email, raise_if, require_text, set_fields
 from .relay import (
     Connection,
     children_connection,
-    global_id,
     load_nodes,
     load_one,
     object_id,
@@ -173,7 +172,7 @@ class Contact(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]  # one async road for the overloads
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[Contact | None]:
         return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
@@ -486,4 +485,4 @@ class ContactMutation:
         oid = object_id(id, "Contact")
         if not await info.context.services.records.delete_contact(oid):
             raise NotFound("Contact", str(id))
-        return DeletePayload(deleted_id=global_id("Contact", oid))
+        return DeletePayload(deleted_id=relay.GlobalID("Contact", str(oid)))

@@ -199,7 +199,7 @@ class Lead(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]  # one async road for the overloads
         cls, *, info: Info, node_ids: Any, required: bool = False
     ) -> list[Lead | None]:
         return await load_nodes(info, store.NAME, node_ids, cls.from_doc)

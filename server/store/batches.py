@@ -64,7 +64,7 @@ async def children(
             inner.append({"$limit": limit})
         if inner:
             lookup["pipeline"] = inner
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {"$documents": [{"p": p} for p in parents]},
             {"$lookup": lookup},
             {"$unwind": "$c"},
