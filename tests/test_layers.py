@@ -56,8 +56,6 @@ PENDING = {
     "server/orphans.py": "matching: orphan linking",
     "server/rules/mongo.py": "cost: segment plans",
     "server/api/rules.py": "cost: segment members",
-    "server/api/funnel.py": "ws: leadChanged change stream",
-    "server/api/interactions.py": "ws: interactionRecorded change stream",
 }
 
 
