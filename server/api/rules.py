@@ -12,7 +12,7 @@ from strawberry.types import Info
 from ..answer_cache import AnswerCache
 from ..errors import NotFound
 from ..rules.segments import member_ids
-from ..store._base import find_by_ids
+from ..store import contacts
 from ..store.pagination import Order, Page, decode_cursor
 from .contacts import Contact
 from .relay import Connection, check_page_args, connection, known_count
@@ -104,7 +104,7 @@ class Segment:
             _, last_id = decode_cursor("_id", after, "after")
             start = bisect.bisect_right(ids, last_id)
         chunk = ids[start : start + (first or 0)]
-        docs = await find_by_ids(info.context.db["contacts"], chunk)
+        docs = await contacts.by_ids(info.context.db, chunk)
         page = Page(
             docs=[docs[i] for i in chunk if i in docs],
             has_next=start + len(chunk) < len(ids),

@@ -17,10 +17,9 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..store import segments
 from .conditions import Compiler, as_utc, entities
 from .models import AllOf, AnyOf, Compare, Condition, Event, EventSpec, NotOf, duration
-
-COLLECTIONS = {"contact": "contacts", "lead": "leads", "account": "accounts"}
 
 
 class MongoCompiler:
@@ -64,23 +63,18 @@ class _Universe:
     async def contacts(self) -> dict[ObjectId, Any]:
         """contact id -> account id (or None)."""
         if "contacts" not in self._cache:
-            found = self.db["contacts"].find({}, {"_id": 1, "accountId": 1})
-            self._cache["contacts"] = {d["_id"]: d.get("accountId") async for d in found}
+            self._cache["contacts"] = await segments.contact_accounts(self.db)
         return self._cache["contacts"]
 
     async def leads(self) -> dict[ObjectId, ObjectId]:
         """lead id -> parent contact id, for leads that have a parent contact."""
         if "leads" not in self._cache:
-            found = self.db["leads"].find(
-                {"parentContactId": {"$ne": None}}, {"_id": 1, "parentContactId": 1}
-            )
-            self._cache["leads"] = {d["_id"]: d["parentContactId"] async for d in found}
+            self._cache["leads"] = await segments.lead_parents(self.db)
         return self._cache["leads"]
 
     async def accounts(self) -> set[ObjectId]:
         if "accounts" not in self._cache:
-            found = self.db["accounts"].find({}, {"_id": 1})
-            self._cache["accounts"] = {d["_id"] async for d in found}
+            self._cache["accounts"] = await segments.account_ids(self.db)
         return self._cache["accounts"]
 
 
@@ -129,7 +123,7 @@ class Plan:
             if extra
             else (self.compiler.filter(cond, entity))
         )
-        return {d["_id"] async for d in self.db[COLLECTIONS[entity]].find(query, {"_id": 1})}
+        return await segments.ids_where(self.db, entity, query)
 
     def _true_when_missing(self, cond: Condition, entity: str) -> bool:
         return self.compiler.python.predicate(cond)({entity: None}, self.now)
@@ -166,7 +160,7 @@ class Plan:
 
     async def _event(self, spec: EventSpec) -> set[ObjectId]:
         pipeline = self.compiler.event_pipeline(spec, self.now)
-        counts = {d["_id"]: d["n"] async for d in await self.db["interactions"].aggregate(pipeline)}
+        counts = await segments.event_counts(self.db, pipeline)
 
         def ok(n: int) -> bool:
             return spec.min <= n and (spec.max is None or n <= spec.max)
