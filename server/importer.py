@@ -522,7 +522,7 @@ async def match_item(
     """The batch item of one record: the record a fuzzy kind finds for it, else its key under
     ``strategy`` (``fallback`` when it has none)."""
     if matching.finds(strategy):
-        found = await matching.find(collection, strategy, record)
+        found = await matching.fuzzy_match(collection, strategy, record)
         if found is not None:
             return Item(keys=[f"{FOUND}{found['_id']}"], rid=found["_id"], **item)
     key = matching.key(collection, strategy, record)

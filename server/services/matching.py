@@ -206,7 +206,7 @@ class Matching(Matcher):
         except PluginError as exc:
             raise PluginFailed(failure_of(exc)) from exc
 
-    async def find(
+    async def fuzzy_match(
         self, collection: str, strategy: Strategy, record: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """The record a fuzzy kind (one with ``find``) picks for ``record``; None otherwise."""
@@ -257,7 +257,7 @@ class Matching(Matcher):
         rid: ObjectId | None = None
         fresh = False  # this call claimed a new key: the record does not exist yet
         if self.finds(strategy):
-            found = await self.find(collection, strategy, record)
+            found = await self.fuzzy_match(collection, strategy, record)
             rid = found["_id"] if found else None
         if rid is None and key is not None:
             rid = await match_keys.lookup(self.db, key.id)
@@ -418,7 +418,7 @@ class Matching(Matcher):
                     )
             meta = {"collection": collection, "rekeyed": True}
             try:
-                await match_keys.insert_many(
+                await match_keys.claim_all(
                     self.db, [k for k in added if k not in held], rid, meta, session=session
                 )
             except DuplicateKeyError:

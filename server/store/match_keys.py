@@ -71,7 +71,7 @@ async def find_many(
     return out
 
 
-async def insert_many(
+async def claim_all(
     db: AsyncDatabase,
     kids: list[str],
     record_id: ObjectId,
