@@ -152,7 +152,7 @@ class _Pricer:
     def field(self, parent: GraphQLNamedType, node: FieldNode) -> int:
         if not (is_object_type(parent) or is_interface_type(parent)):
             return 1  # __typename on a union
-        definition = parent.fields.get(node.name.value)  # type: ignore[attr-defined]
+        definition = parent.fields.get(node.name.value)
         if definition is None:
             return 1  # __typename, __schema, __type: introspection is cheap and bounded
         try:

@@ -131,7 +131,7 @@ class RecheckingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
     @property
     def states(self) -> key_states.KeyStates:
-        return self.view.state.key_states  # type: ignore[attr-defined, no-any-return]
+        return self.view.state.key_states  # type: ignore[attr-defined]
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)

@@ -53,7 +53,7 @@ else:
 @strawberry.type(description="One engagement of a contact.")
 class Interaction(relay.Node):
     oid: relay.NodeID[str]
-    type: InteractionType  # type: ignore[valid-type]
+    type: InteractionType
     custom_type: str | None = strawberry.field(
         description="With type CUSTOM: the declared interaction type (e.g. webinar_watched)."
     )
@@ -103,7 +103,7 @@ class Interaction(relay.Node):
 
 @strawberry.input(description="Filter interactions.")
 class InteractionFilter:
-    types: list[InteractionType] | None = None  # type: ignore[valid-type]
+    types: list[InteractionType] | None = None
     occurred_after: datetime | None = None
     occurred_before: datetime | None = None
 
@@ -121,7 +121,7 @@ def interaction_query(f: InteractionFilter | None) -> dict[str, Any]:
 @strawberry.input(description="An interaction to record for a contact.")
 class RecordInteractionInput:
     contact: relay.GlobalID
-    type: InteractionType  # type: ignore[valid-type]
+    type: InteractionType
     custom_type: str | None = strawberry.field(
         default=None,
         description="With type CUSTOM (only then): an interaction type the live rules declare.",

@@ -48,7 +48,7 @@ class RulesInvalid(Exception):
 Mark = tuple[int, int]  # 1-based line and column
 
 
-class PosDict(dict):  # type: ignore[type-arg]
+class PosDict(dict):
     """A YAML mapping that knows where it, its keys and its values start."""
 
     mark: Mark = (1, 1)
@@ -56,7 +56,7 @@ class PosDict(dict):  # type: ignore[type-arg]
     value_marks: dict[Any, Mark]
 
 
-class PosList(list):  # type: ignore[type-arg]
+class PosList(list):
     mark: Mark = (1, 1)
     item_marks: list[Mark]
 

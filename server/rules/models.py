@@ -385,7 +385,7 @@ class Survivorship(Rule):
     """
 
     default: Policy = "survivor"
-    fields: dict[MergedField, Policy] = Field(default_factory=dict)  # type: ignore[valid-type]
+    fields: dict[MergedField, Policy] = Field(default_factory=dict)
 
     def policy(self, path: str) -> Policy:
         return self.fields.get(path, self.default)
