@@ -13,7 +13,6 @@ key) records nothing twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from . import normalize
+from . import json_values, normalize
 from .contracts import CONSENT_LEVELS, CONTACT_ROLES
 from .db import in_transaction
 from .errors import Conflict, InvalidInput
@@ -33,7 +32,8 @@ from .store._base import now
 CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
 PREFERENCE_FIELDS = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
 LEAD_FIELDS = ("topic", "companyName", "jobTitle", "firstName", "lastName", "email")
-MAX_DETAILS = 16_384
+MAX_DETAILS = json_values.MAX_BYTES
+CONSENT = ("level", "isChild", "guardian")  # the consent object's fields
 
 
 @dataclass
@@ -66,12 +66,17 @@ def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
             if not isinstance(consent, dict):
                 errors.append((path, "must be a consent level or an object"))
                 continue
-            level = consent.get("level")
-            if level is not None and level not in CONSENT_LEVELS:
-                errors.append((f"{path}.level", f"must be one of {', '.join(CONSENT_LEVELS)}"))
-                continue
-            picked = {k: consent[k] for k in ("level", "isChild", "guardian") if k in consent}
-            out.contact["consent"] = picked
+            bad = [(f"{path}.{k}", "is not a consent field") for k in consent if k not in CONSENT]
+            level, is_child, guardian = (consent.get(k) for k in CONSENT)
+            if level is not None and (not isinstance(level, str) or level not in CONSENT_LEVELS):
+                bad.append((f"{path}.level", f"must be one of {', '.join(CONSENT_LEVELS)}"))
+            if is_child is not None and not isinstance(is_child, bool):
+                bad.append((f"{path}.isChild", "must be true or false"))
+            if guardian is not None and not isinstance(guardian, str):
+                bad.append((f"{path}.guardian", "must be a string"))
+            errors.extend(bad)
+            if not bad:
+                out.contact["consent"] = {k: consent[k] for k in CONSENT if k in consent}
         elif name == "subscriptions":
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
@@ -98,7 +103,8 @@ def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
                 out.lead[name] = value
         else:
             out.details[name] = value
-    if out.details and len(json.dumps(out.details, default=str)) > MAX_DETAILS:
+    errors.extend(json_values.problems(out.details, prefix))
+    if out.details and json_values.too_large(out.details, MAX_DETAILS):
         errors.append((prefix, "the fields kept as interaction details must be at most 16 KiB"))
     if errors:
         raise InvalidInput(errors)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .plugin_manager import get_plugin_manager
 from .rules.manager import RulesManager
 from .rules.occupied import DatabaseStages
+from .store import match_keys
 
 if TYPE_CHECKING:
     from .app import AppState
@@ -39,8 +41,20 @@ async def load_rules(state: AppState) -> RulesManager:
     return state.rules
 
 
+# A match key this old without its record was left by a process killed mid-capture.
+CLAIM_GRACE = timedelta(seconds=60)
+
+
+async def repair(state: AppState) -> None:
+    """Undo what a process killed mid-write left behind (see :mod:`leadgraph.store.match_keys`)."""
+    released = await match_keys.release_dangling(state.db, datetime.now(UTC) - CLAIM_GRACE)
+    if released:
+        log.warning("released %d match keys whose records were never written", released)
+
+
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:
-    """Load plugins and rules, and watch the rules directory until shutdown."""
+    """Repair interrupted writes, load plugins and rules, watch the rules directory."""
+    await repair(state)
     rules = await load_rules(state)
     if not rules.directory.is_dir():
         return

@@ -11,6 +11,7 @@ once per key.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -157,3 +158,32 @@ async def release(db: AsyncDatabase, record_id: ObjectId, session: Any = None) -
     (they are claimed again, from the record's current values, by the next match)."""
     result = await db[NAME].delete_many({"recordId": record_id}, session=session)
     return result.deleted_count
+
+
+RECORD_COLLECTIONS = ("contacts", "leads", "accounts")
+
+
+async def release_dangling(db: AsyncDatabase, claimed_before: datetime) -> int:
+    """Drop keys claimed before ``claimed_before`` whose record was never written.
+
+    A process killed between claiming a key and writing its record leaves the key behind
+    (the next submission with the same values would complete the record; until then the key
+    points at nothing).  Run at start-up with a grace period that spares in-flight captures.
+    """
+    released = 0
+    query = {"createdAt": {"$lt": claimed_before}}
+    claims: dict[str, list[dict[str, Any]]] = {}
+    async for doc in db[NAME].find(query, {"recordId": 1}):
+        collection = str(doc["_id"]).split(":", 1)[0]
+        if collection in RECORD_COLLECTIONS:
+            claims.setdefault(collection, []).append(doc)
+    for collection, docs in claims.items():
+        for start in range(0, len(docs), IN_CHUNK):
+            chunk = docs[start : start + IN_CHUNK]
+            ids = list({d["recordId"] for d in chunk})
+            found = {d["_id"] async for d in db[collection].find({"_id": {"$in": ids}}, {"_id": 1})}
+            dangling = [d["_id"] for d in chunk if d["recordId"] not in found]
+            if dangling:
+                result = await db[NAME].delete_many({"_id": {"$in": dangling}, **query})
+                released += result.deleted_count
+    return released
