@@ -120,7 +120,7 @@ def serve(
     import uvicorn
 
     from .app import create_app
-    from .http_limits import protocol_class
+    from .http_limits import uvicorn_options
 
     settings = _settings(ctx).with_overrides(
         host=host, port=port, rules_dir=rules_dir, data_dir=data_dir
@@ -152,10 +152,7 @@ def serve(
                 port=settings.port,
                 log_level="info",
                 ws="websockets-sansio",
-                # request line + headers: at most 16 KiB, within LEADGRAPH_HEADER_TIMEOUT
-                http=protocol_class(settings.header_timeout),
-                h11_max_incomplete_event_size=16 * 1024,
-                timeout_keep_alive=5,  # an idle kept-alive connection is closed after 5 s
+                **uvicorn_options(settings.header_timeout),
             )
             await uvicorn.Server(config).serve()
 

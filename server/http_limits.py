@@ -172,9 +172,8 @@ def protocol_class(header_timeout: float) -> type[H11Protocol]:
         _waiting_for: Any = None  # the headers of the last request (a new list per request)
 
         def _arm(self) -> None:
-            self._disarm()
-            self._waiting_for = self.headers
-            self._header_deadline = self.loop.call_later(header_timeout, self._headers_late)
+            if self._header_deadline is None:
+                self._header_deadline = self.loop.call_later(header_timeout, self._headers_late)
 
         def _disarm(self) -> None:
             if self._header_deadline is not None:
@@ -192,21 +191,34 @@ def protocol_class(header_timeout: float) -> type[H11Protocol]:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self._waiting_for = self.headers
             self._arm()
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            if self.headers is not self._waiting_for:  # a request's headers arrived (or upgrade)
-                self._disarm()
+            if self.headers is self._waiting_for:
+                self._arm()  # part of a request: its headers are due within the deadline
+            else:
+                self._disarm()  # the headers arrived (or the connection was upgraded)
 
         def on_response_complete(self) -> None:
-            self._arm()  # before a pipelined request is read: its headers disarm nothing, but
-            super().on_response_complete()  # they differ from the ones waited for
-            if self.transport.is_closing():
-                self._disarm()
+            # Waiting idle for the next request is uvicorn's keep-alive timeout; the deadline
+            # starts again with the first bytes of that request.
+            self._disarm()
+            self._waiting_for = self.headers
+            super().on_response_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
 
     return HeaderTimeoutH11Protocol
+
+
+def uvicorn_options(header_timeout: float) -> dict[str, Any]:
+    """The uvicorn settings ``leadgraph serve`` runs with (limits on connections and headers)."""
+    return {
+        "http": protocol_class(header_timeout),
+        "h11_max_incomplete_event_size": 16 * 1024,  # request line + headers; more: 400
+        "timeout_keep_alive": 5,  # an idle kept-alive connection is closed after 5 s
+    }

@@ -194,8 +194,8 @@ async def paginate(
     if last is not None and first is None:
         query = _and(
             filter,
-            order.after(before, reverse=True, arg="before") if before else {},
-            order.after(after, arg="after") if after else {},
+            order.after(before, reverse=True, arg="before") if before is not None else {},
+            order.after(after, arg="after") if after is not None else {},
         )
         docs = (
             await collection.find(query, projection, batch_size=last + 1)
@@ -210,8 +210,8 @@ async def paginate(
         )
     query = _and(
         filter,
-        order.after(after, arg="after") if after else {},
-        order.after(before, reverse=True, arg="before") if before else {},
+        order.after(after, arg="after") if after is not None else {},
+        order.after(before, reverse=True, arg="before") if before is not None else {},
     )
     # the whole page in one reply (no getMore for pages over 101 documents)
     batch = first + 1 if first is not None else BATCH_ALL
