@@ -1,0 +1,116 @@
+"""Issue 9, point 10: a database outage is a prompt 503 on /readyz and a typed, retryable
+``UNAVAILABLE`` error (HTTP 503 with Retry-After); the next start-up releases the match keys a
+process killed mid-capture left without their records."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from bson import ObjectId
+from leadgraph.app import create_app
+from leadgraph.config import Settings
+from leadgraph.db import Connection, make_client
+from leadgraph.embedded import EmbeddedMongo
+from leadgraph.store import keys
+from websockets.asyncio.client import connect
+
+from tests.capture.helpers import submit
+from tests.conftest import ROOT
+
+from .serving import free_port, served
+
+QUERY = "{ contacts { totalCount } }"
+
+
+async def test_a_database_outage_answers_503_and_unavailable_at_once():
+    mongo = EmbeddedMongo(":memory:").start()
+    try:
+        settings = Settings(
+            mongodb_uri=mongo.uri,
+            db_name="outage",
+            rules_dir=ROOT / "rules",
+            port=free_port(),
+            db_timeout=0.3,
+            ready_timeout=0.3,
+        )
+        client = make_client(mongo.uri)
+        key, _ = await keys.create(client["outage"], "admin", "outage test")
+        await client.close()
+        auth = {"Authorization": f"Bearer {key}"}
+        async with (
+            served(create_app(settings), settings) as url,
+            httpx.AsyncClient(timeout=60) as http,
+        ):
+            assert (await http.get(f"{url}/readyz")).status_code == 200
+            ok = await http.post(f"{url}/graphql", json={"query": QUERY}, headers=auth)
+            assert ok.json() == {"data": {"contacts": {"totalCount": 0}}}
+            ws_url = url.replace("http://", "ws://") + "/graphql"
+            async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+                init = {"type": "connection_init", "payload": auth}
+                await ws.send(json.dumps(init))
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+
+                mongo.stop()  # the database goes away
+
+                ready = await http.get(f"{url}/readyz")
+                assert ready.status_code == 503
+                assert ready.json()["database"] is False
+
+                # HTTP: the key cannot even be checked
+                response = await http.post(f"{url}/graphql", json={"query": QUERY}, headers=auth)
+                assert response.status_code == 503
+                assert response.headers["retry-after"].isdigit()
+                (error,) = response.json()["errors"]
+                assert error["extensions"] == {"code": "UNAVAILABLE", "retryable": True}
+
+                # an operation on an open connection fails while it runs: typed the same way
+                op = {"id": "1", "type": "subscribe", "payload": {"query": QUERY}}
+                await ws.send(json.dumps(op))
+                message = json.loads(await ws.recv())
+                assert message["id"] == "1", message
+                errors = (
+                    message["payload"]
+                    if message["type"] == "error"
+                    else message["payload"]["errors"]
+                )
+                assert errors[0]["extensions"] == {"code": "UNAVAILABLE", "retryable": True}
+                assert errors[0]["message"] == "the database is unavailable: retry later"
+    finally:
+        mongo.stop()
+
+
+async def test_start_up_releases_match_keys_left_without_their_records(api):
+    db = api.db
+    old = datetime.now(UTC) - timedelta(minutes=10)
+    kept = await db.contacts.insert_one({"lastName": "Kept", "createdAt": old})
+    await db.match_keys.insert_many(
+        [
+            # claimed, then the process died before the contact was written
+            {"_id": "contacts:email:ann@example.com", "recordId": ObjectId(), "createdAt": old},
+            {"_id": "leads:email-form:ann@example.com|f", "recordId": ObjectId(), "createdAt": old},
+            # a record that exists keeps its key
+            {
+                "_id": "contacts:email:kept@example.com",
+                "recordId": kept.inserted_id,
+                "createdAt": old,
+            },
+            # a claim younger than the grace period may belong to a capture still running
+            {
+                "_id": "contacts:email:new@example.com",
+                "recordId": ObjectId(),
+                "createdAt": datetime.now(UTC),
+            },
+        ]
+    )
+    settings = Settings(rules_dir=ROOT / "rules", port=free_port())
+    conn = Connection(client=db.client, db=db, embedded=None, uri="")
+    async with served(create_app(settings, connection=conn), settings):
+        pass  # start-up (the lifespan) runs the repair
+    left = sorted([d["_id"] async for d in db.match_keys.find({})])
+    assert left == ["contacts:email:kept@example.com", "contacts:email:new@example.com"]
+    # the submission that follows creates the contact once, under a fresh key
+    out = await submit(api, "f", {"email": "ann@example.com", "lastName": "Ann"})
+    assert out["contactCreated"], out
+    assert await db.contacts.count_documents({"emailNormalized": "ann@example.com"}) == 1
