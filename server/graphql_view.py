@@ -106,7 +106,8 @@ def _only_unavailable(data: GraphQLHTTPResponse | list[GraphQLHTTPResponse]) -> 
         return False
     values = data.get("data")
     empty = values is None or all(v is None for v in values.values())
-    codes = {(e.get("extensions") or {}).get("code") for e in data["errors"]}
+    errors: list[Any] = data.get("errors") or []
+    codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
     return empty and codes == {"UNAVAILABLE"}
 
 

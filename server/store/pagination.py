@@ -41,7 +41,7 @@ class InvalidCursor(InvalidInput, ValueError):
 _VERSION = b"\x01"
 _TAG = 16
 _MAX_CURSOR = 1024  # characters; ours are ~100
-_CODEC = CodecOptions(tz_aware=True, tzinfo=UTC)
+_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 _SCALARS = (str, int, float, bool, datetime, ObjectId, type(None))
 _keys: tuple[bytes, bytes] | None = None
 
