@@ -1,6 +1,6 @@
 """Issue 9, point 10: a database outage is a prompt 503 on /readyz and a typed, retryable
-``UNAVAILABLE`` error (HTTP 503 with Retry-After); the next start-up releases the match keys a
-process killed mid-capture left without their records."""
+``UNAVAILABLE`` error (HTTP 503 with Retry-After); the next start-up completes the captures a
+killed process left half done and releases match keys left without their records."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection, make_client
 from leadgraph.embedded import EmbeddedMongo
-from leadgraph.store import keys
+from leadgraph.store import keys, pending_captures
 from websockets.asyncio.client import connect
 
 from tests.capture.helpers import submit
@@ -114,3 +114,78 @@ async def test_start_up_releases_match_keys_left_without_their_records(api):
     out = await submit(api, "f", {"email": "ann@example.com", "lastName": "Ann"})
     assert out["contactCreated"], out
     assert await db.contacts.count_documents({"emailNormalized": "ann@example.com"}) == 1
+
+
+async def restart(db) -> None:
+    """Start (and stop) a server on ``db``: its start-up runs the repair."""
+    settings = Settings(rules_dir=ROOT / "rules", port=free_port())
+    conn = Connection(client=db.client, db=db, embedded=None, uri="")
+    async with served(create_app(settings, connection=conn), settings):
+        pass
+
+
+async def interrupted(db, email: str, key: str | None = None, at: datetime | None = None):
+    """What a process killed after writing the contact, before the interaction, leaves."""
+    at = at or datetime.now(UTC) - timedelta(minutes=5)
+    request = {
+        "formId": "webinar",
+        "fields": json.dumps({"email": email, "firstName": "Ann", "utm": "mail"}),
+        "interactionType": "form_submitted",
+        "eventId": None,
+        "marketingContext": None,
+        "idempotencyKey": key,
+        "occurredAt": at,
+        "source": "form",
+    }
+    await pending_captures.start(db, request)
+    await db.pending_captures.update_many({}, {"$set": {"createdAt": at}})
+    contact = {"_id": ObjectId(), "email": email, "emailNormalized": email, "createdAt": at}
+    await db.contacts.insert_one(contact)
+    await db.match_keys.insert_one(
+        {"_id": f"contacts:email:{email}", "recordId": contact["_id"], "createdAt": at}
+    )
+    return contact["_id"]
+
+
+async def test_start_up_completes_a_capture_killed_half_way(api):
+    db = api.db
+    cid = await interrupted(db, "ann@example.com", key="sub-1")
+    await restart(db)
+    assert await db.pending_captures.count_documents({}) == 0
+    (interaction,) = await db.interactions.find({}).to_list()
+    assert interaction["contactId"] == cid and interaction["formId"] == "webinar"
+    assert interaction["details"] == {"utm": "mail"}
+    contact = await db.contacts.find_one({"_id": cid})
+    assert contact["firstName"] == "Ann" and contact["insights"]["total"] == 1
+    lead = await db.leads.find_one({})
+    assert lead["parentContactId"] == cid and interaction["leadId"] == lead["_id"]
+    # the client's retry with its key now answers the recorded submission
+    again = await submit(api, "webinar", {"email": "ann@example.com"}, idempotencyKey="sub-1")
+    assert again["replayed"], again
+    await restart(db)  # nothing left to do: nothing doubled
+    assert await db.interactions.count_documents({}) == 1
+    assert await db.contacts.count_documents({}) == 1 and await db.leads.count_documents({}) == 1
+
+
+async def test_start_up_records_nothing_twice_when_the_client_already_retried(api):
+    db = api.db
+    await interrupted(db, "key@example.com", key="sub-2")
+    await interrupted(db, "nokey@example.com")
+    for email, extra in (
+        ("key@example.com", {"idempotencyKey": "sub-2"}),
+        ("nokey@example.com", {}),
+    ):
+        out = await submit(api, "webinar", {"email": email, "firstName": "Ann"}, **extra)
+        assert out["__typename"] == "CapturePayload" and not out["replayed"], out
+    await restart(db)
+    assert await db.pending_captures.count_documents({}) == 0
+    assert await db.interactions.count_documents({}) == 2
+    assert await db.contacts.count_documents({}) == 2
+
+
+async def test_a_capture_younger_than_the_grace_period_is_left_alone(api):
+    db = api.db
+    await interrupted(db, "busy@example.com", at=datetime.now(UTC))
+    await restart(db)
+    assert await db.pending_captures.count_documents({}) == 1
+    assert await db.interactions.count_documents({}) == 0
