@@ -9,6 +9,9 @@
 - Responses are ``application/graphql-response+json`` when the client accepts it (then a request
   error, i.e. a response without ``data``, is a 400) and ``application/json`` otherwise (200),
   as the GraphQL-over-HTTP spec asks.
+- An unreachable database is a 503 with ``Retry-After`` (errors ``UNAVAILABLE``, retryable) when
+  nothing else went wrong; subscriptions sent over HTTP are a 400 (they run over WebSocket).
+  Body size, JSON shape and read time are checked before this view (:mod:`leadgraph.http_limits`).
 """
 
 from __future__ import annotations

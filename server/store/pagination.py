@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -54,8 +53,8 @@ def use_secret(secret: bytes) -> None:
     """
     global _keys
     _keys = (
-        hmac.new(secret, b"leadgraph cursor mac", hashlib.sha256).digest(),
-        hmac.new(secret, b"leadgraph cursor enc", hashlib.sha256).digest(),
+        hmac.digest(secret, b"leadgraph cursor mac", "sha256"),
+        hmac.digest(secret, b"leadgraph cursor enc", "sha256"),
     )
 
 
@@ -67,10 +66,7 @@ def _cursor_keys() -> tuple[bytes, bytes]:
 
 
 def _keystream(key: bytes, tag: bytes, size: int) -> bytes:
-    blocks = (
-        hmac.new(key, tag + i.to_bytes(4, "big"), hashlib.sha256).digest()
-        for i in range(-(-size // 32))
-    )
+    blocks = (hmac.digest(key, tag + i.to_bytes(4, "big"), "sha256") for i in range(-(-size // 32)))
     return b"".join(blocks)[:size]
 
 
@@ -82,7 +78,7 @@ def encode_cursor(field: str, doc: dict[str, Any]) -> str:
     """The opaque cursor of ``doc``'s position in an ordering by ``field`` then ``_id``."""
     mac_key, enc_key = _cursor_keys()
     plain = bson.encode({"f": field, "v": _get(doc, field), "i": doc["_id"]})
-    tag = hmac.new(mac_key, _VERSION + plain, hashlib.sha256).digest()[:_TAG]
+    tag = hmac.digest(mac_key, _VERSION + plain, "sha256")[:_TAG]
     sealed = _VERSION + tag + _xor(plain, _keystream(enc_key, tag, len(plain)))
     return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
@@ -100,7 +96,7 @@ def _open(cursor: str) -> dict[str, Any] | None:
     mac_key, enc_key = _cursor_keys()
     tag, body = sealed[1 : 1 + _TAG], sealed[1 + _TAG :]
     plain = _xor(body, _keystream(enc_key, tag, len(body)))
-    expected = hmac.new(mac_key, _VERSION + plain, hashlib.sha256).digest()[:_TAG]
+    expected = hmac.digest(mac_key, _VERSION + plain, "sha256")[:_TAG]
     if not hmac.compare_digest(tag, expected):
         return None
     try:
