@@ -174,7 +174,7 @@ class RecheckingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                         "payload": [
                             {
                                 "message": "cannot verify the API key now; try again",
-                                "extensions": {"code": "UNAVAILABLE"},
+                                "extensions": {"code": "UNAVAILABLE", "retryable": True},
                             }
                         ],
                     }

@@ -4,6 +4,7 @@ killed process left half done and releases match keys left without their records
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -65,7 +66,7 @@ async def test_a_database_outage_answers_503_and_unavailable_at_once():
                 (error,) = response.json()["errors"]
                 assert error["extensions"] == {"code": "UNAVAILABLE", "retryable": True}
 
-                # an operation on an open connection fails while it runs: typed the same way
+                # an operation on an open WebSocket: typed the same way
                 op = {"id": "1", "type": "subscribe", "payload": {"query": QUERY}}
                 await ws.send(json.dumps(op))
                 message = json.loads(await ws.recv())
@@ -76,7 +77,51 @@ async def test_a_database_outage_answers_503_and_unavailable_at_once():
                     else message["payload"]["errors"]
                 )
                 assert errors[0]["extensions"] == {"code": "UNAVAILABLE", "retryable": True}
-                assert errors[0]["message"] == "the database is unavailable: retry later"
+    finally:
+        mongo.stop()
+
+
+IMPORT = """mutation($d: String!) { importRecords(input: {kind: CONTACTS, data: $d, format: CSV})
+  { __typename } }"""
+
+
+async def test_a_request_the_outage_cuts_off_while_it_runs_is_unavailable():
+    """The key was checked before the database went away: the resolver's failure is typed."""
+    mongo = EmbeddedMongo(":memory:").start()
+    try:
+        settings = Settings(
+            mongodb_uri=mongo.uri,
+            db_name="cut",
+            rules_dir=ROOT / "rules",
+            port=free_port(),
+            db_timeout=0.3,
+        )
+        client = make_client(mongo.uri, serverSelectionTimeoutMS=300)
+        key, _ = await keys.create(client["cut"], "admin", "outage test")
+        rows = "\n".join(f"user{i}@example.com,U{i},L{i}" for i in range(20_000))
+        async with (
+            served(create_app(settings), settings) as url,
+            httpx.AsyncClient(timeout=120) as http,
+        ):
+            request = asyncio.create_task(
+                http.post(
+                    f"{url}/graphql",
+                    json={"query": IMPORT, "variables": {"d": "email,firstName,lastName\n" + rows}},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+            )
+            while not await client["cut"].imports.find_one({"committedLine": {"$gt": 0}}):
+                assert not request.done(), (await request).text  # still importing
+                await asyncio.sleep(0.01)
+            mongo.stop()  # the database goes away in the middle of the import
+            response = await request
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"].isdigit()
+        body = response.json()
+        assert body["errors"][0]["extensions"] == {"code": "UNAVAILABLE", "retryable": True}
+        assert body["errors"][0]["message"] == "the database is unavailable: retry later"
+        assert body["errors"][0]["path"] == ["importRecords"]
+        await client.close()
     finally:
         mongo.stop()
 
