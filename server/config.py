@@ -48,7 +48,7 @@ class Settings:
     rule_limits: RuleLimits = field(default_factory=RuleLimits)
     # Signs and encrypts pagination cursors; unset: generated once into ``data_dir/secret``.
     secret: str | None = None
-    max_body_bytes: int = 1024 * 1024  # larger request bodies: 413
+    max_body_bytes: int = 8 * 1024 * 1024  # larger request bodies: 413
     max_json_depth: int = 64  # deeper JSON bodies or variables: 400
     read_timeout: float = 30.0  # seconds to receive a request body: 408
     header_timeout: float = 10.0  # seconds for a new connection to send its request headers
