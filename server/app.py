@@ -11,19 +11,22 @@ from typing import Any
 import strawberry
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 
 from . import __version__
 from .answer_cache import AnswerCache
-from .config import Settings
+from .config import Settings, server_secret
 from .db import Connection, open_database, ping
 from .graphql_view import LeadgraphGraphQL
+from .http_limits import RequestLimits
 from .key_states import KeyStates
 from .live import Hub
 from .schema import build_schema
 from .services import ServiceCache
+from .store import pagination
 
 log = logging.getLogger("leadgraph")
 
@@ -56,6 +59,7 @@ class AppState:
 def create_app(settings: Settings | None = None, connection: Connection | None = None) -> Starlette:
     """Build the app; without ``connection`` the lifespan opens the database from ``settings``."""
     settings = settings or Settings.from_env()
+    pagination.use_secret(server_secret(settings))
     state = AppState(settings=settings, schema=build_schema(settings), connection=connection)
     graphql = LeadgraphGraphQL(state)
 
@@ -76,7 +80,7 @@ def create_app(settings: Settings | None = None, connection: Connection | None =
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def readyz(request: Request) -> JSONResponse:
-        ok = state.connection is not None and await ping(state.db)
+        ok = state.connection is not None and await ping(state.db, settings.ready_timeout)
         body: dict[str, Any] = {"status": "ready" if ok else "unavailable", "database": ok}
         if state.rules is not None:
             body["rulesVersion"] = getattr(state.rules, "version", None)
@@ -94,6 +98,14 @@ def create_app(settings: Settings | None = None, connection: Connection | None =
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(
+                RequestLimits,
+                max_body_bytes=settings.max_body_bytes,
+                read_timeout=settings.read_timeout,
+                max_json_depth=settings.max_json_depth,
+            )
+        ],
     )
     app.state.leadgraph = state
     return app

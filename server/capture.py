@@ -8,7 +8,9 @@ any process, get the same record id.  The record itself is then upserted by that
 (``$setOnInsert`` for a new one, ``$set`` for the submitted values), so a claim left behind by a
 crash is completed by the next submission.  The interaction, the contact's insights and the
 idempotency record are written in one transaction: a retried submission (same idempotency
-key) records nothing twice.
+key) records nothing twice.  A capture notes its request in ``pending_captures`` first and that
+transaction deletes the note: a process killed half way leaves the note, and the next start-up
+runs the capture again (:func:`leadgraph.runtime.repair`).
 """
 
 from __future__ import annotations
@@ -22,18 +24,19 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from . import normalize
+from . import json_values, normalize
 from .contracts import CONSENT_LEVELS, CONTACT_ROLES
 from .db import in_transaction
 from .errors import Conflict, InvalidInput
 from .services.matching import Match, Matching
-from .store import contacts, interactions, leads, submissions
+from .store import contacts, interactions, leads, pending_captures, submissions
 from .store._base import now
 
 CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
 PREFERENCE_FIELDS = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
 LEAD_FIELDS = ("topic", "companyName", "jobTitle", "firstName", "lastName", "email")
-MAX_DETAILS = 16_384
+MAX_DETAILS = json_values.MAX_BYTES
+CONSENT = ("level", "isChild", "guardian")  # the consent object's fields
 
 
 @dataclass
@@ -66,12 +69,17 @@ def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
             if not isinstance(consent, dict):
                 errors.append((path, "must be a consent level or an object"))
                 continue
-            level = consent.get("level")
-            if level is not None and level not in CONSENT_LEVELS:
-                errors.append((f"{path}.level", f"must be one of {', '.join(CONSENT_LEVELS)}"))
-                continue
-            picked = {k: consent[k] for k in ("level", "isChild", "guardian") if k in consent}
-            out.contact["consent"] = picked
+            bad = [(f"{path}.{k}", "is not a consent field") for k in consent if k not in CONSENT]
+            level, is_child, guardian = (consent.get(k) for k in CONSENT)
+            if level is not None and (not isinstance(level, str) or level not in CONSENT_LEVELS):
+                bad.append((f"{path}.level", f"must be one of {', '.join(CONSENT_LEVELS)}"))
+            if is_child is not None and not isinstance(is_child, bool):
+                bad.append((f"{path}.isChild", "must be true or false"))
+            if guardian is not None and not isinstance(guardian, str):
+                bad.append((f"{path}.guardian", "must be a string"))
+            errors.extend(bad)
+            if not bad:
+                out.contact["consent"] = {k: consent[k] for k in CONSENT if k in consent}
         elif name == "subscriptions":
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
@@ -98,7 +106,8 @@ def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
                 out.lead[name] = value
         else:
             out.details[name] = value
-    if out.details and len(json.dumps(out.details, default=str)) > MAX_DETAILS:
+    errors.extend(json_values.problems(out.details, prefix))
+    if out.details and json_values.too_large(out.details, MAX_DETAILS):
         errors.append((prefix, "the fields kept as interaction details must be at most 16 KiB"))
     if errors:
         raise InvalidInput(errors)
@@ -139,6 +148,7 @@ async def capture(
     source: str = "form",
     make_lead: Callable[[dict[str, Any]], dict[str, Any]],
     matching: Matching | None = None,
+    pending: dict[str, Any] | None = None,
 ) -> Outcome:
     """Run one submission through matching; see the module docstring.
 
@@ -146,6 +156,8 @@ async def capture(
     strategies) and ``pm`` the plugin manager, unless ``matching`` (the service) is given;
     ``make_lead`` builds a new lead document (at the lifecycle's initial stage).  The fields a
     form sends beyond the contact and lead fields are seen by the matching strategies too.
+    ``pending`` is the ``pending_captures`` record of an interrupted capture that start-up runs
+    again.
     """
     if not form_id or not form_id.strip():
         raise InvalidInput("input.formId", "must not be blank")
@@ -168,6 +180,24 @@ async def capture(
         occurred_at = occurred_at.replace(tzinfo=UTC)  # a time without zone is taken as UTC
     if idempotency_key and (done := await submissions.get(db, idempotency_key)):
         return await replay(db, done)
+    if occurred_at is None:
+        occurred_at = now()
+    if pending is None:  # deleted with the interaction's transaction: see store.pending_captures
+        pid = await pending_captures.start(
+            db,
+            {
+                "formId": form_id,
+                "fields": json.dumps(fields, default=str),  # text: the names are the client's
+                "interactionType": interaction_type,
+                "eventId": event_id,
+                "marketingContext": marketing_context,
+                "idempotencyKey": idempotency_key,
+                "occurredAt": occurred_at,
+                "source": source,
+            },
+        )
+    else:
+        pid = pending["_id"]
 
     # Contact
     cfields = dict(parsed.contact)
@@ -206,6 +236,13 @@ async def capture(
     if lead is not None and lead.get("parentContactId") is None:
         lead = await leads.adopt(db, lead["_id"], contact["_id"]) or lead
 
+    if pending is not None and not idempotency_key:
+        # Without a key, the client may have sent it again since: recorded once, not twice.
+        since = pending["createdAt"]
+        seen = await interactions.find_since(db, contact["_id"], form_id, interaction_type, since)
+        if seen is not None:
+            await pending_captures.finish(db, pid)
+            return Outcome(contact, lead, seen, cmatch, lmatch, replayed=True)
     # Interaction, insights and the idempotency record: all or nothing.
     ifields: dict[str, Any] = {
         "contactId": contact["_id"],
@@ -222,6 +259,7 @@ async def capture(
 
     async def work(session: Any) -> dict[str, Any]:
         doc = await interactions.record(db, ifields, session=session)
+        await pending_captures.finish(db, pid, session=session)
         if idempotency_key:
             await submissions.insert(
                 db,
@@ -242,6 +280,7 @@ async def capture(
     try:
         interaction = await in_transaction(db, work)
     except DuplicateKeyError:
+        await pending_captures.finish(db, pid)
         done = await submissions.get(db, idempotency_key or "")
         if done is None:
             raise Conflict(

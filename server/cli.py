@@ -120,6 +120,7 @@ def serve(
     import uvicorn
 
     from .app import create_app
+    from .http_limits import uvicorn_options
 
     settings = _settings(ctx).with_overrides(
         host=host, port=port, rules_dir=rules_dir, data_dir=data_dir
@@ -151,6 +152,7 @@ def serve(
                 port=settings.port,
                 log_level="info",
                 ws="websockets-sansio",
+                **uvicorn_options(settings.header_timeout),
             )
             await uvicorn.Server(config).serve()
 

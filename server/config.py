@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,14 @@ class Settings:
     subscription_queue: int = 256
     ws_recheck_seconds: float = 2.0
     rule_limits: RuleLimits = field(default_factory=RuleLimits)
+    # Signs and encrypts pagination cursors; unset: generated once into ``data_dir/secret``.
+    secret: str | None = None
+    max_body_bytes: int = 8 * 1024 * 1024  # larger request bodies: 413
+    max_json_depth: int = 64  # deeper JSON bodies or variables: 400
+    read_timeout: float = 30.0  # seconds to receive a request body: 408
+    header_timeout: float = 10.0  # seconds for a new connection to send its request headers
+    db_timeout: float = 5.0  # seconds to find a reachable database server before UNAVAILABLE
+    ready_timeout: float = 1.0  # seconds /readyz waits for the database's ping
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -61,6 +70,7 @@ class Settings:
             if env.get("LEADGRAPH_RULES_DIR")
             else base.rules_dir,
             rule_limits=RuleLimits.from_env(env),
+            secret=env.get("LEADGRAPH_SECRET") or None,
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -82,3 +92,27 @@ def _numbers_from_env(env: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             raise ValueError(f"LEADGRAPH_{f.name.upper()} must be a number, got {raw!r}") from None
     return found
+
+
+def server_secret(settings: Settings) -> bytes:
+    """``LEADGRAPH_SECRET``, or the one kept in the data dir (created on first use).
+
+    Every process on one data dir reads the same file, so they accept each other's cursors.
+    Production sets ``LEADGRAPH_SECRET`` (the same value on every server behind one address).
+    """
+    if settings.secret:
+        return settings.secret.encode()
+    path = settings.data_dir / "secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".secret.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        try:  # link is atomic and never replaces: of two processes, the first one's secret wins
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip().encode()

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pymongo
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from .config import Settings
 from .embedded import EmbeddedMongo
@@ -32,6 +33,14 @@ async def ensure_indexes(
 
 def make_client(uri: str, **kwargs: Any) -> AsyncMongoClient:
     return AsyncMongoClient(uri, tz_aware=True, **kwargs)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True for the errors of an unreachable database (down, failing over, network cut).
+
+    Requests that fail with one answer ``UNAVAILABLE`` (retryable) instead of an internal error.
+    """
+    return isinstance(exc, ConnectionFailure)
 
 
 @dataclass
@@ -82,7 +91,8 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
         uri = embedded.uri
         if publish:
             _state_file(settings.data_dir).write_text(json.dumps({"pid": os.getpid(), "uri": uri}))
-    client = make_client(uri)
+    # how long a request waits for a reachable server before it fails as UNAVAILABLE
+    client = make_client(uri, serverSelectionTimeoutMS=int(settings.db_timeout * 1000))
     try:
         db = client[settings.db_name]
         await ensure_indexes(db)
@@ -98,9 +108,11 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
                 embedded.stop()
 
 
-async def ping(db: AsyncDatabase) -> bool:
+async def ping(db: AsyncDatabase, timeout: float | None = None) -> bool:
+    """Whether the database answers ``ping`` (within ``timeout`` seconds, when given)."""
     try:
-        await db.command("ping")
+        with pymongo.timeout(timeout):
+            await db.command("ping")
     except PyMongoError:
         return False
     return True

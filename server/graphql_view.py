@@ -9,6 +9,9 @@
 - Responses are ``application/graphql-response+json`` when the client accepts it (then a request
   error, i.e. a response without ``data``, is a 400) and ``application/json`` otherwise (200),
   as the GraphQL-over-HTTP spec asks.
+- An unreachable database is a 503 with ``Retry-After`` (errors ``UNAVAILABLE``, retryable) when
+  nothing else went wrong; subscriptions sent over HTTP are a 400 (they run over WebSocket).
+  Body size, JSON shape and read time are checked before this view (:mod:`leadgraph.http_limits`).
 """
 
 from __future__ import annotations
@@ -18,17 +21,17 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.relay.types import GlobalIDValueError
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -38,10 +41,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 from strawberry.types.execution import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from . import key_states
 from .auth import Principal, bearer_token
 from .context import Context
+from .db import unavailable
 from .loaders import Loaders
 
 if TYPE_CHECKING:
@@ -51,9 +56,10 @@ log = logging.getLogger("leadgraph")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+RETRY_AFTER = "5"  # seconds a client should wait before retrying a 503
 
 
-def _media_type(accept: str | None) -> str:
+def response_media_type(accept: str | None) -> str:
     """Pick the response media type from an Accept header (graphql-response+json preferred)."""
     if not accept:
         return JSON
@@ -83,14 +89,29 @@ def error_response(
     media_type: str = JSON,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    extensions: dict[str, Any] = {"code": code}
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="leadgraph"'}
+    if status == 503:
+        headers = {**(headers or {}), "Retry-After": RETRY_AFTER}
+        extensions["retryable"] = True
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        {"errors": [{"message": message, "extensions": extensions}]},
         status_code=status,
         media_type=media_type,
         headers=headers,
     )
+
+
+def _only_unavailable(data: GraphQLHTTPResponse | list[GraphQLHTTPResponse]) -> bool:
+    """A response whose every error is ``UNAVAILABLE`` and that holds no data: a 503."""
+    if not isinstance(data, dict) or not data.get("errors"):
+        return False
+    values = data.get("data")
+    empty = values is None or all(v is None for v in values.values())
+    errors: list[Any] = data.get("errors") or []
+    codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
+    return empty and codes == {"UNAVAILABLE"}
 
 
 def _error_code(error: GraphQLError) -> str | None:
@@ -153,7 +174,7 @@ class RecheckingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                         "payload": [
                             {
                                 "message": "cannot verify the API key now; try again",
-                                "extensions": {"code": "UNAVAILABLE"},
+                                "extensions": {"code": "UNAVAILABLE", "retryable": True},
                             }
                         ],
                     }
@@ -216,12 +237,21 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        media_type = _media_type(request.headers.get("accept"))
+        media_type = response_media_type(request.headers.get("accept"))
         wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
         if wants_ide and not request.query_params.get("query"):
             await super().__call__(scope, receive, send)
             return
-        principal = await self.authenticate(request.headers.get("authorization"))
+        try:
+            principal = await self.authenticate(request.headers.get("authorization"))
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            response = error_response(
+                503, "the database is unavailable: retry later", "UNAVAILABLE", media_type
+            )
+            await response(scope, receive, send)
+            return
         if principal is None:
             message = (
                 "missing API key: send 'Authorization: Bearer KEY'"
@@ -266,6 +296,8 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         header = None
         if isinstance(payload, dict):
             header = payload.get("Authorization") or payload.get("authorization")
+            if not isinstance(header, str):  # a number or an object is no key
+                header = None
         if header is None and context.request is not None:
             header = context.request.headers.get("authorization")
         principal = await self.authenticate(header)
@@ -290,6 +322,9 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Any
     ) -> Response:
         response = super().create_response(response_data, sub_response)
+        if _only_unavailable(response_data):
+            response.status_code = 503
+            response.headers["Retry-After"] = RETRY_AFTER
         media_type = JSON
         request_state = getattr(sub_response, "request_state", None)
         if request_state is not None:
@@ -303,6 +338,39 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         ):
             response.status_code = 400
         return response
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, except that subscriptions are refused: they run over WebSocket."""
+        allowed = {OperationType.QUERY, OperationType.MUTATION}
+        if request_adapter.method == "GET":
+            allowed = {OperationType.QUERY}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as e:
+            raise HTTPException(400, e.as_http_error_reason()) from e
+        except InvalidOperationTypeError as e:
+            reason = e.as_http_error_reason(request_adapter.method)
+            if e.operation_type is OperationType.SUBSCRIPTION:
+                reason = "subscriptions run over WebSocket (graphql-transport-ws) at /graphql"
+            raise HTTPException(400, reason) from e
+        except MissingQueryError as e:
+            raise HTTPException(400, "No GraphQL query found in the request") from e
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .errors import UserError
 from .plugin_manager import get_plugin_manager
 from .rules.manager import RulesManager
 from .rules.occupied import DatabaseStages
+from .store import match_keys, pending_captures
 
 if TYPE_CHECKING:
     from .app import AppState
@@ -39,9 +43,54 @@ async def load_rules(state: AppState) -> RulesManager:
     return state.rules
 
 
+# Older than this, a capture still pending or a match key without its record was left by a
+# process killed mid-capture (younger ones may belong to a capture running elsewhere now).
+GRACE = timedelta(seconds=60)
+
+
+async def repair(state: AppState) -> None:
+    """Finish what a process killed mid-capture left half done (after the rules are loaded).
+
+    Each capture still pending is run again (matching finds what the first run created; the
+    interaction is recorded once); then match keys whose record was never written are released.
+    """
+    db = state.db
+    cutoff = datetime.now(UTC) - GRACE
+    capture = state.services.get(db, state.rules, state.pm).capture
+    for doc in await pending_captures.started_before(db, cutoff):
+        request = doc["request"]
+        try:
+            await capture.submit(
+                form_id=request["formId"],
+                fields=json.loads(request["fields"]),
+                interaction_type=request["interactionType"],
+                event_id=request.get("eventId"),
+                marketing_context=request.get("marketingContext"),
+                idempotency_key=request.get("idempotencyKey"),
+                occurred_at=request.get("occurredAt"),
+                source=request.get("source", "form"),
+                pending=doc,
+            )
+        except UserError as exc:  # refused now (the rules changed): logged, then dropped
+            log.error("interrupted capture %s cannot be completed: %s", request, exc)
+        except Exception:
+            log.exception("interrupted capture %s: will retry at the next start", doc["_id"])
+            continue
+        await pending_captures.finish(db, doc["_id"])
+        log.warning(
+            "completed the capture of form %s interrupted at %s",
+            request["formId"],
+            doc["createdAt"].isoformat(),
+        )
+    released = await match_keys.release_dangling(db, cutoff)
+    if released:
+        log.warning("released %d match keys whose records were never written", released)
+
+
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:
-    """Load plugins and rules, and watch the rules directory until shutdown."""
+    """Load plugins and rules, repair interrupted captures, watch the rules directory."""
     rules = await load_rules(state)
+    await repair(state)
     if not rules.directory.is_dir():
         return
     stop = asyncio.Event()

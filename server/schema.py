@@ -24,6 +24,7 @@ from .api.merge import MergeMutation, MergeQuery
 from .api.rules import RulesMutation, RulesQuery, SegmentQuery
 from .config import Settings
 from .cost import QueryCost
+from .db import unavailable
 from .errors import UserError
 from .rate_limit import RateLimiter
 
@@ -78,8 +79,27 @@ def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, UserError | GlobalIDValueError | GraphQLError):
         return False
-    log.error("unexpected error in %s", error.path, exc_info=original)
+    if unavailable(original):
+        log.warning("database unavailable in %s: %s", error.path, original)
+    else:
+        log.error("unexpected error in %s", error.path, exc_info=original)
     return True
+
+
+class MaskInternalErrors(MaskErrors):
+    """Mask unexpected errors; an unreachable database becomes a typed, retryable error."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if error.original_error is None or not unavailable(error.original_error):
+            return super().anonymise_error(error)
+        return GraphQLError(
+            message="the database is unavailable: retry later",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "UNAVAILABLE", "retryable": True},
+        )
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -96,7 +116,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: QueryCost(settings, limiter),
-            lambda: MaskErrors(
+            lambda: MaskInternalErrors(
                 should_mask_error=_should_mask, error_message="Internal server error"
             ),
         ],

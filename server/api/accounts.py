@@ -19,7 +19,7 @@ from ..errors import (
 )
 from ..store import accounts as store
 from ..store.pagination import Order
-from .common import Direction, raise_if, require_text, set_fields
+from .common import Direction, contains_text, raise_if, require_text, set_fields
 from .relay import (
     Connection,
     children_connection,
@@ -157,7 +157,7 @@ def account_query(f: AccountFilter | None) -> dict[str, Any]:
     if f is None:
         return {}
     return store.filter_query(
-        name_contains=f.name_contains,
+        name_contains=contains_text(f.name_contains, "filter.nameContains"),
         domain=f.domain,
         industry=f.industry,
         country=f.country,

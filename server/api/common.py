@@ -39,6 +39,16 @@ def set_fields(input: Any, names: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+MAX_CONTAINS = 200  # characters of a `...Contains` filter (a database pattern is bounded)
+
+
+def contains_text(value: str | None, field: str) -> str | None:
+    """A substring filter's text, refused (``BAD_USER_INPUT``) beyond :data:`MAX_CONTAINS`."""
+    if value is not None and len(value) > MAX_CONTAINS:
+        raise InvalidInput(field, f"must be at most {MAX_CONTAINS} characters")
+    return value
+
+
 def raise_if(errors: list[tuple[str, str]]) -> None:
     if errors:
         raise InvalidInput(errors)

@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..store import contacts as store
 from ..store.pagination import Order
-from .common import Direction, clean_email, raise_if, require_text, set_fields
+from .common import Direction, clean_email, contains_text, raise_if, require_text, set_fields
 from .relay import (
     Connection,
     children_connection,
@@ -299,7 +299,7 @@ def contact_query(f: ContactFilter | None) -> dict[str, Any]:
     }
     return store.filter_query(
         email=f.email,
-        name_contains=f.name_contains,
+        name_contains=contains_text(f.name_contains, "filter.nameContains"),
         account_id=object_id(f.account, "Account", "filter.account") if f.account else None,
         marketing_only=f.marketing_only,
         role=f.role.value if f.role else None,

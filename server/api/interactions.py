@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from enum import Enum
@@ -13,7 +12,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from .. import live
+from .. import json_values, live
 from ..contracts import CUSTOM_INTERACTION_TYPE
 from ..db import in_transaction
 from ..errors import (
@@ -212,8 +211,11 @@ class InteractionMutation:
             fields[stored] = oid
         if input.details is not None and not isinstance(input.details, dict):
             errors.append(("input.details", "must be a JSON object"))
-        if input.details is not None and len(json.dumps(input.details, default=str)) > 16_384:
+        errors.extend(json_values.problems(input.details, "input.details"))
+        if input.details is not None and json_values.too_large(input.details):
             errors.append(("input.details", "must be at most 16 KiB"))
+        if input.idempotency_key is not None and not input.idempotency_key.strip():
+            errors.append(("input.idempotencyKey", "must not be blank"))
         raise_if(errors)
         for attr, stored in (
             ("occurred_at", "occurredAt"),

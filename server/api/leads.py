@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..store import leads as store
 from ..store.pagination import Order
-from .common import Direction, clean_email, raise_if, require_text, set_fields
+from .common import Direction, clean_email, contains_text, raise_if, require_text, set_fields
 from .relay import (
     Connection,
     load_nodes,
@@ -254,7 +254,7 @@ def lead_query(f: LeadFilter | None) -> dict[str, Any]:
         return {}
     return store.filter_query(
         topic=f.topic,
-        topic_contains=f.topic_contains,
+        topic_contains=contains_text(f.topic_contains, "filter.topicContains"),
         stage=f.stage,
         status=f.status.value if f.status else None,
         sales_ready=f.sales_ready,

@@ -17,6 +17,7 @@ from . import (
     leads,
     match_keys,
     merges,
+    pending_captures,
     submissions,
 )
 
@@ -31,6 +32,7 @@ for _module in (
     submissions,
     imports,
     merges,
+    pending_captures,
 ):
     for _name, _models in _module.INDEXES.items():
         INDEXES.setdefault(_name, []).extend(_models)

@@ -167,3 +167,13 @@ async def latest_of(
 async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
     """Store complete interaction documents as they are (``_id`` included): the demo seed."""
     await insert_all(db[NAME], docs)
+
+
+async def find_since(
+    db: AsyncDatabase, contact_id: ObjectId, form_id: str, type: str, since: datetime
+) -> dict[str, Any] | None:
+    """The contact's first ``type`` interaction on form ``form_id`` stored since ``since``
+    (by the time in its id, to the second)."""
+    after = ObjectId.from_datetime(since)
+    query = {"contactId": contact_id, "formId": form_id, "type": type, "_id": {"$gte": after}}
+    return await db[NAME].find_one(query, sort=[("_id", 1)])

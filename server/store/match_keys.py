@@ -11,6 +11,7 @@ once per key.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -159,30 +160,42 @@ async def release(db: AsyncDatabase, record_id: ObjectId, session: Any = None) -
     return result.deleted_count
 
 
+RECORD_COLLECTIONS = ("contacts", "leads", "accounts")
+
+
 async def release_unwritten(db: AsyncDatabase, import_id: str, after_line: int) -> int:
     """Drop the keys an import claimed for rows after ``after_line`` whose record was never
-    written (the import failed between claiming and writing); keys of records that exist are
-    correct and stay.  Returns how many were dropped."""
-    claimed = (
-        await db[NAME]
-        .find(
-            {"importId": import_id, "line": {"$gt": after_line}}, {"recordId": 1, "collection": 1}
-        )
-        .to_list()
-    )
-    by_collection: dict[str, list[dict[str, Any]]] = {}
-    for key in claimed:
-        by_collection.setdefault(key.get("collection") or "", []).append(key)
-    unwritten: list[str] = []
-    for collection, keys in by_collection.items():
-        if not collection:  # not a record key this module knows how to check: keep it
-            continue
-        ids = list({k["recordId"] for k in keys})
-        written: set[ObjectId] = set()
-        for start in range(0, len(ids), IN_CHUNK):
-            found = db[collection].find({"_id": {"$in": ids[start : start + IN_CHUNK]}}, {"_id": 1})
-            written.update([d["_id"] async for d in found])
-        unwritten += [k["_id"] for k in keys if k["recordId"] not in written]
-    for start in range(0, len(unwritten), IN_CHUNK):
-        await db[NAME].delete_many({"_id": {"$in": unwritten[start : start + IN_CHUNK]}})
-    return len(unwritten)
+    written (the import failed between claiming and writing)."""
+    return await _release_recordless(db, {"importId": import_id, "line": {"$gt": after_line}})
+
+
+async def release_dangling(db: AsyncDatabase, claimed_before: datetime) -> int:
+    """Drop keys claimed before ``claimed_before`` whose record was never written.
+
+    A process killed between claiming a key and writing its record leaves the key behind
+    (the next submission with the same values would complete the record; until then the key
+    points at nothing).  Run at start-up with a grace period that spares in-flight captures.
+    """
+    return await _release_recordless(db, {"createdAt": {"$lt": claimed_before}})
+
+
+async def _release_recordless(db: AsyncDatabase, query: dict[str, Any]) -> int:
+    """Drop the keys matching ``query`` whose record does not exist (keys of records that
+    exist are correct and stay); returns how many were dropped."""
+    claims: dict[str, list[dict[str, Any]]] = {}
+    async for doc in db[NAME].find(query, {"recordId": 1}):
+        collection = str(doc["_id"]).split(":", 1)[0]
+        if collection in RECORD_COLLECTIONS:
+            claims.setdefault(collection, []).append(doc)
+    released = 0
+    for collection, docs in claims.items():
+        for start in range(0, len(docs), IN_CHUNK):
+            chunk = docs[start : start + IN_CHUNK]
+            ids = list({d["recordId"] for d in chunk})
+            found = db[collection].find({"_id": {"$in": ids}}, {"_id": 1})
+            written = {d["_id"] async for d in found}
+            dangling = [d["_id"] for d in chunk if d["recordId"] not in written]
+            if dangling:
+                result = await db[NAME].delete_many({"_id": {"$in": dangling}, **query})
+                released += result.deleted_count
+    return released

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hmac
+import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from bson import json_util
+import bson
+from bson import ObjectId
+from bson.codec_options import CodecOptions
+from bson.errors import InvalidBSON
 from pymongo.asynchronous.collection import AsyncCollection
 
 from ..errors import InvalidInput
@@ -25,31 +31,96 @@ class InvalidCursor(InvalidInput, ValueError):
         super().__init__([(arg, message)])
 
 
+# Cursors are opaque and tamper-evident: the position (ordering field, sort value with its BSON
+# type, ``_id``) is BSON, encrypted and authenticated with keys derived from the server secret
+# (deterministic authenticated encryption, SIV style, from HMAC-SHA256 alone: the tag is the MAC
+# of the plaintext and seeds an HMAC-SHA256 counter-mode keystream).  Nobody can read a name out
+# of a cursor, and a changed, truncated or forged cursor fails the tag check before anything
+# it holds reaches a database filter.
+_VERSION = b"\x01"
+_TAG = 16
+_MAX_CURSOR = 1024  # characters; ours are ~100
+_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
+_SCALARS = (str, int, float, bool, datetime, ObjectId, type(None))
+_keys: tuple[bytes, bytes] | None = None
+
+
+def use_secret(secret: bytes) -> None:
+    """Derive this process's cursor keys from the server secret (at app start-up).
+
+    Every process that shares the secret accepts the others' cursors.  Without a call the
+    process uses a random secret: its cursors work only until it exits.
+    """
+    global _keys
+    _keys = (
+        hmac.digest(secret, b"leadgraph cursor mac", "sha256"),
+        hmac.digest(secret, b"leadgraph cursor enc", "sha256"),
+    )
+
+
+def _cursor_keys() -> tuple[bytes, bytes]:
+    if _keys is None:
+        use_secret(secrets.token_bytes(32))
+    assert _keys is not None
+    return _keys
+
+
+def _keystream(key: bytes, tag: bytes, size: int) -> bytes:
+    blocks = (hmac.digest(key, tag + i.to_bytes(4, "big"), "sha256") for i in range(-(-size // 32)))
+    return b"".join(blocks)[:size]
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
+
+
 def encode_cursor(field: str, doc: dict[str, Any]) -> str:
-    payload = json_util.dumps({"f": field, "v": _get(doc, field), "id": doc["_id"]})
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    """The opaque cursor of ``doc``'s position in an ordering by ``field`` then ``_id``."""
+    mac_key, enc_key = _cursor_keys()
+    plain = bson.encode({"f": field, "v": _get(doc, field), "i": doc["_id"]})
+    tag = hmac.digest(mac_key, _VERSION + plain, "sha256")[:_TAG]
+    sealed = _VERSION + tag + _xor(plain, _keystream(enc_key, tag, len(plain)))
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
 
-# Datetimes come back aware (UTC), like the documents of the tz-aware client they are compared
-# with when a nested page is cut in memory (naive vs aware comparison raises TypeError).
-_CURSOR_JSON = json_util.JSONOptions(tz_aware=True)
+def _open(cursor: str) -> dict[str, Any] | None:
+    """The position a cursor of this server holds, or None when it is not one."""
+    if not isinstance(cursor, str) or len(cursor) > _MAX_CURSOR:
+        return None
+    try:
+        sealed = base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4))
+    except ValueError:  # not ASCII, or not base64
+        return None
+    if len(sealed) <= 1 + _TAG or sealed[:1] != _VERSION:
+        return None
+    mac_key, enc_key = _cursor_keys()
+    tag, body = sealed[1 : 1 + _TAG], sealed[1 + _TAG :]
+    plain = _xor(body, _keystream(enc_key, tag, len(body)))
+    expected = hmac.digest(mac_key, _VERSION + plain, "sha256")[:_TAG]
+    if not hmac.compare_digest(tag, expected):
+        return None
+    try:
+        data = bson.decode(plain, codec_options=_CODEC)
+    except (InvalidBSON, ValueError):  # pragma: no cover - authenticated, so ours
+        return None
+    if set(data) != {"f", "v", "i"} or not isinstance(data["v"], _SCALARS):
+        return None  # pragma: no cover - authenticated, so ours
+    return data
 
 
 def decode_cursor(field: str, cursor: str, arg: str = "cursor") -> tuple[Any, Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json_util.loads(
-            base64.urlsafe_b64decode(padded.encode()).decode(), json_options=_CURSOR_JSON
-        )
-        if data["f"] != field:
-            raise InvalidCursor(
-                f"cursor was made for ordering by {data['f']!r}, not {field!r}", arg
-            )
-        return data["v"], data["id"]
-    except (ValueError, KeyError, TypeError) as exc:
-        if isinstance(exc, InvalidCursor):
-            raise
-        raise InvalidCursor("malformed cursor", arg) from exc
+    """``(sort value, _id)`` of a cursor made by :func:`encode_cursor` for ``field``.
+
+    Raises :class:`InvalidCursor` (``BAD_USER_INPUT`` naming ``arg``) for anything else:
+    garbage, a truncated or altered cursor, one signed with another secret, or one made for
+    another ordering.
+    """
+    data = _open(cursor)
+    if data is None:
+        raise InvalidCursor("is not a cursor this server issued (malformed or altered)", arg)
+    if data["f"] != field:
+        raise InvalidCursor(f"was made for ordering by {data['f']!r}, not {field!r}", arg)
+    return data["v"], data["i"]
 
 
 def _get(doc: dict[str, Any], dotted: str) -> Any:
@@ -119,8 +190,8 @@ async def paginate(
     if last is not None and first is None:
         query = _and(
             filter,
-            order.after(before, reverse=True, arg="before") if before else {},
-            order.after(after, arg="after") if after else {},
+            order.after(before, reverse=True, arg="before") if before is not None else {},
+            order.after(after, arg="after") if after is not None else {},
         )
         docs = (
             await collection.find(query, projection, batch_size=last + 1)
@@ -135,8 +206,8 @@ async def paginate(
         )
     query = _and(
         filter,
-        order.after(after, arg="after") if after else {},
-        order.after(before, reverse=True, arg="before") if before else {},
+        order.after(after, arg="after") if after is not None else {},
+        order.after(before, reverse=True, arg="before") if before is not None else {},
     )
     # the whole page in one reply (no getMore for pages over 101 documents)
     batch = first + 1 if first is not None else BATCH_ALL

@@ -1,0 +1,44 @@
+"""Serve an app of the hardening tests' own on a loopback port (as ``leadgraph serve`` does)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+
+import uvicorn
+from leadgraph.config import Settings
+from leadgraph.http_limits import uvicorn_options
+from starlette.applications import Starlette
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def served(app: Starlette, settings: Settings) -> AsyncIterator[str]:
+    """Run ``app`` under uvicorn with the serve command's HTTP limits; yields its base URL."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=settings.port,
+        log_level="warning",
+        ws="websockets-sansio",
+        lifespan="on",
+        **uvicorn_options(settings.header_timeout),
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        await task
