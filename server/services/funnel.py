@@ -294,7 +294,6 @@ class Funnel:
         created: Collection[ObjectId] = (),
         manual: dict[str, Any] | None = None,
         now: datetime | None = None,
-        facts: dict[ObjectId, Facts] | None = None,
     ) -> Report:
         """Evaluate, persist and announce ``docs`` (stored leads) for ``triggers``.
 
@@ -312,11 +311,9 @@ class Funnel:
                     )
             return report
         pending = list(docs)
-        for attempt in range(RETRIES):
+        for _ in range(RETRIES):
             t = now or db_now()
-            known = facts if (facts is not None and attempt == 0) else None
-            if known is None or any(d["_id"] not in known for d in pending):
-                known = await gather_facts(self.db, pending)
+            known = await gather_facts(self.db, pending)
             evaluations: list[tuple[dict[str, Any], Evaluation]] = []
             for doc in pending:
                 fired = set(triggers) | ({"created"} if doc["_id"] in created else set())
