@@ -20,24 +20,13 @@ from ..errors import (
 from ..store import accounts as store
 from ..store.pagination import Order
 from .common import Direction, contains_text, raise_if, require_text, set_fields
-from .relay import (
-    Connection,
-    children_connection,
-    load_nodes,
-    object_id,
-    root_connection,
-)
+from .contacts import CONTACTS
+from .leads import LEADS
+from .relay import Listing, connection_field, load_nodes, object_id
 
 if TYPE_CHECKING:
-    from .contacts import Contact, ContactFilter, ContactOrder, DeleteResult
-    from .leads import Lead, LeadFilter, LeadOrder
+    from .contacts import DeleteResult
 
-ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
-ContactFilterT = Annotated["ContactFilter", strawberry.lazy("leadgraph.api.contacts")]
-ContactOrderT = Annotated["ContactOrder", strawberry.lazy("leadgraph.api.contacts")]
-LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
-LeadFilterT = Annotated["LeadFilter", strawberry.lazy("leadgraph.api.leads")]
-LeadOrderT = Annotated["LeadOrder", strawberry.lazy("leadgraph.api.leads")]
 DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
 
 
@@ -75,59 +64,14 @@ class Account(relay.Node):
     ) -> list[Account | None]:
         return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
 
-    @strawberry.field(description="The account's contacts (its employees).")
-    async def contacts(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: ContactFilterT | None = None,
-        order_by: ContactOrderT | None = None,
-    ) -> Connection[ContactT]:
-        from .contacts import Contact, contact_order, contact_query
-
-        return await children_connection(
-            info,
-            "contacts",
-            "accountId",
-            self._doc["_id"],
-            contact_query(filter),
-            contact_order(order_by),
-            Contact.from_doc,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
-
-    @strawberry.field(description="Account-based leads (leads whose parent account is this one).")
-    async def leads(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: LeadFilterT | None = None,
-        order_by: LeadOrderT | None = None,
-    ) -> Connection[LeadT]:
-        from .leads import Lead, lead_order, lead_query
-
-        return await children_connection(
-            info,
-            "leads",
-            "parentAccountId",
-            self._doc["_id"],
-            lead_query(filter),
-            lead_order(order_by),
-            Lead.from_doc,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+    contacts = connection_field(
+        CONTACTS, parent_key="accountId", description="The account's contacts (its employees)."
+    )
+    leads = connection_field(
+        LEADS,
+        parent_key="parentAccountId",
+        description="Account-based leads (leads whose parent account is this one).",
+    )
 
 
 @strawberry.input(description="Filter accounts; all given conditions must hold.")
@@ -166,31 +110,26 @@ def account_query(f: AccountFilter | None) -> dict[str, Any]:
     )
 
 
+def account_order(o: AccountOrder | None) -> Order:
+    o = o or AccountOrder()
+    return Order(o.field.value, descending=o.direction is Direction.DESC)
+
+
+ACCOUNTS = Listing(
+    store.NAME,
+    Account,
+    filter=AccountFilter,
+    to_query=account_query,
+    to_order=account_order,
+    order=AccountOrder,
+)
+
+
 @strawberry.type
 class AccountQuery:
-    @strawberry.field(description="Accounts, filtered and ordered, as a Relay connection.")
-    async def accounts(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: AccountFilter | None = None,
-        order_by: AccountOrder | None = None,
-    ) -> Connection[Account]:
-        o = order_by or AccountOrder()
-        return await root_connection(
-            info,
-            store.NAME,
-            account_query(filter),
-            Order(o.field.value, o.direction is Direction.DESC),
-            Account.from_doc,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+    accounts = connection_field(
+        ACCOUNTS, description="Accounts, filtered and ordered, as a Relay connection."
+    )
 
     @strawberry.field(description="One account by global id.")
     async def account(self, info: Info, id: relay.GlobalID) -> Account | None:

@@ -24,26 +24,14 @@ from ..errors import (
 from ..store import contacts as store
 from ..store.pagination import Order
 from .common import Direction, clean_email, contains_text, raise_if, require_text, set_fields
-from .relay import (
-    Connection,
-    children_connection,
-    load_nodes,
-    load_one,
-    object_id,
-    root_connection,
-)
+from .interactions import INTERACTIONS
+from .leads import LEADS
+from .relay import Listing, connection_field, load_nodes, load_one, object_id
 
 if TYPE_CHECKING:
     from .accounts import Account
-    from .interactions import Interaction, InteractionFilter
-    from .leads import Lead, LeadFilter, LeadOrder
 
 AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
-LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
-LeadFilterT = Annotated["LeadFilter", strawberry.lazy("leadgraph.api.leads")]
-LeadOrderT = Annotated["LeadOrder", strawberry.lazy("leadgraph.api.leads")]
-InteractionT = Annotated["Interaction", strawberry.lazy("leadgraph.api.interactions")]
-InteractionFilterT = Annotated["InteractionFilter", strawberry.lazy("leadgraph.api.interactions")]
 
 
 @strawberry.enum(description="The contact's role in buying decisions.")
@@ -183,60 +171,16 @@ class Contact(relay.Node):
 
         return await load_one(info, "accounts", self._doc.get("accountId"), Account.from_doc)
 
-    @strawberry.field(description="The contact's leads (its expressions of interest).")
-    async def leads(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: LeadFilterT | None = None,
-        order_by: LeadOrderT | None = None,
-    ) -> Connection[LeadT]:
-        from .leads import Lead, lead_order, lead_query
-
-        return await children_connection(
-            info,
-            "leads",
-            "parentContactId",
-            self._doc["_id"],
-            lead_query(filter),
-            lead_order(order_by),
-            Lead.from_doc,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
-
-    @strawberry.field(
-        description="The contact's interactions, oldest first (`last: 5` gives the latest five)."
+    leads = connection_field(
+        LEADS,
+        parent_key="parentContactId",
+        description="The contact's leads (its expressions of interest).",
     )
-    async def interactions(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: InteractionFilterT | None = None,
-    ) -> Connection[InteractionT]:
-        from .interactions import Interaction, interaction_query
-
-        return await children_connection(
-            info,
-            "interactions",
-            "contactId",
-            self._doc["_id"],
-            interaction_query(filter),
-            Order("occurredAt"),
-            Interaction.from_doc,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+    interactions = connection_field(
+        INTERACTIONS,
+        parent_key="contactId",
+        description="The contact's interactions, oldest first (`last: 5` gives the latest five).",
+    )
 
 
 @strawberry.input(description="Contact preferences to set; omitted fields stay as they are.")
@@ -316,30 +260,21 @@ def contact_order(o: ContactOrder | None) -> Order:
     return Order(o.field.value, descending=o.direction is Direction.DESC)
 
 
+CONTACTS = Listing(
+    store.NAME,
+    Contact,
+    filter=ContactFilter,
+    to_query=contact_query,
+    to_order=contact_order,
+    order=ContactOrder,
+)
+
+
 @strawberry.type
 class ContactQuery:
-    @strawberry.field(description="Contacts, filtered and ordered, as a Relay connection.")
-    async def contacts(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: ContactFilter | None = None,
-        order_by: ContactOrder | None = None,
-    ) -> Connection[Contact]:
-        return await root_connection(
-            info,
-            store.NAME,
-            contact_query(filter),
-            contact_order(order_by),
-            Contact.from_doc,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+    contacts = connection_field(
+        CONTACTS, description="Contacts, filtered and ordered, as a Relay connection."
+    )
 
     @strawberry.field(description="One contact by global id.")
     async def contact(self, info: Info, id: relay.GlobalID) -> Contact | None:

@@ -26,8 +26,9 @@ from ..errors import (
 )
 from ..rules.conditions import interaction_type_problem
 from ..store import interactions as store
+from ..store.pagination import Order
 from .common import raise_if
-from .relay import load_nodes, load_one, object_id
+from .relay import Listing, load_nodes, load_one, object_id
 
 if TYPE_CHECKING:
     from .contacts import Contact
@@ -115,6 +116,15 @@ def interaction_query(f: InteractionFilter | None) -> dict[str, Any]:
         occurred_after=f.occurred_after,
         occurred_before=f.occurred_before,
     )
+
+
+INTERACTIONS = Listing(
+    store.NAME,
+    Interaction,
+    filter=InteractionFilter,
+    to_query=interaction_query,
+    to_order=lambda _: Order("occurredAt"),  # oldest first, always: no orderBy argument
+)
 
 
 @strawberry.input(description="An interaction to record for a contact.")

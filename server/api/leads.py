@@ -24,13 +24,7 @@ from ..errors import (
 from ..store import leads as store
 from ..store.pagination import Order
 from .common import Direction, clean_email, contains_text, raise_if, require_text, set_fields
-from .relay import (
-    Connection,
-    load_nodes,
-    load_one,
-    object_id,
-    root_connection,
-)
+from .relay import Listing, connection_field, load_nodes, load_one, object_id
 
 if TYPE_CHECKING:
     from .accounts import Account
@@ -277,30 +271,16 @@ def lead_order(o: LeadOrder | None) -> Order:
     return Order(o.field.value, descending=o.direction is Direction.DESC)
 
 
+LEADS = Listing(
+    store.NAME, Lead, filter=LeadFilter, to_query=lead_query, to_order=lead_order, order=LeadOrder
+)
+
+
 @strawberry.type
 class LeadQuery:
-    @strawberry.field(description="Leads, filtered and ordered, as a Relay connection.")
-    async def leads(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: LeadFilter | None = None,
-        order_by: LeadOrder | None = None,
-    ) -> Connection[Lead]:
-        return await root_connection(
-            info,
-            store.NAME,
-            lead_query(filter),
-            lead_order(order_by),
-            Lead.from_doc,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+    leads = connection_field(
+        LEADS, description="Leads, filtered and ordered, as a Relay connection."
+    )
 
     @strawberry.field(description="One lead by global id.")
     async def lead(self, info: Info, id: relay.GlobalID) -> Lead | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 from bson import ObjectId
@@ -133,9 +135,11 @@ __all__ = [
     "Connection",
     "Edge",
     "InvalidCursor",
+    "Listing",
     "PageInfo",
     "check_page_args",
     "connection",
+    "connection_field",
     "global_id",
     "known_count",
     "object_id",
@@ -228,3 +232,69 @@ async def root_connection(
         db, collection, query, order, first=first, after=after, last=last, before=before
     )
     return connection(page, to_node, lambda: batches.count(db, collection, query))
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How one Node type is listed as a connection: the collection it is stored in, its
+    GraphQL filter (and order) input types, and how their values read into a query and a sort
+    (the nodes are built by the type's ``from_doc``).
+
+    ``order`` is None for a type listed in one fixed order (``to_order`` ignores its argument);
+    the connection field then takes no ``orderBy``."""
+
+    collection: str
+    node: Any  # a Node type with ``from_doc``
+    filter: Any
+    to_query: Callable[[Any], dict[str, Any]]
+    to_order: Callable[[Any], Order]
+    order: Any = None
+
+
+_ARG = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+def connection_field(listing: Listing, *, description: str, parent_key: str | None = None) -> Any:
+    """A connection field (``first/after/last/before``, ``filter``, ``orderBy``) over ``listing``.
+
+    Without ``parent_key`` a top-level field over the whole collection; with it, a field of a
+    Node type listing the children whose ``parent_key`` is the parent's ``_id``."""
+
+    async def resolve(
+        root: Any,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: Any = None,
+        order_by: Any = None,
+    ) -> Connection[Any]:
+        query, order = listing.to_query(filter), listing.to_order(order_by)
+        to_node, collection = listing.node.from_doc, listing.collection
+        page: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}
+        if parent_key is None:
+            return await root_connection(info, collection, query, order, to_node, **page)
+        parent = root._doc["_id"]
+        return await children_connection(
+            info, collection, parent_key, parent, query, order, to_node, **page
+        )
+
+    # strawberry reads the GraphQL arguments from the signature: give it the listing's types
+    params = [
+        inspect.Parameter("root", _ARG),
+        inspect.Parameter("info", _ARG, annotation=Info),
+        *(
+            inspect.Parameter(name, _ARG, default=None, annotation=kind | None)
+            for name, kind in (("first", int), ("after", str), ("last", int), ("before", str))
+        ),
+        inspect.Parameter("filter", _ARG, default=None, annotation=listing.filter | None),
+    ]
+    if listing.order is not None:
+        params.append(
+            inspect.Parameter("order_by", _ARG, default=None, annotation=listing.order | None)
+        )
+    resolve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        params, return_annotation=cast(Any, Connection)[listing.node]
+    )
+    return strawberry.field(resolver=resolve, description=description)
