@@ -54,3 +54,103 @@ def between(field: str, after: Any = None, before: Any = None) -> dict[str, Any]
     """``{field: {$gte: after, $lt: before}}`` with the bounds given; ``{}`` with neither."""
     bounds = {op: v for op, v in (("$gte", after), ("$lt", before)) if v is not None}
     return {field: bounds} if bounds else {}
+
+
+def _bumping(update: dict[str, Any], inc: dict[str, int] | None) -> dict[str, Any]:
+    """``update`` with ``$inc`` of ``inc`` (a revision counter) when given."""
+    return {**update, "$inc": inc} if inc else update
+
+
+async def get_by_id(
+    collection: AsyncCollection, oid: ObjectId, session: Any = None
+) -> dict[str, Any] | None:
+    """One document by ``_id``, or None."""
+    return await collection.find_one({"_id": oid}, session=session)
+
+
+async def insert_new(
+    collection: AsyncCollection, doc: dict[str, Any], session: Any = None
+) -> dict[str, Any]:
+    """Store a new document (without ``_id``); returns it with the ``_id`` it was given."""
+    doc["_id"] = (await collection.insert_one(doc, session=session)).inserted_id
+    return doc
+
+
+async def set_changes(
+    collection: AsyncCollection,
+    oid: ObjectId,
+    changes: dict[str, Any],
+    *,
+    inc: dict[str, int] | None = None,
+    session: Any = None,
+) -> dict[str, Any] | None:
+    """``$set`` of ``changes`` on one document, stamped ``updatedAt`` (and ``inc``, a revision
+    counter, incremented); returns the document after, or None when there is none."""
+    update = _bumping({"$set": {**changes, "updatedAt": now()}}, inc)
+    return await update_returning(collection, oid, update, session=session)
+
+
+async def delete_by_id(collection: AsyncCollection, oid: ObjectId, session: Any = None) -> bool:
+    """Delete one document by ``_id``; False when there was none."""
+    return bool((await collection.delete_one({"_id": oid}, session=session)).deleted_count)
+
+
+async def unlink(
+    collection: AsyncCollection,
+    field: str,
+    parent: ObjectId,
+    *,
+    inc: dict[str, int] | None = None,
+    session: Any = None,
+) -> None:
+    """The parent ``parent`` was deleted: documents whose ``field`` points to it point nowhere."""
+    update = _bumping({"$set": {field: None, "updatedAt": now()}}, inc)
+    await collection.update_many({field: parent}, update, session=session)
+
+
+async def grouped_by(
+    collection: AsyncCollection,
+    field: str,
+    values: list[ObjectId],
+    sort: list[tuple[str, int]] | None = None,
+) -> dict[ObjectId, list[dict[str, Any]]]:
+    """The documents whose ``field`` is one of ``values`` (one ``$in`` find, in ``sort``
+    order), grouped by that field."""
+    out: dict[ObjectId, list[dict[str, Any]]] = {}
+    if not values:
+        return out
+    query = {field: {"$in": list(dict.fromkeys(values))}}
+    async for doc in collection.find(query, sort=sort, batch_size=10_000):
+        out.setdefault(doc[field], []).append(doc)
+    return out
+
+
+async def move_merged(
+    collection: AsyncCollection,
+    field: str,
+    from_id: ObjectId,
+    to_id: ObjectId,
+    tag: dict[str, Any],
+    *,
+    inc: dict[str, int] | None = None,
+    session: Any = None,
+) -> None:
+    """A merge: the documents of contact ``from_id`` (by ``field``) move to ``to_id``, tagged
+    ``mergedFrom`` so that :func:`move_unmerged` can move them back."""
+    update = _bumping({"$set": {field: to_id, "mergedFrom": tag}}, inc)
+    await collection.update_many({field: from_id}, update, session=session)
+
+
+async def move_unmerged(
+    collection: AsyncCollection,
+    field: str,
+    merge_id: ObjectId,
+    contact_id: ObjectId,
+    *,
+    inc: dict[str, int] | None = None,
+    session: Any = None,
+) -> None:
+    """A merge undone: the documents it moved from ``contact_id`` go back to it."""
+    update = _bumping({"$set": {field: contact_id}, "$unset": {"mergedFrom": ""}}, inc)
+    query = {"mergedFrom.mergeId": merge_id, "mergedFrom.contactId": contact_id}
+    await collection.update_many(query, update, session=session)

@@ -11,7 +11,15 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import between, find_by_ids, insert_all, now, update_returning
+from ._base import (
+    between,
+    delete_by_id,
+    find_by_ids,
+    insert_all,
+    insert_new,
+    now,
+    set_changes,
+)
 
 NAME = "accounts"
 
@@ -53,17 +61,13 @@ def new_document(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
-    doc = new_document(fields)
-    doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
-    return doc
+    return await insert_new(db[NAME], new_document(fields), session=session)
 
 
 async def update(
     db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
 ) -> dict[str, Any] | None:
-    changes = apply_fields({}, fields)
-    changes["updatedAt"] = now()
-    return await update_returning(db[NAME], oid, {"$set": changes}, session=session)
+    return await set_changes(db[NAME], oid, apply_fields({}, fields), session=session)
 
 
 def filter_query(
@@ -95,7 +99,7 @@ async def by_ids(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, dict[
 
 async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
     """Delete one account; False when there was none."""
-    return bool((await db[NAME].delete_one({"_id": oid}, session=session)).deleted_count)
+    return await delete_by_id(db[NAME], oid, session=session)
 
 
 async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:

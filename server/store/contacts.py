@@ -12,7 +12,18 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import between, find_by_ids, insert_all, now, update_returning
+from ._base import (
+    between,
+    delete_by_id,
+    find_by_ids,
+    get_by_id,
+    grouped_by,
+    insert_all,
+    insert_new,
+    now,
+    set_changes,
+    unlink,
+)
 
 NAME = "contacts"
 
@@ -84,21 +95,16 @@ def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
-    doc = new_document(fields)
-    result = await db[NAME].insert_one(doc, session=session)
-    doc["_id"] = result.inserted_id
-    return doc
+    return await insert_new(db[NAME], new_document(fields), session=session)
 
 
 async def update(
     db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
 ) -> dict[str, Any] | None:
-    current = await db[NAME].find_one({"_id": oid}, session=session)
+    current = await get_by_id(db[NAME], oid, session=session)
     if current is None:
         return None
-    changes = apply_fields(current, fields)
-    changes["updatedAt"] = now()
-    return await update_returning(db[NAME], oid, {"$set": changes}, session=session)
+    return await set_changes(db[NAME], oid, apply_fields(current, fields), session=session)
 
 
 def filter_query(
@@ -147,16 +153,11 @@ async def of_accounts(
     db: AsyncDatabase, account_ids: list[ObjectId]
 ) -> dict[ObjectId, list[dict[str, Any]]]:
     """The contacts of each account (one ``$in`` find), grouped by account id."""
-    out: dict[ObjectId, list[dict[str, Any]]] = {}
-    if not account_ids:
-        return out
-    async for doc in db[NAME].find({"accountId": {"$in": list(dict.fromkeys(account_ids))}}):
-        out.setdefault(doc["accountId"], []).append(doc)
-    return out
+    return await grouped_by(db[NAME], "accountId", account_ids)
 
 
 async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
-    return await db[NAME].find_one({"_id": oid}, session=session)
+    return await get_by_id(db[NAME], oid, session=session)
 
 
 async def by_ids_list(
@@ -187,7 +188,7 @@ async def set_paths(
 
 async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
     """Delete one contact; False when there was none."""
-    return bool((await db[NAME].delete_one({"_id": oid}, session=session)).deleted_count)
+    return await delete_by_id(db[NAME], oid, session=session)
 
 
 async def delete_ids(db: AsyncDatabase, ids: list[ObjectId], session: Any = None) -> int:
@@ -196,11 +197,7 @@ async def delete_ids(db: AsyncDatabase, ids: list[ObjectId], session: Any = None
 
 async def unlink_account(db: AsyncDatabase, account_id: ObjectId, session: Any = None) -> None:
     """The account was deleted: its contacts no longer belong to one."""
-    await db[NAME].update_many(
-        {"accountId": account_id},
-        {"$set": {"accountId": None, "updatedAt": now()}},
-        session=session,
-    )
+    await unlink(db[NAME], "accountId", account_id, session=session)
 
 
 async def names_with_phone_or_account(db: AsyncDatabase) -> AsyncIterator[dict[str, Any]]:

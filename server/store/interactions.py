@@ -12,7 +12,16 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
-from ._base import between, insert_all, now
+from ._base import (
+    between,
+    get_by_id,
+    grouped_by,
+    insert_all,
+    insert_new,
+    move_merged,
+    move_unmerged,
+    now,
+)
 
 NAME = "interactions"
 
@@ -63,8 +72,7 @@ def insights_update(doc: dict[str, Any]) -> dict[str, Any]:
 
 async def record(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
     """Insert an interaction and update the contact's insights (in the caller's transaction)."""
-    doc = new_document(fields)
-    doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
+    doc = await insert_new(db[NAME], new_document(fields), session=session)
     await db["contacts"].update_one(
         {"_id": doc["contactId"]}, insights_update(doc), session=session
     )
@@ -95,13 +103,7 @@ async def of_contacts(
     db: AsyncDatabase, contact_ids: list[ObjectId]
 ) -> dict[ObjectId, list[dict[str, Any]]]:
     """Every interaction of the given contacts, oldest first, grouped by contact (one find)."""
-    out: dict[ObjectId, list[dict[str, Any]]] = {}
-    if not contact_ids:
-        return out
-    cursor = db[NAME].find({"contactId": {"$in": list(dict.fromkeys(contact_ids))}})
-    async for doc in cursor.sort("occurredAt", 1).batch_size(10_000):
-        out.setdefault(doc["contactId"], []).append(doc)
-    return out
+    return await grouped_by(db[NAME], "contactId", contact_ids, sort=[("occurredAt", 1)])
 
 
 async def watch_inserts(
@@ -117,7 +119,7 @@ async def watch_inserts(
 
 
 async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
-    return await db[NAME].find_one({"_id": oid})
+    return await get_by_id(db[NAME], oid)
 
 
 async def by_idempotency_key(db: AsyncDatabase, key: str) -> dict[str, Any] | None:
@@ -137,22 +139,14 @@ async def move_to_contact(
     session: Any = None,
 ) -> None:
     """A merge: the interactions of ``from_id`` move to ``to_id``, tagged ``mergedFrom``."""
-    await db[NAME].update_many(
-        {"contactId": from_id},
-        {"$set": {"contactId": to_id, "mergedFrom": tag}},
-        session=session,
-    )
+    await move_merged(db[NAME], "contactId", from_id, to_id, tag, session=session)
 
 
 async def move_back(
     db: AsyncDatabase, merge_id: ObjectId, contact_id: ObjectId, session: Any = None
 ) -> None:
     """A merge undone: the interactions it moved from ``contact_id`` go back to it."""
-    await db[NAME].update_many(
-        {"mergedFrom.mergeId": merge_id, "mergedFrom.contactId": contact_id},
-        {"$set": {"contactId": contact_id}, "$unset": {"mergedFrom": ""}},
-        session=session,
-    )
+    await move_unmerged(db[NAME], "contactId", merge_id, contact_id, session=session)
 
 
 async def latest_of(

@@ -10,7 +10,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ._base import now
+from ._base import insert_new, now
 
 NAME = "api_keys"
 PREFIX = "lg_"
@@ -36,7 +36,7 @@ async def create(
         "createdAt": now(),
         "revokedAt": None,
     }
-    doc["_id"] = (await db[NAME].insert_one(doc)).inserted_id
+    await insert_new(db[NAME], doc)
     return key, doc
 
 

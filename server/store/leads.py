@@ -13,7 +13,19 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ._base import between, find_by_ids, insert_all, now, update_returning
+from ._base import (
+    between,
+    delete_by_id,
+    find_by_ids,
+    get_by_id,
+    insert_all,
+    insert_new,
+    move_merged,
+    move_unmerged,
+    now,
+    set_changes,
+    unlink,
+)
 
 NAME = "leads"
 
@@ -36,6 +48,7 @@ INDEXES = {
 # The stage of a lead created while no lifecycle is loaded (the shipped lifecycle's initial).
 DEFAULT_STAGE = "inquiry"
 OPEN = {"$in": ["open", None]}
+REV = {"rev": 1}  # every write to a lead increments its revision (optimistic concurrency)
 
 
 def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -90,18 +103,13 @@ def new_document(
 
 async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Any = None) -> dict[str, Any]:
     """Store a new lead document (see :func:`new_document`)."""
-    doc = dict(doc)
-    doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
-    return doc
+    return await insert_new(db[NAME], dict(doc), session=session)
 
 
 async def update(
     db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
 ) -> dict[str, Any] | None:
-    changes = apply_fields({}, fields)
-    changes["updatedAt"] = now()
-    update = {"$set": changes, "$inc": {"rev": 1}}
-    return await update_returning(db[NAME], oid, update, session=session)
+    return await set_changes(db[NAME], oid, apply_fields({}, fields), inc=REV, session=session)
 
 
 def filter_query(
@@ -148,7 +156,7 @@ def filter_query(
 
 
 async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
-    return await db[NAME].find_one({"_id": oid}, session=session)
+    return await get_by_id(db[NAME], oid, session=session)
 
 
 async def by_ids_list(db: AsyncDatabase, ids: list[ObjectId]) -> list[dict[str, Any]]:
@@ -325,18 +333,14 @@ async def orphans(
 
 async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
     """Delete one lead; False when there was none."""
-    return bool((await db[NAME].delete_one({"_id": oid}, session=session)).deleted_count)
+    return await delete_by_id(db[NAME], oid, session=session)
 
 
 async def unlink_parent(
     db: AsyncDatabase, field: str, parent: ObjectId, session: Any = None
 ) -> None:
     """The parent (``field``: ``parentContactId`` or ``parentAccountId``) was deleted."""
-    await db[NAME].update_many(
-        {field: parent},
-        {"$set": {field: None, "updatedAt": now()}, "$inc": {"rev": 1}},
-        session=session,
-    )
+    await unlink(db[NAME], field, parent, inc=REV, session=session)
 
 
 async def move_to_contact(
@@ -347,22 +351,14 @@ async def move_to_contact(
     session: Any = None,
 ) -> None:
     """A merge: the leads of contact ``from_id`` move to ``to_id``, tagged ``mergedFrom``."""
-    await db[NAME].update_many(
-        {"parentContactId": from_id},
-        {"$set": {"parentContactId": to_id, "mergedFrom": tag}, "$inc": {"rev": 1}},
-        session=session,
-    )
+    await move_merged(db[NAME], "parentContactId", from_id, to_id, tag, inc=REV, session=session)
 
 
 async def move_back(
     db: AsyncDatabase, merge_id: ObjectId, contact_id: ObjectId, session: Any = None
 ) -> None:
     """A merge undone: the leads it moved from ``contact_id`` go back to it."""
-    await db[NAME].update_many(
-        {"mergedFrom.mergeId": merge_id, "mergedFrom.contactId": contact_id},
-        {"$set": {"parentContactId": contact_id}, "$unset": {"mergedFrom": ""}, "$inc": {"rev": 1}},
-        session=session,
-    )
+    await move_unmerged(db[NAME], "parentContactId", merge_id, contact_id, inc=REV, session=session)
 
 
 async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
