@@ -161,10 +161,7 @@ class Merging:
             moved_keys: dict[str, list[str]] = {}
             for dup in dups:
                 tag = {"mergeId": merge_id, "contactId": dup["_id"]}
-                await leads.move_to_contact(db, dup["_id"], survivor_id, tag, session=session)
-                await interactions.move_to_contact(
-                    db, dup["_id"], survivor_id, tag, session=session
-                )
+                await merges.move_children(db, dup["_id"], survivor_id, tag, session=session)
                 kids = await match_keys.keys_of(db, [dup["_id"]], session=session)
                 await match_keys.reassign(db, kids, survivor_id, session=session, alias=True)
                 moved_keys[str(dup["_id"])] = kids
@@ -218,8 +215,7 @@ class Merging:
                 raise Conflict("a duplicate's id is in use again")
             await contacts.insert_documents(db, dups, session=session)
             for dup in dups:
-                await leads.move_back(db, merge_id, dup["_id"], session=session)
-                await interactions.move_back(db, merge_id, dup["_id"], session=session)
+                await merges.move_children_back(db, merge_id, dup["_id"], session=session)
                 await match_keys.reassign(
                     db,
                     record["movedKeys"].get(str(dup["_id"]), []),

@@ -18,8 +18,6 @@ from ._base import (
     grouped_by,
     insert_all,
     insert_new,
-    move_merged,
-    move_unmerged,
     now,
 )
 
@@ -129,24 +127,6 @@ async def by_idempotency_key(db: AsyncDatabase, key: str) -> dict[str, Any] | No
 async def delete_of_contact(db: AsyncDatabase, contact_id: ObjectId, session: Any = None) -> int:
     """Delete every interaction of a contact (the contact is being deleted)."""
     return (await db[NAME].delete_many({"contactId": contact_id}, session=session)).deleted_count
-
-
-async def move_to_contact(
-    db: AsyncDatabase,
-    from_id: ObjectId,
-    to_id: ObjectId,
-    tag: dict[str, Any],
-    session: Any = None,
-) -> None:
-    """A merge: the interactions of ``from_id`` move to ``to_id``, tagged ``mergedFrom``."""
-    await move_merged(db[NAME], "contactId", from_id, to_id, tag, session=session)
-
-
-async def move_back(
-    db: AsyncDatabase, merge_id: ObjectId, contact_id: ObjectId, session: Any = None
-) -> None:
-    """A merge undone: the interactions it moved from ``contact_id`` go back to it."""
-    await move_unmerged(db[NAME], "contactId", merge_id, contact_id, session=session)
 
 
 async def latest_of(

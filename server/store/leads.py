@@ -20,8 +20,6 @@ from ._base import (
     get_by_id,
     insert_all,
     insert_new,
-    move_merged,
-    move_unmerged,
     now,
     set_changes,
     unlink,
@@ -341,24 +339,6 @@ async def unlink_parent(
 ) -> None:
     """The parent (``field``: ``parentContactId`` or ``parentAccountId``) was deleted."""
     await unlink(db[NAME], field, parent, inc=REV, session=session)
-
-
-async def move_to_contact(
-    db: AsyncDatabase,
-    from_id: ObjectId,
-    to_id: ObjectId,
-    tag: dict[str, Any],
-    session: Any = None,
-) -> None:
-    """A merge: the leads of contact ``from_id`` move to ``to_id``, tagged ``mergedFrom``."""
-    await move_merged(db[NAME], "parentContactId", from_id, to_id, tag, inc=REV, session=session)
-
-
-async def move_back(
-    db: AsyncDatabase, merge_id: ObjectId, contact_id: ObjectId, session: Any = None
-) -> None:
-    """A merge undone: the leads it moved from ``contact_id`` go back to it."""
-    await move_unmerged(db[NAME], "parentContactId", merge_id, contact_id, inc=REV, session=session)
 
 
 async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:

@@ -8,7 +8,8 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ._base import now
+from . import interactions, leads
+from ._base import move_merged, move_unmerged, now
 
 NAME = "merges"
 INDEXES = {
@@ -17,6 +18,34 @@ INDEXES = {
         IndexModel([("duplicateIds", ASCENDING)], name="duplicates"),
     ]
 }
+
+# What belongs to a contact and follows it through a merge: (collection, the field naming the
+# contact, the revision bump a write to it carries).
+CONTACT_CHILDREN = (
+    (leads.NAME, "parentContactId", leads.REV),
+    (interactions.NAME, "contactId", None),
+)
+
+
+async def move_children(
+    db: AsyncDatabase,
+    from_id: ObjectId,
+    to_id: ObjectId,
+    tag: dict[str, Any],
+    session: Any = None,
+) -> None:
+    """A merge: the leads and interactions of contact ``from_id`` move to ``to_id``, tagged
+    ``mergedFrom`` (``tag``: the merge and the contact they came from)."""
+    for name, field, inc in CONTACT_CHILDREN:
+        await move_merged(db[name], field, from_id, to_id, tag, inc=inc, session=session)
+
+
+async def move_children_back(
+    db: AsyncDatabase, merge_id: ObjectId, contact_id: ObjectId, session: Any = None
+) -> None:
+    """A merge undone: the leads and interactions it moved from ``contact_id`` go back to it."""
+    for name, field, inc in CONTACT_CHILDREN:
+        await move_unmerged(db[name], field, merge_id, contact_id, inc=inc, session=session)
 
 
 async def insert(db: AsyncDatabase, record: dict[str, Any], session: Any = None) -> None:
