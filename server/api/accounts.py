@@ -18,7 +18,6 @@ from ..errors import (
     errors_as_data,
 )
 from ..store import accounts as store
-from ..store.pagination import Order
 from .common import Direction, contains_text, raise_if, require_text, set_fields
 from .contacts import CONTACTS
 from .leads import LEADS
@@ -110,17 +109,11 @@ def account_query(f: AccountFilter | None) -> dict[str, Any]:
     )
 
 
-def account_order(o: AccountOrder | None) -> Order:
-    o = o or AccountOrder()
-    return Order(o.field.value, descending=o.direction is Direction.DESC)
-
-
 ACCOUNTS = Listing(
     store.NAME,
     Account,
     filter=AccountFilter,
     to_query=account_query,
-    to_order=account_order,
     order=AccountOrder,
 )
 

@@ -22,7 +22,6 @@ from ..errors import (
     plugin_errors,
 )
 from ..store import contacts as store
-from ..store.pagination import Order
 from .common import Direction, clean_email, contains_text, raise_if, require_text, set_fields
 from .interactions import INTERACTIONS
 from .leads import LEADS
@@ -255,17 +254,11 @@ def contact_query(f: ContactFilter | None) -> dict[str, Any]:
     )
 
 
-def contact_order(o: ContactOrder | None) -> Order:
-    o = o or ContactOrder()
-    return Order(o.field.value, descending=o.direction is Direction.DESC)
-
-
 CONTACTS = Listing(
     store.NAME,
     Contact,
     filter=ContactFilter,
     to_query=contact_query,
-    to_order=contact_order,
     order=ContactOrder,
 )
 

@@ -123,7 +123,7 @@ INTERACTIONS = Listing(
     Interaction,
     filter=InteractionFilter,
     to_query=interaction_query,
-    to_order=lambda _: Order("occurredAt"),  # oldest first, always: no orderBy argument
+    fixed_order=Order("occurredAt"),  # oldest first, always: no orderBy argument
 )
 
 

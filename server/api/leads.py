@@ -22,7 +22,6 @@ from ..errors import (
     plugin_errors,
 )
 from ..store import leads as store
-from ..store.pagination import Order
 from .common import Direction, clean_email, contains_text, raise_if, require_text, set_fields
 from .relay import Listing, connection_field, load_nodes, load_one, object_id
 
@@ -266,14 +265,7 @@ def lead_query(f: LeadFilter | None) -> dict[str, Any]:
     )
 
 
-def lead_order(o: LeadOrder | None) -> Order:
-    o = o or LeadOrder()
-    return Order(o.field.value, descending=o.direction is Direction.DESC)
-
-
-LEADS = Listing(
-    store.NAME, Lead, filter=LeadFilter, to_query=lead_query, to_order=lead_order, order=LeadOrder
-)
+LEADS = Listing(store.NAME, Lead, filter=LeadFilter, to_query=lead_query, order=LeadOrder)
 
 
 @strawberry.type

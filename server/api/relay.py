@@ -18,6 +18,7 @@ from ..errors import InvalidInput
 from ..loaders import Children
 from ..store import batches
 from ..store.pagination import InvalidCursor, Order, Page
+from .common import Direction
 
 NodeT = TypeVar("NodeT")
 
@@ -237,18 +238,26 @@ async def root_connection(
 @dataclass(frozen=True)
 class Listing:
     """How one Node type is listed as a connection: the collection it is stored in, its
-    GraphQL filter (and order) input types, and how their values read into a query and a sort
-    (the nodes are built by the type's ``from_doc``).
+    GraphQL filter input type and how a filter reads into a query, and its order input type
+    (a ``field`` enum of stored fields and a ``direction``). The nodes are built by the type's
+    ``from_doc``.
 
-    ``order`` is None for a type listed in one fixed order (``to_order`` ignores its argument);
-    the connection field then takes no ``orderBy``."""
+    Give either ``order`` or ``fixed_order``: with ``fixed_order`` the type is always listed in
+    that order and the connection field takes no ``orderBy``."""
 
     collection: str
-    node: Any  # a Node type with ``from_doc``
+    node: Any
     filter: Any
     to_query: Callable[[Any], dict[str, Any]]
-    to_order: Callable[[Any], Order]
     order: Any = None
+    fixed_order: Order | None = None
+
+    def sort(self, order_by: Any) -> Order:
+        """The sort an ``orderBy`` value (None: the order input's defaults) asks for."""
+        if self.fixed_order is not None:
+            return self.fixed_order
+        o = order_by or self.order()
+        return Order(o.field.value, descending=o.direction is Direction.DESC)
 
 
 _ARG = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -270,7 +279,7 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
         filter: Any = None,
         order_by: Any = None,
     ) -> Connection[Any]:
-        query, order = listing.to_query(filter), listing.to_order(order_by)
+        query, order = listing.to_query(filter), listing.sort(order_by)
         to_node, collection = listing.node.from_doc, listing.collection
         page: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}
         if parent_key is None:
@@ -290,7 +299,7 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
         ),
         inspect.Parameter("filter", _ARG, default=None, annotation=listing.filter | None),
     ]
-    if listing.order is not None:
+    if listing.fixed_order is None:
         params.append(
             inspect.Parameter("order_by", _ARG, default=None, annotation=listing.order | None)
         )
