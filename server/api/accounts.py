@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -18,7 +17,7 @@ from ..errors import (
     errors_as_data,
 )
 from ..store import accounts as store
-from .common import Direction, contains_text, raise_if, require_text, set_fields
+from .common import contains_text, order_input, raise_if, require_text, set_fields
 from .contacts import CONTACTS
 from .leads import LEADS
 from .relay import Listing, connection_field, load_nodes, object_id
@@ -83,22 +82,12 @@ class AccountFilter:
     created_before: datetime | None = None
 
 
-@strawberry.enum
-class AccountOrderField(Enum):
-    CREATED_AT = "createdAt"
-    UPDATED_AT = "updatedAt"
-    NAME = "nameNormalized"
+AccountOrder = order_input(
+    "Account", CREATED_AT="createdAt", UPDATED_AT="updatedAt", NAME="nameNormalized"
+)
 
 
-@strawberry.input(description="Account ordering (ties broken by id).")
-class AccountOrder:
-    field: AccountOrderField = AccountOrderField.CREATED_AT
-    direction: Direction = Direction.ASC
-
-
-def account_query(f: AccountFilter | None) -> dict[str, Any]:
-    if f is None:
-        return {}
+def account_query(f: AccountFilter) -> dict[str, Any]:
     return store.filter_query(
         name_contains=contains_text(f.name_contains, "filter.nameContains"),
         domain=f.domain,

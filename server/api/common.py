@@ -17,6 +17,24 @@ class Direction(Enum):
     DESC = "desc"
 
 
+def order_input(type_name: str, **fields: str) -> Any:
+    """The ``<type_name>Order`` input type: ``field``, one of the ``<type_name>OrderField`` enum
+    built from ``fields`` (GraphQL name = stored field; the first is the default), and
+    ``direction`` (default ASC). Ties are broken by id (see :meth:`relay.Listing.sort`)."""
+    members: Any = Enum(f"{type_name}OrderField", fields)  # type: ignore[misc]  # a run-time name
+    field_enum = strawberry.enum(members)
+    namespace = {
+        "__module__": __name__,
+        "__annotations__": {"field": field_enum, "direction": Direction},
+        "field": next(iter(field_enum)),
+        "direction": Direction.ASC,
+    }
+    return strawberry.input(
+        type(f"{type_name}Order", (), namespace),
+        description=f"{type_name} ordering (ties broken by id).",
+    )
+
+
 def clean_email(value: str | None, field: str, errors: list[tuple[str, str]]) -> str | None:
     """Validate an email input; appends to ``errors`` instead of raising."""
     if value is None:

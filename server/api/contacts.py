@@ -22,7 +22,7 @@ from ..errors import (
     plugin_errors,
 )
 from ..store import contacts as store
-from .common import Direction, clean_email, contains_text, raise_if, require_text, set_fields
+from .common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
 from .interactions import INTERACTIONS
 from .leads import LEADS
 from .relay import Listing, connection_field, load_nodes, load_one, object_id
@@ -214,22 +214,12 @@ class ContactFilter:
     created_before: datetime | None = None
 
 
-@strawberry.enum
-class ContactOrderField(Enum):
-    CREATED_AT = "createdAt"
-    UPDATED_AT = "updatedAt"
-    NAME = "sortName"
+ContactOrder = order_input(
+    "Contact", CREATED_AT="createdAt", UPDATED_AT="updatedAt", NAME="sortName"
+)
 
 
-@strawberry.input(description="Contact ordering (ties broken by id).")
-class ContactOrder:
-    field: ContactOrderField = ContactOrderField.CREATED_AT
-    direction: Direction = Direction.ASC
-
-
-def contact_query(f: ContactFilter | None) -> dict[str, Any]:
-    if f is None:
-        return {}
+def contact_query(f: ContactFilter) -> dict[str, Any]:
     prefs = {
         k: v
         for k, v in {

@@ -108,9 +108,7 @@ class InteractionFilter:
     occurred_before: datetime | None = None
 
 
-def interaction_query(f: InteractionFilter | None) -> dict[str, Any]:
-    if f is None:
-        return {}
+def interaction_query(f: InteractionFilter) -> dict[str, Any]:
     return store.filter_query(
         types=[t.value for t in f.types] if f.types else None,
         occurred_after=f.occurred_after,

@@ -22,7 +22,7 @@ from ..errors import (
     plugin_errors,
 )
 from ..store import leads as store
-from .common import Direction, clean_email, contains_text, raise_if, require_text, set_fields
+from .common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
 from .relay import Listing, connection_field, load_nodes, load_one, object_id
 
 if TYPE_CHECKING:
@@ -230,21 +230,10 @@ class LeadFilter:
     created_before: datetime | None = None
 
 
-@strawberry.enum
-class LeadOrderField(Enum):
-    CREATED_AT = "createdAt"
-    UPDATED_AT = "updatedAt"
+LeadOrder = order_input("Lead", CREATED_AT="createdAt", UPDATED_AT="updatedAt")
 
 
-@strawberry.input(description="Lead ordering (ties broken by id).")
-class LeadOrder:
-    field: LeadOrderField = LeadOrderField.CREATED_AT
-    direction: Direction = Direction.ASC
-
-
-def lead_query(f: LeadFilter | None) -> dict[str, Any]:
-    if f is None:
-        return {}
+def lead_query(f: LeadFilter) -> dict[str, Any]:
     return store.filter_query(
         topic=f.topic,
         topic_contains=contains_text(f.topic_contains, "filter.topicContains"),

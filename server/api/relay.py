@@ -238,7 +238,7 @@ async def root_connection(
 @dataclass(frozen=True)
 class Listing:
     """How one Node type is listed as a connection: the collection it is stored in, its
-    GraphQL filter input type and how a filter reads into a query, and its order input type
+    GraphQL filter input type and how a filter (when given) reads into a query, its order input type
     (a ``field`` enum of stored fields and a ``direction``). The nodes are built by the type's
     ``from_doc``.
 
@@ -249,7 +249,7 @@ class Listing:
     node: Any
     filter: Any
     to_query: Callable[[Any], dict[str, Any]]
-    order: Any = None
+    order: Any = None  # built by common.order_input
     fixed_order: Order | None = None
 
     def sort(self, order_by: Any) -> Order:
@@ -279,7 +279,8 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
         filter: Any = None,
         order_by: Any = None,
     ) -> Connection[Any]:
-        query, order = listing.to_query(filter), listing.sort(order_by)
+        query = listing.to_query(filter) if filter is not None else {}
+        order = listing.sort(order_by)
         to_node, collection = listing.node.from_doc, listing.collection
         page: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}
         if parent_key is None:
