@@ -20,7 +20,7 @@ from ..store import accounts as store
 from .common import contains_text, order_input, raise_if, require_text, set_fields
 from .contacts import CONTACTS
 from .leads import LEADS
-from .relay import Listing, connection_field, load_nodes, object_id
+from .relay import Listing, connection_field, load_nodes, load_one, object_id
 
 if TYPE_CHECKING:
     from .contacts import DeleteResult
@@ -115,8 +115,7 @@ class AccountQuery:
 
     @strawberry.field(description="One account by global id.")
     async def account(self, info: Info, id: relay.GlobalID) -> Account | None:
-        doc = await info.context.loaders.by_id(store.NAME).load(object_id(id, "Account"))
-        return Account.from_doc(doc) if doc else None
+        return await load_one(info, store.NAME, object_id(id, "Account"), Account.from_doc)
 
 
 @strawberry.input(description="Fields of a new account.")

@@ -35,6 +35,14 @@ def order_input(type_name: str, **fields: str) -> Any:
     )
 
 
+def stored_enum(cls: type[Enum], value: Any) -> Any:
+    """The ``cls`` member of a stored value; None for None or a value ``cls`` does not know."""
+    try:
+        return cls(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def clean_email(value: str | None, field: str, errors: list[tuple[str, str]]) -> str | None:
     """Validate an email input; appends to ``errors`` instead of raising."""
     if value is None:

@@ -22,7 +22,15 @@ from ..errors import (
     plugin_errors,
 )
 from ..store import contacts as store
-from .common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
+from .common import (
+    clean_email,
+    contains_text,
+    order_input,
+    raise_if,
+    require_text,
+    set_fields,
+    stored_enum,
+)
 from .interactions import INTERACTIONS
 from .leads import LEADS
 from .relay import Listing, connection_field, load_nodes, load_one, object_id
@@ -87,13 +95,6 @@ class MarketingInsights:
     last_activity_at: datetime | None
 
 
-def _enum(cls: type[Enum], value: Any) -> Any:
-    try:
-        return cls(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 @strawberry.type(description="One person: customer, prospect, partner, vendor, speaker, sponsor.")
 class Contact(relay.Node):
     oid: relay.NodeID[str]
@@ -130,7 +131,7 @@ class Contact(relay.Node):
             email=doc.get("email"),
             phone=doc.get("phone"),
             job_title=doc.get("jobTitle"),
-            role=_enum(ContactRole, doc.get("role")),
+            role=stored_enum(ContactRole, doc.get("role")),
             marketing_source=doc.get("marketingSource"),
             marketing_only=bool(doc.get("marketingOnly")),
             preferences=ContactPreferences(
@@ -140,7 +141,7 @@ class Contact(relay.Node):
                 track_email=bool(prefs["trackEmail"]),
             ),
             consent=Consent(
-                level=_enum(ConsentLevel, consent.get("level")),
+                level=stored_enum(ConsentLevel, consent.get("level")),
                 is_child=bool(consent.get("isChild")),
                 guardian=consent.get("guardian"),
             ),
@@ -261,9 +262,7 @@ class ContactQuery:
 
     @strawberry.field(description="One contact by global id.")
     async def contact(self, info: Info, id: relay.GlobalID) -> Contact | None:
-        oid = object_id(id, "Contact")
-        doc = await info.context.loaders.by_id(store.NAME).load(oid)
-        return Contact.from_doc(doc) if doc else None
+        return await load_one(info, store.NAME, object_id(id, "Contact"), Contact.from_doc)
 
 
 @strawberry.input(description="Fields of a new contact.")

@@ -22,7 +22,15 @@ from ..errors import (
     plugin_errors,
 )
 from ..store import leads as store
-from .common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
+from .common import (
+    clean_email,
+    contains_text,
+    order_input,
+    raise_if,
+    require_text,
+    set_fields,
+    stored_enum,
+)
 from .relay import Listing, connection_field, load_nodes, load_one, object_id
 
 if TYPE_CHECKING:
@@ -96,13 +104,6 @@ class ScoreError:
     rules_version: str | None
 
 
-def _enum(cls: type[Enum], value: Any) -> Any:
-    try:
-        return cls(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 @strawberry.type(description="An expression of interest by a contact in a marketing context.")
 class Lead(relay.Node):
     oid: relay.NodeID[str]
@@ -137,7 +138,7 @@ class Lead(relay.Node):
             oid=str(doc["_id"]),
             topic=doc.get("topic"),
             marketing_context=MarketingContext(
-                kind=_enum(MarketingContextKind, ctx.get("kind")), name=ctx.get("name")
+                kind=stored_enum(MarketingContextKind, ctx.get("kind")), name=ctx.get("name")
             )
             if ctx
             else None,
@@ -176,7 +177,7 @@ class Lead(relay.Node):
             sales_ready=bool(doc.get("salesReady")),
             sales_ready_by_hand=doc.get("salesReadyBy") == "hand",
             teleprospect_ready=bool(doc.get("teleprospectReady")),
-            status=_enum(LeadStatus, doc.get("status")) or LeadStatus.OPEN,
+            status=stored_enum(LeadStatus, doc.get("status")) or LeadStatus.OPEN,
             score_error=ScoreError(
                 plugin=err["plugin"],
                 hook=err.get("hook") or "",
@@ -265,8 +266,7 @@ class LeadQuery:
 
     @strawberry.field(description="One lead by global id.")
     async def lead(self, info: Info, id: relay.GlobalID) -> Lead | None:
-        doc = await info.context.loaders.by_id(store.NAME).load(object_id(id, "Lead"))
-        return Lead.from_doc(doc) if doc else None
+        return await load_one(info, store.NAME, object_id(id, "Lead"), Lead.from_doc)
 
 
 @strawberry.input(description="The lead's marketing context.")
