@@ -20,7 +20,7 @@ from ..store import accounts as store
 from .common import contains_text, order_input, raise_if, require_text, set_fields
 from .contacts import CONTACTS
 from .leads import LEADS
-from .relay import Listing, connection_field, load_nodes, load_one, object_id
+from .relay import Listing, StoredNode, connection_field, load_one, object_id
 
 if TYPE_CHECKING:
     from .contacts import DeleteResult
@@ -29,7 +29,7 @@ DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contact
 
 
 @strawberry.type(description="A company you market and sell to (or a partner or vendor).")
-class Account(relay.Node):
+class Account(StoredNode, collection=store.NAME):
     oid: relay.NodeID[str]
     name: str | None
     domain: str | None = strawberry.field(description="Web domain, normalised (no www., scheme).")
@@ -55,12 +55,6 @@ class Account(relay.Node):
             updated_at=doc.get("updatedAt") or doc["createdAt"],
             _doc=doc,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]  # one async road for the overloads
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Account | None]:
-        return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
 
     contacts = connection_field(
         CONTACTS, parent_key="accountId", description="The account's contacts (its employees)."
@@ -98,13 +92,7 @@ def account_query(f: AccountFilter) -> dict[str, Any]:
     )
 
 
-ACCOUNTS = Listing(
-    store.NAME,
-    Account,
-    filter=AccountFilter,
-    to_query=account_query,
-    order=AccountOrder,
-)
+ACCOUNTS = Listing(Account, filter=AccountFilter, to_query=account_query, order=AccountOrder)
 
 
 @strawberry.type

@@ -33,7 +33,7 @@ from .common import (
 )
 from .interactions import INTERACTIONS
 from .leads import LEADS
-from .relay import Listing, connection_field, load_nodes, load_one, object_id
+from .relay import Listing, StoredNode, connection_field, load_one, object_id
 
 if TYPE_CHECKING:
     from .accounts import Account
@@ -96,7 +96,7 @@ class MarketingInsights:
 
 
 @strawberry.type(description="One person: customer, prospect, partner, vendor, speaker, sponsor.")
-class Contact(relay.Node):
+class Contact(StoredNode, collection=store.NAME):
     oid: relay.NodeID[str]
     first_name: str | None
     last_name: str | None
@@ -158,12 +158,6 @@ class Contact(relay.Node):
             updated_at=doc.get("updatedAt") or doc["createdAt"],
             _doc=doc,
         )
-
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]  # one async road for the overloads
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Contact | None]:
-        return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
 
     @strawberry.field(description="The account (company) this contact works for.")
     async def account(self, info: Info) -> AccountT | None:
@@ -245,13 +239,7 @@ def contact_query(f: ContactFilter) -> dict[str, Any]:
     )
 
 
-CONTACTS = Listing(
-    store.NAME,
-    Contact,
-    filter=ContactFilter,
-    to_query=contact_query,
-    order=ContactOrder,
-)
+CONTACTS = Listing(Contact, filter=ContactFilter, to_query=contact_query, order=ContactOrder)
 
 
 @strawberry.type

@@ -28,7 +28,7 @@ from ..rules.conditions import interaction_type_problem
 from ..store import interactions as store
 from ..store.pagination import Order
 from .common import raise_if
-from .relay import Listing, load_nodes, load_one, object_id
+from .relay import Listing, StoredNode, load_one, object_id
 
 if TYPE_CHECKING:
     from .contacts import Contact
@@ -51,7 +51,7 @@ else:
 
 
 @strawberry.type(description="One engagement of a contact.")
-class Interaction(relay.Node):
+class Interaction(StoredNode, collection=store.NAME):
     oid: relay.NodeID[str]
     type: InteractionType
     custom_type: str | None = strawberry.field(
@@ -82,12 +82,6 @@ class Interaction(relay.Node):
             _doc=doc,
         )
 
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Interaction | None]:
-        return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
-
     @strawberry.field(description="The contact who engaged.")
     async def contact(self, info: Info) -> ContactT | None:
         from .contacts import Contact
@@ -117,7 +111,6 @@ def interaction_query(f: InteractionFilter) -> dict[str, Any]:
 
 
 INTERACTIONS = Listing(
-    store.NAME,
     Interaction,
     filter=InteractionFilter,
     to_query=interaction_query,

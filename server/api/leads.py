@@ -31,7 +31,7 @@ from .common import (
     set_fields,
     stored_enum,
 )
-from .relay import Listing, connection_field, load_nodes, load_one, object_id
+from .relay import Listing, StoredNode, connection_field, load_one, object_id
 
 if TYPE_CHECKING:
     from .accounts import Account
@@ -105,7 +105,7 @@ class ScoreError:
 
 
 @strawberry.type(description="An expression of interest by a contact in a marketing context.")
-class Lead(relay.Node):
+class Lead(StoredNode, collection=store.NAME):
     oid: relay.NodeID[str]
     topic: str | None
     marketing_context: MarketingContext | None
@@ -192,12 +192,6 @@ class Lead(relay.Node):
             _doc=doc,
         )
 
-    @classmethod
-    async def resolve_nodes(  # type: ignore[override]  # one async road for the overloads
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Lead | None]:
-        return await load_nodes(info, store.NAME, node_ids, cls.from_doc)
-
     @strawberry.field(description="The parent contact (lead_parent_contact).")
     async def parent_contact(self, info: Info) -> ContactT | None:
         from .contacts import Contact
@@ -255,7 +249,7 @@ def lead_query(f: LeadFilter) -> dict[str, Any]:
     )
 
 
-LEADS = Listing(store.NAME, Lead, filter=LeadFilter, to_query=lead_query, order=LeadOrder)
+LEADS = Listing(Lead, filter=LeadFilter, to_query=lead_query, order=LeadOrder)
 
 
 @strawberry.type

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Self, TypeVar, cast
 
 import strawberry
 from bson import ObjectId
@@ -147,6 +147,28 @@ __all__ = [
 ]
 
 
+class StoredNode(relay.Node):
+    """A Node type stored one document per record in a collection (named by the subclass:
+    ``class Contact(StoredNode, collection="contacts")``) and built by ``from_doc``; its
+    global ids resolve through the request's batched loader."""
+
+    collection: str
+
+    def __init_subclass__(cls, collection: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.collection = collection or cls.collection
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]  # one async road for the overloads
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Self | None]:
+        return await load_nodes(info, cls.collection, node_ids, cls.from_doc)
+
+
 async def load_nodes(
     info: Info, collection: str, node_ids: Any, to_node: Callable[[dict[str, Any]], NodeT]
 ) -> list[NodeT | None]:
@@ -237,19 +259,15 @@ async def root_connection(
 
 @dataclass(frozen=True)
 class Listing:
-    """How one Node type is listed as a connection: the collection it is stored in, its
-    GraphQL filter input type and how a filter (when given) reads into a query, its order input type
-    (a ``field`` enum of stored fields and a ``direction``). The nodes are built by the type's
-    ``from_doc``.
+    """How one stored Node type (``node``) is listed as a connection: its GraphQL filter input
+    type and how a given filter reads into a query; its order input type (built by
+    :func:`common.order_input`), or the one ``fixed_order`` it is always listed in (the field
+    then takes no ``orderBy``)."""
 
-    Give either ``order`` or ``fixed_order``: with ``fixed_order`` the type is always listed in
-    that order and the connection field takes no ``orderBy``."""
-
-    collection: str
-    node: Any
+    node: type[StoredNode]
     filter: Any
     to_query: Callable[[Any], dict[str, Any]]
-    order: Any = None  # built by common.order_input
+    order: Any = None
     fixed_order: Order | None = None
 
     def sort(self, order_by: Any) -> Order:
@@ -281,7 +299,7 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
     ) -> Connection[Any]:
         query = listing.to_query(filter) if filter is not None else {}
         order = listing.sort(order_by)
-        to_node, collection = listing.node.from_doc, listing.collection
+        to_node, collection = listing.node.from_doc, listing.node.collection
         page: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}
         if parent_key is None:
             return await root_connection(info, collection, query, order, to_node, **page)
