@@ -157,6 +157,36 @@ class _Checker:
         line, col = locate(self.raw.get(file), loc, key=key)
         self.errors.append(RuleError(file, line, col, message))
 
+    def provided(
+        self, file: str, loc: tuple[Any, ...], what: str, name: str, table: Mapping[str, Provided]
+    ) -> Provided | None:
+        """The plugin-provided ``what`` (operator, kind, action, guard) called ``name``; None,
+        with an error at ``loc`` listing the known ones, when no plugin provides it."""
+        found = table.get(name)
+        if found is None:
+            known = ", ".join(sorted(table))
+            self.at(file, loc, f"unknown {what} {name!r}; expected one of: {known}")
+        return found
+
+    def checked(
+        self,
+        file: str,
+        loc: tuple[Any, ...],
+        what: str,
+        provided: Provided,
+        value: Any,
+        problem: str,
+    ) -> None:
+        """Run the ``check`` of a plugin-provided ``what`` (if it has one) on ``value``: the
+        ValueError it raises becomes an error ``problem: <reason>`` at ``loc``."""
+        check = getattr(provided.value, "check", None)
+        if check is None:
+            return
+        try:
+            guarded(provided, f"{what} check", check, value, expected=(ValueError,))
+        except ValueError as exc:
+            self.at(file, loc, f"{problem}: {exc}")
+
     def where(self, file: str, loc: tuple[Any, ...]) -> str:
         line, col = locate(self.raw.get(file), loc)
         return f"{file}:{line}:{col}"
@@ -187,25 +217,11 @@ class _Checker:
                         self.interaction_type(file, (*nloc, "value", k), name)
                 elif node.fact.startswith(COUNTS):
                     self.interaction_type(file, (*nloc, "fact"), node.fact.removeprefix(COUNTS))
-                op = self.registry.operators.get(node.op)
-                if op is None:
-                    known = ", ".join(sorted(self.registry.operators))
-                    self.at(
-                        file,
-                        (*nloc, "op"),
-                        f"unknown operator {node.op!r}; expected one of: {known}",
-                    )
-                elif getattr(op.value, "check", None) is not None:
-                    try:
-                        guarded(
-                            op,
-                            f"operator {node.op!r} check",
-                            op.value.check,
-                            node.value,
-                            expected=(ValueError,),
-                        )
-                    except ValueError as exc:
-                        self.at(file, (*nloc, "value"), f"value for {node.op!r}: {exc}")
+                operators = self.registry.operators
+                op = self.provided(file, (*nloc, "op"), "operator", node.op, operators)
+                if op is not None:
+                    what, value_loc = f"operator {node.op!r}", (*nloc, "value")
+                    self.checked(file, value_loc, what, op, node.value, f"value for {node.op!r}")
             elif isinstance(node, Event):
                 spec = node.event
                 self.event_spec(file, spec, (*nloc, "event"))
@@ -243,25 +259,10 @@ def _check_matching(c: _Checker, file: str, m: Matching) -> None:
         "strategy",
     )
     for i, s in enumerate(m.strategies):
-        kind = c.registry.matching_kinds.get(s.kind)
-        if kind is None:
-            c.at(
-                file,
-                ("matching", "strategies", i, "kind"),
-                f"unknown matching kind "
-                f"{s.kind!r}; expected one of: {', '.join(sorted(c.registry.matching_kinds))}",
-            )
-        elif getattr(kind.value, "check", None) is not None:
-            try:
-                guarded(
-                    kind,
-                    f"matching kind {s.kind!r} check",
-                    kind.value.check,
-                    s,
-                    expected=(ValueError,),
-                )
-            except ValueError as exc:
-                c.at(file, ("matching", "strategies", i), f"strategy {s.name!r}: {exc}")
+        loc = ("matching", "strategies", i)
+        kind = c.provided(file, (*loc, "kind"), "matching kind", s.kind, c.registry.matching_kinds)
+        if kind is not None:
+            c.checked(file, loc, f"matching kind {s.kind!r}", kind, s, f"strategy {s.name!r}")
 
     def ref(name: str | None, entity: str, loc: tuple[Any, ...]) -> None:
         if name is None:
@@ -301,14 +302,8 @@ def _check_scoring(
             c.event_spec(file, rule.per_event, (*base, "rules", j, "per_event"))
             if rule.per_event.where is not None:
                 c.condition(file, rule.per_event.where, (*base, "rules", j, "per_event", "where"))
-    kind = c.registry.scoring_kinds.get(model.kind)
+    kind = c.provided(file, (*base, "kind"), "scoring kind", model.kind, c.registry.scoring_kinds)
     if kind is None:
-        c.at(
-            file,
-            (*base, "kind"),
-            f"unknown scoring kind {model.kind!r}; expected one of: "
-            f"{', '.join(sorted(c.registry.scoring_kinds))}",
-        )
         return
     if len(c.errors) > before:
         return  # its conditions are broken: do not hand them to the kind
@@ -363,32 +358,13 @@ def _check_lifecycle(c: _Checker, file: str, lc: Lifecycle) -> None:
         stage(t.to, (*loc, "to"))
         c.condition(file, t.guard, (*loc, "guard"))
         for j, g in enumerate(t.requires):
-            if g not in c.registry.guards:
-                c.at(
-                    file,
-                    (*loc, "requires", j),
-                    f"unknown guard {g!r}; expected one of: {', '.join(sorted(c.registry.guards))}",
-                )
+            c.provided(file, (*loc, "requires", j), "guard", g, c.registry.guards)
         for j, a in enumerate(t.actions):
-            action = c.registry.actions.get(a.action)
-            if action is None:
-                c.at(
-                    file,
-                    (*loc, "actions", j, "action"),
-                    f"unknown action {a.action!r}; "
-                    f"expected one of: {', '.join(sorted(c.registry.actions))}",
-                )
-            elif getattr(action.value, "check", None) is not None:
-                try:
-                    guarded(
-                        action,
-                        f"action {a.action!r} check",
-                        action.value.check,
-                        a.with_,
-                        expected=(ValueError,),
-                    )
-                except ValueError as exc:
-                    c.at(file, (*loc, "actions", j), f"action {a.action!r}: {exc}")
+            aloc = (*loc, "actions", j)
+            action = c.provided(file, (*aloc, "action"), "action", a.action, c.registry.actions)
+            if action is not None:
+                what = f"action {a.action!r}"
+                c.checked(file, aloc, what, action, a.with_, what)
 
 
 def _check_tests(
