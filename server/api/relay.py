@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, Self, TypeVar, cast
 
 import strawberry
@@ -187,26 +188,25 @@ async def load_one(
     return to_node(doc) if doc else None
 
 
-async def children_connection(
+async def children_page(
     info: Info,
     collection: str,
     field: str,
     parent: ObjectId,
     query: dict[str, Any],
     order: Order,
-    to_node: Callable[[dict[str, Any]], Any],
     *,
     first: int | None,
     after: str | None,
     last: int | None,
     before: str | None,
-) -> Connection[Any]:
-    """A nested connection (a parent's children): batched with its siblings' by the loader.
+) -> tuple[Page, Callable[[], Awaitable[int]]]:
+    """A page of a parent's children (``first``/``last`` already checked) and their count on
+    demand, both batched with the parent's siblings' by the loaders.
 
     The database reads at most ``first`` (or ``last``) + 1 children per parent, after the
-    cursors: never a parent's whole list.  ``totalCount`` is counted on demand.
+    cursors: never a parent's whole list.
     """
-    first, last = check_page_args(info, first, last)
     forward = first is not None
     n = first if first is not None else last
     assert n is not None
@@ -233,28 +233,7 @@ async def children_connection(
     async def count() -> int:
         return await loaders.child_counts.load(Children.of(collection, field, parent, query))
 
-    return connection(page, to_node, count)
-
-
-async def root_connection(
-    info: Info,
-    collection: str,
-    query: dict[str, Any],
-    order: Order,
-    to_node: Callable[[dict[str, Any]], Any],
-    *,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-) -> Connection[Any]:
-    """A top-level connection: one keyset-paginated query; ``totalCount`` counts on demand."""
-    first, last = check_page_args(info, first, last)
-    db = info.context.db
-    page = await batches.page(
-        db, collection, query, order, first=first, after=after, last=last, before=before
-    )
-    return connection(page, to_node, lambda: batches.count(db, collection, query))
+    return page, count
 
 
 @dataclass(frozen=True)
@@ -299,14 +278,19 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
     ) -> Connection[Any]:
         query = listing.to_query(filter) if filter is not None else {}
         order = listing.sort(order_by)
-        to_node, collection = listing.node.from_doc, listing.node.collection
-        page: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}
-        if parent_key is None:
-            return await root_connection(info, collection, query, order, to_node, **page)
-        parent = root._doc["_id"]
-        return await children_connection(
-            info, collection, parent_key, parent, query, order, to_node, **page
-        )
+        collection = listing.node.collection
+        first, last = check_page_args(info, first, last)
+        window: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}
+        if parent_key is None:  # one keyset-paginated query; the count on demand
+            db = info.context.db
+            page = await batches.page(db, collection, query, order, **window)
+            count: Callable[[], Awaitable[int]] = partial(batches.count, db, collection, query)
+        else:
+            parent = root._doc["_id"]
+            page, count = await children_page(
+                info, collection, parent_key, parent, query, order, **window
+            )
+        return connection(page, listing.node.from_doc, count)
 
     # strawberry reads the GraphQL arguments from the signature: give it the listing's types
     params = [
