@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 
@@ -15,6 +17,15 @@ from ..errors import InvalidInput
 class Direction(Enum):
     ASC = "asc"
     DESC = "desc"
+
+
+def vocabulary_enum(name: str, values: Iterable[str], description: str, **extra: str) -> Any:
+    """A GraphQL enum of one of :mod:`leadgraph.contracts`' vocabularies (member names in
+    UPPER_SNAKE: ``decisionMaker`` -> ``DECISION_MAKER``), plus ``extra`` members: the
+    vocabulary stays listed once."""
+    members = {re.sub(r"(?<!^)(?=[A-Z])", "_", v).upper(): v for v in values}
+    built = cast(type[Enum], Enum(name, members | extra))  # the functional API makes a class
+    return strawberry.enum(built, description=description)
 
 
 def order_input(type_name: str, **fields: str) -> Any:

@@ -10,6 +10,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
 from ..errors import (
     ConflictError,
     ForbiddenError,
@@ -30,6 +31,7 @@ from .common import (
     require_text,
     set_fields,
     stored_enum,
+    vocabulary_enum,
 )
 from .interactions import INTERACTIONS
 from .leads import LEADS
@@ -41,22 +43,16 @@ if TYPE_CHECKING:
 AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
 
 
-@strawberry.enum(description="The contact's role in buying decisions.")
-class ContactRole(Enum):
-    DECISION_MAKER = "decisionMaker"
-    INFLUENCER = "influencer"
-    USER = "user"
-    OTHER = "other"
-
-
-@strawberry.enum(description="Data-protection consent level granted by the contact.")
-class ConsentLevel(Enum):
-    NOT_SET = "not_set"
-    CONSENT_GIVEN = "consent_given"
-    TRANSACTIONAL = "transactional"
-    MARKETING = "marketing"
-    PROFILING = "profiling"
-    TRACKING = "tracking"
+if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, Enums
+    ContactRole = Enum
+    ConsentLevel = Enum
+else:
+    ContactRole = vocabulary_enum(
+        "ContactRole", CONTACT_ROLES, "The contact's role in buying decisions."
+    )
+    ConsentLevel = vocabulary_enum(
+        "ConsentLevel", CONSENT_LEVELS, "Data-protection consent level granted by the contact."
+    )
 
 
 @strawberry.type(description="What the contact allows marketing to do.")

@@ -27,7 +27,7 @@ from ..errors import (
 from ..rules.conditions import interaction_type_problem
 from ..store import interactions as store
 from ..store.pagination import Order
-from .common import raise_if
+from .common import raise_if, vocabulary_enum
 from .relay import Listing, StoredNode, load_one, object_id
 
 if TYPE_CHECKING:
@@ -37,16 +37,15 @@ if TYPE_CHECKING:
 ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
 LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
 
-if TYPE_CHECKING:  # built from the vocabulary at import time; statically, an Enum
+if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, an Enum
     InteractionType = Enum
 else:
-    InteractionType = strawberry.enum(
-        Enum(
-            "InteractionType",
-            {t.upper(): t for t in store.TYPES} | {"CUSTOM": CUSTOM_INTERACTION_TYPE},
-        ),
-        description="Kinds of engagement recorded for a contact. CUSTOM: a type declared by "
-        "the rule files or a plugin, named in `customType`.",
+    InteractionType = vocabulary_enum(
+        "InteractionType",
+        store.TYPES,
+        "Kinds of engagement recorded for a contact. CUSTOM: a type declared by the rule files "
+        "or a plugin, named in `customType`.",
+        CUSTOM=CUSTOM_INTERACTION_TYPE,
     )
 
 

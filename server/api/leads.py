@@ -10,6 +10,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from ..contracts import LEAD_STATUSES
 from ..errors import (
     ConflictError,
     ForbiddenError,
@@ -30,6 +31,7 @@ from .common import (
     require_text,
     set_fields,
     stored_enum,
+    vocabulary_enum,
 )
 from .relay import Listing, StoredNode, connection_field, load_one, object_id
 
@@ -50,11 +52,10 @@ class MarketingContextKind(Enum):
     EVENT = "event"
 
 
-@strawberry.enum(description="Where the lead stands overall.")
-class LeadStatus(Enum):
-    OPEN = "open"
-    QUALIFIED = "qualified"
-    DISQUALIFIED = "disqualified"
+if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, an Enum
+    LeadStatus = Enum
+else:
+    LeadStatus = vocabulary_enum("LeadStatus", LEAD_STATUSES, "Where the lead stands overall.")
 
 
 @strawberry.type(description="The product, offer, campaign or event the lead is interested in.")
@@ -177,7 +178,7 @@ class Lead(StoredNode, collection=store.NAME):
             sales_ready=bool(doc.get("salesReady")),
             sales_ready_by_hand=doc.get("salesReadyBy") == "hand",
             teleprospect_ready=bool(doc.get("teleprospectReady")),
-            status=stored_enum(LeadStatus, doc.get("status")) or LeadStatus.OPEN,
+            status=stored_enum(LeadStatus, doc.get("status")) or LeadStatus("open"),
             score_error=ScoreError(
                 plugin=err["plugin"],
                 hook=err.get("hook") or "",
