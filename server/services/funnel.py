@@ -46,7 +46,6 @@ from ..store._base import now as db_now
 
 log = logging.getLogger("leadgraph.funnel")
 
-OPEN = {"$in": ["open", None]}
 RETRIES = 3
 
 
