@@ -3,9 +3,7 @@ every test gets its own fresh database."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection, ensure_indexes, make_client
@@ -22,6 +19,7 @@ from leadgraph.embedded import EmbeddedMongo
 from leadgraph.store import keys
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from serving import free_port, served
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,12 +46,6 @@ async def db(mongo_client: AsyncMongoClient) -> AsyncIterator[AsyncDatabase]:
     await mongo_client.drop_database(database.name)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def serving(
     client: AsyncMongoClient,
@@ -65,26 +57,13 @@ async def serving(
     """The real app served by uvicorn on a loopback port (lifespan, rules and all), on the
     database ``db_name``; ``app.base_url`` is where it listens.  ``pm``: a plugin manager to
     use instead of the one the server would build (a test's plugins registered in it)."""
-    port = _free_port()
-    settings = Settings(rules_dir=rules_dir, port=port)
+    settings = Settings(rules_dir=rules_dir, port=free_port())
     conn = Connection(client=client, db=client[db_name], embedded=None, uri=uri)
     app = create_app(settings, connection=conn)
     app.state.leadgraph.pm = pm
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    app.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    try:
+    async with served(app, settings) as url:
+        app.base_url = url  # type: ignore[attr-defined]
         yield app
-    finally:
-        uv.should_exit = True
-        await task
 
 
 @pytest.fixture(scope="session")

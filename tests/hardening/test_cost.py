@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from bson import ObjectId
 from foundation import gid
 from leadgraph.app import create_app
@@ -34,6 +32,7 @@ from leadgraph.seed import seed_demo
 from leadgraph.store import keys
 from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
+from serving import free_port, served
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = {"contacts", "accounts", "leads", "interactions"}  # the collections queries read
@@ -112,25 +111,13 @@ async def serve(mongo_uri: str, db: AsyncDatabase, **limits: Any) -> AsyncIterat
     """The real app on a loopback port, with ``limits`` overriding the default settings."""
     commands = Commands(db.name)
     client = make_client(mongo_uri, event_listeners=[commands])
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    settings = Settings(rules_dir=ROOT / "rules", port=port, **limits)
+    settings = Settings(rules_dir=ROOT / "rules", port=free_port(), **limits)
     connection = Connection(client=client, db=client[db.name], embedded=None, uri=mongo_uri)
     app = create_app(settings, connection=connection)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(timeout=60) as http:
-            yield Served(f"http://127.0.0.1:{port}", http, db, commands, app.state.leadgraph)
+        async with served(app, settings) as url, httpx.AsyncClient(timeout=60) as http:
+            yield Served(url, http, db, commands, app.state.leadgraph)
     finally:
-        server.should_exit = True
-        await task
         await client.close()
 
 

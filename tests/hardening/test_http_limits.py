@@ -14,13 +14,12 @@ import pytest
 from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection
+from serving import free_port, served
 from test_subscriptions import recv, ws_url
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import ROOT
-
-from .serving import free_port, served
 
 QUERY = {"query": "{ contacts { totalCount } }"}
 

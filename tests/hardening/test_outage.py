@@ -15,12 +15,11 @@ from leadgraph.config import Settings
 from leadgraph.db import Connection, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.store import keys, pending_captures
+from serving import free_port, served
 from websockets.asyncio.client import connect
 
 from tests.capture.helpers import submit
 from tests.conftest import ROOT
-
-from .serving import free_port, served
 
 QUERY = "{ contacts { totalCount } }"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,23 +15,17 @@ from typing import Any
 
 import httpx
 import pluggy
-import uvicorn
 from conftest import Api
 from leadgraph.app import AppState, create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from serving import free_port, served
 
 STATUS = "version loadedAt errors { file line column message }"
 RULES_STATUS = f"{{ rulesStatus {{ {STATUS} }} }}"
 RELOAD = f"mutation {{ reloadRules {{ {STATUS} }} }}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
@@ -46,27 +39,11 @@ async def live_server(
 ) -> AsyncIterator[tuple[Api, AppState]]:
     """Serve the app on a loopback port with ``rules_dir``, ``db`` and the plugins of ``pm``
     (the default ones without it); yield a client for it and the app's state."""
-    port = _free_port()
-    app = create_app(
-        Settings(rules_dir=rules_dir, port=port),
-        connection=Connection(client=client, db=db, embedded=None, uri=uri),
-    )
+    settings = Settings(rules_dir=rules_dir, port=free_port())
+    app = create_app(settings, connection=Connection(client=client, db=db, embedded=None, uri=uri))
     app.state.leadgraph.pm = pm
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        async with httpx.AsyncClient(timeout=60) as http:
-            yield Api(base_url=f"http://127.0.0.1:{port}", http=http, db=db), app.state.leadgraph
-    finally:
-        server.should_exit = True
-        await task
+    async with served(app, settings) as url, httpx.AsyncClient(timeout=60) as http:
+        yield Api(base_url=url, http=http, db=db), app.state.leadgraph
 
 
 async def rules_status(api: Api) -> dict[str, Any]:

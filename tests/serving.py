@@ -1,4 +1,5 @@
-"""Serve an app of the hardening tests' own on a loopback port (as ``leadgraph serve`` does)."""
+"""Serve an app on a loopback port as ``leadgraph serve`` does (uvicorn with its HTTP limits):
+the one way every test runs a server of its own."""
 
 from __future__ import annotations
 
