@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from conftest import ROOT, Api, serving
 from leadgraph import hookimpl
 from leadgraph.plugin_manager import get_plugin_manager
@@ -135,10 +136,12 @@ def rules_dir(tmp: Path) -> Path:
     return directory
 
 
-async def partner_api(
-    tmp: Path, mongo_client: AsyncMongoClient, mongo_uri: str
+@pytest.fixture
+async def partner(
+    tmp_path: Path, mongo_client: AsyncMongoClient, mongo_uri: str
 ) -> AsyncIterator[Api]:
     """A server whose plugin manager has the partner registered, on a fresh database."""
+    tmp = tmp_path
     pm = get_plugin_manager()
     pm.register(Partner(), name="acme-matching")
     name = f"t_{uuid.uuid4().hex[:12]}"

@@ -3,29 +3,15 @@ manager and assigned to a form by a rule file, is what capture, import and orpha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 from conftest import Api
-from pymongo import AsyncMongoClient
 
 from .helpers import submit
-from .partner import partner_api
 from .test_import import run
 
 LINK = "mutation { linkOrphanLeads { ... on LinkOrphansPayload { linked contactsCreated "
 LINK += "contactsMatched leads { id parentContact { id } } } } }"
 CREATE_LEAD = """mutation($i: CreateLeadInput!) { createLead(input: $i) {
   ... on LeadPayload { lead { id } } } }"""
-
-
-@pytest.fixture
-async def partner(
-    tmp_path: Path, mongo_client: AsyncMongoClient, mongo_uri: str
-) -> AsyncIterator[Api]:
-    async for api in partner_api(tmp_path, mongo_client, mongo_uri):
-        yield api
 
 
 async def test_partner_kind_finds_the_contact_on_every_road(partner: Api) -> None:

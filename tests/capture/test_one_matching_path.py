@@ -5,18 +5,14 @@ backfill covers the plugin kind; account-based leads are not orphans."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Api
 from foundation import oid_of
 from leadgraph.rules.ruletests import run_tests
-from pymongo import AsyncMongoClient
 
 from .helpers import submit
-from .partner import partner_api
 from .test_import import run
 
 LINK = """mutation { linkOrphanLeads { __typename ... on LinkOrphansPayload {
@@ -30,14 +26,6 @@ CREATE_ACCOUNT = """mutation($i: CreateAccountInput!) { createAccount(input: $i)
 CANDIDATES = "{ duplicateCandidates { reason strategy key contacts { id } } }"
 LEAD = """query($id: ID!) { node(id: $id) { ... on Lead {
   parentContact { id } parentAccount { id } scores { model score } } } }"""
-
-
-@pytest.fixture
-async def partner(
-    tmp_path: Path, mongo_client: AsyncMongoClient, mongo_uri: str
-) -> AsyncIterator[Api]:
-    async for api in partner_api(tmp_path, mongo_client, mongo_uri):
-        yield api
 
 
 # Five spellings of one person for each strategy: two submissions, an import row, an orphan

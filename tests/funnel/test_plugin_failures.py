@@ -14,7 +14,6 @@ import asyncio
 import importlib
 import shutil
 import sys
-import tomllib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from bson import ObjectId
 from click.testing import CliRunner
 from conftest import ROOT, Api, serving
 from foundation import oid_of
+from installed import install_like_pip
 from leadgraph import hookimpl
 from leadgraph.cli import cli
 from leadgraph.plugin_manager import get_plugin_manager
@@ -61,25 +61,11 @@ LEAD = """id topic stage scores { model score }
   stageHistory { stage transition }"""
 
 
-def _install(target: Path) -> None:
-    """What ``pip install`` leaves: the package and a distribution with its entry points."""
-    project = tomllib.loads((PACKAGE / "pyproject.toml").read_text())["project"]
-    shutil.copytree(PACKAGE / "leadgraph_fragile", target / "leadgraph_fragile")
-    dist = target / f"leadgraph_fragile-{project['version']}.dist-info"
-    dist.mkdir()
-    dist.joinpath("METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
-    )
-    points = project["entry-points"]["leadgraph"]
-    lines = ["[leadgraph]"] + [f"{name} = {module}" for name, module in points.items()]
-    dist.joinpath("entry_points.txt").write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture(scope="module")
 def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The partner package installed, and a rules directory using its kind."""
     work = tmp_path_factory.mktemp("fragile")
-    _install(work / "site")
+    install_like_pip(PACKAGE, work / "site")
     sys.path.insert(0, str(work / "site"))
     importlib.invalidate_caches()
     directory = work / "rules"

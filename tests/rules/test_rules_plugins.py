@@ -8,13 +8,13 @@ import logging
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from installed import install_like_pip
 from leadgraph import hookimpl
 from leadgraph.events import emit
 from leadgraph.plugin_manager import DEFAULT_PLUGINS, PluginError, get_plugin_manager
@@ -78,21 +78,6 @@ def _pip_install(target: Path, work: Path) -> bool:
     return done.returncode == 0
 
 
-def _fake_install(target: Path) -> None:
-    """What pip would leave: the package and a distribution with the pyproject's entry points."""
-    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
-    shutil.copytree(EXAMPLE / "leadgraph_recency", target / "leadgraph_recency")
-    dist = target / f"leadgraph_recency-{project['version']}.dist-info"
-    dist.mkdir()
-    dist.joinpath("METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
-    )
-    lines = ["[leadgraph]"] + [
-        f"{name} = {target}" for name, target in project["entry-points"]["leadgraph"].items()
-    ]
-    dist.joinpath("entry_points.txt").write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture(scope="module")
 def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The example package pip-installed into a private directory put on ``sys.path``: its
@@ -100,7 +85,7 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     work = tmp_path_factory.mktemp("example")
     target = work / "site"
     if not _pip_install(target, work):
-        _fake_install(target)
+        install_like_pip(EXAMPLE, target)
     sys.path.insert(0, str(target))
     importlib.invalidate_caches()
     try:
