@@ -62,3 +62,23 @@ async def walk(
             cursor = info["endCursor"]
         assert len(edges) == page
     raise AssertionError("pagination never ended")
+
+
+async def create_contact(api: Any, **fields: Any) -> str:
+    """``createContact`` over HTTP; returns the new contact's id."""
+    data = await api.gql(
+        """mutation($i: CreateContactInput!) { createContact(input: $i) {
+           ... on ContactPayload { contact { id } } } }""",
+        {"i": fields},
+    )
+    return str(data["createContact"]["contact"]["id"])
+
+
+async def create_lead(api: Any, select: str = "id", **fields: Any) -> dict[str, Any]:
+    """``createLead`` over HTTP; returns the new lead with the fields of ``select``."""
+    data = await api.gql(
+        f"""mutation($i: CreateLeadInput!) {{ createLead(input: $i) {{
+            ... on LeadPayload {{ lead {{ {select} }} }} }} }}""",
+        {"i": fields},
+    )
+    return dict(data["createLead"]["lead"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
-from foundation import gid, oid_of
+from foundation import create_contact, create_lead, gid, oid_of
 from leadgraph.store import interactions
 
 LEAD = """
@@ -27,30 +27,17 @@ async def _lead_for(
     account = await api.db["accounts"].insert_one(
         {"name": "Contoso", "numberOfEmployees": 1200, "createdAt": datetime.now(UTC)}
     )
-    contact = (
-        await api.gql(
-            """mutation($i: CreateContactInput!) { createContact(input: $i) {
-             ... on ContactPayload { contact { id } } } }""",
-            {
-                "i": {
-                    "lastName": "Moreau",
-                    "email": f"{ObjectId()}@contoso.com",
-                    "role": "DECISION_MAKER" if role == "decisionMaker" else "USER",
-                    "jobTitle": job,
-                    "account": gid("Account", account.inserted_id),
-                    "marketingOnly": marketing_only,
-                    "preferences": {"allowBulkEmail": True},
-                }
-            },
-        )
-    )["createContact"]["contact"]["id"]
-    lead = (
-        await api.gql(
-            """mutation($i: CreateLeadInput!) { createLead(input: $i) {
-             ... on LeadPayload { lead { id stage } } } }""",
-            {"i": {"topic": "Contoso Ltd Conference", "parentContact": contact}},
-        )
-    )["createLead"]["lead"]
+    contact = await create_contact(
+        api,
+        lastName="Moreau",
+        email=f"{ObjectId()}@contoso.com",
+        role="DECISION_MAKER" if role == "decisionMaker" else "USER",
+        jobTitle=job,
+        account=gid("Account", account.inserted_id),
+        marketingOnly=marketing_only,
+        preferences={"allowBulkEmail": True},
+    )
+    lead = await create_lead(api, "id stage", topic="Contoso Ltd Conference", parentContact=contact)
     # created with a parent contact: scored at once, so in automated marketing qualification
     assert lead["stage"] == "automated_marketing_qualification"
 

@@ -4,7 +4,7 @@ and the lifecycle the live rules define."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -13,31 +13,17 @@ from strawberry.types import Info
 from .. import live
 from ..errors import (
     Conflict,
-    ConflictError,
-    ForbiddenError,
     InvalidInput,
     NotFound,
-    NotFoundError,
     PluginErrorType,
-    ValidationError,
     errors_as_data,
     plugin_errors,
 )
 from ..rules import lifecycle
 from ..services.funnel import Funnel, Refused, Report
 from ..store import leads
-from .leads import Lead, LeadPayload
+from .leads import Lead, LeadPayload, LeadResult
 from .relay import object_id
-
-FunnelResult = Annotated[
-    LeadPayload
-    | ValidationError
-    | NotFoundError
-    | ForbiddenError
-    | ConflictError
-    | PluginErrorType,
-    strawberry.union("FunnelResult"),
-]
 
 
 @strawberry.type(description="A stage of the lead lifecycle.")
@@ -152,7 +138,7 @@ class FunnelMutation:
     @errors_as_data
     async def move_lead_stage(
         self, info: Info, id: relay.GlobalID, to: str, reason: str | None = None
-    ) -> FunnelResult:
+    ) -> LeadResult:
         principal = info.context.require("leads:stage")
         funnel = _funnel(info)
         lead = await _lead(info, id)
@@ -179,14 +165,14 @@ class FunnelMutation:
     @errors_as_data
     async def mark_sales_ready(
         self, info: Info, id: relay.GlobalID, sales_ready: bool = True
-    ) -> FunnelResult:
+    ) -> LeadResult:
         return await _set_by_hand(info, id, {"salesReady": sales_ready})
 
     @strawberry.mutation(description="Mark a lead ready for the telemarketers (or not).")
     @errors_as_data
     async def mark_teleprospect_ready(
         self, info: Info, id: relay.GlobalID, teleprospect_ready: bool = True
-    ) -> FunnelResult:
+    ) -> LeadResult:
         return await _set_by_hand(info, id, {"teleprospectReady": teleprospect_ready})
 
     @strawberry.mutation(
@@ -197,14 +183,14 @@ class FunnelMutation:
     @errors_as_data
     async def qualify_lead(
         self, info: Info, id: relay.GlobalID, reason: str | None = None
-    ) -> FunnelResult:
+    ) -> LeadResult:
         return await _close(info, id, "qualified", reason)
 
     @strawberry.mutation(description="Close a lead as disqualified.")
     @errors_as_data
     async def disqualify_lead(
         self, info: Info, id: relay.GlobalID, reason: str | None = None
-    ) -> FunnelResult:
+    ) -> LeadResult:
         return await _close(info, id, "disqualified", reason)
 
     @strawberry.mutation(
@@ -212,7 +198,7 @@ class FunnelMutation:
         "rules version) and follow the automatic transitions."
     )
     @errors_as_data
-    async def rescore_lead(self, info: Info, id: relay.GlobalID) -> FunnelResult:
+    async def rescore_lead(self, info: Info, id: relay.GlobalID) -> LeadResult:
         info.context.require("leads:write")
         funnel = _funnel(info)
         lead = await _lead(info, id)

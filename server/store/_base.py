@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,3 +155,15 @@ async def move_unmerged(
     update = _bumping({"$set": {field: contact_id}, "$unset": {"mergedFrom": ""}}, inc)
     query = {"mergedFrom.mergeId": merge_id, "mergedFrom.contactId": contact_id}
     await collection.update_many(query, update, session=session)
+
+
+async def in_chunks(cursor: Any, size: int) -> AsyncIterator[list[dict[str, Any]]]:
+    """The documents of ``cursor``, ``size`` at a time (bulk work reads batch by batch)."""
+    chunk: list[dict[str, Any]] = []
+    async for doc in cursor:
+        chunk.append(doc)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -18,6 +18,7 @@ from ._base import (
     find_by_ids,
     get_by_id,
     grouped_by,
+    in_chunks,
     insert_all,
     insert_new,
     now,
@@ -225,13 +226,8 @@ async def created_by_import(
     db: AsyncDatabase, import_id: str, size: int
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """The contacts an import created, ``size`` at a time."""
-    chunk: list[dict[str, Any]] = []
-    async for doc in db[NAME].find({"createdVia.importId": import_id}).sort("_id", 1):
-        chunk.append(doc)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
+    cursor = db[NAME].find({"createdVia.importId": import_id}).sort("_id", 1)
+    async for chunk in in_chunks(cursor, size):
         yield chunk
 
 

@@ -18,6 +18,7 @@ from ._base import (
     delete_by_id,
     find_by_ids,
     get_by_id,
+    in_chunks,
     insert_all,
     insert_new,
     now,
@@ -181,13 +182,7 @@ async def batches(
     db: AsyncDatabase, query: dict[str, Any], size: int
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """The leads matching ``query`` in ``_id`` order, ``size`` at a time."""
-    chunk: list[dict[str, Any]] = []
-    async for doc in db[NAME].find(query).sort("_id", 1).batch_size(size):
-        chunk.append(doc)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
+    async for chunk in in_chunks(db[NAME].find(query).sort("_id", 1).batch_size(size), size):
         yield chunk
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bson import ObjectId
-from foundation import gid
+from foundation import create_contact, create_lead, gid
 
 
 async def test_a_colleagues_interaction_rescores_the_account_based_lead(api):
@@ -14,26 +14,12 @@ async def test_a_colleagues_interaction_rescores_the_account_based_lead(api):
         {"name": "Fabrikam", "numberOfEmployees": 5000, "createdAt": datetime.now(UTC)}
     )
     account_id = gid("Account", account.inserted_id)
-    colleague = (
-        await api.gql(
-            """mutation($i: CreateContactInput!) { createContact(input: $i) {
-               ... on ContactPayload { contact { id } } } }""",
-            {
-                "i": {
-                    "lastName": "Ito",
-                    "email": f"{ObjectId()}@fabrikam.com",
-                    "account": account_id,
-                }
-            },
-        )
-    )["createContact"]["contact"]["id"]
-    lead = (
-        await api.gql(
-            """mutation($i: CreateLeadInput!) { createLead(input: $i) {
-               ... on LeadPayload { lead { id stage scores { score } } } } }""",
-            {"i": {"topic": "Fabrikam platform deal", "parentAccount": account_id}},
-        )
-    )["createLead"]["lead"]
+    colleague = await create_contact(
+        api, lastName="Ito", email=f"{ObjectId()}@fabrikam.com", account=account_id
+    )
+    lead = await create_lead(
+        api, "id stage scores { score }", topic="Fabrikam platform deal", parentAccount=account_id
+    )
     assert lead["scores"][0]["score"] == 10  # company of 250 or more
 
     data = await api.gql(
@@ -56,13 +42,9 @@ async def test_a_colleagues_interaction_rescores_the_account_based_lead(api):
 
 
 async def test_a_linked_orphan_is_scored_at_once(api):
-    created = (
-        await api.gql(
-            """mutation($i: CreateLeadInput!) { createLead(input: $i) {
-               ... on LeadPayload { lead { id stage scores { score } } } } }""",
-            {"i": {"topic": "Walk-in", "email": f"{ObjectId()}@walkin.example"}},
-        )
-    )["createLead"]["lead"]
+    created = await create_lead(
+        api, "id stage scores { score }", topic="Walk-in", email=f"{ObjectId()}@walkin.example"
+    )
     assert created["stage"] == "inquiry" and created["scores"] == []  # nobody to score
     linked = (
         await api.gql(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bson import ObjectId
-from foundation import gid
+from foundation import create_contact, create_lead, gid
 
 LEAD = (
     "id stage salesReady salesReadyByHand stageHistory { stage } "
@@ -18,29 +18,16 @@ async def _contact_and_lead(api, role: str = "DECISION_MAKER") -> tuple[str, str
     account = await api.db["accounts"].insert_one(
         {"name": "Contoso", "numberOfEmployees": 1200, "createdAt": datetime.now(UTC)}
     )
-    contact = (
-        await api.gql(
-            """mutation($i: CreateContactInput!) { createContact(input: $i) {
-               ... on ContactPayload { contact { id } } } }""",
-            {
-                "i": {
-                    "lastName": "Moreau",
-                    "email": f"{ObjectId()}@contoso.com",
-                    "role": role,
-                    "jobTitle": "Director of IT",
-                    "account": gid("Account", account.inserted_id),
-                }
-            },
-        )
-    )["createContact"]["contact"]["id"]
-    lead = (
-        await api.gql(
-            """mutation($i: CreateLeadInput!) { createLead(input: $i) {
-               ... on LeadPayload { lead { id } } } }""",
-            {"i": {"topic": "Contoso Ltd Conference", "parentContact": contact}},
-        )
-    )["createLead"]["lead"]["id"]
-    return contact, lead
+    contact = await create_contact(
+        api,
+        lastName="Moreau",
+        email=f"{ObjectId()}@contoso.com",
+        role=role,
+        jobTitle="Director of IT",
+        account=gid("Account", account.inserted_id),
+    )
+    lead = await create_lead(api, topic="Contoso Ltd Conference", parentContact=contact)
+    return contact, lead["id"]
 
 
 async def _engage(api, contact: str, kind: str = "EMAIL_CLICKED", n: int = 1) -> None:
