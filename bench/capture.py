@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
+from _server import leadgraph_server
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.importer import run_import
@@ -32,61 +28,34 @@ SUBMIT = """mutation($input: SubmitFormInput!) { submitForm(input: $input) {
   __typename ... on CapturePayload { contactCreated } } }"""
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def bench_submissions(uri: str, n: int, clients: int) -> tuple[float, float]:
     client = make_client(uri)
     db = client["bench_submit"]
     await ensure_indexes(db)
     key, _ = await keys.create(db, "marketer", "bench")
-    port = _port()
-    env = {**os.environ, "MONGODB_URI": uri, "LEADGRAPH_DB_NAME": db.name}
-    exe = str(Path(sys.executable).parent / "leadgraph")
-    server = subprocess.Popen(
-        [exe, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(timeout=60) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get(f"{url}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            headers = {"Authorization": f"Bearer {key}"}
-            queue = list(range(n))
+    async with leadgraph_server(uri, db.name) as url, httpx.AsyncClient(timeout=60) as http:
+        headers = {"Authorization": f"Bearer {key}"}
+        queue = list(range(n))
 
-            async def worker() -> None:
-                while queue:
-                    i = queue.pop()
-                    body = {
-                        "query": SUBMIT,
-                        "variables": {
-                            "input": {
-                                "formId": f"form-{i % 5}",
-                                "fields": {"email": f"p{i}@example.com", "firstName": f"P{i}"},
-                            }
-                        },
-                    }
-                    r = await http.post(f"{url}/graphql", json=body, headers=headers)
-                    data = r.json()["data"]["submitForm"]
-                    assert data["__typename"] == "CapturePayload", data
+        async def worker() -> None:
+            while queue:
+                i = queue.pop()
+                body = {
+                    "query": SUBMIT,
+                    "variables": {
+                        "input": {
+                            "formId": f"form-{i % 5}",
+                            "fields": {"email": f"p{i}@example.com", "firstName": f"P{i}"},
+                        }
+                    },
+                }
+                r = await http.post(f"{url}/graphql", json=body, headers=headers)
+                data = r.json()["data"]["submitForm"]
+                assert data["__typename"] == "CapturePayload", data
 
-            t = time.perf_counter()
-            await asyncio.gather(*[worker() for _ in range(clients)])
-            http_rate = n / (time.perf_counter() - t)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        t = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(clients)])
+        http_rate = n / (time.perf_counter() - t)
 
     raw = client["bench_submit_raw"]
     await ensure_indexes(raw)

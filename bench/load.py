@@ -18,16 +18,13 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
+from _server import leadgraph_server
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.seed import seed_demo
@@ -54,23 +51,6 @@ class Tally:
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     acked: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _wait_healthy(http: httpx.AsyncClient, url: str) -> None:
-    for _ in range(600):
-        try:
-            if (await http.get(f"{url}/healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit("the server did not start")
 
 
 async def worker(
@@ -146,30 +126,18 @@ async def main() -> None:
         str(GlobalID("Contact", str(d["_id"]))) async for d in db.contacts.find({}, {"_id": 1})
     ]
 
-    port = _port()
-    env = {**os.environ, "MONGODB_URI": uri, "LEADGRAPH_DB_NAME": db.name}
-    exe = str(Path(sys.executable).parent / "leadgraph")
-    server = subprocess.Popen(
-        [exe, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     tally = Tally()
-    try:
-        limits = httpx.Limits(max_connections=args.clients)
-        async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-            await _wait_healthy(http, url)
-            start = time.perf_counter()
-            until = start + args.seconds
-            await asyncio.gather(
-                *[worker(n, http, url, key, contacts, until, tally) for n in range(args.clients)]
-            )
-            elapsed = time.perf_counter() - start
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    limits = httpx.Limits(max_connections=args.clients)
+    async with (
+        leadgraph_server(uri, db.name) as url,
+        httpx.AsyncClient(timeout=120, limits=limits) as http,
+    ):
+        start = time.perf_counter()
+        until = start + args.seconds
+        await asyncio.gather(
+            *[worker(n, http, url, key, contacts, until, tally) for n in range(args.clients)]
+        )
+        elapsed = time.perf_counter() - start
 
     total = sum(len(v) for v in tally.latencies.values())
     print(f"{args.clients} clients, {elapsed:.0f} s: {total / elapsed:.1f} requests/s")

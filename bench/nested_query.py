@@ -25,17 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
+from _server import leadgraph_server
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.seed import seed_demo
@@ -56,12 +53,6 @@ LEADGRAPH = "leadgraph GraphQL over HTTP"
 LOOKUP = "(a) raw $lookup aggregation"
 IN_FINDS = "(b) raw batched $in finds"
 DOCUMENTS = "(c) raw $documents+$lookup batches"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------------------- raw baselines
@@ -327,31 +318,6 @@ def check_same(graphql: dict[str, Any], raw: list[dict[str, Any]]) -> None:
         ]
 
 
-async def start_server(uri: str, db_name: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _port()
-    env = {**os.environ, "MONGODB_URI": uri, "LEADGRAPH_DB_NAME": db_name}
-    exe = str(Path(sys.executable).parent / "leadgraph")
-    proc = subprocess.Popen(
-        [exe, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as http:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise RuntimeError(f"leadgraph serve exited with {proc.returncode}")
-            try:
-                if (await http.get(f"{url}/readyz")).status_code == 200:
-                    return proc, url
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("leadgraph serve did not become ready")
-
-
 async def run(args: argparse.Namespace, uri: str) -> None:
     client = make_client(uri)
     db = client[f"bench_nested_{uuid.uuid4().hex[:8]}"]
@@ -364,47 +330,42 @@ async def run(args: argparse.Namespace, uri: str) -> None:
             f"in {time.perf_counter() - t:.1f}s"
         )
         key, _ = await keys.create(db, "admin", "bench")
-        server, url = await start_server(uri, db.name)
-        try:
-            async with httpx.AsyncClient(timeout=120) as http:
-                body = {"query": QUERY, "variables": {"n": args.page}}
-                headers = {"Authorization": f"Bearer {key}"}
+        async with leadgraph_server(uri, db.name) as url, httpx.AsyncClient(timeout=120) as http:
+            body = {"query": QUERY, "variables": {"n": args.page}}
+            headers = {"Authorization": f"Bearer {key}"}
 
-                async def graphql() -> dict[str, Any]:
-                    r = await http.post(f"{url}/graphql", json=body, headers=headers)
-                    r.raise_for_status()
-                    out = r.json()
-                    assert "errors" not in out, out["errors"]
-                    return out
+            async def graphql() -> dict[str, Any]:
+                r = await http.post(f"{url}/graphql", json=body, headers=headers)
+                r.raise_for_status()
+                out = r.json()
+                assert "errors" not in out, out["errors"]
+                return out
 
-                reference = await graphql()
-                check_same(reference, await raw_in_finds(db, args.page))
-                try:
-                    check_same(reference, await raw_lookup(db, args.page, True))
-                    server_slice = True
-                except Exception as exc:  # no $sortArray: slice in Python instead
-                    print(f"($sortArray unavailable: {type(exc).__name__}; slicing in Python)")
-                    server_slice = False
-                    check_same(reference, await raw_lookup(db, args.page, False))
+            reference = await graphql()
+            check_same(reference, await raw_in_finds(db, args.page))
+            try:
+                check_same(reference, await raw_lookup(db, args.page, True))
+                server_slice = True
+            except Exception as exc:  # no $sortArray: slice in Python instead
+                print(f"($sortArray unavailable: {type(exc).__name__}; slicing in Python)")
+                server_slice = False
+                check_same(reference, await raw_lookup(db, args.page, False))
 
-                check_same(reference, await raw_documents_lookup(db, args.page))
-                results = await timed(
-                    {
-                        LEADGRAPH: graphql,
-                        LOOKUP: lambda: raw_lookup(db, args.page, server_slice),
-                        IN_FINDS: lambda: raw_in_finds(db, args.page),
-                        DOCUMENTS: lambda: raw_documents_lookup(db, args.page),
-                    },
-                    args.reps,
-                    args.warmup,
-                )
-                if args.include_correlated:
-                    t = time.perf_counter()
-                    await (await db.contacts.aggregate(correlated_pipeline(args.page))).to_list()
-                    results["raw correlated $lookup (1 run)"] = [(time.perf_counter() - t) * 1000]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            check_same(reference, await raw_documents_lookup(db, args.page))
+            results = await timed(
+                {
+                    LEADGRAPH: graphql,
+                    LOOKUP: lambda: raw_lookup(db, args.page, server_slice),
+                    IN_FINDS: lambda: raw_in_finds(db, args.page),
+                    DOCUMENTS: lambda: raw_documents_lookup(db, args.page),
+                },
+                args.reps,
+                args.warmup,
+            )
+            if args.include_correlated:
+                t = time.perf_counter()
+                await (await db.contacts.aggregate(correlated_pipeline(args.page))).to_list()
+                results["raw correlated $lookup (1 run)"] = [(time.perf_counter() - t) * 1000]
 
         print(
             f"\ncontacts(first: {args.page}) with account, leads, interactions(last: 5); "
