@@ -117,7 +117,7 @@ class RulesManager:
                 return False
             moves = stage_moves(ruleset, counts)
             if moves:
-                moved = await self.stages.move(moves, ruleset.version)
+                moved = await self.stages.move(moves, ruleset, self.pm)
                 for old, n in moved.items():
                     log.info("moved %d lead(s) from retired stage %r to %r", n, old, moves[old])
         except Exception as exc:

@@ -10,13 +10,14 @@ entry, when the rules go live.  The server and ``leadgraph rules check`` run the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from ..config import Settings
 from ..db import make_client, reachable_uri
+from ..services.funnel import Funnel
 from ..store import leads as leads_store
 from .loader import RuleError
 from .ruleset import RuleSet
@@ -29,8 +30,9 @@ class LeadStages(Protocol):
         """The number of leads in each stage."""
         ...
 
-    async def move(self, moves: Mapping[str, str], rules_version: str) -> Mapping[str, int]:
-        """Move the leads of each ``old`` stage to ``new``; how many moved per old stage."""
+    async def move(self, moves: Mapping[str, str], ruleset: RuleSet, pm: Any) -> Mapping[str, int]:
+        """Move the leads of each ``old`` stage to ``new`` (through the funnel, announced to
+        the plugins of ``pm``); how many moved per old stage."""
         ...
 
 
@@ -43,8 +45,8 @@ class DatabaseStages:
     async def counts(self) -> Mapping[str, int]:
         return await leads_store.count_by_stage(self._db())
 
-    async def move(self, moves: Mapping[str, str], rules_version: str) -> Mapping[str, int]:
-        return await leads_store.move_stages(self._db(), moves, rules_version)
+    async def move(self, moves: Mapping[str, str], ruleset: RuleSet, pm: Any) -> Mapping[str, int]:
+        return await Funnel(self._db(), ruleset, pm).retire_stages(dict(moves))
 
 
 def stage_errors(ruleset: RuleSet, counts: Mapping[str, int]) -> list[RuleError]:

@@ -528,6 +528,51 @@ class Funnel:
         """Close an open lead as disqualified, from any stage."""
         return await self.close(doc, "disqualified", by=by, reason=reason)
 
+    async def retire_stages(self, moves: dict[str, str], *, batch: int = 500) -> dict[str, int]:
+        """Move every lead of each retired stage (``{old: new}``, the lifecycle's
+        ``retired_stages``) to its new stage, with a stage-history entry, announcing each move
+        (``stage_changed``); how many leads moved per old stage."""
+        moved: dict[str, int] = {}
+        for old, new in moves.items():
+            moved[old] = 0
+            for _ in range(RETRIES):  # leads another writer changed meanwhile: once more
+                lost = 0
+                async for chunk in leads.batches(self.db, {"stage": old}, batch):
+                    t = db_now()
+                    entry = {
+                        "stage": new,
+                        "enteredAt": t,
+                        "reason": f"stage {old!r} retired",
+                        "by": None,
+                        "transition": None,
+                        "rulesVersion": self.version,
+                    }
+                    update = {
+                        "$set": {"stage": new, "updatedAt": t},
+                        "$push": {"stageHistory": entry},
+                        "$inc": {"rev": 1},
+                    }
+                    missed = await leads.write_revisions(self.db, [(d, update) for d in chunk])
+                    lost += len(missed)
+                    for doc in chunk:
+                        if doc["_id"] in missed:
+                            continue
+                        moved[old] += 1
+                        await emit(
+                            self.pm,
+                            "stage_changed",
+                            {
+                                "lead": applied(doc, update),
+                                "from_stage": old,
+                                "to_stage": new,
+                                "transition": f"retired:{old}",
+                                "rules_version": self.version,
+                            },
+                        )
+                if not lost:
+                    break
+        return moved
+
     def _rules(self) -> RuleSet:
         if self.ruleset is None:
             raise NoRules("no valid rules are loaded (see rulesStatus)")

@@ -255,34 +255,6 @@ async def count_by_stage(db: AsyncDatabase) -> dict[str, int]:
     return {doc["_id"]: int(doc["n"]) async for doc in cursor}
 
 
-async def move_stages(
-    db: AsyncDatabase, moves: Mapping[str, str], rules_version: str
-) -> dict[str, int]:
-    """Move every lead of each retired stage (``{old: new}``) to its new stage, with a
-    ``stageHistory`` entry; how many leads moved per old stage."""
-    moved: dict[str, int] = {}
-    t = now()
-    for old, new in moves.items():
-        entry = {
-            "stage": new,
-            "enteredAt": t,
-            "reason": f"stage {old!r} retired",
-            "by": None,
-            "transition": None,
-            "rulesVersion": rules_version,
-        }
-        result = await db[NAME].update_many(
-            {"stage": old},
-            {
-                "$set": {"stage": new, "updatedAt": t},
-                "$push": {"stageHistory": entry},
-                "$inc": {"rev": 1},  # a funnel write that read the old stage must not land
-            },
-        )
-        moved[old] = result.modified_count
-    return moved
-
-
 async def adopt(db: AsyncDatabase, oid: ObjectId, contact_id: ObjectId) -> dict[str, Any] | None:
     """Give a lead that has no parent contact ``contact_id``; returns the lead after."""
     # (update_one + find_one: SecantusDB's find_one_and_update scans unless on _id alone)

@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from foundation import gid
+from leadgraph import hookimpl
 from leadgraph.cli import cli
+from leadgraph.plugin_manager import get_plugin_manager
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from test_mutations import CREATE_LEAD
@@ -49,6 +52,19 @@ LEAD = """query($id: ID!) { node(id: $id) { ... on Lead {
     stage stageHistory { stage reason rulesVersion } } } }"""
 
 
+class StageEvents:
+    """A plugin that records the stage moves it hears: (lead id, to, transition, version)."""
+
+    def __init__(self) -> None:
+        self.moves: list[tuple[str, str, str, str | None]] = []
+
+    @hookimpl
+    def leadgraph_stage_changed(
+        self, lead: dict[str, Any], to_stage: str, transition: str, rules_version: str | None
+    ) -> None:
+        self.moves.append((gid("Lead", lead["_id"]), to_stage, transition, rules_version))
+
+
 async def lead_in(api: Any, stage: str) -> str:
     lead = (await api.gql(CREATE_LEAD, {"i": {"topic": f"in {stage}"}}))["createLead"]["lead"]
     if stage != "inquiry":
@@ -63,7 +79,10 @@ async def test_removing_an_occupied_stage_is_refused_until_it_is_retired(
     directory = tmp_path / "rules"
     directory.mkdir()
     (directory / "lifecycle.yaml").write_text(lifecycle(STAGES))
-    async with live_server(directory, db, mongo_client, mongo_uri) as (api, _state):
+    heard = StageEvents()
+    pm = get_plugin_manager()
+    pm.register(heard, name="stage-listener")
+    async with live_server(directory, db, mongo_client, mongo_uri, pm=pm) as (api, _state):
         first = await rules_status(api)
         assert first["errors"] == [] and first["version"]
         leads = [await lead_in(api, "do_not_contact") for _ in range(2)]
@@ -114,6 +133,11 @@ async def test_removing_an_occupied_stage_is_refused_until_it_is_retired(
         async for doc in db.leads.find({"_id": {"$in": list(revs)}}):
             assert doc["rev"] == revs[doc["_id"]] + 1  # concurrent funnel writes see the move
         assert await db.leads.count_documents({"stage": "inquiry"}) == 1  # untouched
+        retired = [e for e in heard.moves if e[2] == "retired:do_not_contact"]
+        assert sorted(retired) == sorted(
+            (lead_id, "nurturing", "retired:do_not_contact", accepted["version"])
+            for lead_id in leads
+        )
 
         # the mapping is checked like any rule
         (directory / "lifecycle.yaml").write_text(
