@@ -22,13 +22,11 @@ class Captured:
 
 
 class Capture:
-    def __init__(
-        self, funnel: Funnel, rules: Any, pm: Any, matching: Matching | None = None
-    ) -> None:
+    def __init__(self, funnel: Funnel, rules: Any, pm: Any, matching: Matching) -> None:
         self.funnel = funnel
         self.rules = rules
         self.pm = pm
-        self.matching = matching or Matching(funnel.db, rules, pm)
+        self.matching = matching
 
     async def submit(self, **kwargs: Any) -> Captured:
         """Run one submission (see :func:`leadgraph.capture.capture` for the arguments).
