@@ -73,6 +73,21 @@ async def server(mongo_client: AsyncMongoClient, mongo_uri: str) -> AsyncIterato
         yield app
 
 
+@contextlib.asynccontextmanager
+async def listening(server: Any, api: Any, mongo_uri: str, listener: Any) -> AsyncIterator[Any]:
+    """Serve the test's database through a client that reports its commands to ``listener``
+    (a PyMongo CommandListener); yields the listener."""
+    client = make_client(mongo_uri, event_listeners=[listener])
+    state = server.state.leadgraph
+    previous = state.connection
+    state.connection = Connection(client=client, db=client[api.db.name], embedded=None, uri="")
+    try:
+        yield listener
+    finally:
+        state.connection = previous
+        await client.close()
+
+
 @dataclass
 class Api:
     """A GraphQL client for one test, bound to that test's database."""

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from leadgraph.db import Connection, make_client
+from conftest import listening
 from leadgraph.seed import seed_demo
 from leadgraph.store import batches
 from pymongo import monitoring
@@ -50,16 +50,8 @@ class Reads(monitoring.CommandListener):
 @pytest.fixture
 async def counted(server: Any, api: Any, mongo_uri: str) -> AsyncIterator[Reads]:
     """Point the server at a client whose commands to the test database are counted."""
-    listener = Reads(api.db.name)
-    client = make_client(mongo_uri, event_listeners=[listener])
-    state = server.state.leadgraph
-    previous = state.connection
-    state.connection = Connection(client=client, db=client[api.db.name], embedded=None, uri="")
-    try:
+    async with listening(server, api, mongo_uri, Reads(api.db.name)) as listener:
         yield listener
-    finally:
-        state.connection = previous
-        await client.close()
 
 
 async def _reads_for(api: Any, counted: Reads, n: int) -> Counter[str]:

@@ -14,8 +14,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from conftest import listening
 from foundation import oid_of
-from leadgraph.db import Connection, make_client
 from leadgraph.store import keys
 from pymongo import monitoring
 from test_mutations import RECORD, make_contact
@@ -98,16 +98,8 @@ class ChangeStreams(monitoring.CommandListener):
 @contextlib.asynccontextmanager
 async def listened(server, api, mongo_uri):
     """Serve the test's database through a client that counts change streams."""
-    listener = ChangeStreams()
-    client = make_client(mongo_uri, event_listeners=[listener])
-    state = server.state.leadgraph
-    previous = state.connection
-    state.connection = Connection(client=client, db=client[api.db.name], embedded=None, uri="")
-    try:
+    async with listening(server, api, mongo_uri, ChangeStreams()) as listener:
         yield listener
-    finally:
-        state.connection = previous
-        await client.close()
 
 
 async def test_150_subscriptions_share_one_change_stream(api, server, mongo_uri):
