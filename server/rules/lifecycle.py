@@ -112,6 +112,32 @@ def manual_transition(
     raise InvalidTransition(f"transition {candidates[0].name!r} is not allowed: its guard fails")
 
 
+def start_stage(ruleset: RuleSet, lead: Mapping[str, Any], now: datetime | None = None) -> str:
+    """Where a new lead starts: the stage of the first ``start_at`` rule whose condition holds
+    for it (its own fields only), else the lifecycle's ``initial`` stage."""
+    lc = _lifecycle(ruleset)
+    facts = _facts(lead)
+    for rule in lc.start_at:
+        if ruleset.compiler.predicate(rule.when)(facts, now or datetime.now(UTC)):
+            return rule.stage
+    return lc.initial
+
+
+OVERRIDE = "manual_override"
+
+
+def override_transition(ruleset: RuleSet, lead: Mapping[str, Any], to: str) -> Transition:
+    """The move an admin forces to any stage ``to``: no guards, no actions, recorded as the
+    transition ``manual_override``."""
+    lc = _lifecycle(ruleset)
+    if to not in lc.stage_names:
+        raise InvalidTransition(f"no stage {to!r}; stages: {', '.join(lc.stage_names)}")
+    stage = current_stage(ruleset, _facts(lead)["lead"])
+    if stage == to:
+        raise InvalidTransition(f"the lead is already at {to!r}")
+    return Transition.model_validate({"name": OVERRIDE, "from": [stage], "to": to})
+
+
 def action_fields(ruleset: RuleSet, facts: Mapping[str, Any], t: Transition) -> dict[str, Any]:
     """The lead fields the transition's actions set."""
     out: dict[str, Any] = {}

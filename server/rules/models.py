@@ -215,9 +215,45 @@ class ScoringModel(Rule):
 TRIGGERS = ("created", "scored", "updated", "interaction")
 
 
+class StageField(Rule):
+    """A value a person records for a lead in a stage (the teleprospecting call notes, a
+    budget): given with ``moveLeadStage(..., fields:)`` when a person moves the lead into the
+    stage, and shown on ``Lead.stageFields``."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")] = Field(
+        description="The field's name in `fields:` and `lead.stageFields.<stage>.<name>`."
+    )
+    type: Literal["string", "number", "date", "enum"] = Field(
+        default="string", description="string, number, date (YYYY-MM-DD) or enum (of `values`)."
+    )
+    required: bool = Field(
+        default=False, description="A person moving the lead into the stage must give it."
+    )
+    values: list[str] = Field(
+        default_factory=list, description="The allowed values of an enum field."
+    )
+    label: str = ""
+    description: str = ""
+
+
 class Stage(Rule):
     name: Name
     label: str = ""
+    description: str = ""
+    fields: list[StageField] = Field(
+        default_factory=list, description="What a person records when moving a lead into it."
+    )
+
+    def field(self, name: str) -> StageField | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+class StartAt(Rule):
+    """A new lead meeting ``when`` (a condition on its own ``lead.`` fields, e.g. its
+    ``marketingSource`` or the role of the key that created it) starts at ``stage``."""
+
+    stage: str
+    when: Condition = Field(description="A condition on the new lead's own `lead.` fields.")
     description: str = ""
 
 
@@ -254,6 +290,16 @@ class Lifecycle(Rule):
         description="Stages a lead may be qualified into an opportunity from (default: "
         "sales_acceptance when the lifecycle has it, else its last stage).",
     )
+    start_at: list[StartAt] = Field(
+        default_factory=list,
+        description="Where new leads start instead of `initial`: the first rule whose `when` "
+        "holds for the new lead (leads created by sales start at sales acceptance).",
+    )
+    accept_at: str | None = Field(
+        default=None,
+        description="The stage where sales accepts a lead and assigns it an owner (default: "
+        "sales_acceptance when the lifecycle has it).",
+    )
     retired_stages: dict[str, str] = Field(
         default_factory=dict,
         description="Stages removed from the lifecycle -> the stage their leads move to when "
@@ -263,6 +309,17 @@ class Lifecycle(Rule):
     @property
     def stage_names(self) -> list[str]:
         return [s.name for s in self.stages]
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    @property
+    def acceptance_stage(self) -> str | None:
+        """The stage where entering by a person's hand (or ``assignLead``) records "sales
+        accepted" with an owner."""
+        if self.accept_at is not None:
+            return self.accept_at
+        return "sales_acceptance" if "sales_acceptance" in self.stage_names else None
 
     @property
     def qualification_stages(self) -> list[str]:
@@ -415,6 +472,8 @@ for _model in (
     ScoringRule,
     ScoringModel,
     Transition,
+    StartAt,
+    Lifecycle,
     Segment,
     RuleFile,
 ):

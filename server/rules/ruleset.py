@@ -339,6 +339,33 @@ def _check_lifecycle(c: _Checker, file: str, lc: Lifecycle) -> None:
             c.at(file, loc, f"unknown stage {name!r}; expected one of: {', '.join(names)}")
 
     stage(lc.initial, ("lifecycle", "initial"))
+    if lc.accept_at is not None:
+        stage(lc.accept_at, ("lifecycle", "accept_at"))
+    for i, start in enumerate(lc.start_at):
+        sloc = ("lifecycle", "start_at", i)
+        stage(start.stage, (*sloc, "stage"))
+        for node, nloc in walk(start.when, (*sloc, "when")):
+            if isinstance(node, Event) or (
+                isinstance(node, Compare) and not node.fact.startswith("lead.")
+            ):
+                c.at(file, nloc, "a start_at condition sees only the new lead's `lead.` fields")
+                break
+        else:
+            c.condition(file, start.when, (*sloc, "when"))
+    for i, declared in enumerate(lc.stages):
+        c.unique(
+            (
+                (f.name, file, ("lifecycle", "stages", i, "fields", j, "name"))
+                for j, f in enumerate(declared.fields)
+            ),
+            f"field of stage {declared.name!r}",
+        )
+        for j, f in enumerate(declared.fields):
+            floc = ("lifecycle", "stages", i, "fields", j)
+            if f.type == "enum" and not f.values:
+                c.at(file, floc, f"enum field {f.name!r} needs `values`")
+            elif f.type != "enum" and f.values:
+                c.at(file, (*floc, "values"), f"only an enum field has `values` ({f.type!r})")
     for j, name in enumerate(lc.qualify_from or []):
         stage(name, ("lifecycle", "qualify_from", j))
     for old, new in lc.retired_stages.items():
