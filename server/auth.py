@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 ROLES: dict[str, frozenset[str]] = {
     "read-only": frozenset(),
-    "sales": frozenset({"contacts:write", "leads:write", "leads:stage", "interactions:write"}),
+    "sales": frozenset(
+        {
+            "contacts:write",
+            "leads:write",
+            "leads:stage",
+            "interactions:write",
+            "opportunities:write",
+        }
+    ),
     "marketer": frozenset(
         {
             "contacts:write",
@@ -23,7 +31,14 @@ ROLES: dict[str, frozenset[str]] = {
 }
 ROLES["admin"] = frozenset(
     set().union(*ROLES.values())
-    | {"contacts:delete", "accounts:delete", "leads:delete", "rules:admin", "keys:admin"}
+    | {
+        "contacts:delete",
+        "accounts:delete",
+        "leads:delete",
+        "leads:override",
+        "rules:admin",
+        "keys:admin",
+    }
 )
 
 

@@ -190,6 +190,54 @@ def leadgraph_lead_closed(
 
 
 @hookspec
+def leadgraph_lead_assigned(
+    lead: dict[str, Any],
+    owner: str | None,
+    previous_owner: str | None,
+    accepted: bool,
+    by: str | None,
+) -> None:
+    """A lead got an owner (``assignLead``), or a person accepted it for sales (moved it into
+    the lifecycle's acceptance stage, or assigned it there).  Called after the write.
+
+    :param lead: the lead document after the write (``owner``, ``salesAccepted``).
+    :param owner: the salesperson it is assigned to.
+    :param previous_owner: its owner before (None when it had none).
+    :param accepted: True when this write recorded "sales accepted".
+    :param by: the name of the API key that did it.
+    """
+
+
+@hookspec
+def leadgraph_lead_qualified(
+    lead: dict[str, Any], opportunity: dict[str, Any], by: str | None
+) -> None:
+    """A lead was qualified into an opportunity (``qualifyLead``).  Called after the
+    transaction that closed the lead and inserted the opportunity committed (after
+    ``lead_closed``).
+
+    :param lead: the lead document after the write (``status`` is ``qualified``).
+    :param opportunity: the new opportunity document (``stage`` ``open``, ``leadId``,
+        ``contactId``, ``accountId``, ``owner``, ``topic``, ``value``).
+    :param by: the name of the API key that qualified it.
+    """
+
+
+@hookspec
+def leadgraph_opportunity_closed(
+    opportunity: dict[str, Any], stage: str, reason: str | None, by: str | None
+) -> None:
+    """An open opportunity was won or lost (``markOpportunityWon`` / ``markOpportunityLost``).
+    Called after the write.
+
+    :param opportunity: the opportunity document after the write.
+    :param stage: ``won`` or ``lost``.
+    :param reason: why, as the person gave it (may be None).
+    :param by: the name of the API key that closed it.
+    """
+
+
+@hookspec
 def leadgraph_contacts_merged(contact: dict[str, Any], merge: dict[str, Any]) -> None:
     """Duplicate contacts were merged into one (``mergeContacts``).
 

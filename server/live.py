@@ -1,10 +1,11 @@
 """Live feeds for subscriptions: one change stream per collection per process, fanned out.
 
-Every ``interactionRecorded`` or ``leadChanged`` subscription of this process reads the same
-change stream of its collection (a :class:`Feed`).  The :class:`Hub` opens that stream when
-the first subscriber arrives, closes it when the last one leaves, and copies each changed
-document into the bounded queue of every subscriber whose filter it matches (filters run here,
-in memory).  So N subscriptions cost one pooled database connection per collection, not N.
+Every ``interactionRecorded``, ``leadChanged`` or ``leadQualified`` subscription of this
+process reads the same change stream of its collection (a :class:`Feed`).  The :class:`Hub`
+opens that stream when the first subscriber arrives, closes it when the last one leaves, and
+copies each changed document into the bounded queue of every subscriber whose filter it
+matches (filters run here, in memory).  So N subscriptions cost one pooled database
+connection per collection, not N.
 
 - **Limits**: at most ``max_subscriptions_per_key`` open subscriptions per API key and
   ``max_subscriptions`` in all (per process).  One more is refused with a
@@ -36,6 +37,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 from .errors import UserError
 from .store import interactions as interactions_store
 from .store import leads as leads_store
+from .store import opportunities as opportunities_store
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -62,6 +64,7 @@ class Feed:
 
 INTERACTIONS = Feed("interactions", interactions_store.watch_inserts)
 LEADS = Feed("leads", leads_store.watch_changes)
+OPPORTUNITIES = Feed("opportunities", opportunities_store.watch_inserts)
 
 
 class TooManySubscriptions(UserError):

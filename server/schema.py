@@ -21,6 +21,7 @@ from .api.funnel import FunnelMutation, FunnelQuery, FunnelSubscription
 from .api.interactions import InteractionMutation, InteractionSubscription
 from .api.leads import LeadMutation, LeadQuery
 from .api.merge import MergeMutation, MergeQuery
+from .api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription
 from .api.rules import RulesMutation, RulesQuery, SegmentQuery
 from .config import Settings
 from .cost import QueryCost
@@ -38,6 +39,7 @@ class Query(
     LeadQuery,
     SegmentQuery,
     FunnelQuery,
+    OpportunityQuery,
     MergeQuery,
     CaptureQuery,
     RulesQuery,
@@ -60,6 +62,7 @@ class Mutation(
     AccountMutation,
     LeadMutation,
     FunnelMutation,
+    OpportunityMutation,
     InteractionMutation,
     CaptureMutation,
     ImportMutation,
@@ -70,7 +73,7 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(InteractionSubscription, FunnelSubscription):
+class Subscription(InteractionSubscription, FunnelSubscription, OpportunitySubscription):
     pass
 
 

@@ -20,6 +20,7 @@ from ..store import accounts as store
 from .common import contains_text, order_input, raise_if, require_text, set_fields
 from .contacts import CONTACTS
 from .leads import LEADS
+from .opportunities import OPPORTUNITIES
 from .relay import Listing, StoredNode, connection_field, load_one, object_id
 
 if TYPE_CHECKING:
@@ -63,6 +64,11 @@ class Account(StoredNode, collection=store.NAME):
         LEADS,
         parent_key="parentAccountId",
         description="Account-based leads (leads whose parent account is this one).",
+    )
+    opportunities = connection_field(
+        OPPORTUNITIES,
+        parent_key="accountId",
+        description="Opportunities of the account's leads and its contacts' leads.",
     )
 
 

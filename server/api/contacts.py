@@ -35,6 +35,7 @@ from .common import (
 )
 from .interactions import INTERACTIONS
 from .leads import LEADS
+from .opportunities import OPPORTUNITIES
 from .relay import Listing, StoredNode, connection_field, load_one, object_id
 
 if TYPE_CHECKING:
@@ -170,6 +171,11 @@ class Contact(StoredNode, collection=store.NAME):
         INTERACTIONS,
         parent_key="contactId",
         description="The contact's interactions, oldest first (`last: 5` gives the latest five).",
+    )
+    opportunities = connection_field(
+        OPPORTUNITIES,
+        parent_key="contactId",
+        description="Opportunities of the contact's qualified leads.",
     )
 
 

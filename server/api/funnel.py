@@ -4,15 +4,17 @@ and the lifecycle the live rules define."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from .. import live
 from ..errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     PluginErrorType,
@@ -23,7 +25,20 @@ from ..rules import lifecycle
 from ..services.funnel import Funnel, Refused, Report
 from ..store import leads
 from .leads import Lead, LeadPayload, LeadResult
+from .opportunities import checked_value
 from .relay import object_id
+
+MAX_OWNER = 200  # characters of an owner's name
+
+
+@strawberry.type(description="A field people record for a lead in a stage.")
+class LifecycleStageField:
+    name: str
+    type: str = strawberry.field(description="string, number, date (YYYY-MM-DD) or enum.")
+    required: bool = strawberry.field(description="Must be given to move a lead into the stage.")
+    values: list[str] = strawberry.field(description="The allowed values of an enum field.")
+    label: str
+    description: str
 
 
 @strawberry.type(description="A stage of the lead lifecycle.")
@@ -31,6 +46,7 @@ class LifecycleStage:
     name: str
     label: str
     description: str
+    fields: list[LifecycleStageField]
 
 
 @strawberry.type(description="A move between stages; automatic when it has triggers.")
@@ -75,17 +91,15 @@ async def _set_by_hand(
     return _result(await funnel.set_by_hand(lead, fields), lead["_id"])
 
 
-async def _close(info: Info, id: relay.GlobalID, status: str, reason: str | None) -> LeadPayload:
-    """Qualify or disqualify a lead (the funnel checks the lifecycle allows it)."""
-    principal = info.context.require("leads:stage")
-    funnel = _funnel(info)
-    lead = await _lead(info, id)
-    close = funnel.qualify if status == "qualified" else funnel.disqualify
-    try:
-        after, failures = await close(lead, by=principal.name, reason=reason)
-    except Refused as exc:
-        raise Conflict(str(exc)) from exc
-    return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
+def _owner(value: str | None, field: str = "owner") -> str | None:
+    """A salesperson's name: trimmed, not blank, at most :data:`MAX_OWNER` characters."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise InvalidInput(field, "must not be blank")
+    if len(value) > MAX_OWNER:
+        raise InvalidInput(field, f"must be at most {MAX_OWNER} characters")
+    return value.strip()
 
 
 def _result(report: Report, oid: Any) -> LeadPayload | PluginErrorType:
@@ -112,7 +126,22 @@ class FunnelQuery:
             name=lc.name,
             initial=lc.initial,
             stages=[
-                LifecycleStage(name=s.name, label=s.label or s.name, description=s.description)
+                LifecycleStage(
+                    name=s.name,
+                    label=s.label or s.name,
+                    description=s.description,
+                    fields=[
+                        LifecycleStageField(
+                            name=f.name,
+                            type=f.type,
+                            required=f.required,
+                            values=list(f.values),
+                            label=f.label or f.name,
+                            description=f.description,
+                        )
+                        for f in s.fields
+                    ],
+                )
                 for s in lc.stages
             ],
             transitions=[
@@ -137,20 +166,61 @@ class FunnelMutation:
     )
     @errors_as_data
     async def move_lead_stage(
-        self, info: Info, id: relay.GlobalID, to: str, reason: str | None = None
+        self,
+        info: Info,
+        id: relay.GlobalID,
+        to: str,
+        reason: str | None = None,
+        fields: Annotated[
+            JSON | None,
+            strawberry.argument(
+                description="Values of the target stage's fields (`leadLifecycle.stages.fields`)."
+            ),
+        ] = None,
+        owner: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Into the acceptance stage: the salesperson to assign (default: the "
+                "lead's owner, else the caller)."
+            ),
+        ] = None,
+        override: Annotated[
+            bool,
+            strawberry.argument(
+                description="Admins only: move to any stage whatever the transitions and guards; "
+                "`reason` is required and the stage history records a manual override."
+            ),
+        ] = False,
     ) -> LeadResult:
         principal = info.context.require("leads:stage")
+        if override and not principal.can("leads:override"):
+            raise Forbidden("leads:override", principal.role)
         funnel = _funnel(info)
-        lead = await _lead(info, id)
         lc = funnel.ruleset.lifecycle if funnel.ruleset else None
         if lc is None:
             raise Conflict("the rules define no lifecycle")
-        if to not in lc.stage_names and to not in {t.name for t in lc.transitions}:
+        targets = (
+            lc.stage_names if override else [*lc.stage_names, *(t.name for t in lc.transitions)]
+        )
+        if to not in targets:
+            what = "stage" if override else "stage or transition"
             raise InvalidInput(
-                "to", f"no stage or transition named {to!r}; stages: " + ", ".join(lc.stage_names)
+                "to", f"no {what} named {to!r}; stages: " + ", ".join(lc.stage_names)
             )
+        if override and not (reason or "").strip():
+            raise InvalidInput("reason", "an override needs a reason")
+        owner = _owner(owner)
+        lead = await _lead(info, id)
         try:
-            after, failures = await funnel.move_by_hand(lead, to, by=principal.name, reason=reason)
+            after, failures = await info.context.services.handoff.move(
+                lead,
+                to,
+                by=principal.name,
+                reason=reason,
+                fields=fields,
+                owner=owner,
+                override=override,
+            )
         except lifecycle.InvalidTransition as exc:
             raise Conflict(str(exc)) from exc
         except Refused as exc:
@@ -177,21 +247,96 @@ class FunnelMutation:
 
     @strawberry.mutation(
         description="Qualify a lead into an opportunity, from a stage the lifecycle allows "
-        "(`qualify_from`, default sales acceptance): the lead is closed as qualified, its stage "
-        "history records it, and its parent contact stops being marketing-only."
+        "(`qualify_from`, default sales acceptance): in one transaction the lead is closed as "
+        "qualified (its stage history records it), its parent contact stops being "
+        "marketing-only and its open `Opportunity` is created (`Lead.opportunity`)."
     )
     @errors_as_data
     async def qualify_lead(
-        self, info: Info, id: relay.GlobalID, reason: str | None = None
+        self,
+        info: Info,
+        id: relay.GlobalID,
+        reason: str | None = None,
+        topic: Annotated[
+            str | None,
+            strawberry.argument(description="The opportunity's topic (default: the lead's)."),
+        ] = None,
+        value: Annotated[
+            float | None, strawberry.argument(description="The opportunity's expected amount.")
+        ] = None,
+        owner: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The opportunity's salesperson (default: the lead's owner, else the "
+                "caller)."
+            ),
+        ] = None,
     ) -> LeadResult:
-        return await _close(info, id, "qualified", reason)
+        principal = info.context.require("leads:stage")
+        value, owner = checked_value(value), _owner(owner)
+        if topic is not None and not topic.strip():
+            raise InvalidInput("topic", "must not be blank")
+        _funnel(info)
+        lead = await _lead(info, id)
+        try:
+            out = await info.context.services.opportunities.qualify(
+                lead, by=principal.name, reason=reason, topic=topic, value=value, owner=owner
+            )
+        except Refused as exc:
+            raise Conflict(str(exc)) from exc
+        return LeadPayload(
+            lead=Lead.from_doc(out.lead), plugin_errors=plugin_errors(out.plugin_failures)
+        )
 
     @strawberry.mutation(description="Close a lead as disqualified.")
     @errors_as_data
     async def disqualify_lead(
         self, info: Info, id: relay.GlobalID, reason: str | None = None
     ) -> LeadResult:
-        return await _close(info, id, "disqualified", reason)
+        principal = info.context.require("leads:stage")
+        funnel = _funnel(info)
+        lead = await _lead(info, id)
+        try:
+            after, failures = await funnel.disqualify(lead, by=principal.name, reason=reason)
+        except Refused as exc:
+            raise Conflict(str(exc)) from exc
+        return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
+
+    @strawberry.mutation(
+        description="Record values of the fields of the lead's current stage "
+        "(`leadLifecycle.stages.fields`), merged over those stored; null clears one."
+    )
+    @errors_as_data
+    async def set_lead_stage_fields(
+        self, info: Info, id: relay.GlobalID, fields: JSON
+    ) -> LeadResult:
+        info.context.require("leads:stage")
+        _funnel(info)
+        lead = await _lead(info, id)
+        try:
+            after = await info.context.services.handoff.record_fields(lead, fields)
+        except Refused as exc:
+            raise Conflict(str(exc)) from exc
+        return LeadPayload(lead=Lead.from_doc(after))
+
+    @strawberry.mutation(
+        description="Assign an open lead to a salesperson (default: the caller). At the "
+        'acceptance stage and not yet accepted, this records "sales accepted" too.'
+    )
+    @errors_as_data
+    async def assign_lead(
+        self, info: Info, id: relay.GlobalID, owner: str | None = None
+    ) -> LeadResult:
+        principal = info.context.require("leads:stage")
+        who = _owner(owner) or principal.name
+        lead = await _lead(info, id)
+        try:
+            after, failures = await info.context.services.handoff.assign(
+                lead, who, by=principal.name
+            )
+        except Refused as exc:
+            raise Conflict(str(exc)) from exc
+        return LeadPayload(lead=Lead.from_doc(after), plugin_errors=plugin_errors(failures))
 
     @strawberry.mutation(
         description="Rescore a lead with the live rules now (scores carry their explanation and "

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from ..contracts import LEAD_STATUSES
@@ -22,7 +23,10 @@ from ..errors import (
     errors_as_data,
     plugin_errors,
 )
+from ..loaders import Children
+from ..services.handoff import shown_value
 from ..store import leads as store
+from ..store import opportunities
 from .common import (
     clean_email,
     contains_text,
@@ -38,10 +42,12 @@ from .relay import Listing, StoredNode, connection_field, load_one, object_id
 if TYPE_CHECKING:
     from .accounts import Account
     from .contacts import Contact, DeleteResult
+    from .opportunities import Opportunity
 
 ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
 AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
 DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
+OpportunityT = Annotated["Opportunity", strawberry.lazy("leadgraph.api.opportunities")]
 
 
 @strawberry.enum(description="What kind of thing the lead is interested in.")
@@ -88,9 +94,30 @@ class StageEntry:
     by: str | None
     transition: str | None = strawberry.field(
         description="The lifecycle transition taken, or `qualified` / `disqualified` when the "
-        "lead was closed."
+        "lead was closed, `sales_accepted` when a person accepted it for sales, "
+        "`manual_override` when an admin moved it outside the lifecycle's transitions."
     )
     rules_version: str | None
+    override: bool = strawberry.field(
+        default=False, description="An admin's move outside the lifecycle (`reason` says why)."
+    )
+    owner: str | None = strawberry.field(
+        default=None, description="With `sales_accepted`: the salesperson it was assigned to."
+    )
+
+
+@strawberry.type(description="A person accepted the lead for sales and assigned its owner.")
+class SalesAcceptance:
+    owner: str | None
+    by: str | None = strawberry.field(description="Who accepted it (an API key's name).")
+    at: datetime
+
+
+@strawberry.type(description="A value a person recorded for a field of a lifecycle stage.")
+class StageFieldValue:
+    stage: str
+    name: str
+    value: JSON = strawberry.field(description="A string, number, date (YYYY-MM-DD) or enum value.")
 
 
 @strawberry.type(
@@ -125,6 +152,16 @@ class Lead(StoredNode, collection=store.NAME):
     )
     teleprospect_ready: bool
     status: LeadStatus
+    owner: str | None = strawberry.field(description="The salesperson the lead is assigned to.")
+    sales_accepted: SalesAcceptance | None = strawberry.field(
+        description="Set while the lead is accepted by sales (at the acceptance stage)."
+    )
+    stage_fields: list[StageFieldValue] = strawberry.field(
+        description="What people recorded for the fields of its stages (call notes, budget)."
+    )
+    marketing_source: str | None = strawberry.field(
+        description="Which initiative created the lead (`sales`: a salesperson registered it)."
+    )
     score_error: ScoreError | None = strawberry.field(
         description="Set while the scores and stage are stale because a plugin failed."
     )
@@ -158,6 +195,8 @@ class Lead(StoredNode, collection=store.NAME):
                     by=h.get("by"),
                     transition=h.get("transition"),
                     rules_version=h.get("rulesVersion"),
+                    override=bool(h.get("override")),
+                    owner=h.get("owner"),
                 )
                 for h in doc.get("stageHistory") or []
             ],
@@ -179,6 +218,16 @@ class Lead(StoredNode, collection=store.NAME):
             sales_ready_by_hand=doc.get("salesReadyBy") == "hand",
             teleprospect_ready=bool(doc.get("teleprospectReady")),
             status=stored_enum(LeadStatus, doc.get("status")) or LeadStatus("open"),
+            owner=doc.get("owner"),
+            sales_accepted=SalesAcceptance(owner=acc.get("owner"), by=acc.get("by"), at=acc["at"])
+            if (acc := doc.get("salesAccepted"))
+            else None,
+            stage_fields=[
+                StageFieldValue(stage=stage, name=name, value=shown_value(value))
+                for stage, values in (doc.get("stageFields") or {}).items()
+                for name, value in values.items()
+            ],
+            marketing_source=doc.get("marketingSource"),
             score_error=ScoreError(
                 plugin=err["plugin"],
                 hook=err.get("hook") or "",
@@ -205,6 +254,16 @@ class Lead(StoredNode, collection=store.NAME):
 
         return await load_one(info, "accounts", self._doc.get("parentAccountId"), Account.from_doc)
 
+    @strawberry.field(description="The opportunity the lead was qualified into.")
+    async def opportunity(self, info: Info) -> OpportunityT | None:
+        from .opportunities import Opportunity
+
+        if self._doc.get("status") != "qualified":
+            return None
+        key = Children.of(opportunities.NAME, "leadId", self._doc["_id"], limit=1)
+        found = await info.context.loaders.children.load(key)
+        return Opportunity.from_doc(found[0]) if found else None
+
     @strawberry.field(description="True when the lead has neither parent contact nor account.")
     def orphan(self) -> bool:
         return not (self._doc.get("parentContactId") or self._doc.get("parentAccountId"))
@@ -217,6 +276,7 @@ class LeadFilter:
     stage: str | None = None
     status: LeadStatus | None = None
     sales_ready: bool | None = None
+    owner: str | None = None
     form_id: str | None = None
     email: str | None = None
     parent_contact: relay.GlobalID | None = None
@@ -236,6 +296,7 @@ def lead_query(f: LeadFilter) -> dict[str, Any]:
         stage=f.stage,
         status=f.status.value if f.status else None,
         sales_ready=f.sales_ready,
+        owner=f.owner,
         form_id=f.form_id,
         email=f.email,
         parent_contact_id=object_id(f.parent_contact, "Contact", "filter.parentContact")
@@ -280,6 +341,7 @@ class CreateLeadInput:
     last_name: str | None = strawberry.UNSET
     company_name: str | None = strawberry.UNSET
     job_title: str | None = strawberry.UNSET
+    marketing_source: str | None = strawberry.UNSET
     parent_contact: relay.GlobalID | None = strawberry.UNSET
     parent_account: relay.GlobalID | None = strawberry.UNSET
 
@@ -297,6 +359,7 @@ _FIELDS = {
     "last_name": "lastName",
     "company_name": "companyName",
     "job_title": "jobTitle",
+    "marketing_source": "marketingSource",
 }
 
 
@@ -370,14 +433,16 @@ LeadResult = Annotated[
 @strawberry.type
 class LeadMutation:
     @strawberry.mutation(
-        description="Create a lead at the lifecycle's initial stage; it is scored at once and "
-        "follows the `created` transitions."
+        description="Create a lead at the lifecycle's initial stage, or where its `start_at` "
+        "rules send it (leads created by sales: sales acceptance, accepted by the caller); it "
+        "is scored at once and follows the `created` transitions."
     )
     @errors_as_data
     async def create_lead(self, info: Info, input: CreateLeadInput) -> LeadResult:
-        info.context.require("leads:write")
+        principal = info.context.require("leads:write")
         fields = await lead_fields(info, input, creating=True)
-        out = await info.context.services.records.create_lead(fields)
+        fields["createdBy"] = {"name": principal.name, "role": principal.role}
+        out = await info.context.services.records.create_lead(fields, by=principal.name)
         return LeadPayload(
             lead=Lead.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
         )

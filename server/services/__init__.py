@@ -18,8 +18,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..rules.ruleset import RuleSet
 from .capture import Capture
 from .funnel import Funnel
+from .handoff import Handoff
 from .matching import Matching
 from .merging import Merging
+from .opportunities import Opportunities
 from .records import Records
 
 
@@ -35,6 +37,16 @@ class Services:
     def funnel(self) -> Funnel:
         """Scoring, sales-ready and stage moves: the one funnel runner."""
         return Funnel(self.db, self.ruleset, self.pm)
+
+    @cached_property
+    def handoff(self) -> Handoff:
+        """The hand-off to sales: owners, "sales accepted", stage fields, overrides."""
+        return Handoff(self.db, self.funnel, self.pm)
+
+    @cached_property
+    def opportunities(self) -> Opportunities:
+        """Qualifying leads into opportunities, and winning or losing those."""
+        return Opportunities(self.db, self.funnel, self.pm)
 
     @cached_property
     def matching(self) -> Matching:
@@ -71,4 +83,14 @@ class ServiceCache:
         return cur
 
 
-__all__ = ["Capture", "Funnel", "Matching", "Merging", "Records", "ServiceCache", "Services"]
+__all__ = [
+    "Capture",
+    "Funnel",
+    "Handoff",
+    "Matching",
+    "Merging",
+    "Opportunities",
+    "Records",
+    "ServiceCache",
+    "Services",
+]

@@ -278,8 +278,13 @@ class Funnel:
         return lc.initial if lc is not None else leads.DEFAULT_STAGE
 
     def new_lead(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """A new lead document starting at the lifecycle's initial stage."""
-        return leads.new_document(fields, stage=self.initial_stage, rules_version=self.version)
+        """A new lead document starting at the lifecycle's initial stage, or where its
+        ``start_at`` rules send it (leads created by sales start at sales acceptance)."""
+        rules = self.ruleset
+        stage = self.initial_stage
+        if rules is not None and rules.lifecycle is not None:
+            stage = lifecycle.start_stage(rules, fields)
+        return leads.new_document(fields, stage=stage, rules_version=self.version)
 
     @property
     def version(self) -> str | None:
@@ -426,10 +431,20 @@ class Funnel:
     # ------------------------------------------------------------ decisions by hand
 
     async def move_by_hand(
-        self, doc: dict[str, Any], to: str, *, by: str | None, reason: str | None
+        self,
+        doc: dict[str, Any],
+        to: str,
+        *,
+        by: str | None,
+        reason: str | None,
+        override: bool = False,
+        extra: Callable[[str], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None,
     ) -> tuple[dict[str, Any], list[PluginFailure]]:
         """Move a lead to stage (or along the transition named) ``to``, if the lifecycle
-        allows it from the lead's stage and its guards hold.
+        allows it from the lead's stage and its guards hold; ``override``: to any stage, no
+        guards (an admin's decision, see :func:`lifecycle.override_transition`).  ``extra(stage)``
+        gives fields to set and stage-history entries to append in the same write (the
+        hand-off: owner, stage fields, "sales accepted").
 
         :raises lifecycle.InvalidTransition: the move is not allowed (nothing written).
         :raises PluginError: a guard or action plugin failed (nothing written).
@@ -437,10 +452,20 @@ class Funnel:
         """
         ruleset = self._rules()
         facts = (await gather_facts(self.db, [doc]))[doc["_id"]]
-        t = lifecycle.manual_transition(ruleset, facts, to)
+        if override:
+            t = lifecycle.override_transition(ruleset, doc, to)
+        else:
+            t = lifecycle.manual_transition(ruleset, facts, to)
         move = lifecycle.transition_update(ruleset, doc, [t], by=by, reason=reason)
         assert move is not None
         fields = decision_fields(doc, move["$set"])
+        history = move["$push"]["stageHistory"]["$each"]
+        if override:
+            history[-1]["override"] = True
+        if extra is not None:
+            more, entries = extra(t.to)
+            fields.update(more)
+            history += entries
         update = {"$set": fields, "$push": move["$push"], "$inc": {"rev": 1}}
         if await leads.write_revisions(self.db, [(doc, update)]):
             raise Refused("the lead changed meanwhile; read it again")
@@ -465,7 +490,8 @@ class Funnel:
         on_commit: Callable[[Any], Any] | None = None,
     ) -> tuple[dict[str, Any], list[PluginFailure]]:
         """Close an open lead as ``qualified`` or ``disqualified``, with a stage-history
-        entry; ``on_commit(session)`` writes what goes with it in the same transaction.
+        entry; ``on_commit(session)`` writes what goes with it in the same transaction (not
+        at all when the lead cannot be closed).
 
         :raises Refused: the lead is not open, or was closed or changed meanwhile.
         """
@@ -486,14 +512,15 @@ class Funnel:
             fields["disqualifiedReason"] = reason
         update = {"$set": fields, "$push": {"stageHistory": entry}, "$inc": {"rev": 1}}
 
-        async def work(session: Any) -> dict[str, Any] | None:
+        async def work(session: Any) -> dict[str, Any]:
+            closed = await leads.close(self.db, doc, update, session=session)
+            if closed is None:  # aborts the transaction: nothing that goes with it is written
+                raise Refused("the lead was closed or changed meanwhile; read it again")
             if on_commit is not None:
                 await on_commit(session)
-            return await leads.close(self.db, doc, update, session=session)
+            return closed
 
         after = await in_transaction(self.db, work)
-        if after is None:
-            raise Refused("the lead was closed or changed meanwhile; read it again")
         failures = await emit(
             self.pm,
             "lead_closed",
@@ -502,10 +529,16 @@ class Funnel:
         return after, failures
 
     async def qualify(
-        self, doc: dict[str, Any], *, by: str | None, reason: str | None
+        self,
+        doc: dict[str, Any],
+        *,
+        by: str | None,
+        reason: str | None,
+        also: Callable[[Any], Any] | None = None,
     ) -> tuple[dict[str, Any], list[PluginFailure]]:
         """Qualify an open lead into an opportunity from a stage the lifecycle allows; its
-        parent contact stops being marketing-only in the same transaction."""
+        parent contact stops being marketing-only and ``also(session)`` (the opportunity's
+        insert) runs in the same transaction."""
         allowed = self.qualification_stages()
         if doc.get("status", "open") == "open" and doc.get("stage") not in allowed:
             raise Refused(
@@ -517,6 +550,8 @@ class Funnel:
         async def clear_marketing_only(session: Any) -> None:
             if contact_id is not None:
                 await contacts.set_marketing_only(self.db, contact_id, False, session)
+            if also is not None:
+                await also(session)
 
         return await self.close(
             doc, "qualified", by=by, reason=reason, on_commit=clear_marketing_only

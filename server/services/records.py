@@ -20,8 +20,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..events import emit
-from ..store import accounts, contacts, interactions, leads, match_keys
+from ..store import accounts, contacts, interactions, leads, match_keys, opportunities
 from .funnel import Funnel
+from .handoff import accept_new
 
 
 @dataclass
@@ -50,10 +51,14 @@ class Records:
     async def create_account(self, fields: dict[str, Any]) -> Saved:
         return Saved(await accounts.insert(self.db, fields))
 
-    async def create_lead(self, fields: dict[str, Any]) -> Saved:
-        """Store a lead at the lifecycle's initial stage; the funnel scores it at once, follows
-        the ``created`` transitions and announces ``lead_created``."""
-        doc = await leads.insert(self.db, self.funnel.new_lead(fields))
+    async def create_lead(self, fields: dict[str, Any], *, by: str | None = None) -> Saved:
+        """Store a lead at the lifecycle's initial stage (or where its ``start_at`` rules send
+        it; one that starts at the acceptance stage is accepted by ``by``, the person creating
+        it); the funnel scores it at once, follows the ``created`` transitions and announces
+        ``lead_created``."""
+        doc = self.funnel.new_lead(fields)
+        accept_new(self.funnel.ruleset, doc, by)
+        doc = await leads.insert(self.db, doc)
         report = await self.funnel.created([doc])
         return Saved(report.lead(doc["_id"]) or doc, report.failures)
 
@@ -76,6 +81,7 @@ class Records:
         async def cascade(session: Any) -> None:
             await interactions.delete_of_contact(self.db, oid, session=session)
             await leads.unlink_parent(self.db, "parentContactId", oid, session=session)
+            await opportunities.unlink_parent(self.db, "contactId", oid, session=session)
 
         return await self._delete(contacts.delete, oid, cascade)
 
@@ -85,6 +91,7 @@ class Records:
         async def cascade(session: Any) -> None:
             await contacts.unlink_account(self.db, oid, session=session)
             await leads.unlink_parent(self.db, "parentAccountId", oid, session=session)
+            await opportunities.unlink_parent(self.db, "accountId", oid, session=session)
 
         return await self._delete(accounts.delete, oid, cascade)
 

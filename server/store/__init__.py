@@ -17,6 +17,7 @@ from . import (
     leads,
     match_keys,
     merges,
+    opportunities,
     pending_captures,
     submissions,
 )
@@ -32,6 +33,7 @@ for _module in (
     submissions,
     imports,
     merges,
+    opportunities,
     pending_captures,
 ):
     for _name, _models in _module.INDEXES.items():

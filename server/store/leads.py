@@ -38,6 +38,7 @@ INDEXES = {
         ),
         IndexModel([("emailNormalized", ASCENDING), ("formId", ASCENDING)], name="email_form"),
         IndexModel([("stage", ASCENDING)], name="stage"),
+        IndexModel([("owner", ASCENDING), ("stage", ASCENDING)], name="owner_stage"),
         IndexModel([("topic", ASCENDING)], name="topic"),
         IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_id"),
         IndexModel([("updatedAt", DESCENDING), ("_id", DESCENDING)], name="updatedAt_id"),
@@ -118,6 +119,7 @@ def filter_query(
     stage: str | None = None,
     status: str | None = None,
     sales_ready: bool | None = None,
+    owner: str | None = None,
     form_id: str | None = None,
     email: str | None = None,
     parent_contact_id: ObjectId | None = None,
@@ -137,6 +139,8 @@ def filter_query(
         query["status"] = status
     if sales_ready is not None:
         query["salesReady"] = sales_ready
+    if owner is not None:
+        query["owner"] = owner
     if form_id is not None:
         query["formId"] = form_id
     if email is not None:

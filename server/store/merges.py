@@ -8,7 +8,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from . import interactions, leads
+from . import interactions, leads, opportunities
 from ._base import move_merged, move_unmerged, now
 
 NAME = "merges"
@@ -24,6 +24,7 @@ INDEXES = {
 CONTACT_CHILDREN = (
     (leads.NAME, "parentContactId", leads.REV),
     (interactions.NAME, "contactId", None),
+    (opportunities.NAME, "contactId", None),
 )
 
 
@@ -34,8 +35,8 @@ async def move_children(
     tag: dict[str, Any],
     session: Any = None,
 ) -> None:
-    """A merge: the leads and interactions of contact ``from_id`` move to ``to_id``, tagged
-    ``mergedFrom`` (``tag``: the merge and the contact they came from)."""
+    """A merge: the leads, interactions and opportunities of contact ``from_id`` move to
+    ``to_id``, tagged ``mergedFrom`` (``tag``: the merge and the contact they came from)."""
     for name, field, inc in CONTACT_CHILDREN:
         await move_merged(db[name], field, from_id, to_id, tag, inc=inc, session=session)
 

@@ -1,0 +1,216 @@
+"""Opportunities over GraphQL: what qualified leads became, their queries, winning and losing
+them, and the ``leadQualified`` feed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from .. import live
+from ..errors import (
+    Conflict,
+    ConflictError,
+    ForbiddenError,
+    InvalidInput,
+    NotFound,
+    NotFoundError,
+    PluginErrorType,
+    ValidationError,
+    errors_as_data,
+    plugin_errors,
+)
+from ..services.funnel import Refused
+from ..store import opportunities as store
+from .common import order_input, stored_enum, vocabulary_enum
+from .relay import Listing, StoredNode, connection_field, load_one, object_id
+
+if TYPE_CHECKING:
+    from enum import Enum
+
+    from .accounts import Account
+    from .contacts import Contact
+    from .leads import Lead
+
+    OpportunityStage = Enum
+else:
+    OpportunityStage = vocabulary_enum(
+        "OpportunityStage", store.STAGES, "Where an opportunity stands: open, won or lost."
+    )
+
+ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
+AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
+LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
+
+
+@strawberry.type(description="A sale in the making: what a lead qualified by sales became.")
+class Opportunity(StoredNode, collection=store.NAME):
+    oid: relay.NodeID[str]
+    topic: str | None
+    value: float | None = strawberry.field(description="The expected (or, won, final) amount.")
+    owner: str | None = strawberry.field(description="The salesperson working it.")
+    stage: OpportunityStage
+    created_by: str | None
+    close_reason: str | None
+    closed_by: str | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    _doc: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Opportunity:
+        return cls(
+            oid=str(doc["_id"]),
+            topic=doc.get("topic"),
+            value=doc.get("value"),
+            owner=doc.get("owner"),
+            stage=stored_enum(OpportunityStage, doc.get("stage")) or OpportunityStage("open"),
+            created_by=doc.get("createdBy"),
+            close_reason=doc.get("closeReason"),
+            closed_by=doc.get("closedBy"),
+            closed_at=doc.get("closedAt"),
+            created_at=doc["createdAt"],
+            updated_at=doc.get("updatedAt") or doc["createdAt"],
+            _doc=doc,
+        )
+
+    @strawberry.field(description="The lead qualified into this opportunity.")
+    async def lead(self, info: Info) -> LeadT | None:
+        from .leads import Lead
+
+        return await load_one(info, "leads", self._doc.get("leadId"), Lead.from_doc)
+
+    @strawberry.field(description="The lead's parent contact.")
+    async def contact(self, info: Info) -> ContactT | None:
+        from .contacts import Contact
+
+        return await load_one(info, "contacts", self._doc.get("contactId"), Contact.from_doc)
+
+    @strawberry.field(description="The lead's account (its parent account, else its contact's).")
+    async def account(self, info: Info) -> AccountT | None:
+        from .accounts import Account
+
+        return await load_one(info, "accounts", self._doc.get("accountId"), Account.from_doc)
+
+
+@strawberry.input(description="Filter opportunities; all given conditions must hold.")
+class OpportunityFilter:
+    stage: OpportunityStage | None = None
+    owner: str | None = None
+    contact: relay.GlobalID | None = None
+    account: relay.GlobalID | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+OpportunityOrder = order_input("Opportunity", CREATED_AT="createdAt", UPDATED_AT="updatedAt")
+
+
+def opportunity_query(f: OpportunityFilter) -> dict[str, Any]:
+    return store.filter_query(
+        stage=f.stage.value if f.stage else None,
+        owner=f.owner,
+        contact_id=object_id(f.contact, "Contact", "filter.contact") if f.contact else None,
+        account_id=object_id(f.account, "Account", "filter.account") if f.account else None,
+        created_after=f.created_after,
+        created_before=f.created_before,
+    )
+
+
+OPPORTUNITIES = Listing(
+    Opportunity, filter=OpportunityFilter, to_query=opportunity_query, order=OpportunityOrder
+)
+
+
+@strawberry.type(description="The opportunity after the change.")
+class OpportunityPayload:
+    opportunity: Opportunity
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        default_factory=list,
+        description="Plugins that failed after the change was stored (event handlers).",
+    )
+
+
+OpportunityResult = Annotated[
+    OpportunityPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
+    strawberry.union("OpportunityResult"),
+]
+
+
+def checked_value(value: float | None, field: str = "value") -> float | None:
+    """An amount: finite and not negative (``BAD_USER_INPUT`` otherwise)."""
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise InvalidInput(field, "must be a finite amount of 0 or more")
+    return value
+
+
+async def _close(
+    info: Info, id: relay.GlobalID, outcome: str, reason: str | None, value: float | None
+) -> OpportunityPayload:
+    principal = info.context.require("opportunities:write")
+    oid = object_id(id, "Opportunity")
+    try:
+        after, failures = await info.context.services.opportunities.close(
+            oid, outcome, by=principal.name, reason=reason, value=checked_value(value)
+        )
+    except Refused as exc:
+        raise Conflict(str(exc)) from exc
+    if after is None:
+        raise NotFound("Opportunity", str(id))
+    return OpportunityPayload(
+        opportunity=Opportunity.from_doc(after), plugin_errors=plugin_errors(failures)
+    )
+
+
+@strawberry.type
+class OpportunityQuery:
+    opportunities = connection_field(
+        OPPORTUNITIES, description="Opportunities, filtered and ordered, as a Relay connection."
+    )
+
+    @strawberry.field(description="One opportunity by global id.")
+    async def opportunity(self, info: Info, id: relay.GlobalID) -> Opportunity | None:
+        return await load_one(info, store.NAME, object_id(id, "Opportunity"), Opportunity.from_doc)
+
+
+@strawberry.type
+class OpportunityMutation:
+    @strawberry.mutation(description="Mark an open opportunity won (optionally its final value).")
+    @errors_as_data
+    async def mark_opportunity_won(
+        self,
+        info: Info,
+        id: relay.GlobalID,
+        value: float | None = None,
+        reason: str | None = None,
+    ) -> OpportunityResult:
+        return await _close(info, id, "won", reason, value)
+
+    @strawberry.mutation(description="Mark an open opportunity lost.")
+    @errors_as_data
+    async def mark_opportunity_lost(
+        self, info: Info, id: relay.GlobalID, reason: str | None = None
+    ) -> OpportunityResult:
+        return await _close(info, id, "lost", reason, None)
+
+
+@strawberry.type
+class OpportunitySubscription:
+    @strawberry.subscription(
+        description="Opportunities as leads are qualified into them (optionally only those of "
+        "one owner); from a MongoDB change stream."
+    )
+    async def lead_qualified(
+        self, info: Info, owner: str | None = None
+    ) -> AsyncIterator[Opportunity]:
+        return await info.context.subscribe(
+            live.OPPORTUNITIES,
+            matches=lambda doc: owner is None or doc.get("owner") == owner,
+            convert=Opportunity.from_doc,
+        )
