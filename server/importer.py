@@ -307,11 +307,23 @@ def _account_ref(cols: dict[str, Any]) -> dict[str, Any] | None:
     return {"name": str(name) if name else (domain or ""), "domain": domain}
 
 
+LEAD_COLUMNS = (
+    "topic",
+    "formId",
+    "email",
+    "firstName",
+    "lastName",
+    "companyName",
+    "jobTitle",
+    "marketingSource",  # `sales`: starts at sales acceptance with the shipped rules
+)
+
+
 def lead_row(row: dict[str, Any]) -> dict[str, Any]:
     cols = _columns(row)
     _email(cols)
     fields: dict[str, Any] = {}
-    for name in ("topic", "formId", "email", "firstName", "lastName", "companyName", "jobTitle"):
+    for name in LEAD_COLUMNS:
         if name in cols:
             fields[name] = str(cols[name])
     if "contextKind" in cols or "contextName" in cols:

@@ -472,6 +472,24 @@ async def test_leads_created_by_sales_start_at_sales_acceptance(api):
     assert data["createLead"]["lead"] == {"stage": "inquiry", "owner": None}
 
 
+async def test_imported_leads_from_sales_start_at_sales_acceptance_unaccepted(api):
+    csv = (
+        "email,lastName,topic,marketingSource\n"
+        "a@example.com,Ek,Fair,sales\n"
+        "b@example.com,Oh,Web,web\n"
+    )
+    out = await api.gql(
+        """mutation($i: ImportInput!) { importRecords(input: $i) {
+             ... on ImportSummary { created } } }""",
+        {"i": {"kind": "LEADS", "data": csv, "format": "CSV"}},
+    )
+    assert out["importRecords"]["created"] == 2
+    by_source = {d["marketingSource"]: d async for d in api.db["leads"].find({})}
+    assert by_source["sales"]["stage"] == "sales_acceptance"
+    assert "salesAccepted" not in by_source["sales"]  # no person created it: waits for sales
+    assert by_source["web"]["stage"] != "sales_acceptance"
+
+
 # ---------------------------------------------------------------- admin override
 
 
