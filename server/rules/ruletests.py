@@ -10,6 +10,7 @@ from typing import Any
 from ..contracts import Facts
 from ..services.funnel import evaluate
 from ..services.matching import Matcher
+from .lifecycle import start_stage
 from .models import RuleTest, duration
 from .ruleset import RuleSet
 from .scoring import score_lead
@@ -81,6 +82,9 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
     if expect.stage is not None or expect.transition is not None:
         # The funnel runner's own pure evaluation: scores, salesReady and the transitions.
         lead = facts["lead"]
+        if test.trigger == "created" and not lead.get("stage") and ruleset.lifecycle:
+            # a new lead starts where the lifecycle's start_at rules send it
+            lead = facts["lead"] = {**lead, "stage": start_stage(ruleset, lead, now)}
         path = evaluate(ruleset, facts, {test.trigger or "updated"}, now).transitions
         stage = (
             path[-1].to
