@@ -528,3 +528,30 @@ async def test_admin_override_moves_anywhere_with_a_reason_others_are_refused(ap
         "override": True,
         "owner": None,
     }
+
+
+async def test_opportunities_follow_their_contact_through_a_merge_and_its_undo(api):
+    _, duplicate, lead = await lead_at_sales_acceptance(api)
+    opp = (await call(api, "qualifyLead(id: $id)", id=lead))["lead"]["opportunity"]["id"]
+    survivor = await create_contact(api, lastName="Moreau", email=f"{ObjectId()}@contoso.com")
+    merged = await api.gql(
+        """mutation($s: ID!, $d: [ID!]!) { mergeContacts(survivorId: $s, duplicateIds: $d) {
+             ... on MergePayload { merge { id } } } }""",
+        {"s": survivor, "d": [duplicate]},
+    )
+    query = """query($o: ID!, $c: ID!) { opportunity(id: $o) { contact { id } }
+                 contact(id: $c) { opportunities { totalCount } } }"""
+    data = await api.gql(query, {"o": opp, "c": survivor})
+    assert data == {
+        "opportunity": {"contact": {"id": survivor}},
+        "contact": {"opportunities": {"totalCount": 1}},
+    }
+    await api.gql(
+        "mutation($m: String!) { undoMerge(mergeId: $m) { __typename } }",
+        {"m": merged["mergeContacts"]["merge"]["id"]},
+    )
+    data = await api.gql(query, {"o": opp, "c": survivor})
+    assert data == {
+        "opportunity": {"contact": {"id": duplicate}},
+        "contact": {"opportunities": {"totalCount": 0}},
+    }
