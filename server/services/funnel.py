@@ -46,7 +46,7 @@ from ..store._base import now as db_now
 
 log = logging.getLogger("leadgraph.funnel")
 
-RETRIES = 3
+RETRIES = 5
 
 
 # ---------------------------------------------------------------- facts

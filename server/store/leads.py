@@ -197,16 +197,24 @@ async def write_revisions(
     read at (the update must ``$inc`` ``rev``); one unordered ``bulk_write``.
 
     Returns the ids of the leads another writer changed meanwhile (nothing written for them).
+    Each write stamps a fresh ``writeId``, so a write that lost its race is told apart from
+    the one that won it even though both expected the same next revision.
     """
     if not writes:
         return set()
-    ops = [UpdateOne({"_id": doc["_id"], "rev": doc.get("rev")}, up) for doc, up in writes]
+    stamps = {doc["_id"]: ObjectId() for doc, _ in writes}
+    ops = [
+        UpdateOne(
+            {"_id": doc["_id"], "rev": doc.get("rev")},
+            {**up, "$set": {**(up.get("$set") or {}), "writeId": stamps[doc["_id"]]}},
+        )
+        for doc, up in writes
+    ]
     result = await db[NAME].bulk_write(ops, ordered=False)
     if result.matched_count == len(ops):
         return set()
-    expected = {doc["_id"]: (doc.get("rev") or 0) + 1 for doc, _ in writes}
-    found = await find_by_ids(db[NAME], list(expected), {"rev": 1})
-    return {oid for oid, rev in expected.items() if (found.get(oid) or {}).get("rev") != rev}
+    found = await find_by_ids(db[NAME], list(stamps), {"writeId": 1})
+    return {oid for oid, stamp in stamps.items() if (found.get(oid) or {}).get("writeId") != stamp}
 
 
 async def close(
