@@ -1,16 +1,43 @@
 """Built-in ``points`` scoring kind: each rule adds its points when its condition holds, or
-per occurrence of an event (capped)."""
+per occurrence of an event (capped), each occurrence's points decaying by the rule's
+``half_life`` when it has one."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from leadgraph import hookimpl
-from leadgraph.contracts import Scorer, ScoringKind
+from leadgraph.contracts import Explained, Scorer, ScoringKind
 from leadgraph.rules.conditions import Compiler
-from leadgraph.rules.models import ScoringModel
+from leadgraph.rules.models import ScoringModel, ScoringRule, duration
+
+Points = Callable[[Mapping[str, Any], datetime], tuple[float, str | None]]
+
+
+def decayed(points: float, ages: list[timedelta], half_life: timedelta) -> float:
+    """``points`` for each age, each times 0.5^(age / half_life)."""
+    return sum(points * 0.5 ** (age / half_life) for age in ages)
+
+
+def _points(rule: ScoringRule, conditions: Compiler) -> Points:
+    """``(facts, now) -> (points before the cap, how they were computed or None)``."""
+    points = rule.points
+    if rule.per_event is None:
+        return lambda facts, now: (points, None)
+    if rule.half_life is None:
+        count = conditions.count(rule.per_event)
+        return lambda facts, now: (points * count(facts, now), None)
+    ages = conditions.ages(rule.per_event)
+    half_life, text = duration(rule.half_life), rule.half_life
+
+    def decay(facts: Mapping[str, Any], now: datetime) -> tuple[float, str | None]:
+        found = ages(facts, now)
+        total = round(decayed(points, found, half_life), 2)
+        return total, f"{len(found)} event(s) x {points:g} points, halved every {text}"
+
+    return decay
 
 
 class PointsKind:
@@ -24,22 +51,25 @@ class PointsKind:
                 rule.name,
                 rule.points,
                 conditions.predicate(rule.when),
-                conditions.count(rule.per_event) if rule.per_event is not None else None,
+                _points(rule, conditions),
                 rule.cap,
             )
             for rule in model.rules
         ]
 
-        def score(facts: Mapping[str, Any], now: datetime) -> list[tuple[str, float]]:
-            out = []
-            for name, points, when, count, cap in compiled:
+        def score(facts: Mapping[str, Any], now: datetime) -> list[Explained]:
+            out: list[Explained] = []
+            for name, points, when, earned, cap in compiled:
                 if not when(facts, now):
                     continue
-                total = points * count(facts, now) if count is not None else points
+                total, detail = earned(facts, now)
                 if cap is not None:
-                    total = min(total, cap) if points >= 0 else max(total, cap)
+                    capped = min(total, cap) if points >= 0 else max(total, cap)
+                    if capped != total and detail is not None:
+                        detail += f", capped at {cap:g}"
+                    total = capped
                 if total:
-                    out.append((name, total))
+                    out.append((name, total) if detail is None else (name, total, detail))
             return out
 
         return score

@@ -77,9 +77,13 @@ class Facts(TypedDict):
     interactions: list[dict[str, Any]]
 
 
+#: One line of a score's explanation: ``(rule name, points)``, or ``(rule name, points, detail)``
+#: when the points need saying how they were computed (the built-in decay does).
+Explained = tuple[str, float] | tuple[str, float, str]
+
 #: A scoring model compiled by its kind: facts and the time of scoring in, the explanation out
-#: (``(rule name, points)`` pairs that add up to the score).
-Scorer = Callable[[Mapping[str, Any], datetime], list[tuple[str, float]]]
+#: (lines whose points add up to the score).
+Scorer = Callable[[Mapping[str, Any], datetime], list[Explained]]
 
 # ---------------------------------------------------------------- what plugins provide
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections.abc import Callable, Collection, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -269,6 +269,33 @@ def _top(cond: Condition) -> Iterator[tuple[Any, tuple[Any, ...]]]:
             yield node, loc
 
 
+def describe(cond: Condition | None) -> str:
+    """A condition as one line of text, for explanations: ``contact.role eq decisionMaker and
+    account.numberOfEmployees gte 250``; None (no condition) is ``otherwise``."""
+    if cond is None:
+        return "otherwise"
+    if isinstance(cond, AllOf):
+        return " and ".join(_group(c) for c in cond.all)
+    if isinstance(cond, AnyOf):
+        return " or ".join(_group(c) for c in cond.any)
+    if isinstance(cond, NotOf):
+        return f"not {_group(cond.not_)}"
+    if isinstance(cond, Event):
+        spec = cond.event
+        text = f"{'/'.join(spec.type)} at least {spec.min}"
+        text += f", at most {spec.max}" if spec.max is not None else ""
+        text += f" within {spec.within}" if spec.within else ""
+        return text + (f" where {describe(spec.where)}" if spec.where is not None else "")
+    value = cond.value
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return f"{cond.fact} {cond.op} {shown}"
+
+
+def _group(cond: Condition) -> str:
+    text = describe(cond)
+    return f"({text})" if isinstance(cond, AllOf | AnyOf) else text
+
+
 # ---------------------------------------------------------------- compiling to Python
 
 
@@ -329,6 +356,30 @@ class Compiler:
             return low <= n and (high is None or n <= high)
 
         return check
+
+    def ages(self, spec: EventSpec) -> Callable[[Facts, datetime], list[timedelta]]:
+        """``(facts, now) -> [age, ...]``: how long ago each interaction matching the event spec
+        occurred (an interaction dated after ``now`` is of age 0)."""
+        types = set(spec.type)
+        window = duration(spec.within) if spec.within else None
+        where = self.predicate(spec.where) if spec.where is not None else None
+
+        def ages(facts: Facts, now: datetime) -> list[timedelta]:
+            at_now = _plain(as_utc(now))
+            out = []
+            for item in facts.get("interactions") or ():
+                at = item.get("occurredAt")
+                if item.get("type") not in types or not isinstance(at, datetime):
+                    continue
+                age = max(at_now - _plain(at), timedelta(0))
+                if window is not None and age > window:
+                    continue
+                if where is not None and not where({"interaction": item}, now):
+                    continue
+                out.append(age)
+            return out
+
+        return ages
 
     def count(self, spec: EventSpec) -> Counter:
         """``(facts, now) -> int``: how many of the interactions match the event spec."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -196,6 +196,28 @@ class ScoringRule(Rule):
         default=None, description="Award `points` for each matching interaction."
     )
     cap: float | None = Field(default=None, description="At most this many points in total.")
+    half_life: Duration | None = Field(
+        default=None,
+        description="Decay (per_event rules): each occurrence's points x 0.5^(age/half_life), "
+        "so an event half_life old counts half; applied before `cap`.",
+    )
+
+
+Grade = Literal["A", "B", "C", "D", "E", "F"]
+GRADES: tuple[str, ...] = get_args(Grade)  # best first
+
+
+class GradeRule(Rule):
+    """A grade (fit, A best to F) a model gives when ``when`` holds; the first that holds wins,
+    one without ``when`` gives its grade otherwise."""
+
+    grade: Grade
+    when: Condition | None = Field(
+        default=None, description="Conditions on the lead, contact and account; none: otherwise."
+    )
+    name: str = Field(
+        default="", description="Why the grade is given (default: the condition, as text)."
+    )
 
 
 class ScoringModel(Rule):
@@ -208,6 +230,15 @@ class ScoringModel(Rule):
     )
     rules: list[ScoringRule] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
+    grades: list[GradeRule] = Field(
+        default_factory=list,
+        description="A grade (fit) besides the score: the first entry whose `when` holds.",
+    )
+    account_rollup: Literal["max", "sum", "average"] | None = Field(
+        default=None,
+        description="Roll the model's scores up to accounts (Account.scores): the max, sum or "
+        "average over the leads of the account and of its contacts.",
+    )
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -382,6 +413,9 @@ class Expect(Rule):
     explanation: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Model -> {rule: points} (the rules that scored)."
     )
+    grade: dict[str, Grade | None] = Field(
+        default_factory=dict, description="Model -> grade (null: the model gives none)."
+    )
     stage: str | None = None
     transition: str | None = None
     segments: dict[str, bool] = Field(default_factory=dict, description="Segment -> member?")
@@ -470,6 +504,7 @@ for _model in (
     EventSpec,
     Event,
     ScoringRule,
+    GradeRule,
     ScoringModel,
     Transition,
     StartAt,

@@ -295,9 +295,31 @@ def _check_scoring(
 ) -> None:
     base = ("scoring", i)
     before = len(c.errors)
+    if "." in model.name:
+        c.at(
+            file,
+            (*base, "name"),
+            f"scoring model {model.name!r}: a model's name may not hold '.' "
+            "(leads store their scores by model name: scoreOf.<model>)",
+        )
     c.condition(file, model.applies_to, (*base, "applies_to"))
+    for k, entry in enumerate(model.grades):
+        c.condition(file, entry.when, (*base, "grades", k, "when"))
+        if entry.when is None and k < len(model.grades) - 1:
+            c.at(
+                file,
+                (*base, "grades", k),
+                f"grade {entry.grade} without `when` holds always: the entries after it "
+                "are never reached (put it last)",
+            )
     for j, rule in enumerate(model.rules):
         c.condition(file, rule.when, (*base, "rules", j, "when"))
+        if rule.half_life is not None and rule.per_event is None:
+            c.at(
+                file,
+                (*base, "rules", j, "half_life"),
+                "half_life decays the points of each occurrence: it needs per_event",
+            )
         if rule.per_event is not None:
             c.event_spec(file, rule.per_event, (*base, "rules", j, "per_event"))
             if rule.per_event.where is not None:
@@ -414,6 +436,7 @@ def _check_tests(
             ("score", models, "scoring model"),
             ("sales_ready", models, "scoring model"),
             ("explanation", models, "scoring model"),
+            ("grade", models, "scoring model"),
             ("segments", segments, "segment"),
         ):
             for name in getattr(t.expect, section):

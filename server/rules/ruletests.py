@@ -58,7 +58,13 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
         interactions=_interactions(test, now),
     )
 
-    if expect.score or expect.sales_ready or expect.explanation or expect.scored is not None:
+    if (
+        expect.score
+        or expect.sales_ready
+        or expect.explanation
+        or expect.grade
+        or expect.scored is not None
+    ):
         results = {r.model: r for r in score_lead(ruleset, facts, now)}
         if expect.scored is not None and bool(results) is not expect.scored:
             out.failures.append(f"scored: expected {expect.scored}, got {sorted(results)}")
@@ -77,6 +83,13 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
             if got_rules != want_rules:
                 out.failures.append(
                     f"explanation of {model}: expected {want_rules}, got {got_rules}"
+                )
+        for model, want_grade in expect.grade.items():
+            got_grade = results[model].grade if model in results else None
+            if got_grade != want_grade:
+                why = f" ({results[model].grade_reason})" if model in results else ""
+                out.failures.append(
+                    f"grade of {model}: expected {want_grade}, got {got_grade}{why}"
                 )
 
     if expect.stage is not None or expect.transition is not None:

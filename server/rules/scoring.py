@@ -8,11 +8,12 @@ A lead with neither a parent contact nor a parent account is not scored automati
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from ..plugin_manager import guarded
+from .grades import grade_lead
 from .ruleset import RuleSet
 
 
@@ -23,6 +24,12 @@ class ScoreResult:
     sales_ready: bool
     explanation: list[tuple[str, float]]
     rules_version: str
+    #: The model's grade (A-F) and which of its ``grades:`` entries gave it (None: no grade).
+    grade: str | None = None
+    grade_reason: str | None = None
+    #: How a rule's points were computed, when a number alone does not say it (decay): rule ->
+    #: text.
+    details: Mapping[str, str] = field(default_factory=dict)
 
     def as_document(self, scored_at: datetime | None = None) -> dict[str, Any]:
         """The entry stored in the lead's ``scores`` array."""
@@ -30,10 +37,19 @@ class ScoreResult:
             "model": self.model,
             "score": self.score,
             "salesReady": self.sales_ready,
-            "explanation": [{"rule": r, "points": p} for r, p in self.explanation],
+            "grade": self.grade,
+            "gradeReason": self.grade_reason,
+            "explanation": [_explained(r, p, self.details.get(r)) for r, p in self.explanation],
             "rulesVersion": self.rules_version,
             "scoredAt": scored_at or datetime.now(UTC),
         }
+
+
+def _explained(rule: str, points: float, detail: str | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"rule": rule, "points": points}
+    if detail:
+        entry["detail"] = detail
+    return entry
 
 
 def scorable(facts: Mapping[str, Any]) -> bool:
@@ -65,8 +81,10 @@ def score_lead(
             facts,
             now,
         )
-        explanation = [(str(rule), float(points)) for rule, points in explanation]
+        details = {str(item[0]): str(item[2]) for item in explanation if len(item) > 2}
+        explanation = [(str(item[0]), float(item[1])) for item in explanation]
         score = round(sum(points for _, points in explanation), 6)
+        grade, why = grade_lead(model, ruleset.compiler, facts, now)
         results.append(
             ScoreResult(
                 model=model.name,
@@ -74,6 +92,9 @@ def score_lead(
                 sales_ready=score >= model.threshold,
                 explanation=explanation,
                 rules_version=ruleset.version,
+                grade=grade,
+                grade_reason=why,
+                details=details,
             )
         )
     return results
@@ -81,6 +102,12 @@ def score_lead(
 
 def lead_update(results: list[ScoreResult], now: datetime | None = None) -> dict[str, Any]:
     """The ``$set`` of a lead's scores: every model's result with its explanation (what the
-    scores mean for ``salesReady`` is the funnel runner's to decide)."""
+    scores mean for ``salesReady`` is the funnel runner's to decide), and the same scores and
+    grades by model name (``scoreOf.<model>``, ``gradeOf.<model>``) for indexed sorting and
+    filtering."""
     now = now or datetime.now(UTC)
-    return {"scores": [r.as_document(now) for r in results]}
+    return {
+        "scores": [r.as_document(now) for r in results],
+        "scoreOf": {r.model: r.score for r in results},
+        "gradeOf": {r.model: r.grade for r in results if r.grade is not None},
+    }
