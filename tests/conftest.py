@@ -16,6 +16,7 @@ from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection, ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
+from leadgraph.rules.occupied import DatabaseStages
 from leadgraph.store import keys
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -135,6 +136,9 @@ async def api(server: Any, db: AsyncDatabase) -> AsyncIterator[Api]:
     state = server.state.leadgraph
     previous = state.connection
     state.connection = Connection(client=previous.client, db=db, embedded=None, uri=previous.uri)
+    if state.rules is not None and state.rules.current is not None:
+        # what the server does for its database when rules go live (per-model lead indexes)
+        await DatabaseStages(lambda: db).prepare(state.rules.current)
     async with httpx.AsyncClient(timeout=60) as http:
         yield Api(base_url=server.base_url, http=http, db=db)
     state.connection = previous

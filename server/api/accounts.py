@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -17,9 +18,16 @@ from ..errors import (
     errors_as_data,
 )
 from ..store import accounts as store
-from .common import contains_text, order_input, raise_if, require_text, set_fields
+from .common import (
+    contains_text,
+    order_input,
+    raise_if,
+    require_text,
+    set_fields,
+    stored_enum,
+)
 from .contacts import CONTACTS
-from .leads import LEADS
+from .leads import LEADS, Grade
 from .opportunities import OPPORTUNITIES
 from .relay import Listing, StoredNode, connection_field, load_one, object_id
 
@@ -27,6 +35,25 @@ if TYPE_CHECKING:
     from .contacts import DeleteResult
 
 DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
+
+
+@strawberry.enum(description="How an account's score under a model is rolled up from its leads.")
+class RollupMethod(Enum):
+    MAX = "max"
+    SUM = "sum"
+    AVERAGE = "average"
+
+
+@strawberry.type(
+    description="An account's score under one scoring model, rolled up from the leads of the "
+    "account and of its contacts (the model's `account_rollup` in the rules)."
+)
+class AccountScore:
+    model: str
+    score: float
+    grade: Grade | None = strawberry.field(description="The best grade among those leads.")
+    lead_count: int = strawberry.field(description="How many leads the model scored.")
+    method: RollupMethod | None
 
 
 @strawberry.type(description="A company you market and sell to (or a partner or vendor).")
@@ -38,6 +65,10 @@ class Account(StoredNode, collection=store.NAME):
     number_of_employees: int | None
     annual_revenue: float | None
     country: str | None
+    scores: list[AccountScore] = strawberry.field(
+        description="Scores rolled up from the account's and its contacts' leads, per model; "
+        "kept current as their scores change."
+    )
     created_at: datetime
     updated_at: datetime
     _doc: strawberry.Private[dict[str, Any]]
@@ -52,6 +83,16 @@ class Account(StoredNode, collection=store.NAME):
             number_of_employees=doc.get("numberOfEmployees"),
             annual_revenue=doc.get("annualRevenue"),
             country=doc.get("country"),
+            scores=[
+                AccountScore(
+                    model=e["model"],
+                    score=e["score"],
+                    grade=stored_enum(Grade, e.get("grade")),
+                    lead_count=e.get("leadCount", 0),
+                    method=stored_enum(RollupMethod, e.get("method")),
+                )
+                for e in doc.get("scores") or []
+            ],
             created_at=doc["createdAt"],
             updated_at=doc.get("updatedAt") or doc["createdAt"],
             _doc=doc,

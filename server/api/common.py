@@ -28,18 +28,30 @@ def vocabulary_enum(name: str, values: Iterable[str], description: str, **extra:
     return strawberry.enum(built, description=description)
 
 
+PER_MODEL = "{model}"  # in an ordering's stored field: the field of one scoring model
+
+
 def order_input(type_name: str, **fields: str) -> Any:
     """The ``<type_name>Order`` input type: ``field``, one of the ``<type_name>OrderField`` enum
     built from ``fields`` (GraphQL name = stored field; the first is the default), and
-    ``direction`` (default ASC). Ties are broken by id (see :meth:`relay.Listing.sort`)."""
+    ``direction`` (default ASC). Ties are broken by id (see :meth:`relay.Listing.sort`).
+
+    A stored field holding ``{model}`` (``scoreOf.{model}``) is per scoring model: the input
+    then also has ``model``, which such an ordering requires."""
     members: Any = Enum(f"{type_name}OrderField", fields)  # type: ignore[misc]  # a run-time name
     field_enum = strawberry.enum(members)
-    namespace = {
+    annotations: dict[str, Any] = {"field": field_enum, "direction": Direction}
+    namespace: dict[str, Any] = {
         "__module__": __name__,
-        "__annotations__": {"field": field_enum, "direction": Direction},
         "field": next(iter(field_enum)),
         "direction": Direction.ASC,
     }
+    if any(PER_MODEL in stored for stored in fields.values()):
+        annotations["model"] = str | None
+        namespace["model"] = strawberry.field(
+            default=None, description="The scoring model, for the orderings by a model's score."
+        )
+    namespace["__annotations__"] = annotations
     return strawberry.input(
         type(f"{type_name}Order", (), namespace),
         description=f"{type_name} ordering (ties broken by id).",

@@ -24,6 +24,7 @@ from ..errors import (
     plugin_errors,
 )
 from ..loaders import Children
+from ..rules.models import GRADES
 from ..services.handoff import shown_value
 from ..store import leads as store
 from ..store import opportunities
@@ -60,8 +61,10 @@ class MarketingContextKind(Enum):
 
 if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, an Enum
     LeadStatus = Enum
+    Grade = Enum
 else:
     LeadStatus = vocabulary_enum("LeadStatus", LEAD_STATUSES, "Where the lead stands overall.")
+    Grade = vocabulary_enum("Grade", GRADES, "A scoring model's grade (fit): A best, F worst.")
 
 
 @strawberry.type(description="The product, offer, campaign or event the lead is interested in.")
@@ -74,6 +77,9 @@ class MarketingContext:
 class ScoreExplanation:
     rule: str
     points: float
+    detail: str | None = strawberry.field(
+        default=None, description="How the points were computed, when it needs saying (decay)."
+    )
 
 
 @strawberry.type(description="The lead's score under one scoring model, with its explanation.")
@@ -81,6 +87,12 @@ class LeadScore:
     model: str
     score: float
     sales_ready: bool
+    grade: Grade | None = strawberry.field(
+        description="The model's grade (fit), when the model grades (`grades:` in its rules)."
+    )
+    grade_reason: str | None = strawberry.field(
+        description="Which of the model's grade conditions gave the grade."
+    )
     explanation: list[ScoreExplanation]
     rules_version: str | None
     scored_at: datetime | None
@@ -205,8 +217,10 @@ class Lead(StoredNode, collection=store.NAME):
                     model=s["model"],
                     score=s.get("score", 0),
                     sales_ready=bool(s.get("salesReady")),
+                    grade=stored_enum(Grade, s.get("grade")),
+                    grade_reason=s.get("gradeReason"),
                     explanation=[
-                        ScoreExplanation(rule=e["rule"], points=e["points"])
+                        ScoreExplanation(rule=e["rule"], points=e["points"], detail=e.get("detail"))
                         for e in s.get("explanation") or []
                     ],
                     rules_version=s.get("rulesVersion"),
@@ -269,6 +283,19 @@ class Lead(StoredNode, collection=store.NAME):
         return not (self._doc.get("parentContactId") or self._doc.get("parentAccountId"))
 
 
+@strawberry.input(description="Leads a scoring model scored, within a score range.")
+class LeadScoreFilter:
+    model: str = strawberry.field(description="The scoring model.")
+    gte: float | None = strawberry.field(default=None, description="A score at least this.")
+    lte: float | None = strawberry.field(default=None, description="A score at most this.")
+
+
+@strawberry.input(description="Leads a scoring model graded with one of some grades.")
+class LeadGradeFilter:
+    model: str = strawberry.field(description="The scoring model.")
+    in_: list[Grade] = strawberry.field(name="in", description="Any of these grades.")
+
+
 @strawberry.input(description="Filter leads; all given conditions must hold.")
 class LeadFilter:
     topic: str | None = None
@@ -284,9 +311,13 @@ class LeadFilter:
     orphan: bool | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    score: LeadScoreFilter | None = None
+    grade: LeadGradeFilter | None = None
 
 
-LeadOrder = order_input("Lead", CREATED_AT="createdAt", UPDATED_AT="updatedAt")
+LeadOrder = order_input(
+    "Lead", CREATED_AT="createdAt", UPDATED_AT="updatedAt", SCORE=f"{store.SCORE_OF}.{{model}}"
+)
 
 
 def lead_query(f: LeadFilter) -> dict[str, Any]:
@@ -308,10 +339,47 @@ def lead_query(f: LeadFilter) -> dict[str, Any]:
         orphan=f.orphan,
         created_after=f.created_after,
         created_before=f.created_before,
+        score=(f.score.model, f.score.gte, f.score.lte) if f.score else None,
+        grade=(f.grade.model, [g.value for g in f.grade.in_]) if f.grade else None,
     )
 
 
-LEADS = Listing(Lead, filter=LeadFilter, to_query=lead_query, order=LeadOrder)
+def check_models(info: Info, f: LeadFilter | None, order_by: Any) -> None:
+    """The scoring models a lead listing names (``filter.score``, ``filter.grade``,
+    ``orderBy.model``) must be models of the live rules."""
+    ruleset = info.context.rules.current if info.context.rules is not None else None
+    if ruleset is None:
+        return  # no valid rules: the stored scores are all there is
+    known = [m.name for m in ruleset.scoring_models]
+    named = [
+        ("filter.score.model", f.score.model if f and f.score else None),
+        ("filter.grade.model", f.grade.model if f and f.grade else None),
+        ("orderBy.model", getattr(order_by, "model", None)),
+    ]
+    errors = [
+        (field, f"unknown scoring model {name!r}; expected one of: {', '.join(known)}")
+        for field, name in named
+        if name is not None and name not in known
+    ]
+    raise_if(errors)
+
+
+def model_filter_index(f: LeadFilter) -> str | None:
+    """The per-model index serving a score or grade filter."""
+    if f.grade is not None:
+        return store.grade_index(f.grade.model)
+    return store.score_index(f.score.model) if f.score is not None else None
+
+
+LEADS = Listing(
+    Lead,
+    filter=LeadFilter,
+    to_query=lead_query,
+    order=LeadOrder,
+    model_index=store.score_index,
+    check=check_models,
+    filter_index=model_filter_index,
+)
 
 
 @strawberry.type

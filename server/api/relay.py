@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Generic, Self, TypeVar, cast
 
@@ -19,7 +19,7 @@ from ..errors import InvalidInput
 from ..loaders import Children
 from ..store import batches
 from ..store.pagination import InvalidCursor, Order, Page
-from .common import Direction
+from .common import PER_MODEL, Direction
 
 NodeT = TypeVar("NodeT")
 
@@ -248,13 +248,30 @@ class Listing:
     to_query: Callable[[Any], dict[str, Any]]
     order: Any = None
     fixed_order: Order | None = None
+    #: The index of an ordering per scoring model (a stored field with ``{model}``), by model.
+    model_index: Callable[[str], str] | None = None
+    #: Checks a request's ``filter`` and ``orderBy`` against what is live (the rules), raising
+    #: :class:`InvalidInput`; called before anything is read.
+    check: Callable[[Info, Any, Any], None] | None = None
+    #: The index that serves a filter best, hinted after a cursor when the ordering has none.
+    filter_index: Callable[[Any], str | None] | None = None
 
     def sort(self, order_by: Any) -> Order:
         """The sort an ``orderBy`` value (None: the order input's defaults) asks for."""
         if self.fixed_order is not None:
             return self.fixed_order
         o = order_by or self.order()
-        return Order(o.field.value, descending=o.direction is Direction.DESC)
+        stored, descending = o.field.value, o.direction is Direction.DESC
+        if PER_MODEL not in stored:
+            return Order(stored, descending=descending)
+        if not o.model:
+            raise InvalidInput("orderBy.model", f"ordering by {o.field.name} needs the model")
+        return Order(
+            stored.replace(PER_MODEL, o.model),
+            descending=descending,
+            nullable=True,  # leads a model does not score have no score of it
+            index=self.model_index(o.model) if self.model_index else None,
+        )
 
 
 _ARG = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -276,8 +293,12 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
         filter: Any = None,
         order_by: Any = None,
     ) -> Connection[Any]:
+        if listing.check is not None:
+            listing.check(info, filter, order_by)
         query = listing.to_query(filter) if filter is not None else {}
         order = listing.sort(order_by)
+        if order.index is None and filter is not None and listing.filter_index is not None:
+            order = replace(order, index=listing.filter_index(filter))
         collection = listing.node.collection
         first, last = check_page_args(info, first, last)
         window: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}

@@ -107,7 +107,8 @@ class RulesManager:
             return self._go_live(ruleset)
 
     async def _settle_stages(self, ruleset: RuleSet) -> bool:
-        """Refuse ``ruleset`` if it drops an occupied stage; move retired stages' leads."""
+        """Refuse ``ruleset`` if it drops an occupied stage; move retired stages' leads;
+        create the indexes its scoring models need."""
         assert self.stages is not None
         try:
             counts = await self.stages.counts()
@@ -120,6 +121,7 @@ class RulesManager:
                 moved = await self.stages.move(moves, ruleset, self.pm)
                 for old, n in moved.items():
                     log.info("moved %d lead(s) from retired stage %r to %r", n, old, moves[old])
+            await self.stages.prepare(ruleset)
         except Exception as exc:
             log.exception("checking the leads' stages for rules %s failed", ruleset.version)
             self._fail(f"cannot check the leads' stages: {type(exc).__name__}: {exc}")

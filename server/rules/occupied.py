@@ -21,6 +21,7 @@ from ..services.funnel import Funnel
 from ..store import leads as leads_store
 from .loader import RuleError
 from .ruleset import RuleSet
+from .scoring import indexed_models
 
 
 class LeadStages(Protocol):
@@ -35,6 +36,11 @@ class LeadStages(Protocol):
         the plugins of ``pm``); how many moved per old stage."""
         ...
 
+    async def prepare(self, ruleset: RuleSet) -> None:
+        """Make the database ready for ``ruleset`` before it goes live: the indexes its scoring
+        models need (leads by each model's score and grade)."""
+        ...
+
 
 class DatabaseStages:
     """:class:`LeadStages` of a database (a callable: the server's database may be replaced)."""
@@ -47,6 +53,9 @@ class DatabaseStages:
 
     async def move(self, moves: Mapping[str, str], ruleset: RuleSet, pm: Any) -> Mapping[str, int]:
         return await Funnel(self._db(), ruleset, pm).retire_stages(dict(moves))
+
+    async def prepare(self, ruleset: RuleSet) -> None:
+        await leads_store.ensure_model_indexes(self._db(), indexed_models(ruleset))
 
 
 def stage_errors(ruleset: RuleSet, counts: Mapping[str, int]) -> list[RuleError]:

@@ -111,3 +111,9 @@ def lead_update(results: list[ScoreResult], now: datetime | None = None) -> dict
         "scoreOf": {r.model: r.score for r in results},
         "gradeOf": {r.model: r.grade for r in results if r.grade is not None},
     }
+
+
+def indexed_models(ruleset: RuleSet) -> list[tuple[str, bool]]:
+    """``(model, whether it grades)`` of every scoring model: what the per-model lead indexes
+    are made of (:func:`leadgraph.store.leads.model_indexes`)."""
+    return [(m.name, bool(m.grades)) for m in ruleset.scoring_models]

@@ -43,6 +43,7 @@ from ..rules.models import Transition
 from ..rules.ruleset import RuleSet
 from ..store import accounts, contacts, interactions, leads
 from ..store._base import now as db_now
+from . import rollup
 
 log = logging.getLogger("leadgraph.funnel")
 
@@ -246,6 +247,8 @@ class Report:
     unchanged: int = 0
     failed: list[LeadFailure] = field(default_factory=list)
     event_failures: list[PluginFailure] = field(default_factory=list)
+    #: Accounts whose roll-ups the run's score changes touch (see services/rollup.py).
+    accounts: set[ObjectId] = field(default_factory=set)
 
     @property
     def failures(self) -> list[PluginFailure]:
@@ -258,6 +261,7 @@ class Report:
         self.unchanged += other.unchanged
         self.failed += other.failed
         self.event_failures += other.event_failures
+        self.accounts |= other.accounts
 
     def lead(self, oid: ObjectId) -> dict[str, Any] | None:
         return next((d for d in self.leads if d["_id"] == oid), None)
@@ -270,6 +274,7 @@ class Funnel:
         self.db = db
         self.ruleset = ruleset
         self.pm = pm
+        self.rollups = rollup.Rollups(db, ruleset)
 
     @property
     def initial_stage(self) -> str:
@@ -298,12 +303,15 @@ class Funnel:
         created: Collection[ObjectId] = (),
         manual: dict[str, Any] | None = None,
         now: datetime | None = None,
+        rollups: bool = True,
     ) -> Report:
         """Evaluate, persist and announce ``docs`` (stored leads) for ``triggers``.
 
         ``created`` leads also fire ``created`` (and the ``lead_created`` event); ``manual``
         fields are a person's decision stored in the same write.  Leads another run changed
-        meanwhile are evaluated again from fresh facts.
+        meanwhile are evaluated again from fresh facts.  Then the roll-ups of the accounts
+        whose leads' scores changed are refreshed (unless ``rollups`` is false: the caller
+        refreshes ``report.accounts`` itself).
         """
         report = Report()
         if self.ruleset is None or not docs:
@@ -333,6 +341,8 @@ class Funnel:
                     continue
                 after = applied(doc, e.update)
                 report.leads.append(after)
+                if rollup.scores_changed(doc, after):
+                    report.accounts |= rollup.accounts_of(doc, known[doc["_id"]])
                 if e.failure is not None:
                     report.failed.append(LeadFailure(doc["_id"], e.failure))
                     log.warning("lead %s: %s", doc["_id"], e.failure)
@@ -352,6 +362,8 @@ class Funnel:
             pending = await leads.by_ids_list(self.db, retry)
         else:
             log.error("leads %s kept changing during %d funnel runs", retry, RETRIES)
+        if rollups:
+            await self.rollups.refresh(report.accounts)
         return report
 
     async def announce(
@@ -409,14 +421,19 @@ class Funnel:
         batch: int = 500,
         progress: Callable[[int], None] | None = None,
     ) -> Report:
-        """Rescore every lead matching ``query`` in batches; goes on past failing leads."""
+        """Rescore every lead matching ``query`` in batches; goes on past failing leads.  The
+        roll-ups of the accounts touched are refreshed once, at the end (every account's made
+        with other rules too, when every lead was rescored)."""
         total = Report()
         async for chunk in leads.batches(self.db, query or {}, batch):
-            report = await self.run(chunk, ())
+            report = await self.run(chunk, (), rollups=False)
             report.leads = []  # not kept for the whole database
             total.merge(report)
             if progress is not None:
                 progress(len(chunk))
+        await self.rollups.refresh(total.accounts)
+        if not query:  # everything rescored: so are roll-ups made with other rules
+            await self.rollups.refresh_stale()
         return total
 
     def evaluate_new(self, facts: dict[ObjectId, Facts], docs: list[dict[str, Any]]) -> None:

@@ -67,11 +67,15 @@ class Records:
     async def link_lead(self, oid: ObjectId, parents: dict[str, Any]) -> Saved | None:
         """Set a lead's ``parentContactId`` and/or ``parentAccountId`` (None unlinks), then
         rescore it from its new facts (the ``updated`` transitions follow).  None: no lead."""
+        before = await leads.get(self.db, oid)
         doc = await leads.update(self.db, oid, parents)
         if doc is None:
             return None
-        report = await self.funnel.run([doc], {"updated"})
-        return Saved(report.lead(oid) or doc, report.failures)
+        report = await self.funnel.run([doc], {"updated"}, rollups=False)
+        after = report.lead(oid) or doc
+        rollups = self.funnel.rollups  # the accounts it left and joined
+        await rollups.refresh(report.accounts | await rollups.accounts_of_leads([before, after]))
+        return Saved(after, report.failures)
 
     # ------------------------------------------------------------ delete
 
@@ -96,7 +100,13 @@ class Records:
         return await self._delete(accounts.delete, oid, cascade)
 
     async def delete_lead(self, oid: ObjectId) -> bool:
-        return await self._delete(leads.delete, oid, None)
+        """Delete a lead; the roll-ups of the accounts it counted for follow."""
+        before = await leads.get(self.db, oid)
+        if not await self._delete(leads.delete, oid, None):
+            return False
+        rollups = self.funnel.rollups
+        await rollups.refresh(await rollups.accounts_of_leads([before]))
+        return True
 
     async def _delete(
         self,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
@@ -15,6 +16,7 @@ from ._base import (
     between,
     delete_by_id,
     find_by_ids,
+    in_chunks,
     insert_all,
     insert_new,
     now,
@@ -95,6 +97,43 @@ def filter_query(
 async def by_ids(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
     """Accounts by id (one ``$in`` find)."""
     return await find_by_ids(db[NAME], ids)
+
+
+async def claim_rollups(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, int]:
+    """Announce a new roll-up of these accounts' scores: their ``rollupRev`` goes up by one;
+    returns each existing account's revision after that (see :func:`set_rollups`)."""
+    await db[NAME].update_many({"_id": {"$in": ids}}, {"$inc": {"rollupRev": 1}})
+    found = await find_by_ids(db[NAME], ids, {"rollupRev": 1})
+    return {oid: int(doc.get("rollupRev") or 0) for oid, doc in found.items()}
+
+
+async def set_rollups(
+    db: AsyncDatabase, rollups: list[tuple[ObjectId, int, list[dict[str, Any]]]], version: str
+) -> None:
+    """Store each ``(account, revision claimed, scores)`` unless a later roll-up of the account
+    was claimed meanwhile (it read newer scores, and stores them).  One unordered bulk write."""
+    if not rollups:
+        return
+    t = now()
+    ops = [
+        UpdateOne(
+            {"_id": oid, "rollupRev": rev},
+            {"$set": {"scores": scores, "scoresAt": t, "scoresVersion": version}},
+        )
+        for oid, rev, scores in rollups
+    ]
+    await db[NAME].bulk_write(ops, ordered=False)
+
+
+async def id_batches(
+    db: AsyncDatabase, size: int, *, stale_for: str | None = None
+) -> AsyncIterator[list[ObjectId]]:
+    """Account ids in ``_id`` order, ``size`` at a time: every account, or those whose
+    roll-ups are not from rules version ``stale_for``."""
+    query = {"scoresVersion": {"$ne": stale_for}} if stale_for is not None else {}
+    cursor = db[NAME].find(query, {"_id": 1}).sort("_id", 1).batch_size(size)
+    async for chunk in in_chunks(cursor, size):
+        yield [doc["_id"] for doc in chunk]
 
 
 async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:

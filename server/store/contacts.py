@@ -157,6 +157,15 @@ async def of_accounts(
     return await grouped_by(db[NAME], "accountId", account_ids)
 
 
+async def accounts_of_members(
+    db: AsyncDatabase, account_ids: list[ObjectId]
+) -> dict[ObjectId, ObjectId]:
+    """``{contact id: account id}`` for the contacts of these accounts (one ``$in`` find of
+    ids only)."""
+    cursor = db[NAME].find({"accountId": {"$in": account_ids}}, {"accountId": 1})
+    return {doc["_id"]: doc["accountId"] async for doc in cursor}
+
+
 async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
     return await get_by_id(db[NAME], oid, session=session)
 

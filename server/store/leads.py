@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
 from ._base import (
+    BATCH_ALL,
     between,
     delete_by_id,
     find_by_ids,
@@ -44,6 +46,47 @@ INDEXES = {
         IndexModel([("updatedAt", DESCENDING), ("_id", DESCENDING)], name="updatedAt_id"),
     ]
 }
+
+SCORE_OF = "scoreOf"  # {model: score}: every model's score by name (see rules/scoring.py)
+GRADE_OF = "gradeOf"  # {model: grade}
+
+
+def score_index(model: str) -> str:
+    """The name of the index that orders leads by ``model``'s score."""
+    return f"{SCORE_OF}_{model}"
+
+
+def grade_index(model: str) -> str:
+    """The name of the index that finds leads by ``model``'s grade (then score)."""
+    return f"{GRADE_OF}_{model}"
+
+
+def model_indexes(models: Iterable[tuple[str, bool]]) -> list[IndexModel]:
+    """The indexes of each ``(scoring model, whether it grades)``: leads by the model's score
+    (``leads(orderBy: {field: SCORE, model})``, score ranges) and, for a grading model, by grade
+    then score (grade filters).  An array of ``{model, score}`` cannot be sorted per model by an
+    index, and a wildcard index cannot serve a sort on two fields; so one index per model, made
+    when the model's rules go live."""
+    out = []
+    for model, grades in models:
+        score, grade = f"{SCORE_OF}.{model}", f"{GRADE_OF}.{model}"
+        out.append(IndexModel([(score, DESCENDING), ("_id", DESCENDING)], name=score_index(model)))
+        if grades:
+            out.append(
+                IndexModel(
+                    [(grade, ASCENDING), (score, DESCENDING), ("_id", DESCENDING)],
+                    name=grade_index(model),
+                )
+            )
+    return out
+
+
+async def ensure_model_indexes(db: AsyncDatabase, models: Iterable[tuple[str, bool]]) -> None:
+    """Create the :func:`model_indexes` of ``models`` (existing ones are left as they are)."""
+    indexes = model_indexes(models)
+    if indexes:
+        await db[NAME].create_indexes(indexes)
+
 
 # The stage of a lead created while no lifecycle is loaded (the shipped lifecycle's initial).
 DEFAULT_STAGE = "inquiry"
@@ -127,8 +170,21 @@ def filter_query(
     orphan: bool | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    score: tuple[str, float | None, float | None] | None = None,
+    grade: tuple[str, list[str]] | None = None,
 ) -> dict[str, Any]:
+    """The query of a lead filter; ``score``: ``(model, at least, at most)`` (leads the model
+    scored, within the bounds given); ``grade``: ``(model, grades)``."""
     query: dict[str, Any] = {}
+    if score is not None:
+        model, low, high = score
+        # numbers only (MongoDB compares within a type): every scored lead, on the index
+        query[f"{SCORE_OF}.{model}"] = {
+            "$gte": -math.inf if low is None else low,
+            "$lte": math.inf if high is None else high,
+        }
+    if grade is not None:
+        query[f"{GRADE_OF}.{grade[0]}"] = {"$in": grade[1]}
     if topic is not None:
         query["topic"] = topic
     if topic_contains:
@@ -306,6 +362,46 @@ async def orphans(
     if lead_ids is not None:
         query["_id"] = {"$in": lead_ids}
     return await db[NAME].find(query).sort("_id", 1).limit(limit).to_list()
+
+
+async def score_partials(
+    db: AsyncDatabase,
+    account_ids: list[ObjectId],
+    contact_ids: list[ObjectId],
+    models: list[str],
+) -> list[dict[str, Any]]:
+    """The scores of ``models`` summed up by the database for the leads of these accounts
+    (``parentAccountId``) and contacts (``parentContactId``): one row per (parent account,
+    parent contact, model) with ``max``, ``sum``, ``n`` (leads) and ``grade`` (the best: the
+    lowest letter), so that the caller can combine rows into any account's totals."""
+    # two indexed reads, not one $or (which some planners answer with a collection scan)
+    pipeline: list[dict[str, Any]] = [{"$match": {"parentAccountId": {"$in": account_ids}}}]
+    if contact_ids:
+        of_contacts = {
+            "parentContactId": {"$in": contact_ids},
+            "parentAccountId": {"$nin": account_ids},
+        }
+        pipeline.append({"$unionWith": {"coll": NAME, "pipeline": [{"$match": of_contacts}]}})
+    pipeline += [
+        {"$project": {"parentAccountId": 1, "parentContactId": 1, "scores": 1}},
+        {"$unwind": "$scores"},
+        {"$match": {"scores.model": {"$in": models}}},
+        {
+            "$group": {
+                "_id": {
+                    "a": "$parentAccountId",
+                    "c": "$parentContactId",
+                    "m": "$scores.model",
+                },
+                "max": {"$max": "$scores.score"},
+                "sum": {"$sum": "$scores.score"},
+                "n": {"$sum": 1},
+                "grade": {"$min": "$scores.grade"},
+            }
+        },
+    ]
+    cursor = await db[NAME].aggregate(pipeline, batchSize=BATCH_ALL)
+    return [{**row.pop("_id"), **row} async for row in cursor]
 
 
 async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:

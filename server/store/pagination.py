@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +15,12 @@ from bson import ObjectId
 from bson.codec_options import CodecOptions
 from bson.errors import InvalidBSON
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import OperationFailure
 
 from ..errors import InvalidInput
 from ._base import BATCH_ALL
+
+log = logging.getLogger("leadgraph.store")
 
 
 class InvalidCursor(InvalidInput, ValueError):
@@ -134,10 +138,18 @@ def _get(doc: dict[str, Any], dotted: str) -> Any:
 
 @dataclass(frozen=True)
 class Order:
-    """Sort by ``field`` (always present on every document) then ``_id``."""
+    """Sort by ``field`` then ``_id``.
+
+    ``field`` is present on every document unless ``nullable``: then documents without it sort
+    as MongoDB sorts null, before every value (first ascending, last descending), and cursors
+    page through them too.  ``index``: the index serving this order, hinted to the database
+    for the pages after a cursor (whose ``$or`` a planner may otherwise answer by a scan).
+    """
 
     field: str
     descending: bool = False
+    nullable: bool = False
+    index: str | None = None
 
     def sort(self, reverse: bool = False) -> list[tuple[str, int]]:
         direction = -1 if self.descending != reverse else 1
@@ -147,7 +159,14 @@ class Order:
         """Filter for documents strictly after ``cursor`` in this order (or before, reversed)."""
         value, oid = decode_cursor(self.field, cursor, arg)
         op = "$lt" if self.descending != reverse else "$gt"
-        return {"$or": [{self.field: {op: value}}, {self.field: value, "_id": {op: oid}}]}
+        f = self.field
+        if not self.nullable:
+            return {"$or": [{f: {op: value}}, {f: value, "_id": {op: oid}}]}
+        if value is None:  # among the nulls: the rest of them, then (ascending) every value
+            ties = {f: None, "_id": {op: oid}}
+            return {"$or": [{f: {"$ne": None}}, ties]} if op == "$gt" else ties
+        later = [{f: {op: value}}, {f: value, "_id": {op: oid}}]
+        return {"$or": later if op == "$gt" else [*later, {f: None}]}
 
     def key(self, doc: dict[str, Any]) -> tuple[Any, Any]:
         return (_get(doc, self.field), doc["_id"])
@@ -186,7 +205,31 @@ async def paginate(
     before: str | None = None,
     projection: dict[str, Any] | None = None,
 ) -> Page:
-    """Fetch one page with a single query (limit + 1 tells whether more pages exist)."""
+    """Fetch one page with a single query (limit + 1 tells whether more pages exist).
+
+    An order's hinted index that does not exist (yet) is not an error: the page is read
+    without the hint."""
+    try:
+        return await _paginate(collection, filter, order, first, after, last, before, projection)
+    except OperationFailure as exc:
+        if order.index is None or "hint" not in str(exc).lower():
+            raise
+        log.warning("index %s is missing; paging %s without it", order.index, collection.name)
+        order = replace(order, index=None)
+        return await _paginate(collection, filter, order, first, after, last, before, projection)
+
+
+async def _paginate(
+    collection: AsyncCollection,
+    filter: dict[str, Any],
+    order: Order,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    projection: dict[str, Any] | None,
+) -> Page:
+    hint = order.index if (after is not None or before is not None) else None
     if last is not None and first is None:
         query = _and(
             filter,
@@ -194,7 +237,7 @@ async def paginate(
             order.after(after, arg="after") if after is not None else {},
         )
         docs = (
-            await collection.find(query, projection, batch_size=last + 1)
+            await collection.find(query, projection, batch_size=last + 1, hint=hint)
             .sort(order.sort(reverse=True))
             .limit(last + 1)
             .to_list()
@@ -211,7 +254,7 @@ async def paginate(
     )
     # the whole page in one reply (no getMore for pages over 101 documents)
     batch = first + 1 if first is not None else BATCH_ALL
-    cursor = collection.find(query, projection, batch_size=batch).sort(order.sort())
+    cursor = collection.find(query, projection, batch_size=batch, hint=hint).sort(order.sort())
     if first is not None:
         cursor = cursor.limit(first + 1)
     docs = await cursor.to_list()
