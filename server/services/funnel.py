@@ -342,7 +342,7 @@ class Funnel:
                 after = applied(doc, e.update)
                 report.leads.append(after)
                 if rollup.scores_changed(doc, after):
-                    report.accounts |= rollup.accounts_of(doc, known[doc["_id"]])
+                    report.accounts |= rollup.accounts_of(doc, known[doc["_id"]]["contact"])
                 if e.failure is not None:
                     report.failed.append(LeadFailure(doc["_id"], e.failure))
                     log.warning("lead %s: %s", doc["_id"], e.failure)

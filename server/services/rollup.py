@@ -25,7 +25,6 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..contracts import Facts
 from ..rules.grades import best
 from ..rules.ruleset import RuleSet
 from ..store import accounts, contacts, leads
@@ -58,10 +57,9 @@ class _Total:
         }
 
 
-def accounts_of(lead: dict[str, Any], facts: Facts | None) -> set[ObjectId]:
+def accounts_of(lead: dict[str, Any], contact: dict[str, Any] | None) -> set[ObjectId]:
     """The accounts a lead's scores count for: its parent account and its contact's account."""
-    contact = (facts or {}).get("contact") or {}
-    found = {lead.get("parentAccountId"), contact.get("accountId")}
+    found = {lead.get("parentAccountId"), (contact or {}).get("accountId")}
     return {a for a in found if isinstance(a, ObjectId)}
 
 
@@ -81,14 +79,12 @@ class Rollups:
 
     async def accounts_of_leads(self, docs: Iterable[dict[str, Any] | None]) -> set[ObjectId]:
         """The accounts stored leads count for (their contacts read in one find)."""
-        docs = [d for d in docs if d]
-        people = await contacts.by_ids(
-            self.db, [d["parentContactId"] for d in docs if d.get("parentContactId")]
-        )
+        stored = [d for d in docs if d]
+        ids = [d["parentContactId"] for d in stored if d.get("parentContactId")]
+        people = await contacts.by_ids(self.db, ids)
         found: set[ObjectId] = set()
-        for doc in docs:
-            contact = people.get(doc.get("parentContactId"))  # type: ignore[arg-type]
-            found |= accounts_of(doc, {"contact": contact})  # type: ignore[typeddict-item]
+        for doc in stored:
+            found |= accounts_of(doc, people.get(doc.get("parentContactId")))  # type: ignore[arg-type]
         return found
 
     async def refresh(self, account_ids: Iterable[ObjectId]) -> None:
