@@ -210,7 +210,7 @@ async def seed_demo(
     _score_in_memory(funnel, lead_docs, contact_docs, account_docs, interaction_docs)
     await _insert(db, leads, lead_docs, progress, "leads")
     await _insert(db, interactions, interaction_docs, progress, "interactions")
-    await funnel.rollups.refresh_stale()  # the accounts' scores, rolled up from their leads
+    await funnel.rollups.refresh_all()  # the accounts' scores, rolled up from their leads
     return {
         "accounts": len(account_docs),
         "contacts": len(contact_docs),

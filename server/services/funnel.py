@@ -422,8 +422,8 @@ class Funnel:
         progress: Callable[[int], None] | None = None,
     ) -> Report:
         """Rescore every lead matching ``query`` in batches; goes on past failing leads.  The
-        roll-ups of the accounts touched are refreshed once, at the end (every account's made
-        with other rules too, when every lead was rescored)."""
+        roll-ups of the accounts touched are refreshed once, at the end (every account's, when
+        every lead was rescored)."""
         total = Report()
         async for chunk in leads.batches(self.db, query or {}, batch):
             report = await self.run(chunk, (), rollups=False)
@@ -431,9 +431,10 @@ class Funnel:
             total.merge(report)
             if progress is not None:
                 progress(len(chunk))
-        await self.rollups.refresh(total.accounts)
-        if not query:  # everything rescored: so are roll-ups made with other rules
-            await self.rollups.refresh_stale()
+        if query:
+            await self.rollups.refresh(total.accounts)
+        else:  # everything rescored: every account's roll-ups too
+            await self.rollups.refresh_all()
         return total
 
     def evaluate_new(self, facts: dict[ObjectId, Facts], docs: list[dict[str, Any]]) -> None:

@@ -125,14 +125,14 @@ class Rollups:
             version,
         )
 
-    async def refresh_stale(self) -> int:
-        """Recompute the roll-ups of every account not rolled up with these rules (after the
-        rules changed how models roll up; a model no longer rolled up loses its entries);
-        returns how many accounts that was."""
+    async def refresh_all(self) -> int:
+        """Recompute every account's roll-ups (a full rescore: the rules may roll models up
+        differently, or not at all any more; contacts may have moved); returns how many
+        accounts there are."""
         if self.ruleset is None:
             return 0
-        version, done = self.ruleset.version, 0
-        async for chunk in accounts.id_batches(self.db, CHUNK, stale_for=version):
-            await self._refresh(chunk, version)
+        done = 0
+        async for chunk in accounts.id_batches(self.db, CHUNK):
+            await self._refresh(chunk, self.ruleset.version)
             done += len(chunk)
         return done

@@ -125,13 +125,9 @@ async def set_rollups(
     await db[NAME].bulk_write(ops, ordered=False)
 
 
-async def id_batches(
-    db: AsyncDatabase, size: int, *, stale_for: str | None = None
-) -> AsyncIterator[list[ObjectId]]:
-    """Account ids in ``_id`` order, ``size`` at a time: every account, or those whose
-    roll-ups are not from rules version ``stale_for``."""
-    query = {"scoresVersion": {"$ne": stale_for}} if stale_for is not None else {}
-    cursor = db[NAME].find(query, {"_id": 1}).sort("_id", 1).batch_size(size)
+async def id_batches(db: AsyncDatabase, size: int) -> AsyncIterator[list[ObjectId]]:
+    """Every account id in ``_id`` order, ``size`` at a time."""
+    cursor = db[NAME].find({}, {"_id": 1}).sort("_id", 1).batch_size(size)
     async for chunk in in_chunks(cursor, size):
         yield [doc["_id"] for doc in chunk]
 

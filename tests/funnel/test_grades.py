@@ -6,6 +6,7 @@ averaged; reach: one point per click, summed)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,10 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
+from click.testing import CliRunner
 from conftest import Api
 from foundation import create_contact, create_lead, walk
+from leadgraph.cli import cli
 from rules.live import live_server
 
 RULES = Path(__file__).parent / "grades_rules"
@@ -350,3 +353,27 @@ async def test_relinking_and_deleting_a_lead_moves_it_between_account_rollups(gr
         """mutation($id: ID!) { deleteLead(id: $id) { __typename } }""", {"id": moving["id"]}
     )
     assert await account_scores(graded, second) == {}
+
+
+async def test_a_full_rescore_rolls_accounts_up_the_new_rules_way(graded, mongo_uri, tmp_path):
+    account = await create_account(graded, "Northwind", 800)
+    for role in ("DECISION_MAKER", "USER"):  # fit 50 and 30
+        await create_lead(graded, topic=role, parentContact=await person(graded, role, account))
+    assert (await account_scores(graded, account))["fit"]["score"] == 40  # average
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    text = (rules / "scoring.yaml").read_text()
+    (rules / "scoring.yaml").write_text(
+        text.replace("account_rollup: average", "account_rollup: max")
+    )
+    env = {
+        "MONGODB_URI": mongo_uri,
+        "LEADGRAPH_DB_NAME": graded.db.name,
+        "LEADGRAPH_RULES_DIR": str(rules),
+        "LEADGRAPH_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["rescore"], env=env)
+    assert result.exit_code == 0, result.output
+    fit = (await account_scores(graded, account))["fit"]
+    assert (fit["score"], fit["method"], fit["leadCount"]) == (50, "MAX", 2)
