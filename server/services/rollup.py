@@ -18,6 +18,7 @@ answer only if no later refresh was claimed meanwhile — the later one read at 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,11 +97,13 @@ class Rollups:
             await self._refresh(ids[start : start + CHUNK], self.ruleset.version)
 
     async def _refresh(self, ids: list[ObjectId], version: str) -> None:
-        revs = await accounts.claim_rollups(self.db, ids)
+        # claimed before the leads are read (see the module); the members meanwhile
+        revs, members = await asyncio.gather(
+            accounts.claim_rollups(self.db, ids), contacts.accounts_of_members(self.db, ids)
+        )
         if not revs:
             return
         ids = list(revs)
-        members = await contacts.accounts_of_members(self.db, ids)
         rows = await leads.score_partials(self.db, ids, list(members), list(self.methods))
         wanted = set(ids)
         totals: dict[tuple[ObjectId, str], _Total] = {}

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
@@ -102,6 +102,14 @@ async def by_ids(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, dict[
 async def claim_rollups(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, int]:
     """Announce a new roll-up of these accounts' scores: their ``rollupRev`` goes up by one;
     returns each existing account's revision after that (see :func:`set_rollups`)."""
+    if len(ids) == 1:  # the live case (one contact engaged): one round trip
+        doc = await db[NAME].find_one_and_update(
+            {"_id": ids[0]},
+            {"$inc": {"rollupRev": 1}},
+            projection={"rollupRev": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        return {doc["_id"]: int(doc["rollupRev"])} if doc else {}
     await db[NAME].update_many({"_id": {"$in": ids}}, {"$inc": {"rollupRev": 1}})
     found = await find_by_ids(db[NAME], ids, {"rollupRev": 1})
     return {oid: int(doc.get("rollupRev") or 0) for oid, doc in found.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -374,15 +375,7 @@ async def score_partials(
     (``parentAccountId``) and contacts (``parentContactId``): one row per (parent account,
     parent contact, model) with ``max``, ``sum``, ``n`` (leads) and ``grade`` (the best: the
     lowest letter), so that the caller can combine rows into any account's totals."""
-    # two indexed reads, not one $or (which some planners answer with a collection scan)
-    pipeline: list[dict[str, Any]] = [{"$match": {"parentAccountId": {"$in": account_ids}}}]
-    if contact_ids:
-        of_contacts = {
-            "parentContactId": {"$in": contact_ids},
-            "parentAccountId": {"$nin": account_ids},
-        }
-        pipeline.append({"$unionWith": {"coll": NAME, "pipeline": [{"$match": of_contacts}]}})
-    pipeline += [
+    tail: list[dict[str, Any]] = [
         {"$project": {"parentAccountId": 1, "parentContactId": 1, "scores": 1}},
         {"$unwind": "$scores"},
         {"$match": {"scores.model": {"$in": models}}},
@@ -400,8 +393,19 @@ async def score_partials(
             }
         },
     ]
-    cursor = await db[NAME].aggregate(pipeline, batchSize=BATCH_ALL)
-    return [{**row.pop("_id"), **row} async for row in cursor]
+    # Two indexed aggregations (not one ``$or``, nor a ``$unionWith``: some planners answer
+    # those by scanning the collection); a lead of both kinds is counted by the first.
+    matches = [{"parentAccountId": {"$in": account_ids}}]
+    if contact_ids:
+        matches.append(
+            {"parentContactId": {"$in": contact_ids}, "parentAccountId": {"$nin": account_ids}}
+        )
+
+    async def grouped(match: dict[str, Any]) -> list[dict[str, Any]]:
+        cursor = await db[NAME].aggregate([{"$match": match}, *tail], batchSize=BATCH_ALL)
+        return [{**row.pop("_id"), **row} async for row in cursor]
+
+    return [row for rows in await asyncio.gather(*map(grouped, matches)) for row in rows]
 
 
 async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
