@@ -20,7 +20,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..events import emit
-from ..store import accounts, contacts, interactions, leads, match_keys, opportunities
+from ..store import (
+    accounts,
+    contacts,
+    history,
+    interactions,
+    leads,
+    match_keys,
+    opportunities,
+)
 from .funnel import Funnel
 from .handoff import accept_new
 
@@ -96,7 +104,9 @@ class Records:
         return await self._delete(accounts.delete, oid, cascade)
 
     async def delete_lead(self, oid: ObjectId) -> bool:
-        return await self._delete(leads.delete, oid, None)
+        return await self._delete(
+            leads.delete, oid, lambda session: history.delete_of_lead(self.db, oid, session)
+        )
 
     async def _delete(
         self,
