@@ -275,9 +275,9 @@ class History:
         every change), atomically with the change itself; the entries are then inserted into
         ``lead_history`` in one unordered insert.  If that insert fails or the process dies
         in between, the change is kept and :meth:`repair` (run at start-up) inserts the
-        entries still missing.  (Not one transaction: a transaction per lead write made
-        concurrent funnel runs on one lead lose the revision guard on the embedded server,
-        and costs capture a round trip more.)
+        entries still missing.  (Not a transaction: the outbox makes the change and its
+        record one atomic document write without the transaction's extra round trips on the
+        capture path.)
 
         Returns the ids of the leads another writer changed meanwhile (nothing written).
         """
