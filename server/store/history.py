@@ -39,7 +39,7 @@ INDEXES = {
             unique=True,
         ),
     ],
-    RULE_VERSIONS: [IndexModel([("firstUsedAt", ASCENDING)], name="firstUsedAt")],
+    RULE_VERSIONS: [],  # read by _id only
 }
 
 ORDER = Order("at")  # oldest first, then by _id
@@ -116,15 +116,3 @@ async def save_rules(
         "firstUsedAt": at,
     }
     await db[RULE_VERSIONS].update_one({"_id": version}, {"$setOnInsert": doc}, upsert=True)
-
-
-async def rules(db: AsyncDatabase, version: str) -> dict[str, Any] | None:
-    """The kept content of rules ``version``."""
-    return await db[RULE_VERSIONS].find_one({"_id": version})
-
-
-async def rules_live_at(db: AsyncDatabase, t: datetime) -> dict[str, Any] | None:
-    """The rules version the funnel started using last at or before ``t``."""
-    return await db[RULE_VERSIONS].find_one(
-        {"firstUsedAt": {"$lte": t}}, sort=[("firstUsedAt", -1)]
-    )
