@@ -322,12 +322,14 @@ async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
 
 
 def _attach_feature_commands() -> None:
-    """Commands that live with their feature: ``rules`` and ``import``."""
+    """Commands that live with their feature: ``rules``, ``import`` and ``replay``."""
     from .importer_cli import import_
+    from .replay_cli import replay
     from .rules.cli import rules
 
     cli.add_command(rules)
     cli.add_command(import_)
+    cli.add_command(replay)
 
 
 _attach_feature_commands()

@@ -36,6 +36,7 @@ from .errors import UserError
 from .events import emit_each
 from .rules.models import Strategy
 from .services.funnel import Funnel
+from .services.history import Cause
 from .services.matching import Matching, row_key, signature_of_key
 from .store import accounts, contacts, imports, leads, match_keys, records
 from .store._base import now
@@ -916,6 +917,8 @@ async def _announce_and_score(
             new = {
                 d["_id"] for d in chunk if (d.get("createdVia") or {}).get("importId") == import_id
             }
-            report = await funnel.run(chunk, (), created=new)
+            report = await funnel.run(
+                chunk, (), created=new, cause=Cause("import", reason=import_id)
+            )
             failures += report.failures
     return list(dict.fromkeys(failures))

@@ -46,13 +46,16 @@ async def load_rules(state: AppState) -> RulesManager:
 # Older than this, a capture still pending or a match key without its record was left by a
 # process killed mid-capture (younger ones may belong to a capture running elsewhere now).
 GRACE = timedelta(seconds=60)
+# Leads changed this recently get the history entries of their last change checked at start-up.
+HISTORY_REPAIR = timedelta(hours=1)
 
 
 async def repair(state: AppState) -> None:
     """Finish what a process killed mid-capture left half done (after the rules are loaded).
 
     Each capture still pending is run again (matching finds what the first run created; the
-    interaction is recorded once); then match keys whose record was never written are released.
+    interaction is recorded once); then match keys whose record was never written are released,
+    and score history entries that a killed write left in their lead's outbox are stored.
     """
     db = state.db
     cutoff = datetime.now(UTC) - GRACE
@@ -85,6 +88,10 @@ async def repair(state: AppState) -> None:
     released = await match_keys.release_dangling(db, cutoff)
     if released:
         log.warning("released %d match keys whose records were never written", released)
+    history = state.services.get(db, state.rules, state.pm).history
+    missing = await history.repair(datetime.now(UTC) - HISTORY_REPAIR)
+    if missing:
+        log.warning("stored %d score history entries an interrupted write left out", missing)
 
 
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:

@@ -85,10 +85,10 @@ async def _set_by_hand(
     info: Info, id: relay.GlobalID, fields: dict[str, Any]
 ) -> LeadPayload | PluginErrorType:
     """A person set a lead's flags: stored as a decision, then the ``updated`` transitions."""
-    info.context.require("leads:stage")
+    principal = info.context.require("leads:stage")
     funnel = _funnel(info)
     lead = await _lead(info, id)
-    return _result(await funnel.set_by_hand(lead, fields), lead["_id"])
+    return _result(await funnel.set_by_hand(lead, fields, by=principal.name), lead["_id"])
 
 
 def _owner(value: str | None, field: str = "owner") -> str | None:

@@ -25,6 +25,7 @@ from ..errors import (
     plugin_errors,
 )
 from ..rules.conditions import interaction_type_problem
+from ..services import history
 from ..store import interactions as store
 from ..store.pagination import Order
 from .common import raise_if, vocabulary_enum
@@ -243,7 +244,9 @@ class InteractionMutation:
         contact = await loaders.by_id("contacts").load(doc["contactId"])
         failures = await info.context.emit("interaction_recorded", interaction=doc, contact=contact)
         if contact is not None:
-            report = await info.context.services.funnel.after_engagement(contact)
+            report = await info.context.services.funnel.after_engagement(
+                contact, cause=history.interaction(doc)
+            )
             failures += report.failures
             for lead in report.leads:
                 loaders.by_id("leads").prime(lead["_id"], lead)

@@ -28,6 +28,7 @@ from ..rules.models import GRADES
 from ..services.handoff import shown_value
 from ..store import leads as store
 from ..store import opportunities
+from . import history
 from .common import (
     clean_email,
     contains_text,
@@ -38,17 +39,20 @@ from .common import (
     stored_enum,
     vocabulary_enum,
 )
-from .relay import Listing, StoredNode, connection_field, load_one, object_id
+from .history import ReplayRules, ScoreChange
+from .relay import Connection, Listing, StoredNode, connection_field, load_one, object_id
 
 if TYPE_CHECKING:
     from .accounts import Account
     from .contacts import Contact, DeleteResult
+    from .history import LeadAsOf
     from .opportunities import Opportunity
 
 ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
 AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
 DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
 OpportunityT = Annotated["Opportunity", strawberry.lazy("leadgraph.api.opportunities")]
+LeadAsOfT = Annotated["LeadAsOf", strawberry.lazy("leadgraph.api.history")]
 
 
 @strawberry.enum(description="What kind of thing the lead is interested in.")
@@ -96,6 +100,23 @@ class LeadScore:
     explanation: list[ScoreExplanation]
     rules_version: str | None
     scored_at: datetime | None
+
+    @classmethod
+    def from_entry(cls, s: dict[str, Any]) -> LeadScore:
+        """One entry of a lead's ``scores``."""
+        return cls(
+            model=s["model"],
+            score=s.get("score", 0),
+            sales_ready=bool(s.get("salesReady")),
+            grade=stored_enum(Grade, s.get("grade")),
+            grade_reason=s.get("gradeReason"),
+            explanation=[
+                ScoreExplanation(rule=e["rule"], points=e["points"], detail=e.get("detail"))
+                for e in s.get("explanation") or []
+            ],
+            rules_version=s.get("rulesVersion"),
+            scored_at=s.get("scoredAt"),
+        )
 
 
 @strawberry.type(description="One entry of the lead's stage history.")
@@ -212,22 +233,7 @@ class Lead(StoredNode, collection=store.NAME):
                 )
                 for h in doc.get("stageHistory") or []
             ],
-            scores=[
-                LeadScore(
-                    model=s["model"],
-                    score=s.get("score", 0),
-                    sales_ready=bool(s.get("salesReady")),
-                    grade=stored_enum(Grade, s.get("grade")),
-                    grade_reason=s.get("gradeReason"),
-                    explanation=[
-                        ScoreExplanation(rule=e["rule"], points=e["points"], detail=e.get("detail"))
-                        for e in s.get("explanation") or []
-                    ],
-                    rules_version=s.get("rulesVersion"),
-                    scored_at=s.get("scoredAt"),
-                )
-                for s in doc.get("scores") or []
-            ],
+            scores=[LeadScore.from_entry(s) for s in doc.get("scores") or []],
             sales_ready=bool(doc.get("salesReady")),
             sales_ready_by_hand=doc.get("salesReadyBy") == "hand",
             teleprospect_ready=bool(doc.get("teleprospectReady")),
@@ -281,6 +287,32 @@ class Lead(StoredNode, collection=store.NAME):
     @strawberry.field(description="True when the lead has neither parent contact nor account.")
     def orphan(self) -> bool:
         return not (self._doc.get("parentContactId") or self._doc.get("parentAccountId"))
+
+    @strawberry.field(
+        description="Every change of the lead's scores (per model), sales-ready flag and "
+        "stage, oldest first: when, with which rules, why, and which rules' points changed. "
+        "`model` keeps one scoring model's changes."
+    )
+    async def score_history(
+        self,
+        info: Info,
+        model: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ScoreChange]:
+        return await history.score_history(info, self._doc, model, first, after, last, before)
+
+    @strawberry.field(
+        description="The lead as it was at `time` (null before it existed): with the rules "
+        "then live, as stored (THEN), or with today's rules over the interactions known then "
+        "(LIVE)."
+    )
+    async def as_of(
+        self, info: Info, time: datetime, rules: ReplayRules = ReplayRules.THEN
+    ) -> LeadAsOfT | None:
+        return await history.as_of(info, self._doc, time, rules)
 
 
 @strawberry.input(description="Leads a scoring model scored, within a score range.")

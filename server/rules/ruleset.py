@@ -118,6 +118,9 @@ class RuleSet:
     )
     #: Where the lifecycle's stages are declared (file, line, column), for errors about them.
     lifecycle_source: tuple[str, int, int] | None = None
+    #: The files as read (name, content) that make :attr:`version`: kept so that the score
+    #: history can store each version's rules (``leadgraph.services.history``).
+    sources: tuple[tuple[str, bytes], ...] = ()
 
     def segment(self, name: str) -> Segment | None:
         return next((s for s in self.segments if s.name == name), None)
@@ -569,6 +572,7 @@ def load_rules(
             if found_lc
             else None
         ),
+        sources=tuple(sorted(contents)),
     )
 
 

@@ -19,6 +19,7 @@ from ..rules.ruleset import RuleSet
 from .capture import Capture
 from .funnel import Funnel
 from .handoff import Handoff
+from .history import History
 from .matching import Matching
 from .merging import Merging
 from .opportunities import Opportunities
@@ -47,6 +48,11 @@ class Services:
     def opportunities(self) -> Opportunities:
         """Qualifying leads into opportunities, and winning or losing those."""
         return Opportunities(self.db, self.funnel, self.pm)
+
+    @cached_property
+    def history(self) -> History:
+        """Score history and as-of replay (written by the funnel runner)."""
+        return self.funnel.history
 
     @cached_property
     def matching(self) -> Matching:
@@ -87,6 +93,7 @@ __all__ = [
     "Capture",
     "Funnel",
     "Handoff",
+    "History",
     "Matching",
     "Merging",
     "Opportunities",

@@ -9,6 +9,7 @@ from typing import Any
 from .. import capture as core
 from ..contracts import PluginFailure
 from ..events import emit
+from . import history
 from .funnel import Funnel
 from .matching import Matching
 
@@ -48,7 +49,9 @@ class Capture:
         if out.contact_match.created:
             failures += await emit(self.pm, "contact_created", {"contact": out.contact})
         created = [out.lead["_id"]] if out.lead is not None and out.lead_match.created else []
-        report = await self.funnel.after_engagement(out.contact, created=created)
+        report = await self.funnel.after_engagement(
+            out.contact, created=created, cause=history.interaction(out.interaction)
+        )
         if out.lead is not None:
             out.lead = report.lead(out.lead["_id"]) or out.lead
         failures += await emit(

@@ -44,6 +44,7 @@ from ..rules.ruleset import RuleSet
 from ..store import accounts, contacts, interactions, leads
 from ..store._base import now as db_now
 from . import rollup
+from .history import Cause, History, Write, inferred
 
 log = logging.getLogger("leadgraph.funnel")
 
@@ -53,11 +54,14 @@ RETRIES = 5
 # ---------------------------------------------------------------- facts
 
 
-async def gather_facts(db: AsyncDatabase, docs: Iterable[dict[str, Any]]) -> dict[ObjectId, Facts]:
+async def gather_facts(
+    db: AsyncDatabase, docs: Iterable[dict[str, Any]], *, until: datetime | None = None
+) -> dict[ObjectId, Facts]:
     """``{lead id: facts}`` for many leads with one batched find per collection.
 
     Interactions belong to contacts: a lead's are those of its parent contact or, for an
-    account-based lead without one, those of every contact of its account.
+    account-based lead without one, those of every contact of its account; with ``until``
+    only those that occurred at or before it (a replay).
     """
     docs = list(docs)
     people = await contacts.by_ids(
@@ -75,7 +79,7 @@ async def gather_facts(db: AsyncDatabase, docs: Iterable[dict[str, Any]]) -> dic
     for group in members.values():
         for person in group:
             people.setdefault(person["_id"], person)
-    events = await interactions.of_contacts(db, list(people))
+    events = await interactions.of_contacts(db, list(people), until=until)
     return assemble_facts(docs, people, by_id, members, events)
 
 
@@ -275,6 +279,7 @@ class Funnel:
         self.ruleset = ruleset
         self.pm = pm
         self.rollups = rollup.Rollups(db, ruleset)
+        self.history = History(db, ruleset)
 
     @property
     def initial_stage(self) -> str:
@@ -304,12 +309,14 @@ class Funnel:
         manual: dict[str, Any] | None = None,
         now: datetime | None = None,
         rollups: bool = True,
+        cause: Cause | None = None,
     ) -> Report:
         """Evaluate, persist and announce ``docs`` (stored leads) for ``triggers``.
 
         ``created`` leads also fire ``created`` (and the ``lead_created`` event); ``manual``
         fields are a person's decision stored in the same write.  Leads another run changed
-        meanwhile are evaluated again from fresh facts.  Then the roll-ups of the accounts
+        meanwhile are evaluated again from fresh facts.  ``cause`` is what the score history
+        records (inferred from the triggers when not given).  Then the roll-ups of the accounts
         whose leads' scores changed are refreshed (unless ``rollups`` is false: the caller
         refreshes ``report.accounts`` itself).
         """
@@ -332,8 +339,18 @@ class Funnel:
                 evaluations.append(
                     (doc, evaluate(self.ruleset, known[doc["_id"]], fired, t, manual=manual))
                 )
-            writes = [(doc, e.update) for doc, e in evaluations if e.update is not None]
-            lost = await leads.write_revisions(self.db, writes)
+            writes = [
+                Write(
+                    doc,
+                    e.update,
+                    applied(doc, e.update),
+                    cause or inferred(triggers, created=doc["_id"] in created, manual=bool(manual)),
+                    [tr.name for tr in e.transitions],
+                )
+                for doc, e in evaluations
+                if e.update is not None
+            ]
+            lost = await self.history.persist(writes, t)
             retry: list[ObjectId] = []
             for doc, e in evaluations:
                 if doc["_id"] in lost:
@@ -392,12 +409,17 @@ class Funnel:
     # ------------------------------------------------------------ entry points
 
     async def after_engagement(
-        self, contact: dict[str, Any], *, created: Collection[ObjectId] = ()
+        self,
+        contact: dict[str, Any],
+        *,
+        created: Collection[ObjectId] = (),
+        cause: Cause | None = None,
     ) -> Report:
-        """A contact engaged: rescore its open leads and the open account-based leads of its
-        account, and follow the ``interaction`` and ``scored`` transitions."""
+        """A contact engaged (``cause``: the interaction): rescore its open leads and the open
+        account-based leads of its account, and follow the ``interaction`` and ``scored``
+        transitions."""
         docs = await leads.open_of_contact(self.db, contact["_id"], contact.get("accountId"))
-        return await self.run(docs, {"interaction"}, created=created)
+        return await self.run(docs, {"interaction"}, created=created, cause=cause)
 
     async def created(self, docs: list[dict[str, Any]]) -> Report:
         """Leads were created (by hand or by import): score them and fire ``created``."""
@@ -406,13 +428,15 @@ class Funnel:
     async def rescore(self, doc: dict[str, Any]) -> Report:
         return await self.run([doc], ())
 
-    async def set_by_hand(self, doc: dict[str, Any], fields: dict[str, Any]) -> Report:
-        """A person set ``fields`` (``salesReady``, ``teleprospectReady``): stored as a
-        decision, then the ``updated`` transitions follow."""
+    async def set_by_hand(
+        self, doc: dict[str, Any], fields: dict[str, Any], *, by: str | None = None
+    ) -> Report:
+        """A person (``by``) set ``fields`` (``salesReady``, ``teleprospectReady``): stored as
+        a decision, then the ``updated`` transitions follow."""
         manual = dict(fields)
         if manual.get("salesReady") is True:
             manual["salesReadyBy"] = "hand"
-        return await self.run([doc], {"updated"}, manual=manual)
+        return await self.run([doc], {"updated"}, manual=manual, cause=Cause("hand", by=by))
 
     async def rescore_all(
         self,
@@ -485,9 +509,10 @@ class Funnel:
             fields.update(more)
             history += entries
         update = {"$set": fields, "$push": move["$push"], "$inc": {"rev": 1}}
-        if await leads.write_revisions(self.db, [(doc, update)]):
-            raise Refused("the lead changed meanwhile; read it again")
         after = applied(doc, update)
+        cause = Cause("hand", by=by, reason=reason)
+        if await self.history.persist([Write(doc, update, after, cause, [t.name])], db_now()):
+            raise Refused("the lead changed meanwhile; read it again")
         e = Evaluation(update=update, transitions=[t])
         return after, await self.announce(doc, after, e)
 
@@ -605,7 +630,10 @@ class Funnel:
                         "$push": {"stageHistory": entry},
                         "$inc": {"rev": 1},
                     }
-                    missed = await leads.write_revisions(self.db, [(d, update) for d in chunk])
+                    cause = Cause("rule_change", reason=f"stage {old!r} retired")
+                    via = [f"retired:{old}"]
+                    writes = [Write(d, update, applied(d, update), cause, via) for d in chunk]
+                    missed = await self.history.persist(writes, t)
                     lost += len(missed)
                     for doc in chunk:
                         if doc["_id"] in missed:

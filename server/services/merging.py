@@ -29,6 +29,7 @@ from ..rules.models import MERGED_FIELDS, Survivorship
 from ..store import contacts, interactions, leads, match_keys, merges
 from ..store._base import now
 from .funnel import Funnel
+from .history import Cause
 from .matching import Matching
 
 
@@ -250,7 +251,7 @@ class Merging:
         for person in people:
             for doc in await leads.open_of_contact(self.db, person["_id"], person.get("accountId")):
                 docs.setdefault(doc["_id"], doc)
-        report = await self.funnel.run(list(docs.values()), ())
+        report = await self.funnel.run(list(docs.values()), (), cause=Cause("merge"))
         return report.failures
 
     async def duplicate_candidates(self, limit: int = 50) -> list[dict[str, Any]]:

@@ -20,7 +20,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..events import emit
-from ..store import accounts, contacts, interactions, leads, match_keys, opportunities
+from ..store import (
+    accounts,
+    contacts,
+    history,
+    interactions,
+    leads,
+    match_keys,
+    opportunities,
+)
 from .funnel import Funnel
 from .handoff import accept_new
 
@@ -100,9 +108,12 @@ class Records:
         return await self._delete(accounts.delete, oid, cascade)
 
     async def delete_lead(self, oid: ObjectId) -> bool:
-        """Delete a lead; the roll-ups of the accounts it counted for follow."""
+        """Delete a lead and its score history; the roll-ups of the accounts it counted for
+        follow."""
         before = await leads.get(self.db, oid)
-        if not await self._delete(leads.delete, oid, None):
+        if not await self._delete(
+            leads.delete, oid, lambda session: history.delete_of_lead(self.db, oid, session)
+        ):
             return False
         rollups = self.funnel.rollups
         await rollups.refresh(await rollups.accounts_of_leads([before]))

@@ -11,6 +11,7 @@ from pymongo import IndexModel
 from . import (
     accounts,
     contacts,
+    history,
     imports,
     interactions,
     keys,
@@ -26,6 +27,7 @@ INDEXES: dict[str, list[IndexModel]] = {}
 for _module in (
     accounts,
     contacts,
+    history,
     interactions,
     keys,
     leads,

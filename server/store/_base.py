@@ -114,13 +114,14 @@ async def grouped_by(
     field: str,
     values: list[ObjectId],
     sort: list[tuple[str, int]] | None = None,
+    where: dict[str, Any] | None = None,
 ) -> dict[ObjectId, list[dict[str, Any]]]:
-    """The documents whose ``field`` is one of ``values`` (one ``$in`` find, in ``sort``
-    order), grouped by that field."""
+    """The documents whose ``field`` is one of ``values`` (and that match ``where``; one
+    ``$in`` find, in ``sort`` order), grouped by that field."""
     out: dict[ObjectId, list[dict[str, Any]]] = {}
     if not values:
         return out
-    query = {field: {"$in": list(dict.fromkeys(values))}}
+    query = {**(where or {}), field: {"$in": list(dict.fromkeys(values))}}
     async for doc in collection.find(query, sort=sort, batch_size=10_000):
         out.setdefault(doc[field], []).append(doc)
     return out

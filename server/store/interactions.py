@@ -98,10 +98,14 @@ def filter_query(
 
 
 async def of_contacts(
-    db: AsyncDatabase, contact_ids: list[ObjectId]
+    db: AsyncDatabase, contact_ids: list[ObjectId], *, until: datetime | None = None
 ) -> dict[ObjectId, list[dict[str, Any]]]:
-    """Every interaction of the given contacts, oldest first, grouped by contact (one find)."""
-    return await grouped_by(db[NAME], "contactId", contact_ids, sort=[("occurredAt", 1)])
+    """Every interaction of the given contacts (that occurred at or before ``until``, when
+    given), oldest first, grouped by contact (one find)."""
+    where = {"occurredAt": {"$lte": until}} if until is not None else None
+    return await grouped_by(
+        db[NAME], "contactId", contact_ids, sort=[("occurredAt", 1)], where=where
+    )
 
 
 async def watch_inserts(

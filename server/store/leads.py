@@ -274,6 +274,17 @@ async def write_revisions(
     return {oid for oid, stamp in stamps.items() if (found.get(oid) or {}).get("writeId") != stamp}
 
 
+async def history_outboxes(
+    db: AsyncDatabase, field: str, since: datetime, size: int = 500
+) -> AsyncIterator[list[list[dict[str, Any]]]]:
+    """The history entries leads changed since ``since`` keep in ``field`` (their last
+    change's), ``size`` leads at a time."""
+    query = {"updatedAt": {"$gte": since}, f"{field}.0": {"$exists": True}}
+    cursor = db[NAME].find(query, {field: 1}).batch_size(size)
+    async for chunk in in_chunks(cursor, size):
+        yield [doc[field] for doc in chunk]
+
+
 async def close(
     db: AsyncDatabase,
     doc: dict[str, Any],

@@ -1,0 +1,184 @@
+"""A lead's score history (``Lead.scoreHistory``) and as-of replay (``Lead.asOf``) over GraphQL;
+the fields are attached to :class:`leadgraph.api.leads.Lead`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from ..services.history import CAUSES, AsOf
+from .common import stored_enum, vocabulary_enum
+from .relay import Connection, check_page_args, connection, load_one
+
+if TYPE_CHECKING:
+    from .interactions import Interaction
+    from .leads import LeadScore
+
+    ChangeCauseKind = Enum
+else:
+    ChangeCauseKind = vocabulary_enum(
+        "ChangeCauseKind", CAUSES, "Why the funnel changed a lead's scores or stage."
+    )
+
+InteractionT = Annotated["Interaction", strawberry.lazy("leadgraph.api.interactions")]
+LeadScoreT = Annotated["LeadScore", strawberry.lazy("leadgraph.api.leads")]
+
+
+@strawberry.enum(description="Which rules an as-of replay answers with.")
+class ReplayRules(Enum):
+    THEN = "then"
+    LIVE = "live"
+
+
+@strawberry.type(description="Why a lead changed.")
+class ChangeCause:
+    kind: ChangeCauseKind | None = strawberry.field(
+        description="Null for a kind this server does not know (written by a newer one)."
+    )
+    by: str | None = strawberry.field(description="Who decided, for a change by hand.")
+    reason: str | None
+    _interaction_id: strawberry.Private[Any]
+
+    @strawberry.field(description="The interaction that caused the change, if one did.")
+    async def interaction(self, info: Info) -> InteractionT | None:
+        from .interactions import Interaction
+
+        return await load_one(info, "interactions", self._interaction_id, Interaction.from_doc)
+
+
+@strawberry.type(description="How many points one rule gave before and after a change.")
+class RulePointsChange:
+    rule: str
+    before: float | None = strawberry.field(description="Null: the rule gave no points.")
+    after: float | None = strawberry.field(description="Null: the rule gives no points.")
+
+
+@strawberry.type(
+    description="One change of a lead: of one scoring model's entry (`model` set) or of the "
+    "lead's own stage and sales-ready fields (`model` null). Only what changed is given; the "
+    "other fields are null."
+)
+class ScoreChange:
+    at: datetime
+    model: str | None
+    rules_version: str | None = strawberry.field(description="The rules that made the change.")
+    cause: ChangeCause
+    fields: list[str] = strawberry.field(
+        description="The fields that changed (`score`, `salesReady`, `grade`, `stage`, ...)."
+    )
+    score: float | None
+    score_before: float | None
+    sales_ready: bool | None
+    sales_ready_before: bool | None
+    grade: str | None
+    grade_before: str | None
+    stage: str | None
+    stage_before: str | None
+    transitions: list[str] = strawberry.field(description="The transitions taken, for a move.")
+    explanation: list[RulePointsChange] = strawberry.field(
+        description="The rules whose points changed."
+    )
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> ScoreChange:
+        changes = doc.get("changes") or {}
+        cause = doc.get("cause") or {}
+
+        def pair(name: str) -> tuple[Any, Any]:
+            c = changes.get(name) or {}
+            return c.get("after"), c.get("before")
+
+        score, score_before = pair("score")
+        ready, ready_before = pair("salesReady")
+        grade, grade_before = pair("grade")
+        stage, stage_before = pair("stage")
+        return cls(
+            at=doc["at"],
+            model=doc.get("model"),
+            rules_version=doc.get("rulesVersion"),
+            cause=ChangeCause(
+                kind=stored_enum(ChangeCauseKind, cause.get("kind")),
+                by=cause.get("by"),
+                reason=cause.get("reason"),
+                _interaction_id=cause.get("interactionId"),
+            ),
+            fields=list(changes),
+            score=score,
+            score_before=score_before,
+            sales_ready=ready,
+            sales_ready_before=ready_before,
+            grade=grade,
+            grade_before=grade_before,
+            stage=stage,
+            stage_before=stage_before,
+            transitions=list(doc.get("transitions") or []),
+            explanation=[
+                RulePointsChange(rule=d["rule"], before=d.get("before"), after=d.get("after"))
+                for d in doc.get("explanation") or []
+            ],
+        )
+
+
+@strawberry.type(description="A lead as it was at a past time.")
+class LeadAsOf:
+    time: datetime
+    rules: ReplayRules
+    rules_version: str | None = strawberry.field(
+        description="THEN: the rules the lead was last changed with by that time; LIVE: today's."
+    )
+    stage: str | None
+    sales_ready: bool
+    scores: list[LeadScoreT]
+    explanation: list[str] = strawberry.field(
+        description="How the answer was found: the changes up to that time (THEN), or what "
+        "today's rules gave over the interactions known then (LIVE)."
+    )
+
+    @classmethod
+    def of(cls, got: AsOf) -> LeadAsOf:
+        from .leads import LeadScore
+
+        return cls(
+            time=got.time,
+            rules=ReplayRules(got.rules),
+            rules_version=got.rules_version,
+            stage=got.stage,
+            sales_ready=got.sales_ready,
+            scores=[LeadScore.from_entry(s) for s in got.scores],
+            explanation=got.explanation,
+        )
+
+
+def utc(t: datetime) -> datetime:
+    """A time given without a zone is UTC."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+async def score_history(
+    info: Info,
+    lead: dict[str, Any],
+    model: str | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[ScoreChange]:
+    """``Lead.scoreHistory``: a page of the lead's changes, oldest first."""
+    first, last = check_page_args(info, first, last)
+    window = {"first": first, "after": after, "last": last, "before": before}
+    service = info.context.services.history
+    page = await service.page(lead["_id"], model, **window)
+    return connection(page, ScoreChange.from_doc, partial(service.count, lead["_id"], model))
+
+
+async def as_of(
+    info: Info, lead: dict[str, Any], time: datetime, rules: ReplayRules
+) -> LeadAsOf | None:
+    """``Lead.asOf``: the lead at ``time`` (null before it existed)."""
+    got = await info.context.services.history.as_of(lead, utc(time), rules.value)
+    return LeadAsOf.of(got) if got is not None else None
