@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from platformdirs import user_data_dir
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .auth import ROLES
-from .config import Settings
+from .config import Settings, legacy_data_dir
 from .db import Connection, open_database
+from .embedded import EmbeddedDatabaseError
 from .services import Services
 from .store import contacts, leads
 
@@ -38,9 +41,20 @@ def with_database(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
             async with open_database(_settings(ctx)) as conn:
                 return await fn(conn, *args, **kwargs)
 
-        return asyncio.run(main())
+        with refusing_embedded_errors():
+            return asyncio.run(main())
 
     return wrapper
+
+
+@contextlib.contextmanager
+def refusing_embedded_errors() -> Iterator[None]:
+    """The embedded database could not be had (not installed, or held by another command):
+    a one-line error and exit status 1, not a traceback."""
+    try:
+        yield
+    except EmbeddedDatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def progress_bar() -> Progress:
@@ -71,7 +85,14 @@ def progress_bar() -> Progress:
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None, rules_dir: Path | None) -> None:
     """leadgraph: contacts, accounts, leads and the lead funnel behind a GraphQL API."""
-    ctx.obj = Settings.from_env().with_overrides(data_dir=data_dir, rules_dir=rules_dir)
+    ctx.obj = settings = Settings.from_env().with_overrides(data_dir=data_dir, rules_dir=rules_dir)
+    legacy = legacy_data_dir()
+    if settings.mongodb_uri is None and legacy is not None and settings.data_dir == legacy:
+        err.print(
+            f"[yellow]using the embedded database in {legacy} (made by an older leadgraph); "
+            f"the default is now {user_data_dir('leadgraph')}: move it there or set "
+            "LEADGRAPH_DATA_DIR[/]"
+        )
 
 
 # ---------------------------------------------------------------- serve
@@ -156,7 +177,8 @@ def serve(
             )
             await uvicorn.Server(config).serve()
 
-    asyncio.run(main())
+    with refusing_embedded_errors():
+        asyncio.run(main())
 
 
 # ---------------------------------------------------------------- keys

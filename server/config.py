@@ -7,8 +7,45 @@ import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
+
+import platformdirs
 
 from .rules.limits import RuleLimits
+
+# The embedded database's directory before it became per-user: a checkout's ./.leadgraph.
+LEGACY_DATA_DIR = ".leadgraph"
+
+
+def default_data_dir() -> Path:
+    """``LEADGRAPH_DATA_DIR``, else where the embedded database lives by default: one
+    directory per user (``platformdirs.user_data_dir``, e.g. ``~/.local/share/leadgraph``), so
+    every command finds the same database whatever directory it is run from.
+
+    A ``./.leadgraph`` holding a database (the default before) is kept in use when a command
+    is run beside it; the command line says so (see :func:`legacy_data_dir`).
+    """
+    if os.environ.get("LEADGRAPH_DATA_DIR"):
+        return Path(os.environ["LEADGRAPH_DATA_DIR"])
+    legacy = legacy_data_dir()
+    return legacy if legacy is not None else Path(platformdirs.user_data_dir("leadgraph"))
+
+
+def legacy_data_dir() -> Path | None:
+    """``./.leadgraph`` when it holds an embedded database made by an older leadgraph."""
+    here = Path.cwd() / LEGACY_DATA_DIR
+    return here if (here / "db").is_dir() else None
+
+
+def uri_database(uri: str | None) -> str | None:
+    """The database named in a MongoDB URI's path (``mongodb://host/crm`` -> ``crm``)."""
+    # Read by hand: the driver's parser resolves ``mongodb+srv`` hosts through DNS.
+    if not uri or "://" not in uri:
+        return None
+    rest = uri.split("://", 1)[1].split("?", 1)[0]
+    if "/" not in rest:
+        return None
+    return unquote(rest.split("/", 1)[1]) or None
 
 
 def _default_rules_dir() -> Path:
@@ -23,7 +60,7 @@ class Settings:
 
     mongodb_uri: str | None = None
     db_name: str = "leadgraph"
-    data_dir: Path = field(default_factory=lambda: Path.cwd() / ".leadgraph")
+    data_dir: Path = field(default_factory=default_data_dir)
     rules_dir: Path = field(default_factory=_default_rules_dir)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -62,7 +99,10 @@ class Settings:
         return replace(
             base,
             mongodb_uri=env.get("MONGODB_URI") or None,
-            db_name=env.get("LEADGRAPH_DB_NAME", base.db_name),
+            # LEADGRAPH_DB_NAME, else the database named in MONGODB_URI's path, else "leadgraph"
+            db_name=env.get("LEADGRAPH_DB_NAME")
+            or uri_database(env.get("MONGODB_URI"))
+            or base.db_name,
             data_dir=Path(env["LEADGRAPH_DATA_DIR"])
             if env.get("LEADGRAPH_DATA_DIR")
             else base.data_dir,

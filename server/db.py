@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from .config import Settings
-from .embedded import EmbeddedMongo
+from .embedded import EmbeddedDatabaseError, EmbeddedMongo
 from .store import INDEXES
 
 T = TypeVar("T")
@@ -76,18 +79,78 @@ def reachable_uri(settings: Settings) -> str | None:
     return settings.mongodb_uri or _running_embedded(settings.data_dir)
 
 
+# How long a command waits for a ``leadgraph serve`` that is starting the embedded server.
+SERVE_START_WAIT = 60.0
+
+
+def _own_embedded(data_dir: Path, serving: bool) -> int | None:
+    """Take the data dir's lock (the right to run its embedded server): the lock file's
+    descriptor, held until closed, or None when another process holds it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "embedded.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"pid": os.getpid(), "serve": serving}).encode())
+    return fd
+
+
+def _lock_holder(data_dir: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((data_dir / "embedded.lock").read_text() or "{}"))
+    except (OSError, ValueError):
+        return {}
+
+
+async def _embedded_uri_or_lock(settings: Settings, serving: bool) -> tuple[str | None, int | None]:
+    """The URI of the embedded server a ``leadgraph serve`` publishes on this data dir, or
+    this process's lock on the data dir (it starts the server itself).
+
+    Raises :class:`EmbeddedDatabaseError` when another command (not ``serve``) holds the
+    database: its files are opened by one process at a time, and a command's server stops
+    when the command ends, so sharing it would cut the others off."""
+    deadline = time.monotonic() + SERVE_START_WAIT
+    while True:
+        uri = _running_embedded(settings.data_dir)
+        if uri is not None:
+            return uri, None
+        fd = _own_embedded(settings.data_dir, serving)
+        if fd is not None:
+            return None, fd
+        holder = _lock_holder(settings.data_dir)
+        if not holder.get("serve") or time.monotonic() > deadline:
+            raise EmbeddedDatabaseError(
+                f"another leadgraph process (pid {holder.get('pid', '?')}) is using the embedded "
+                f"database in {settings.data_dir}; wait until it ends, or run `leadgraph serve` "
+                "first: commands run while it serves share its database"
+            )
+        await asyncio.sleep(0.2)  # a `leadgraph serve` is starting it: use it once published
+
+
 @contextlib.asynccontextmanager
 async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIterator[Connection]:
     """Connect to ``MONGODB_URI`` or, without one, to the embedded database under the data dir.
 
-    A second leadgraph process on the same data dir (``keys create`` while ``serve`` runs)
-    reuses the running embedded server instead of opening its files twice.  ``publish`` makes
-    this process announce its embedded server to the others.
+    One process at a time runs a data dir's embedded server (a lock file in the data dir).
+    ``publish`` (``leadgraph serve``) announces it to the others: a command run meanwhile
+    (``keys create`` while ``serve`` runs) reuses it.  A command that finds the database held
+    by another command is refused with a clear message instead of opening its files twice.
     """
     embedded: EmbeddedMongo | None = None
-    uri = reachable_uri(settings)
+    lock: int | None = None
+    uri = settings.mongodb_uri
     if uri is None:
-        embedded = EmbeddedMongo(settings.data_dir / "db").start()
+        uri, lock = await _embedded_uri_or_lock(settings, publish)
+    if uri is None:
+        try:
+            embedded = EmbeddedMongo(settings.data_dir / "db").start()
+        except BaseException:
+            assert lock is not None
+            os.close(lock)
+            raise
         uri = embedded.uri
         if publish:
             _state_file(settings.data_dir).write_text(json.dumps({"pid": os.getpid(), "uri": uri}))
@@ -106,6 +169,8 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
                     with contextlib.suppress(OSError):
                         _state_file(settings.data_dir).unlink()
                 embedded.stop()
+            if lock is not None:
+                os.close(lock)  # releases the data dir
 
 
 async def ping(db: AsyncDatabase, timeout: float | None = None) -> bool:

@@ -4,6 +4,8 @@ every test gets its own fresh database."""
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +25,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from serving import free_port, served
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Never the real per-user data directory (nor a checkout's ./.leadgraph): every Settings()
+# and every leadgraph command the tests start without their own data dir uses this one.
+os.environ["LEADGRAPH_DATA_DIR"] = tempfile.mkdtemp(prefix="leadgraph-tests-")
 
 
 @pytest.fixture(scope="session")

@@ -276,12 +276,18 @@ class Listing:
 
 _ARG = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
+# Every connection field built by :func:`connection_field`: its listing and, for a field of a
+# Node type, the key that points to the parent (None: a top-level field).  The index test
+# explains each one's filters and orderings, so a new filter or ordering is checked on its own.
+CONNECTIONS: list[tuple[Listing, str | None]] = []
+
 
 def connection_field(listing: Listing, *, description: str, parent_key: str | None = None) -> Any:
     """A connection field (``first/after/last/before``, ``filter``, ``orderBy``) over ``listing``.
 
     Without ``parent_key`` a top-level field over the whole collection; with it, a field of a
     Node type listing the children whose ``parent_key`` is the parent's ``_id``."""
+    CONNECTIONS.append((listing, parent_key))
 
     async def resolve(
         root: Any,

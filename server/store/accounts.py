@@ -31,6 +31,11 @@ INDEXES = {
         IndexModel([("domain", ASCENDING)], name="domain"),
         IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_id"),
         IndexModel([("updatedAt", DESCENDING), ("_id", DESCENDING)], name="updatedAt_id"),
+        # one per filter of the accounts connection, ending in its default order (createdAt)
+        *(
+            IndexModel([(path, ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name=path)
+            for path in ("industry", "country")
+        ),
     ]
 }
 

@@ -113,5 +113,13 @@ async def page(
 
 
 async def count(db: AsyncDatabase, collection: str, query: dict[str, Any]) -> int:
-    """How many documents of ``collection`` match ``query``."""
+    """How many documents of ``collection`` match ``query`` (a connection's ``totalCount``).
+
+    Unfiltered: the collection's own count from its metadata (``count`` without a query; no
+    document is read on MongoDB).  Filtered: ``count_documents``, whose ``$match`` the filter's
+    index serves (every shipped filter has one: ``tests/test_indexes.py``), so only the
+    matching index keys are counted, never the whole collection.
+    """
+    if not query:
+        return await db[collection].estimated_document_count()
     return await db[collection].count_documents(query)

@@ -36,6 +36,19 @@ INDEXES = {
         IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_id"),
         IndexModel([("updatedAt", DESCENDING), ("_id", DESCENDING)], name="updatedAt_id"),
         IndexModel([("marketingOnly", ASCENDING)], name="marketingOnly"),
+        # one per filter of the contacts connection, ending in its default order (createdAt)
+        *(
+            IndexModel([(path, ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name=path)
+            for path in (
+                "role",
+                "preferences.allowBulkEmail",
+                "preferences.allowEmail",
+                "preferences.allowPrefill",
+                "preferences.trackEmail",
+                "consent.level",
+                "consent.isChild",
+            )
+        ),
     ]
 }
 

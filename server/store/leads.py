@@ -45,6 +45,15 @@ INDEXES = {
         IndexModel([("topic", ASCENDING)], name="topic"),
         IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_id"),
         IndexModel([("updatedAt", DESCENDING), ("_id", DESCENDING)], name="updatedAt_id"),
+        # orphan: true (both parents null) as one compound equality
+        IndexModel(
+            [("parentContactId", ASCENDING), ("parentAccountId", ASCENDING)], name="parents"
+        ),
+        # one per filter of the leads connection, ending in its default order (createdAt)
+        *(
+            IndexModel([(path, ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name=path)
+            for path in ("salesReady", "status", "formId")
+        ),
     ]
 }
 
