@@ -58,7 +58,15 @@ INTERACTION_WEIGHTS = {
     "subscription_changed": 2,
 }
 BATCH = 1000
+# Above this many interactions in all, contacts get fewer each (a 100,000-contact demo: ~10
+# each, about a million), so a large demo stays a few minutes of bulk inserts.
+MAX_INTERACTIONS = 1_000_000
 Progress = Callable[[str, int], None]
+
+
+def interactions_per_contact_for(n_contacts: int) -> int:
+    """The demo's average interactions per contact: 25, fewer for very large demos."""
+    return max(1, min(25, MAX_INTERACTIONS // max(1, n_contacts)))
 
 
 def _quiet(_: str, __: int) -> None:
@@ -71,19 +79,22 @@ async def seed_demo(
     n_contacts: int = 1000,
     n_accounts: int | None = None,
     leads_per_contact: float = 2.5,
-    interactions_per_contact: int = 25,
+    interactions_per_contact: int | None = None,
     seed: int = 42,
     progress: Progress = _quiet,
     now: datetime | None = None,
     funnel: Funnel | None = None,
 ) -> dict[str, int]:
-    """Insert demo data; ``progress(stage, n)`` is called as documents are written.
+    """Insert demo data in bulk (``insert_many`` batches of ``BATCH``); ``progress(stage, n)``
+    is called as leads are scored and documents are written.
 
     With a ``funnel`` that has rules, the leads start at the lifecycle's initial stage and are
     scored and moved along it before they are written, by the funnel runner's pure evaluation
     over the documents already in memory (no second read of the interactions).
     """
     funnel = funnel or Funnel(db, None, None)  # no rules: unscored, at the default stage
+    if interactions_per_contact is None:
+        interactions_per_contact = interactions_per_contact_for(n_contacts)
     rng = random.Random(seed)
     fake = Faker()
     fake.seed_instance(seed)
@@ -207,7 +218,7 @@ async def seed_demo(
         doc["stageHistory"][0]["enteredAt"] = created
         doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
         lead_docs.append(doc)
-    _score_in_memory(funnel, lead_docs, contact_docs, account_docs, interaction_docs)
+    _score_in_memory(funnel, lead_docs, contact_docs, account_docs, interaction_docs, progress)
     await _insert(db, leads, lead_docs, progress, "leads")
     await _insert(db, interactions, interaction_docs, progress, "interactions")
     await funnel.rollups.refresh_all()  # the accounts' scores, rolled up from their leads
@@ -225,7 +236,10 @@ def _score_in_memory(
     contact_docs: list[dict[str, Any]],
     account_docs: list[dict[str, Any]],
     interaction_docs: list[dict[str, Any]],
+    progress: Progress,
 ) -> None:
+    """Score and stage the new leads through the funnel's pure evaluation (the same rules
+    and explanations as every other road), ``BATCH`` leads at a time."""
     members: dict[Any, list[dict[str, Any]]] = {}
     for contact in contact_docs:
         if contact.get("accountId"):
@@ -233,14 +247,12 @@ def _score_in_memory(
     by_contact: dict[Any, list[dict[str, Any]]] = {}
     for it in sorted(interaction_docs, key=lambda i: i["occurredAt"]):
         by_contact.setdefault(it["contactId"], []).append(it)
-    facts = assemble_facts(
-        lead_docs,
-        {c["_id"]: c for c in contact_docs},
-        {a["_id"]: a for a in account_docs},
-        members,
-        by_contact,
-    )
-    funnel.evaluate_new(facts, lead_docs)
+    people = {c["_id"]: c for c in contact_docs}
+    by_id = {a["_id"]: a for a in account_docs}
+    for start in range(0, len(lead_docs), BATCH):
+        chunk = lead_docs[start : start + BATCH]
+        funnel.evaluate_new(assemble_facts(chunk, people, by_id, members, by_contact), chunk)
+        progress("scoring", len(chunk))
 
 
 async def _insert(

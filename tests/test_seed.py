@@ -1,0 +1,81 @@
+"""The demo seed writes in bulk (a few insert_many batches, no per-document round trips) and
+scores its leads through the funnel's evaluation, explanations included."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from leadgraph.db import ensure_indexes, make_client
+from leadgraph.rules.manager import RulesManager
+from leadgraph.seed import BATCH, interactions_per_contact_for, seed_demo
+from leadgraph.services import Services
+from pymongo import monitoring
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: Counter[tuple[str, str]] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        collection = event.command.get(event.command_name)
+        self.names[(event.command_name, str(collection))] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_seed_is_bulk_and_scored(mongo_uri):
+    commands = Commands()
+    client = make_client(mongo_uri, event_listeners=[commands])
+    db = client[f"seed_{uuid.uuid4().hex[:10]}"]
+    try:
+        await ensure_indexes(db)
+        rules = RulesManager(ROOT / "rules")
+        assert rules.reload() and rules.current is not None
+        funnel = Services(db, rules.current, rules.pm).funnel
+        progress: Counter[str] = Counter()
+        commands.names.clear()
+
+        counts = await seed_demo(
+            db,
+            n_contacts=450,
+            interactions_per_contact=4,
+            funnel=funnel,
+            progress=lambda stage, n: progress.update({stage: n}),
+        )
+
+        assert counts["contacts"] == 450 and counts["leads"] == int(450 * 2.5)
+        # one insert per BATCH documents per collection, and nothing else: no reads, no updates
+        assert set(commands.names) == {
+            ("insert", c) for c in ("accounts", "contacts", "leads", "interactions")
+        }
+        for collection, n in counts.items():
+            assert commands.names[("insert", collection)] == -(-n // BATCH), collection
+        assert progress["scoring"] == counts["leads"] == progress["leads"]
+        assert progress["interactions"] == counts["interactions"]
+
+        scored = await db.leads.find({"scores.0": {"$exists": True}}).to_list()
+        assert scored, "the shipped rules score the demo leads"
+        entries = [entry for lead in scored for entry in lead["scores"]]
+        for entry in entries:  # every score is explained: its rules' points add up to it
+            points = sum(e["points"] for e in entry["explanation"])
+            assert abs(points - entry["score"]) < 1e-6, entry
+        assert any(entry["score"] > 0 and entry["explanation"] for entry in entries)
+        assert await db.leads.count_documents({"salesReady": True}) > 0
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+def test_large_demos_get_about_a_million_interactions():
+    assert interactions_per_contact_for(1000) == 25  # the demo ./scripts/demo serves
+    assert interactions_per_contact_for(40_000) == 25
+    assert interactions_per_contact_for(100_000) * 100_000 == 1_000_000
+    assert interactions_per_contact_for(10_000_000) == 1
