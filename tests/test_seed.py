@@ -7,11 +7,15 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
+from bson import ObjectId
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.rules.manager import RulesManager
 from leadgraph.seed import BATCH, interactions_per_contact_for, seed_demo
 from leadgraph.services import Services
+from leadgraph.store import interactions
 from pymongo import monitoring
+from pymongo.errors import BulkWriteError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,3 +83,21 @@ def test_large_demos_get_about_a_million_interactions():
     assert interactions_per_contact_for(40_000) == 25
     assert interactions_per_contact_for(100_000) * 100_000 == 1_000_000
     assert interactions_per_contact_for(10_000_000) == 1
+
+
+async def test_a_retried_batch_is_not_a_duplicate_but_a_clash_is(db):
+    """The driver retries a bulk insert after a transient error; documents of the batch that
+    were already stored come back as duplicate ``_id``s, and are the batch's own."""
+    batch = [
+        interactions.new_document({"contactId": ObjectId(), "type": "email_sent"}) for _ in range(5)
+    ]
+    for doc in batch:
+        doc["_id"] = ObjectId()
+    await interactions.insert_documents(db, batch[:3])  # the first attempt stored three
+    await interactions.insert_documents(db, batch)  # the retry: no error, all five stored
+    assert await db.interactions.count_documents({}) == 5
+
+    clash = {**batch[0], "type": "email_opened"}  # same _id, another document
+    with pytest.raises(BulkWriteError):
+        await interactions.insert_documents(db, [clash])
+    assert (await db.interactions.find_one({"_id": batch[0]["_id"]}))["type"] == "email_sent"

@@ -9,6 +9,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 # Batch size for finds whose whole result is wanted at once (``$in`` batches of a DataLoader,
 # pages): the server then answers in one reply (up to its 16 MiB message limit) instead of a
@@ -38,9 +39,27 @@ async def find_by_ids(
 async def insert_all(
     collection: AsyncCollection, docs: list[dict[str, Any]], session: Any = None
 ) -> None:
-    """Store complete documents (``_id`` included) with one unordered bulk insert."""
-    if docs:
+    """Store complete documents (``_id`` included) with one unordered bulk insert.
+
+    The driver retries a bulk insert once after a transient error; a server that already
+    stored part of the batch and does not recognise the retry answers "duplicate ``_id``" for
+    those documents.  Duplicates whose stored document is the one sent are therefore this
+    batch's own and not an error; any other error is raised.
+    """
+    if not docs:
+        return
+    try:
         await collection.insert_many(docs, ordered=False, session=session)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not errors or any(
+            e.get("code") != 11000 or "_id" not in e.get("keyPattern", {}) for e in errors
+        ):
+            raise
+        sent = {docs[e["index"]]["_id"]: docs[e["index"]] for e in errors}
+        stored = await find_by_ids(collection, list(sent))
+        if any(stored.get(oid) != doc for oid, doc in sent.items()):
+            raise
 
 
 async def update_returning(
