@@ -41,6 +41,8 @@ def _samples(kind: Any) -> list[Any]:
         return [True, False]
     if kind is datetime:
         return [WHEN]
+    if kind in (int, float):
+        return [kind(50)]
     if kind is relay.GlobalID:
         return [relay.GlobalID(name, str(ObjectId())) for name in _node_types()]
     if isinstance(kind, type) and issubclass(kind, Enum):
