@@ -114,12 +114,14 @@ async def _embedded_uri_or_lock(settings: Settings, serving: bool) -> tuple[str 
     when the command ends, so sharing it would cut the others off."""
     deadline = time.monotonic() + SERVE_START_WAIT
     while True:
+        fd = _own_embedded(settings.data_dir, serving)
+        if fd is not None:  # nobody runs it: a server announced by a killed process is gone
+            with contextlib.suppress(OSError):
+                _state_file(settings.data_dir).unlink()
+            return None, fd
         uri = _running_embedded(settings.data_dir)
         if uri is not None:
             return uri, None
-        fd = _own_embedded(settings.data_dir, serving)
-        if fd is not None:
-            return None, fd
         holder = _lock_holder(settings.data_dir)
         if not holder.get("serve") or time.monotonic() > deadline:
             raise EmbeddedDatabaseError(
