@@ -3,16 +3,20 @@ one embedded database per user, whatever directory the command is run from."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
+import httpx
 from click.testing import CliRunner
 from leadgraph.cli import cli
 from leadgraph.db import _own_embedded
 from pymongo import MongoClient
+from serving import free_port
 
 LEADGRAPH = str(Path(sys.executable).parent / "leadgraph")
 
@@ -109,3 +113,39 @@ def test_a_command_holding_the_embedded_database_refuses_another(tmp_path):
     again = _own_embedded(data, serving=False)  # free again once released
     assert again is not None
     os.close(again)
+
+
+def test_a_key_made_in_another_directory_works_on_the_running_server(tmp_path):
+    """The trial's complaint: `leadgraph keys create` run elsewhere made a key in a new empty
+    database, and the running server rejected it."""
+    env = _no_database_env(tmp_path)
+    port = free_port()
+    (tmp_path / "checkout").mkdir()
+    server = subprocess.Popen(
+        [LEADGRAPH, "serve", "--port", str(port)],
+        cwd=tmp_path / "checkout",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, "leadgraph serve exited"
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            time.sleep(0.2)
+        made = _leadgraph(tmp_path / "home", env, "keys", "create", "--role", "read-only")
+        assert made.returncode == 0, made.stderr
+        key = made.stdout.strip()
+        answer = httpx.post(
+            f"{url}/graphql",
+            json={"query": "{ contacts(first: 1) { totalCount } }"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert answer.status_code == 200 and answer.json()["data"]["contacts"]["totalCount"] == 0
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
