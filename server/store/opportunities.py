@@ -24,6 +24,11 @@ INDEXES = {
         IndexModel([("accountId", ASCENDING), ("createdAt", DESCENDING)], name="account"),
         IndexModel([("owner", ASCENDING), ("stage", ASCENDING)], name="owner_stage"),
         IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_id"),
+        # the opportunities connection's other filter and ordering (tests/test_indexes.py)
+        IndexModel(
+            [("stage", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name="stage"
+        ),
+        IndexModel([("updatedAt", DESCENDING), ("_id", DESCENDING)], name="updatedAt_id"),
     ]
 }
 
