@@ -56,12 +56,13 @@ async def test_seed_is_bulk_and_scored(mongo_uri):
         )
 
         assert counts["contacts"] == 450 and counts["leads"] == int(450 * 2.5)
-        # one insert per BATCH documents per collection, and nothing else: no reads, no updates
-        assert set(commands.names) == {
-            ("insert", c) for c in ("accounts", "contacts", "leads", "interactions")
-        }
-        for collection, n in counts.items():
-            assert commands.names[("insert", collection)] == -(-n // BATCH), collection
+        # one insert per BATCH documents per collection ...
+        inserts = {k: v for k, v in commands.names.items() if k[0] == "insert"}
+        assert inserts == {("insert", c): -(-n // BATCH) for c, n in counts.items()}
+        # ... and no command per document: besides them only the accounts' roll-up pass,
+        # which works a chunk of accounts at a time
+        others = sum(n for k, n in commands.names.items() if k[0] != "insert")
+        assert others <= 10 < counts["accounts"], commands.names
         assert progress["scoring"] == counts["leads"] == progress["leads"]
         assert progress["interactions"] == counts["interactions"]
 
