@@ -78,7 +78,7 @@ class SegmentExclusion:
 
 
 def _services(info: Info) -> Segments:
-    return info.context.services.segments  # type: ignore[no-any-return]
+    return info.context.services.segments
 
 
 async def _catalog(info: Info) -> Catalog:
@@ -86,7 +86,7 @@ async def _catalog(info: Info) -> Catalog:
     cached = info.context.extras.get("segment_catalog")
     if cached is None:
         cached = info.context.extras["segment_catalog"] = await _services(info).catalog()
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 async def member_ids(info: Info, record: SegmentRecord) -> list[ObjectId]:

@@ -55,7 +55,9 @@ def with_consent(segment: Segment) -> Condition:
     rules = exclusions(segment.purpose, segment.subscription_list)
     if not rules:
         return segment.where
-    return AllOf(all=[segment.where, NotOf(not_=AnyOf(any=[r.when for r in rules]))])
+    return AllOf(
+        all=[segment.where, NotOf.model_validate({"not": AnyOf(any=[r.when for r in rules])})]
+    )
 
 
 @dataclass(frozen=True)

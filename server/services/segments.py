@@ -122,7 +122,9 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> list[str]:
     out: list[str] = []
     node = data
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             node = node[part]
         else:
             continue
@@ -477,7 +479,7 @@ class _Evaluation:
 
 
 def _none_of(conditions: list[Condition]) -> Condition:
-    return NotOf(not_=AnyOf(any=conditions))
+    return NotOf.model_validate({"not": AnyOf(any=conditions)})
 
 
 __all__ = ["PURPOSES", "Catalog", "SegmentCycle", "SegmentRecord", "Segments"]
