@@ -24,8 +24,86 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..store import segment_plans as reads
-from .conditions import Compiler, as_utc, entities
+from .conditions import Compiler, as_utc, entities, walk
 from .models import AllOf, AnyOf, Compare, Condition, Event, EventSpec, NotOf, duration
+
+#: Operators whose negation is another operator (``not`` pushed down to the fields, so a
+#: filter stays a plain field query that the database answers from its indexes).
+COMPLEMENTS = {"eq": "ne", "ne": "eq", "in": "not_in", "not_in": "in"}
+
+
+def negate(cond: Condition) -> Condition:
+    """A condition equivalent to ``not cond``, with the negation pushed as far down as the
+    operators allow (De Morgan; ``eq``/``ne``, ``in``/``not_in``, ``exists`` flip)."""
+    if isinstance(cond, NotOf):
+        return cond.not_
+    if isinstance(cond, AllOf):
+        return AnyOf(any=[negate(c) for c in cond.all])
+    if isinstance(cond, AnyOf):
+        return AllOf(all=[negate(c) for c in cond.any])
+    if isinstance(cond, Compare):
+        if cond.op in COMPLEMENTS:
+            return cond.model_copy(update={"op": COMPLEMENTS[cond.op]})
+        if cond.op == "exists" and isinstance(cond.value, bool):
+            return cond.model_copy(update={"value": not cond.value})
+    return NotOf.model_validate({"not": cond})
+
+
+def pushed_down(cond: Condition) -> Condition:
+    """``cond`` with every ``not`` pushed down as far as it goes (see :func:`negate`)."""
+    if isinstance(cond, NotOf):
+        return negate(pushed_down(cond.not_))
+    if isinstance(cond, AllOf):
+        return AllOf(all=[pushed_down(c) for c in cond.all])
+    if isinstance(cond, AnyOf):
+        return AnyOf(any=[pushed_down(c) for c in cond.any])
+    return cond
+
+
+def _operators(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(k.startswith("$") for k in value)
+
+
+def _merge_ops(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    out = dict(a)
+    for key, value in b.items():
+        if key in ("$ne", "$nin") and ("$ne" in out or "$nin" in out):
+            # none of these values: {$ne: x} and {$nin: [y]} become {$nin: [x, y]}
+            values = list(out.pop("$nin", []))
+            if "$ne" in out:
+                values.append(out.pop("$ne"))
+            out["$nin"] = values + (list(value) if key == "$nin" else [value])
+        elif key in out:
+            return None
+        else:
+            out[key] = value
+    return out
+
+
+def merge_filters(*parts: dict[str, Any]) -> dict[str, Any]:
+    """One query meaning all of ``parts``: a plain field query when their fields can be
+    combined (some servers use an index only for those), else ``$and``."""
+    parts = tuple(p for p in parts if p)
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key not in out:
+                out[key] = value
+                continue
+            merged = (
+                _merge_ops(out[key], value)
+                if not key.startswith("$") and _operators(out[key]) and _operators(value)
+                else None
+            )
+            if merged is None:
+                return {"$and": list(parts)} if len(parts) > 1 else parts[0]
+            out[key] = merged
+    return out
+
+
+def is_plain(query: dict[str, Any]) -> bool:
+    """Whether a filter is a plain field query (no top-level ``$and``/``$or``/``$nor``)."""
+    return not any(k.startswith("$") for k in query)
 
 
 class MongoCompiler:
@@ -37,7 +115,7 @@ class MongoCompiler:
         """The query filter on ``entity``'s collection equivalent to ``cond``, which may only
         compare fields of that entity (no events)."""
         if isinstance(cond, AllOf):
-            return {"$and": [self.filter(c, entity) for c in cond.all]}
+            return merge_filters(*(self.filter(c, entity) for c in cond.all))
         if isinstance(cond, AnyOf):
             return {"$or": [self.filter(c, entity) for c in cond.any]}
         if isinstance(cond, NotOf):
@@ -54,17 +132,21 @@ class MongoCompiler:
     ) -> list[dict[str, Any]]:
         """``aggregate`` stages on ``interactions`` giving ``{_id: contactId, n: count}``
         (only for ``contacts`` when given)."""
-        match: dict[str, Any] = {"type": {"$in": list(spec.type)}}
+        types = list(spec.type)
+        match: dict[str, Any] = {"type": types[0] if len(types) == 1 else {"$in": types}}
         if spec.within:
             match["occurredAt"] = {"$gte": as_utc(now) - duration(spec.within)}
         if contacts is not None:
             match["contactId"] = {"$in": list(contacts)}
         if spec.where is not None:
-            match = {"$and": [match, self.filter(spec.where, "interaction")]}
+            match = merge_filters(match, self.filter(pushed_down(spec.where), "interaction"))
+        if spec.min <= 1 and spec.max is None:  # one occurrence is enough: no counting
+            return [{"$match": match}, {"$group": {"_id": "$contactId"}}]
         return [{"$match": match}, {"$group": {"_id": "$contactId", "n": {"$sum": 1}}}]
 
 
 INFINITE = float("inf")
+UNKNOWN = 1e18  # no index counts it: after the counted ones, before a `not`
 #: Operators whose filter on an indexed field the database counts from the index.
 _COUNTABLE = frozenset({"eq", "in", "gt", "gte", "lt", "lte"})
 _INDEXED: dict[str, set[str]] = {}
@@ -105,7 +187,7 @@ class Plan:
             found = await reads.leads_of(self.db, list(within))
             self.parent.update(found)
             within = set(found)
-        ids = await self.run(cond, within)
+        ids = await self.run(pushed_down(cond), within)
         contacts = {self.parent[i] for i in ids} if self.base == "lead" else ids
         unseen = [c for c in contacts if c not in self.account]
         if unseen:  # e.g. counted from interactions: keep only contacts that exist
@@ -154,12 +236,35 @@ class Plan:
     # ------------------------------------------------------------ join order
 
     async def _ordered(self, children: list[Condition]) -> list[Condition]:
-        """``children`` from the most selective to the least (ties keep their order)."""
+        """``children`` from the most selective to the least (ties keep their order): those
+        an index can count first (counted only when there are several), then the others,
+        ``not`` last."""
         if len(children) < 2:
             return list(children)
+        countable = [self._countable(c) for c in children]
+        if sum(countable) < 2:
+            rank = [
+                0 if c else (2 if isinstance(x, NotOf) else 1)
+                for c, x in zip(countable, children, strict=True)
+            ]
+            order = sorted(range(len(children)), key=lambda i: (rank[i], i))
+            return [children[i] for i in order]
         estimates = await asyncio.gather(*(self.estimate(c) for c in children))
         order = sorted(range(len(children)), key=lambda i: (estimates[i], i))
         return [children[i] for i in order]
+
+    def _countable(self, cond: Condition) -> bool:
+        """Whether :meth:`estimate` counts ``cond`` with an index (else it is unknown)."""
+        if isinstance(cond, AllOf):
+            return any(self._countable(c) for c in cond.all)
+        if isinstance(cond, AnyOf):
+            return all(self._countable(c) for c in cond.any)
+        if isinstance(cond, Event):
+            return cond.event.min > 0
+        if isinstance(cond, Compare):
+            entity, _, path = cond.fact.partition(".")
+            return cond.op in _COUNTABLE and path in _indexed(entity)
+        return False
 
     async def estimate(self, cond: Condition) -> float:
         """About how many records satisfy ``cond``: counts of its filters on indexed fields
@@ -173,28 +278,20 @@ class Plan:
         if isinstance(cond, Event):
             spec = cond.event
             if spec.min == 0:
-                return await self._total("contact")
-            match = self.compiler.event_pipeline(spec, self.now)[0]["$match"]
-            if spec.where is not None:
-                match = match["$and"][0]  # type and window: the index's fields
-            return await self._count("interaction", match)
+                return UNKNOWN
+            match = self.compiler.event_pipeline(spec.model_copy(update={"where": None}), self.now)
+            return await self._count("interaction", match[0]["$match"])
         if isinstance(cond, Compare):
             entity, _, path = cond.fact.partition(".")
             if cond.op in _COUNTABLE and path in _indexed(entity):
                 return await self._count(entity, self.compiler.filter(cond, entity))
-            return await self._total(entity)
+            return UNKNOWN
         return INFINITE  # pragma: no cover
 
     async def _count(self, entity: str, query: dict[str, Any]) -> float:
         key = f"{entity}:{query!r}"
         if key not in self._estimates:
             self._estimates[key] = await reads.count(self.db, entity, query)
-        return self._estimates[key]
-
-    async def _total(self, entity: str) -> float:
-        key = f"{entity}:*"
-        if key not in self._estimates:
-            self._estimates[key] = await reads.total(self.db, entity)
         return self._estimates[key]
 
     # ------------------------------------------------------------ the reads
@@ -209,12 +306,8 @@ class Plan:
         self, cond: Condition, entity: str, within: set[ObjectId] | None
     ) -> set[ObjectId]:
         if entity == self.base:
-            query = self.compiler.filter(cond, entity)
-            if entity == "lead":
-                query = {"$and": [{"parentContactId": {"$ne": None}}, query]}
-            if within is not None:
-                query = {"$and": [_among(within), query]}
-            found = await reads.linked_ids(self.db, entity, query)
+            extra = {"parentContactId": {"$ne": None}} if entity == "lead" else {}
+            found = await self._select(cond, entity, within, extra)
             (self.parent if entity == "lead" else self.account).update(found)
             return set(found)
         if entity == "lead":
@@ -224,33 +317,88 @@ class Plan:
         chosen = await self._by_contact(cond, entity, self._parents(within))
         return await self._leads_of(chosen, within)
 
+    async def _select(
+        self,
+        cond: Condition,
+        entity: str,
+        within: set[ObjectId] | None,
+        extra: dict[str, Any],
+    ) -> dict[ObjectId, Any]:
+        """id -> link of the ``entity`` records meeting a condition on its fields (and
+        ``extra``), among ``within``: as few plain field queries as the condition allows (an
+        ``any`` is a union of queries, an uncomplementable ``not`` a difference), each
+        narrowed by ``within``'s ids."""
+        among = _among(within) if within is not None else {}
+        query = merge_filters(among, extra, self.compiler.filter(cond, entity))
+        if is_plain(query) or isinstance(cond, Compare):
+            return await reads.linked_ids(self.db, entity, query)
+        if isinstance(cond, AllOf):
+            plain: list[dict[str, Any]] = []
+            rest: list[Condition] = []
+            for child in cond.all:
+                part = self.compiler.filter(child, entity)
+                if is_plain(part) and is_plain(merge_filters(among, extra, *plain, part)):
+                    plain.append(part)
+                else:
+                    rest.append(child)
+            narrowed = merge_filters(among, extra, *plain)
+            if rest and (plain or within is not None):
+                # what the indexes narrowed down, the rest checked here on just its fields
+                return await self._checked(entity, narrowed, AllOf(all=rest))
+            found = await reads.linked_ids(self.db, entity, narrowed)
+            for child in rest:
+                if not found:
+                    break
+                found = await self._select(child, entity, set(found), extra)
+            return found
+        if isinstance(cond, AnyOf):
+            union: dict[ObjectId, Any] = {}
+            for child in cond.any:
+                union.update(await self._select(child, entity, within, extra))
+            return union
+        if isinstance(cond, NotOf):
+            everyone = await reads.linked_ids(self.db, entity, merge_filters(among, extra))
+            inner = await self._select(cond.not_, entity, within, extra)
+            return {i: link for i, link in everyone.items() if i not in inner}
+        return await reads.linked_ids(self.db, entity, query)  # pragma: no cover
+
+    async def _checked(
+        self, entity: str, query: dict[str, Any], cond: Condition
+    ) -> dict[ObjectId, Any]:
+        """id -> link of the records matching ``query`` that meet ``cond`` (on their fields,
+        read with the query): one read instead of a query per ``any`` branch."""
+        fields = sorted({n.fact.partition(".")[2] for n, _ in walk(cond) if isinstance(n, Compare)})
+        test = self.compiler.python.predicate(cond)
+        link = reads.LINKS.get(entity)
+        return {
+            d["_id"]: d.get(link) if link else None
+            for d in await reads.docs_where(self.db, entity, query, fields)
+            if test({entity: d}, self.now)
+        }
+
     async def _by_contact(
         self, cond: Condition, entity: str, contacts: set[ObjectId] | None
     ) -> set[ObjectId]:
         """The contacts (among ``contacts``) satisfying a condition on contact or account
         fields."""
         if entity == "contact":
-            query = self.compiler.filter(cond, "contact")
-            if contacts is not None:
-                query = {"$and": [_among(contacts), query]}
-            found = await reads.linked_ids(self.db, "contact", query)
+            found = await self._select(cond, "contact", contacts, {})
             self.account.update(found)
             return set(found)
         missing_ok = self._true_when_missing(cond, "account")
-        query = self.compiler.filter(cond, "account")
         if contacts is None and not missing_ok:
-            matched = list(await reads.linked_ids(self.db, "account", query))
+            matched = list(await self._select(cond, "account", None, {}))
             found = await reads.linked_ids(self.db, "contact", {"accountId": {"$in": matched}})
             self.account.update(found)
             return set(found)
         if contacts is None:
             everyone = await self._every_contact()
             known = set(await reads.linked_ids(self.db, "account", {}))
-            accounts = set(await reads.linked_ids(self.db, "account", query))
+            accounts = set(await self._select(cond, "account", None, {}))
         else:
             everyone = await self._accounts_of(contacts)
-            ids = list({a for a in everyone.values() if a is not None})
-            accounts = set(await reads.linked_ids(self.db, "account", _and(_among(ids), query)))
+            ids = {a for a in everyone.values() if a is not None}
+            accounts = set(await self._select(cond, "account", ids, {}))
             known = (
                 set(await reads.linked_ids(self.db, "account", _among(ids)))
                 if missing_ok
@@ -308,7 +456,3 @@ class Plan:
 
 def _among(ids: Any) -> dict[str, Any]:
     return {"_id": {"$in": list(ids)}}
-
-
-def _and(*parts: dict[str, Any]) -> dict[str, Any]:
-    return {"$and": list(parts)}

@@ -44,15 +44,11 @@ async def count(db: AsyncDatabase, entity: str, query: dict[str, Any]) -> int:
     return await db[COLLECTIONS[entity]].count_documents(query)
 
 
-async def total(db: AsyncDatabase, entity: str) -> int:
-    """The (estimated) number of ``entity`` records."""
-    return await db[COLLECTIONS[entity]].estimated_document_count()
-
-
 async def event_counts(db: AsyncDatabase, pipeline: list[dict[str, Any]]) -> dict[Any, int]:
-    """``{contact id: n}`` from an interactions pipeline grouping by contact."""
+    """``{contact id: n}`` from an interactions pipeline grouping by contact (``n`` is 1 when
+    the pipeline does not count)."""
     cursor = await db["interactions"].aggregate(pipeline, batchSize=BATCH_ALL)
-    return {d["_id"]: d["n"] async for d in cursor}
+    return {d["_id"]: d.get("n", 1) async for d in cursor}
 
 
 def indexed_fields() -> dict[str, set[str]]:
@@ -83,3 +79,16 @@ async def existing_contacts(db: AsyncDatabase, ids: list[ObjectId]) -> set[Objec
     """Those of ``ids`` that are contacts."""
     found = db["contacts"].find({"_id": {"$in": ids}}, {"_id": 1}, batch_size=BATCH_ALL)
     return {d["_id"] async for d in found}
+
+
+async def docs_where(
+    db: AsyncDatabase, entity: str, query: dict[str, Any], fields: list[str]
+) -> list[dict[str, Any]]:
+    """The ``entity`` records matching ``query`` with only ``fields`` (and the link of
+    :data:`LINKS`): what a plan checks itself on records it has already narrowed down."""
+    link = LINKS.get(entity)
+    wanted = sorted({*fields, *([link] if link else [])})
+    # a path inside another one is implied by it (and would be a projection collision)
+    kept = [f for f in wanted if not any(f.startswith(o + ".") for o in wanted if o != f)]
+    projection = {f: 1 for f in kept} or {"_id": 1}
+    return await db[COLLECTIONS[entity]].find(query, projection, batch_size=BATCH_ALL).to_list()
