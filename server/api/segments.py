@@ -3,6 +3,7 @@ consent exclusions, explanations, previews, evaluations and diffs."""
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -19,10 +20,10 @@ from .. import live
 from ..answer_cache import AnswerCache
 from ..errors import (
     ConflictError,
-    Error,
     ForbiddenError,
     InvalidInput,
     NotFoundError,
+    SegmentCycleError,
     ValidationError,
     errors_as_data,
 )
@@ -56,11 +57,6 @@ class SegmentSource(Enum):
     API = "api"
 
 
-@strawberry.type(description="A compound segment would include or exclude itself.")
-class SegmentCycleError(Error):
-    cycle: list[str] = strawberry.field(description="The names on the cycle, first = last.")
-
-
 @strawberry.type(description="What defines a segment's members (by kind).")
 class SegmentDefinition:
     where: JSON | None = strawberry.field(
@@ -82,11 +78,15 @@ def _services(info: Info) -> Segments:
 
 
 async def _catalog(info: Info) -> Catalog:
-    """The segments visible to this request (read once per request)."""
-    cached = info.context.extras.get("segment_catalog")
-    if cached is None:
-        cached = info.context.extras["segment_catalog"] = await _services(info).catalog()
-    return cached
+    """The segments visible to this request (read once per request: fields resolved at the
+    same time wait for the one read)."""
+    read = info.context.extras.get("segment_catalog")
+    if read is None:
+        read = info.context.extras["segment_catalog"] = asyncio.ensure_future(
+            _services(info).catalog()
+        )
+    catalog: Catalog = await read
+    return catalog
 
 
 async def member_ids(info: Info, record: SegmentRecord) -> list[ObjectId]:

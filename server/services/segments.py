@@ -22,7 +22,7 @@ import pydantic
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..errors import Conflict, InvalidInput, NotFound, UserError
+from ..errors import Conflict, InvalidInput, NotFound, SegmentCycleError, UserError
 from ..rules.models import AnyOf, Condition, NotOf, Segment
 from ..rules.purposes import PURPOSES
 from ..rules.ruleset import RuleSet, segment_cycle, segment_problems
@@ -51,9 +51,7 @@ class SegmentCycle(UserError):
     def extensions(self) -> dict[str, Any]:
         return {"code": self.code, "cycle": self.cycle}
 
-    def to_graphql(self) -> Any:
-        from ..api.segments import SegmentCycleError
-
+    def to_graphql(self) -> SegmentCycleError:
         return SegmentCycleError(message=str(self), code=self.code, cycle=self.cycle)
 
 
