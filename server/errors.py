@@ -51,6 +51,11 @@ class ConflictError(Error):
     pass
 
 
+@strawberry.type(description="A compound segment would include or exclude itself.")
+class SegmentCycleError(Error):
+    cycle: list[str] = strawberry.field(description="The names on the cycle, first = last.")
+
+
 @strawberry.type(
     name="PluginError",
     description="A plugin failed. What the caller sent was stored; derived data the plugin "

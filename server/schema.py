@@ -22,7 +22,8 @@ from .api.interactions import InteractionMutation, InteractionSubscription
 from .api.leads import LeadMutation, LeadQuery
 from .api.merge import MergeMutation, MergeQuery
 from .api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription
-from .api.rules import RulesMutation, RulesQuery, SegmentQuery
+from .api.rules import RulesMutation, RulesQuery
+from .api.segments import SegmentMutation, SegmentQuery, SegmentSubscription
 from .config import Settings
 from .cost import QueryCost
 from .db import unavailable
@@ -68,12 +69,15 @@ class Mutation(
     ImportMutation,
     MergeMutation,
     RulesMutation,
+    SegmentMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(InteractionSubscription, FunnelSubscription, OpportunitySubscription):
+class Subscription(
+    InteractionSubscription, FunnelSubscription, OpportunitySubscription, SegmentSubscription
+):
     pass
 
 

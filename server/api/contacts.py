@@ -162,6 +162,12 @@ class Contact(StoredNode, collection=store.NAME):
 
         return await load_one(info, "accounts", self._doc.get("accountId"), Account.from_doc)
 
+    @strawberry.field(description="The published segments this contact is in now.")
+    async def segments(self, info: Info) -> list[str]:
+        from .segments import contact_segments
+
+        return await contact_segments(info, self._doc["_id"])
+
     leads = connection_field(
         LEADS,
         parent_key="parentContactId",

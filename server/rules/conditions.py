@@ -48,6 +48,7 @@ KNOWN_FACTS: dict[str, tuple[str, ...]] = {
         "preferences.allowPrefill",
         "preferences.trackEmail",
         "subscriptions",
+        "unsubscribed",
         "consent.level",
         "consent.isChild",
         "consent.guardian",

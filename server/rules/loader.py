@@ -13,7 +13,7 @@ import stat
 import types
 import typing
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class RuleError:
     line: int
     column: int
     message: str
+    #: Where in the checked document (pydantic-style location), for errors about API input.
+    loc: tuple[Any, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"

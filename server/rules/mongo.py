@@ -6,20 +6,104 @@ to a small plan: one plain ``find`` per single-record subtree, one ``aggregate``
 ``$match``/``$group`` per event condition, combined as sets of ids in Python.  It never uses a
 correlated ``$lookup`` (or ``$unionWith``), which some MongoDB-compatible servers answer with a
 full scan per row.
+
+The plan chooses its join order as a query planner would: the parts of an ``all`` run from
+the most selective to the least (estimated by counting their filters on indexed fields), and
+each part after the first reads only the records linked to the ids found so far (``$in``), so
+a narrow criterion on any collection keeps every later read narrow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..store import segments
-from .conditions import Compiler, as_utc, entities
+from ..store import segment_plans as reads
+from .conditions import Compiler, as_utc, entities, walk
 from .models import AllOf, AnyOf, Compare, Condition, Event, EventSpec, NotOf, duration
+
+#: Operators whose negation is another operator (``not`` pushed down to the fields, so a
+#: filter stays a plain field query that the database answers from its indexes).
+COMPLEMENTS = {"eq": "ne", "ne": "eq", "in": "not_in", "not_in": "in"}
+
+
+def negate(cond: Condition) -> Condition:
+    """A condition equivalent to ``not cond``, with the negation pushed as far down as the
+    operators allow (De Morgan; ``eq``/``ne``, ``in``/``not_in``, ``exists`` flip)."""
+    if isinstance(cond, NotOf):
+        return cond.not_
+    if isinstance(cond, AllOf):
+        return AnyOf(any=[negate(c) for c in cond.all])
+    if isinstance(cond, AnyOf):
+        return AllOf(all=[negate(c) for c in cond.any])
+    if isinstance(cond, Compare):
+        if cond.op in COMPLEMENTS:
+            return cond.model_copy(update={"op": COMPLEMENTS[cond.op]})
+        if cond.op == "exists" and isinstance(cond.value, bool):
+            return cond.model_copy(update={"value": not cond.value})
+    return NotOf.model_validate({"not": cond})
+
+
+def pushed_down(cond: Condition) -> Condition:
+    """``cond`` with every ``not`` pushed down as far as it goes (see :func:`negate`)."""
+    if isinstance(cond, NotOf):
+        return negate(pushed_down(cond.not_))
+    if isinstance(cond, AllOf):
+        return AllOf(all=[pushed_down(c) for c in cond.all])
+    if isinstance(cond, AnyOf):
+        return AnyOf(any=[pushed_down(c) for c in cond.any])
+    return cond
+
+
+def _operators(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(k.startswith("$") for k in value)
+
+
+def _merge_ops(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    out = dict(a)
+    for key, value in b.items():
+        if key in ("$ne", "$nin") and ("$ne" in out or "$nin" in out):
+            # none of these values: {$ne: x} and {$nin: [y]} become {$nin: [x, y]}
+            values = list(out.pop("$nin", []))
+            if "$ne" in out:
+                values.append(out.pop("$ne"))
+            out["$nin"] = values + (list(value) if key == "$nin" else [value])
+        elif key in out:
+            return None
+        else:
+            out[key] = value
+    return out
+
+
+def merge_filters(*parts: dict[str, Any]) -> dict[str, Any]:
+    """One query meaning all of ``parts``: a plain field query when their fields can be
+    combined (some servers use an index only for those), else ``$and``."""
+    parts = tuple(p for p in parts if p)
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key not in out:
+                out[key] = value
+                continue
+            merged = (
+                _merge_ops(out[key], value)
+                if not key.startswith("$") and _operators(out[key]) and _operators(value)
+                else None
+            )
+            if merged is None:
+                return {"$and": list(parts)} if len(parts) > 1 else parts[0]
+            out[key] = merged
+    return out
+
+
+def is_plain(query: dict[str, Any]) -> bool:
+    """Whether a filter is a plain field query (no top-level ``$and``/``$or``/``$nor``)."""
+    return not any(k.startswith("$") for k in query)
 
 
 class MongoCompiler:
@@ -31,7 +115,7 @@ class MongoCompiler:
         """The query filter on ``entity``'s collection equivalent to ``cond``, which may only
         compare fields of that entity (no events)."""
         if isinstance(cond, AllOf):
-            return {"$and": [self.filter(c, entity) for c in cond.all]}
+            return merge_filters(*(self.filter(c, entity) for c in cond.all))
         if isinstance(cond, AnyOf):
             return {"$or": [self.filter(c, entity) for c in cond.any]}
         if isinstance(cond, NotOf):
@@ -43,134 +127,332 @@ class MongoCompiler:
             return dict(self.operators[cond.op].mongo(path, cond.value))
         raise ValueError(f"an event condition cannot filter the {entity} collection")
 
-    def event_pipeline(self, spec: EventSpec, now: datetime) -> list[dict[str, Any]]:
-        """``aggregate`` stages on ``interactions`` giving ``{_id: contactId, n: count}``."""
-        match: dict[str, Any] = {"type": {"$in": list(spec.type)}}
+    def event_pipeline(
+        self, spec: EventSpec, now: datetime, contacts: Collection[ObjectId] | None = None
+    ) -> list[dict[str, Any]]:
+        """``aggregate`` stages on ``interactions`` giving ``{_id: contactId, n: count}``
+        (only for ``contacts`` when given)."""
+        types = list(spec.type)
+        match: dict[str, Any] = {"type": types[0] if len(types) == 1 else {"$in": types}}
         if spec.within:
             match["occurredAt"] = {"$gte": as_utc(now) - duration(spec.within)}
+        if contacts is not None:
+            match["contactId"] = {"$in": list(contacts)}
         if spec.where is not None:
-            match = {"$and": [match, self.filter(spec.where, "interaction")]}
+            match = merge_filters(match, self.filter(pushed_down(spec.where), "interaction"))
+        if spec.min <= 1 and spec.max is None:  # one occurrence is enough: no counting
+            return [{"$match": match}, {"$group": {"_id": "$contactId"}}]
         return [{"$match": match}, {"$group": {"_id": "$contactId", "n": {"$sum": 1}}}]
 
 
-class _Universe:
-    """The ids (and links) of the records a plan combines, read once per run."""
+INFINITE = float("inf")
+UNKNOWN = 1e18  # no index counts it: after the counted ones, before a `not`
+#: Operators whose filter on an indexed field the database counts from the index.
+_COUNTABLE = frozenset({"eq", "in", "gt", "gte", "lt", "lte"})
+_INDEXED: dict[str, set[str]] = {}
 
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.db = db
-        self._cache: dict[str, Any] = {}
 
-    async def contacts(self) -> dict[ObjectId, Any]:
-        """contact id -> account id (or None)."""
-        if "contacts" not in self._cache:
-            self._cache["contacts"] = await segments.contact_accounts(self.db)
-        return self._cache["contacts"]
-
-    async def leads(self) -> dict[ObjectId, ObjectId]:
-        """lead id -> parent contact id, for leads that have a parent contact."""
-        if "leads" not in self._cache:
-            self._cache["leads"] = await segments.lead_parents(self.db)
-        return self._cache["leads"]
-
-    async def accounts(self) -> set[ObjectId]:
-        if "accounts" not in self._cache:
-            self._cache["accounts"] = await segments.account_ids(self.db)
-        return self._cache["accounts"]
+def _indexed(entity: str) -> set[str]:
+    if not _INDEXED:
+        _INDEXED.update(reads.indexed_fields())
+    return _INDEXED.get(entity, set())
 
 
 class Plan:
     """Runs one condition over a base record kind (``contact``, or ``lead`` = the leads of
-    contacts), answering with the set of base ids that satisfy it."""
+    contacts), answering with the set of base ids that satisfy it.
+
+    Every read records the links it saw (lead -> parent contact, contact -> account), so later
+    parts of the plan restrict their reads to the records linked to what was found before."""
 
     def __init__(self, compiler: MongoCompiler, db: AsyncDatabase, base: str, now: datetime):
         self.compiler = compiler
         self.db = db
         self.base = base
         self.now = now
-        self.universe = _Universe(db)
+        self.parent: dict[ObjectId, ObjectId] = {}  # lead -> parent contact
+        self.account: dict[ObjectId, Any] = {}  # contact (seen, so existing) -> account id
+        self._universe: set[ObjectId] | None = None
+        self._all_contacts = False
+        self._estimates: dict[str, float] = {}
+
+    # ------------------------------------------------------------ entry points
+
+    async def contact_ids(
+        self, cond: Condition, within: set[ObjectId] | None = None
+    ) -> list[ObjectId]:
+        """The ids of the existing contacts satisfying ``cond`` (for a lead base: having a
+        lead that satisfies it), among ``within`` (contact ids) when given; sorted."""
+        if within is not None and self.base == "lead":
+            found = await reads.leads_of(self.db, list(within))
+            self.parent.update(found)
+            within = set(found)
+        ids = await self.run(pushed_down(cond), within)
+        contacts = {self.parent[i] for i in ids} if self.base == "lead" else ids
+        unseen = [c for c in contacts if c not in self.account]
+        if unseen:  # e.g. counted from interactions: keep only contacts that exist
+            self.account.update(await reads.linked_ids(self.db, "contact", _among(unseen)))
+        return sorted(c for c in contacts if c in self.account)
 
     async def base_ids(self) -> set[ObjectId]:
-        if self.base == "contact":
-            return set(await self.universe.contacts())
-        return set(await self.universe.leads())
+        """Every base id (all contacts, or every lead that has a parent contact)."""
+        if self._universe is None:
+            if self.base == "contact":
+                found = await reads.linked_ids(self.db, "contact", {})
+                self.account.update(found)
+                self._all_contacts = True
+            else:
+                found = await reads.linked_ids(self.db, "lead", {"parentContactId": {"$ne": None}})
+                self.parent.update(found)
+            self._universe = set(found)
+        return self._universe
 
-    async def run(self, cond: Condition) -> set[ObjectId]:
+    async def run(self, cond: Condition, within: set[ObjectId] | None = None) -> set[ObjectId]:
+        """The base ids satisfying ``cond``, among ``within`` when given."""
+        if within is not None and not within:
+            return set()
         kinds = entities(cond)
         if len(kinds) == 1 and "events" not in kinds:
-            return await self._single(cond, kinds.pop())
+            return await self._single(cond, kinds.pop(), within)
         if isinstance(cond, AllOf):
-            out: set[ObjectId] | None = None
-            for child in cond.all:
-                ids = await self.run(child)
-                out = ids if out is None else out & ids
+            out = within
+            for child in await self._ordered(cond.all):
+                out = await self.run(child, out)
                 if not out:
                     return set()
             return out or set()
         if isinstance(cond, AnyOf):
             union: set[ObjectId] = set()
             for child in cond.any:
-                union |= await self.run(child)
+                union |= await self.run(child, within)
             return union
         if isinstance(cond, NotOf):
-            return await self.base_ids() - await self.run(cond.not_)
+            everyone = within if within is not None else await self.base_ids()
+            return everyone - await self.run(cond.not_, within)
         if isinstance(cond, Event):
-            return await self._event(cond.event)
+            return await self._event(cond.event, within)
         raise ValueError(f"cannot plan condition {cond!r}")  # pragma: no cover
 
-    async def _find(self, entity: str, cond: Condition, extra: dict[str, Any]) -> set[ObjectId]:
-        query = (
-            {"$and": [extra, self.compiler.filter(cond, entity)]}
-            if extra
-            else (self.compiler.filter(cond, entity))
-        )
-        return await segments.ids_where(self.db, entity, query)
+    # ------------------------------------------------------------ join order
+
+    async def _ordered(self, children: list[Condition]) -> list[Condition]:
+        """``children`` from the most selective to the least (ties keep their order): those
+        an index can count first (counted only when there are several), then the others,
+        ``not`` last."""
+        if len(children) < 2:
+            return list(children)
+        countable = [self._countable(c) for c in children]
+        if sum(countable) < 2:
+            rank = [
+                0 if c else (2 if isinstance(x, NotOf) else 1)
+                for c, x in zip(countable, children, strict=True)
+            ]
+            order = sorted(range(len(children)), key=lambda i: (rank[i], i))
+            return [children[i] for i in order]
+        estimates = await asyncio.gather(*(self.estimate(c) for c in children))
+        order = sorted(range(len(children)), key=lambda i: (estimates[i], i))
+        return [children[i] for i in order]
+
+    def _countable(self, cond: Condition) -> bool:
+        """Whether :meth:`estimate` counts ``cond`` with an index (else it is unknown)."""
+        if isinstance(cond, AllOf):
+            return any(self._countable(c) for c in cond.all)
+        if isinstance(cond, AnyOf):
+            return all(self._countable(c) for c in cond.any)
+        if isinstance(cond, Event):
+            return cond.event.min > 0
+        if isinstance(cond, Compare):
+            entity, _, path = cond.fact.partition(".")
+            return cond.op in _COUNTABLE and path in _indexed(entity)
+        return False
+
+    async def estimate(self, cond: Condition) -> float:
+        """About how many records satisfy ``cond``: counts of its filters on indexed fields
+        (the database answers them from the index), the collection's size otherwise."""
+        if isinstance(cond, NotOf):
+            return INFINITE  # last: it removes from what the others found
+        if isinstance(cond, AllOf):
+            return min(await asyncio.gather(*(self.estimate(c) for c in cond.all)))
+        if isinstance(cond, AnyOf):
+            return sum(await asyncio.gather(*(self.estimate(c) for c in cond.any)))
+        if isinstance(cond, Event):
+            spec = cond.event
+            if spec.min == 0:
+                return UNKNOWN
+            match = self.compiler.event_pipeline(spec.model_copy(update={"where": None}), self.now)
+            return await self._count("interaction", match[0]["$match"])
+        if isinstance(cond, Compare):
+            entity, _, path = cond.fact.partition(".")
+            if cond.op in _COUNTABLE and path in _indexed(entity):
+                return await self._count(entity, self.compiler.filter(cond, entity))
+            return UNKNOWN
+        return INFINITE  # pragma: no cover
+
+    async def _count(self, entity: str, query: dict[str, Any]) -> float:
+        key = f"{entity}:{query!r}"
+        if key not in self._estimates:
+            self._estimates[key] = await reads.count(self.db, entity, query)
+        return self._estimates[key]
+
+    # ------------------------------------------------------------ the reads
 
     def _true_when_missing(self, cond: Condition, entity: str) -> bool:
         return self.compiler.python.predicate(cond)({entity: None}, self.now)
 
-    async def _single(self, cond: Condition, entity: str) -> set[ObjectId]:
+    def _parents(self, leads: set[ObjectId] | None) -> set[ObjectId] | None:
+        return None if leads is None else {self.parent[i] for i in leads}
+
+    async def _single(
+        self, cond: Condition, entity: str, within: set[ObjectId] | None
+    ) -> set[ObjectId]:
         if entity == self.base:
             extra = {"parentContactId": {"$ne": None}} if entity == "lead" else {}
-            return await self._find(entity, cond, extra)
+            found = await self._select(cond, entity, within, extra)
+            (self.parent if entity == "lead" else self.account).update(found)
+            return set(found)
         if entity == "lead":
             raise ValueError("lead facts need the lead base")
-        contacts = await self.universe.contacts()
-        if entity == "contact":  # base is lead
-            matched = await self._find("contact", cond, {})
-            if self._true_when_missing(cond, "contact"):
-                matched |= {
-                    c for c in set((await self.universe.leads()).values()) if c not in contacts
-                }
-            return await self._contacts_to_base(matched)
-        # account: through the contact's accountId
-        accounts = await self._find("account", cond, {})
-        missing_ok = self._true_when_missing(cond, "account")
-        known = await self.universe.accounts() if missing_ok else set()
-        chosen = {
-            cid
-            for cid, aid in contacts.items()
-            if aid in accounts or (missing_ok and (aid is None or aid not in known))
-        }
-        return await self._contacts_to_base(chosen)
-
-    async def _contacts_to_base(self, contact_ids: set[ObjectId]) -> set[ObjectId]:
         if self.base == "contact":
-            return contact_ids & set(await self.universe.contacts())
-        return {lid for lid, cid in (await self.universe.leads()).items() if cid in contact_ids}
+            return await self._by_contact(cond, entity, within)
+        chosen = await self._by_contact(cond, entity, self._parents(within))
+        return await self._leads_of(chosen, within)
 
-    async def _event(self, spec: EventSpec) -> set[ObjectId]:
-        pipeline = self.compiler.event_pipeline(spec, self.now)
-        counts = await segments.event_counts(self.db, pipeline)
+    async def _select(
+        self,
+        cond: Condition,
+        entity: str,
+        within: set[ObjectId] | None,
+        extra: dict[str, Any],
+    ) -> dict[ObjectId, Any]:
+        """id -> link of the ``entity`` records meeting a condition on its fields (and
+        ``extra``), among ``within``: as few plain field queries as the condition allows (an
+        ``any`` is a union of queries, an uncomplementable ``not`` a difference), each
+        narrowed by ``within``'s ids."""
+        among = _among(within) if within is not None else {}
+        query = merge_filters(among, extra, self.compiler.filter(cond, entity))
+        if is_plain(query) or isinstance(cond, Compare):
+            return await reads.linked_ids(self.db, entity, query)
+        if isinstance(cond, AllOf):
+            plain: list[dict[str, Any]] = []
+            rest: list[Condition] = []
+            for child in cond.all:
+                part = self.compiler.filter(child, entity)
+                if is_plain(part) and is_plain(merge_filters(among, extra, *plain, part)):
+                    plain.append(part)
+                else:
+                    rest.append(child)
+            narrowed = merge_filters(among, extra, *plain)
+            if rest and (plain or within is not None):
+                # what the indexes narrowed down, the rest checked here on just its fields
+                return await self._checked(entity, narrowed, AllOf(all=rest))
+            found = await reads.linked_ids(self.db, entity, narrowed)
+            for child in rest:
+                if not found:
+                    break
+                found = await self._select(child, entity, set(found), extra)
+            return found
+        if isinstance(cond, AnyOf):
+            union: dict[ObjectId, Any] = {}
+            for child in cond.any:
+                union.update(await self._select(child, entity, within, extra))
+            return union
+        if isinstance(cond, NotOf):
+            everyone = await reads.linked_ids(self.db, entity, merge_filters(among, extra))
+            inner = await self._select(cond.not_, entity, within, extra)
+            return {i: link for i, link in everyone.items() if i not in inner}
+        return await reads.linked_ids(self.db, entity, query)  # pragma: no cover
+
+    async def _checked(
+        self, entity: str, query: dict[str, Any], cond: Condition
+    ) -> dict[ObjectId, Any]:
+        """id -> link of the records matching ``query`` that meet ``cond`` (on their fields,
+        read with the query): one read instead of a query per ``any`` branch."""
+        fields = sorted({n.fact.partition(".")[2] for n, _ in walk(cond) if isinstance(n, Compare)})
+        test = self.compiler.python.predicate(cond)
+        link = reads.LINKS.get(entity)
+        return {
+            d["_id"]: d.get(link) if link else None
+            for d in await reads.docs_where(self.db, entity, query, fields)
+            if test({entity: d}, self.now)
+        }
+
+    async def _by_contact(
+        self, cond: Condition, entity: str, contacts: set[ObjectId] | None
+    ) -> set[ObjectId]:
+        """The contacts (among ``contacts``) satisfying a condition on contact or account
+        fields."""
+        if entity == "contact":
+            found = await self._select(cond, "contact", contacts, {})
+            self.account.update(found)
+            return set(found)
+        missing_ok = self._true_when_missing(cond, "account")
+        if contacts is None and not missing_ok:
+            matched = list(await self._select(cond, "account", None, {}))
+            found = await reads.linked_ids(self.db, "contact", {"accountId": {"$in": matched}})
+            self.account.update(found)
+            return set(found)
+        if contacts is None:
+            everyone = await self._every_contact()
+            known = set(await reads.linked_ids(self.db, "account", {}))
+            accounts = set(await self._select(cond, "account", None, {}))
+        else:
+            everyone = await self._accounts_of(contacts)
+            ids = {a for a in everyone.values() if a is not None}
+            accounts = set(await self._select(cond, "account", ids, {}))
+            known = (
+                set(await reads.linked_ids(self.db, "account", _among(ids)))
+                if missing_ok
+                else set()
+            )
+        return {
+            c
+            for c, a in everyone.items()
+            if a in accounts or (missing_ok and (a is None or a not in known))
+        }
+
+    async def _every_contact(self) -> dict[ObjectId, Any]:
+        if not self._all_contacts:
+            self.account.update(await reads.linked_ids(self.db, "contact", {}))
+            self._all_contacts = True
+        return self.account
+
+    async def _accounts_of(self, contacts: set[ObjectId]) -> dict[ObjectId, Any]:
+        """contact -> account id, for those of ``contacts`` that exist."""
+        unseen = [c for c in contacts if c not in self.account]
+        if unseen and not self._all_contacts:
+            self.account.update(await reads.linked_ids(self.db, "contact", _among(unseen)))
+        return {c: self.account[c] for c in contacts if c in self.account}
+
+    async def _leads_of(
+        self, contacts: set[ObjectId], within: set[ObjectId] | None
+    ) -> set[ObjectId]:
+        if within is not None:
+            return {i for i in within if self.parent[i] in contacts}
+        found = await reads.leads_of(self.db, list(contacts))
+        self.parent.update(found)
+        return set(found)
+
+    async def _event(self, spec: EventSpec, within: set[ObjectId] | None) -> set[ObjectId]:
+        contacts = within if self.base == "contact" else self._parents(within)
+        pipeline = self.compiler.event_pipeline(spec, self.now, contacts)
+        counts = await reads.event_counts(self.db, pipeline)
 
         def ok(n: int) -> bool:
             return spec.min <= n and (spec.max is None or n <= spec.max)
 
         if ok(0):
-            if self.base == "contact":
-                everyone = set(await self.universe.contacts())
-            else:
-                everyone = set((await self.universe.leads()).values())
+            everyone = contacts
+            if everyone is None:
+                universe = await self.base_ids()
+                everyone = universe if self.base == "contact" else self._parents(universe)
+            assert everyone is not None
             chosen = {c for c in everyone if ok(counts.get(c, 0))}
         else:
             chosen = {c for c, n in counts.items() if ok(n)}
-        return await self._contacts_to_base(chosen)
+        if self.base == "contact":
+            return chosen if within is None else chosen & within
+        return await self._leads_of(chosen, within)
+
+
+def _among(ids: Any) -> dict[str, Any]:
+    return {"_id": {"$in": list(ids)}}

@@ -53,6 +53,7 @@ from .models import (
     Survivorship,
 )
 from .mongo import MongoCompiler
+from .purposes import PURPOSES
 
 COUNTS = "contact.insights.counts."  # + an interaction type
 TYPE_NAME = re.compile(INTERACTION_TYPE_NAME)
@@ -158,7 +159,7 @@ class _Checker:
 
     def at(self, file: str, loc: tuple[Any, ...], message: str, *, key: bool = False) -> None:
         line, col = locate(self.raw.get(file), loc, key=key)
-        self.errors.append(RuleError(file, line, col, message))
+        self.errors.append(RuleError(file, line, col, message, loc))
 
     def provided(
         self, file: str, loc: tuple[Any, ...], what: str, name: str, table: Mapping[str, Provided]
@@ -419,6 +420,64 @@ def _check_lifecycle(c: _Checker, file: str, lc: Lifecycle) -> None:
                 c.checked(file, aloc, what, action, a.with_, what)
 
 
+def _check_segment(c: _Checker, file: str, seg: Segment, loc: tuple[Any, ...]) -> None:
+    """One segment's condition, purpose and subscription list (not its references)."""
+    c.condition(file, seg.where, (*loc, "where"))
+    if seg.purpose is not None and seg.purpose not in PURPOSES:
+        known = ", ".join(PURPOSES)
+        c.at(file, (*loc, "purpose"), f"unknown purpose {seg.purpose!r}; expected one of: {known}")
+
+
+def _check_segments(c: _Checker, segments: list[tuple[str, int, Segment]]) -> None:
+    """Rule-file segments: their conditions and purposes, compound references to other
+    rule-file segments, no cycles, no static ones (their lists live in the database)."""
+    graph = {s.name: [*s.include, *s.exclude] for _, _, s in segments}
+    for f, i, seg in segments:
+        loc: tuple[Any, ...] = ("segments", i)
+        _check_segment(c, f, seg, loc)
+        if seg.kind == "static":
+            c.at(f, (*loc, "kind"), "static segments are kept through the API, not rule files")
+        for key in ("include", "exclude"):
+            for j, name in enumerate(getattr(seg, key)):
+                if name not in graph:
+                    c.at(f, (*loc, key, j), f"unknown segment {name!r}")
+        cycle = segment_cycle(seg.name, graph)
+        if cycle is not None:
+            c.at(f, (*loc, "name"), f"segment cycle: {' -> '.join(cycle)}")
+
+
+def segment_cycle(start: str, graph: Mapping[str, list[str]]) -> list[str] | None:
+    """A path ``start -> ... -> start`` through the compound references of ``graph`` (segment
+    name -> the segments it includes or excludes), or None when there is none."""
+    path: list[str] = [start]
+    seen: set[str] = set()
+
+    def visit(name: str) -> list[str] | None:
+        for ref in graph.get(name, ()):
+            if ref == start:
+                return [*path, ref]
+            if ref in seen:
+                continue
+            seen.add(ref)
+            path.append(ref)
+            found = visit(ref)
+            if found is not None:
+                return found
+            path.pop()
+        return None
+
+    return visit(start)
+
+
+def segment_problems(ruleset: RuleSet, seg: Segment, loc: tuple[Any, ...]) -> list[RuleError]:
+    """What is wrong with a segment given through the API, checked against ``ruleset``'s
+    facts, operators and interaction types (the checks a rule file's segment gets); each
+    error's ``loc`` says where."""
+    c = _Checker(ruleset.registry, interaction_types=ruleset.interaction_types)
+    _check_segment(c, "input", seg, loc)
+    return c.errors
+
+
 def _check_tests(
     c: _Checker,
     file: str,
@@ -542,8 +601,7 @@ def load_rules(
 
     segments = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.segments)]
     checker.unique(((s.name, f, ("segments", i, "name")) for f, i, s in segments), "segment")
-    for f, i, seg in segments:
-        checker.condition(f, seg.where, ("segments", i, "where"))
+    _check_segments(checker, segments)
 
     model_names = {s.name for _, _, s in scoring}
     segment_names = {s.name for _, _, s in segments}

@@ -1,27 +1,37 @@
-"""Segments: the contacts meeting a segment's condition.
+"""Segments: which contacts are in, read one contact at a time (Python) or over the database.
 
-A segment's condition reads the contact, its account (``contact.accountId``), its
+A dynamic segment's condition reads the contact, its account (``contact.accountId``), its
 interactions and — when it mentions ``lead.`` facts — its leads: then a contact is a member
 when *one of its leads* satisfies the whole condition together with the contact (contacts
-without leads are not members).  :func:`is_member` is the one-contact (Python) reading;
-:func:`segment_members_query` runs the same condition over the database as plain finds and
-``$group`` aggregations combined as id sets (see :mod:`leadgraph.rules.mongo`).
+without leads are not members).  A static segment's members are its list; a compound
+segment's are the members of its ``include`` segments minus those of its ``exclude``
+segments.  A segment's ``purpose`` then removes the contacts its consent rules exclude
+(:mod:`leadgraph.rules.purposes`).
+
+:func:`is_member` and :func:`explain` are the one-contact reading; :func:`with_consent` gives
+the condition the database runs for a dynamic segment (see :mod:`leadgraph.rules.mongo`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from .conditions import entities
-from .models import Segment
+from .conditions import entities, walk
+from .models import AllOf, AnyOf, Compare, Condition, Event, NotOf, Segment
 from .mongo import Plan
+from .purposes import Exclusion, exclusions
 from .ruleset import RuleSet
+
+#: name -> the segment called so (None: no such segment)
+Resolve = Callable[[str], Segment | None]
+#: segment name -> whether the contact is on that static segment's list
+Listed = Callable[[str], bool]
 
 
 class UnknownSegment(KeyError):
@@ -35,8 +45,37 @@ def get_segment(ruleset: RuleSet, name: str) -> Segment:
     return segment
 
 
-def mentions_leads(segment: Segment) -> bool:
-    return "lead" in entities(segment.where)
+def mentions_leads(cond: Condition | None) -> bool:
+    return cond is not None and "lead" in entities(cond)
+
+
+def with_consent(segment: Segment) -> Condition:
+    """A dynamic segment's condition with its purpose's exclusions: what the database runs."""
+    assert segment.where is not None
+    rules = exclusions(segment.purpose, segment.subscription_list)
+    if not rules:
+        return segment.where
+    return AllOf(
+        all=[segment.where, NotOf.model_validate({"not": AnyOf(any=[r.when for r in rules])})]
+    )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One contact and what its segments may read."""
+
+    contact: Mapping[str, Any]
+    account: Mapping[str, Any] | None = None
+    leads: Sequence[Mapping[str, Any]] = ()
+    interactions: Sequence[Mapping[str, Any]] = ()
+
+    def record(self, lead: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "contact": self.contact,
+            "account": self.account,
+            "lead": lead,
+            "interactions": list(self.interactions),
+        }
 
 
 def is_member(
@@ -48,43 +87,189 @@ def is_member(
     leads: Sequence[Mapping[str, Any]] = (),
     interactions: Sequence[Mapping[str, Any]] = (),
     now: datetime | None = None,
+    resolve: Resolve | None = None,
+    listed: Listed | None = None,
 ) -> bool:
-    """Whether one contact (with its account, leads and interactions) is in the segment."""
+    """Whether one contact (with its account, leads and interactions) is in the segment.
+
+    ``resolve`` finds the segments a compound one names (default: the rule set's);
+    ``listed`` says whether the contact is on a static segment's list (default: never)."""
+    facts = Facts(contact, account, leads, interactions)
+    return explain(ruleset, segment, facts, now=now, resolve=resolve, listed=listed).member
+
+
+@dataclass
+class ConditionResult:
+    """One node of a segment's definition and whether it holds for the contact."""
+
+    path: str
+    text: str
+    holds: bool
+
+
+@dataclass
+class ExclusionResult:
+    reason: str
+    description: str
+    applies: bool
+
+
+@dataclass
+class Explanation:
+    """Why a contact is in a segment or not."""
+
+    member: bool
+    matched: bool  # the definition (condition, list or include/exclude) holds
+    conditions: list[ConditionResult] = field(default_factory=list)
+    exclusions: list[ExclusionResult] = field(default_factory=list)
+    lead: Mapping[str, Any] | None = None  # the lead that satisfied a lead condition
+
+    @property
+    def excluded_by(self) -> list[str]:
+        return [e.reason for e in self.exclusions if e.applies]
+
+
+def describe(cond: Condition) -> str:
+    """A short text of one condition node."""
+    if isinstance(cond, Compare):
+        return f"{cond.fact} {cond.op} {cond.value!r}"
+    if isinstance(cond, AllOf):
+        return f"all of {len(cond.all)}"
+    if isinstance(cond, AnyOf):
+        return f"any of {len(cond.any)}"
+    if isinstance(cond, NotOf):
+        return "not"
+    assert isinstance(cond, Event)
+    spec = cond.event
+    count = f"at least {spec.min}" + (f", at most {spec.max}" if spec.max is not None else "")
+    window = f" within {spec.within}" if spec.within else ""
+    where = " matching where" if spec.where is not None else ""
+    return f"{count} {'/'.join(spec.type)}{window}{where}"
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def explain(
+    ruleset: RuleSet,
+    segment: Segment,
+    facts: Facts,
+    *,
+    now: datetime | None = None,
+    resolve: Resolve | None = None,
+    listed: Listed | None = None,
+    _seen: frozenset[str] = frozenset(),
+) -> Explanation:
+    """Each part of the segment's definition with true/false for this contact, and each of its
+    purpose's consent rules with whether it excludes the contact."""
     now = now or datetime.now(UTC)
-    test = ruleset.compiler.predicate(segment.where)
-    facts = {"contact": contact, "account": account, "interactions": list(interactions)}
-    if mentions_leads(segment):
-        return any(test({**facts, "lead": lead}, now) for lead in leads)
-    return test({**facts, "lead": None}, now)
+    find = resolve or ruleset.segment
+    on_list = listed or (lambda name: False)
+    out = Explanation(member=False, matched=False)
+    if segment.kind == "dynamic":
+        assert segment.where is not None
+        test = ruleset.compiler.predicate
+        record = facts.record()
+        if mentions_leads(segment.where):
+            whole = test(segment.where)
+            chosen = next((ld for ld in facts.leads if whole(facts.record(ld), now)), None)
+            lead = chosen if chosen is not None else (facts.leads[0] if facts.leads else None)
+            out.lead = chosen
+            record = facts.record(lead) if lead is not None else {}
+        for node, loc in walk(segment.where, ("where",)):
+            if any(part == "where" for part in loc[1:]):
+                continue  # inside an event: the event's line says it
+            holds = bool(record) and test(node)(record, now)
+            out.conditions.append(ConditionResult(_path(loc), describe(node), holds))
+        out.matched = out.conditions[0].holds
+    elif segment.kind == "static":
+        out.matched = on_list(segment.name)
+        out.conditions.append(ConditionResult("list", "on the segment's list", out.matched))
+    else:
+        ins: list[bool] = []
+        outs: list[bool] = []
+        for key, names, results in (
+            ("include", segment.include, ins),
+            ("exclude", segment.exclude, outs),
+        ):
+            for i, name in enumerate(names):
+                ref = find(name)
+                inner = (
+                    ref is not None
+                    and name not in _seen
+                    and explain(
+                        ruleset,
+                        ref,
+                        facts,
+                        now=now,
+                        resolve=find,
+                        listed=on_list,
+                        _seen=_seen | {segment.name},
+                    ).member
+                )
+                results.append(inner)
+                out.conditions.append(ConditionResult(f"{key}.{i}", f"in segment {name!r}", inner))
+        out.matched = any(ins) and not any(outs)
+    record = facts.record()
+    for rule in exclusions(segment.purpose, segment.subscription_list):
+        applies = ruleset.compiler.predicate(rule.when)(record, now)
+        out.exclusions.append(ExclusionResult(rule.reason, rule.description, applies))
+    out.member = out.matched and not out.excluded_by
+    return out
+
+
+def exclusion_rules(segment: Segment) -> list[Exclusion]:
+    return exclusions(segment.purpose, segment.subscription_list)
 
 
 @dataclass(frozen=True)
 class SegmentQuery:
-    """The database work answering "which contacts are in this segment at ``now``"."""
+    """The database work answering "which contacts meet this dynamic segment at ``now``"
+    (its purpose's exclusions included), among ``within`` (contact ids) when given."""
 
     ruleset: RuleSet
     segment: Segment
     now: datetime
 
     @property
-    def base(self) -> str:
-        return "lead" if mentions_leads(self.segment) else "contact"
+    def condition(self) -> Condition:
+        return with_consent(self.segment)
 
-    async def contact_ids(self, db: AsyncDatabase) -> list[ObjectId]:
+    @property
+    def base(self) -> str:
+        return "lead" if mentions_leads(self.segment.where) else "contact"
+
+    def plan(self, db: AsyncDatabase) -> Plan:
+        return Plan(self.ruleset.mongo, db, self.base, self.now)
+
+    async def contact_ids(
+        self, db: AsyncDatabase, within: set[ObjectId] | None = None
+    ) -> list[ObjectId]:
         """The members' ids, sorted (so pages of members are stable)."""
-        plan = Plan(self.ruleset.mongo, db, self.base, self.now)
-        ids = await plan.run(self.segment.where)
-        if self.base == "lead":
-            parents = await plan.universe.leads()
-            ids = {parents[i] for i in ids} & set(await plan.universe.contacts())
-        return sorted(ids)
+        return await self.plan(db).contact_ids(self.condition, within)
+
+
+async def contacts_where(
+    ruleset: RuleSet,
+    db: AsyncDatabase,
+    cond: Condition,
+    now: datetime,
+    within: set[ObjectId] | None = None,
+) -> list[ObjectId]:
+    """The contacts (among ``within``) meeting ``cond`` — with a lead meeting it when it
+    mentions leads — sorted."""
+    base = "lead" if mentions_leads(cond) else "contact"
+    return await Plan(ruleset.mongo, db, base, now).contact_ids(cond, within)
 
 
 def segment_members_query(ruleset: RuleSet, name: str, now: datetime | None = None) -> SegmentQuery:
+    """The database work of the rule files' dynamic segment ``name``."""
     return SegmentQuery(ruleset, get_segment(ruleset, name), now or datetime.now(UTC))
 
 
 async def member_ids(
     db: AsyncDatabase, ruleset: RuleSet, name: str, now: datetime | None = None
 ) -> list[ObjectId]:
+    """The members of the rule files' dynamic segment ``name`` (sorted ids)."""
     return await segment_members_query(ruleset, name, now).contact_ids(db)

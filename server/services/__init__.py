@@ -24,6 +24,7 @@ from .matching import Matching
 from .merging import Merging
 from .opportunities import Opportunities
 from .records import Records
+from .segments import Segments
 
 
 @dataclass(eq=False)
@@ -74,6 +75,11 @@ class Services:
         """Merging duplicate contacts (and undoing it), finding likely duplicates."""
         return Merging(self.db, self.funnel, self.matching, self.pm)
 
+    @cached_property
+    def segments(self) -> Segments:
+        """Segments: definitions (rule files and API), members, consent, evaluations."""
+        return Segments(self.db, self.ruleset)
+
 
 class ServiceCache:
     """The :class:`Services` of the live rules, rebuilt when the rules or database change."""
@@ -98,6 +104,7 @@ __all__ = [
     "Merging",
     "Opportunities",
     "Records",
+    "Segments",
     "ServiceCache",
     "Services",
 ]

@@ -20,6 +20,9 @@ from . import (
     merges,
     opportunities,
     pending_captures,
+    segment_evaluations,
+    segment_members,
+    segments,
     submissions,
 )
 
@@ -37,6 +40,9 @@ for _module in (
     merges,
     opportunities,
     pending_captures,
+    segments,
+    segment_members,
+    segment_evaluations,
 ):
     for _name, _models in _module.INDEXES.items():
         INDEXES.setdefault(_name, []).extend(_models)

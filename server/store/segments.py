@@ -1,37 +1,56 @@
-"""The reads of segment plans (:mod:`leadgraph.rules.mongo`): ids and links of whole
-collections, ids matching a compiled filter, and interaction counts per contact."""
+"""The ``segments`` collection: segments created through the API (rule-file segments live in
+the rule files), with their kind, status, purpose and definition."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bson import ObjectId
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-COLLECTIONS = {"contact": "contacts", "lead": "leads", "account": "accounts"}
+from ._base import now
 
-
-async def contact_accounts(db: AsyncDatabase) -> dict[ObjectId, Any]:
-    """contact id -> account id (or None), for every contact."""
-    found = db["contacts"].find({}, {"_id": 1, "accountId": 1})
-    return {d["_id"]: d.get("accountId") async for d in found}
+NAME = "segments"
+INDEXES = {NAME: [IndexModel([("name", ASCENDING)], name="name_unique", unique=True)]}
 
 
-async def lead_parents(db: AsyncDatabase) -> dict[ObjectId, ObjectId]:
-    """lead id -> parent contact id, for the leads that have a parent contact."""
-    found = db["leads"].find({"parentContactId": {"$ne": None}}, {"_id": 1, "parentContactId": 1})
-    return {d["_id"]: d["parentContactId"] async for d in found}
+class NameTaken(Exception):
+    """Another stored segment already has this name."""
 
 
-async def account_ids(db: AsyncDatabase) -> set[ObjectId]:
-    return {d["_id"] async for d in db["accounts"].find({}, {"_id": 1})}
+async def all_segments(db: AsyncDatabase) -> list[dict[str, Any]]:
+    return await db[NAME].find({}).sort("name", ASCENDING).to_list()
 
 
-async def ids_where(db: AsyncDatabase, entity: str, query: dict[str, Any]) -> set[ObjectId]:
-    """The ids of the ``entity`` records (contact, lead, account) matching ``query``."""
-    return {d["_id"] async for d in db[COLLECTIONS[entity]].find(query, {"_id": 1})}
+async def by_name(db: AsyncDatabase, name: str, session: Any = None) -> dict[str, Any] | None:
+    return await db[NAME].find_one({"name": name}, session=session)
 
 
-async def event_counts(db: AsyncDatabase, pipeline: list[dict[str, Any]]) -> dict[Any, int]:
-    """``{contact id: n}`` from an interactions pipeline grouping by contact."""
-    return {d["_id"]: d["n"] async for d in await db["interactions"].aggregate(pipeline)}
+async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
+    """Store a new segment; raises :class:`NameTaken` when the name is in use (the unique
+    index decides, so two requests at once cannot both create it)."""
+    stamp = now()
+    doc = {**fields, "rev": 1, "createdAt": stamp, "updatedAt": stamp}
+    try:
+        doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
+    except DuplicateKeyError as exc:
+        raise NameTaken(fields["name"]) from exc
+    return doc
+
+
+async def update(
+    db: AsyncDatabase, name: str, rev: int, changes: dict[str, Any], session: Any = None
+) -> dict[str, Any] | None:
+    """Apply ``changes`` if the segment is still at revision ``rev``; None when it is not
+    (changed meanwhile, or deleted)."""
+    return await db[NAME].find_one_and_update(
+        {"name": name, "rev": rev},
+        {"$set": {**changes, "updatedAt": now()}, "$inc": {"rev": 1}},
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )
+
+
+async def delete(db: AsyncDatabase, name: str, session: Any = None) -> dict[str, Any] | None:
+    return await db[NAME].find_one_and_delete({"name": name}, session=session)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from leadgraph.contracts import CONSENT_LEVELS
 from leadgraph.rules.models import Segment
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -21,6 +22,12 @@ CONTACT_FIELDS: dict[str, list[Any]] = {
     "insights.total": [0, 1, 2.5, 10, 40, -1, "10", None],
     "createdAt": [NOW - timedelta(days=d) for d in (0, 1, 30, 365)] + [None],
     "marketingOnly": [True, False],
+    # what the consent rules of segment purposes read
+    "email": ["ann@example.com", "", None],
+    "unsubscribed": [["newsletter"], [], ["events"], "newsletter"],
+    "consent.level": [*CONSENT_LEVELS, None, "bogus"],
+    "consent.isChild": [True, False, None],
+    "consent.guardian": ["Pat Lee", "", None],
 }
 ACCOUNT_FIELDS: dict[str, list[Any]] = {
     "industry": ["retail", "software", "Software", None],

@@ -7,7 +7,8 @@ from typing import Any
 
 import strawberry
 from bson import ObjectId
-from leadgraph.api.rules import RulesMutation, RulesQuery, SegmentQuery
+from leadgraph.api.rules import RulesMutation, RulesQuery
+from leadgraph.api.segments import SegmentQuery
 from leadgraph.auth import Principal
 from leadgraph.config import Settings
 from leadgraph.context import Context

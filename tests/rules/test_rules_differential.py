@@ -1,5 +1,7 @@
 """One condition, two compilations: the MongoDB query and the Python predicate give the same
-answer on generated data (mixed types, missing fields, arrays, time windows)."""
+answer on generated data (mixed types, missing fields, arrays, time windows) — for single
+filters, for segment plans over contacts, accounts, leads and interactions, and for stored
+segments of every kind (dynamic with consent purposes, static, compound)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import random
 from collections import defaultdict
 from typing import Any
 
+from leadgraph.rules.purposes import PURPOSES
 from leadgraph.rules.ruleset import load_rules
-from leadgraph.rules.segments import SegmentQuery, is_member
+from leadgraph.rules.segments import Facts, SegmentQuery, explain, is_member
+from leadgraph.services.segments import Segments
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .gen import (
@@ -89,3 +93,81 @@ async def test_segment_plans_match_one_contact_at_a_time(db: AsyncDatabase) -> N
         assert got == expected, raw
         splitting += 0 < len(expected) < len(stored["contacts"])
     assert splitting >= 40  # most generated conditions split the contacts: the test has teeth
+
+
+async def test_stored_segments_of_every_kind_match_one_contact_at_a_time(db: AsyncDatabase) -> None:
+    """Dynamic segments with purposes (consent exclusions), static lists and compound segments
+    (nested, include and exclude), kept through the service: the database's members equal the
+    one-contact reading of each."""
+    rng = random.Random(20261124)
+    stored = await _store(db, dataset(rng))
+    contacts = stored["contacts"]
+    accounts = {a["_id"]: a for a in stored["accounts"]}
+    leads: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for lead in stored["leads"]:
+        leads[lead.get("parentContactId")].append(lead)
+    interactions: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for item in stored["interactions"]:
+        interactions[item["contactId"]].append(item)
+    service = Segments(db, RULES)
+    purposes = [None, None, None, *PURPOSES]  # most without: their members stay many
+    lists: dict[str, set[Any]] = {}
+    names: list[str] = []
+    with_leads = {"contact": CONTACT_FIELDS, "account": ACCOUNT_FIELDS, "lead": LEAD_FIELDS}
+    for i in range(8):
+        fields = {"where": condition(rng, with_leads, events=True)}
+        await _add(service, names, f"d{i}", fields, rng, purposes)
+    for i in range(3):
+        await _add(service, names, f"s{i}", {"kind": "static"}, rng, purposes)
+        chosen = rng.sample(contacts, k=rng.randint(0, len(contacts)))
+        ids = [c["_id"] for c in chosen]
+        await service.change_list(f"s{i}", True, ids, None)
+        dropped = ids[: len(ids) // 4]
+        await service.change_list(f"s{i}", False, dropped, None)
+        lists[f"s{i}"] = set(ids) - set(dropped)
+    for i in range(10):
+        fields = {
+            "kind": "compound",
+            "include": rng.sample(names, k=rng.randint(1, 3)),
+            "exclude": rng.sample(names, k=rng.randint(0, 2)),
+        }
+        await _add(service, names, f"c{i}", fields, rng, purposes)
+
+    catalog = await service.catalog()
+    splitting = excluded = 0
+    for name in names:
+        record = catalog.get(name)
+        assert record is not None
+        readings = {
+            c["_id"]: explain(
+                RULES,
+                record.segment,
+                Facts(c, accounts.get(c.get("accountId")), leads[c["_id"]], interactions[c["_id"]]),
+                now=NOW,
+                resolve=catalog.segment,
+                listed=lambda s, c=c: c["_id"] in lists.get(s, set()),
+            )
+            for c in contacts
+        }
+        expected = {i for i, r in readings.items() if r.member}
+        excluded += sum(r.matched and not r.member for r in readings.values())
+        got = await service.members(record, catalog, now=NOW)
+        assert set(got) == expected, (name, record.segment)
+        assert got == sorted(got)
+        splitting += 0 < len(expected) < len(contacts)
+    assert splitting >= 10
+    assert excluded >= 5  # consent rules took contacts out: they are compared too
+
+
+async def _add(
+    service: Segments,
+    names: list[str],
+    name: str,
+    fields: dict[str, Any],
+    rng: random.Random,
+    purposes: list[str | None],
+) -> None:
+    purpose = rng.choice(purposes)
+    listed = rng.choice([None, "newsletter"])
+    await service.create({"name": name, **fields, "purpose": purpose, "subscription_list": listed})
+    names.append(name)

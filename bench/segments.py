@@ -1,0 +1,320 @@
+"""Segment benchmark: memberCount and the first page of members of two segments.
+
+Over generated data (default 100,000 contacts, 250,000 leads, 1,000,000 interactions;
+``--scale 0.1`` for a tenth), times two segments through the real server (``leadgraph serve``
+in its own process, GraphQL over HTTP on loopback):
+
+- the seed's example segment: contacts with a lead on the "Contoso Ltd Conference" whose role
+  is decision maker;
+- an engagement segment: contacts who opened an email in the last 30 days, for the purpose
+  ``commercial_email`` (with an email address, bulk email allowed, consent level marketing or
+  above, no child without a guardian);
+
+each as ``{ segment(name) { memberCount members(first: 100) { ... } } }`` (the member-count
+cache is off, so every request computes), against a hand-written plan for the same criteria
+in the same run: an aggregation on the most selective collection (leads by topic;
+interactions by type and time), then one ``$in`` find on contacts with the rest of the
+criteria as plain field conditions (the rule an index cannot take, "child without a
+guardian", checked on the fields read along), then the first page of contact documents.
+Both answers are checked equal first.
+
+The last line reads ``ratio: R``: leadgraph/hand-written at p50, the worse of the two
+segments (target <= 1.2).
+
+    python bench/segments.py [--scale 1.0] [--reps 10] [--warmup 2]
+
+Uses ``MONGODB_URI`` when set (a throw-away database on it), else an in-memory embedded server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from _server import leadgraph_server
+from bson import ObjectId
+from leadgraph.contracts import CONSENT_LEVELS, CONTACT_ROLES
+from leadgraph.db import ensure_indexes, make_client
+from leadgraph.embedded import EmbeddedMongo
+from leadgraph.store import keys
+from pymongo.asynchronous.database import AsyncDatabase
+
+CONTOSO = "Contoso Ltd Conference"
+TOPICS = [CONTOSO] + [f"Topic {i}" for i in range(39)]
+TYPES = [
+    "email_sent",
+    "email_opened",
+    "email_clicked",
+    "form_submitted",
+    "website_visited",
+    "event_registered",
+    "event_attended",
+    "subscription_changed",
+]
+PAGE = 100
+BIG = 100_000
+CONFERENCE = "bench-conference-decision-makers"
+ENGAGED = "bench-engaged-email-audience"
+SEGMENTS = {
+    CONFERENCE: {
+        "where": {
+            "all": [
+                {"fact": "lead.topic", "op": "eq", "value": CONTOSO},
+                {"fact": "contact.role", "op": "eq", "value": "decisionMaker"},
+            ]
+        }
+    },
+    ENGAGED: {
+        "where": {"event": {"type": "email_opened", "within": "30d"}},
+        "purpose": "commercial_email",
+    },
+}
+QUERY = """query($n: String!, $first: Int!) { segment(name: $n) {
+  memberCount members(first: $first) { edges { node { id email } } } } }"""
+CREATE = """mutation($i: SegmentInput!) { createSegment(input: $i) { __typename } }"""
+
+
+# ---------------------------------------------------------------- data
+
+
+async def generate(db: AsyncDatabase, scale: float, seed: int = 7) -> dict[str, int]:
+    """Contacts, accounts, leads and interactions in bulk (plain inserts: the benchmark is
+    about reading)."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    n_contacts, n_leads, n_events = (max(1, int(n * scale)) for n in (100_000, 250_000, 1_000_000))
+    n_accounts = max(1, n_contacts // 5)
+    accounts = [{"_id": ObjectId(), "name": f"Account {i}"} for i in range(n_accounts)]
+    contacts = []
+    for i in range(n_contacts):
+        child = rng.random() < 0.03
+        consent: dict[str, Any] = {"level": rng.choice(CONSENT_LEVELS), "isChild": child}
+        if child and rng.random() < 0.5:
+            consent["guardian"] = "Pat Lee"
+        contacts.append(
+            {
+                "_id": ObjectId(),
+                "firstName": f"F{i}",
+                "lastName": f"L{i}",
+                "email": f"c{i}@example.com" if rng.random() < 0.9 else None,
+                "role": rng.choice(CONTACT_ROLES),
+                "accountId": rng.choice(accounts)["_id"] if rng.random() < 0.8 else None,
+                "preferences": {
+                    "allowBulkEmail": rng.random() < 0.6,
+                    "allowEmail": True,
+                    "allowPrefill": False,
+                    "trackEmail": True,
+                },
+                "consent": consent,
+                "subscriptions": [],
+                "marketingOnly": False,
+                "createdAt": now,
+                "updatedAt": now,
+            }
+        )
+    ids = [c["_id"] for c in contacts]
+    leads = [
+        {
+            "_id": ObjectId(),
+            "topic": rng.choice(TOPICS),
+            "parentContactId": rng.choice(ids),
+            "stage": "inquiry",
+            "status": "open",
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        for _ in range(n_leads)
+    ]
+    events = [
+        {
+            "_id": ObjectId(),
+            "contactId": rng.choice(ids),
+            "type": rng.choice(TYPES),
+            "occurredAt": now - timedelta(minutes=rng.randint(0, 365 * 24 * 60)),
+        }
+        for _ in range(n_events)
+    ]
+    for name, docs in (
+        ("accounts", accounts),
+        ("contacts", contacts),
+        ("leads", leads),
+        ("interactions", events),
+    ):
+        for start in range(0, len(docs), 20_000):
+            await db[name].insert_many(docs[start : start + 20_000], ordered=False)
+    return {
+        "contacts": n_contacts,
+        "accounts": n_accounts,
+        "leads": n_leads,
+        "interactions": n_events,
+    }
+
+
+# ---------------------------------------------------------------- hand-written plans
+
+
+async def _page(db: AsyncDatabase, ids: list[ObjectId]) -> tuple[int, list[str]]:
+    ids.sort()
+    docs = await db.contacts.find({"_id": {"$in": ids[:PAGE]}}, batch_size=BIG).to_list()
+    return len(ids), sorted(str(d["_id"]) for d in docs)
+
+
+async def raw_conference(db: AsyncDatabase) -> tuple[int, list[str]]:
+    """Leads on the topic (index on topic) -> their contacts that are decision makers."""
+    pipeline = [
+        {"$match": {"topic": CONTOSO, "parentContactId": {"$ne": None}}},
+        {"$group": {"_id": "$parentContactId"}},
+    ]
+    parents = [d["_id"] for d in await (await db.leads.aggregate(pipeline)).to_list()]
+    query = {"_id": {"$in": parents}, "role": "decisionMaker"}
+    found = await db.contacts.find(query, {"_id": 1}, batch_size=BIG).to_list()
+    return await _page(db, [d["_id"] for d in found])
+
+
+async def raw_engaged(db: AsyncDatabase) -> tuple[int, list[str]]:
+    """Email opens in 30 days by contact (index on type, occurredAt) -> the reachable ones."""
+    since = datetime.now(UTC) - timedelta(days=30)
+    pipeline = [
+        {"$match": {"type": "email_opened", "occurredAt": {"$gte": since}}},
+        {"$group": {"_id": "$contactId"}},
+    ]
+    opened = [d["_id"] for d in await (await db.interactions.aggregate(pipeline)).to_list()]
+    # plain field conditions only (a top-level $or/$nor makes SecantusDB scan the collection):
+    # the "child without a guardian" rule is checked on the consent fields read along
+    query = {
+        "_id": {"$in": opened},
+        "email": {"$nin": [None, ""]},
+        "preferences.allowBulkEmail": True,
+        "consent.level": {"$in": ["marketing", "profiling", "tracking"]},
+    }
+    found = await db.contacts.find(query, {"consent": 1}, batch_size=BIG).to_list()
+    return await _page(
+        db,
+        [
+            d["_id"]
+            for d in found
+            if not (d["consent"].get("isChild") is True and not d["consent"].get("guardian"))
+        ],
+    )
+
+
+# ---------------------------------------------------------------- timing
+
+
+async def timed(
+    fns: dict[str, Callable[[], Awaitable[Any]]], reps: int, warmup: int
+) -> dict[str, list[float]]:
+    """Milliseconds per call of each function, round-robin so drift hits them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            await fn()
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            await fn()
+            out[name].append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def p50(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+async def run(args: argparse.Namespace, uri: str) -> None:
+    client = make_client(uri)
+    db = client[f"bench_segments_{uuid.uuid4().hex[:8]}"]
+    try:
+        t = time.perf_counter()
+        counts = await generate(db, args.scale)
+        await ensure_indexes(db)
+        print(
+            f"generated {', '.join(f'{v:,} {k}' for k, v in counts.items())} "
+            f"(scale {args.scale}) in {time.perf_counter() - t:.1f}s"
+        )
+        key, _ = await keys.create(db, "admin", "bench")
+        env = {"LEADGRAPH_SEGMENT_COUNT_TTL": "0"}  # every request computes its count
+        async with (
+            leadgraph_server(uri, db.name, env) as url,
+            httpx.AsyncClient(timeout=600) as http,
+        ):
+            headers = {"Authorization": f"Bearer {key}"}
+
+            async def post(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+                r = await http.post(
+                    f"{url}/graphql", json={"query": query, "variables": variables}, headers=headers
+                )
+                r.raise_for_status()
+                body = r.json()
+                assert "errors" not in body, body["errors"]
+                return dict(body["data"])
+
+            for name, fields in SEGMENTS.items():
+                made = await post(CREATE, {"i": {"name": name, **fields}})
+                assert made["createSegment"]["__typename"] == "SegmentPayload", made
+
+            def graphql(name: str) -> Callable[[], Awaitable[tuple[int, list[str]]]]:
+                async def call() -> tuple[int, list[str]]:
+                    seg = (await post(QUERY, {"n": name, "first": PAGE}))["segment"]
+                    page = [e["node"]["id"] for e in seg["members"]["edges"]]
+                    return seg["memberCount"], page
+
+                return call
+
+            fns: dict[str, Callable[[], Awaitable[Any]]] = {
+                f"leadgraph {CONFERENCE}": graphql(CONFERENCE),
+                f"hand-written {CONFERENCE}": lambda: raw_conference(db),
+                f"leadgraph {ENGAGED}": graphql(ENGAGED),
+                f"hand-written {ENGAGED}": lambda: raw_engaged(db),
+            }
+            from leadgraph.api.relay import object_id  # global id -> ObjectId, as the API does
+
+            for name, raw in ((CONFERENCE, raw_conference), (ENGAGED, raw_engaged)):
+                n, page = await graphql(name)()
+                want_n, want_page = await raw(db)
+                got_page = sorted(str(object_id(g, "Contact")) for g in page)
+                assert (n, got_page) == (want_n, want_page), (name, n, want_n)
+                print(f"{name}: {n:,} members (same as hand-written)")
+            results = await timed(fns, args.reps, args.warmup)
+
+        print(f"\n{args.reps} reps after {args.warmup} warm-up; memberCount + first {PAGE}")
+        for name, ms in results.items():
+            print(f"  {name:<58} p50 {p50(ms):9.1f} ms  max {max(ms):9.1f} ms")
+        ratios = []
+        for name in (CONFERENCE, ENGAGED):
+            r = p50(results[f"leadgraph {name}"]) / p50(results[f"hand-written {name}"])
+            ratios.append(r)
+            print(f"  {name}: leadgraph/hand-written at p50 = {r:.2f} (target <= 1.2)")
+        print(f"ratio: {max(ratios):.2f}")
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of 100k/250k/1M to generate"
+    )
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    uri = os.environ.get("MONGODB_URI")
+    if uri:
+        asyncio.run(run(args, uri))
+        return
+    with EmbeddedMongo(":memory:") as embedded:
+        asyncio.run(run(args, embedded.uri))
+
+
+if __name__ == "__main__":
+    main()

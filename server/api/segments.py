@@ -1,0 +1,530 @@
+"""GraphQL for segments: rule-file and API segments side by side, their members (paged),
+consent exclusions, explanations, previews, evaluations and diffs."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import AsyncIterator
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from bson import ObjectId
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from .. import live
+from ..answer_cache import AnswerCache
+from ..errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInput,
+    NotFoundError,
+    SegmentCycleError,
+    ValidationError,
+    errors_as_data,
+)
+from ..rules.purposes import PURPOSES
+from ..services.segments import Catalog, SegmentRecord, Segments
+from ..store import contacts as contacts_store
+from ..store.pagination import Order, Page, decode_cursor
+from ..store.segment_evaluations import watch_inserts
+from .contacts import Contact
+from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
+
+EVALUATIONS = live.Feed("segment_evaluations", watch_inserts)
+
+
+@strawberry.enum(description="How a segment's members are defined.")
+class SegmentKind(Enum):
+    DYNAMIC = "dynamic"
+    STATIC = "static"
+    COMPOUND = "compound"
+
+
+@strawberry.enum(description="A draft is not live yet: publish it to make it so.")
+class SegmentStatus(Enum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+@strawberry.enum(description="Where a segment is defined.")
+class SegmentSource(Enum):
+    RULES = "rules"
+    API = "api"
+
+
+@strawberry.type(description="What defines a segment's members (by kind).")
+class SegmentDefinition:
+    where: JSON | None = strawberry.field(
+        description="dynamic: the condition, as the rule files write it."
+    )
+    include: list[str] = strawberry.field(description="compound: segments whose members are in.")
+    exclude: list[str] = strawberry.field(description="compound: segments whose members are out.")
+
+
+@strawberry.type(description="How many contacts one consent rule of the purpose excludes.")
+class SegmentExclusion:
+    reason: str
+    description: str
+    count: int
+
+
+def _services(info: Info) -> Segments:
+    return info.context.services.segments
+
+
+async def _catalog(info: Info) -> Catalog:
+    """The segments visible to this request (read once per request: fields resolved at the
+    same time wait for the one read)."""
+    read = info.context.extras.get("segment_catalog")
+    if read is None:
+        read = info.context.extras["segment_catalog"] = asyncio.ensure_future(
+            _services(info).catalog()
+        )
+    catalog: Catalog = await read
+    return catalog
+
+
+async def member_ids(info: Info, record: SegmentRecord) -> list[ObjectId]:
+    """The segment's member ids, computed once per request (members, memberCount and
+    Contact.segments share, and so do aliases resolved at the same time)."""
+    catalog = await _catalog(info)
+    cache = info.context.extras.get("segment_members")
+    if cache is None:
+        cache = info.context.extras["segment_members"] = AnswerCache(ttl=None)
+
+    async def compute() -> list[ObjectId]:
+        return await _services(info).members(record, catalog)
+
+    found: list[ObjectId] = await cache.get((catalog.version, record.name), compute)
+    return found
+
+
+def _page(info: Info, ids: list[ObjectId], first: int | None, after: str | None) -> Any:
+    first, _ = check_page_args(info, first, None)
+    start = 0
+    if after is not None:
+        _, last_id = decode_cursor("_id", after, "after")
+        start = bisect.bisect_right(ids, last_id)
+    return start, ids[start : start + (first or 0)]
+
+
+async def contact_page(
+    info: Info, ids: list[ObjectId], first: int | None, after: str | None
+) -> Connection[Contact]:
+    """A page of contacts out of sorted ids, with cursors stable under changes of the set."""
+    start, chunk = _page(info, ids, first, after)
+    docs = await contacts_store.by_ids(info.context.db, chunk)
+    page = Page(
+        docs=[docs[i] for i in chunk if i in docs],
+        has_next=start + len(chunk) < len(ids),
+        has_previous=start > 0,
+        order=Order("_id"),
+        filter={},
+        total=len(ids),
+    )
+    return connection(page, Contact.from_doc, known_count(len(ids)))
+
+
+@strawberry.type(description="A named set of contacts: dynamic, static or compound.")
+class Segment:
+    name: str
+    description: str
+    kind: SegmentKind
+    status: SegmentStatus
+    source: SegmentSource
+    purpose: str | None = strawberry.field(
+        description="What the segment is for (e.g. commercial_email): contacts its consent "
+        "rules exclude are not members (see `exclusions`)."
+    )
+    subscription_list: str | None = strawberry.field(
+        description="Contacts who unsubscribed from this list are excluded (email purposes)."
+    )
+    definition: SegmentDefinition
+    created_at: datetime | None
+    updated_at: datetime | None
+    published_at: datetime | None
+    _record: strawberry.Private[SegmentRecord]
+
+    @classmethod
+    def of(cls, record: SegmentRecord) -> Segment:
+        s = record.segment
+        where = s.model_dump(by_alias=True, mode="json")["where"]
+        return cls(
+            name=s.name,
+            description=s.description,
+            kind=SegmentKind(s.kind),
+            status=SegmentStatus(record.status),
+            source=SegmentSource(record.source),
+            purpose=s.purpose,
+            subscription_list=s.subscription_list,
+            definition=SegmentDefinition(
+                where=JSON(where) if where is not None else None,
+                include=list(s.include),
+                exclude=list(s.exclude),
+            ),
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            published_at=record.published_at,
+            _record=record,
+        )
+
+    @strawberry.field(description="Contacts in the segment now, ordered by id.")
+    async def members(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Contact]:
+        return await contact_page(info, await member_ids(info, self._record), first, after)
+
+    @strawberry.field(
+        description="How many contacts are in the segment (computed at most once per "
+        "`segment_count_ttl` seconds, 60 by default, per version of the segments)."
+    )
+    async def member_count(self, info: Info) -> int:
+        counts = info.context.segment_counts
+        assert counts is not None
+        catalog = await _catalog(info)
+
+        async def compute() -> int:
+            return len(await member_ids(info, self._record))
+
+        key = (info.context.db.name, catalog.version, self.name)
+        return await counts.get(key, compute)
+
+    @strawberry.field(
+        description="Contacts the purpose's consent rules keep out, per reason (a contact "
+        "excluded for several reasons counts under each)."
+    )
+    async def exclusions(self, info: Info) -> list[SegmentExclusion]:
+        found = await _services(info).exclusions(self._record)
+        return [SegmentExclusion(reason=r, description=d, count=n) for r, d, n in found]
+
+
+@strawberry.type(description="A segment, as changed.")
+class SegmentPayload:
+    segment: Segment
+
+
+@strawberry.type(description="A static segment and how many contacts the change added or removed.")
+class SegmentListPayload:
+    segment: Segment
+    changed: int
+
+
+@strawberry.type(description="One part of a segment's definition and whether it holds.")
+class SegmentConditionResult:
+    path: str = strawberry.field(description="Where in the definition, e.g. `where.all.0`.")
+    condition: str
+    holds: bool
+
+
+@strawberry.type(description="One consent rule of the segment's purpose for this contact.")
+class SegmentConsentCheck:
+    reason: str
+    description: str
+    excludes: bool
+
+
+@strawberry.type(description="Why a contact is in a segment or not.")
+class SegmentMembership:
+    member: bool
+    matched: bool = strawberry.field(
+        description="The definition holds (condition, list, include/exclude), before consent."
+    )
+    conditions: list[SegmentConditionResult]
+    consent: list[SegmentConsentCheck]
+    excluded_by: list[str] = strawberry.field(description="The consent rules that exclude it.")
+    lead: relay.GlobalID | None = strawberry.field(
+        description="The lead that satisfied the lead criteria, if any."
+    )
+
+
+@strawberry.type(description="What a definition would select now (nothing was saved).")
+class SegmentPreview:
+    count: int
+    sample: list[Contact]
+
+
+@strawberry.type(description="A recorded evaluation of a segment's members.")
+class SegmentEvaluation:
+    segment: str
+    at: datetime
+    count: int
+    added: list[relay.GlobalID] = strawberry.field(description="Contacts in since the last one.")
+    removed: list[relay.GlobalID] = strawberry.field(description="Contacts out since the last one.")
+    reason: str
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> SegmentEvaluation:
+        return cls(
+            segment=doc["segment"],
+            at=doc["at"],
+            count=doc["count"],
+            added=[global_id("Contact", i) for i in doc.get("added") or []],  # type: ignore[misc]
+            removed=[global_id("Contact", i) for i in doc.get("removed") or []],  # type: ignore[misc]
+            reason=doc.get("reason", ""),
+        )
+
+
+@strawberry.type(description="How a segment's members changed since a recorded evaluation.")
+class SegmentDiff:
+    segment: str
+    since: datetime = strawberry.field(description="When the evaluation compared with was made.")
+    count: int = strawberry.field(description="Members now.")
+    added: list[relay.GlobalID]
+    removed: list[relay.GlobalID]
+
+
+@strawberry.input(description="A new segment (the condition as the rule files write it).")
+class SegmentInput:
+    name: str
+    description: str | None = None
+    kind: SegmentKind = SegmentKind.DYNAMIC
+    purpose: str | None = strawberry.field(
+        default=None, description=f"One of: {', '.join(PURPOSES)}."
+    )
+    subscription_list: str | None = None
+    where: JSON | None = strawberry.field(default=None, description="dynamic: the condition.")
+    include: list[str] | None = None
+    exclude: list[str] | None = None
+
+
+@strawberry.input(description="Changes to a segment; omitted fields stay, null clears.")
+class SegmentChanges:
+    description: str | None = strawberry.UNSET
+    kind: SegmentKind | None = strawberry.UNSET
+    purpose: str | None = strawberry.UNSET
+    subscription_list: str | None = strawberry.UNSET
+    where: JSON | None = strawberry.UNSET
+    include: list[str] | None = strawberry.UNSET
+    exclude: list[str] | None = strawberry.UNSET
+
+
+_FIELDS = {
+    "description": "description",
+    "kind": "kind",
+    "purpose": "purpose",
+    "subscription_list": "subscription_list",
+    "where": "where",
+    "include": "include",
+    "exclude": "exclude",
+}
+
+
+def _fields(input: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for attr in _FIELDS:
+        value = getattr(input, attr, strawberry.UNSET)
+        if value is not strawberry.UNSET:
+            out[attr] = value.value if isinstance(value, Enum) else value
+    return out
+
+
+SegmentResult = Annotated[
+    SegmentPayload
+    | ValidationError
+    | NotFoundError
+    | ForbiddenError
+    | ConflictError
+    | SegmentCycleError,
+    strawberry.union("SegmentResult"),
+]
+SegmentListResult = Annotated[
+    SegmentListPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
+    strawberry.union("SegmentListResult"),
+]
+SegmentEvaluationResult = Annotated[
+    SegmentEvaluation | NotFoundError | ForbiddenError,
+    strawberry.union("SegmentEvaluationResult"),
+]
+
+
+def _contact_ids(ids: list[relay.GlobalID] | None) -> list[ObjectId]:
+    return [object_id(g, "Contact", f"contacts.{i}") for i, g in enumerate(ids or [])]
+
+
+@strawberry.type
+class SegmentQuery:
+    @strawberry.field(description="Every segment: the rule files' and those kept through the API.")
+    async def segments(self, info: Info) -> list[Segment]:
+        return [Segment.of(r) for r in (await _catalog(info)).by_name.values()]
+
+    @strawberry.field(description="One segment by name.")
+    async def segment(self, info: Info, name: str) -> Segment | None:
+        found = (await _catalog(info)).get(name)
+        return Segment.of(found) if found else None
+
+    @strawberry.field(
+        description="The members a definition would have now: how many and the first "
+        "`sample` of them. Nothing is saved."
+    )
+    async def preview_segment(
+        self, info: Info, definition: SegmentInput, sample: int = 10
+    ) -> SegmentPreview:
+        if not 0 <= sample <= 100:
+            raise InvalidInput("sample", "must be between 0 and 100")
+        service = _services(info)
+        fields = {"name": definition.name, **_fields(definition)}
+        segment = service.parse(fields, prefix="definition")
+        ids = await service.preview(segment)
+        docs = await contacts_store.by_ids(info.context.db, ids[:sample])
+        return SegmentPreview(
+            count=len(ids), sample=[Contact.from_doc(docs[i]) for i in ids[:sample] if i in docs]
+        )
+
+    @strawberry.field(
+        description="Why a contact is in a segment or not: each part of the definition with "
+        "true/false, and each consent rule of its purpose with whether it excludes the contact."
+    )
+    async def segment_membership(
+        self, info: Info, contact: relay.GlobalID, segment: str
+    ) -> SegmentMembership:
+        service = _services(info)
+        record = await service.get(segment, await _catalog(info))
+        found = await service.explain(record, object_id(contact, "Contact", "contact"))
+        lead = found.lead
+        return SegmentMembership(
+            member=found.member,
+            matched=found.matched,
+            conditions=[
+                SegmentConditionResult(path=c.path, condition=c.text, holds=c.holds)
+                for c in found.conditions
+            ],
+            consent=[
+                SegmentConsentCheck(reason=e.reason, description=e.description, excludes=e.applies)
+                for e in found.exclusions
+            ],
+            excluded_by=found.excluded_by,
+            lead=global_id("Lead", lead["_id"]) if lead is not None else None,
+        )
+
+    @strawberry.field(
+        description="Contacts that joined or left a segment since the evaluation recorded at "
+        "or before `since` (evaluations are recorded on publish and by `evaluateSegment`)."
+    )
+    async def segment_diff(self, info: Info, segment: str, since: datetime) -> SegmentDiff:
+        then, members, added, removed = await _services(info).diff(segment, since)
+        return SegmentDiff(
+            segment=segment,
+            since=then["at"],
+            count=len(members),
+            added=[global_id("Contact", i) for i in added],  # type: ignore[misc]
+            removed=[global_id("Contact", i) for i in removed],  # type: ignore[misc]
+        )
+
+
+@strawberry.type
+class SegmentMutation:
+    @strawberry.mutation(description="Create a segment (a draft until `publishSegment`).")
+    @errors_as_data
+    async def create_segment(self, info: Info, input: SegmentInput) -> SegmentResult:
+        info.context.require("segments:write")
+        fields = {"name": input.name, **_fields(input)}
+        return SegmentPayload(segment=Segment.of(await _services(info).create(fields)))
+
+    @strawberry.mutation(
+        description="Change a segment kept through the API; it becomes a draft again."
+    )
+    @errors_as_data
+    async def update_segment(self, info: Info, name: str, input: SegmentChanges) -> SegmentResult:
+        info.context.require("segments:write")
+        record = await _services(info).update(name, _fields(input))
+        return SegmentPayload(segment=Segment.of(record))
+
+    @strawberry.mutation(description="Delete a segment that no other segment names.")
+    @errors_as_data
+    async def delete_segment(self, info: Info, name: str) -> SegmentResult:
+        info.context.require("segments:write")
+        return SegmentPayload(segment=Segment.of(await _services(info).delete(name)))
+
+    @strawberry.mutation(description="Make a draft segment live and record its members.")
+    @errors_as_data
+    async def publish_segment(self, info: Info, name: str) -> SegmentResult:
+        info.context.require("segments:write")
+        return SegmentPayload(segment=Segment.of(await _services(info).publish(name)))
+
+    @strawberry.mutation(
+        description="Add contacts to a static segment: by id and/or every contact meeting "
+        "`where` now (a snapshot; later changes do not follow)."
+    )
+    @errors_as_data
+    async def add_to_segment(
+        self,
+        info: Info,
+        segment: str,
+        contacts: list[relay.GlobalID] | None = None,
+        where: JSON | None = None,
+    ) -> SegmentListResult:
+        return await _change_list(info, segment, True, contacts, where)
+
+    @strawberry.mutation(
+        description="Remove contacts from a static segment: by id and/or every contact "
+        "meeting `where` now."
+    )
+    @errors_as_data
+    async def remove_from_segment(
+        self,
+        info: Info,
+        segment: str,
+        contacts: list[relay.GlobalID] | None = None,
+        where: JSON | None = None,
+    ) -> SegmentListResult:
+        return await _change_list(info, segment, False, contacts, where)
+
+    @strawberry.mutation(
+        description="Compute a segment's members now and record them (with who joined and "
+        "left since the last evaluation); `segmentMembershipChanged` subscribers are told."
+    )
+    @errors_as_data
+    async def evaluate_segment(self, info: Info, segment: str) -> SegmentEvaluationResult:
+        info.context.require("segments:write")
+        return SegmentEvaluation.from_doc(await _services(info).evaluate(segment))
+
+
+async def _change_list(
+    info: Info, segment: str, add: bool, contacts: list[relay.GlobalID] | None, where: Any
+) -> SegmentListPayload:
+    info.context.require("segments:write")
+    service = _services(info)
+    ids = _contact_ids(contacts)
+    cond = service.parse_condition(where, "where") if where is not None else None
+    if not ids and cond is None:
+        raise InvalidInput("contacts", "give contacts, where, or both")
+    record, changed = await service.change_list(segment, add, ids, cond)
+    return SegmentListPayload(segment=Segment.of(record), changed=changed)
+
+
+@strawberry.type
+class SegmentSubscription:
+    @strawberry.subscription(
+        description="Each recorded evaluation of the segment in which members joined or left "
+        "(from a MongoDB change stream of evaluations)."
+    )
+    async def segment_membership_changed(
+        self, info: Info, segment: str
+    ) -> AsyncIterator[SegmentEvaluation]:
+        await _services(info).get(segment)
+        return await info.context.subscribe(
+            EVALUATIONS,
+            matches=lambda doc: (
+                doc.get("segment") == segment and bool(doc.get("added") or doc.get("removed"))
+            ),
+            convert=SegmentEvaluation.from_doc,
+        )
+
+
+async def contact_segments(info: Info, contact_id: ObjectId) -> list[str]:
+    """The names of the published segments the contact is in."""
+    catalog = await _catalog(info)
+    out = []
+    for name, record in catalog.by_name.items():
+        if record.status != "published":
+            continue
+        ids = await member_ids(info, record)
+        at = bisect.bisect_left(ids, contact_id)
+        if at < len(ids) and ids[at] == contact_id:
+            out.append(name)
+    return out

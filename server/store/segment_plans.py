@@ -1,0 +1,94 @@
+"""The reads of segment plans (:mod:`leadgraph.rules.mongo`): ids (with the field linking them
+to their parent) of the records matching a compiled filter, counts that estimate how selective
+a filter is, and interaction counts per contact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ._base import BATCH_ALL
+
+COLLECTIONS = {
+    "contact": "contacts",
+    "lead": "leads",
+    "account": "accounts",
+    "interaction": "interactions",
+}
+#: The field linking a record to the one above it: a lead to its contact, a contact to its
+#: account (read together with the ids, so a plan never reads a record twice).
+LINKS = {"lead": "parentContactId", "contact": "accountId"}
+
+
+async def linked_ids(db: AsyncDatabase, entity: str, query: dict[str, Any]) -> dict[ObjectId, Any]:
+    """id -> link (see :data:`LINKS`; None for accounts) of the ``entity`` records matching
+    ``query``."""
+    link = LINKS.get(entity)
+    projection = {"_id": 1, link: 1} if link else {"_id": 1}
+    found = db[COLLECTIONS[entity]].find(query, projection, batch_size=BATCH_ALL)
+    return {d["_id"]: d.get(link) if link else None async for d in found}
+
+
+async def leads_of(db: AsyncDatabase, contact_ids: list[ObjectId]) -> dict[ObjectId, ObjectId]:
+    """lead id -> parent contact id, for the leads of the given contacts."""
+    query = {"parentContactId": {"$in": contact_ids}}
+    found = db["leads"].find(query, {"_id": 1, "parentContactId": 1}, batch_size=BATCH_ALL)
+    return {d["_id"]: d["parentContactId"] async for d in found}
+
+
+async def count(db: AsyncDatabase, entity: str, query: dict[str, Any]) -> int:
+    """How many ``entity`` records match ``query`` (an estimate's input: callers pass filters
+    on indexed fields, which the database counts from the index)."""
+    return await db[COLLECTIONS[entity]].count_documents(query)
+
+
+async def event_counts(db: AsyncDatabase, pipeline: list[dict[str, Any]]) -> dict[Any, int]:
+    """``{contact id: n}`` from an interactions pipeline grouping by contact (``n`` is 1 when
+    the pipeline does not count)."""
+    cursor = await db["interactions"].aggregate(pipeline, batchSize=BATCH_ALL)
+    return {d["_id"]: d.get("n", 1) async for d in cursor}
+
+
+def indexed_fields() -> dict[str, set[str]]:
+    """entity -> the fields that lead an index of its collection (a plan counts filters on
+    them to estimate selectivity)."""
+    from . import INDEXES  # the union of every module's indexes
+
+    out: dict[str, set[str]] = {}
+    for entity, name in COLLECTIONS.items():
+        out[entity] = {next(iter(m.document["key"])) for m in INDEXES.get(name, [])} | {"_id"}
+    return out
+
+
+async def contact_facts(db: AsyncDatabase, contact_id: ObjectId) -> dict[str, Any] | None:
+    """One contact with its account, leads and interactions (what a segment reads of it), or
+    None when there is no such contact."""
+    contact = await db["contacts"].find_one({"_id": contact_id})
+    if contact is None:
+        return None
+    account_id = contact.get("accountId")
+    account = await db["accounts"].find_one({"_id": account_id}) if account_id else None
+    leads = await db["leads"].find({"parentContactId": contact_id}).sort("_id", 1).to_list()
+    interactions = await db["interactions"].find({"contactId": contact_id}).to_list()
+    return {"contact": contact, "account": account, "leads": leads, "interactions": interactions}
+
+
+async def existing_contacts(db: AsyncDatabase, ids: list[ObjectId]) -> set[ObjectId]:
+    """Those of ``ids`` that are contacts."""
+    found = db["contacts"].find({"_id": {"$in": ids}}, {"_id": 1}, batch_size=BATCH_ALL)
+    return {d["_id"] async for d in found}
+
+
+async def docs_where(
+    db: AsyncDatabase, entity: str, query: dict[str, Any], fields: list[str]
+) -> list[dict[str, Any]]:
+    """The ``entity`` records matching ``query`` with only ``fields`` (and the link of
+    :data:`LINKS`): what a plan checks itself on records it has already narrowed down."""
+    link = LINKS.get(entity)
+    wanted = sorted({*fields, *([link] if link else [])})
+    # a path inside another one is implied by it (and would be a projection collision)
+    kept = [f for f in wanted if not any(f.startswith(o + ".") for o in wanted if o != f)]
+    projection = {f: 1 for f in kept} or {"_id": 1}
+    return await db[COLLECTIONS[entity]].find(query, projection, batch_size=BATCH_ALL).to_list()
