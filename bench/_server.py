@@ -21,11 +21,13 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def leadgraph_server(uri: str, db_name: str) -> AsyncIterator[str]:
-    """Start ``leadgraph serve`` on ``uri``/``db_name``, wait until ``/readyz`` answers 200,
-    yield its base URL, and stop it afterwards."""
+async def leadgraph_server(
+    uri: str, db_name: str, env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """Start ``leadgraph serve`` on ``uri``/``db_name`` (``env``: more settings), wait until
+    ``/readyz`` answers 200, yield its base URL, and stop it afterwards."""
     port = free_port()
-    env = {**os.environ, "MONGODB_URI": uri, "LEADGRAPH_DB_NAME": db_name}
+    env = {**os.environ, **(env or {}), "MONGODB_URI": uri, "LEADGRAPH_DB_NAME": db_name}
     exe = str(Path(sys.executable).parent / "leadgraph")
     proc = subprocess.Popen(
         [exe, "serve", "--port", str(port)],

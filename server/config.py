@@ -54,6 +54,7 @@ class Settings:
     header_timeout: float = 10.0  # seconds for a new connection to send its request headers
     db_timeout: float = 5.0  # seconds to find a reachable database server before UNAVAILABLE
     ready_timeout: float = 1.0  # seconds /readyz waits for the database's ping
+    gzip_min_bytes: int = 1024  # larger responses are gzip-compressed when the client accepts it
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -129,6 +131,15 @@ def _error_code(error: GraphQLError) -> str | None:
     if error.original_error is None and error.message == "Internal server error":
         return "INTERNAL_SERVER_ERROR"  # masked by the schema's MaskErrors extension
     return None
+
+
+def encode_json(data: object) -> bytes:
+    """A response body: orjson (several times faster than ``json`` on large pages); what it
+    cannot encode (an integer beyond 64 bits inside a JSON scalar) goes through ``json``."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":")).encode()
 
 
 KEY_REVOKED = 4403  # WebSocket close code: the socket's API key was revoked
@@ -318,10 +329,19 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             data.pop("data", None)  # a request error (parse/validation): no data entry
         return data
 
+    def encode_json(self, data: object) -> str:
+        """Text for WebSocket messages (sent as text frames)."""
+        return encode_json(data).decode()
+
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Any
     ) -> Response:
-        response = super().create_response(response_data, sub_response)
+        response = Response(encode_json(response_data), status_code=200, media_type=JSON)
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
         if _only_unavailable(response_data):
             response.status_code = 503
             response.headers["Retry-After"] = RETRY_AFTER
