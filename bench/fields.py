@@ -67,7 +67,9 @@ NESTED = """{
       preferences { allowBulkEmail allowEmail allowPrefill trackEmail }
       consent { level isChild guardian }
       account { name domain }
-      leads { edges { node { topic stage salesReady scores { model score explanation { rule points } } } } }
+      leads { edges { node {
+        topic stage salesReady scores { model score explanation { rule points } }
+      } } }
       interactions(last: 5) { edges { node { type occurredAt } } }
     } }
   }
@@ -118,9 +120,7 @@ def scalar_node(doc: dict[str, Any]) -> dict[str, Any]:
 
 async def raw_scalars(db: AsyncDatabase, n: int) -> bytes:
     """The page of ``n`` contacts (one find, one reply) as the GraphQL answer's JSON."""
-    docs = (
-        await db.contacts.find({}, batch_size=n + 1).sort(ORDER).limit(n + 1).to_list()
-    )[:n]
+    docs = (await db.contacts.find({}, batch_size=n + 1).sort(ORDER).limit(n + 1).to_list())[:n]
     body = {"data": {"contacts": {"edges": [{"node": scalar_node(d)} for d in docs]}}}
     return orjson.dumps(body)
 
@@ -180,7 +180,8 @@ def lead_node(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def interaction_node(doc: dict[str, Any]) -> dict[str, Any]:
-    return {"node": {"type": TYPES.get(doc["type"], "CUSTOM"), "occurredAt": iso(doc["occurredAt"])}}
+    kind = TYPES.get(doc["type"], "CUSTOM")
+    return {"node": {"type": kind, "occurredAt": iso(doc["occurredAt"])}}
 
 
 async def raw_nested(db: AsyncDatabase) -> bytes:

@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, connection: Connection | None =
                 max_body_bytes=settings.max_body_bytes,
                 read_timeout=settings.read_timeout,
                 max_json_depth=settings.max_json_depth,
-            )
+            ),
         ],
     )
     app.state.leadgraph = state
