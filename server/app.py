@@ -26,6 +26,7 @@ from .graphql_view import LeadgraphGraphQL
 from .http_limits import RequestLimits
 from .key_states import KeyStates
 from .live import Hub
+from .persisted import PersistedQueries
 from .schema import build_schema
 from .services import ServiceCache
 from .store import pagination
@@ -47,10 +48,13 @@ class AppState:
     live: Hub = field(default_factory=Hub)
     key_states: KeyStates = field(default_factory=KeyStates)
     segment_counts: AnswerCache[tuple[str, str, str], int] | None = None
+    persisted: PersistedQueries | None = None
 
     def __post_init__(self) -> None:
         if self.segment_counts is None:  # one per process, shared by all requests
             self.segment_counts = AnswerCache(self.settings.segment_count_ttl)
+        if self.persisted is None:
+            self.persisted = PersistedQueries(self.settings.persisted_only)
 
     @property
     def db(self) -> AsyncDatabase:

@@ -86,8 +86,11 @@ class _ObjectRead:
         return value
 
     def fits(self, value: Any) -> bool:
-        """The object is of the type (the check graphql-core makes with ``is_type_of``)."""
-        return value is not None and (self.is_type_of is None or self.is_type_of(value, None))
+        """The object is of the type (the check graphql-core makes with ``is_type_of``; an
+        awaitable answer is left to the ordinary path)."""
+        if value is None:
+            return False
+        return self.is_type_of is None or self.is_type_of(value, None) is True  # type: ignore[arg-type]
 
 
 Plan = list[Read | _ObjectRead | None]
@@ -147,7 +150,7 @@ def _plain_read(
     if not field.is_basic_field:
         return None
     resolve, name = field.default_resolver, field.python_name
-    return_type = field_def.type
+    return_type: Any = field_def.type
     non_null = isinstance(return_type, GraphQLNonNull)
     inner = return_type.of_type if non_null else return_type
     if isinstance(inner, GraphQLList):

@@ -20,6 +20,7 @@ from . import (
     merges,
     opportunities,
     pending_captures,
+    persisted_queries,
     submissions,
 )
 
@@ -37,6 +38,7 @@ for _module in (
     merges,
     opportunities,
     pending_captures,
+    persisted_queries,
 ):
     for _name, _models in _module.INDEXES.items():
         INDEXES.setdefault(_name, []).extend(_models)
