@@ -22,7 +22,6 @@ from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection, ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
-from leadgraph.runtime import load_rules
 from leadgraph.seed import seed_demo
 from leadgraph.store import keys
 
@@ -36,14 +35,16 @@ async def run(args: argparse.Namespace, uri: str) -> None:
         key, _ = await keys.create(db, "admin", "bench")
         settings = Settings(max_page_size=500, secret="profile")
         app = create_app(settings, Connection(client=client, db=db, embedded=None, uri=uri))
-        await load_rules(app.state.leadgraph)
         body = (
             {"query": NESTED, "variables": {}}
             if args.query == "nested"
             else {"query": SCALARS, "variables": {"n": 500}}
         )
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+        async with (
+            app.router.lifespan_context(app),  # rules, plugins, start-up as `leadgraph serve`
+            httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
+        ):
             headers = {"Authorization": f"Bearer {key}"}
             for _ in range(2):  # warm-up
                 (await http.post("/graphql", json=body, headers=headers)).raise_for_status()

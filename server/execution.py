@@ -32,12 +32,15 @@ from collections.abc import Callable
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
+    GraphQLString,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import Path, Undefined, gather_with_cancel
@@ -103,6 +106,10 @@ def _leaf(of_type: Any) -> tuple[GraphQLScalarType | GraphQLEnumType, bool] | No
     if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
         return inner, non_null
     return None
+
+
+# leaf types whose coercion returns a value of this exact Python type unchanged
+_UNCHANGED: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
 def _coerce(leaf: GraphQLScalarType | GraphQLEnumType, non_null: bool, value: Any) -> Any:
@@ -176,12 +183,15 @@ def _plain_read(
     if leaf is None:
         return _object_read(field, return_type)
     leaf_type, leaf_non_null = leaf
+    unchanged = _UNCHANGED.get(leaf_type)
 
     def read(source: Any) -> Any:
         try:
             value = resolve(source, name)
         except Exception:
             return _SLOW
+        if type(value) is unchanged:  # a str for String/ID, a bool for Boolean: as it is
+            return value
         return _coerce(leaf_type, leaf_non_null, value)
 
     return read
