@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from click.testing import CliRunner
 from conftest import Api
 from leadgraph.cli import cli
@@ -255,3 +256,15 @@ async def test_large_answers_are_gzipped_small_ones_are_not(api: Api) -> None:
     )
     assert "content-encoding" not in small.headers
     assert small.json()["data"]["contacts"]["totalCount"] == 30
+
+
+def test_persisted_only_is_read_from_the_environment() -> None:
+    from leadgraph.app import create_app
+    from leadgraph.config import Settings
+
+    on = create_app(Settings.from_env({"LEADGRAPH_PERSISTED_ONLY": "1", "LEADGRAPH_SECRET": "s"}))
+    assert on.state.leadgraph.persisted.persisted_only is True
+    off = create_app(Settings.from_env({"LEADGRAPH_SECRET": "s"}))
+    assert off.state.leadgraph.persisted.persisted_only is False
+    with pytest.raises(ValueError, match="LEADGRAPH_PERSISTED_ONLY"):  # stops the start-up
+        Settings.from_env({"LEADGRAPH_PERSISTED_ONLY": "maybe"})
