@@ -14,6 +14,18 @@ from pathlib import Path
 import httpx
 
 
+class Served(str):
+    """The base URL of a started server; ``pid`` is its process (for CPU accounting)."""
+
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -23,10 +35,9 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def leadgraph_server(
     uri: str, db_name: str, env: dict[str, str] | None = None
-) -> AsyncIterator[str]:
-    """Start ``leadgraph serve`` on ``uri``/``db_name`` (with ``env`` added to its
-    environment), wait until ``/readyz`` answers 200, yield its base URL, and stop it
-    afterwards."""
+) -> AsyncIterator[Served]:
+    """Start ``leadgraph serve`` on ``uri``/``db_name`` (``env``: more settings), wait until
+    ``/readyz`` answers 200, yield its base URL, and stop it afterwards."""
     port = free_port()
     env = {**os.environ, **(env or {}), "MONGODB_URI": uri, "LEADGRAPH_DB_NAME": db_name}
     exe = str(Path(sys.executable).parent / "leadgraph")
@@ -36,7 +47,8 @@ async def leadgraph_server(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = Served(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
     try:
         async with httpx.AsyncClient() as http:
             for _ in range(600):

@@ -347,14 +347,17 @@ async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
 
 
 def _attach_feature_commands() -> None:
-    """Commands that live with their feature: ``rules``, ``import`` and ``replay``."""
+    """Commands that live with their feature: ``rules``, ``import``, ``replay`` and
+    ``persisted``."""
     from .importer_cli import import_
+    from .persisted_cli import persisted
     from .replay_cli import replay
     from .rules.cli import rules
 
     cli.add_command(rules)
     cli.add_command(import_)
     cli.add_command(replay)
+    cli.add_command(persisted)
 
 
 _attach_feature_commands()

@@ -91,6 +91,12 @@ class Settings:
     header_timeout: float = 10.0  # seconds for a new connection to send its request headers
     db_timeout: float = 5.0  # seconds to find a reachable database server before UNAVAILABLE
     ready_timeout: float = 1.0  # seconds /readyz waits for the database's ping
+    gzip_min_bytes: int = 1024  # larger responses are gzip-compressed when the client accepts it
+    # Persisted queries (README "Persisted queries"): only registered hashes run, and clients
+    # may not register (LEADGRAPH_PERSISTED_ONLY=1); seconds an HTTP cache may keep the answer
+    # to a persisted query sent with GET (0: it stores it and revalidates with its ETag).
+    persisted_only: bool = False
+    persisted_max_age: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -111,11 +117,24 @@ class Settings:
             else base.rules_dir,
             rule_limits=RuleLimits.from_env(env),
             secret=env.get("LEADGRAPH_SECRET") or None,
+            persisted_only=_flag(env, "LEADGRAPH_PERSISTED_ONLY", base.persisted_only),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the non-None values of ``changes`` applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    """A yes/no setting: ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0 (true/false), got {raw!r}")
 
 
 def _numbers_from_env(env: dict[str, str]) -> dict[str, Any]:

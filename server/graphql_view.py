@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -48,6 +51,7 @@ from .auth import Principal, bearer_token
 from .context import Context
 from .db import unavailable
 from .loaders import Loaders
+from .persisted import PersistedQueryError
 
 if TYPE_CHECKING:
     from .app import AppState
@@ -129,6 +133,15 @@ def _error_code(error: GraphQLError) -> str | None:
     if error.original_error is None and error.message == "Internal server error":
         return "INTERNAL_SERVER_ERROR"  # masked by the schema's MaskErrors extension
     return None
+
+
+def encode_json(data: object) -> bytes:
+    """A response body: orjson (several times faster than ``json`` on large pages); what it
+    cannot encode (an integer beyond 64 bits inside a JSON scalar) goes through ``json``."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":")).encode()
 
 
 KEY_REVOKED = 4403  # WebSocket close code: the socket's API key was revoked
@@ -226,6 +239,12 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         super().__init__(state.schema, **kwargs)
         self.state = state
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """GraphiQL for a GET without a query, unless it names a persisted query."""
+        return super().should_render_graphql_ide(request) and not request.query_params.get(
+            "extensions"
+        )
+
     async def authenticate(self, header: str | None) -> Principal | None:
         token = bearer_token(header)
         if token is None:
@@ -239,7 +258,9 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         request = Request(scope, receive)
         media_type = response_media_type(request.headers.get("accept"))
         wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
-        if wants_ide and not request.query_params.get("query"):
+        if wants_ide and not (
+            request.query_params.get("query") or request.query_params.get("extensions")
+        ):
             await super().__call__(scope, receive, send)
             return
         try:
@@ -262,8 +283,11 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             return
         scope.setdefault("state", {})["principal"] = principal
         scope["state"]["media_type"] = media_type
+        scope["state"]["if_none_match"] = request.headers.get("if-none-match")
         try:
             response = await self.run(request)
+        except PersistedQueryError as exc:
+            response = error_response(exc.status, exc.message, exc.code, media_type, exc.headers)
         except HTTPException as exc:
             if request.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
                 # GraphQL-over-HTTP: a mutation sent with GET is 405 Method Not Allowed.
@@ -318,10 +342,19 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             data.pop("data", None)  # a request error (parse/validation): no data entry
         return data
 
+    def encode_json(self, data: object) -> str:
+        """Text for WebSocket messages (sent as text frames)."""
+        return encode_json(data).decode()
+
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Any
     ) -> Response:
-        response = super().create_response(response_data, sub_response)
+        response = Response(encode_json(response_data), status_code=200, media_type=JSON)
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
         if _only_unavailable(response_data):
             response.status_code = 503
             response.headers["Retry-After"] = RETRY_AFTER
@@ -337,6 +370,36 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             and response.status_code == 200  # not when a limit already chose (429)
         ):
             response.status_code = 400
+        if request_state is not None and request_state.get("persisted_get"):
+            return self._cacheable(response, response_data, request_state)
+        return response
+
+    def _cacheable(
+        self,
+        response: Response,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        request_state: dict[str, Any],
+    ) -> Response:
+        """The answer to a persisted query sent with GET, with the headers HTTP caches need:
+        ``Cache-Control: private`` (answers depend on the caller's key) with
+        ``max-age=persisted_max_age`` or ``no-cache``, ``Vary``, a weak ``ETag`` of the body,
+        and 304 for a matching ``If-None-Match``.  Answers with errors are not cacheable."""
+        if (
+            response.status_code != 200
+            or not isinstance(response_data, dict)
+            or response_data.get("errors")
+        ):
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        max_age = self.state.settings.persisted_max_age
+        headers = {
+            "ETag": f'W/"{hashlib.sha256(bytes(response.body)).hexdigest()[:32]}"',
+            "Cache-Control": f"private, max-age={max_age}" if max_age > 0 else "private, no-cache",
+            "Vary": "Authorization, Accept",
+        }
+        if headers["ETag"] in (request_state.get("if_none_match") or ""):
+            return Response(status_code=304, headers=headers)
+        response.headers.update(headers)
         return response
 
     async def execute_single(
@@ -348,10 +411,38 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         root_value: Any,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Strawberry's, except that subscriptions are refused: they run over WebSocket."""
+        """Strawberry's, except that subscriptions are refused (they run over WebSocket) and
+        persisted queries are looked up, registered and marked cacheable
+        (:mod:`leadgraph.persisted`)."""
         allowed = {OperationType.QUERY, OperationType.MUTATION}
         if request_adapter.method == "GET":
             allowed = {OperationType.QUERY}
+        persisted = self.state.persisted
+        assert persisted is not None
+        query, register = await persisted.resolve(
+            context.db, request_data.query, request_data.extensions
+        )
+        request_data.query = query
+        result = await self._execute(request_adapter, context, root_value, request_data, allowed)
+        request_error = result.data is None and bool(result.errors)
+        if register is not None and not request_error:
+            await persisted.register(context.db, register)
+        if (
+            request_adapter.method == "GET"
+            and query is not None
+            and "persistedQuery" in (request_data.extensions or {})
+        ):
+            request.scope.setdefault("state", {})["persisted_get"] = True
+        return result
+
+    async def _execute(
+        self,
+        request_adapter: AsyncHTTPRequestAdapter,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+        allowed: set[OperationType],
+    ) -> ExecutionResult:
         try:
             return await self.schema.execute(
                 request_data.query,

@@ -11,7 +11,15 @@ import logging
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.relay.types import GlobalIDValueError
 
 from .api.accounts import AccountMutation, AccountQuery
@@ -28,6 +36,7 @@ from .config import Settings
 from .cost import QueryCost
 from .db import unavailable
 from .errors import UserError
+from .execution import FastExecutionContext
 from .rate_limit import RateLimiter
 
 log = logging.getLogger("leadgraph")
@@ -109,19 +118,32 @@ class MaskInternalErrors(MaskErrors):
         )
 
 
+DOCUMENT_CACHE = 1024  # parsed and validated documents kept per process (LRU)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with the request limits of ``settings`` (depth, aliases, tokens, cost and
-    the per-key rate limit, whose buckets live as long as the schema)."""
+    the per-key rate limit, whose buckets live as long as the schema).
+
+    Parsing and validation are cached per query text (LRU, :data:`DOCUMENT_CACHE`): the depth
+    and alias rules are built once here, so a repeated query hits the validation cache with
+    the same rules.  Plain fields are answered in place (:mod:`leadgraph.execution`)."""
     settings = settings or Settings()
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        execution_context_class=FastExecutionContext,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=settings.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: AddValidationRules(limits),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: ParserCache(maxsize=DOCUMENT_CACHE),
+            lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
             lambda: QueryCost(settings, limiter),
             lambda: MaskInternalErrors(
                 should_mask_error=_should_mask, error_message="Internal server error"

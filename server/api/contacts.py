@@ -88,8 +88,13 @@ class InteractionCount:
 @strawberry.type(description="Marketing insights: KPIs over the contact's interactions.")
 class MarketingInsights:
     total: int
-    counts: list[InteractionCount]
     last_activity_at: datetime | None
+    _counts: strawberry.Private[dict[str, int]]
+
+    @strawberry.field(description="Interactions by type, in type order.")
+    def counts(self) -> list[InteractionCount]:
+        # built when asked: most pages never list them, and a page builds one per contact
+        return [InteractionCount(type=k, count=v) for k, v in sorted(self._counts.items())]
 
 
 @strawberry.type(description="One person: customer, prospect, partner, vendor, speaker, sponsor.")
@@ -145,11 +150,8 @@ class Contact(StoredNode, collection=store.NAME):
             subscriptions=list(doc.get("subscriptions") or []),
             insights=MarketingInsights(
                 total=int(insights.get("total") or 0),
-                counts=[
-                    InteractionCount(type=k, count=v)
-                    for k, v in sorted((insights.get("counts") or {}).items())
-                ],
                 last_activity_at=insights.get("lastActivityAt"),
+                _counts=insights.get("counts") or {},
             ),
             created_at=doc["createdAt"],
             updated_at=doc.get("updatedAt") or doc["createdAt"],

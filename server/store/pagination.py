@@ -6,7 +6,7 @@ import base64
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -182,9 +182,15 @@ class Page:
     order: Order
     filter: dict[str, Any]
     total: int | None = None  # known when the page was cut from an in-memory list
+    # cursors already encoded, by document id: an edge's cursor and pageInfo's end cursor are
+    # one encryption
+    _cursors: dict[Any, str] = field(default_factory=dict, repr=False, compare=False)
 
     def cursor(self, doc: dict[str, Any]) -> str:
-        return encode_cursor(self.order.field, doc)
+        cursor = self._cursors.get(doc["_id"])
+        if cursor is None:
+            cursor = self._cursors[doc["_id"]] = encode_cursor(self.order.field, doc)
+        return cursor
 
 
 def _and(*parts: dict[str, Any]) -> dict[str, Any]:

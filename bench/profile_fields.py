@@ -1,0 +1,79 @@
+"""Profile the GraphQL layer on the 500-contact, 13-scalar-field page of ``bench/fields.py``.
+
+Runs the real app in this process (the ASGI app called through httpx's ASGI transport: the
+view, the extensions, execution and the JSON encoding, no socket) under cProfile and prints
+the top entries by own time and by cumulative time; docs/performance.md quotes them.
+
+    python bench/profile_fields.py [--contacts 600] [--reps 10] [--top 25] [--query nested]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import uuid
+
+import httpx
+from fields import NESTED, SCALARS
+from leadgraph.app import create_app
+from leadgraph.config import Settings
+from leadgraph.db import Connection, ensure_indexes, make_client
+from leadgraph.embedded import EmbeddedMongo
+from leadgraph.seed import seed_demo
+from leadgraph.store import keys
+
+
+async def run(args: argparse.Namespace, uri: str) -> None:
+    client = make_client(uri)
+    db = client[f"bench_profile_{uuid.uuid4().hex[:8]}"]
+    try:
+        await ensure_indexes(db)
+        await seed_demo(db, n_contacts=args.contacts)
+        key, _ = await keys.create(db, "admin", "bench")
+        settings = Settings(max_page_size=500, secret="profile")
+        app = create_app(settings, Connection(client=client, db=db, embedded=None, uri=uri))
+        body = (
+            {"query": NESTED, "variables": {}}
+            if args.query == "nested"
+            else {"query": SCALARS, "variables": {"n": 500}}
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),  # rules, plugins, start-up as `leadgraph serve`
+            httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
+        ):
+            headers = {"Authorization": f"Bearer {key}"}
+            for _ in range(2):  # warm-up
+                (await http.post("/graphql", json=body, headers=headers)).raise_for_status()
+            profile = cProfile.Profile()
+            profile.enable()
+            for _ in range(args.reps):
+                (await http.post("/graphql", json=body, headers=headers)).raise_for_status()
+            profile.disable()
+        for sort in ("tottime", "cumulative"):
+            out = io.StringIO()
+            stats = pstats.Stats(profile, stream=out).strip_dirs().sort_stats(sort)
+            stats.print_stats(args.top)
+            print(f"--- by {sort}, {args.reps} requests")
+            print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:20000])
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=600)
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--query", choices=("scalars", "nested"), default="scalars")
+    args = parser.parse_args()
+    with EmbeddedMongo(":memory:") as embedded:
+        asyncio.run(run(args, embedded.uri))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Persisted queries: Automatic Persisted Queries (APQ) and the allow-list mode.
+
+A client sends ``extensions.persistedQuery = {"version": 1, "sha256Hash": H}`` (POST body, or
+the ``extensions`` query parameter of a GET) instead of the query text:
+
+- a hash this deployment knows runs its query (a GET of a query can then be cached by HTTP
+  caches: see :mod:`leadgraph.graphql_view`);
+- an unknown hash answers the error ``PersistedQueryNotFound`` (``extensions.code``
+  ``PERSISTED_QUERY_NOT_FOUND``, HTTP 200, not cacheable), the Apollo convention: the client
+  sends the query again with the hash, which registers it once it ran without a request error;
+- a query whose SHA-256 is not the hash sent is refused (``BAD_REQUEST``,
+  ``provided sha does not match query``), as is a version other than 1.
+
+With ``LEADGRAPH_PERSISTED_ONLY=1`` only registered hashes run (``leadgraph persisted add``
+registers a front end's queries at deploy): a query sent as text is refused with
+``PERSISTED_QUERY_REQUIRED``, a registration with ``PERSISTED_QUERY_NOT_ALLOWED``.
+
+Registered queries live in MongoDB (``store.persisted_queries``), so every server process
+knows them; each process keeps the ones it used in a bounded in-memory LRU cache.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from graphql import GraphQLError
+from pymongo.asynchronous.database import AsyncDatabase
+
+from .store import persisted_queries as store
+
+NOT_FOUND = "PersistedQueryNotFound"  # the message Apollo clients look for
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+# Apollo's answer to a miss: never cached, so a registration is seen at once
+NOT_FOUND_HEADERS = {"Cache-Control": "private, no-cache, must-revalidate"}
+
+
+class PersistedQueryError(Exception):
+    """A persisted-query request refused before anything ran (a typed GraphQL error)."""
+
+    def __init__(
+        self, message: str, code: str, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message, self.code, self.status, self.headers = message, code, status, headers
+
+
+class PersistedQueries:
+    """What the process knows about persisted queries: the mode and a cache of the store."""
+
+    def __init__(self, persisted_only: bool = False, cache_size: int = 4096) -> None:
+        self.persisted_only = persisted_only
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    async def lookup(self, db: AsyncDatabase, sha256: str) -> str | None:
+        """The query registered under ``sha256`` (cached per database)."""
+        key = (db.name, sha256)
+        query = self._cache.get(key)
+        if query is not None:
+            self._cache.move_to_end(key)
+            return query
+        query = await store.get(db, sha256)
+        if query is not None:
+            self._remember(key, query)
+        return query
+
+    def _remember(self, key: tuple[str, str], query: str) -> None:
+        self._cache[key] = query
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    async def resolve(
+        self, db: AsyncDatabase, query: str | None, extensions: dict[str, Any] | None
+    ) -> tuple[str | None, str | None]:
+        """``(query to run, query to register once it ran)`` for a request; raises
+        :class:`PersistedQueryError` for a miss, a mismatch or what the mode refuses."""
+        persisted = (extensions or {}).get("persistedQuery")
+        if persisted is None:
+            if self.persisted_only and query is not None:
+                raise PersistedQueryError(
+                    "this server runs persisted queries only: send "
+                    "extensions.persistedQuery.sha256Hash of a registered query",
+                    "PERSISTED_QUERY_REQUIRED",
+                )
+            return query, None
+        if not isinstance(persisted, dict) or persisted.get("version") != 1:
+            raise PersistedQueryError("Unsupported persisted query version", "BAD_REQUEST")
+        sha256 = persisted.get("sha256Hash")
+        if not isinstance(sha256, str) or not SHA256.fullmatch(sha256):
+            raise PersistedQueryError(
+                "extensions.persistedQuery.sha256Hash must be 64 hexadecimal digits",
+                "BAD_REQUEST",
+            )
+        sha256 = sha256.lower()
+        if query is None:
+            known = await self.lookup(db, sha256)
+            if known is None:
+                raise PersistedQueryError(
+                    NOT_FOUND, "PERSISTED_QUERY_NOT_FOUND", 200, dict(NOT_FOUND_HEADERS)
+                )
+            return known, None
+        if store.query_hash(query) != sha256:
+            raise PersistedQueryError("provided sha does not match query", "BAD_REQUEST")
+        if await self.lookup(db, sha256) is not None:
+            return query, None
+        if self.persisted_only:
+            raise PersistedQueryError(
+                "this query is not on the allow-list, and clients cannot register queries "
+                "here (LEADGRAPH_PERSISTED_ONLY): register it with `leadgraph persisted add`",
+                "PERSISTED_QUERY_NOT_ALLOWED",
+            )
+        return query, query
+
+    async def register(self, db: AsyncDatabase, query: str) -> None:
+        """Store a query a client sent with its hash (after it ran without a request error)."""
+        await store.add(db, query, "client")
+        self._remember((db.name, store.query_hash(query)), query)
+
+
+def read_queries(path: Path) -> list[tuple[str, str | None]]:
+    """The queries a file holds, as ``(query, name)``: a ``.graphql``/``.gql`` file is one
+    document (all its operations, registered as one text); a ``.json`` file is an Apollo
+    persisted query manifest (``{"format": "apollo-persisted-query-manifest", "operations":
+    [{"id", "body", "name"}]}``) or a map of hash to query (Relay's output).  Every query must
+    parse and validate against the schema and, where the file gives one, match its hash.
+    Raises ValueError naming the file and the entry otherwise."""
+    from graphql import OperationDefinitionNode, parse, validate
+
+    from .schema import schema
+
+    text = path.read_text(encoding="utf-8")
+    entries: list[tuple[str, str | None]] = []  # (query, the hash the file claims)
+    if path.suffix.lower() == ".json":
+        data = json.loads(text)
+        if isinstance(data, dict) and isinstance(data.get("operations"), list):
+            for op in data["operations"]:
+                if not isinstance(op, dict) or not isinstance(op.get("body"), str):
+                    raise ValueError(f"{path}: every operation needs a 'body' string")
+                entries.append((op["body"], op.get("id")))
+        elif isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
+            entries.extend((query, sha) for sha, query in data.items())
+        else:
+            raise ValueError(
+                f"{path}: expected an Apollo persisted query manifest or a map of hash to query"
+            )
+    else:
+        entries.append((text, None))
+    out: list[tuple[str, str | None]] = []
+    for query, claimed in entries:
+        sha = store.query_hash(query)
+        if claimed is not None and str(claimed).lower() != sha:
+            raise ValueError(f"{path}: {claimed} is not the SHA-256 of its query ({sha})")
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            raise ValueError(f"{path}: query {sha[:12]}: {exc.message}") from None
+        problems = validate(schema._schema, document)
+        if problems:
+            raise ValueError(f"{path}: query {sha[:12]}: {problems[0].message}")
+        names = [
+            d.name.value
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode) and d.name is not None
+        ]
+        out.append((query, ", ".join(names) or None))
+    return out
