@@ -15,7 +15,8 @@ from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from .config import Settings
+from . import signing
+from .config import Settings, server_secret
 from .embedded import EmbeddedMongo
 from .store import INDEXES
 
@@ -84,6 +85,7 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
     reuses the running embedded server instead of opening its files twice.  ``publish`` makes
     this process announce its embedded server to the others.
     """
+    signing.use_secret(server_secret(settings))  # suppression hashes and tokens of commands
     embedded: EmbeddedMongo | None = None
     uri = reachable_uri(settings)
     if uri is None:

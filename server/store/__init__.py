@@ -20,7 +20,10 @@ from . import (
     merges,
     opportunities,
     pending_captures,
+    privacy_audit,
     submissions,
+    subscription_lists,
+    suppressions,
 )
 
 INDEXES: dict[str, list[IndexModel]] = {}
@@ -37,6 +40,9 @@ for _module in (
     merges,
     opportunities,
     pending_captures,
+    subscription_lists,
+    suppressions,
+    privacy_audit,
 ):
     for _name, _models in _module.INDEXES.items():
         INDEXES.setdefault(_name, []).extend(_models)

@@ -19,3 +19,13 @@ async def get(db: AsyncDatabase, key: str) -> dict[str, Any] | None:
 async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Any = None) -> None:
     """Record a submission's outcome (a duplicate ``_id`` raises ``DuplicateKeyError``)."""
     await db[NAME].insert_one(doc, session=session)
+
+
+async def of_contact(db: AsyncDatabase, contact_id: Any) -> list[dict[str, Any]]:
+    """The recorded outcomes of a contact's submissions (their matched values included)."""
+    return await db[NAME].find({"contactId": contact_id}).to_list()
+
+
+async def delete_of_contact(db: AsyncDatabase, contact_id: Any, session: Any = None) -> int:
+    result = await db[NAME].delete_many({"contactId": contact_id}, session=session)
+    return result.deleted_count
