@@ -85,7 +85,8 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
     reuses the running embedded server instead of opening its files twice.  ``publish`` makes
     this process announce its embedded server to the others.
     """
-    signing.use_secret(server_secret(settings))  # suppression hashes and tokens of commands
+    # suppression hashes and tokens of commands (the app has loaded it already)
+    signing.use_secret(server_secret(settings), replace=False)
     embedded: EmbeddedMongo | None = None
     uri = reachable_uri(settings)
     if uri is None:

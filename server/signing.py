@@ -29,10 +29,12 @@ _TOKEN_SALT = "leadgraph subscription centre"
 _secret: bytes | None = None
 
 
-def use_secret(secret: bytes) -> None:
-    """Sign with ``secret`` from now on in this process."""
+def use_secret(secret: bytes, *, replace: bool = True) -> None:
+    """Sign with ``secret`` from now on in this process (``replace`` False: only when no
+    secret was loaded yet, as a command opening the database does)."""
     global _secret
-    _secret = secret
+    if replace or _secret is None:
+        _secret = secret
 
 
 def _current() -> bytes:

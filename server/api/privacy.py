@@ -266,7 +266,7 @@ class PrivacyMutation:
     ) -> SubscriptionListResult:
         info.context.require("lists:write")
         oid = object_id(id, "SubscriptionList")
-        doc = await info.context.services.subscription_lists.rename(oid, name)
+        doc = await info.context.services.subscription_lists.rename_list(oid, name)
         if doc is None:
             raise NotFound("SubscriptionList", str(id))
         return SubscriptionListPayload(list=SubscriptionList.from_doc(doc))

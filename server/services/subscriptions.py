@@ -48,7 +48,7 @@ class SubscriptionLists:
         except DuplicateKeyError:
             raise Conflict(f"a subscription list named {name!r} already exists") from None
 
-    async def rename(self, oid: ObjectId, name: str) -> dict[str, Any] | None:
+    async def rename_list(self, oid: ObjectId, name: str) -> dict[str, Any] | None:
         """Rename a list and, in the same transaction, every contact's membership of it.
         None: no such list.  :raises Conflict: the new name is taken."""
         name = clean_name(name, "name")
