@@ -400,7 +400,9 @@ class ContactMutation:
         return ContactPayload(contact=Contact.from_doc(doc))
 
     @strawberry.mutation(
-        description="Delete a contact with its interactions; its leads become orphans."
+        description="Delete a contact with its interactions; its leads lose it and every copy of "
+        "the person (name, email, job title), so orphan linking cannot re-create it. To honour "
+        "an erasure request use eraseContact."
     )
     @errors_as_data
     async def delete_contact(self, info: Info, id: relay.GlobalID) -> DeleteResult:

@@ -75,7 +75,10 @@ async def suppressed(db: AsyncDatabase, emails: list[str]) -> set[str]:
 async def lift_suppression(db: AsyncDatabase, email_normalized: str, source: str) -> bool:
     """The person came back of their own accord (an explicit submission): their email is no
     longer suppressed; recorded in the audit log (without the address)."""
-    if not await suppressions.remove(db, signing.email_hash(email_normalized)):
+    digest = signing.email_hash(email_normalized)
+    if not await suppressions.held(db, [digest]):  # a read: the common case costs no write
+        return False
+    if not await suppressions.remove(db, digest):
         return False
     await privacy_audit.record(
         db, {"action": "suppression_cleared", "contactId": None, "by": {"source": source}}
@@ -183,7 +186,9 @@ class Privacy:
             "interactions": history,
             "merges": merged,
             "matchKeys": await match_keys.of_records(self.db, [contact_id, *lead_ids]),
-            "submissions": await submissions.of_contact(self.db, contact_id),
+            "submissions": await submissions.of_contacts(
+                self.db, [contact_id, *await self._duplicates(contact_id)]
+            ),
             "pendingCaptures": pending,
             "privacyAudit": await privacy_audit.of_contact(self.db, contact_id),
         }
@@ -209,6 +214,11 @@ class Privacy:
             found += [d.get("emailNormalized") for d in merge.get("duplicates") or []]
         return [e for e in dict.fromkeys(found) if e]
 
+    async def _duplicates(self, contact_id: ObjectId) -> list[ObjectId]:
+        """The contacts merged into this one (their submission records are the person's)."""
+        found = await merges.involving(self.db, contact_id)
+        return [d for m in found if m["survivorId"] == contact_id for d in m["duplicateIds"]]
+
     async def _leads(
         self, contact_id: ObjectId, emails: list[str], session: Any = None
     ) -> list[dict[str, Any]]:
@@ -226,13 +236,14 @@ class Privacy:
         first = await contacts.get(self.db, contact_id)
         if first is None:
             return None
-        emails = await self._emails(first)
+        emails, duplicates = await self._emails(first), await self._duplicates(contact_id)
 
         async def work(session: Any) -> dict[str, int] | None:
             contact = await contacts.get(self.db, contact_id, session=session)
             if contact is None:
                 return None
             held = await self._leads(contact_id, emails, session=session)
+            people = [contact_id, *duplicates]
             lead_ids = [d["_id"] for d in held]
             everyone = [*emails, *(d.get("emailNormalized") for d in held)]
             addresses = [e for e in dict.fromkeys(everyone) if e]
@@ -245,12 +256,13 @@ class Privacy:
                     self.db, [contact_id, *lead_ids], session=session
                 ),
                 "merges": await merges.delete_involving(self.db, contact_id, session=session),
-                "submissions": await submissions.delete_of_contact(
-                    self.db, contact_id, session=session
+                "submissions": await submissions.delete_of_contacts(
+                    self.db, people, session=session
                 ),
                 "pendingCaptures": 0,
                 "suppressed": len(addresses),
             }
+            await leads.unlink_parent(self.db, "parentContactId", contact_id, session=session)
             for email in addresses:
                 counts["pendingCaptures"] += await pending_captures.delete_mentioning(
                     self.db, email, session=session

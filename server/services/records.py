@@ -142,6 +142,7 @@ class Records:
             await interactions.delete_of_contact(self.db, oid, session=session)
             held = [d["_id"] for d in await leads.of_contact(self.db, oid, session=session)]
             await leads.anonymise(self.db, held, session=session)
+            await leads.unlink_parent(self.db, "parentContactId", oid, session=session)
             await match_keys.release_all(self.db, held, session=session)
             await opportunities.unlink_parent(self.db, "contactId", oid, session=session)
 

@@ -461,15 +461,15 @@ async def of_contact(
 
 async def anonymise(db: AsyncDatabase, ids: list[ObjectId], session: Any = None) -> int:
     """The person behind the leads ``ids`` was deleted or erased: clear their copies of the
-    person (name, email, job title) and the parent contact, keep the funnel data (topic,
-    stage, scores) for the statistics, and mark them ``anonymizedAt`` (orphan linking leaves
-    them alone)."""
+    person (name, email, job title), keep the funnel data (topic, stage, scores) for the
+    statistics, and mark them ``anonymizedAt`` (orphan linking leaves them alone).  Their
+    parent is the caller's business (:func:`unlink_parent`)."""
     if not ids:
         return 0
     t = now()
     clear: dict[str, Any] = {name: None for name in PERSON_COPIES}
     update = {
-        "$set": {**clear, "parentContactId": None, "anonymizedAt": t, "updatedAt": t},
+        "$set": {**clear, "anonymizedAt": t, "updatedAt": t},
         "$unset": {"mergedFrom": ""},
         "$inc": REV,
     }

@@ -21,11 +21,11 @@ async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Any = None) ->
     await db[NAME].insert_one(doc, session=session)
 
 
-async def of_contact(db: AsyncDatabase, contact_id: Any) -> list[dict[str, Any]]:
-    """The recorded outcomes of a contact's submissions (their matched values included)."""
-    return await db[NAME].find({"contactId": contact_id}).to_list()
+async def of_contacts(db: AsyncDatabase, contact_ids: list[Any]) -> list[dict[str, Any]]:
+    """The recorded outcomes of some contacts' submissions (their matched values included)."""
+    return await db[NAME].find({"contactId": {"$in": contact_ids}}).to_list()
 
 
-async def delete_of_contact(db: AsyncDatabase, contact_id: Any, session: Any = None) -> int:
-    result = await db[NAME].delete_many({"contactId": contact_id}, session=session)
+async def delete_of_contacts(db: AsyncDatabase, contact_ids: list[Any], session: Any = None) -> int:
+    result = await db[NAME].delete_many({"contactId": {"$in": contact_ids}}, session=session)
     return result.deleted_count

@@ -30,6 +30,17 @@ async def insert(db: AsyncDatabase, name: str) -> dict[str, Any]:
     return doc
 
 
+async def ensure(db: AsyncDatabase, names: list[str]) -> None:
+    """Make sure active lists named ``names`` exist (the demo seed; idempotent)."""
+    t = now()
+    for name in names:
+        await db[NAME].update_one(
+            {"name": name},
+            {"$setOnInsert": {"status": "active", "createdAt": t, "updatedAt": t}},
+            upsert=True,
+        )
+
+
 async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
     return await get_by_id(db[NAME], oid, session=session)
 
