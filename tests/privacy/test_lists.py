@@ -3,6 +3,8 @@ subscribe and unsubscribe; an unsubscribe wins over later bulk adds."""
 
 from __future__ import annotations
 
+import asyncio
+
 from capture.helpers import submit
 from foundation import create_contact, create_lists
 
@@ -131,3 +133,18 @@ async def test_forms_and_imports_only_name_active_lists(api):
     assert imported["rejectedRows"] == [
         {"line": 3, "reason": "subscriptions: no active subscription list named 'typo'"}
     ]
+
+
+async def test_concurrent_changes_to_one_contact_lose_nothing(api):
+    names = [f"list-{i}" for i in range(6)]
+    await create_lists(api, *names)
+    ann = await create_contact(api, email="ann@example.com", lastName="Ann")
+    results = await asyncio.gather(
+        *(api.gql(SUBSCRIBE, {"c": [ann], "l": [name]}) for name in names)
+    )
+    assert all(r["subscribeContacts"]["__typename"] == "SubscriptionChangePayload" for r in results)
+    contact = (await api.gql(CONTACT_QUERY, {"id": ann}))["contact"]
+    assert sorted(contact["subscriptions"]) == names
+    records = await api.db.interactions.find({"type": "consent_changed"}).to_list()
+    joined = sorted(c["list"] for r in records for c in r["details"]["changes"])
+    assert joined == names  # each change recorded exactly once
