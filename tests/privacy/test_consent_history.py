@@ -127,3 +127,18 @@ async def test_an_import_records_its_consent_changes_with_its_line(api):
     ]
     cy = await api.db.contacts.find_one({"_id": doc["contactId"]})
     assert cy["email"] == "cy@example.com" and cy["preferences"]["allowBulkEmail"] is True
+
+
+async def test_consent_records_cannot_be_forged_through_record_interaction(api):
+    cid = await api.gql(
+        'mutation { createContact(input: {email: "x@example.com"}) '
+        "{ ... on ContactPayload { contact { id } } } }"
+    )
+    cid = cid["createContact"]["contact"]["id"]
+    out = await api.gql(
+        """mutation($c: ID!) { recordInteraction(input: {contact: $c, type: CONSENT_CHANGED,
+           details: {changes: []}}) { __typename ... on ValidationError { field } } }""",
+        {"c": cid},
+    )
+    assert out["recordInteraction"] == {"__typename": "ValidationError", "field": "input.type"}
+    assert await api.db.interactions.count_documents({}) == 0
