@@ -16,7 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from ..db import in_transaction
-from ..errors import Conflict, InvalidInput
+from ..errors import Conflict, InvalidInput, NotFound
 from ..store import contacts, subscription_lists
 from .consent import Actor, Applied, Consent, ConsentChange, require_lists
 
@@ -78,6 +78,13 @@ class SubscriptionLists:
     async def get(self, oid: ObjectId) -> dict[str, Any] | None:
         return await subscription_lists.get(self.db, oid)
 
+    async def _require_contacts(self, contact_ids: list[ObjectId]) -> None:
+        """:raises NotFound: naming the first contact that does not exist (nothing written)."""
+        found = await contacts.by_ids(self.db, contact_ids)
+        for oid in contact_ids:
+            if oid not in found:
+                raise NotFound("Contact", str(oid))
+
     async def subscribe(
         self,
         contact_ids: list[ObjectId],
@@ -89,6 +96,7 @@ class SubscriptionLists:
         """Add contacts to active lists.  A contact that left a list stays out of it unless
         ``resubscribe`` (the person asked for it) — see :mod:`leadgraph.services.consent`."""
         await require_lists(self.db, names, "lists")
+        await self._require_contacts(contact_ids)
         change = ConsentChange(subscribe=names, resubscribe=resubscribe)
         return await self.consent.apply_many([(c, change) for c in contact_ids], actor)
 
@@ -97,5 +105,6 @@ class SubscriptionLists:
     ) -> dict[ObjectId, Applied]:
         """Take contacts off lists (archived ones too) and remember that they left."""
         await require_lists(self.db, names, "lists", active=False)
+        await self._require_contacts(contact_ids)
         change = ConsentChange(unsubscribe=names)
         return await self.consent.apply_many([(c, change) for c in contact_ids], actor)

@@ -148,3 +148,14 @@ async def test_concurrent_changes_to_one_contact_lose_nothing(api):
     records = await api.db.interactions.find({"type": "consent_changed"}).to_list()
     joined = sorted(c["list"] for r in records for c in r["details"]["changes"])
     assert joined == names  # each change recorded exactly once
+
+
+async def test_a_missing_contact_refuses_the_whole_change(api):
+    await create_lists(api, "news")
+    ann = await create_contact(api, email="ann@example.com", lastName="Ann")
+    missing = "Q29udGFjdDo2NTAwMDAwMDAwMDAwMDAwMDAwMDAwMDA="  # Contact:6500...
+    out = (await api.gql(SUBSCRIBE, {"c": [ann, missing], "l": ["news"]}))["subscribeContacts"]
+    assert out["__typename"] == "NotFoundError"
+    contact = (await api.gql(CONTACT_QUERY, {"id": ann}))["contact"]
+    assert contact["subscriptions"] == []
+    assert await api.db.interactions.count_documents({}) == 0
