@@ -29,12 +29,16 @@ _TOKEN_SALT = "leadgraph subscription centre"
 _secret: bytes | None = None
 
 
+_suppression_key: bytes | None = None
+
+
 def use_secret(secret: bytes, *, replace: bool = True) -> None:
     """Sign with ``secret`` from now on in this process (``replace`` False: only when no
     secret was loaded yet, as a command opening the database does)."""
-    global _secret
+    global _secret, _suppression_key
     if replace or _secret is None:
         _secret = secret
+        _suppression_key = hmac.digest(secret, b"leadgraph suppression", "sha256")
 
 
 def _current() -> bytes:
@@ -51,8 +55,9 @@ def _current() -> bytes:
 
 def email_hash(email_normalized: str) -> str:
     """The keyed hash a suppression entry is stored under (hex)."""
-    key = hmac.digest(_current(), b"leadgraph suppression", "sha256")
-    return hmac.new(key, email_normalized.encode(), "sha256").hexdigest()
+    _current()
+    assert _suppression_key is not None
+    return hmac.digest(_suppression_key, email_normalized.encode(), "sha256").hex()
 
 
 # ---------------------------------------------------------------- subscription-centre tokens
