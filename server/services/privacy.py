@@ -4,7 +4,7 @@ subscription centre the person reaches through a signed link.
 - :meth:`Privacy.export` gathers every stored trace of a contact into one JSON-ready
   document: the contact, its leads (and any lead holding its email: their copies of name and
   email, scores, stage history), interactions, subscriptions and consent history, merge
-  records, match keys, recorded submissions and unfinished captures.
+  records, opportunities, match keys, recorded submissions and unfinished captures.
 - :meth:`Privacy.erase` removes or anonymises all of it in one transaction: the contact, its
   interactions, merge records and submission records are deleted; its leads lose every copy
   of the person (they keep topic, stage and scores for the statistics, marked
@@ -36,6 +36,7 @@ from ..store import (
     leads,
     match_keys,
     merges,
+    opportunities,
     pending_captures,
     privacy_audit,
     submissions,
@@ -185,6 +186,7 @@ class Privacy:
             ],
             "interactions": history,
             "merges": merged,
+            "opportunities": await opportunities.of_contact(self.db, contact_id),
             "matchKeys": await match_keys.of_records(self.db, [contact_id, *lead_ids]),
             "submissions": await submissions.of_contacts(
                 self.db, [contact_id, *await self._duplicates(contact_id)]
@@ -263,6 +265,7 @@ class Privacy:
                 "suppressed": len(addresses),
             }
             await leads.unlink_parent(self.db, "parentContactId", contact_id, session=session)
+            await opportunities.unlink_parent(self.db, "contactId", contact_id, session=session)
             for email in addresses:
                 counts["pendingCaptures"] += await pending_captures.delete_mentioning(
                     self.db, email, session=session

@@ -90,6 +90,7 @@ async def test_export_holds_everything_about_the_person(api):
         "contacts:email:ann.lee@example.com",
         "leads:email+formId:ann.lee@example.com|trial",
     }
+    assert doc["opportunities"] == []  # none qualified yet
     (submission,) = doc["submissions"]
     assert submission["_id"] == "ann-trial-1"
     json.dumps(doc)  # one plain JSON document
