@@ -32,6 +32,7 @@ from .. import signing
 from ..db import in_transaction
 from ..store import (
     contacts,
+    history,
     interactions,
     leads,
     match_keys,
@@ -164,7 +165,7 @@ class Privacy:
         emails = await self._emails(contact)
         held = await self._leads(contact_id, emails)
         lead_ids = [d["_id"] for d in held]
-        history = (await interactions.of_contacts(self.db, [contact_id])).get(contact_id, [])
+        engagements = (await interactions.of_contacts(self.db, [contact_id])).get(contact_id, [])
         merged = await merges.involving(self.db, contact_id)
         pending: list[dict[str, Any]] = []
         for email in emails:
@@ -178,13 +179,14 @@ class Privacy:
             },
             "preferences": contact.get("preferences") or {},
             "consent": contact.get("consent") or {},
-            "consentHistory": [i for i in history if i.get("type") == CONSENT_TYPE],
+            "consentHistory": [i for i in engagements if i.get("type") == CONSENT_TYPE],
             "leads": held,
             "scores": [{"leadId": d["_id"], "scores": d.get("scores") or []} for d in held],
             "stageHistory": [
                 {"leadId": d["_id"], "stageHistory": d.get("stageHistory") or []} for d in held
             ],
-            "interactions": history,
+            "scoreHistory": await history.of_leads(self.db, lead_ids),
+            "interactions": engagements,
             "merges": merged,
             "opportunities": await opportunities.of_contact(self.db, contact_id),
             "matchKeys": await match_keys.of_records(self.db, [contact_id, *lead_ids]),
@@ -202,7 +204,7 @@ class Privacy:
                 "by": by,
                 "counts": {
                     "leads": len(held),
-                    "interactions": len(history),
+                    "interactions": len(engagements),
                     "merges": len(merged),
                 },
             },

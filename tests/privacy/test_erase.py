@@ -78,6 +78,7 @@ async def test_export_holds_everything_about_the_person(api):
     assert leads[str(oid_of(lead))]["firstName"] == "Annabel"
     assert {s["leadId"] for s in doc["scores"]} == set(leads)
     assert any(h["stageHistory"] for h in doc["stageHistory"])
+    assert str(oid_of(lead)) in {h["leadId"] for h in doc["scoreHistory"]}
     types = sorted(i["type"] for i in doc["interactions"])
     assert types == ["consent_changed", "form_submitted"]
     (consent,) = doc["consentHistory"]
