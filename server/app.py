@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 
-from . import __version__
+from . import __version__, signing
 from .answer_cache import AnswerCache
 from .config import Settings, server_secret
 from .db import Connection, open_database, ping
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, connection: Connection | None =
     """Build the app; without ``connection`` the lifespan opens the database from ``settings``."""
     settings = settings or Settings.from_env()
     pagination.use_secret(server_secret(settings))
+    signing.use_secret(server_secret(settings))
     state = AppState(settings=settings, schema=build_schema(settings), connection=connection)
     graphql = LeadgraphGraphQL(state)
 

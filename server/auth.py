@@ -26,6 +26,7 @@ ROLES: dict[str, frozenset[str]] = {
             "data:import",
             "contacts:merge",
             "segments:write",
+            "lists:write",
         }
     ),
 }
@@ -38,8 +39,14 @@ ROLES["admin"] = frozenset(
         "leads:override",
         "rules:admin",
         "keys:admin",
+        "privacy:admin",  # export and erase a person, issue subscription-centre links
     }
 )
+#: The role of a caller without an API key: it may run the subscription centre's two
+#: operations (``subscriptionCentre``, ``updateSubscriptions``), which check their token,
+#: and nothing else (leadgraph.graphql_view lets no other operation through without a key).
+PUBLIC_ROLE = "public"
+PUBLIC_FIELDS = frozenset({"subscriptionCentre", "updateSubscriptions", "__typename"})
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ from . import json_values, normalize
 from .contracts import CONSENT_LEVELS, CONTACT_ROLES
 from .db import in_transaction
 from .errors import Conflict, InvalidInput
+from .services.consent import Actor, Consent, ConsentChange, require_lists
 from .services.matching import Match, Matching
+from .services.privacy import lift_suppression
 from .store import contacts, interactions, leads, pending_captures, submissions
 from .store._base import now
 
@@ -149,6 +151,8 @@ async def capture(
     make_lead: Callable[[dict[str, Any]], dict[str, Any]],
     matching: Matching | None = None,
     pending: dict[str, Any] | None = None,
+    consent: Consent | None = None,
+    origin: dict[str, str | None] | None = None,
 ) -> Outcome:
     """Run one submission through matching; see the module docstring.
 
@@ -157,13 +161,32 @@ async def capture(
     ``make_lead`` builds a new lead document (at the lifecycle's initial stage).  The fields a
     form sends beyond the contact and lead fields are seen by the matching strategies too.
     ``pending`` is the ``pending_captures`` record of an interrupted capture that start-up runs
-    again.
+    again.  Preferences, consent and ``subscriptions`` (which must name active lists) change
+    through the ``consent`` service in the interaction's transaction, recorded as the
+    person's own act through this form, from ``origin`` (``ip``, ``userAgent`` of the
+    request).  A submission with an email that was erased lifts its suppression: the person
+    came back of their own accord and becomes a new contact.
     """
     if not form_id or not form_id.strip():
         raise InvalidInput("input.formId", "must not be blank")
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidInput("input.idempotencyKey", "must not be blank")
     parsed = parse_fields(fields)
+    await require_lists(db, parsed.subscriptions, "input.fields.subscriptions")
+    change = ConsentChange(
+        preferences=parsed.contact.pop("preferences", None) or {},
+        consent=parsed.contact.pop("consent", None) or {},
+        subscribe=parsed.subscriptions,
+    )
+    consent = consent or Consent(db)
+    actor = Actor(
+        via="event" if source == "event" else "form",
+        by=form_id,
+        source=f"{source}:{form_id}",
+        ip=(origin or {}).get("ip"),
+        user_agent=(origin or {}).get("userAgent"),
+        form_id=form_id,
+    )
     matching = matching or Matching(db, rules, pm)
     cstrat = matching.strategy("contact", form_id)
     crecord = {**parsed.details, **parsed.contact, "formId": form_id}
@@ -182,6 +205,8 @@ async def capture(
         return await replay(db, done)
     if occurred_at is None:
         occurred_at = now()
+    if parsed.contact.get("email"):
+        await lift_suppression(db, normalize.email(parsed.contact["email"]), actor.source or "")
     if pending is None:  # deleted with the interaction's transaction: see store.pending_captures
         pid = await pending_captures.start(
             db,
@@ -209,7 +234,6 @@ async def capture(
         crecord,
         new_contact,
         contact_changes({k: v for k, v in cfields.items() if k != "marketingSource"}),
-        add_to_set={"subscriptions": parsed.subscriptions} if parsed.subscriptions else None,
     )
     assert contact is not None  # contact strategies always create
     sort_name = normalize.sort_name(contact.get("firstName"), contact.get("lastName"))
@@ -257,8 +281,13 @@ async def capture(
         "match": {"contact": cmatch.to_doc(), "lead": lmatch.to_doc()},
     }
 
+    consented: dict[str, Any] = {}
+
     async def work(session: Any) -> dict[str, Any]:
         doc = await interactions.record(db, ifields, session=session)
+        applied = await consent.apply(contact["_id"], change, actor, session=session)
+        if applied is not None:
+            consented.update(applied.state)
         await pending_captures.finish(db, pid, session=session)
         if idempotency_key:
             await submissions.insert(
@@ -287,7 +316,9 @@ async def capture(
                 f"idempotency key {idempotency_key!r} was already used for another interaction"
             ) from None
         return await replay(db, done)
-    return Outcome(with_insight(contact, interaction), lead, interaction, cmatch, lmatch)
+    return Outcome(
+        with_insight({**contact, **consented}, interaction), lead, interaction, cmatch, lmatch
+    )
 
 
 def with_insight(contact: dict[str, Any], interaction: dict[str, Any]) -> dict[str, Any]:

@@ -240,6 +240,41 @@ async def keys_role(conn: Connection, key_or_id: str, role: str) -> None:
     click.echo(f"role: {role}")
 
 
+# ---------------------------------------------------------------- privacy
+
+
+@cli.group()
+def privacy() -> None:
+    """Data protection: subscription-centre links (see docs/privacy.md)."""
+
+
+@privacy.command("token")
+@click.argument("contact_id")
+@click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True)
+@with_database
+async def privacy_token(conn: Connection, contact_id: str, days: int) -> None:
+    """Print a subscription-centre token for a contact (its id, or its global id), valid
+    for DAYS, signed with the server secret; its expiry goes to stderr."""
+    from datetime import timedelta
+
+    from bson import ObjectId
+    from bson.errors import InvalidId
+    from strawberry.relay import GlobalID
+
+    try:
+        oid = ObjectId(contact_id)
+    except InvalidId:
+        try:
+            oid = ObjectId(GlobalID.from_id(contact_id).node_id)
+        except Exception:
+            raise click.ClickException(f"{contact_id!r} is not a contact id") from None
+    issued = await Services(conn.db, None, None).privacy.issue_token(oid, timedelta(days=days))
+    if issued is None:
+        raise click.ClickException(f"no contact {contact_id}")
+    click.echo(issued[0])
+    err.print(f"expires {issued[1].isoformat()}")
+
+
 # ---------------------------------------------------------------- seed
 
 

@@ -45,6 +45,7 @@ INTERACTION_TYPES: tuple[str, ...] = (
     "event_registered",
     "event_attended",
     "subscription_changed",
+    "consent_changed",
 )
 
 #: Reserved: GraphQL's ``InteractionType.CUSTOM``, which stands for every declared (not built-in)

@@ -18,7 +18,8 @@ from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from .config import Settings
+from . import signing
+from .config import Settings, server_secret
 from .embedded import EmbeddedDatabaseError, EmbeddedMongo
 from .store import INDEXES
 
@@ -141,6 +142,8 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
     (``keys create`` while ``serve`` runs) reuses it.  A command that finds the database held
     by another command is refused with a clear message instead of opening its files twice.
     """
+    # suppression hashes and tokens of commands (the app has loaded it already)
+    signing.use_secret(server_secret(settings), replace=False)
     embedded: EmbeddedMongo | None = None
     lock: int | None = None
     uri = settings.mongodb_uri

@@ -57,6 +57,14 @@ class SegmentCycleError(Error):
 
 
 @strawberry.type(
+    description="A subscription-centre link that is not honoured: `reason` is `INVALID` "
+    "(forged, altered, or its contact no longer exists) or `EXPIRED`."
+)
+class InvalidTokenError(Error):
+    reason: str
+
+
+@strawberry.type(
     name="PluginError",
     description="A plugin failed. What the caller sent was stored; derived data the plugin "
     "could not compute (scores, stages) is left as it was and marked stale (`Lead.scoreError`).",
@@ -144,6 +152,23 @@ class Conflict(UserError):
 
     def to_graphql(self) -> ConflictError:
         return ConflictError(message=str(self), code="CONFLICT")
+
+
+class InvalidToken(UserError):
+    """A subscription-centre token that is forged, altered, expired or names nobody."""
+
+    code = "INVALID_TOKEN"
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "reason": self.reason}
+
+    def to_graphql(self) -> InvalidTokenError:
+        return InvalidTokenError(message=str(self), code=self.code, reason=self.reason)
 
 
 class PluginFailed(UserError):

@@ -1,11 +1,14 @@
 """The GraphQL endpoint: strawberry's ASGI view plus API-key auth and GraphQL-over-HTTP rules.
 
 - ``Authorization: Bearer KEY`` on every GraphQL request (401 without a valid key); the
-  GraphiQL page itself loads without one.  WebSocket clients (graphql-transport-ws only) send
-  the key in the ``connection_init`` payload (``{"Authorization": "Bearer KEY"}``) or the
-  upgrade header.  An open socket re-reads its key on every ``subscribe`` message and every
-  ``ws_recheck_seconds``: a revoked key's socket is closed with code 4403, a changed role
-  applies to the operations that follow.
+  GraphiQL page itself loads without one.  Without a key (no ``Authorization`` header at
+  all), an operation whose every top-level field is one of the subscription centre's
+  (``subscriptionCentre``, ``updateSubscriptions``: their token is the credential) runs as
+  the ``public`` role, rate-limited per client address; anything else is a 401.  WebSocket
+  clients (graphql-transport-ws only) send the key in the ``connection_init`` payload
+  (``{"Authorization": "Bearer KEY"}``) or the upgrade header.  An open socket re-reads its
+  key on every ``subscribe`` message and every ``ws_recheck_seconds``: a revoked key's socket
+  is closed with code 4403, a changed role applies to the operations that follow.
 - Responses are ``application/graphql-response+json`` when the client accepts it (then a request
   error, i.e. a response without ``data``, is a 400) and ``application/json`` otherwise (200),
   as the GraphQL-over-HTTP spec asks.
@@ -25,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, get_operation_ast, parse
+from graphql import OperationType as AstOperation
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -47,7 +51,7 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from . import key_states
-from .auth import Principal, bearer_token
+from .auth import PUBLIC_FIELDS, PUBLIC_ROLE, Principal, bearer_token
 from .context import Context
 from .db import unavailable
 from .loaders import Loaders
@@ -142,6 +146,25 @@ def encode_json(data: object) -> bytes:
         return orjson.dumps(data)
     except TypeError:
         return json.dumps(data, separators=(",", ":")).encode()
+
+
+def public_operation(query: Any, operation_name: Any, max_tokens: int) -> bool:
+    """Whether the operation ``operation_name`` of ``query`` is a query or mutation whose
+    every top-level selection is a plain field the public may call (:data:`PUBLIC_FIELDS`)."""
+    if not isinstance(query, str) or not (
+        operation_name is None or isinstance(operation_name, str)
+    ):
+        return False
+    try:
+        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
+    except GraphQLError:
+        return False
+    if operation is None or operation.operation == AstOperation.SUBSCRIPTION:
+        return False
+    selections = operation.selection_set.selections
+    return bool(selections) and all(
+        isinstance(s, FieldNode) and s.name.value in PUBLIC_FIELDS for s in selections
+    )
 
 
 KEY_REVOKED = 4403  # WebSocket close code: the socket's API key was revoked
@@ -251,6 +274,25 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             return None
         return await key_states.authenticate(self.state.db, token)
 
+    async def public_caller(self, request: Request) -> Principal | None:
+        """The ``public`` caller of a request without a key that only runs the subscription
+        centre's operations (see :func:`public_operation`); None for anything else."""
+        if request.method == "GET":
+            query = request.query_params.get("query")
+            name: Any = request.query_params.get("operationName")
+        else:
+            try:
+                body = await request.json()  # kept by starlette for the view to read again
+            except Exception:
+                return None
+            if not isinstance(body, dict):
+                return None
+            query, name = body.get("query"), body.get("operationName")
+        if not public_operation(query, name, self.state.settings.max_tokens):
+            return None
+        address = request.client.host if request.client else "unknown"
+        return Principal("subscription centre", PUBLIC_ROLE, key_id=f"public:{address}")
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
@@ -273,6 +315,8 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             )
             await response(scope, receive, send)
             return
+        if principal is None and not request.headers.get("authorization"):
+            principal = await self.public_caller(request)
         if principal is None:
             message = (
                 "missing API key: send 'Authorization: Bearer KEY'"

@@ -35,10 +35,12 @@ from .contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
 from .errors import UserError
 from .events import emit_each
 from .rules.models import Strategy
+from .services.consent import Actor, Consent, ConsentChange
 from .services.funnel import Funnel
 from .services.history import Cause
 from .services.matching import Matching, row_key, signature_of_key
-from .store import accounts, contacts, imports, leads, match_keys, records
+from .services.privacy import suppressed
+from .store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
 from .store._base import now
 
 log = logging.getLogger("leadgraph.import")
@@ -387,8 +389,6 @@ class Item:
         for name, value in other.fields.items():
             if isinstance(value, dict) and isinstance(self.fields.get(name), dict):
                 self.fields[name] = {**self.fields[name], **value}
-            elif name == "subscriptions" and isinstance(self.fields.get(name), list):
-                self.fields[name] = list(dict.fromkeys([*self.fields[name], *value]))
             else:
                 self.fields[name] = value
         for name, value in other.insert_only.items():
@@ -466,15 +466,11 @@ class Engine:
             ours = claim.get("importId") == self.import_id
             item.created = ours and claim.get("line", 0) >= self.first_line
             sets = changes(item.fields) if changes else {}
-            subs = sets.pop("subscriptions", None)
-            if sets or ours or subs:
+            if sets or ours:
                 doc = new_doc({**item.fields, **item.insert_only})
                 doc.update(matchKeyedOn=_signatures(item.keys))
                 upd: dict[str, Any] = {"$set": {**sets, "updatedAt": t}}
-                skip = ("subscriptions",) if subs else ()
-                upd["$setOnInsert"] = records.set_on_insert(doc, upd["$set"], skip)
-                if subs:
-                    upd["$addToSet"] = {"subscriptions": {"$each": subs}}
+                upd["$setOnInsert"] = records.set_on_insert(doc, upd["$set"], ())
                 assert item.rid is not None
                 updates.append((item.rid, upd))
         await records.write_batch(self.db, collection, inserts, updates, create=create)
@@ -578,8 +574,12 @@ class Batcher:
         account_of = await self.accounts_for(engine, refs, s) if refs else {}
         strategy = self.matching.strategy("contact", self.form_id)
         items = []
+        consents: list[tuple[int, ConsentChange]] = []
         for line, parsed in rows:
             fields = dict(parsed["contact"])
+            change = ConsentChange.of_fields(fields)  # written by the consent service below
+            if change:
+                consents.append((line, change))
             if line in account_of:
                 fields["accountId"] = account_of[line]
             items.append(
@@ -594,8 +594,19 @@ class Batcher:
                     lines=[line],
                 )
             )
+        key_of = {item.lines[0]: item.keys[0] for item in items}
         resolved = await engine.resolve("contacts", items, contacts.new_document, contact_changes)
         _tally(s, resolved)
+        if consents:
+            rids = _rids(resolved)
+            changes = [(rids[key_of[line]], c) for line, c in consents if key_of[line] in rids]
+            sources = {
+                rids[key_of[line]]: f"import:{self.import_id} line {line}"
+                for line, _ in consents
+                if key_of[line] in rids
+            }
+            actor = Actor(via="import", by=self.import_id, source=f"import:{self.import_id}")
+            await Consent(self.db).apply_many(changes, actor, sources=sources)
 
     async def leads(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
         keyed: list[tuple[Item, bool]] = []
@@ -843,6 +854,8 @@ async def _import(
         nonlocal skipped_blank
         # A key this import claimed at or after the batch's first line was claimed by an
         # earlier, interrupted attempt at this very batch: its record counts as created.
+        if pending and kind != "accounts":
+            await _screen(db, kind, pending, rejects)
         engine = Engine(matching, import_id, pending[0][0] if pending else upto)
         if pending:
             await handle(engine, pending, summary)
@@ -878,6 +891,39 @@ async def _import(
         : imports.MAX_REJECTED_KEPT
     ]
     return summary
+
+
+SUPPRESSED = "suppressed: this person's data was erased on request"
+
+
+async def _screen(
+    db: AsyncDatabase, kind: str, pending: list[tuple[int, Any]], rejects: list[dict[str, Any]]
+) -> None:
+    """Move out of ``pending`` (into ``rejects``) the rows of erased people (a suppressed
+    email: an import never brings them back) and contact rows naming subscription lists that
+    are not active (an import never makes a list up)."""
+    part = "contact" if kind == "contacts" else "lead"
+    emails = {
+        line: normalize.email(p[part]["email"]) for line, p in pending if p[part].get("email")
+    }
+    gone = await suppressed(db, list(emails.values()))
+    names = [n for _, p in pending for n in p[part].get("subscriptions") or []]
+    found = await subscription_lists.by_names(db, names)
+    kept: list[tuple[int, Any]] = []
+    for line, parsed in pending:
+        unknown = [
+            n
+            for n in parsed[part].get("subscriptions") or []
+            if (found.get(n) or {}).get("status") != "active"
+        ]
+        if emails.get(line) in gone:
+            rejects.append({"line": line, "reason": SUPPRESSED})
+        elif unknown:
+            reason = f"subscriptions: no active subscription list named {unknown[0]!r}"
+            rejects.append({"line": line, "reason": reason[:200]})
+        else:
+            kept.append((line, parsed))
+    pending[:] = kept
 
 
 def _summary(import_id: str, kind: str, state: dict[str, Any]) -> Summary:

@@ -2,7 +2,9 @@
 get a contact, matched by the form's contact strategy from the lead's own data (through the
 matching service, as capture and import match) or created ``marketingOnly`` (so sales views
 can hide it).  Account-based leads (a parent account, no contact) are not orphans: they are
-left as they are."""
+left as they are; nor are leads anonymised when their person was deleted or erased.  A lead
+holding the email of an erased person (a suppressed email) is left unlinked: orphan linking
+never brings an erased person back."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from .events import emit
 from .importer import PERSON_FIELDS, Engine, Item, _rids, match_item
 from .services.funnel import Funnel
 from .services.matching import Matching, row_key
+from .services.privacy import suppressed
 from .store import contacts, leads
 
 SOURCE = "link-orphans"
@@ -26,6 +29,7 @@ class Linked:
     linked: int = 0
     contacts_created: int = 0
     contacts_matched: int = 0
+    suppressed: int = 0  # orphan leads of erased people, left unlinked
     lead_ids: list[ObjectId] = field(default_factory=list)
     plugin_failures: list[PluginFailure] = field(default_factory=list)
 
@@ -45,15 +49,22 @@ async def link_orphans(
     ``funnel`` (trigger ``updated``: now that they have a contact they can be scored), and
     plugins hear of the contacts created for them."""
     out = Linked()
+    after: ObjectId | None = None  # suppressed leads stay orphans: page past them
     await matching.backfill("contacts")
     while True:
         size = batch if limit is None else min(batch, limit - out.linked)
         if size <= 0:
             break
-        orphans = await leads.orphans(matching.db, size, lead_ids)
+        orphans = await leads.orphans(matching.db, size, lead_ids, after=after)
         if not orphans:
             break
-        linked = await _link_batch(matching, orphans, out)
+        after = orphans[-1]["_id"]
+        gone = await suppressed(
+            matching.db, [e for d in orphans if (e := d.get("emailNormalized"))]
+        )
+        kept = [d for d in orphans if d.get("emailNormalized") not in gone]
+        out.suppressed += len(orphans) - len(kept)
+        linked = await _link_batch(matching, kept, out) if kept else []
         report = await funnel.run(await leads.by_ids_list(matching.db, linked), {"updated"})
         out.plugin_failures += report.failures
         if len(orphans) < size:

@@ -30,6 +30,7 @@ from .api.interactions import InteractionMutation, InteractionSubscription
 from .api.leads import LeadMutation, LeadQuery
 from .api.merge import MergeMutation, MergeQuery
 from .api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription
+from .api.privacy import PrivacyMutation, PrivacyQuery
 from .api.rules import RulesMutation, RulesQuery
 from .api.segments import SegmentMutation, SegmentQuery, SegmentSubscription
 from .config import Settings
@@ -53,6 +54,7 @@ class Query(
     MergeQuery,
     CaptureQuery,
     RulesQuery,
+    PrivacyQuery,
 ):
     @strawberry.field(description="Any record by its global id.")
     async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
@@ -79,6 +81,7 @@ class Mutation(
     MergeMutation,
     RulesMutation,
     SegmentMutation,
+    PrivacyMutation,
 ):
     pass
 

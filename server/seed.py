@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from . import normalize
 from .contracts import CONSENT_LEVELS, CONTACT_ROLES
 from .services.funnel import Funnel, assemble_facts
-from .store import accounts, contacts, interactions, leads
+from .store import accounts, contacts, interactions, leads, subscription_lists
 
 INDUSTRIES = [
     "Software",
@@ -222,6 +222,7 @@ async def seed_demo(
     await _insert(db, leads, lead_docs, progress, "leads")
     await _insert(db, interactions, interaction_docs, progress, "interactions")
     await funnel.rollups.refresh_all()  # the accounts' scores, rolled up from their leads
+    await subscription_lists.ensure(db, SUBSCRIPTION_LISTS)  # the lists the contacts name
     return {
         "accounts": len(account_docs),
         "contacts": len(contact_docs),

@@ -82,3 +82,17 @@ async def create_lead(api: Any, select: str = "id", **fields: Any) -> dict[str, 
         {"i": fields},
     )
     return dict(data["createLead"]["lead"])
+
+
+async def create_lists(api: Any, *names: str) -> list[str]:
+    """``createSubscriptionList`` over HTTP for each name; returns the lists' ids."""
+    ids = []
+    for name in names:
+        data = await api.gql(
+            """mutation($n: String!) { createSubscriptionList(name: $n) {
+               __typename ... on SubscriptionListPayload { list { id } } } }""",
+            {"n": name},
+        )
+        assert data["createSubscriptionList"]["__typename"] == "SubscriptionListPayload", data
+        ids.append(str(data["createSubscriptionList"]["list"]["id"]))
+    return ids

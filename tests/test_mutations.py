@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from bson import ObjectId
-from foundation import gid, oid_of
+from foundation import create_lists, gid, oid_of
 
 ERRORS = """
     ... on ValidationError { message code field fields { field message } }
@@ -73,6 +73,7 @@ async def make_contact(api, **fields):
 async def test_contact_create_update_delete(api):
     account = await make_account(api)
     assert account["domain"] == "contoso.com"
+    await create_lists(api, "Newsletter")
     contact = await make_contact(
         api,
         firstName="Ana",

@@ -26,6 +26,7 @@ from ..store import leads as leads_store
 from .contacts import Contact
 from .interactions import Interaction
 from .leads import Lead
+from .origin import origin_of
 
 
 @strawberry.type(description="How a record was matched: strategy, fields and normalised values.")
@@ -134,6 +135,7 @@ class CaptureMutation:
             fields=input.fields,
             idempotency_key=input.idempotency_key,
             occurred_at=input.occurred_at,
+            origin=origin_of(info),
         )
         return CapturePayload.of(done)
 
@@ -157,6 +159,7 @@ class CaptureMutation:
             idempotency_key=input.idempotency_key,
             occurred_at=input.occurred_at,
             source="event",
+            origin=origin_of(info),
         )
         return CapturePayload.of(done)
 
@@ -247,6 +250,10 @@ class LinkOrphansPayload:
     linked: int
     contacts_created: int
     contacts_matched: int
+    suppressed: int = strawberry.field(
+        description="Orphan leads holding the email of a person erased on request: left "
+        "unlinked, so the person is not re-created."
+    )
     leads: list[Lead] = strawberry.field(
         description="The leads linked (the first 500), scored now that they have a contact."
     )
@@ -315,6 +322,7 @@ class ImportMutation:
             linked=out.linked,
             contacts_created=out.contacts_created,
             contacts_matched=out.contacts_matched,
+            suppressed=out.suppressed,
             leads=[Lead.from_doc(d) for d in docs],
             plugin_errors=plugin_errors(out.plugin_failures),
         )

@@ -36,6 +36,7 @@ from .common import (
 from .interactions import INTERACTIONS
 from .leads import LEADS
 from .opportunities import OPPORTUNITIES
+from .origin import api_actor
 from .relay import Listing, StoredNode, connection_field, load_one, object_id
 
 if TYPE_CHECKING:
@@ -115,7 +116,13 @@ class Contact(StoredNode, collection=store.NAME):
     )
     preferences: ContactPreferences
     consent: Consent
-    subscriptions: list[str]
+    subscriptions: list[str] = strawberry.field(
+        description="Subscription lists the contact is subscribed to."
+    )
+    unsubscribed: list[str] = strawberry.field(
+        description="Subscription lists the contact left: bulk adds (imports, "
+        "subscribeContacts without resubscribe) never put it back on them."
+    )
     insights: MarketingInsights
     created_at: datetime
     updated_at: datetime
@@ -148,6 +155,7 @@ class Contact(StoredNode, collection=store.NAME):
                 guardian=consent.get("guardian"),
             ),
             subscriptions=list(doc.get("subscriptions") or []),
+            unsubscribed=list(doc.get("unsubscribed") or []),
             insights=MarketingInsights(
                 total=int(insights.get("total") or 0),
                 last_activity_at=insights.get("lastActivityAt"),
@@ -274,7 +282,10 @@ class CreateContactInput:
     account: relay.GlobalID | None = strawberry.UNSET
     marketing_source: str | None = strawberry.UNSET
     marketing_only: bool | None = strawberry.UNSET
-    subscriptions: list[str] | None = strawberry.UNSET
+    subscriptions: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Active subscription lists (recorded as a `consent_changed` interaction).",
+    )
     preferences: ContactPreferencesInput | None = strawberry.UNSET
     consent: ConsentInput | None = strawberry.UNSET
 
@@ -375,24 +386,31 @@ class ContactMutation:
     async def create_contact(self, info: Info, input: CreateContactInput) -> ContactResult:
         info.context.require("contacts:write")
         fields = await contact_fields(info, input, creating=True)
-        out = await info.context.services.records.create_contact(fields)
+        out = await info.context.services.records.create_contact(fields, api_actor(info))
         return ContactPayload(
             contact=Contact.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
         )
 
-    @strawberry.mutation(description="Change a contact's fields.")
+    @strawberry.mutation(
+        description="Change a contact's fields. Preferences, consent and `subscriptions` (the "
+        "exact set of lists: added ones must be active, removed ones count as unsubscribed) "
+        "change through the consent service and are recorded as a `consent_changed` "
+        "interaction."
+    )
     @errors_as_data
     async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactResult:
         info.context.require("contacts:write")
         oid = object_id(input.id, "Contact", "input.id")
         fields = await contact_fields(info, input, creating=False)
-        doc = await info.context.services.matching.edit("contact", oid, fields)
+        doc = await info.context.services.records.update_contact(oid, fields, api_actor(info))
         if doc is None:
             raise NotFound("Contact", str(input.id))
         return ContactPayload(contact=Contact.from_doc(doc))
 
     @strawberry.mutation(
-        description="Delete a contact with its interactions; its leads become orphans."
+        description="Delete a contact with its interactions; its leads lose it and every copy of "
+        "the person (name, email, job title), so orphan linking cannot re-create it. To honour "
+        "an erasure request use eraseContact."
     )
     @errors_as_data
     async def delete_contact(self, info: Info, id: relay.GlobalID) -> DeleteResult:

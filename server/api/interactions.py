@@ -26,6 +26,7 @@ from ..errors import (
 )
 from ..rules.conditions import interaction_type_problem
 from ..services import history
+from ..services.consent import TYPE as CONSENT_TYPE
 from ..store import interactions as store
 from ..store.pagination import Order
 from .common import raise_if, vocabulary_enum
@@ -195,6 +196,14 @@ class InteractionMutation:
         if problem:
             errors.append(("input.customType", problem))
         fields["type"] = stored_type
+        if stored_type == CONSENT_TYPE:  # written only by the consent service, with the change
+            errors.append(
+                (
+                    "input.type",
+                    "consent_changed is recorded by leadgraph when consent changes: use "
+                    "updateContact, subscribeContacts or unsubscribeContacts",
+                )
+            )
         loaders = info.context.loaders
         for value, type_name, name, stored, coll in (
             (input.contact, "Contact", "contact", "contactId", "contacts"),

@@ -17,14 +17,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..rules.ruleset import RuleSet
 from .capture import Capture
+from .consent import Consent
 from .funnel import Funnel
 from .handoff import Handoff
 from .history import History
 from .matching import Matching
 from .merging import Merging
 from .opportunities import Opportunities
+from .privacy import Privacy
 from .records import Records
 from .segments import Segments
+from .subscriptions import SubscriptionLists
 
 
 @dataclass(eq=False)
@@ -63,12 +66,28 @@ class Services:
     @cached_property
     def capture(self) -> Capture:
         """Form submissions and event registrations, through matching and the funnel."""
-        return Capture(self.funnel, self.ruleset, self.pm, self.matching)
+        return Capture(self.funnel, self.ruleset, self.pm, self.matching, self.consent)
 
     @cached_property
     def records(self) -> Records:
         """Contacts, accounts and leads entered by hand: create, link, delete (cascades)."""
-        return Records(self.db, self.funnel, self.pm)
+        return Records(self.db, self.funnel, self.pm, self.consent, self.matching)
+
+    @cached_property
+    def consent(self) -> Consent:
+        """The one road for consent changes (preferences, consent, subscriptions), each
+        recorded as a ``consent_changed`` interaction."""
+        return Consent(self.db)
+
+    @cached_property
+    def subscription_lists(self) -> SubscriptionLists:
+        """Subscription lists (create, rename, archive) and their subscribers."""
+        return SubscriptionLists(self.db, self.consent)
+
+    @cached_property
+    def privacy(self) -> Privacy:
+        """Export and erase a person, suppression, the subscription centre."""
+        return Privacy(self.db, self.consent)
 
     @cached_property
     def merging(self) -> Merging:
@@ -97,14 +116,17 @@ class ServiceCache:
 
 __all__ = [
     "Capture",
+    "Consent",
     "Funnel",
     "Handoff",
     "History",
     "Matching",
     "Merging",
     "Opportunities",
+    "Privacy",
     "Records",
     "Segments",
     "ServiceCache",
     "Services",
+    "SubscriptionLists",
 ]

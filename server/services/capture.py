@@ -10,6 +10,7 @@ from .. import capture as core
 from ..contracts import PluginFailure
 from ..events import emit
 from . import history
+from .consent import Consent
 from .funnel import Funnel
 from .matching import Matching
 
@@ -23,11 +24,14 @@ class Captured:
 
 
 class Capture:
-    def __init__(self, funnel: Funnel, rules: Any, pm: Any, matching: Matching) -> None:
+    def __init__(
+        self, funnel: Funnel, rules: Any, pm: Any, matching: Matching, consent: Consent
+    ) -> None:
         self.funnel = funnel
         self.rules = rules
         self.pm = pm
         self.matching = matching
+        self.consent = consent
 
     async def submit(self, **kwargs: Any) -> Captured:
         """Run one submission (see :func:`leadgraph.capture.capture` for the arguments).
@@ -41,6 +45,7 @@ class Capture:
             pm=self.pm,
             make_lead=self.funnel.new_lead,
             matching=self.matching,
+            consent=self.consent,
             **kwargs,
         )
         if out.replayed:

@@ -24,7 +24,7 @@ whichever road a record comes by.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -369,10 +369,16 @@ class Matching(Matcher):
     # ------------------------------------------------------------ edits by hand
 
     async def edit(
-        self, entity: Entity, oid: ObjectId, fields: dict[str, Any]
+        self,
+        entity: Entity,
+        oid: ObjectId,
+        fields: dict[str, Any],
+        then: Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
     ) -> dict[str, Any] | None:
         """A person changed a contact's or lead's ``fields``: store them and make the record's
         keys follow (:meth:`rekey`), in one transaction.  None when there is no such record.
+        ``then(session, after)`` runs in that transaction too and gives the record returned
+        (the consent service's part of a contact edit).
 
         :raises Conflict: the new values are another record's key (nothing is written).
         """
@@ -385,6 +391,8 @@ class Matching(Matcher):
             after = await store.update(self.db, oid, fields, session=session)
             if after is not None:
                 await self.rekey(entity, before, after, session)
+                if then is not None:
+                    after = await then(session, after)
             return after
 
         return await in_transaction(self.db, work)

@@ -85,6 +85,24 @@ def survive(rules: Survivorship, survivor: dict[str, Any], dups: list[dict[str, 
     return out
 
 
+def _unsubscribe_wins(
+    survivor: dict[str, Any], dups: list[dict[str, Any]], changes: dict[str, Any]
+) -> dict[str, Any]:
+    """A list any of the merged records left stays left: the survivor's ``unsubscribed`` is
+    the union of all, and its ``subscriptions`` lose those lists (whatever the survivorship
+    rules say about ``subscriptions``)."""
+    everyone = [survivor, *dups]
+    left = list(dict.fromkeys(n for d in everyone for n in d.get("unsubscribed") or []))
+    out: dict[str, Any] = {}
+    if left != list(survivor.get("unsubscribed") or []):
+        out["unsubscribed"] = left
+    subscribed = changes.get("subscriptions", survivor.get("subscriptions") or [])
+    kept = [n for n in subscribed if n not in left]
+    if kept != list(survivor.get("subscriptions") or []) or "subscriptions" in changes:
+        out["subscriptions"] = kept
+    return out
+
+
 def _add_insights(total: dict[str, Any], other: dict[str, Any], sign: int = 1) -> dict[str, Any]:
     counts = dict(total.get("counts") or {})
     for kind, n in (other.get("counts") or {}).items():
@@ -156,6 +174,7 @@ class Merging:
             if missing:
                 raise NotFound("Contact", str(sorted(missing)[0]))
             changes = survive(rules, survivor, dups)
+            changes.update(_unsubscribe_wins(survivor, dups, changes))
             insights = survivor.get("insights") or {}
             for dup in dups:
                 insights = _add_insights(insights, dup.get("insights") or {})

@@ -1,11 +1,14 @@
 """Contacts, accounts and leads entered by hand: creating them, linking a lead to its parents,
 and deleting them with what depends on them.
 
-Each delete is one transaction: a contact takes its interactions with it and leaves its leads
-without a parent contact; an account leaves its contacts and leads without an account; every
-deleted record releases its match keys, so a later submission with the same values creates a
-new record instead of pointing at the deleted one.  Plugins hear ``contact_created`` and
-``lead_created`` after the write; new and re-linked leads go through the funnel runner.
+Each delete is one transaction: a contact takes its interactions with it, and its leads lose
+their parent contact and every copy of the person (name, email, job title: they keep topic,
+stage and scores, marked ``anonymizedAt``, and orphan linking leaves them alone, so a deleted
+person is not re-created from their leads); an account leaves its contacts and leads without
+an account; every deleted record releases its match keys, so a later submission with the
+same values creates a new record instead of pointing at the deleted one.  Plugins hear
+``contact_created`` and ``lead_created`` after the write; new and re-linked leads go through
+the funnel runner.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from ..store import (
     match_keys,
     opportunities,
 )
+from .consent import Actor, Consent, ConsentChange, require_lists
 from .funnel import Funnel
 from .handoff import accept_new
+from .matching import Matching
 
 
 @dataclass
@@ -44,16 +49,33 @@ class Saved:
 class Records:
     """Manual entry of contacts, accounts and leads over one database."""
 
-    def __init__(self, db: AsyncDatabase, funnel: Funnel, pm: Any) -> None:
+    def __init__(
+        self, db: AsyncDatabase, funnel: Funnel, pm: Any, consent: Consent, matching: Matching
+    ) -> None:
         self.db = db
         self.funnel = funnel
         self.pm = pm
+        self.consent = consent
+        self.matching = matching
 
     # ------------------------------------------------------------ create
 
-    async def create_contact(self, fields: dict[str, Any]) -> Saved:
-        """Store a contact from validated fields and announce ``contact_created``."""
-        doc = await contacts.insert(self.db, fields)
+    async def create_contact(self, fields: dict[str, Any], actor: Actor) -> Saved:
+        """Store a contact from validated fields and announce ``contact_created``.  Its
+        preferences, consent and subscriptions (active lists) are set through the consent
+        service in the same transaction, recorded as given by ``actor``."""
+        fields = dict(fields)
+        change = ConsentChange.of_fields(fields)
+        change.path = "input.subscriptions"
+        await require_lists(self.db, change.subscribe, change.path)
+
+        async def work(session: Any) -> dict[str, Any]:
+            doc = await contacts.insert(self.db, fields, session=session)
+            await self.consent.apply(doc["_id"], change, actor, session=session)
+            return doc
+
+        doc = await in_transaction(self.db, work)
+        doc = await contacts.get(self.db, doc["_id"]) or doc
         return Saved(doc, await emit(self.pm, "contact_created", {"contact": doc}))
 
     async def create_account(self, fields: dict[str, Any]) -> Saved:
@@ -69,6 +91,31 @@ class Records:
         doc = await leads.insert(self.db, doc)
         report = await self.funnel.created([doc])
         return Saved(report.lead(doc["_id"]) or doc, report.failures)
+
+    async def update_contact(
+        self, oid: ObjectId, fields: dict[str, Any], actor: Actor
+    ) -> dict[str, Any] | None:
+        """Change a contact's validated fields (keys follow, see ``Matching.edit``); its
+        preferences, consent and ``subscriptions`` (the exact set of lists wanted) change
+        through the consent service in the same transaction.  None: no such contact."""
+        fields = dict(fields)
+        wanted = fields.pop("subscriptions", None)
+        change = ConsentChange(
+            preferences=dict(fields.pop("preferences", None) or {}),
+            consent=dict(fields.pop("consent", None) or {}),
+            subscriptions=[n.strip() for n in wanted] if wanted is not None else None,
+            path="input.subscriptions",
+        )
+
+        async def then(session: Any, after: dict[str, Any]) -> dict[str, Any]:
+            applied = await self.consent.apply(oid, change, actor, session=session)
+            return {**after, **applied.state} if applied is not None else after
+
+        return await self.matching.edit("contact", oid, fields, then=then if change else None)
+
+    async def contacts_by_ids(self, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+        """Contacts as stored now, by id (one ``$in`` find)."""
+        return await contacts.by_ids(self.db, ids)
 
     # ------------------------------------------------------------ link
 
@@ -88,11 +135,15 @@ class Records:
     # ------------------------------------------------------------ delete
 
     async def delete_contact(self, oid: ObjectId) -> bool:
-        """Delete a contact with its interactions; its leads lose their parent contact."""
+        """Delete a contact with its interactions; its leads lose their parent contact and
+        their copies of the person (their match keys are released)."""
 
         async def cascade(session: Any) -> None:
             await interactions.delete_of_contact(self.db, oid, session=session)
+            held = [d["_id"] for d in await leads.of_contact(self.db, oid, session=session)]
+            await leads.anonymise(self.db, held, session=session)
             await leads.unlink_parent(self.db, "parentContactId", oid, session=session)
+            await match_keys.release_all(self.db, held, session=session)
             await opportunities.unlink_parent(self.db, "contactId", oid, session=session)
 
         return await self._delete(contacts.delete, oid, cascade)

@@ -21,10 +21,13 @@ from . import (
     opportunities,
     pending_captures,
     persisted_queries,
+    privacy_audit,
     segment_evaluations,
     segment_members,
     segments,
     submissions,
+    subscription_lists,
+    suppressions,
 )
 
 INDEXES: dict[str, list[IndexModel]] = {}
@@ -45,6 +48,9 @@ for _module in (
     segments,
     segment_members,
     segment_evaluations,
+    subscription_lists,
+    suppressions,
+    privacy_audit,
 ):
     for _name, _models in _module.INDEXES.items():
         INDEXES.setdefault(_name, []).extend(_models)

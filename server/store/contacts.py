@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
@@ -75,6 +75,7 @@ def new_document(fields: dict[str, Any]) -> dict[str, Any]:
         "marketingSource": None,
         "preferences": dict(DEFAULT_PREFERENCES),
         "subscriptions": [],
+        "unsubscribed": [],
         "consent": {"level": None, "isChild": False, "guardian": None},
         "marketingOnly": False,
         "insights": {"total": 0, "counts": {}, "lastActivityAt": None},
@@ -256,3 +257,64 @@ async def created_by_import(
 async def set_sort_name(db: AsyncDatabase, oid: ObjectId, sort_name: str) -> None:
     """Store a contact's sort name after one half of its name changed."""
     await db[NAME].update_one({"_id": oid}, {"$set": {"sortName": sort_name}})
+
+
+#: The consent-bearing fields of a contact: only the consent service writes them
+#: (:mod:`leadgraph.services.consent`).
+CONSENT_PROJECTION = {
+    "preferences": 1,
+    "consent": 1,
+    "subscriptions": 1,
+    "unsubscribed": 1,
+    "emailNormalized": 1,
+}
+
+
+async def consent_states(
+    db: AsyncDatabase, ids: list[ObjectId], session: Any = None
+) -> dict[ObjectId, dict[str, Any]]:
+    """The consent-bearing fields of the contacts ``ids`` (one ``$in`` find)."""
+    query = {"_id": {"$in": list(dict.fromkeys(ids))}}
+    cursor = db[NAME].find(query, CONSENT_PROJECTION, session=session)
+    return {d["_id"]: d async for d in cursor}
+
+
+async def set_many(
+    db: AsyncDatabase, changes: list[tuple[ObjectId, dict[str, Any]]], session: Any = None
+) -> None:
+    """``$set`` of ``{path: value}`` (stamped ``updatedAt``) on each contact, in one bulk write."""
+    if not changes:
+        return
+    t = now()
+    ops = [UpdateOne({"_id": oid}, {"$set": {**sets, "updatedAt": t}}) for oid, sets in changes]
+    await db[NAME].bulk_write(ops, ordered=False, session=session)
+
+
+def _renamed(array: str, old: str, new: str) -> dict[str, Any]:
+    """The pipeline expression of ``array`` with ``old`` renamed ``new`` (dropped when the
+    array already holds ``new``)."""
+    path = f"${array}"
+    return {
+        "$cond": [
+            {"$in": [new, {"$ifNull": [path, []]}]},
+            {"$filter": {"input": path, "as": "s", "cond": {"$ne": ["$$s", old]}}},
+            {
+                "$map": {
+                    "input": path,
+                    "as": "s",
+                    "in": {"$cond": [{"$eq": ["$$s", old]}, new, "$$s"]},
+                }
+            },
+        ]
+    }
+
+
+async def rename_subscription(db: AsyncDatabase, old: str, new: str, session: Any = None) -> int:
+    """A subscription list was renamed: both membership arrays of every contact follow."""
+    total = 0
+    for array in ("subscriptions", "unsubscribed"):
+        result = await db[NAME].update_many(
+            {array: old}, [{"$set": {array: _renamed(array, old, new)}}], session=session
+        )
+        total += result.modified_count
+    return total

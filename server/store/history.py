@@ -116,3 +116,12 @@ async def save_rules(
         "firstUsedAt": at,
     }
     await db[RULE_VERSIONS].update_one({"_id": version}, {"$setOnInsert": doc}, upsert=True)
+
+
+async def of_leads(db: AsyncDatabase, lead_ids: list[ObjectId]) -> list[dict[str, Any]]:
+    """Every history entry of the leads ``lead_ids``, oldest first (a data-protection
+    export)."""
+    if not lead_ids:
+        return []
+    query = {"leadId": {"$in": lead_ids}}
+    return await db[NAME].find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).to_list()

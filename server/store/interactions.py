@@ -77,6 +77,20 @@ async def record(db: AsyncDatabase, fields: dict[str, Any], session: Any = None)
     return doc
 
 
+async def insert_records(
+    db: AsyncDatabase, docs: list[dict[str, Any]], session: Any = None
+) -> list[dict[str, Any]]:
+    """Store interactions that are records, not engagement (consent changes): one bulk
+    insert, the contacts' insights untouched."""
+    if not docs:
+        return []
+    full = [new_document(f) for f in docs]
+    result = await db[NAME].insert_many(full, session=session)
+    for doc, oid in zip(full, result.inserted_ids, strict=True):
+        doc["_id"] = oid
+    return full
+
+
 def filter_query(
     *,
     types: list[str] | None = None,

@@ -371,17 +371,28 @@ async def adopt_many(db: AsyncDatabase, parents: dict[ObjectId, ObjectId]) -> in
 
 def orphan_query() -> dict[str, Any]:
     """Leads that belong to nobody: neither a parent contact nor a parent account (a lead
-    of an account, without a contact, is account-based, not an orphan)."""
-    return {"parentContactId": None, "parentAccountId": None}
+    of an account, without a contact, is account-based, not an orphan).  A lead whose person
+    was deleted or erased (``anonymizedAt``) holds nobody to link to: not an orphan either."""
+    return {"parentContactId": None, "parentAccountId": None, "anonymizedAt": None}
 
 
 async def orphans(
-    db: AsyncDatabase, limit: int, lead_ids: list[ObjectId] | None = None
+    db: AsyncDatabase,
+    limit: int,
+    lead_ids: list[ObjectId] | None = None,
+    *,
+    after: ObjectId | None = None,
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` orphan leads (of ``lead_ids`` when given), in id order."""
+    """Up to ``limit`` orphan leads (of ``lead_ids`` when given, with an id above ``after``
+    when given), in id order."""
     query = orphan_query()
+    ids: dict[str, Any] = {}
     if lead_ids is not None:
-        query["_id"] = {"$in": lead_ids}
+        ids["$in"] = lead_ids
+    if after is not None:
+        ids["$gt"] = after
+    if ids:
+        query["_id"] = ids
     return await db[NAME].find(query).sort("_id", 1).limit(limit).to_list()
 
 
@@ -443,3 +454,43 @@ async def unlink_parent(
 async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
     """Store complete lead documents as they are (``_id`` included): the demo seed."""
     await insert_all(db[NAME], docs)
+
+
+#: The person's copies a lead holds (cleared when the person is deleted or erased).
+PERSON_COPIES = ("email", "emailNormalized", "firstName", "lastName", "jobTitle")
+
+
+async def of_contact(
+    db: AsyncDatabase, contact_id: ObjectId, session: Any = None
+) -> list[dict[str, Any]]:
+    """Every lead of a contact (open or closed), oldest first."""
+    cursor = db[NAME].find({"parentContactId": contact_id}, session=session).sort("_id", 1)
+    return await cursor.to_list()
+
+
+async def anonymise(db: AsyncDatabase, ids: list[ObjectId], session: Any = None) -> int:
+    """The person behind the leads ``ids`` was deleted or erased: clear their copies of the
+    person (name, email, job title), keep the funnel data (topic, stage, scores) for the
+    statistics, and mark them ``anonymizedAt`` (orphan linking leaves them alone).  Their
+    parent is the caller's business (:func:`unlink_parent`)."""
+    if not ids:
+        return 0
+    t = now()
+    clear: dict[str, Any] = {name: None for name in PERSON_COPIES}
+    update = {
+        "$set": {**clear, "anonymizedAt": t, "updatedAt": t},
+        "$unset": {"mergedFrom": ""},
+        "$inc": REV,
+    }
+    result = await db[NAME].update_many({"_id": {"$in": ids}}, update, session=session)
+    return result.modified_count
+
+
+async def with_emails(
+    db: AsyncDatabase, emails: list[str], session: Any = None
+) -> list[dict[str, Any]]:
+    """Every lead holding one of the normalised ``emails``, whatever its parent."""
+    if not emails:
+        return []
+    query = {"emailNormalized": {"$in": list(dict.fromkeys(emails))}}
+    return await db[NAME].find(query, session=session).to_list()

@@ -160,6 +160,20 @@ async def release(db: AsyncDatabase, record_id: ObjectId, session: Any = None) -
     return result.deleted_count
 
 
+async def release_all(db: AsyncDatabase, record_ids: list[ObjectId], session: Any = None) -> int:
+    """Drop every key of the records ``record_ids`` (a person erased: their contact and the
+    leads that held their data), aliases included."""
+    if not record_ids:
+        return 0
+    result = await db[NAME].delete_many({"recordId": {"$in": record_ids}}, session=session)
+    return result.deleted_count
+
+
+async def of_records(db: AsyncDatabase, record_ids: list[ObjectId]) -> list[dict[str, Any]]:
+    """The key documents of ``record_ids``."""
+    return await db[NAME].find({"recordId": {"$in": record_ids}}).to_list()
+
+
 RECORD_COLLECTIONS = ("contacts", "leads", "accounts")
 
 

@@ -65,3 +65,18 @@ async def of_survivor(db: AsyncDatabase, contact_id: ObjectId, limit: int) -> li
     """The latest ``limit`` merges into a contact, newest first."""
     cursor = db[NAME].find({"survivorId": contact_id}).sort("createdAt", -1).limit(limit)
     return await cursor.to_list()
+
+
+def _involving(contact_id: ObjectId) -> dict[str, Any]:
+    return {"$or": [{"survivorId": contact_id}, {"duplicateIds": contact_id}]}
+
+
+async def involving(db: AsyncDatabase, contact_id: ObjectId) -> list[dict[str, Any]]:
+    """Every merge a contact took part in, as survivor or duplicate (with the copies kept)."""
+    return await db[NAME].find(_involving(contact_id)).sort("createdAt", 1).to_list()
+
+
+async def delete_involving(db: AsyncDatabase, contact_id: ObjectId, session: Any = None) -> int:
+    """The person was erased: their merge records (which hold copies of them) go too."""
+    result = await db[NAME].delete_many(_involving(contact_id), session=session)
+    return result.deleted_count

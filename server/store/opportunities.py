@@ -120,3 +120,8 @@ async def watch_inserts(
     return await db[NAME].watch(
         [{"$match": {"operationType": "insert"}}], resume_after=resume_after
     )
+
+
+async def of_contact(db: AsyncDatabase, contact_id: ObjectId) -> list[dict[str, Any]]:
+    """A contact's opportunities, oldest first (a data-protection export)."""
+    return await db[NAME].find({"contactId": contact_id}).sort("createdAt", ASCENDING).to_list()

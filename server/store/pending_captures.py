@@ -8,6 +8,7 @@ the contact and lead the first run created; the interaction is recorded once).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -36,3 +37,19 @@ async def started_before(db: AsyncDatabase, cutoff: datetime) -> list[dict[str, 
     """Captures started before ``cutoff`` that never ended, oldest first."""
     query = {"createdAt": {"$lt": cutoff}}
     return await db[NAME].find(query).sort("createdAt", ASCENDING).to_list()
+
+
+def _mentioning(email: str) -> dict[str, Any]:
+    return {"request.fields": {"$regex": re.escape(email), "$options": "i"}}
+
+
+async def mentioning(db: AsyncDatabase, email: str) -> list[dict[str, Any]]:
+    """Unfinished captures whose submitted fields hold ``email`` (they are few: a capture
+    removes its note when it ends)."""
+    return await db[NAME].find(_mentioning(email)).to_list()
+
+
+async def delete_mentioning(db: AsyncDatabase, email: str, session: Any = None) -> int:
+    """The person was erased: a capture of theirs left unfinished is not run again."""
+    result = await db[NAME].delete_many(_mentioning(email), session=session)
+    return result.deleted_count

@@ -19,3 +19,13 @@ async def get(db: AsyncDatabase, key: str) -> dict[str, Any] | None:
 async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Any = None) -> None:
     """Record a submission's outcome (a duplicate ``_id`` raises ``DuplicateKeyError``)."""
     await db[NAME].insert_one(doc, session=session)
+
+
+async def of_contacts(db: AsyncDatabase, contact_ids: list[Any]) -> list[dict[str, Any]]:
+    """The recorded outcomes of some contacts' submissions (their matched values included)."""
+    return await db[NAME].find({"contactId": {"$in": contact_ids}}).to_list()
+
+
+async def delete_of_contacts(db: AsyncDatabase, contact_ids: list[Any], session: Any = None) -> int:
+    result = await db[NAME].delete_many({"contactId": {"$in": contact_ids}}, session=session)
+    return result.deleted_count

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from foundation import create_lists
+
 from .helpers import submit
 
 CREATE = """
@@ -53,6 +55,7 @@ async def _interaction(api, contact_id, kind="EMAIL_OPENED"):
 
 
 async def test_merge_moves_records_fills_fields_and_undo_restores(api):
+    await create_lists(api, "s1", "s2")
     first = await submit(
         api, "f1", {"email": "ana@example.com", "firstName": "Ana", "lastName": "Lee"}
     )
@@ -90,7 +93,8 @@ async def test_merge_moves_records_fills_fields_and_undo_restores(api):
     assert merged["subscriptions"] == ["s1", "s2"]  # union
     assert merged["email"] == "ana@example.com"  # survivor keeps its own
     assert merged["leads"]["totalCount"] == 2
-    assert merged["interactions"]["totalCount"] == 3
+    # 3 engagements + the 2 consent_changed records of setting s1 and s2 (not in insights)
+    assert merged["interactions"]["totalCount"] == 5
     assert merged["insights"]["total"] == 3
     assert set(out["merge"]["filledFields"]) == {"phone", "subscriptions"}
     assert await api.db.contacts.count_documents({}) == 1
@@ -108,7 +112,7 @@ async def test_merge_moves_records_fills_fields_and_undo_restores(api):
     restored = {c["id"]: c for c in undo["restored"]}
     assert set(restored) == {dup1, dup2}
     assert restored[dup1]["leads"]["totalCount"] == 1
-    assert restored[dup1]["interactions"]["totalCount"] == 1
+    assert restored[dup1]["interactions"]["totalCount"] == 2  # + its consent_changed (s2)
     assert restored[dup1]["insights"]["total"] == 1
     assert restored[dup2]["interactions"]["totalCount"] == 1
 

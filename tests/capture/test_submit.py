@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from foundation import create_lists
+
 from .helpers import REGISTER, submit
 
 
@@ -34,6 +36,7 @@ async def test_new_email_creates_contact_and_lead_then_matches(api):
 
 
 async def test_preferences_consent_and_subscriptions_are_applied(api):
+    await create_lists(api, "monthly")
     out = await submit(
         api,
         "newsletter",
@@ -57,7 +60,7 @@ async def test_preferences_consent_and_subscriptions_are_applied(api):
     out = await submit(api, "newsletter", {"email": "bo@example.com", "allowBulkEmail": False})
     assert out["contact"]["preferences"]["allowBulkEmail"] is False
     assert out["contact"]["preferences"]["allowPrefill"] is True
-    stored = await api.db.interactions.find_one({})
+    stored = await api.db.interactions.find_one({"type": "form_submitted"}, sort=[("_id", 1)])
     assert stored["details"] == {"utm_source": "ads"}
 
 

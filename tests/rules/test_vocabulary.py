@@ -80,7 +80,8 @@ def check(directory: Path) -> tuple[int, str]:
         pytest.param(
             "tests:\n  - name: t\n    given:\n      interactions:\n        - {type: visit}\n"
             "    expect: {}\n",
-            "typo.yaml:5:18: unknown interaction type 'visit'; expected one of: email_clicked,",
+            "typo.yaml:5:18: unknown interaction type 'visit'; expected one of: consent_changed, "
+            "email_clicked,",
             id="rule-test-interaction",
         ),
     ],
@@ -100,7 +101,7 @@ def test_declared_types_are_known_and_declarations_are_checked(tmp_path: Path) -
     (directory / "webinars.yaml").write_text(WEBINARS)
     code, output = check(directory)
     assert code == 0, output
-    assert "9 interaction types" in output
+    assert "10 interaction types" in output  # 9 built in (consent_changed too) + webinar_watched
 
     (directory / "again.yaml").write_text(
         "interaction_types:\n  - {name: webinar_watched}\n  - {name: email_opened}\n"
