@@ -30,10 +30,31 @@ async def find_by_ids(
     unique = list(dict.fromkeys(ids))
     if not unique:
         return {}
-    docs = await collection.find(
-        {"_id": {"$in": unique}}, projection, batch_size=BATCH_ALL
-    ).to_list()
+    docs = await matching(collection, {"_id": {"$in": unique}}, projection=projection)
     return {d["_id"]: d for d in docs}
+
+
+async def matching(
+    collection: AsyncCollection,
+    query: dict[str, Any],
+    *,
+    sort: list[tuple[str, int]] | None = None,
+    projection: dict[str, Any] | None = None,
+    session: Any = None,
+) -> list[dict[str, Any]]:
+    """Every document matching ``query`` (in ``sort`` order), read whole in one go.
+
+    Asked as an aggregation (``$match``, ``$sort``, ``$project``), which MongoDB answers as a
+    find; the embedded server answers a large ``$in`` that way about a hundred times faster
+    than as a ``find``.
+    """
+    pipeline: list[dict[str, Any]] = [{"$match": query}]
+    if sort:
+        pipeline.append({"$sort": dict(sort)})
+    if projection:
+        pipeline.append({"$project": projection})
+    cursor = await collection.aggregate(pipeline, batchSize=BATCH_ALL, session=session)
+    return await cursor.to_list()
 
 
 async def insert_all(
@@ -141,7 +162,7 @@ async def grouped_by(
     if not values:
         return out
     query = {**(where or {}), field: {"$in": list(dict.fromkeys(values))}}
-    async for doc in collection.find(query, sort=sort, batch_size=10_000):
+    for doc in await matching(collection, query, sort=sort):
         out.setdefault(doc[field], []).append(doc)
     return out
 
