@@ -22,6 +22,7 @@ from .api.interactions import InteractionMutation, InteractionSubscription
 from .api.leads import LeadMutation, LeadQuery
 from .api.merge import MergeMutation, MergeQuery
 from .api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription
+from .api.preview import PreviewQuery
 from .api.rules import RulesMutation, RulesQuery, SegmentQuery
 from .config import Settings
 from .cost import QueryCost
@@ -43,6 +44,7 @@ class Query(
     MergeQuery,
     CaptureQuery,
     RulesQuery,
+    PreviewQuery,
 ):
     @strawberry.field(description="Any record by its global id.")
     async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:

@@ -23,6 +23,7 @@ from .history import History
 from .matching import Matching
 from .merging import Merging
 from .opportunities import Opportunities
+from .preview import Preview
 from .records import Records
 
 
@@ -74,6 +75,11 @@ class Services:
         """Merging duplicate contacts (and undoing it), finding likely duplicates."""
         return Merging(self.db, self.funnel, self.matching, self.pm)
 
+    @cached_property
+    def preview(self) -> Preview:
+        """What a rule set would change if it went live (nothing written)."""
+        return Preview(self.db, self.ruleset, self.pm)
+
 
 class ServiceCache:
     """The :class:`Services` of the live rules, rebuilt when the rules or database change."""
@@ -97,6 +103,7 @@ __all__ = [
     "Matching",
     "Merging",
     "Opportunities",
+    "Preview",
     "Records",
     "ServiceCache",
     "Services",
