@@ -30,8 +30,21 @@ async def find_by_ids(
     unique = list(dict.fromkeys(ids))
     if not unique:
         return {}
-    docs = await matching(collection, {"_id": {"$in": unique}}, projection=projection)
+    docs = await collection.find(
+        {"_id": {"$in": unique}}, projection, batch_size=BATCH_ALL
+    ).to_list()
     return {d["_id"]: d for d in docs}
+
+
+async def matching_ids(
+    collection: AsyncCollection, ids: list[ObjectId]
+) -> dict[ObjectId, dict[str, Any]]:
+    """Like :func:`find_by_ids`, asked as an aggregation (see :func:`matching`): for the
+    funnel's batches of hundreds of ids."""
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return {}
+    return {d["_id"]: d for d in await matching(collection, {"_id": {"$in": unique}})}
 
 
 async def matching(
@@ -157,7 +170,7 @@ async def grouped_by(
     where: dict[str, Any] | None = None,
 ) -> dict[ObjectId, list[dict[str, Any]]]:
     """The documents whose ``field`` is one of ``values`` (and that match ``where``; one
-    ``$in`` find, in ``sort`` order), grouped by that field."""
+    ``$in`` read, in ``sort`` order), grouped by that field."""
     out: dict[ObjectId, list[dict[str, Any]]] = {}
     if not values:
         return out
