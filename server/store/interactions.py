@@ -111,9 +111,12 @@ async def of_contacts(
 
 
 def _of(contact_ids: list[ObjectId] | None, query: dict[str, Any]) -> dict[str, Any]:
+    """``query`` on the interactions of ``contact_ids`` (None: of every contact); one contact
+    by equality, which the embedded server answers faster than a one-element ``$in``."""
     if contact_ids is None:
         return query
-    ids = {"contactId": {"$in": list(dict.fromkeys(contact_ids))}}
+    unique = list(dict.fromkeys(contact_ids))
+    ids = {"contactId": unique[0] if len(unique) == 1 else {"$in": unique}}
     return {**ids, **query} if "contactId" not in query else {"$and": [ids, query]}
 
 
