@@ -1,7 +1,7 @@
 """Differential: scoring from the database's counts (the facts the funnel reads: only what the
 rules can see) gives the same scores, explanations and stage moves as scoring from every
-interaction in memory, over windows, caps, ``where`` filters, unbounded rules, ``min``/``max``
-and account-based leads."""
+interaction in memory, over windows, caps, ``where`` filters, unbounded rules, ``min``/``max``,
+decay by half-life (which reads the decaying events themselves) and account-based leads."""
 
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ scoring:
         per_event: {type: website_visited, within: 1w}
         points: 3
         cap: 9
+      - name: visits lately, halved every two weeks
+        per_event: {type: website_visited, within: 90d}
+        points: 4
+        half_life: 14d
+        cap: 20
       - name: unsubscribed somewhere
         when:
           event:
@@ -162,7 +167,8 @@ async def populate(db, rng: random.Random, now: datetime) -> None:
 async def test_counted_facts_score_as_all_interactions_do(db, tmp_path: Path) -> None:
     ruleset = load_rules(rules_dir(tmp_path))
     reads = ruleset_reads(ruleset)
-    assert not reads.everything and len(reads.counts) == 9  # every spec counted, none read
+    assert not reads.everything and len(reads.counts) == 9  # every count by the database
+    assert len(reads.documents) == 1  # the decaying rule weighs each visit by its age
     now = db_now()
     await populate(db, random.Random(7), now)
     docs = await leads.by_ids_list(db, [d["_id"] async for d in db["leads"].find({}, {"_id": 1})])
@@ -184,7 +190,8 @@ async def test_counted_facts_score_as_all_interactions_do(db, tmp_path: Path) ->
     whole = await gather(db, docs, ruleset, now, await count_all(db, ruleset, now))
     scored = moved = 0
     for doc in docs:
-        assert per_batch[doc["_id"]]["interactions"] == []  # no interaction travelled
+        read = per_batch[doc["_id"]]["interactions"]
+        assert all(i["type"] == "website_visited" for i in read)  # only what decays travelled
         want = evaluate(ruleset, unbounded[doc["_id"]], {"interaction"}, now)
         for facts in (per_batch[doc["_id"]], whole[doc["_id"]]):
             got = evaluate(ruleset, facts, {"interaction"}, now)
