@@ -200,3 +200,28 @@ async def test_counted_facts_score_as_all_interactions_do(db, tmp_path: Path) ->
         scored += sum(1 for r in want.results if r.score)
         moved += len(want.transitions) > 1
     assert scored > 20 and moved  # the data exercised the rules
+
+
+async def test_counted_facts_up_to_a_time_score_as_the_interactions_then_do(db, tmp_path) -> None:
+    """A replay's facts (``until``): counted up to that time, as if the later ones were not."""
+    ruleset = load_rules(rules_dir(tmp_path))
+    now = db_now()
+    await populate(db, random.Random(8), now)
+    then = now - timedelta(days=20)
+    docs = await leads.by_ids_list(db, [d["_id"] async for d in db["leads"].find({}, {"_id": 1})])
+    people = {c["_id"]: c for c in await db["contacts"].find({}).to_list()}
+    by_account: dict = {}
+    for c in people.values():
+        by_account.setdefault(c.get("accountId"), []).append(c)
+    earlier: dict = {}
+    for item in await db["interactions"].find({"occurredAt": {"$lte": then}}).to_list():
+        earlier.setdefault(item["contactId"], []).append(item)
+    accounts_by_id = {a["_id"]: a for a in await db["accounts"].find({}).to_list()}
+    unbounded = assemble_facts(docs, people, accounts_by_id, by_account, earlier)
+    bounded = await gather(db, docs, ruleset, then, until=then)
+    assert any(
+        r.score for d in docs for r in evaluate(ruleset, bounded[d["_id"]], (), then).results
+    )
+    for doc in docs:
+        want = evaluate(ruleset, unbounded[doc["_id"]], (), then)
+        assert evaluate(ruleset, bounded[doc["_id"]], (), then).results == want.results
