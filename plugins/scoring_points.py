@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadgraph import hookimpl
-from leadgraph.contracts import Explained, Scorer, ScoringKind
+from leadgraph.contracts import Explained, InteractionReads, Scorer, ScoringKind
 from leadgraph.rules.conditions import Compiler
 from leadgraph.rules.models import ScoringModel, ScoringRule, duration
+from leadgraph.rules.reads import condition_specs
 
 Points = Callable[[Mapping[str, Any], datetime], tuple[float, str | None]]
 
@@ -41,6 +42,14 @@ def _points(rule: ScoringRule, conditions: Compiler) -> Points:
 
 
 class PointsKind:
+    def reads(self, model: ScoringModel) -> InteractionReads:
+        """A points model counts its ``when`` events and ``per_event`` rules, and weighs
+        each occurrence of a decaying (``half_life``) rule by its age."""
+        specs = [s for rule in model.rules for s in condition_specs(rule.when)]
+        specs += [r.per_event for r in model.rules if r.per_event and r.half_life is None]
+        aged = [r.per_event for r in model.rules if r.per_event and r.half_life is not None]
+        return InteractionReads(counts=tuple(specs), documents=tuple(aged))
+
     def prepare(self, model: ScoringModel, conditions: Compiler) -> Scorer:
         if model.options:
             raise ValueError(f"the points kind takes no options (got {sorted(model.options)})")

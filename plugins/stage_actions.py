@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadgraph import hookimpl
-from leadgraph.contracts import StageAction, StageGuard
+from leadgraph.contracts import InteractionReads, StageAction, StageGuard
 
 # Managed by the lifecycle and the funnel runner (``rev`` guards its writes).
 PROTECTED = {
@@ -41,9 +41,17 @@ class SetFields:
         return dict(options)
 
 
-def has_parent(facts: Mapping[str, Any]) -> bool:
-    lead = facts.get("lead") or {}
-    return bool(lead.get("parentContactId") or lead.get("parentAccountId"))
+class HasParent:
+    """The lead is linked to a contact or an account (reads no interactions)."""
+
+    reads = InteractionReads()
+
+    def __call__(self, facts: Mapping[str, Any]) -> bool:
+        lead = facts.get("lead") or {}
+        return bool(lead.get("parentContactId") or lead.get("parentAccountId"))
+
+
+has_parent = HasParent()
 
 
 @hookimpl

@@ -314,9 +314,19 @@ async def _rescore(conn: Connection, settings: Settings, stale_only: bool = Fals
     is_flag=True,
     help="Only leads not yet scored with the current rules, or marked stale by a failure.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write nothing; print what a rescore would change (as `leadgraph rules diff`).",
+)
 @with_database
-async def rescore(conn: Connection, stale_only: bool) -> None:
+async def rescore(conn: Connection, stale_only: bool, dry_run: bool) -> None:
     """Rescore every lead with the current rules and apply automatic stage transitions."""
+    if dry_run:
+        from .preview_cli import preview
+
+        await preview(conn, None, sample=10)
+        return
     await _rescore(conn, _settings(click.get_current_context()), stale_only)
 
 
@@ -386,9 +396,11 @@ def _attach_feature_commands() -> None:
     ``persisted``."""
     from .importer_cli import import_
     from .persisted_cli import persisted
+    from .preview_cli import diff
     from .replay_cli import replay
     from .rules.cli import rules
 
+    rules.add_command(diff)
     cli.add_command(rules)
     cli.add_command(import_)
     cli.add_command(replay)

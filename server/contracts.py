@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, runtime_checkable
 
 if TYPE_CHECKING:
     from .rules.conditions import Compiler
-    from .rules.models import ScoringModel, Strategy, Transition
+    from .rules.models import EventSpec, ScoringModel, Strategy, Transition
 
 # ---------------------------------------------------------------- vocabulary
 
@@ -68,7 +68,11 @@ class Facts(TypedDict):
     """What the rules see of one lead, as stored in MongoDB.
 
     ``contacts`` are the people whose interactions count: the parent contact, or for an
-    account-based lead the account's contacts; ``interactions`` are theirs, oldest first.
+    account-based lead the account's contacts; ``interactions`` are theirs, oldest first, as
+    far as the rules read them (see :class:`InteractionReads`).  ``counts`` (optional) holds
+    how many of their interactions match each event spec the rules count, keyed by
+    :func:`leadgraph.rules.reads.spec_key`, counted by the database at the time of scoring;
+    a count found there is used instead of counting ``interactions``.
     """
 
     lead: dict[str, Any]
@@ -76,6 +80,35 @@ class Facts(TypedDict):
     account: dict[str, Any] | None
     contacts: list[dict[str, Any]]
     interactions: list[dict[str, Any]]
+    counts: NotRequired[dict[str, int]]
+
+
+@dataclass(frozen=True)
+class InteractionReads:
+    """What of a lead's interactions a scoring model or a lifecycle guard reads, so that
+    the funnel reads no more than that from the database.
+
+    ``counts``: only how many interactions match each of these event specs (their type,
+    window and ``where``; ``min``/``max`` are ignored).  ``documents``: the interactions
+    matching these specs themselves (for a kind that weighs each occurrence, e.g. by its
+    age).  ``everything``: every interaction of the lead's contacts (what a plugin that does
+    not say what it reads gets).
+    """
+
+    counts: tuple[EventSpec, ...] = ()
+    documents: tuple[EventSpec, ...] = ()
+    everything: bool = False
+
+    def __or__(self, other: InteractionReads) -> InteractionReads:
+        return InteractionReads(
+            counts=self.counts + other.counts,
+            documents=self.documents + other.documents,
+            everything=self.everything or other.everything,
+        )
+
+
+#: What a reader that does not say what it reads gets: all interactions.
+READS_EVERYTHING = InteractionReads(everything=True)
 
 
 #: One line of a score's explanation: ``(rule name, points)``, or ``(rule name, points, detail)``
@@ -117,6 +150,10 @@ class ScoringKind(Protocol):
 
     ``prepare`` is called once per rule load for every model of the kind; it raises
     ``ValueError`` for bad ``options`` and returns the model's :data:`Scorer`.
+
+    A kind may also offer ``reads(model) -> InteractionReads``: what of the interactions the
+    model's scorer reads (called once per rule load).  Without it the funnel gives the scorer
+    every interaction of the lead's contacts.
     """
 
     def prepare(self, model: ScoringModel, conditions: Compiler) -> Scorer: ...
@@ -141,7 +178,9 @@ class StageAction(Protocol):
 
 
 class StageGuard(Protocol):
-    """A named lifecycle guard (``leadgraph_stage_guards``)."""
+    """A named lifecycle guard (``leadgraph_stage_guards``).  A guard that reads no
+    interactions says so with an attribute ``reads = InteractionReads()``; without one it is
+    given every interaction of the lead's contacts."""
 
     def __call__(self, facts: Mapping[str, Any]) -> bool: ...
 

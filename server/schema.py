@@ -30,6 +30,7 @@ from .api.interactions import InteractionMutation, InteractionSubscription
 from .api.leads import LeadMutation, LeadQuery
 from .api.merge import MergeMutation, MergeQuery
 from .api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription
+from .api.preview import PreviewQuery
 from .api.privacy import PrivacyMutation, PrivacyQuery
 from .api.rules import RulesMutation, RulesQuery
 from .api.segments import SegmentMutation, SegmentQuery, SegmentSubscription
@@ -55,6 +56,7 @@ class Query(
     CaptureQuery,
     RulesQuery,
     PrivacyQuery,
+    PreviewQuery,
 ):
     @strawberry.field(description="Any record by its global id.")
     async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:

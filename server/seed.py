@@ -14,7 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from . import normalize
 from .contracts import CONSENT_LEVELS, CONTACT_ROLES
-from .services.funnel import Funnel, assemble_facts
+from .services.facts import assemble_facts
+from .services.funnel import Funnel
 from .store import accounts, contacts, interactions, leads, subscription_lists
 
 INDUSTRIES = [

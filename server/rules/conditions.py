@@ -300,6 +300,13 @@ def _group(cond: Condition) -> str:
     return f"({text})" if isinstance(cond, AllOf | AnyOf) else text
 
 
+def spec_key(spec: EventSpec) -> str:
+    """The name of ``spec``'s count in ``facts["counts"]``: its types, window and ``where``
+    (not ``min``/``max``, which only judge the count)."""
+    where = spec.where.model_dump_json(by_alias=True) if spec.where is not None else ""
+    return f"{','.join(sorted(spec.type))}|{spec.within or ''}|{where}"
+
+
 # ---------------------------------------------------------------- compiling to Python
 
 
@@ -386,12 +393,17 @@ class Compiler:
         return ages
 
     def count(self, spec: EventSpec) -> Counter:
-        """``(facts, now) -> int``: how many of the interactions match the event spec."""
+        """``(facts, now) -> int``: how many of the interactions match the event spec (the
+        database's count in ``facts["counts"]`` when the facts carry one)."""
         types = set(spec.type)
         window = duration(spec.within) if spec.within else None
         where = self.predicate(spec.where) if spec.where is not None else None
+        key = spec_key(spec)
 
         def count(facts: Facts, now: datetime) -> int:
+            known = facts.get("counts")
+            if known is not None and key in known:
+                return int(known[key])
             since = as_utc(now) - window if window is not None else None
             n = 0
             for item in facts.get("interactions") or ():

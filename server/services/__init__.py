@@ -24,6 +24,7 @@ from .history import History
 from .matching import Matching
 from .merging import Merging
 from .opportunities import Opportunities
+from .preview import Preview
 from .privacy import Privacy
 from .records import Records
 from .segments import Segments
@@ -99,6 +100,11 @@ class Services:
         """Segments: definitions (rule files and API), members, consent, evaluations."""
         return Segments(self.db, self.ruleset)
 
+    @cached_property
+    def preview(self) -> Preview:
+        """What a rule set would change if it went live (nothing written)."""
+        return Preview(self.db, self.ruleset, self.pm)
+
 
 class ServiceCache:
     """The :class:`Services` of the live rules, rebuilt when the rules or database change."""
@@ -123,6 +129,7 @@ __all__ = [
     "Matching",
     "Merging",
     "Opportunities",
+    "Preview",
     "Privacy",
     "Records",
     "Segments",

@@ -41,9 +41,10 @@ from ..plugin_manager import PluginError
 from ..rules import lifecycle, scoring
 from ..rules.models import Transition
 from ..rules.ruleset import RuleSet
-from ..store import accounts, contacts, interactions, leads
+from ..store import contacts, leads
 from ..store._base import now as db_now
 from . import rollup
+from .facts import EventCounts, count_all, gather
 from .history import Cause, History, Write, inferred
 
 log = logging.getLogger("leadgraph.funnel")
@@ -57,56 +58,10 @@ RETRIES = 5
 async def gather_facts(
     db: AsyncDatabase, docs: Iterable[dict[str, Any]], *, until: datetime | None = None
 ) -> dict[ObjectId, Facts]:
-    """``{lead id: facts}`` for many leads with one batched find per collection.
-
-    Interactions belong to contacts: a lead's are those of its parent contact or, for an
-    account-based lead without one, those of every contact of its account; with ``until``
-    only those that occurred at or before it (a replay).
-    """
-    docs = list(docs)
-    people = await contacts.by_ids(
-        db, [d["parentContactId"] for d in docs if d.get("parentContactId")]
-    )
-    account_ids = [d["parentAccountId"] for d in docs if d.get("parentAccountId")]
-    account_ids += [c["accountId"] for c in people.values() if c.get("accountId")]
-    by_id = await accounts.by_ids(db, account_ids)
-    account_based = [
-        d["parentAccountId"]
-        for d in docs
-        if d.get("parentAccountId") and not d.get("parentContactId")
-    ]
-    members = await contacts.of_accounts(db, account_based)
-    for group in members.values():
-        for person in group:
-            people.setdefault(person["_id"], person)
-    events = await interactions.of_contacts(db, list(people), until=until)
-    return assemble_facts(docs, people, by_id, members, events)
-
-
-def assemble_facts(
-    docs: Iterable[dict[str, Any]],
-    people: dict[ObjectId, dict[str, Any]],
-    by_id: dict[ObjectId, dict[str, Any]],
-    members: dict[ObjectId, list[dict[str, Any]]],
-    events: dict[ObjectId, list[dict[str, Any]]],
-) -> dict[ObjectId, Facts]:
-    """The facts of each lead from documents already loaded: contacts and accounts by id,
-    an account's contacts (``members``) and a contact's interactions, each by their id."""
-    out: dict[ObjectId, Facts] = {}
-    for lead in docs:
-        contact = people.get(lead.get("parentContactId"))  # type: ignore[arg-type]
-        account = by_id.get(lead.get("parentAccountId")) or (  # type: ignore[arg-type]
-            by_id.get(contact.get("accountId")) if contact else None  # type: ignore[arg-type]
-        )
-        who = [contact] if contact else members.get(lead.get("parentAccountId"), [])  # type: ignore[arg-type]
-        seen = sorted(
-            (i for person in who for i in events.get(person["_id"], [])),
-            key=lambda i: i["occurredAt"],
-        )
-        out[lead["_id"]] = Facts(
-            lead=lead, contact=contact, account=account, contacts=who, interactions=seen
-        )
-    return out
+    """``{lead id: facts}`` with every interaction of the leads' contacts (those that occurred
+    at or before ``until``, when given: a replay), whatever the rules read; the one gathering
+    road of :mod:`leadgraph.services.facts` without a rule set to bound it."""
+    return await gather(db, docs, None, until or db_now(), until=until)
 
 
 # ---------------------------------------------------------------- evaluate (pure)
@@ -310,11 +265,13 @@ class Funnel:
         now: datetime | None = None,
         rollups: bool = True,
         cause: Cause | None = None,
+        counted: EventCounts | None = None,
     ) -> Report:
         """Evaluate, persist and announce ``docs`` (stored leads) for ``triggers``.
 
         ``created`` leads also fire ``created`` (and the ``lead_created`` event); ``manual``
-        fields are a person's decision stored in the same write.  Leads another run changed
+        fields are a person's decision stored in the same write; ``counted``: interaction
+        counts already made for the whole database at ``now``.  Leads another run changed
         meanwhile are evaluated again from fresh facts.  ``cause`` is what the score history
         records (inferred from the triggers when not given).  Then the roll-ups of the accounts
         whose leads' scores changed are refreshed (unless ``rollups`` is false: the caller
@@ -332,7 +289,7 @@ class Funnel:
         pending = list(docs)
         for _ in range(RETRIES):
             t = now or db_now()
-            known = await gather_facts(self.db, pending)
+            known = await gather(self.db, pending, self.ruleset, t, counted)
             evaluations: list[tuple[dict[str, Any], Evaluation]] = []
             for doc in pending:
                 fired = set(triggers) | ({"created"} if doc["_id"] in created else set())
@@ -377,6 +334,7 @@ class Funnel:
             if not retry:
                 break
             pending = await leads.by_ids_list(self.db, retry)
+            counted = None  # they changed: count their interactions afresh
         else:
             log.error("leads %s kept changing during %d funnel runs", retry, RETRIES)
         if rollups:
@@ -447,10 +405,17 @@ class Funnel:
     ) -> Report:
         """Rescore every lead matching ``query`` in batches; goes on past failing leads.  The
         roll-ups of the accounts touched are refreshed once, at the end (every account's, when
-        every lead was rescored)."""
+        every lead was rescored).
+
+        The interactions the rules count are counted once, for the whole database, when the
+        run covers more than a batch of leads; a lead whose derived data would not change is
+        not written."""
         total = Report()
+        t = db_now()
+        whole = self.ruleset is not None and await leads.count(self.db, query or {}) > batch
+        counted = await count_all(self.db, self.ruleset, t) if self.ruleset and whole else None
         async for chunk in leads.batches(self.db, query or {}, batch):
-            report = await self.run(chunk, (), rollups=False)
+            report = await self.run(chunk, (), now=t, counted=counted, rollups=False)
             report.leads = []  # not kept for the whole database
             total.merge(report)
             if progress is not None:
@@ -493,7 +458,7 @@ class Funnel:
         :raises Refused: the lead changed meanwhile (nothing written).
         """
         ruleset = self._rules()
-        facts = (await gather_facts(self.db, [doc]))[doc["_id"]]
+        facts = (await gather(self.db, [doc], ruleset, db_now()))[doc["_id"]]
         if override:
             t = lifecycle.override_transition(ruleset, doc, to)
         else:

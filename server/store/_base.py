@@ -36,6 +36,40 @@ async def find_by_ids(
     return {d["_id"]: d for d in docs}
 
 
+async def matching_ids(
+    collection: AsyncCollection, ids: list[ObjectId]
+) -> dict[ObjectId, dict[str, Any]]:
+    """Like :func:`find_by_ids`, asked as an aggregation (see :func:`matching`): for the
+    funnel's batches of hundreds of ids."""
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return {}
+    return {d["_id"]: d for d in await matching(collection, {"_id": {"$in": unique}})}
+
+
+async def matching(
+    collection: AsyncCollection,
+    query: dict[str, Any],
+    *,
+    sort: list[tuple[str, int]] | None = None,
+    projection: dict[str, Any] | None = None,
+    session: Any = None,
+) -> list[dict[str, Any]]:
+    """Every document matching ``query`` (in ``sort`` order), read whole in one go.
+
+    Asked as an aggregation (``$match``, ``$sort``, ``$project``), which MongoDB answers as a
+    find; the embedded server answers a large ``$in`` that way about a hundred times faster
+    than as a ``find``.
+    """
+    pipeline: list[dict[str, Any]] = [{"$match": query}]
+    if sort:
+        pipeline.append({"$sort": dict(sort)})
+    if projection:
+        pipeline.append({"$project": projection})
+    cursor = await collection.aggregate(pipeline, batchSize=BATCH_ALL, session=session)
+    return await cursor.to_list()
+
+
 async def insert_all(
     collection: AsyncCollection, docs: list[dict[str, Any]], session: Any = None
 ) -> None:
@@ -136,12 +170,12 @@ async def grouped_by(
     where: dict[str, Any] | None = None,
 ) -> dict[ObjectId, list[dict[str, Any]]]:
     """The documents whose ``field`` is one of ``values`` (and that match ``where``; one
-    ``$in`` find, in ``sort`` order), grouped by that field."""
+    ``$in`` read, in ``sort`` order), grouped by that field."""
     out: dict[ObjectId, list[dict[str, Any]]] = {}
     if not values:
         return out
     query = {**(where or {}), field: {"$in": list(dict.fromkeys(values))}}
-    async for doc in collection.find(query, sort=sort, batch_size=10_000):
+    for doc in await matching(collection, query, sort=sort):
         out.setdefault(doc[field], []).append(doc)
     return out
 

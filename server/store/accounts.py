@@ -19,6 +19,7 @@ from ._base import (
     in_chunks,
     insert_all,
     insert_new,
+    matching_ids,
     now,
     set_changes,
 )
@@ -100,8 +101,8 @@ def filter_query(
 
 
 async def by_ids(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
-    """Accounts by id (one ``$in`` find)."""
-    return await find_by_ids(db[NAME], ids)
+    """Accounts by id (one ``$in`` read)."""
+    return await matching_ids(db[NAME], ids)
 
 
 async def claim_rollups(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, int]:

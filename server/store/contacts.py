@@ -15,12 +15,12 @@ from .. import normalize
 from ._base import (
     between,
     delete_by_id,
-    find_by_ids,
     get_by_id,
     grouped_by,
     in_chunks,
     insert_all,
     insert_new,
+    matching_ids,
     now,
     set_changes,
     unlink,
@@ -160,8 +160,8 @@ def filter_query(
 
 
 async def by_ids(db: AsyncDatabase, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
-    """Contacts by id (one ``$in`` find)."""
-    return await find_by_ids(db[NAME], ids)
+    """Contacts by id (one ``$in`` read)."""
+    return await matching_ids(db[NAME], ids)
 
 
 async def of_accounts(

@@ -13,11 +13,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
 from ._base import (
+    BATCH_ALL,
     between,
     get_by_id,
     grouped_by,
     insert_all,
     insert_new,
+    matching,
     now,
 )
 
@@ -120,6 +122,69 @@ async def of_contacts(
     return await grouped_by(
         db[NAME], "contactId", contact_ids, sort=[("occurredAt", 1)], where=where
     )
+
+
+def _of(contact_ids: list[ObjectId] | None, query: dict[str, Any]) -> dict[str, Any]:
+    """``query`` on the interactions of ``contact_ids`` (None: of every contact); one contact
+    by equality, which the embedded server answers faster than a one-element ``$in``."""
+    if contact_ids is None:
+        return query
+    unique = list(dict.fromkeys(contact_ids))
+    ids = {"contactId": unique[0] if len(unique) == 1 else {"$in": unique}}
+    return {**ids, **query} if "contactId" not in query else {"$and": [ids, query]}
+
+
+async def matching_of_contacts(
+    db: AsyncDatabase, contact_ids: list[ObjectId], query: dict[str, Any]
+) -> dict[ObjectId, list[dict[str, Any]]]:
+    """The interactions of the given contacts that match ``query``, oldest first, grouped by
+    contact (one read)."""
+    out: dict[ObjectId, list[dict[str, Any]]] = {}
+    if not contact_ids:
+        return out
+    for doc in await matching(db[NAME], _of(contact_ids, query), sort=[("occurredAt", 1)]):
+        out.setdefault(doc["contactId"], []).append(doc)
+    return out
+
+
+async def count_by_contact_and_type(
+    db: AsyncDatabase,
+    query: dict[str, Any],
+    since: Mapping[str, datetime | None],
+    contact_ids: list[ObjectId] | None = None,
+) -> dict[tuple[ObjectId, str], dict[str, int]]:
+    """How many interactions matching ``query`` each contact has of each type, counted by the
+    database: ``{(contact id, type): {name: n}}`` with one ``n`` per ``since`` entry (those
+    at or after that time; ``None``: all).  ``contact_ids`` None: every contact."""
+    sums: dict[str, Any] = {}
+    for name, start in since.items():
+        sums[name] = (
+            {"$sum": 1}
+            if start is None
+            else {"$sum": {"$cond": [{"$gte": ["$occurredAt", start]}, 1, 0]}}
+        )
+    pipeline = [
+        {"$match": _of(contact_ids, query)},
+        {"$group": {"_id": {"c": "$contactId", "t": "$type"}, **sums}},
+    ]
+    cursor = await db[NAME].aggregate(pipeline, batchSize=BATCH_ALL)
+    return {
+        (doc["_id"]["c"], doc["_id"]["t"]): {name: int(doc[name]) for name in since}
+        async for doc in cursor
+    }
+
+
+async def count_by_contact(
+    db: AsyncDatabase, query: dict[str, Any], contact_ids: list[ObjectId] | None = None
+) -> dict[ObjectId, int]:
+    """How many interactions matching ``query`` each contact has (``$group`` in the
+    database); ``contact_ids`` None: every contact."""
+    pipeline = [
+        {"$match": _of(contact_ids, query)},
+        {"$group": {"_id": "$contactId", "n": {"$sum": 1}}},
+    ]
+    cursor = await db[NAME].aggregate(pipeline, batchSize=BATCH_ALL)
+    return {doc["_id"]: int(doc["n"]) async for doc in cursor}
 
 
 async def watch_inserts(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ._base import get_by_id, now
@@ -31,14 +31,15 @@ async def insert(db: AsyncDatabase, name: str) -> dict[str, Any]:
 
 
 async def ensure(db: AsyncDatabase, names: list[str]) -> None:
-    """Make sure active lists named ``names`` exist (the demo seed; idempotent)."""
+    """Make sure active lists named ``names`` exist (the demo seed; idempotent; one
+    ``bulk_write`` of upserts)."""
+    if not names:
+        return
     t = now()
-    for name in names:
-        await db[NAME].update_one(
-            {"name": name},
-            {"$setOnInsert": {"status": "active", "createdAt": t, "updatedAt": t}},
-            upsert=True,
-        )
+    new = {"$setOnInsert": {"status": "active", "createdAt": t, "updatedAt": t}}
+    await db[NAME].bulk_write(
+        [UpdateOne({"name": name}, new, upsert=True) for name in names], ordered=False
+    )
 
 
 async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:

@@ -1,0 +1,176 @@
+"""Gathering the facts the funnel evaluates: what the rules see of each lead, read from the
+database with a few batched reads, and no more of a contact's interactions than the rules can
+see (:func:`leadgraph.rules.reads.ruleset_reads`).
+
+Rules only ever *count* interactions (``event`` conditions, ``per_event`` rules), so the
+database counts them (``$group``, windows included) and the counts travel in
+``Facts["counts"]`` instead of the interactions themselves: scoring a contact with 10,000
+interactions reads a handful of numbers.  A plugin that does not say what it reads is given
+every interaction, as before.  One road for every caller: live scoring after an interaction,
+``leadgraph rescore`` (which counts once for the whole database, :func:`count_all`), dry runs
+and rule previews.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ..contracts import Facts
+from ..rules.conditions import as_utc, spec_key
+from ..rules.models import EventSpec, duration
+from ..rules.reads import ruleset_reads
+from ..rules.ruleset import RuleSet
+from ..store import accounts, contacts, interactions
+
+Counts = dict[ObjectId, dict[str, int]]  # contact id -> spec key -> how many
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """The counts of every contact of the database at ``now`` (a contact missing has none)."""
+
+    now: datetime
+    by_contact: Counts
+
+
+async def count_events(
+    db: AsyncDatabase,
+    ruleset: RuleSet,
+    specs: Iterable[EventSpec],
+    now: datetime,
+    contact_ids: list[ObjectId] | None,
+    until: datetime | None = None,
+) -> Counts:
+    """How many interactions of each contact (``None``: of every contact) match each spec,
+    counted by the database: one ``$group`` by contact and type for the specs without
+    ``where`` (one sum per window), one ``$group`` by contact per spec with a ``where``.
+    ``until``: only interactions that occurred at or before it (a replay)."""
+    specs = list(specs)
+    out: Counts = {}
+    upto = {"occurredAt": {"$lte": until}} if until is not None else None
+    plain = [s for s in specs if s.where is None]
+    if plain:
+        windows = sorted({s.within or "" for s in plain})
+        names = {w: f"n{i}" for i, w in enumerate(windows)}
+        since = {names[w]: (as_utc(now) - duration(w) if w else None) for w in windows}
+        query: dict[str, Any] = {"type": {"$in": sorted({t for s in plain for t in s.type})}}
+        if "" not in windows:
+            query["occurredAt"] = {"$gte": min(t for t in since.values() if t is not None)}
+        if upto is not None:
+            query = {"$and": [query, upto]}
+        rows = await interactions.count_by_contact_and_type(db, query, since, contact_ids)
+        for (contact, kind), sums in rows.items():
+            mine = out.setdefault(contact, {})
+            for s in plain:
+                if kind in s.type:
+                    key = spec_key(s)
+                    mine[key] = mine.get(key, 0) + sums[names[s.within or ""]]
+    for s in specs:
+        if s.where is None:
+            continue
+        match = ruleset.mongo.event_pipeline(s, now)[0]["$match"]
+        if upto is not None:
+            match = {"$and": [match, upto]}
+        key = spec_key(s)
+        for contact, n in (await interactions.count_by_contact(db, match, contact_ids)).items():
+            out.setdefault(contact, {})[key] = n
+    return out
+
+
+async def count_all(db: AsyncDatabase, ruleset: RuleSet, now: datetime) -> EventCounts | None:
+    """The counts the rules need for every contact at ``now`` (for a run over the whole
+    database); None when some plugin needs the interactions themselves."""
+    reads = ruleset_reads(ruleset)
+    if reads.everything:
+        return None
+    return EventCounts(now, await count_events(db, ruleset, reads.counts, now, None))
+
+
+async def gather(
+    db: AsyncDatabase,
+    docs: Iterable[dict[str, Any]],
+    ruleset: RuleSet | None,
+    now: datetime,
+    counted: EventCounts | None = None,
+    *,
+    until: datetime | None = None,
+) -> dict[ObjectId, Facts]:
+    """``{lead id: facts}`` for many leads with one batched read per collection.
+
+    Interactions belong to contacts: a lead's are those of its parent contact or, for an
+    account-based lead without one, those of every contact of its account.  ``counted``:
+    counts already made for the whole database at ``now`` (:func:`count_all`); ``until``:
+    only the interactions that occurred at or before it (a replay).  Without a rule set every
+    interaction is read.
+    """
+    docs = list(docs)
+    people = await contacts.by_ids(
+        db, [d["parentContactId"] for d in docs if d.get("parentContactId")]
+    )
+    account_ids = [d["parentAccountId"] for d in docs if d.get("parentAccountId")]
+    account_ids += [c["accountId"] for c in people.values() if c.get("accountId")]
+    by_id = await accounts.by_ids(db, account_ids)
+    account_based = [
+        d["parentAccountId"]
+        for d in docs
+        if d.get("parentAccountId") and not d.get("parentContactId")
+    ]
+    members = await contacts.of_accounts(db, account_based)
+    for group in members.values():
+        for person in group:
+            people.setdefault(person["_id"], person)
+    if ruleset is None or (reads := ruleset_reads(ruleset)).everything:
+        events = await interactions.of_contacts(db, list(people), until=until)
+        return assemble_facts(docs, people, by_id, members, events)
+    events = {}
+    if reads.documents:
+        matches = [ruleset.mongo.event_pipeline(s, now)[0]["$match"] for s in reads.documents]
+        query: dict[str, Any] = {"$or": matches}
+        if until is not None:
+            query = {"$and": [query, {"occurredAt": {"$lte": until}}]}
+        events = await interactions.matching_of_contacts(db, list(people), query)
+    if counted is not None and counted.now == now and until is None:
+        counts = counted.by_contact
+    else:
+        counts = await count_events(db, ruleset, reads.counts, now, list(people), until)
+    keys = [spec_key(s) for s in reads.counts]
+    return assemble_facts(docs, people, by_id, members, events, counts=(keys, counts))
+
+
+def assemble_facts(
+    docs: Iterable[dict[str, Any]],
+    people: dict[ObjectId, dict[str, Any]],
+    by_id: dict[ObjectId, dict[str, Any]],
+    members: dict[ObjectId, list[dict[str, Any]]],
+    events: dict[ObjectId, list[dict[str, Any]]],
+    *,
+    counts: tuple[list[str], Counts] | None = None,
+) -> dict[ObjectId, Facts]:
+    """The facts of each lead from documents already loaded: contacts and accounts by id,
+    an account's contacts (``members``) and a contact's interactions, each by their id;
+    ``counts``: the spec keys the rules count and the counts of each contact."""
+    out: dict[ObjectId, Facts] = {}
+    for lead in docs:
+        contact = people.get(lead.get("parentContactId"))  # type: ignore[arg-type]
+        account = by_id.get(lead.get("parentAccountId")) or (  # type: ignore[arg-type]
+            by_id.get(contact.get("accountId")) if contact else None  # type: ignore[arg-type]
+        )
+        who = [contact] if contact else members.get(lead.get("parentAccountId"), [])  # type: ignore[arg-type]
+        seen = sorted(
+            (i for person in who for i in events.get(person["_id"], [])),
+            key=lambda i: i["occurredAt"],
+        )
+        facts = Facts(lead=lead, contact=contact, account=account, contacts=who, interactions=seen)
+        if counts is not None:
+            keys, by_contact = counts
+            facts["counts"] = {
+                key: sum((by_contact.get(p["_id"]) or {}).get(key, 0) for p in who) for key in keys
+            }
+        out[lead["_id"]] = facts
+    return out
