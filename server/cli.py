@@ -7,6 +7,8 @@ import contextlib
 import functools
 import logging
 import os
+import signal
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -177,8 +179,19 @@ def serve(
             )
             await uvicorn.Server(config).serve()
 
+    unwind_on_sigterm()
     with refusing_embedded_errors():
         asyncio.run(main())
+
+
+def unwind_on_sigterm() -> None:
+    """Make SIGTERM unwind the process like Ctrl-C does.
+
+    uvicorn catches SIGTERM, shuts down, then raises the signal again; with the default action
+    the process would die right there, before ``open_database`` stops the embedded database it
+    started, leaving that child running.  Exiting by ``SystemExit`` runs every cleanup.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 # ---------------------------------------------------------------- keys

@@ -146,6 +146,31 @@ def test_a_key_made_in_another_directory_works_on_the_running_server(tmp_path):
             headers={"Authorization": f"Bearer {key}"},
         )
         assert answer.status_code == 200 and answer.json()["data"]["contacts"]["totalCount"] == 0
+        children = _children(server.pid)
+        assert children, "the server runs the embedded database as its child"
     finally:
-        server.terminate()
+        server.terminate()  # SIGTERM, as a service manager stops it
         server.wait(timeout=60)
+    # ... and stops its embedded database on the way out (uvicorn re-raises SIGTERM after its
+    # shutdown; with the default action the process died there and left the child running)
+    deadline = time.monotonic() + 30
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [c for c in children if _alive(c)], "the embedded database outlived the server"
+
+
+def _children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (Linux ``/proc``)."""
+    return {
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait is missing
