@@ -14,7 +14,9 @@ from leadgraph.seed import seed_demo
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 PAGE = """
-fragment Person on Contact { firstName lastName email role marketingOnly subscriptions }
+fragment Person on Contact {
+  firstName lastName email role marketingOnly subscriptions unsubscribed segments
+}
 query Page($n: Int!, $skip: Boolean!) {
   contacts(first: $n) {
     totalCount
@@ -30,12 +32,17 @@ query Page($n: Int!, $skip: Boolean!) {
         preferences { allowBulkEmail allowEmail allowPrefill trackEmail }
         consent { level isChild guardian }
         insights { total lastActivityAt counts { type count } }
-        account { id name domain numberOfEmployees contacts(first: 2) { nodes { id } } }
+        account {
+          id name domain numberOfEmployees contacts(first: 2) { nodes { id } }
+          scores { model score grade leadCount method }
+        }
         leads { edges { cursor node {
           id topic stage salesReady status
           marketingContext { kind name }
-          scores { model score salesReady explanation { rule points } }
-          stageHistory { stage enteredAt reason }
+          scores { model score salesReady grade gradeReason explanation { rule points detail } }
+          stageHistory { stage enteredAt reason transition }
+          owner salesAccepted { owner by at } stageFields { stage name value }
+          scoreHistory(first: 2) { edges { node { model fields score grade cause { kind } } } }
         } } }
         interactions(last: 3) { nodes { id type customType occurredAt details } }
         ... on Node { id }
