@@ -29,26 +29,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import os
 import re
 import secrets
 import statistics
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import orjson
+from _harness import percentile, run_on_database, scratch_database, timed
 from _server import cpu_seconds, leadgraph_server
 from leadgraph.contracts import CONSENT_LEVELS, CONTACT_ROLES, INTERACTION_TYPES
-from leadgraph.db import ensure_indexes, make_client
-from leadgraph.embedded import EmbeddedMongo
+from leadgraph.db import ensure_indexes
 from leadgraph.seed import seed_demo
 from leadgraph.store import keys, pagination
 from leadgraph.store.contacts import DEFAULT_PREFERENCES
-from nested_query import p, timed
 from pymongo.asynchronous.database import AsyncDatabase
 
 SCALARS = """query($n: Int!) {
@@ -262,11 +259,9 @@ def resolved_fields(value: Any) -> int:
 
 
 async def run(args: argparse.Namespace, uri: str) -> None:
-    client = make_client(uri)
-    db = client[f"bench_fields_{uuid.uuid4().hex[:8]}"]
     secret = secrets.token_urlsafe(32)
     pagination.use_secret(secret.encode())  # the server's, so the raw end cursor matches
-    try:
+    async with scratch_database(uri, "bench_fields") as db:
         await ensure_indexes(db)
         t = time.perf_counter()
         counts = await seed_demo(db, n_contacts=args.contacts)
@@ -349,24 +344,22 @@ async def run(args: argparse.Namespace, uri: str) -> None:
         per_field: dict[str, tuple[float, float]] = {}
         for name in cases:
             lg, raw = results[f"lg {name}"], results[f"raw {name}"]
-            us = (p(lg, 50) - p(raw, 50)) * 1000 / fields[name]
-            per_field[name] = (us, p(lg, 50) / p(raw, 50))
+            lg50, raw50 = percentile(lg, 50), percentile(raw, 50)
+            us = (lg50 - raw50) * 1000 / fields[name]
+            per_field[name] = (us, lg50 / raw50)
             lg_cpu = statistics.fmean(cpu[f"lg {name}"][-args.reps :]) * 1000
             raw_cpu = statistics.fmean(cpu[f"raw {name}"][-args.reps :]) * 1000
             print(
                 f"  {name}: {fields[name]} resolved fields\n"
-                f"    wall  leadgraph {p(lg, 50):7.1f} ms ({p(lg, 90):7.1f})   "
-                f"raw {p(raw, 50):7.1f} ms ({p(raw, 90):7.1f})   "
-                f"{us:5.1f} us/field above raw   ratio {p(lg, 50) / p(raw, 50):.2f}\n"
+                f"    wall  leadgraph {lg50:7.1f} ms ({percentile(lg, 90):7.1f})   "
+                f"raw {raw50:7.1f} ms ({percentile(raw, 90):7.1f})   "
+                f"{us:5.1f} us/field above raw   ratio {lg50 / raw50:.2f}\n"
                 f"    CPU   leadgraph {lg_cpu:7.1f} ms   raw {raw_cpu:7.1f} ms   "
                 f"{(lg_cpu - raw_cpu) * 1000 / fields[name]:5.1f} us/field above raw"
             )
         us, ratio = per_field["contacts(first: 500), 13 scalar fields"]
         print(f"\nus_per_field: {us:.1f}")
         print(f"ratio: {ratio:.2f}")
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
 
 
 def main() -> None:
@@ -374,13 +367,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=1000, help="contacts to seed (>= 500)")
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    args = parser.parse_args()
-    uri = os.environ.get("MONGODB_URI")
-    if uri:
-        asyncio.run(run(args, uri))
-        return
-    with EmbeddedMongo(":memory:") as embedded:
-        asyncio.run(run(args, embedded.uri))
+    run_on_database(run, parser.parse_args())
 
 
 if __name__ == "__main__":

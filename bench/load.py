@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import httpx
+from _harness import percentile
 from _server import leadgraph_server
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
@@ -99,13 +100,6 @@ async def worker(
                 t.errors[op] += 1
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
@@ -144,8 +138,8 @@ async def main() -> None:
     for op in ("nested", "submitForm", "recordInteraction"):
         lat = tally.latencies[op]
         print(
-            f"  {op:18} n={len(lat):5}  p50={_pct(lat, 0.5):7.0f} ms  "
-            f"p99={_pct(lat, 0.99):7.0f} ms  errors={tally.errors[op]}"
+            f"  {op:18} n={len(lat):5}  p50={percentile(lat, 50) * 1000:7.0f} ms  "
+            f"p99={percentile(lat, 99) * 1000:7.0f} ms  errors={tally.errors[op]}"
         )
 
     duplicated = [

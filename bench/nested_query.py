@@ -24,17 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from _harness import percentile, run_on_database, scratch_database, timed
 from _server import leadgraph_server
-from leadgraph.db import ensure_indexes, make_client
-from leadgraph.embedded import EmbeddedMongo
+from leadgraph.db import ensure_indexes
 from leadgraph.seed import seed_demo
 from leadgraph.store import keys
 from pymongo.asynchronous.database import AsyncDatabase
@@ -268,33 +264,9 @@ async def raw_lookup(db: AsyncDatabase, n: int, server_side_slice: bool) -> list
 # ---------------------------------------------------------------- harness
 
 
-async def timed(
-    fns: dict[str, Callable[[], Awaitable[Any]]], reps: int, warmup: int
-) -> dict[str, list[float]]:
-    """Milliseconds per call of each function, run round-robin so that drift (caches, GC,
-    other load) hits them alike."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            await fn()
-    out: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(reps):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            await fn()
-            out[name].append((time.perf_counter() - t) * 1000)
-    return out
-
-
-def p(values: list[float], q: float) -> float:
-    return (
-        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-        if len(values) > 1
-        else values[0]
-    )
-
-
 def summary(name: str, ms: list[float]) -> str:
-    return f"  {name:<34} p50 {p(ms, 50):8.1f} ms   p90 {p(ms, 90):8.1f} ms   (n={len(ms)})"
+    p50, p90 = percentile(ms, 50), percentile(ms, 90)
+    return f"  {name:<34} p50 {p50:8.1f} ms   p90 {p90:8.1f} ms   (n={len(ms)})"
 
 
 def check_same(graphql: dict[str, Any], raw: list[dict[str, Any]]) -> None:
@@ -319,9 +291,7 @@ def check_same(graphql: dict[str, Any], raw: list[dict[str, Any]]) -> None:
 
 
 async def run(args: argparse.Namespace, uri: str) -> None:
-    client = make_client(uri)
-    db = client[f"bench_nested_{uuid.uuid4().hex[:8]}"]
-    try:
+    async with scratch_database(uri, "bench_nested") as db:
         await ensure_indexes(db)
         t = time.perf_counter()
         counts = await seed_demo(db, n_contacts=args.contacts)
@@ -373,22 +343,21 @@ async def run(args: argparse.Namespace, uri: str) -> None:
         )
         for name, ms in results.items():
             print(summary(name, ms))
-        lg = p(results[LEADGRAPH], 50)
+        lg = percentile(results[LEADGRAPH], 50)
         print()
         for label, names in (
             ("(a)/(b)", (LOOKUP, IN_FINDS)),
             ("(a)/(b)/(c)", (LOOKUP, IN_FINDS, DOCUMENTS)),
         ):
-            base_name, base = min(((n, p(results[n], 50)) for n in names), key=lambda x: x[1])
+            base_name, base = min(
+                ((n, percentile(results[n], 50)) for n in names), key=lambda x: x[1]
+            )
             ratio = lg / base
             print(
                 f"baseline = fastest of {label}: {base_name} p50 {base:.1f} ms; "
                 f"leadgraph/baseline at p50 = {ratio:.2f} (target <= 2.0) "
                 f"{'OK' if ratio <= 2.0 else 'ABOVE TARGET'}"
             )
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
 
 
 def main() -> None:
@@ -402,13 +371,7 @@ def main() -> None:
         action="store_true",
         help="also time one run of the correlated $lookup form (minutes on SecantusDB)",
     )
-    args = parser.parse_args()
-    uri = os.environ.get("MONGODB_URI")
-    if uri:
-        asyncio.run(run(args, uri))
-        return
-    with EmbeddedMongo(":memory:") as embedded:
-        asyncio.run(run(args, embedded.uri))
+    run_on_database(run, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -20,23 +20,19 @@ Uses ``MONGODB_URI`` when set (throw-away databases on it), else an in-memory em
 from __future__ import annotations
 
 import argparse
-import asyncio
+import functools
 import os
-import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _harness import percentile, run_on_database, scratch_database, timed
 from _server import leadgraph_server
-from leadgraph.db import make_client
-from leadgraph.embedded import EmbeddedMongo
 from leadgraph.store import keys
-from pymongo.asynchronous.database import AsyncDatabase
 
 NESTED = """{
   contacts(first: 100, filter: { marketingOnly: false }) {
@@ -91,17 +87,13 @@ async def client_for(
     return run
 
 
-def p50(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 async def run(args: argparse.Namespace, uri: str) -> None:
-    client = make_client(uri)
     sizes = {"small": args.small, "large": args.contacts}
-    dbs: dict[str, AsyncDatabase] = {
-        label: client[f"bench_scale_{label}_{uuid.uuid4().hex[:8]}"] for label in sizes
-    }
-    try:
+    async with (
+        scratch_database(uri, "bench_scale_small") as small_db,
+        scratch_database(uri, "bench_scale_large") as large_db,
+    ):
+        dbs = {"small": small_db, "large": large_db}
         for label, n in sizes.items():
             took = seed(uri, dbs[label].name, n)
             counts = {
@@ -125,30 +117,25 @@ async def run(args: argparse.Namespace, uri: str) -> None:
                 f"large: {ready['contacts']['totalCount']} contacts, "
                 f"{ready['leads']['totalCount']} sales-ready leads"
             )
-            times: dict[tuple[str, str], list[float]] = {}
-            for rep in range(args.warmup + args.reps):
-                for name, query in QUERIES.items():
-                    for label in sizes:
-                        t = time.perf_counter()
-                        await gql[label](query)
-                        if rep >= args.warmup:
-                            times.setdefault((name, label), []).append(
-                                (time.perf_counter() - t) * 1000
-                            )
+            times = await timed(
+                {
+                    (name, label): functools.partial(gql[label], query)
+                    for name, query in QUERIES.items()
+                    for label in sizes
+                },
+                args.reps,
+                args.warmup,
+            )
         print(f"\n{args.reps} reps after {args.warmup} warm-up; p50 in ms")
         print(f"  {'read':<18} {args.small:>10,} {args.contacts:>12,}   ratio")
         worst = 0.0
         for name in QUERIES:
-            small, large = p50(times[name, "small"]), p50(times[name, "large"])
+            small, large = (percentile(times[name, label], 50) for label in ("small", "large"))
             ratio = large / small
             worst = max(worst, ratio)
             print(f"  {name:<18} {small:>10.1f} {large:>12.1f}   {ratio:5.2f}")
         print(f"worst of the three (target <= 1.2): {'OK' if worst <= 1.2 else 'ABOVE TARGET'}")
         print(f"ratio: {worst:.2f}")
-    finally:
-        for db in dbs.values():
-            await client.drop_database(db.name)
-        await client.close()
 
 
 def main() -> None:
@@ -157,13 +144,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1000, help="contacts, small database")
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
-    args = parser.parse_args()
-    uri = os.environ.get("MONGODB_URI")
-    if uri:
-        asyncio.run(run(args, uri))
-        return
-    with EmbeddedMongo(":memory:") as embedded:
-        asyncio.run(run(args, embedded.uri))
+    run_on_database(run, parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -29,37 +29,25 @@ Uses ``MONGODB_URI`` when set (a throw-away database on it), else an in-memory e
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import random
-import statistics
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from _harness import percentile, run_on_database, scratch_database, timed
 from _server import leadgraph_server
 from bson import ObjectId
-from leadgraph.contracts import CONSENT_LEVELS, CONTACT_ROLES
-from leadgraph.db import ensure_indexes, make_client
-from leadgraph.embedded import EmbeddedMongo
+from leadgraph.contracts import CONSENT_LEVELS, CONTACT_ROLES, INTERACTION_TYPES
+from leadgraph.db import ensure_indexes
 from leadgraph.store import keys
 from pymongo.asynchronous.database import AsyncDatabase
 
 CONTOSO = "Contoso Ltd Conference"
 TOPICS = [CONTOSO] + [f"Topic {i}" for i in range(39)]
-TYPES = [
-    "email_sent",
-    "email_opened",
-    "email_clicked",
-    "form_submitted",
-    "website_visited",
-    "event_registered",
-    "event_attended",
-    "subscription_changed",
-]
+#: The built-in types but consent changes (those carry the consent record the generator skips).
+TYPES = [t for t in INTERACTION_TYPES if t != "consent_changed"]
 PAGE = 100
 BIG = 100_000
 CONFERENCE = "bench-conference-decision-makers"
@@ -207,33 +195,8 @@ async def raw_engaged(db: AsyncDatabase) -> tuple[int, list[str]]:
     )
 
 
-# ---------------------------------------------------------------- timing
-
-
-async def timed(
-    fns: dict[str, Callable[[], Awaitable[Any]]], reps: int, warmup: int
-) -> dict[str, list[float]]:
-    """Milliseconds per call of each function, round-robin so drift hits them alike."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            await fn()
-    out: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(reps):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            await fn()
-            out[name].append((time.perf_counter() - t) * 1000)
-    return out
-
-
-def p50(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 async def run(args: argparse.Namespace, uri: str) -> None:
-    client = make_client(uri)
-    db = client[f"bench_segments_{uuid.uuid4().hex[:8]}"]
-    try:
+    async with scratch_database(uri, "bench_segments") as db:
         t = time.perf_counter()
         counts = await generate(db, args.scale)
         await ensure_indexes(db)
@@ -288,16 +251,15 @@ async def run(args: argparse.Namespace, uri: str) -> None:
 
         print(f"\n{args.reps} reps after {args.warmup} warm-up; memberCount + first {PAGE}")
         for name, ms in results.items():
-            print(f"  {name:<58} p50 {p50(ms):9.1f} ms  max {max(ms):9.1f} ms")
+            print(f"  {name:<58} p50 {percentile(ms, 50):9.1f} ms  max {max(ms):9.1f} ms")
         ratios = []
         for name in (CONFERENCE, ENGAGED):
-            r = p50(results[f"leadgraph {name}"]) / p50(results[f"hand-written {name}"])
+            r = percentile(results[f"leadgraph {name}"], 50) / percentile(
+                results[f"hand-written {name}"], 50
+            )
             ratios.append(r)
             print(f"  {name}: leadgraph/hand-written at p50 = {r:.2f} (target <= 1.2)")
         print(f"ratio: {max(ratios):.2f}")
-    finally:
-        await client.drop_database(db.name)
-        await client.close()
 
 
 def main() -> None:
@@ -307,13 +269,7 @@ def main() -> None:
     )
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    args = parser.parse_args()
-    uri = os.environ.get("MONGODB_URI")
-    if uri:
-        asyncio.run(run(args, uri))
-        return
-    with EmbeddedMongo(":memory:") as embedded:
-        asyncio.run(run(args, embedded.uri))
+    run_on_database(run, parser.parse_args())
 
 
 if __name__ == "__main__":
