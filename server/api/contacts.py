@@ -37,13 +37,7 @@ from .interactions import INTERACTIONS
 from .leads import LEADS
 from .opportunities import OPPORTUNITIES
 from .origin import api_actor
-from .relay import Listing, StoredNode, connection_field, load_one, object_id
-
-if TYPE_CHECKING:
-    from .accounts import Account
-
-AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
-
+from .relay import Listing, StoredNode, connection_field, load_one, object_id, relation_field
 
 if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, Enums
     ContactRole = Enum
@@ -166,11 +160,12 @@ class Contact(StoredNode, collection=store.NAME):
             _doc=doc,
         )
 
-    @strawberry.field(description="The account (company) this contact works for.")
-    async def account(self, info: Info) -> AccountT | None:
-        from .accounts import Account
-
-        return await load_one(info, "accounts", self._doc.get("accountId"), Account.from_doc)
+    account = relation_field(
+        "accounts",
+        "accountId",
+        "leadgraph.api.accounts:Account",
+        description="The account (company) this contact works for.",
+    )
 
     @strawberry.field(description="The published segments this contact is in now.")
     async def segments(self, info: Info) -> list[str]:

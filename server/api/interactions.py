@@ -30,14 +30,7 @@ from ..services.consent import TYPE as CONSENT_TYPE
 from ..store import interactions as store
 from ..store.pagination import Order
 from .common import raise_if, vocabulary_enum
-from .relay import Listing, StoredNode, load_one, object_id
-
-if TYPE_CHECKING:
-    from .contacts import Contact
-    from .leads import Lead
-
-ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
-LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
+from .relay import Listing, StoredNode, object_id, relation_field
 
 if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, an Enum
     InteractionType = Enum
@@ -83,17 +76,19 @@ class Interaction(StoredNode, collection=store.NAME):
             _doc=doc,
         )
 
-    @strawberry.field(description="The contact who engaged.")
-    async def contact(self, info: Info) -> ContactT | None:
-        from .contacts import Contact
+    contact = relation_field(
+        "contacts",
+        "contactId",
+        "leadgraph.api.contacts:Contact",
+        description="The contact who engaged.",
+    )
 
-        return await load_one(info, "contacts", self._doc.get("contactId"), Contact.from_doc)
-
-    @strawberry.field(description="The lead the interaction was recorded for, if any.")
-    async def lead(self, info: Info) -> LeadT | None:
-        from .leads import Lead
-
-        return await load_one(info, "leads", self._doc.get("leadId"), Lead.from_doc)
+    lead = relation_field(
+        "leads",
+        "leadId",
+        "leadgraph.api.leads:Lead",
+        description="The lead the interaction was recorded for, if any.",
+    )
 
 
 @strawberry.input(description="Filter interactions.")

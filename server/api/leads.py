@@ -40,16 +40,21 @@ from .common import (
     vocabulary_enum,
 )
 from .history import ReplayRules, ScoreChange
-from .relay import Connection, Listing, StoredNode, connection_field, load_one, object_id
+from .relay import (
+    Connection,
+    Listing,
+    StoredNode,
+    connection_field,
+    load_one,
+    object_id,
+    relation_field,
+)
 
 if TYPE_CHECKING:
-    from .accounts import Account
-    from .contacts import Contact, DeleteResult
+    from .contacts import DeleteResult
     from .history import LeadAsOf
     from .opportunities import Opportunity
 
-ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
-AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
 DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
 OpportunityT = Annotated["Opportunity", strawberry.lazy("leadgraph.api.opportunities")]
 LeadAsOfT = Annotated["LeadAsOf", strawberry.lazy("leadgraph.api.history")]
@@ -262,17 +267,19 @@ class Lead(StoredNode, collection=store.NAME):
             _doc=doc,
         )
 
-    @strawberry.field(description="The parent contact (lead_parent_contact).")
-    async def parent_contact(self, info: Info) -> ContactT | None:
-        from .contacts import Contact
+    parent_contact = relation_field(
+        "contacts",
+        "parentContactId",
+        "leadgraph.api.contacts:Contact",
+        description="The parent contact (lead_parent_contact).",
+    )
 
-        return await load_one(info, "contacts", self._doc.get("parentContactId"), Contact.from_doc)
-
-    @strawberry.field(description="The parent account, for account-based leads.")
-    async def parent_account(self, info: Info) -> AccountT | None:
-        from .accounts import Account
-
-        return await load_one(info, "accounts", self._doc.get("parentAccountId"), Account.from_doc)
+    parent_account = relation_field(
+        "accounts",
+        "parentAccountId",
+        "leadgraph.api.accounts:Account",
+        description="The parent account, for account-based leads.",
+    )
 
     @strawberry.field(description="The opportunity the lead was qualified into.")
     async def opportunity(self, info: Info) -> OpportunityT | None:

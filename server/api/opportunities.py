@@ -28,24 +28,16 @@ from ..errors import (
 from ..services.funnel import Refused
 from ..store import opportunities as store
 from .common import order_input, stored_enum, vocabulary_enum
-from .relay import Listing, StoredNode, connection_field, load_one, object_id
+from .relay import Listing, StoredNode, connection_field, load_one, object_id, relation_field
 
 if TYPE_CHECKING:
     from enum import Enum
-
-    from .accounts import Account
-    from .contacts import Contact
-    from .leads import Lead
 
     OpportunityStage = Enum
 else:
     OpportunityStage = vocabulary_enum(
         "OpportunityStage", store.STAGES, "Where an opportunity stands: open, won or lost."
     )
-
-ContactT = Annotated["Contact", strawberry.lazy("leadgraph.api.contacts")]
-AccountT = Annotated["Account", strawberry.lazy("leadgraph.api.accounts")]
-LeadT = Annotated["Lead", strawberry.lazy("leadgraph.api.leads")]
 
 
 @strawberry.type(description="A sale in the making: what a lead qualified by sales became.")
@@ -80,23 +72,26 @@ class Opportunity(StoredNode, collection=store.NAME):
             _doc=doc,
         )
 
-    @strawberry.field(description="The lead qualified into this opportunity.")
-    async def lead(self, info: Info) -> LeadT | None:
-        from .leads import Lead
+    lead = relation_field(
+        "leads",
+        "leadId",
+        "leadgraph.api.leads:Lead",
+        description="The lead qualified into this opportunity.",
+    )
 
-        return await load_one(info, "leads", self._doc.get("leadId"), Lead.from_doc)
+    contact = relation_field(
+        "contacts",
+        "contactId",
+        "leadgraph.api.contacts:Contact",
+        description="The lead's parent contact.",
+    )
 
-    @strawberry.field(description="The lead's parent contact.")
-    async def contact(self, info: Info) -> ContactT | None:
-        from .contacts import Contact
-
-        return await load_one(info, "contacts", self._doc.get("contactId"), Contact.from_doc)
-
-    @strawberry.field(description="The lead's account (its parent account, else its contact's).")
-    async def account(self, info: Info) -> AccountT | None:
-        from .accounts import Account
-
-        return await load_one(info, "accounts", self._doc.get("accountId"), Account.from_doc)
+    account = relation_field(
+        "accounts",
+        "accountId",
+        "leadgraph.api.accounts:Account",
+        description="The lead's account (its parent account, else its contact's).",
+    )
 
 
 @strawberry.input(description="Filter opportunities; all given conditions must hold.")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Generic, Self, TypeVar, cast
+from typing import Annotated, Any, Generic, Optional, Self, TypeVar, cast
 
 import strawberry
 from bson import ObjectId
@@ -186,6 +187,24 @@ async def load_one(
     """A related record by id through the request's batched loader."""
     doc = await info.context.loaders.by_id(collection).load(oid) if oid is not None else None
     return to_node(doc) if doc else None
+
+
+def relation_field(collection: str, key: str, node: str, *, description: str) -> Any:
+    """A to-one relation field of a stored node: the record of ``collection`` whose ``_id`` the
+    node's document holds under ``key``, through the request's batched loader (null when unset
+    or gone).  ``node`` names the GraphQL type as ``"module:Class"``; it is imported only when
+    the schema is built and the field resolved, so types may refer to each other."""
+    module, name = node.split(":")
+
+    async def resolve(root: Any, info: Info) -> Any:
+        to_node = getattr(importlib.import_module(module), name).from_doc
+        return await load_one(info, collection, root._doc.get(key), to_node)
+
+    resolve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("root", _ARG), inspect.Parameter("info", _ARG, annotation=Info)],
+        return_annotation=Optional[Annotated[name, strawberry.lazy(module)]],  # noqa: UP045
+    )
+    return strawberry.field(resolver=resolve, description=description)
 
 
 async def children_page(
