@@ -3,7 +3,6 @@ printed as text (progress on stderr, the report on stdout)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +10,8 @@ import click
 
 from .cli import _services, _settings, progress_bar, with_database
 from .db import Connection
-from .plugin_manager import PluginError
-from .rules.loader import RulesInvalid
-from .rules.ruleset import RuleSet, load_rules
+from .rules.cli import load_or_exit
+from .rules.ruleset import RuleSet
 from .services.preview import Distribution, PreviewReport, entries
 from .store import leads
 
@@ -135,15 +133,4 @@ async def preview(conn: Connection, candidate: RuleSet | None, sample: int) -> P
 async def diff(conn: Connection, directory: Path, sample: int) -> None:
     """What the rules of DIRECTORY would change against the database if they went live:
     scores, sales-ready flips, stage moves and segment members (nothing is written)."""
-    settings = _settings(click.get_current_context())
-    try:
-        candidate = load_rules(directory, limits=settings.rule_limits)
-    except RulesInvalid as exc:
-        for error in exc.errors:
-            click.echo(str(error), err=True)
-        click.echo(f"{len(exc.errors)} error(s) in {directory}", err=True)
-        sys.exit(1)
-    except PluginError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
-    await preview(conn, candidate, sample)
+    await preview(conn, load_or_exit(directory), sample)

@@ -17,7 +17,9 @@ from .ruleset import RuleSet, load_rules
 from .ruletests import run_tests
 
 
-def _load(directory: Path) -> RuleSet:
+def load_or_exit(directory: Path) -> RuleSet:
+    """The rule set of ``directory`` with the command's settings (rule limits, plugins); on
+    invalid rules or a failing plugin, print the errors to stderr and exit with status 1."""
     settings = click.get_current_context().find_object(Settings) or Settings.from_env()
     try:
         return load_rules(directory, limits=settings.rule_limits)
@@ -45,7 +47,7 @@ def check(ctx: click.Context, directory: Path) -> None:
     With a reachable database (MONGODB_URI, or a running server's embedded one) it also
     refuses rules that drop a stage still holding leads, as the server's reload does.
     """
-    ruleset = _load(directory)
+    ruleset = load_or_exit(directory)
     settings = ctx.find_object(Settings) or Settings.from_env()
     errors, checked = asyncio.run(check_database(settings, ruleset))
     if errors:
@@ -68,7 +70,7 @@ def check(ctx: click.Context, directory: Path) -> None:
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 def test_command(directory: Path) -> None:
     """Run the ``tests:`` blocks of the rule files of DIRECTORY."""
-    ruleset = _load(directory)
+    ruleset = load_or_exit(directory)
     outcomes = run_tests(ruleset)
     failed = [o for o in outcomes if not o.ok]
     for outcome in outcomes:
