@@ -1,4 +1,5 @@
-"""What every benchmark shares: the database it runs on, round-robin timing and percentiles."""
+"""What every benchmark shares: the database it runs on and its demo data, round-robin timing
+and percentiles."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
-from leadgraph.db import make_client
+from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
+from leadgraph.seed import seed_demo
+from leadgraph.store import keys
 from pymongo.asynchronous.database import AsyncDatabase
 
 K = TypeVar("K", bound=Hashable)
@@ -44,6 +47,20 @@ async def scratch_database(uri: str, prefix: str) -> AsyncIterator[AsyncDatabase
     finally:
         await client.drop_database(db.name)
         await client.close()
+
+
+async def seed_with_key(db: AsyncDatabase, contacts: int) -> str:
+    """Indexes and the demo data set of ``contacts`` contacts (``seed_demo``) in ``db``; prints
+    what was seeded and how long it took, and returns a new admin API key for the server."""
+    await ensure_indexes(db)
+    t = time.perf_counter()
+    counts = await seed_demo(db, n_contacts=contacts)
+    print(
+        f"seeded {', '.join(f'{v} {k}' for k, v in counts.items())} "
+        f"in {time.perf_counter() - t:.1f}s"
+    )
+    key, _ = await keys.create(db, "admin", "bench")
+    return key
 
 
 async def timed(

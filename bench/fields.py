@@ -39,12 +39,10 @@ from typing import Any
 
 import httpx
 import orjson
-from _harness import percentile, run_on_database, scratch_database, timed
+from _harness import percentile, run_on_database, scratch_database, seed_with_key, timed
 from _server import cpu_seconds, leadgraph_server
 from leadgraph.contracts import CONSENT_LEVELS, CONTACT_ROLES, INTERACTION_TYPES
-from leadgraph.db import ensure_indexes
-from leadgraph.seed import seed_demo
-from leadgraph.store import keys, pagination
+from leadgraph.store import pagination
 from leadgraph.store.contacts import DEFAULT_PREFERENCES
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -262,14 +260,7 @@ async def run(args: argparse.Namespace, uri: str) -> None:
     secret = secrets.token_urlsafe(32)
     pagination.use_secret(secret.encode())  # the server's, so the raw end cursor matches
     async with scratch_database(uri, "bench_fields") as db:
-        await ensure_indexes(db)
-        t = time.perf_counter()
-        counts = await seed_demo(db, n_contacts=args.contacts)
-        print(
-            f"seeded {', '.join(f'{v} {k}' for k, v in counts.items())} "
-            f"in {time.perf_counter() - t:.1f}s"
-        )
-        key, _ = await keys.create(db, "admin", "bench")
+        key = await seed_with_key(db, args.contacts)
         env = {"LEADGRAPH_MAX_PAGE_SIZE": "500", "LEADGRAPH_SECRET": secret}
         async with (
             leadgraph_server(uri, db.name, env) as url,

@@ -28,11 +28,8 @@ import time
 from typing import Any
 
 import httpx
-from _harness import percentile, run_on_database, scratch_database, timed
+from _harness import percentile, run_on_database, scratch_database, seed_with_key, timed
 from _server import leadgraph_server
-from leadgraph.db import ensure_indexes
-from leadgraph.seed import seed_demo
-from leadgraph.store import keys
 from pymongo.asynchronous.database import AsyncDatabase
 
 QUERY = """query($n: Int!) {
@@ -292,14 +289,7 @@ def check_same(graphql: dict[str, Any], raw: list[dict[str, Any]]) -> None:
 
 async def run(args: argparse.Namespace, uri: str) -> None:
     async with scratch_database(uri, "bench_nested") as db:
-        await ensure_indexes(db)
-        t = time.perf_counter()
-        counts = await seed_demo(db, n_contacts=args.contacts)
-        print(
-            f"seeded {', '.join(f'{v} {k}' for k, v in counts.items())} "
-            f"in {time.perf_counter() - t:.1f}s"
-        )
-        key, _ = await keys.create(db, "admin", "bench")
+        key = await seed_with_key(db, args.contacts)
         async with leadgraph_server(uri, db.name) as url, httpx.AsyncClient(timeout=120) as http:
             body = {"query": QUERY, "variables": {"n": args.page}}
             headers = {"Authorization": f"Bearer {key}"}
