@@ -17,6 +17,7 @@ from ..errors import (
     ValidationError,
     errors_as_data,
 )
+from ..rules.models import ROLLUP_METHODS
 from ..store import accounts as store
 from .common import (
     contains_text,
@@ -25,6 +26,7 @@ from .common import (
     require_text,
     set_fields,
     stored_enum,
+    vocabulary_enum,
 )
 from .contacts import CONTACTS
 from .leads import LEADS, Grade
@@ -37,11 +39,14 @@ if TYPE_CHECKING:
 DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
 
 
-@strawberry.enum(description="How an account's score under a model is rolled up from its leads.")
-class RollupMethod(Enum):
-    MAX = "max"
-    SUM = "sum"
-    AVERAGE = "average"
+if TYPE_CHECKING:  # built from the rule files' vocabulary at import time; statically, an Enum
+    RollupMethod = Enum
+else:
+    RollupMethod = vocabulary_enum(
+        "RollupMethod",
+        ROLLUP_METHODS,
+        "How an account's score under a model is rolled up from its leads.",
+    )
 
 
 @strawberry.type(

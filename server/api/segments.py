@@ -8,7 +8,7 @@ import bisect
 from collections.abc import AsyncIterator
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from bson import ObjectId
@@ -27,22 +27,25 @@ from ..errors import (
     ValidationError,
     errors_as_data,
 )
+from ..rules.models import SEGMENT_KINDS
 from ..rules.purposes import PURPOSES
 from ..services.segments import Catalog, SegmentRecord, Segments
 from ..store import contacts as contacts_store
 from ..store.pagination import Order, Page, decode_cursor
 from ..store.segment_evaluations import watch_inserts
+from .common import vocabulary_enum
 from .contacts import Contact
 from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
 
 EVALUATIONS = live.Feed("segment_evaluations", watch_inserts)
 
 
-@strawberry.enum(description="How a segment's members are defined.")
-class SegmentKind(Enum):
-    DYNAMIC = "dynamic"
-    STATIC = "static"
-    COMPOUND = "compound"
+if TYPE_CHECKING:  # built from the rule files' vocabulary at import time; statically, an Enum
+    SegmentKind = Enum
+else:
+    SegmentKind = vocabulary_enum(
+        "SegmentKind", SEGMENT_KINDS, "How a segment's members are defined."
+    )
 
 
 @strawberry.enum(description="A draft is not live yet: publish it to make it so.")
@@ -282,7 +285,7 @@ class SegmentDiff:
 class SegmentInput:
     name: str
     description: str | None = None
-    kind: SegmentKind = SegmentKind.DYNAMIC
+    kind: SegmentKind = SegmentKind("dynamic")
     purpose: str | None = strawberry.field(
         default=None, description=f"One of: {', '.join(PURPOSES)}."
     )

@@ -206,6 +206,8 @@ class ScoringRule(Rule):
 
 Grade = Literal["A", "B", "C", "D", "E", "F"]
 GRADES: tuple[str, ...] = get_args(Grade)  # best first
+RollupMethod = Literal["max", "sum", "average"]
+ROLLUP_METHODS: tuple[str, ...] = get_args(RollupMethod)
 
 
 class GradeRule(Rule):
@@ -235,7 +237,7 @@ class ScoringModel(Rule):
         default_factory=list,
         description="A grade (fit) besides the score: the first entry whose `when` holds.",
     )
-    account_rollup: Literal["max", "sum", "average"] | None = Field(
+    account_rollup: RollupMethod | None = Field(
         default=None,
         description="Roll the model's scores up to accounts (Account.scores): the max, sum or "
         "average over the leads of the account and of its contacts.",
@@ -381,6 +383,7 @@ class InteractionTypeDecl(Rule):
 
 
 SegmentKind = Literal["dynamic", "static", "compound"]
+SEGMENT_KINDS: tuple[str, ...] = get_args(SegmentKind)
 
 
 class Segment(Rule):
