@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
-from leadgraph.seed import seed_demo
+from leadgraph.services.seed import seed_demo
 from leadgraph.store import keys
 from pymongo.asynchronous.database import AsyncDatabase
 

@@ -19,8 +19,8 @@ import httpx
 from _server import leadgraph_server
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
-from leadgraph.importer import run_import
 from leadgraph.services import Services
+from leadgraph.services.importing import run_import
 from leadgraph.store import contacts, keys
 from pymongo import InsertOne
 

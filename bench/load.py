@@ -28,7 +28,7 @@ from _harness import percentile
 from _server import leadgraph_server
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
-from leadgraph.seed import seed_demo
+from leadgraph.services.seed import seed_demo
 from leadgraph.store import keys
 from strawberry.relay import GlobalID
 

@@ -18,12 +18,12 @@ import uuid
 
 import httpx
 from fields import NESTED, SCALARS
-from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection, ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
-from leadgraph.seed import seed_demo
+from leadgraph.services.seed import seed_demo
 from leadgraph.store import keys
+from leadgraph.web.app import create_app
 
 
 async def run(args: argparse.Namespace, uri: str) -> None:

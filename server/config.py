@@ -71,7 +71,7 @@ class Settings:
     default_page_size: int = 20  # a connection's page when neither first nor last is given
     max_page_size: int = 100  # the largest first/last a connection accepts
     max_list_length: int = 100  # the longest list any argument (or input field) may hold
-    max_query_cost: int = 50_000  # a request's cost budget (see leadgraph.cost)
+    max_query_cost: int = 50_000  # a request's cost budget (see leadgraph.web.cost)
     rate_limit_per_second: float = 50_000.0  # cost points a key earns back per second
     rate_limit_burst: int = 200_000  # cost points a key may spend at once
     segment_count_ttl: float = 60.0  # seconds a segment's memberCount is served from cache

@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection, ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
-from leadgraph.rules.occupied import DatabaseStages
+from leadgraph.services.stages import DatabaseStages
 from leadgraph.store import keys
+from leadgraph.web.app import create_app
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from serving import free_port, served

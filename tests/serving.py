@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from leadgraph.config import Settings
-from leadgraph.http_limits import uvicorn_options
+from leadgraph.web.http_limits import uvicorn_options
 from starlette.applications import Starlette
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 from foundation import gid
-from leadgraph.auth import ROLES
 from leadgraph.store import keys
+from leadgraph.web.auth import ROLES
 from test_mutations import CREATE_ACCOUNT, CREATE_CONTACT, DELETE, ERRORS, RECORD, counts
 
 QUERY = "{ contacts { totalCount } }"

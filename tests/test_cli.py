@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from leadgraph.store.keys import hash_key
 from pymongo import MongoClient
 

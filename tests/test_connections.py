@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from foundation import gid, oid_of, walk
 from leadgraph import normalize
-from leadgraph.seed import seed_demo
+from leadgraph.services.seed import seed_demo
 
 
 @pytest.fixture

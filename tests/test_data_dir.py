@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from leadgraph.db import _own_embedded
 from pymongo import MongoClient
 from serving import free_port

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from leadgraph import schema  # noqa: F401  (builds every connection field)
 from leadgraph.api.common import Direction
 from leadgraph.api.relay import CONNECTIONS, Listing, StoredNode
 from leadgraph.errors import InvalidInput
@@ -25,6 +24,7 @@ from leadgraph.rules.ruleset import RuleSet
 from leadgraph.rules.scoring import indexed_models
 from leadgraph.store.explain import count_plan, find_plan, plan_stages, scans_collection
 from leadgraph.store.leads import ensure_model_indexes
+from leadgraph.web import schema  # noqa: F401  (builds every connection field)
 from strawberry import relay
 from strawberry.types.base import has_object_definition
 

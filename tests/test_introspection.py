@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphql import build_client_schema, get_introspection_query, print_schema
-from leadgraph.schema import schema
+from leadgraph.web.schema import schema
 
 
 async def test_standard_introspection_builds_a_client_schema(api):

@@ -48,9 +48,9 @@ COLLECTION_METHODS = {
 
 # Accesses that look like the database's but are not, or that a contract requires.
 NOT_COLLECTIONS = {
-    ("server/runtime.py", "rules.watch"),  # the rules manager's file watcher
+    ("server/web/runtime.py", "rules.watch"),  # the rules manager's file watcher
     ("server/services/matching.py", "self.find"),  # the matching service's fuzzy find
-    ("server/importer.py", "matching.find"),  # the same, asked by the importer
+    ("server/services/importing.py", "matching.find"),  # the same, asked by the importer
     # a fuzzy matching kind's ``find`` is handed the collection (contracts.FuzzyMatchingKind)
     ("server/services/matching.py", "self.db[collection]"),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from foundation import gid, oid_of
-from leadgraph.seed import seed_demo
+from leadgraph.services.seed import seed_demo
 from leadgraph.store import batches
 
 CONTACT = """query($id: ID!, $lf: LeadFilter, $lo: LeadOrder, $if: InteractionFilter) {

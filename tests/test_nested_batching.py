@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import listening
-from leadgraph.seed import seed_demo
+from leadgraph.services.seed import seed_demo
 from leadgraph.store import batches
 from pymongo import monitoring
 

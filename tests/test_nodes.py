@@ -7,7 +7,7 @@ import base64
 import pytest
 from bson import ObjectId
 from foundation import gid
-from leadgraph.seed import seed_demo
+from leadgraph.services.seed import seed_demo
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from conftest import Api
-from leadgraph.cli import cli
-from leadgraph.persisted import PersistedQueries
+from leadgraph.cli.main import cli
+from leadgraph.web.persisted import PersistedQueries
 
 QUERY = "query Names($n: Int!) { contacts(first: $n) { edges { node { lastName email } } } }"
 MUTATION = 'mutation { createContact(input: {lastName: "Nope"}) { __typename } }'
@@ -259,8 +259,8 @@ async def test_large_answers_are_gzipped_small_ones_are_not(api: Api) -> None:
 
 
 def test_persisted_only_is_read_from_the_environment() -> None:
-    from leadgraph.app import create_app
     from leadgraph.config import Settings
+    from leadgraph.web.app import create_app
 
     on = create_app(Settings.from_env({"LEADGRAPH_PERSISTED_ONLY": "1", "LEADGRAPH_SECRET": "s"}))
     assert on.state.leadgraph.persisted.persisted_only is True

@@ -1,4 +1,4 @@
-"""Plain fields answered in place (leadgraph.execution) give exactly the answers, errors and
+"""Plain fields answered in place (leadgraph.web.execution) give exactly the answers, errors and
 paths of graphql-core's ordinary execution: the same requests over HTTP, once with each."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from conftest import Api
-from leadgraph.execution import FastExecutionContext
-from leadgraph.seed import seed_demo
+from leadgraph.services.seed import seed_demo
+from leadgraph.web.execution import FastExecutionContext
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 PAGE = """

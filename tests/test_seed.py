@@ -11,8 +11,8 @@ import pytest
 from bson import ObjectId
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.rules.manager import RulesManager
-from leadgraph.seed import BATCH, interactions_per_contact_for, seed_demo
 from leadgraph.services import Services
+from leadgraph.services.seed import BATCH, interactions_per_contact_for, seed_demo
 from leadgraph.store import interactions
 from pymongo import monitoring
 from pymongo.errors import BulkWriteError

@@ -1,1 +1,1 @@
-"""The GraphQL API: one module per domain, combined in :mod:`leadgraph.schema`."""
+"""The GraphQL API: one module per domain, combined in :mod:`leadgraph.web.schema`."""

@@ -278,7 +278,7 @@ class ImportMutation:
     @errors_as_data
     async def import_records(self, info: Info, input: ImportInput) -> ImportResult:
         from ..errors import InvalidInput
-        from ..importer import ImportFailed, run_import
+        from ..services.importing import ImportFailed, run_import
 
         info.context.require("data:import")
         if len(input.data) > 50_000_000:
@@ -310,7 +310,7 @@ class ImportMutation:
     @errors_as_data
     async def link_orphan_leads(self, info: Info, limit: int | None = None) -> LinkOrphansResult:
         from ..errors import InvalidInput
-        from ..orphans import link_orphans
+        from ..services.orphans import link_orphans
 
         info.context.require("leads:write")
         if limit is not None and limit < 1:
@@ -332,7 +332,7 @@ class ImportMutation:
 class CaptureQuery:
     @strawberry.field(description="An import's progress and totals so far (by importId).")
     async def import_status(self, info: Info, import_id: str) -> ImportStatus | None:
-        from ..importer import _summary
+        from ..services.importing import _summary
 
         info.context.require("data:import")
         doc = await imports.get(info.context.db, import_id)

@@ -11,7 +11,6 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from .. import live
 from ..errors import (
     Conflict,
     Forbidden,
@@ -24,6 +23,7 @@ from ..errors import (
 from ..rules import lifecycle
 from ..services.funnel import Funnel, Refused, Report
 from ..store import leads
+from ..web import live
 from .leads import Lead, LeadPayload, LeadResult
 from .opportunities import checked_value
 from .relay import object_id

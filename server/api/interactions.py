@@ -12,7 +12,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from .. import json_values, live
+from .. import json_values
 from ..contracts import CUSTOM_INTERACTION_TYPE
 from ..db import in_transaction
 from ..errors import (
@@ -29,6 +29,7 @@ from ..services import history
 from ..services.consent import TYPE as CONSENT_TYPE
 from ..store import interactions as store
 from ..store.pagination import Order
+from ..web import live
 from .common import raise_if, vocabulary_enum
 from .relay import Listing, StoredNode, object_id, relation_field
 

@@ -23,11 +23,11 @@ from ..errors import (
     errors_as_data,
     plugin_errors,
 )
-from ..loaders import Children
 from ..rules.models import GRADES
 from ..services.handoff import shown_value
 from ..store import leads as store
 from ..store import opportunities
+from ..web.loaders import Children
 from . import history
 from .common import (
     clean_email,

@@ -12,7 +12,6 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from .. import live
 from ..errors import (
     Conflict,
     ConflictError,
@@ -27,6 +26,7 @@ from ..errors import (
 )
 from ..services.funnel import Refused
 from ..store import opportunities as store
+from ..web import live
 from .common import order_input, stored_enum, vocabulary_enum
 from .relay import Listing, StoredNode, connection_field, load_one, object_id, relation_field
 

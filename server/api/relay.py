@@ -15,11 +15,11 @@ from bson.errors import InvalidId
 from strawberry import relay
 from strawberry.types import Info
 
-from ..cost import check_page_size
 from ..errors import InvalidInput
-from ..loaders import Children
 from ..store import batches
 from ..store.pagination import InvalidCursor, Order, Page
+from ..web.cost import check_page_size
+from ..web.loaders import Children
 from .common import PER_MODEL, Direction
 
 NodeT = TypeVar("NodeT")
@@ -101,7 +101,7 @@ def check_page_args(
     """``first``/``last`` checked against the maximum page size (``BAD_USER_INPUT`` naming the
     argument, never clamped), ``first`` set to the default page size when neither is given.
 
-    The cost check (:mod:`leadgraph.cost`) applies the same rule to every field before
+    The cost check (:mod:`leadgraph.web.cost`) applies the same rule to every field before
     execution; this is the resolvers' reading of it."""
     settings = info.context.settings
     check_page_size("first", first, settings.max_page_size)

@@ -16,8 +16,6 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from .. import live
-from ..answer_cache import AnswerCache
 from ..errors import (
     ConflictError,
     ForbiddenError,
@@ -33,6 +31,8 @@ from ..services.segments import Catalog, SegmentRecord, Segments
 from ..store import contacts as contacts_store
 from ..store.pagination import Order, Page, decode_cursor
 from ..store.segment_evaluations import watch_inserts
+from ..web import live
+from ..web.answer_cache import AnswerCache
 from .common import vocabulary_enum
 from .contacts import Contact
 from .relay import Connection, check_page_args, connection, global_id, known_count, object_id

@@ -8,7 +8,8 @@ conditions over the contact's interactions) is evaluated against *facts*::
 
 Comparisons follow MongoDB's query semantics (a missing field equals ``null``; an array field
 matches when any element does; values of different types never compare), so the same
-condition compiled to MongoDB (:mod:`leadgraph.rules.mongo`) selects exactly the records this
+condition compiled to MongoDB (:mod:`leadgraph.store.segment_query`) selects exactly the records
+this
 predicate accepts.
 """
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pluggy
 
 from ..plugin_manager import PluginError, get_plugin_manager
+from ..services.stages import LeadStages, stage_errors, stage_moves
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid
-from .occupied import LeadStages, stage_errors, stage_moves
 from .ruleset import RuleSet, load_rules
 
 log = logging.getLogger("leadgraph.rules")

@@ -2,7 +2,7 @@
 
 A segment with ``purpose: commercial_email`` never contains a contact who may not receive
 commercial email.  Every exclusion is a condition of the one condition language on the
-contact, so the database computes it (:mod:`leadgraph.rules.mongo`) and one contact is
+contact, so the database computes it (:mod:`leadgraph.store.segment_query`) and one contact is
 explained with the same condition (:mod:`leadgraph.rules.conditions`).
 """
 

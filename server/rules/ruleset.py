@@ -26,6 +26,7 @@ from ..plugin_manager import (
     get_plugin_manager,
     guarded,
 )
+from ..store.segment_query import MongoCompiler
 from .conditions import (
     Compiler,
     fact_problem,
@@ -52,7 +53,6 @@ from .models import (
     Strategy,
     Survivorship,
 )
-from .mongo import MongoCompiler
 from .purposes import PURPOSES
 
 COUNTS = "contact.insights.counts."  # + an interaction type

@@ -9,7 +9,7 @@ segments.  A segment's ``purpose`` then removes the contacts its consent rules e
 (:mod:`leadgraph.rules.purposes`).
 
 :func:`is_member` and :func:`explain` are the one-contact reading; :func:`with_consent` gives
-the condition the database runs for a dynamic segment (see :mod:`leadgraph.rules.mongo`).
+the condition the database runs for a dynamic segment (see :mod:`leadgraph.store.segment_query`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..store.segment_query import Plan
 from .conditions import entities, walk
 from .models import AllOf, AnyOf, Compare, Condition, Event, NotOf, Segment
-from .mongo import Plan
 from .purposes import Exclusion, exclusions
 from .ruleset import RuleSet
 

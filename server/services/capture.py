@@ -1,4 +1,5 @@
-"""Capture as a service: a submission is matched and stored (:mod:`leadgraph.capture`), then
+"""Capture as a service: a submission is matched and stored
+(:mod:`leadgraph.services.capture_core`), then
 the contact's leads go through the funnel runner and plugins hear what was created."""
 
 from __future__ import annotations
@@ -6,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import capture as core
 from ..contracts import PluginFailure
 from ..events import emit
+from . import capture_core as core
 from . import history
 from .consent import Consent
 from .funnel import Funnel
@@ -34,7 +35,8 @@ class Capture:
         self.consent = consent
 
     async def submit(self, **kwargs: Any) -> Captured:
-        """Run one submission (see :func:`leadgraph.capture.capture` for the arguments).
+        """Run one submission (see :func:`leadgraph.services.capture_core.capture` for the
+        arguments).
 
         The submission is stored exactly once whatever a plugin does afterwards; a scoring
         plugin that fails leaves the lead marked stale and is reported in the result.

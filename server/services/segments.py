@@ -5,7 +5,7 @@ recorded evaluations.
 Rule-file segments (``source: rules``) are read-only here; API segments live in the
 ``segments`` collection, start as drafts and are published with :meth:`Segments.publish`.
 Membership: a dynamic segment runs its condition with its purpose's exclusions as one plan
-(:mod:`leadgraph.rules.mongo`); a static one reads its list; a compound one combines the
+(:mod:`leadgraph.store.segment_query`); a static one reads its list; a compound one combines the
 members of the segments it names; then its own purpose's exclusions apply.
 """
 

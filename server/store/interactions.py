@@ -192,7 +192,7 @@ async def watch_inserts(
 ) -> AsyncChangeStream[dict[str, Any]]:
     """A change stream of newly recorded interactions, resumed after ``resume_after`` if given.
 
-    Meant to be opened once per process and shared (see :mod:`leadgraph.live`).
+    Meant to be opened once per process and shared (see :mod:`leadgraph.web.live`).
     """
     return await db[NAME].watch(
         [{"$match": {"operationType": "insert"}}], resume_after=resume_after

@@ -325,7 +325,7 @@ async def watch_changes(
 ) -> AsyncChangeStream[dict[str, Any]]:
     """A change stream of leads created or changed (with their current document), resumed
     after ``resume_after`` if given.  Meant to be opened once per process and shared (see
-    :mod:`leadgraph.live`)."""
+    :mod:`leadgraph.web.live`)."""
     return await db[NAME].watch(
         [{"$match": {"operationType": {"$in": ["insert", "update", "replace"]}}}],
         full_document="updateLookup",

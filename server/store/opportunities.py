@@ -116,7 +116,7 @@ async def watch_inserts(
     db: AsyncDatabase, resume_after: Mapping[str, Any] | None = None
 ) -> AsyncChangeStream[dict[str, Any]]:
     """A change stream of new opportunities (leads qualified), resumed after ``resume_after``;
-    opened once per process and shared (see :mod:`leadgraph.live`)."""
+    opened once per process and shared (see :mod:`leadgraph.web.live`)."""
     return await db[NAME].watch(
         [{"$match": {"operationType": "insert"}}], resume_after=resume_after
     )

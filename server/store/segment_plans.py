@@ -1,4 +1,5 @@
-"""The reads of segment plans (:mod:`leadgraph.rules.mongo`): ids (with the field linking them
+"""The reads of segment plans (:mod:`leadgraph.store.segment_query`): ids (with the field linking
+them
 to their parent) of the records matching a compiled filter, counts that estimate how selective
 a filter is, and interaction counts per contact."""
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
-from leadgraph.rules.cli import rules
+from leadgraph.cli.rules import rules
 
 RULES = Path(__file__).parent / "grades_rules"
 

@@ -17,7 +17,7 @@ from bson import ObjectId
 from click.testing import CliRunner
 from conftest import Api
 from foundation import create_contact, create_lead, walk
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from rules.live import live_server
 
 RULES = Path(__file__).parent / "grades_rules"

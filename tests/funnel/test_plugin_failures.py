@@ -28,7 +28,7 @@ from conftest import ROOT, Api, serving
 from foundation import oid_of
 from installed import install_like_pip
 from leadgraph import hookimpl
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from leadgraph.plugin_manager import get_plugin_manager
 from leadgraph.rules.manager import RulesManager
 from pymongo import AsyncMongoClient

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, Api, serving
 from foundation import oid_of
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from leadgraph.rules.ruleset import load_rules
-from leadgraph.seed import seed_demo
 from leadgraph.services import Services
+from leadgraph.services.seed import seed_demo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 

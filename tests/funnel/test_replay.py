@@ -11,7 +11,7 @@ from pathlib import Path
 from bson import ObjectId
 from click.testing import CliRunner
 from foundation import create_contact, create_lead, oid_of
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from rules.live import live_server, reload_rules

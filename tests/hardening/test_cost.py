@@ -24,12 +24,12 @@ import httpx
 import pytest
 from bson import ObjectId
 from foundation import gid
-from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection, make_client
 from leadgraph.rules.segments import member_ids
-from leadgraph.seed import seed_demo
+from leadgraph.services.seed import seed_demo
 from leadgraph.store import keys
+from leadgraph.web.app import create_app
 from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from serving import free_port, served

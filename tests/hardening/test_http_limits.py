@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection
+from leadgraph.web.app import create_app
 from serving import free_port, served
 from test_subscriptions import recv, ws_url
 from websockets.asyncio.client import connect

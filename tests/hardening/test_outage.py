@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from bson import ObjectId
-from leadgraph.app import create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.store import keys, pending_captures
+from leadgraph.web.app import create_app
 from serving import free_port, served
 from websockets.asyncio.client import connect
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from rules.helpers import copy_rules

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from click.testing import CliRunner, Result
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from test_mutations import RECORD
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed

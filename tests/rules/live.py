@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pluggy
 from conftest import Api
-from leadgraph.app import AppState, create_app
 from leadgraph.config import Settings
 from leadgraph.db import Connection
+from leadgraph.web.app import AppState, create_app
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from serving import free_port, served

@@ -17,7 +17,7 @@ from typing import Any
 from click.testing import CliRunner
 from foundation import gid
 from leadgraph import hookimpl
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from leadgraph.plugin_manager import get_plugin_manager
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase

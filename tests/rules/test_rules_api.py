@@ -9,10 +9,10 @@ import strawberry
 from bson import ObjectId
 from leadgraph.api.rules import RulesMutation, RulesQuery
 from leadgraph.api.segments import SegmentQuery
-from leadgraph.auth import Principal
 from leadgraph.config import Settings
-from leadgraph.context import Context
 from leadgraph.rules.manager import RulesManager
+from leadgraph.web.auth import Principal
+from leadgraph.web.context import Context
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .gen import NOW

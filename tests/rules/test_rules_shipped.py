@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from leadgraph.rules.cli import rules
+from leadgraph.cli.rules import rules
 from leadgraph.rules.jsonschema import SCHEMA_FILE, schema_text
 from leadgraph.rules.ruleset import load_rules
-from leadgraph.rules.ruletests import run_test
+from leadgraph.services.ruletests import run_test
 
 from .helpers import INVALID, SHIPPED, copy_rules
 

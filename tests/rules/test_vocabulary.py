@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from leadgraph import hookimpl
-from leadgraph.cli import cli
+from leadgraph.cli.main import cli
 from leadgraph.plugin_manager import get_plugin_manager
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase

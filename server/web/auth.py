@@ -44,7 +44,7 @@ ROLES["admin"] = frozenset(
 )
 #: The role of a caller without an API key: it may run the subscription centre's two
 #: operations (``subscriptionCentre``, ``updateSubscriptions``), which check their token,
-#: and nothing else (leadgraph.graphql_view lets no other operation through without a key).
+#: and nothing else (leadgraph.web.view lets no other operation through without a key).
 PUBLIC_ROLE = "public"
 PUBLIC_FIELDS = frozenset({"subscriptionCentre", "updateSubscriptions", "__typename"})
 

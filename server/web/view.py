@@ -14,7 +14,8 @@
   as the GraphQL-over-HTTP spec asks.
 - An unreachable database is a 503 with ``Retry-After`` (errors ``UNAVAILABLE``, retryable) when
   nothing else went wrong; subscriptions sent over HTTP are a 400 (they run over WebSocket).
-  Body size, JSON shape and read time are checked before this view (:mod:`leadgraph.http_limits`).
+  Body size, JSON shape and read time are checked before this view
+  (:mod:`leadgraph.web.http_limits`).
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from ..db import unavailable
 from . import key_states
 from .auth import PUBLIC_FIELDS, PUBLIC_ROLE, Principal, bearer_token
 from .context import Context
-from .db import unavailable
 from .loaders import Loaders
 from .persisted import PersistedQueryError
 
@@ -457,7 +458,7 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
     ) -> ExecutionResult:
         """Strawberry's, except that subscriptions are refused (they run over WebSocket) and
         persisted queries are looked up, registered and marked cacheable
-        (:mod:`leadgraph.persisted`)."""
+        (:mod:`leadgraph.web.persisted`)."""
         allowed = {OperationType.QUERY, OperationType.MUTATION}
         if request_adapter.method == "GET":
             allowed = {OperationType.QUERY}

@@ -15,7 +15,7 @@ Every request's operation is priced from its validated document with the variabl
 before execution a request whose ``first``/``last`` is negative or above the maximum page
 size, whose argument lists are longer than the maximum list length (``BAD_USER_INPUT``), or
 whose cost is over the budget (``COST_LIMIT_EXCEEDED``); then charges the cost to the caller's
-key in a :class:`~leadgraph.rate_limit.RateLimiter` (``RATE_LIMITED``, HTTP 429 with
+key in a :class:`~leadgraph.web.rate_limit.RateLimiter` (``RATE_LIMITED``, HTTP 429 with
 ``Retry-After`` once the key's points are spent).  Every answer carries
 ``extensions.cost = {requested, budget}`` so clients can tune their queries.
 """
@@ -47,8 +47,8 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 
-from .config import Settings
-from .errors import InvalidInput
+from ..config import Settings
+from ..errors import InvalidInput
 from .rate_limit import RateLimiter
 
 PAGE_ARGS = ("first", "last")

@@ -7,17 +7,17 @@ from typing import Any
 
 import click
 
-from .cli import err, progress_bar, with_database
-from .config import Settings
-from .db import Connection
-from .importer import FORMATS, ImportFailed, count_rows, detect_format, run_import
-from .services import Services
+from ..config import Settings
+from ..db import Connection
+from ..services import Services
+from ..services.importing import FORMATS, ImportFailed, count_rows, detect_format, run_import
+from .main import err, progress_bar, with_database
 
 
 async def _rules_and_plugins(conn: Connection) -> tuple[Any, Any]:
     """The plugins and rules the server would use (invalid rules: the default strategies)."""
-    from .plugin_manager import get_plugin_manager
-    from .rules.manager import RulesManager
+    from ..plugin_manager import get_plugin_manager
+    from ..rules.manager import RulesManager
 
     ctx = click.get_current_context(silent=True)
     settings = (ctx.find_object(Settings) if ctx else None) or Settings.from_env()
@@ -107,7 +107,7 @@ for _kind in ("contacts", "leads", "accounts"):
 @with_database
 async def link_orphans(conn: Connection, limit: int | None) -> None:
     """Give every lead without a parent contact one (matched, or created marketingOnly)."""
-    from .orphans import link_orphans as run
+    from ..services.orphans import link_orphans as run
 
     rules, pm = await _rules_and_plugins(conn)
     services = Services(conn.db, rules.current, pm)

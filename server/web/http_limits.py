@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .graphql_view import error_response, response_media_type
+from .view import error_response, response_media_type
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

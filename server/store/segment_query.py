@@ -23,9 +23,9 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..store import segment_plans as reads
-from .conditions import Compiler, as_utc, entities, walk
-from .models import AllOf, AnyOf, Compare, Condition, Event, EventSpec, NotOf, duration
+from ..rules.conditions import Compiler, as_utc, entities, walk
+from ..rules.models import AllOf, AnyOf, Compare, Condition, Event, EventSpec, NotOf, duration
+from . import segment_plans as reads
 
 #: Operators whose negation is another operator (``not`` pushed down to the fields, so a
 #: filter stays a plain field query that the database answers from its indexes).

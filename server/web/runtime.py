@@ -9,11 +9,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .errors import UserError
-from .plugin_manager import get_plugin_manager
-from .rules.manager import RulesManager
-from .rules.occupied import DatabaseStages
-from .store import match_keys, pending_captures
+from ..errors import UserError
+from ..plugin_manager import get_plugin_manager
+from ..rules.manager import RulesManager
+from ..services.stages import DatabaseStages
+from ..store import match_keys, pending_captures
 
 if TYPE_CHECKING:
     from .app import AppState

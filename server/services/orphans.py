@@ -13,13 +13,13 @@ from typing import Any
 
 from bson import ObjectId
 
-from .contracts import PluginFailure
-from .events import emit
-from .importer import PERSON_FIELDS, Engine, Item, _rids, match_item
-from .services.funnel import Funnel
-from .services.matching import Matching, row_key
-from .services.privacy import suppressed
-from .store import contacts, leads
+from ..contracts import PluginFailure
+from ..events import emit
+from ..store import contacts, leads
+from .funnel import Funnel
+from .importing import PERSON_FIELDS, Engine, Item, _rids, match_item
+from .matching import Matching, row_key
+from .privacy import suppressed
 
 SOURCE = "link-orphans"
 

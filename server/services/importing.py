@@ -29,19 +29,19 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from . import normalize
-from .capture import contact_changes
-from .contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
-from .errors import UserError
-from .events import emit_each
-from .rules.models import Strategy
-from .services.consent import Actor, Consent, ConsentChange
-from .services.funnel import Funnel
-from .services.history import Cause
-from .services.matching import Matching, row_key, signature_of_key
-from .services.privacy import suppressed
-from .store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
-from .store._base import now
+from .. import normalize
+from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
+from ..errors import UserError
+from ..events import emit_each
+from ..rules.models import Strategy
+from ..store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
+from ..store._base import now
+from .capture_core import contact_changes
+from .consent import Actor, Consent, ConsentChange
+from .funnel import Funnel
+from .history import Cause
+from .matching import Matching, row_key, signature_of_key
+from .privacy import suppressed
 
 log = logging.getLogger("leadgraph.import")
 

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..contracts import PluginFailure
+from ..errors import Forbidden
+from ..services import ServiceCache, Services
 from .answer_cache import AnswerCache
 from .auth import Principal
-from .contracts import PluginFailure
-from .errors import Forbidden
 from .loaders import Loaders
-from .services import ServiceCache, Services
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ..config import Settings
     from .live import Feed, Hub, Subscription
 
 T = TypeVar("T")
@@ -28,7 +28,7 @@ class Context:
     loaders: Loaders
     settings: Settings
     principal: Principal | None = None
-    live: Hub | None = None  # the subscriptions' change-stream hub (leadgraph.live)
+    live: Hub | None = None  # the subscriptions' change-stream hub (leadgraph.web.live)
     rules: Any = None  # leadgraph.rules.manager.RulesManager
     pm: Any = None  # pluggy.PluginManager
     request: Any = None
@@ -54,7 +54,7 @@ class Context:
     async def emit(self, event: str, **payload: Any) -> list[PluginFailure]:
         """Tell plugins that something happened (after the write): see :mod:`leadgraph.events`;
         returns the plugins that failed."""
-        from .events import emit
+        from ..events import emit
 
         return await emit(self.pm, event, payload)
 

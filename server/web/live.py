@@ -34,15 +34,15 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
-from .errors import UserError
-from .store import interactions as interactions_store
-from .store import leads as leads_store
-from .store import opportunities as opportunities_store
+from ..errors import UserError
+from ..store import interactions as interactions_store
+from ..store import leads as leads_store
+from ..store import opportunities as opportunities_store
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ..config import Settings
 
-log = logging.getLogger("leadgraph.live")
+log = logging.getLogger("leadgraph.web.live")
 
 T = TypeVar("T")
 Document = dict[str, Any]

@@ -18,12 +18,12 @@ from platformdirs import user_data_dir
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .auth import ROLES
-from .config import Settings, legacy_data_dir
-from .db import Connection, open_database
-from .embedded import EmbeddedDatabaseError
-from .services import Services
-from .store import contacts, leads
+from ..config import Settings, legacy_data_dir
+from ..db import Connection, open_database
+from ..embedded import EmbeddedDatabaseError
+from ..services import Services
+from ..store import contacts, leads
+from ..web.auth import ROLES
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -102,7 +102,7 @@ def cli(ctx: click.Context, data_dir: Path | None, rules_dir: Path | None) -> No
 
 async def ensure_demo_admin_key(conn: Connection, settings: Settings) -> str:
     """The embedded demo's admin key: kept in the data dir so every start can print it."""
-    from .store import keys
+    from ..store import keys
 
     path = settings.data_dir / "admin.key"
     if path.exists():
@@ -142,8 +142,8 @@ def serve(
     """Serve the GraphQL API (GraphiQL at /graphql)."""
     import uvicorn
 
-    from .app import create_app
-    from .http_limits import uvicorn_options
+    from ..web.app import create_app
+    from ..web.http_limits import uvicorn_options
 
     settings = _settings(ctx).with_overrides(
         host=host, port=port, rules_dir=rules_dir, data_dir=data_dir
@@ -208,7 +208,7 @@ def keys() -> None:
 @with_database
 async def keys_create(conn: Connection, role: str, name: str | None) -> None:
     """Create a key; prints only the key on stdout (it is not shown again)."""
-    from .store import keys as store
+    from ..store import keys as store
 
     key, _ = await store.create(conn.db, role, name)
     click.echo(key)
@@ -218,7 +218,7 @@ async def keys_create(conn: Connection, role: str, name: str | None) -> None:
 @with_database
 async def keys_list(conn: Connection) -> None:
     """List keys (id, name, role, prefix, created, revoked)."""
-    from .store import keys as store
+    from ..store import keys as store
 
     for doc in await store.list_keys(conn.db):
         revoked = doc["revokedAt"].isoformat() if doc.get("revokedAt") else "-"
@@ -233,7 +233,7 @@ async def keys_list(conn: Connection) -> None:
 @with_database
 async def keys_revoke(conn: Connection, key_or_id: str) -> None:
     """Revoke a key given its id, its name or the key itself."""
-    from .store import keys as store
+    from ..store import keys as store
 
     if not await store.revoke(conn.db, key_or_id):
         raise click.ClickException(f"no live key matches {key_or_id!r}")
@@ -246,7 +246,7 @@ async def keys_revoke(conn: Connection, key_or_id: str) -> None:
 @with_database
 async def keys_role(conn: Connection, key_or_id: str, role: str) -> None:
     """Change a live key's role (open WebSockets pick it up within seconds)."""
-    from .store import keys as store
+    from ..store import keys as store
 
     if not await store.set_role(conn.db, key_or_id, role):
         raise click.ClickException(f"no live key matches {key_or_id!r}")
@@ -336,7 +336,7 @@ async def _rescore(conn: Connection, settings: Settings, stale_only: bool = Fals
 async def rescore(conn: Connection, stale_only: bool, dry_run: bool) -> None:
     """Rescore every lead with the current rules and apply automatic stage transitions."""
     if dry_run:
-        from .preview_cli import preview
+        from .preview import preview
 
         await preview(conn, None, sample=10)
         return
@@ -345,7 +345,7 @@ async def rescore(conn: Connection, stale_only: bool, dry_run: bool) -> None:
 
 def _services(conn: Connection, settings: Settings) -> Services:
     """The services over ``conn`` with the valid rules of ``settings.rules_dir``."""
-    from .rules.manager import RulesManager
+    from ..rules.manager import RulesManager
 
     rules = RulesManager(settings.rules_dir, limits=settings.rule_limits)
     if not rules.reload() or rules.current is None:
@@ -357,7 +357,7 @@ def _services(conn: Connection, settings: Settings) -> Services:
 
 async def _seed(conn: Connection, n_contacts: int, settings: Settings) -> dict[str, int]:
     """Demo data, its leads scored with the rules as they are written."""
-    from .seed import interactions_per_contact_for, seed_demo
+    from ..services.seed import interactions_per_contact_for, seed_demo
 
     services = _services(conn, settings)
 
@@ -407,11 +407,11 @@ async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
 def _attach_feature_commands() -> None:
     """Commands that live with their feature: ``rules``, ``import``, ``replay`` and
     ``persisted``."""
-    from .importer_cli import import_
-    from .persisted_cli import persisted
-    from .preview_cli import diff
-    from .replay_cli import replay
-    from .rules.cli import rules
+    from .imports import import_
+    from .persisted import persisted
+    from .preview import diff
+    from .replay import replay
+    from .rules import rules
 
     rules.add_command(diff)
     cli.add_command(rules)

@@ -4,7 +4,7 @@ A client sends ``extensions.persistedQuery = {"version": 1, "sha256Hash": H}`` (
 the ``extensions`` query parameter of a GET) instead of the query text:
 
 - a hash this deployment knows runs its query (a GET of a query can then be cached by HTTP
-  caches: see :mod:`leadgraph.graphql_view`);
+  caches: see :mod:`leadgraph.web.view`);
 - an unknown hash answers the error ``PersistedQueryNotFound`` (``extensions.code``
   ``PERSISTED_QUERY_NOT_FOUND``, HTTP 200, not cacheable), the Apollo convention: the client
   sends the query again with the hash, which registers it once it ran without a request error;
@@ -30,7 +30,7 @@ from typing import Any
 from graphql import GraphQLError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from .store import persisted_queries as store
+from ..store import persisted_queries as store
 
 NOT_FOUND = "PersistedQueryNotFound"  # the message Apollo clients look for
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")

@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from .cli import _services, _settings, progress_bar, with_database
-from .db import Connection
-from .rules.cli import load_or_exit
-from .rules.ruleset import RuleSet
-from .services.preview import Distribution, PreviewReport, entries
-from .store import leads
+from ..db import Connection
+from ..rules.ruleset import RuleSet
+from ..services.preview import Distribution, PreviewReport, entries
+from ..store import leads
+from .main import _services, _settings, progress_bar, with_database
+from .rules import load_or_exit
 
 
 def _num(x: float | None) -> str:

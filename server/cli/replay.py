@@ -9,13 +9,13 @@ import click
 from bson import ObjectId
 from strawberry import relay
 
-from .cli import _settings, with_database
-from .db import Connection
-from .errors import UserError
-from .rules.manager import RulesManager
-from .services import Services
-from .services.history import AsOf
-from .store import leads
+from ..db import Connection
+from ..errors import UserError
+from ..rules.manager import RulesManager
+from ..services import Services
+from ..services.history import AsOf
+from ..store import leads
+from .main import _settings, with_database
 
 
 def lead_id(value: str) -> ObjectId:

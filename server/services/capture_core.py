@@ -10,7 +10,7 @@ crash is completed by the next submission.  The interaction, the contact's insig
 idempotency record are written in one transaction: a retried submission (same idempotency
 key) records nothing twice.  A capture notes its request in ``pending_captures`` first and that
 transaction deletes the note: a process killed half way leaves the note, and the next start-up
-runs the capture again (:func:`leadgraph.runtime.repair`).
+runs the capture again (:func:`leadgraph.web.runtime.repair`).
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from . import json_values, normalize
-from .contracts import CONSENT_LEVELS, CONTACT_ROLES
-from .db import in_transaction
-from .errors import Conflict, InvalidInput
-from .services.consent import Actor, Consent, ConsentChange, require_lists
-from .services.matching import Match, Matching
-from .services.privacy import lift_suppression
-from .store import contacts, interactions, leads, pending_captures, submissions
-from .store._base import now
+from .. import json_values, normalize
+from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
+from ..db import in_transaction
+from ..errors import Conflict, InvalidInput
+from ..store import contacts, interactions, leads, pending_captures, submissions
+from ..store._base import now
+from .consent import Actor, Consent, ConsentChange, require_lists
+from .matching import Match, Matching
+from .privacy import lift_suppression
 
 CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
 PREFERENCE_FIELDS = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")

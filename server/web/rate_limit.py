@@ -1,4 +1,4 @@
-"""A token bucket per API key (its id), spent in query-cost points (see :mod:`leadgraph.cost`).
+"""A token bucket per API key (its id), spent in query-cost points (see :mod:`leadgraph.web.cost`).
 
 Each key may spend up to ``burst`` points at once and earns ``per_second`` points back every
 second.  The buckets live in the server process: with several processes each grants the full

@@ -10,11 +10,11 @@ import click
 
 from ..config import Settings
 from ..plugin_manager import PluginError
-from .jsonschema import schema_text
-from .loader import RulesInvalid
-from .occupied import check_database
-from .ruleset import RuleSet, load_rules
-from .ruletests import run_tests
+from ..rules.jsonschema import schema_text
+from ..rules.loader import RulesInvalid
+from ..rules.ruleset import RuleSet, load_rules
+from ..services.ruletests import run_tests
+from ..services.stages import check_database
 
 
 def load_or_exit(directory: Path) -> RuleSet:

@@ -1,7 +1,7 @@
 """API keys as the server sees them now: the principal of a key, and a short per-process cache.
 
 HTTP requests look their key up on every request.  A WebSocket outlives that check, so it
-re-reads its key (see :mod:`leadgraph.graphql_view`): on every operation sent over it, and every
+re-reads its key (see :mod:`leadgraph.web.view`): on every operation sent over it, and every
 ``ws_recheck_seconds`` for long-running subscriptions.  The periodic checks of all sockets
 using the same key share one lookup through :class:`KeyStates`, and every process reads the
 database itself, so a revocation reaches every server process.
@@ -14,8 +14,8 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..store import keys
 from .auth import Principal
-from .store import keys
 
 
 def principal_of(doc: dict[str, Any]) -> Principal | None:

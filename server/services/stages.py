@@ -17,11 +17,11 @@ from pymongo.errors import PyMongoError
 
 from ..config import Settings
 from ..db import make_client, reachable_uri
-from ..services.funnel import Funnel
+from ..rules.loader import RuleError
+from ..rules.ruleset import RuleSet
+from ..rules.scoring import indexed_models
 from ..store import leads as leads_store
-from .loader import RuleError
-from .ruleset import RuleSet
-from .scoring import indexed_models
+from .funnel import Funnel
 
 
 class LeadStages(Protocol):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from .cli import with_database
-from .db import Connection
-from .persisted import read_queries
-from .store import persisted_queries as store
+from ..db import Connection
+from ..store import persisted_queries as store
+from ..web.persisted import read_queries
+from .main import with_database
 
 
 @click.group()

@@ -18,18 +18,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 
-from . import __version__, signing
+from .. import __version__, signing
+from ..config import Settings, server_secret
+from ..db import Connection, open_database, ping
+from ..services import ServiceCache
+from ..store import pagination
 from .answer_cache import AnswerCache
-from .config import Settings, server_secret
-from .db import Connection, open_database, ping
-from .graphql_view import LeadgraphGraphQL
 from .http_limits import RequestLimits
 from .key_states import KeyStates
 from .live import Hub
 from .persisted import PersistedQueries
 from .schema import build_schema
-from .services import ServiceCache
-from .store import pagination
+from .view import LeadgraphGraphQL
 
 log = logging.getLogger("leadgraph")
 

@@ -20,8 +20,8 @@ from bson import ObjectId, json_util
 from pymongo.asynchronous.database import AsyncDatabase
 from strawberry.dataloader import DataLoader
 
-from .store import batches
-from .store.pagination import _get
+from ..store import batches
+from ..store.pagination import _get
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The GraphQL schema: the per-domain query, mutation and subscription mixins combined.
 
-``strawberry export-schema leadgraph.schema:schema`` writes ``schema.graphql``.
+``strawberry export-schema leadgraph.web.schema:schema`` writes ``schema.graphql``.
 """
 
 from __future__ import annotations
@@ -22,22 +22,22 @@ from strawberry.extensions import (
 )
 from strawberry.relay.types import GlobalIDValueError
 
-from .api.accounts import AccountMutation, AccountQuery
-from .api.capture import CaptureMutation, CaptureQuery, ImportMutation
-from .api.contacts import ContactMutation, ContactQuery
-from .api.funnel import FunnelMutation, FunnelQuery, FunnelSubscription
-from .api.interactions import InteractionMutation, InteractionSubscription
-from .api.leads import LeadMutation, LeadQuery
-from .api.merge import MergeMutation, MergeQuery
-from .api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription
-from .api.preview import PreviewQuery
-from .api.privacy import PrivacyMutation, PrivacyQuery
-from .api.rules import RulesMutation, RulesQuery
-from .api.segments import SegmentMutation, SegmentQuery, SegmentSubscription
-from .config import Settings
+from ..api.accounts import AccountMutation, AccountQuery
+from ..api.capture import CaptureMutation, CaptureQuery, ImportMutation
+from ..api.contacts import ContactMutation, ContactQuery
+from ..api.funnel import FunnelMutation, FunnelQuery, FunnelSubscription
+from ..api.interactions import InteractionMutation, InteractionSubscription
+from ..api.leads import LeadMutation, LeadQuery
+from ..api.merge import MergeMutation, MergeQuery
+from ..api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription
+from ..api.preview import PreviewQuery
+from ..api.privacy import PrivacyMutation, PrivacyQuery
+from ..api.rules import RulesMutation, RulesQuery
+from ..api.segments import SegmentMutation, SegmentQuery, SegmentSubscription
+from ..config import Settings
+from ..db import unavailable
+from ..errors import UserError
 from .cost import QueryCost
-from .db import unavailable
-from .errors import UserError
 from .execution import FastExecutionContext
 from .rate_limit import RateLimiter
 
@@ -132,7 +132,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 
     Parsing and validation are cached per query text (LRU, :data:`DOCUMENT_CACHE`): the depth
     and alias rules are built once here, so a repeated query hits the validation cache with
-    the same rules.  Plain fields are answered in place (:mod:`leadgraph.execution`)."""
+    the same rules.  Plain fields are answered in place (:mod:`leadgraph.web.execution`)."""
     settings = settings or Settings()
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     limits = [

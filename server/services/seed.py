@@ -12,11 +12,11 @@ from bson import ObjectId
 from faker import Faker
 from pymongo.asynchronous.database import AsyncDatabase
 
-from . import normalize
-from .contracts import CONSENT_LEVELS, CONTACT_ROLES
-from .services.facts import assemble_facts
-from .services.funnel import Funnel
-from .store import accounts, contacts, interactions, leads, subscription_lists
+from .. import normalize
+from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
+from ..store import accounts, contacts, interactions, leads, subscription_lists
+from .facts import assemble_facts
+from .funnel import Funnel
 
 INDUSTRIES = [
     "Software",
