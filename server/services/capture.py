@@ -1,26 +1,368 @@
-"""Capture as a service: a submission is matched and stored
-(:mod:`leadgraph.services.capture_core`), then
-the contact's leads go through the funnel runner and plugins hear what was created."""
+"""Capture: a form submission or event registration becomes a contact, a lead and an
+interaction, without duplicates.
+
+The form's strategies and the records' keys come from the matching service
+(:mod:`leadgraph.services.matching`): a key is claimed in ``match_keys`` (an insert on
+``_id``), which the database serialises, so all concurrent submissions with the same email, in
+any process, get the same record id.  The record itself is then upserted by that id
+(``$setOnInsert`` for a new one, ``$set`` for the submitted values), so a claim left behind by a
+crash is completed by the next submission.  The interaction, the contact's insights and the
+idempotency record are written in one transaction: a retried submission (same idempotency
+key) records nothing twice.  A capture notes its request in ``pending_captures`` first and that
+transaction deletes the note: a process killed half way leaves the note, and the next start-up
+runs the capture again (:func:`leadgraph.web.runtime.repair`).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from ..contracts import PluginFailure
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from .. import json_values, normalize
+from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
+from ..db import in_transaction
+from ..errors import Conflict, InvalidInput
 from ..events import emit
-from . import capture_core as core
+from ..store import contacts, interactions, leads, pending_captures, submissions
+from ..store._base import now
 from . import history
-from .consent import Consent
+from .consent import Actor, Consent, ConsentChange, require_lists
 from .funnel import Funnel
-from .matching import Matching
+from .matching import Match, Matching
+from .privacy import lift_suppression
+
+CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
+PREFERENCE_FIELDS = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
+LEAD_FIELDS = ("topic", "companyName", "jobTitle", "firstName", "lastName", "email")
+MAX_DETAILS = json_values.MAX_BYTES
+CONSENT = ("level", "isChild", "guardian")  # the consent object's fields
+
+
+@dataclass
+class Parsed:
+    """A submission's ``fields`` split by destination."""
+
+    contact: dict[str, Any] = field(default_factory=dict)
+    lead: dict[str, Any] = field(default_factory=dict)
+    subscriptions: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
+    """Validate submitted form fields; raises InvalidInput naming each bad field."""
+    if not isinstance(raw, dict):
+        raise InvalidInput(prefix, "must be a JSON object of field name to value")
+    errors: list[tuple[str, str]] = []
+    out = Parsed()
+    for name, value in raw.items():
+        path = f"{prefix}.{name}"
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if name in PREFERENCE_FIELDS:
+            if not isinstance(value, bool):
+                errors.append((path, "must be true or false"))
+                continue
+            out.contact.setdefault("preferences", {})[name] = value
+        elif name == "consent":
+            consent = {"level": value} if isinstance(value, str) else value
+            if not isinstance(consent, dict):
+                errors.append((path, "must be a consent level or an object"))
+                continue
+            bad = [(f"{path}.{k}", "is not a consent field") for k in consent if k not in CONSENT]
+            level, is_child, guardian = (consent.get(k) for k in CONSENT)
+            if level is not None and (not isinstance(level, str) or level not in CONSENT_LEVELS):
+                bad.append((f"{path}.level", f"must be one of {', '.join(CONSENT_LEVELS)}"))
+            if is_child is not None and not isinstance(is_child, bool):
+                bad.append((f"{path}.isChild", "must be true or false"))
+            if guardian is not None and not isinstance(guardian, str):
+                bad.append((f"{path}.guardian", "must be a string"))
+            errors.extend(bad)
+            if not bad:
+                out.contact["consent"] = {k: consent[k] for k in CONSENT if k in consent}
+        elif name == "subscriptions":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                errors.append((path, "must be a list of subscription list names"))
+                continue
+            out.subscriptions = [i.strip() for i in items if i.strip()]
+        elif name in CONTACT_FIELDS or name in LEAD_FIELDS:
+            if not isinstance(value, str):
+                errors.append((path, "must be a string"))
+                continue
+            value = value.strip()
+            if name == "email":
+                try:
+                    normalize.email(value)
+                except normalize.InvalidValue as exc:
+                    errors.append((path, str(exc)))
+                    continue
+            if name == "role" and value not in CONTACT_ROLES:
+                errors.append((path, f"must be one of {', '.join(CONTACT_ROLES)}"))
+                continue
+            if name in CONTACT_FIELDS:
+                out.contact[name] = value
+            if name in LEAD_FIELDS:
+                out.lead[name] = value
+        else:
+            out.details[name] = value
+    errors.extend(json_values.problems(out.details, prefix))
+    if out.details and json_values.too_large(out.details, MAX_DETAILS):
+        errors.append((prefix, "the fields kept as interaction details must be at most 16 KiB"))
+    if errors:
+        raise InvalidInput(errors)
+    return out
+
+
+@dataclass
+class Outcome:
+    contact: dict[str, Any]
+    lead: dict[str, Any] | None
+    interaction: dict[str, Any]
+    contact_match: Match
+    lead_match: Match
+    replayed: bool = False
+
+
+def contact_changes(fields: dict[str, Any]) -> dict[str, Any]:
+    """The ``$set`` map for submitted contact fields (derived fields recomputed)."""
+    scratch: dict[str, Any] = {}
+    changes = contacts.apply_fields(scratch, fields)
+    if "sortName" in changes and not ("firstName" in fields and "lastName" in fields):
+        changes.pop("sortName")  # needs the stored other half of the name: left as it was
+    return changes
+
+
+async def capture(
+    db: AsyncDatabase,
+    *,
+    rules: Any,
+    pm: Any,
+    form_id: str,
+    fields: Any,
+    interaction_type: str = "form_submitted",
+    event_id: str | None = None,
+    marketing_context: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    occurred_at: datetime | None = None,
+    source: str = "form",
+    make_lead: Callable[[dict[str, Any]], dict[str, Any]],
+    matching: Matching | None = None,
+    pending: dict[str, Any] | None = None,
+    consent: Consent | None = None,
+    origin: dict[str, str | None] | None = None,
+) -> Outcome:
+    """Run one submission through matching; see the module docstring.
+
+    ``rules`` is the live :class:`~leadgraph.rules.ruleset.RuleSet` (None: the default
+    strategies) and ``pm`` the plugin manager, unless ``matching`` (the service) is given;
+    ``make_lead`` builds a new lead document (at the lifecycle's initial stage).  The fields a
+    form sends beyond the contact and lead fields are seen by the matching strategies too.
+    ``pending`` is the ``pending_captures`` record of an interrupted capture that start-up runs
+    again.  Preferences, consent and ``subscriptions`` (which must name active lists) change
+    through the ``consent`` service in the interaction's transaction, recorded as the
+    person's own act through this form, from ``origin`` (``ip``, ``userAgent`` of the
+    request).  A submission with an email that was erased lifts its suppression: the person
+    came back of their own accord and becomes a new contact.
+    """
+    if not form_id or not form_id.strip():
+        raise InvalidInput("input.formId", "must not be blank")
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidInput("input.idempotencyKey", "must not be blank")
+    parsed = parse_fields(fields)
+    await require_lists(db, parsed.subscriptions, "input.fields.subscriptions")
+    change = ConsentChange(
+        preferences=parsed.contact.pop("preferences", None) or {},
+        consent=parsed.contact.pop("consent", None) or {},
+        subscribe=parsed.subscriptions,
+    )
+    consent = consent or Consent(db)
+    actor = Actor(
+        via="event" if source == "event" else "form",
+        by=form_id,
+        source=f"{source}:{form_id}",
+        ip=(origin or {}).get("ip"),
+        user_agent=(origin or {}).get("userAgent"),
+        form_id=form_id,
+    )
+    matching = matching or Matching(db, rules, pm)
+    cstrat = matching.strategy("contact", form_id)
+    crecord = {**parsed.details, **parsed.contact, "formId": form_id}
+    if not matching.finds(cstrat) and matching.values(cstrat, crecord) is None:
+        # Without its fields the contact could never be matched again: a duplicate per submit.
+        missing = [f for f in cstrat.fields if f != "formId" and not crecord.get(f)]
+        raise InvalidInput(
+            [
+                (f"input.fields.{f}", f"is required by the contact matching strategy {cstrat.name}")
+                for f in missing or cstrat.fields
+            ]
+        )
+    if occurred_at is not None and occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)  # a time without zone is taken as UTC
+    if idempotency_key and (done := await submissions.get(db, idempotency_key)):
+        return await replay(db, done)
+    if occurred_at is None:
+        occurred_at = now()
+    if parsed.contact.get("email"):
+        await lift_suppression(db, normalize.email(parsed.contact["email"]), actor.source or "")
+    if pending is None:  # deleted with the interaction's transaction: see store.pending_captures
+        pid = await pending_captures.start(
+            db,
+            {
+                "formId": form_id,
+                "fields": json.dumps(fields, default=str),  # text: the names are the client's
+                "interactionType": interaction_type,
+                "eventId": event_id,
+                "marketingContext": marketing_context,
+                "idempotencyKey": idempotency_key,
+                "occurredAt": occurred_at,
+                "source": source,
+            },
+        )
+    else:
+        pid = pending["_id"]
+
+    # Contact
+    cfields = dict(parsed.contact)
+    new_contact = contacts.new_document({"marketingSource": f"{source}:{form_id}", **cfields})
+    new_contact["createdVia"] = {"source": source, "formId": form_id}
+    contact, cmatch = await matching.resolve(
+        "contacts",
+        cstrat,
+        crecord,
+        new_contact,
+        contact_changes({k: v for k, v in cfields.items() if k != "marketingSource"}),
+    )
+    assert contact is not None  # contact strategies always create
+    sort_name = normalize.sort_name(contact.get("firstName"), contact.get("lastName"))
+    if contact.get("sortName") != sort_name:  # one half of the name changed
+        await contacts.set_sort_name(db, contact["_id"], sort_name)
+
+    # Lead
+    lstrat = matching.strategy("lead", form_id)
+    lfields = {**parsed.lead, "formId": form_id}
+    if marketing_context:
+        lfields["marketingContext"] = marketing_context
+    if not (lfields.get("topic") or lfields.get("marketingContext")):
+        lfields["topic"] = form_id
+    new_lead = make_lead({**lfields, "parentContactId": contact["_id"]})
+    new_lead["createdVia"] = {"source": source, "formId": form_id}
+    update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
+    lead, lmatch = await matching.resolve(
+        "leads",
+        lstrat,
+        {**parsed.details, **lfields, "email": lfields.get("email") or contact.get("email")},
+        new_lead,
+        leads.apply_fields({}, update),
+    )
+    if lead is not None and lead.get("parentContactId") is None:
+        lead = await leads.adopt(db, lead["_id"], contact["_id"]) or lead
+
+    if pending is not None and not idempotency_key:
+        # Without a key, the client may have sent it again since: recorded once, not twice.
+        since = pending["createdAt"]
+        seen = await interactions.find_since(db, contact["_id"], form_id, interaction_type, since)
+        if seen is not None:
+            await pending_captures.finish(db, pid)
+            return Outcome(contact, lead, seen, cmatch, lmatch, replayed=True)
+    # Interaction, insights and the idempotency record: all or nothing.
+    ifields: dict[str, Any] = {
+        "contactId": contact["_id"],
+        "leadId": lead["_id"] if lead else None,
+        "type": interaction_type,
+        "formId": form_id,
+        "eventId": event_id,
+        "occurredAt": occurred_at,
+        "details": parsed.details,
+        "idempotencyKey": idempotency_key,
+        # how this capture found its records, traceable to the rule text that decided it
+        "match": {"contact": cmatch.to_doc(), "lead": lmatch.to_doc()},
+    }
+
+    consented: dict[str, Any] = {}
+
+    async def work(session: Any) -> dict[str, Any]:
+        doc = await interactions.record(db, ifields, session=session)
+        applied = await consent.apply(contact["_id"], change, actor, session=session)
+        if applied is not None:
+            consented.update(applied.state)
+        await pending_captures.finish(db, pid, session=session)
+        if idempotency_key:
+            await submissions.insert(
+                db,
+                {
+                    "_id": idempotency_key,
+                    "formId": form_id,
+                    "contactId": contact["_id"],
+                    "leadId": lead["_id"] if lead else None,
+                    "interactionId": doc["_id"],
+                    "contactMatch": cmatch.to_doc(),
+                    "leadMatch": lmatch.to_doc(),
+                    "createdAt": now(),
+                },
+                session=session,
+            )
+        return doc
+
+    try:
+        interaction = await in_transaction(db, work)
+    except DuplicateKeyError:
+        await pending_captures.finish(db, pid)
+        done = await submissions.get(db, idempotency_key or "")
+        if done is None:
+            raise Conflict(
+                f"idempotency key {idempotency_key!r} was already used for another interaction"
+            ) from None
+        return await replay(db, done)
+    return Outcome(
+        with_insight({**contact, **consented}, interaction), lead, interaction, cmatch, lmatch
+    )
+
+
+def with_insight(contact: dict[str, Any], interaction: dict[str, Any]) -> dict[str, Any]:
+    """``contact`` with ``interaction`` folded into its insights (as the transaction did)."""
+    insights = dict(contact.get("insights") or {})
+    counts = dict(insights.get("counts") or {})
+    counts[interaction["type"]] = counts.get(interaction["type"], 0) + 1
+    last = insights.get("lastActivityAt")
+    when = interaction["occurredAt"]
+    return {
+        **contact,
+        "insights": {
+            "total": int(insights.get("total") or 0) + 1,
+            "counts": counts,
+            "lastActivityAt": when if last is None or when > last else last,
+        },
+    }
+
+
+async def replay(db: AsyncDatabase, done: dict[str, Any]) -> Outcome:
+    """The outcome of an already recorded submission (a retry)."""
+    contact = await contacts.get(db, done["contactId"])
+    lead = await leads.get(db, done["leadId"]) if done.get("leadId") else None
+    interaction = await interactions.get(db, done["interactionId"])
+    if contact is None or interaction is None:
+        raise Conflict("the records of this submission were deleted or merged away")
+    return Outcome(
+        contact,
+        lead,
+        interaction,
+        Match(**done["contactMatch"]),
+        Match(**done["leadMatch"]),
+        replayed=True,
+    )
 
 
 @dataclass
 class Captured:
     """A stored submission and the plugins that failed after it was stored."""
 
-    outcome: core.Outcome
+    outcome: Outcome
     plugin_failures: list[PluginFailure] = field(default_factory=list)
 
 
@@ -35,13 +377,13 @@ class Capture:
         self.consent = consent
 
     async def submit(self, **kwargs: Any) -> Captured:
-        """Run one submission (see :func:`leadgraph.services.capture_core.capture` for the
+        """Run one submission (see :func:`capture` for the
         arguments).
 
         The submission is stored exactly once whatever a plugin does afterwards; a scoring
         plugin that fails leaves the lead marked stale and is reported in the result.
         """
-        out = await core.capture(
+        out = await capture(
             self.funnel.db,
             rules=self.rules,
             pm=self.pm,

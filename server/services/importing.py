@@ -36,7 +36,7 @@ from ..events import emit_each
 from ..rules.models import Strategy
 from ..store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
 from ..store._base import now
-from .capture_core import contact_changes
+from .capture import contact_changes
 from .consent import Actor, Consent, ConsentChange
 from .funnel import Funnel
 from .history import Cause
