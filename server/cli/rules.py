@@ -13,7 +13,7 @@ from ..plugin_manager import PluginError
 from ..rules.jsonschema import schema_text
 from ..rules.loader import RulesInvalid
 from ..rules.ruleset import RuleSet, load_rules
-from ..services.ruletests import run_tests
+from ..rules.ruletests import run_tests
 from ..services.stages import check_database
 
 

@@ -4,6 +4,9 @@ Automatic transitions fire on a trigger (``created``, ``scored``, ``updated``,
 ``interaction``) when the lead is in one of their ``from`` stages and their guards hold; one
 trigger may chain several (a sales-ready lead that was just scored goes Inquiry ->
 Automated marketing qualification -> Sales acceptance).  Any transition may be taken by hand.
+
+New rules may not drop a stage that still holds leads, only retire it to another stage
+(:func:`stage_errors`, :func:`stage_moves`; the counts come from ``leadgraph.services.stages``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..plugin_manager import guarded
+from .loader import RuleError
 from .models import Lifecycle, Transition
 from .ruleset import RuleSet
 
@@ -187,3 +191,36 @@ def transition_update(
         )
     fields["updatedAt"] = now
     return {"$set": fields, "$push": {"stageHistory": {"$each": history}}}
+
+
+def stage_errors(ruleset: RuleSet, counts: Mapping[str, int]) -> list[RuleError]:
+    """Errors for every occupied stage the rules drop without retiring it."""
+    lifecycle = ruleset.lifecycle
+    stages = set(lifecycle.stage_names) if lifecycle else set()
+    retired = lifecycle.retired_stages if lifecycle else {}
+    file, line, column = ruleset.lifecycle_source or (ruleset.directory, 1, 1)
+    errors = []
+    for stage, n in sorted(counts.items()):
+        if n <= 0 or stage in stages or stage in retired:
+            continue
+        hint = (
+            f"keep the stage or map it to another under lifecycle.retired_stages "
+            f"(e.g. retired_stages: {{{stage}: {lifecycle.initial}}})"
+            if lifecycle
+            else "add a lifecycle with that stage"
+        )
+        errors.append(
+            RuleError(
+                file,
+                line,
+                column,
+                f"stage {stage!r} is removed but {n} lead(s) are in it; {hint}",
+            )
+        )
+    return errors
+
+
+def stage_moves(ruleset: RuleSet, counts: Mapping[str, int]) -> dict[str, str]:
+    """``{retired stage: its new stage}`` for the retired stages that hold leads."""
+    retired = ruleset.lifecycle.retired_stages if ruleset.lifecycle else {}
+    return {old: new for old, new in retired.items() if counts.get(old, 0) > 0}

@@ -11,18 +11,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import pluggy
 
 from ..plugin_manager import PluginError, get_plugin_manager
-from ..services.stages import LeadStages, stage_errors, stage_moves
+from .lifecycle import stage_errors, stage_moves
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid
 from .ruleset import RuleSet, load_rules
 
 log = logging.getLogger("leadgraph.rules")
+
+
+class LeadStages(Protocol):
+    """Where the leads are: what :class:`RulesManager` asks (``leadgraph.services.stages``
+    has the database's)."""
+
+    async def counts(self) -> Mapping[str, int]:
+        """The number of leads in each stage."""
+        ...
+
+    async def move(self, moves: Mapping[str, str], ruleset: RuleSet, pm: Any) -> Mapping[str, int]:
+        """Move the leads of each ``old`` stage to ``new`` (through the funnel, announced to
+        the plugins of ``pm``); how many moved per old stage."""
+        ...
+
+    async def prepare(self, ruleset: RuleSet) -> None:
+        """Make the database ready for ``ruleset`` before it goes live: the indexes its scoring
+        models need (leads by each model's score and grade)."""
+        ...
 
 
 class RulesManager:

@@ -26,7 +26,6 @@ from ..plugin_manager import (
     get_plugin_manager,
     guarded,
 )
-from ..store.segment_query import MongoCompiler
 from .conditions import (
     Compiler,
     fact_problem,
@@ -108,7 +107,6 @@ class RuleSet:
     tests: tuple[tuple[str, RuleTest], ...]
     registry: Registry
     compiler: Compiler
-    mongo: MongoCompiler
     scorers: Mapping[str, Scorer]
     survivorship: Survivorship = field(default_factory=Survivorship)
     extras: Mapping[str, Any] = field(default_factory=dict)
@@ -621,7 +619,6 @@ def load_rules(
         tests=tuple((f, t) for f, m in models.items() for t in m.tests),
         registry=registry,
         compiler=compiler,
-        mongo=MongoCompiler(operators),
         scorers=scorers,
         survivorship=found_survivorship[1] if found_survivorship else Survivorship(),
         interaction_types=checker.interaction_types,

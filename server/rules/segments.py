@@ -9,7 +9,8 @@ segments.  A segment's ``purpose`` then removes the contacts its consent rules e
 (:mod:`leadgraph.rules.purposes`).
 
 :func:`is_member` and :func:`explain` are the one-contact reading; :func:`with_consent` gives
-the condition the database runs for a dynamic segment (see :mod:`leadgraph.store.segment_query`).
+the condition the database runs for a dynamic segment, which :mod:`leadgraph.store.segment_query`
+runs.
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
-from pymongo.asynchronous.database import AsyncDatabase
-
-from ..store.segment_query import Plan
 from .conditions import entities, walk
 from .models import AllOf, AnyOf, Compare, Condition, Event, NotOf, Segment
 from .purposes import Exclusion, exclusions
@@ -221,55 +218,3 @@ def explain(
 
 def exclusion_rules(segment: Segment) -> list[Exclusion]:
     return exclusions(segment.purpose, segment.subscription_list)
-
-
-@dataclass(frozen=True)
-class SegmentQuery:
-    """The database work answering "which contacts meet this dynamic segment at ``now``"
-    (its purpose's exclusions included), among ``within`` (contact ids) when given."""
-
-    ruleset: RuleSet
-    segment: Segment
-    now: datetime
-
-    @property
-    def condition(self) -> Condition:
-        return with_consent(self.segment)
-
-    @property
-    def base(self) -> str:
-        return "lead" if mentions_leads(self.segment.where) else "contact"
-
-    def plan(self, db: AsyncDatabase) -> Plan:
-        return Plan(self.ruleset.mongo, db, self.base, self.now)
-
-    async def contact_ids(
-        self, db: AsyncDatabase, within: set[ObjectId] | None = None
-    ) -> list[ObjectId]:
-        """The members' ids, sorted (so pages of members are stable)."""
-        return await self.plan(db).contact_ids(self.condition, within)
-
-
-async def contacts_where(
-    ruleset: RuleSet,
-    db: AsyncDatabase,
-    cond: Condition,
-    now: datetime,
-    within: set[ObjectId] | None = None,
-) -> list[ObjectId]:
-    """The contacts (among ``within``) meeting ``cond`` — with a lead meeting it when it
-    mentions leads — sorted."""
-    base = "lead" if mentions_leads(cond) else "contact"
-    return await Plan(ruleset.mongo, db, base, now).contact_ids(cond, within)
-
-
-def segment_members_query(ruleset: RuleSet, name: str, now: datetime | None = None) -> SegmentQuery:
-    """The database work of the rule files' dynamic segment ``name``."""
-    return SegmentQuery(ruleset, get_segment(ruleset, name), now or datetime.now(UTC))
-
-
-async def member_ids(
-    db: AsyncDatabase, ruleset: RuleSet, name: str, now: datetime | None = None
-) -> list[ObjectId]:
-    """The members of the rule files' dynamic segment ``name`` (sorted ids)."""
-    return await segment_members_query(ruleset, name, now).contact_ids(db)

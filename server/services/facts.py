@@ -27,6 +27,7 @@ from ..rules.models import EventSpec, duration
 from ..rules.reads import ruleset_reads
 from ..rules.ruleset import RuleSet
 from ..store import accounts, contacts, interactions
+from ..store.segment_query import compiler_of
 
 Counts = dict[ObjectId, dict[str, int]]  # contact id -> spec key -> how many
 
@@ -74,7 +75,7 @@ async def count_events(
     for s in specs:
         if s.where is None:
             continue
-        match = ruleset.mongo.event_pipeline(s, now)[0]["$match"]
+        match = compiler_of(ruleset).event_pipeline(s, now)[0]["$match"]
         if upto is not None:
             match = {"$and": [match, upto]}
         key = spec_key(s)
@@ -130,7 +131,8 @@ async def gather(
         return assemble_facts(docs, people, by_id, members, events)
     events = {}
     if reads.documents:
-        matches = [ruleset.mongo.event_pipeline(s, now)[0]["$match"] for s in reads.documents]
+        mongo = compiler_of(ruleset)
+        matches = [mongo.event_pipeline(s, now)[0]["$match"] for s in reads.documents]
         query: dict[str, Any] = {"$or": matches}
         if until is not None:
             query = {"$and": [query, {"occurredAt": {"$lte": until}}]}

@@ -36,11 +36,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..contracts import PluginFailure
 from ..errors import Conflict, InvalidInput
 from ..events import emit
+from ..rules.evaluate import applied
 from ..rules.models import Lifecycle, Stage, StageField
 from ..rules.ruleset import RuleSet
 from ..store import leads
 from ..store._base import now as db_now
-from .funnel import Funnel, Refused, applied
+from .funnel import Funnel, Refused
 
 MAX_TEXT = 10_000  # characters of a string stage field (call notes)
 SALES_ACCEPTED = "sales_accepted"

@@ -386,7 +386,8 @@ class History:
         return await self._live(then, t)
 
     async def _live(self, then: dict[str, Any], t: datetime) -> AsOf:
-        from .funnel import applied, evaluate, gather_facts  # the one funnel road
+        from ..rules.evaluate import applied, evaluate
+        from .funnel import gather_facts  # the one funnel road
 
         if self.ruleset is None:
             raise Conflict("no valid rules are loaded (see rulesStatus)")

@@ -33,6 +33,7 @@ from .. import normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
 from ..errors import UserError
 from ..events import emit_each
+from ..rules.matcher import row_key, signature_of_key
 from ..rules.models import Strategy
 from ..store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
 from ..store._base import now
@@ -40,7 +41,7 @@ from .capture import contact_changes
 from .consent import Actor, Consent, ConsentChange
 from .funnel import Funnel
 from .history import Cause
-from .matching import Matching, row_key, signature_of_key
+from .matching import Matching
 from .privacy import suppressed
 
 log = logging.getLogger("leadgraph.import")

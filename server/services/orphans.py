@@ -15,10 +15,11 @@ from bson import ObjectId
 
 from ..contracts import PluginFailure
 from ..events import emit
+from ..rules.matcher import row_key
 from ..store import contacts, leads
 from .funnel import Funnel
 from .importing import PERSON_FIELDS, Engine, Item, _rids, match_item
-from .matching import Matching, row_key
+from .matching import Matching
 from .privacy import suppressed
 
 SOURCE = "link-orphans"

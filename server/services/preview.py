@@ -27,14 +27,14 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import PluginFailure
+from ..rules.evaluate import applied, evaluate
 from ..rules.limits import DEFAULT_LIMITS, RuleLimits
 from ..rules.loader import RuleError, RulesInvalid
 from ..rules.ruleset import RuleSet, load_rules
-from ..rules.segments import member_ids
 from ..store import leads
 from ..store._base import now as db_now
+from ..store.segment_query import member_ids
 from .facts import count_all, gather
-from .funnel import applied, evaluate
 
 #: A candidate rule file's name: a plain file name ending in .yaml or .yml.
 FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.ya?ml")

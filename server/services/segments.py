@@ -26,16 +26,10 @@ from ..errors import Conflict, InvalidInput, NotFound, SegmentCycleError, UserEr
 from ..rules.models import AnyOf, Condition, NotOf, Segment
 from ..rules.purposes import PURPOSES
 from ..rules.ruleset import RuleSet, segment_cycle, segment_problems
-from ..rules.segments import (
-    Explanation,
-    Facts,
-    SegmentQuery,
-    contacts_where,
-    exclusion_rules,
-    explain,
-)
+from ..rules.segments import Explanation, Facts, exclusion_rules, explain
 from ..store import segment_evaluations, segment_members, segment_plans
 from ..store import segments as store
+from ..store.segment_query import SegmentQuery, contacts_where
 
 
 class SegmentCycle(UserError):

@@ -10,13 +10,14 @@ entry, when the rules go live.  The server and ``leadgraph rules check`` run the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from ..config import Settings
 from ..db import make_client, reachable_uri
+from ..rules.lifecycle import stage_errors
 from ..rules.loader import RuleError
 from ..rules.ruleset import RuleSet
 from ..rules.scoring import indexed_models
@@ -24,26 +25,9 @@ from ..store import leads as leads_store
 from .funnel import Funnel
 
 
-class LeadStages(Protocol):
-    """Where the leads are: what :class:`~leadgraph.rules.manager.RulesManager` asks."""
-
-    async def counts(self) -> Mapping[str, int]:
-        """The number of leads in each stage."""
-        ...
-
-    async def move(self, moves: Mapping[str, str], ruleset: RuleSet, pm: Any) -> Mapping[str, int]:
-        """Move the leads of each ``old`` stage to ``new`` (through the funnel, announced to
-        the plugins of ``pm``); how many moved per old stage."""
-        ...
-
-    async def prepare(self, ruleset: RuleSet) -> None:
-        """Make the database ready for ``ruleset`` before it goes live: the indexes its scoring
-        models need (leads by each model's score and grade)."""
-        ...
-
-
 class DatabaseStages:
-    """:class:`LeadStages` of a database (a callable: the server's database may be replaced)."""
+    """:class:`~leadgraph.rules.manager.LeadStages` of a database (a callable: the server's
+    database may be replaced)."""
 
     def __init__(self, db: Callable[[], AsyncDatabase]) -> None:
         self._db = db
@@ -56,39 +40,6 @@ class DatabaseStages:
 
     async def prepare(self, ruleset: RuleSet) -> None:
         await leads_store.ensure_model_indexes(self._db(), indexed_models(ruleset))
-
-
-def stage_errors(ruleset: RuleSet, counts: Mapping[str, int]) -> list[RuleError]:
-    """Errors for every occupied stage the rules drop without retiring it."""
-    lifecycle = ruleset.lifecycle
-    stages = set(lifecycle.stage_names) if lifecycle else set()
-    retired = lifecycle.retired_stages if lifecycle else {}
-    file, line, column = ruleset.lifecycle_source or (ruleset.directory, 1, 1)
-    errors = []
-    for stage, n in sorted(counts.items()):
-        if n <= 0 or stage in stages or stage in retired:
-            continue
-        hint = (
-            f"keep the stage or map it to another under lifecycle.retired_stages "
-            f"(e.g. retired_stages: {{{stage}: {lifecycle.initial}}})"
-            if lifecycle
-            else "add a lifecycle with that stage"
-        )
-        errors.append(
-            RuleError(
-                file,
-                line,
-                column,
-                f"stage {stage!r} is removed but {n} lead(s) are in it; {hint}",
-            )
-        )
-    return errors
-
-
-def stage_moves(ruleset: RuleSet, counts: Mapping[str, int]) -> dict[str, str]:
-    """``{retired stage: its new stage}`` for the retired stages that hold leads."""
-    retired = ruleset.lifecycle.retired_stages if ruleset.lifecycle else {}
-    return {old: new for old, new in retired.items() if counts.get(old, 0) > 0}
 
 
 async def check_database(settings: Settings, ruleset: RuleSet) -> tuple[list[RuleError], str]:

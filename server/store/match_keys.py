@@ -10,7 +10,6 @@ once per key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -29,10 +28,6 @@ INDEXES = {
 
 # SecantusDB answers ``$in`` in time growing with the list length squared: keep lists short.
 IN_CHUNK = 200
-
-
-def key_id(collection: str, strategy: str, values: Iterable[str]) -> str:
-    return f"{collection}:{strategy}:" + "|".join(values)
 
 
 async def lookup(db: AsyncDatabase, kid: str, session: Any = None) -> ObjectId | None:

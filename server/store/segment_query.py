@@ -17,14 +17,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..rules.conditions import Compiler, as_utc, entities, walk
-from ..rules.models import AllOf, AnyOf, Compare, Condition, Event, EventSpec, NotOf, duration
+from ..rules.models import (
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    Event,
+    EventSpec,
+    NotOf,
+    Segment,
+    duration,
+)
+from ..rules.ruleset import RuleSet
+from ..rules.segments import get_segment, mentions_leads, with_consent
 from . import segment_plans as reads
 
 #: Operators whose negation is another operator (``not`` pushed down to the fields, so a
@@ -107,9 +120,11 @@ def is_plain(query: dict[str, Any]) -> bool:
 
 
 class MongoCompiler:
-    def __init__(self, operators: Mapping[str, Any]) -> None:
+    """Compiles conditions to query filters and pipelines with a rule set's operators."""
+
+    def __init__(self, operators: Mapping[str, Any], python: Compiler | None = None) -> None:
         self.operators = dict(operators)
-        self.python = Compiler(operators)
+        self.python = python or Compiler(operators)
 
     def filter(self, cond: Condition, entity: str) -> dict[str, Any]:
         """The query filter on ``entity``'s collection equivalent to ``cond``, which may only
@@ -143,6 +158,11 @@ class MongoCompiler:
         if spec.min <= 1 and spec.max is None:  # one occurrence is enough: no counting
             return [{"$match": match}, {"$group": {"_id": "$contactId"}}]
         return [{"$match": match}, {"$group": {"_id": "$contactId", "n": {"$sum": 1}}}]
+
+
+def compiler_of(ruleset: RuleSet) -> MongoCompiler:
+    """The MongoDB compiler of ``ruleset``'s operators (sharing its compiled Python predicates)."""
+    return MongoCompiler(ruleset.compiler.operators, ruleset.compiler)
 
 
 INFINITE = float("inf")
@@ -456,3 +476,55 @@ class Plan:
 
 def _among(ids: Any) -> dict[str, Any]:
     return {"_id": {"$in": list(ids)}}
+
+
+@dataclass(frozen=True)
+class SegmentQuery:
+    """The database work answering "which contacts meet this dynamic segment at ``now``"
+    (its purpose's exclusions included), among ``within`` (contact ids) when given."""
+
+    ruleset: RuleSet
+    segment: Segment
+    now: datetime
+
+    @property
+    def condition(self) -> Condition:
+        return with_consent(self.segment)
+
+    @property
+    def base(self) -> str:
+        return "lead" if mentions_leads(self.segment.where) else "contact"
+
+    def plan(self, db: AsyncDatabase) -> Plan:
+        return Plan(compiler_of(self.ruleset), db, self.base, self.now)
+
+    async def contact_ids(
+        self, db: AsyncDatabase, within: set[ObjectId] | None = None
+    ) -> list[ObjectId]:
+        """The members' ids, sorted (so pages of members are stable)."""
+        return await self.plan(db).contact_ids(self.condition, within)
+
+
+async def contacts_where(
+    ruleset: RuleSet,
+    db: AsyncDatabase,
+    cond: Condition,
+    now: datetime,
+    within: set[ObjectId] | None = None,
+) -> list[ObjectId]:
+    """The contacts (among ``within``) meeting ``cond`` — with a lead meeting it when it
+    mentions leads — sorted."""
+    base = "lead" if mentions_leads(cond) else "contact"
+    return await Plan(compiler_of(ruleset), db, base, now).contact_ids(cond, within)
+
+
+def segment_members_query(ruleset: RuleSet, name: str, now: datetime | None = None) -> SegmentQuery:
+    """The database work of the rule files' dynamic segment ``name``."""
+    return SegmentQuery(ruleset, get_segment(ruleset, name), now or datetime.now(UTC))
+
+
+async def member_ids(
+    db: AsyncDatabase, ruleset: RuleSet, name: str, now: datetime | None = None
+) -> list[ObjectId]:
+    """The members of the rule files' dynamic segment ``name`` (sorted ids)."""
+    return await segment_members_query(ruleset, name, now).contact_ids(db)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import Api
 from foundation import oid_of
-from leadgraph.services.ruletests import run_tests
+from leadgraph.rules.ruletests import run_tests
 
 from .helpers import submit
 from .test_import import run

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bson import ObjectId
+from leadgraph.rules.evaluate import evaluate
 from leadgraph.rules.reads import ruleset_reads
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.services.facts import assemble_facts, count_all, gather
-from leadgraph.services.funnel import evaluate
 from leadgraph.store import accounts, contacts, interactions, leads
 from leadgraph.store._base import now as db_now
 

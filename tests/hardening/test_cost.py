@@ -26,9 +26,9 @@ from bson import ObjectId
 from foundation import gid
 from leadgraph.config import Settings
 from leadgraph.db import Connection, make_client
-from leadgraph.rules.segments import member_ids
 from leadgraph.services.seed import seed_demo
 from leadgraph.store import keys
+from leadgraph.store.segment_query import member_ids
 from leadgraph.web.app import create_app
 from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase

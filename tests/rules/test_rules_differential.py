@@ -11,8 +11,9 @@ from typing import Any
 
 from leadgraph.rules.purposes import PURPOSES
 from leadgraph.rules.ruleset import load_rules
-from leadgraph.rules.segments import Facts, SegmentQuery, explain, is_member
+from leadgraph.rules.segments import Facts, explain, is_member
 from leadgraph.services.segments import Segments
+from leadgraph.store.segment_query import SegmentQuery, compiler_of
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .gen import (
@@ -54,7 +55,7 @@ async def test_single_collection_filters_match_the_predicate(db: AsyncDatabase) 
             cond = segment(raw).where
             test = RULES.compiler.predicate(cond)
             expected = {d["_id"] for d in docs if test({entity: d}, NOW)}
-            query = RULES.mongo.filter(cond, entity)
+            query = compiler_of(RULES).filter(cond, entity)
             got = {d["_id"] async for d in db[collection].find(query, {"_id": 1})}
             assert got == expected, (raw, query)
 

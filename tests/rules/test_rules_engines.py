@@ -19,10 +19,10 @@ from leadgraph.rules.lifecycle import (
     transition_update,
 )
 from leadgraph.rules.manager import RulesManager
+from leadgraph.rules.matcher import Matcher
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.rules.scoring import lead_update, score_lead
-from leadgraph.rules.segments import member_ids, segment_members_query
-from leadgraph.services.matching import Matcher
+from leadgraph.store.segment_query import member_ids, segment_members_query
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .gen import NOW

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from leadgraph.rules.models import Segment
 from leadgraph.rules.ruleset import load_rules
+from leadgraph.store.segment_query import compiler_of
 from pymongo import MongoClient
 
 from .gen import CONTACT_FIELDS, CONTAINS, NOW
@@ -113,7 +114,7 @@ def test_filter_and_predicate_agree(mongo_uri: str) -> None:
         cond = Segment.model_validate({"name": "h", "where": raw}).where
         test = RULES.compiler.predicate(cond)
         expected = {d["_id"] for d in stored if test({"contact": d}, NOW)}
-        found = collection.find(RULES.mongo.filter(cond, "contact"), {"_id": 1})
+        found = collection.find(compiler_of(RULES).filter(cond, "contact"), {"_id": 1})
         assert {d["_id"] for d in found} == expected
 
     try:

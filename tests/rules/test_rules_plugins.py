@@ -21,8 +21,8 @@ from leadgraph.plugin_manager import DEFAULT_PLUGINS, PluginError, get_plugin_ma
 from leadgraph.rules.loader import RulesInvalid
 from leadgraph.rules.manager import RulesManager
 from leadgraph.rules.ruleset import load_rules
+from leadgraph.rules.ruletests import run_tests
 from leadgraph.rules.scoring import score_lead
-from leadgraph.services.ruletests import run_tests
 
 from .gen import NOW
 from .helpers import ROOT, copy_rules

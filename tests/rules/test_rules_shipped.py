@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from leadgraph.cli.rules import rules
 from leadgraph.rules.jsonschema import SCHEMA_FILE, schema_text
 from leadgraph.rules.ruleset import load_rules
-from leadgraph.services.ruletests import run_test
+from leadgraph.rules.ruletests import run_test
 
 from .helpers import INVALID, SHIPPED, copy_rules
 

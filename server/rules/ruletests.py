@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..contracts import Facts
-from ..rules.lifecycle import start_stage
-from ..rules.models import RuleTest, duration
-from ..rules.ruleset import RuleSet
-from ..rules.scoring import score_lead
-from ..rules.segments import is_member
-from .funnel import evaluate
-from .matching import Matcher
+from .evaluate import evaluate
+from .lifecycle import start_stage
+from .matcher import Matcher
+from .models import RuleTest, duration
+from .ruleset import RuleSet
+from .scoring import score_lead
+from .segments import is_member
 
 DEFAULT_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
