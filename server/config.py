@@ -97,6 +97,11 @@ class Settings:
     # to a persisted query sent with GET (0: it stores it and revalidates with its ETag).
     persisted_only: bool = False
     persisted_max_age: int = 0
+    # The record of what changed (docs/events.md): days events are kept (a TTL index), and
+    # seconds after which an event no plugin handler has heard yet (its process died between
+    # the commit and the dispatch) is handed to the handlers by the sweep.
+    event_retention_days: float = 30.0
+    event_sweep_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

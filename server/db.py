@@ -21,18 +21,25 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from . import signing
 from .config import Settings, server_secret
 from .embedded import EmbeddedDatabaseError, EmbeddedMongo
-from .store import INDEXES
+from .store import INDEXES, events
 
 T = TypeVar("T")
 
 
 async def ensure_indexes(
-    db: AsyncDatabase, indexes: dict[str, list[IndexModel]] | None = None
+    db: AsyncDatabase,
+    indexes: dict[str, list[IndexModel]] | None = None,
+    *,
+    event_retention_days: float = events.DEFAULT_RETENTION_DAYS,
 ) -> None:
-    """Create every declared index; creating an existing index is a no-op, so this is idempotent."""
+    """Create every declared index; creating an existing index is a no-op, so this is
+    idempotent.  With the declared indexes, the events' retention (a TTL index whose
+    expiry follows the setting)."""
     for collection, models in (indexes or INDEXES).items():
         if models:
             await db[collection].create_indexes(models)
+    if indexes is None:
+        await events.ensure_retention(db, event_retention_days)
 
 
 def make_client(uri: str, **kwargs: Any) -> AsyncMongoClient:
@@ -163,7 +170,7 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
     client = make_client(uri, serverSelectionTimeoutMS=int(settings.db_timeout * 1000))
     try:
         db = client[settings.db_name]
-        await ensure_indexes(db)
+        await ensure_indexes(db, event_retention_days=settings.event_retention_days)
         yield Connection(client=client, db=db, embedded=embedded, uri=uri)
     finally:
         try:

@@ -2,13 +2,21 @@
 
 Built-in behaviour (``leadgraph.plugins``) and third-party plugins (entry-point group
 ``leadgraph``) implement these same hooks with ``@leadgraph.hookimpl``.  Hooks are plain
-functions: pluggy calls every implementation and returns the list of non-None results, except
-for the hooks marked "stops at the first non-None result".
+functions: pluggy calls every implementation (``tryfirst``/``trylast`` and hookwrappers as
+pluggy documents them); no hook stops at the first result.
 
 Provider hooks (``*_kinds``, ``*_operators``, ``*_facts``, ``*_actions``, ``*_guards``) are
 called once per rule load (start-up, hot reload, ``reloadRules``); what they return is frozen
-into that :class:`~leadgraph.rules.models.RuleSet`.  Event hooks are called after the write they
-report was committed; a plugin that raises is logged with its name and never undoes the write.
+into that :class:`~leadgraph.rules.models.RuleSet`.
+
+Event hooks: one per event type of :mod:`leadgraph.events` (``contact.updated`` calls
+``leadgraph_contact_updated``), and :func:`leadgraph_event` for every event.  Each is called
+with ``event`` (the typed, frozen event) and ``event_id`` (its id as a string), through
+``pm.hook``, after the transaction that stored the change and its event committed; again by
+the sweep when the process died before (at least once: deduplicate by ``event_id``).  Return
+values are ignored; an ``async def`` handler is awaited.  A handler that raises is logged with
+its name, recorded on the event and named to the caller; the others still run and the change
+stays written.  docs/events.md is the catalogue.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import hookspec
+from . import events, hookspec
 
 # ---------------------------------------------------------------- rule vocabulary providers
 
@@ -117,131 +125,38 @@ def leadgraph_interaction_types() -> Mapping[str, str] | None:
     """
 
 
-# ---------------------------------------------------------------- events (after the write)
+# ---------------------------------------------------------------- events (after the commit)
 
 
 @hookspec
-def leadgraph_contact_created(contact: dict[str, Any]) -> None:
-    """A contact was created (by hand, capture or import).
+def leadgraph_event(event: events.Event, event_id: str) -> None:
+    """Any event of :mod:`leadgraph.events` was recorded (called after the event's own hook).
 
-    :param contact: the stored contact document.
+    :param event: the typed event (``event.type`` names it: ``contact.updated``).
+    :param event_id: its id in the ``events`` collection (deduplicate by it).
+    :returns: nothing (ignored).
     """
 
 
-@hookspec
-def leadgraph_lead_created(lead: dict[str, Any], contact: dict[str, Any] | None) -> None:
-    """A lead was created.
+def _event_hookspec(cls: type[events.Event]) -> Any:
+    """The hook of one event type: called with the typed event and its id."""
 
-    :param lead: the stored lead document.
-    :param contact: its parent contact document, when it has one.
-    """
+    def hook(event: events.Event, event_id: str) -> None:
+        pass
 
-
-@hookspec
-def leadgraph_interaction_recorded(
-    interaction: dict[str, Any], contact: dict[str, Any] | None
-) -> None:
-    """An interaction was recorded against a contact.
-
-    :param interaction: the stored interaction document.
-    :param contact: the contact it belongs to.
-    """
-
-
-@hookspec
-def leadgraph_lead_scored(lead: dict[str, Any], results: list[Any]) -> None:
-    """A lead was (re)scored and the scores were stored.
-
-    :param lead: the lead document after the write.
-    :param results: the :class:`~leadgraph.rules.scoring.ScoreResult` of every model, each with
-        its explanation and the rules version that produced it.
-    """
+    hook.__name__ = hook.__qualname__ = events.hook_name(cls.type)
+    hook.__doc__ = (
+        f"``{cls.type}`` (v{cls.version}) was recorded: {cls.__doc__}\n\n"
+        f"Called after the transaction that stored it committed (and by the sweep when its "
+        f"process died before; at least once).\n\n"
+        f":param event: the :class:`~leadgraph.events.{cls.__name__}`.\n"
+        f":param event_id: its id in the ``events`` collection (deduplicate by it).\n"
+        f":returns: nothing (ignored)."
+    )
+    hook.__annotations__ = {"event": cls, "event_id": str, "return": None}
+    return hookspec(hook)
 
 
-@hookspec
-def leadgraph_stage_changed(
-    lead: dict[str, Any],
-    from_stage: str | None,
-    to_stage: str,
-    transition: str,
-    rules_version: str | None,
-) -> None:
-    """A lead moved along its lifecycle (automatically or by hand).
-
-    :param lead: the lead document after the write.
-    :param from_stage: the stage it left.
-    :param to_stage: the stage it entered.
-    :param transition: the name of the transition taken.
-    :param rules_version: the version of the rules that allowed the move.
-    """
-
-
-@hookspec
-def leadgraph_lead_closed(
-    lead: dict[str, Any], status: str, reason: str | None, by: str | None
-) -> None:
-    """A lead left the funnel: qualified into an opportunity, or disqualified.
-
-    :param lead: the lead document after the write (``status`` is the new status).
-    :param status: ``qualified`` or ``disqualified``.
-    :param reason: why, as the person gave it (may be None).
-    :param by: the name of the API key that closed it.
-    """
-
-
-@hookspec
-def leadgraph_lead_assigned(
-    lead: dict[str, Any],
-    owner: str | None,
-    previous_owner: str | None,
-    accepted: bool,
-    by: str | None,
-) -> None:
-    """A lead got an owner (``assignLead``), or a person accepted it for sales (moved it into
-    the lifecycle's acceptance stage, or assigned it there).  Called after the write.
-
-    :param lead: the lead document after the write (``owner``, ``salesAccepted``).
-    :param owner: the salesperson it is assigned to.
-    :param previous_owner: its owner before (None when it had none).
-    :param accepted: True when this write recorded "sales accepted".
-    :param by: the name of the API key that did it.
-    """
-
-
-@hookspec
-def leadgraph_lead_qualified(
-    lead: dict[str, Any], opportunity: dict[str, Any], by: str | None
-) -> None:
-    """A lead was qualified into an opportunity (``qualifyLead``).  Called after the
-    transaction that closed the lead and inserted the opportunity committed (after
-    ``lead_closed``).
-
-    :param lead: the lead document after the write (``status`` is ``qualified``).
-    :param opportunity: the new opportunity document (``stage`` ``open``, ``leadId``,
-        ``contactId``, ``accountId``, ``owner``, ``topic``, ``value``).
-    :param by: the name of the API key that qualified it.
-    """
-
-
-@hookspec
-def leadgraph_opportunity_closed(
-    opportunity: dict[str, Any], stage: str, reason: str | None, by: str | None
-) -> None:
-    """An open opportunity was won or lost (``markOpportunityWon`` / ``markOpportunityLost``).
-    Called after the write.
-
-    :param opportunity: the opportunity document after the write.
-    :param stage: ``won`` or ``lost``.
-    :param reason: why, as the person gave it (may be None).
-    :param by: the name of the API key that closed it.
-    """
-
-
-@hookspec
-def leadgraph_contacts_merged(contact: dict[str, Any], merge: dict[str, Any]) -> None:
-    """Duplicate contacts were merged into one (``mergeContacts``).
-
-    :param contact: the surviving contact document after the merge.
-    :param merge: the merge record: ``survivorId``, ``mergedIds``, the survivorship choices
-        and what moved (leads, interactions, match keys), as ``undoMerge`` reads it.
-    """
+# One hook per event type, generated from the catalogue so that none is missing or stale.
+for _cls in events.catalogue():
+    globals()[events.hook_name(_cls.type)] = _event_hookspec(_cls)

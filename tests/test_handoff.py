@@ -13,6 +13,7 @@ import pytest
 from bson import ObjectId
 from foundation import create_contact, create_lead, gid, oid_of
 from leadgraph import hookimpl
+from leadgraph.events import LeadAssigned, LeadQualified, OpportunityClosed
 from test_subscriptions import recv, subscribed
 
 LEAD = """
@@ -369,18 +370,17 @@ class Heard:
         self.events: list[tuple[str, Any]] = []
 
     @hookimpl
-    def leadgraph_lead_qualified(
-        self, lead: dict[str, Any], opportunity: dict[str, Any], by: str | None
-    ) -> None:
-        self.events.append(("qualified", (lead["status"], opportunity["leadId"], by)))
+    def leadgraph_lead_qualified(self, event: LeadQualified) -> None:
+        by = event.actor.name if event.actor else None
+        self.events.append(("qualified", ("qualified", event.lead_id, by)))
 
     @hookimpl
-    def leadgraph_lead_assigned(self, lead: dict[str, Any], owner: str, accepted: bool) -> None:
-        self.events.append(("assigned", (lead["_id"], owner, accepted)))
+    def leadgraph_lead_assigned(self, event: LeadAssigned) -> None:
+        self.events.append(("assigned", (event.lead_id, event.owner, event.accepted)))
 
     @hookimpl
-    def leadgraph_opportunity_closed(self, opportunity: dict[str, Any], stage: str) -> None:
-        self.events.append(("closed", (opportunity["leadId"], stage)))
+    def leadgraph_opportunity_closed(self, event: OpportunityClosed) -> None:
+        self.events.append(("closed", (event.lead_id, event.stage)))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from foundation import oid_of
 from leadgraph import hookimpl
+from leadgraph.events import ContactCreated, ContactMerged
 
 PLUGIN_ERRORS = "pluginErrors { plugin hook message code }"
 CREATE_CONTACT = f"""mutation($i: CreateContactInput!) {{ createContact(input: $i) {{
@@ -33,23 +34,23 @@ class Listener:
         self.heard: list[tuple[str, Any]] = []
 
     @hookimpl
-    def leadgraph_contact_created(self, contact: dict[str, Any]) -> None:
-        self.heard.append(("contact_created", contact["email"]))
+    def leadgraph_contact_created(self, event: ContactCreated) -> None:
+        self.heard.append(("contact_created", event.email))
 
     @hookimpl
-    def leadgraph_contacts_merged(self, contact: dict[str, Any], merge: dict[str, Any]) -> None:
-        self.heard.append(("contacts_merged", (contact["_id"], merge["duplicateIds"])))
+    def leadgraph_contact_merged(self, event: ContactMerged) -> None:
+        self.heard.append(("contacts_merged", (event.contact_id, list(event.merged_ids))))
 
 
 class Failing:
     """A partner plugin whose event handlers raise."""
 
     @hookimpl
-    def leadgraph_contact_created(self, contact: dict[str, Any]) -> None:
+    def leadgraph_contact_created(self, event: ContactCreated) -> None:
         raise RuntimeError("CRM sync is down")
 
     @hookimpl
-    def leadgraph_contacts_merged(self, contact: dict[str, Any]) -> None:
+    def leadgraph_contact_merged(self, event_id: str) -> None:
         raise RuntimeError("CRM sync is down")
 
 
@@ -92,7 +93,7 @@ async def test_create_and_merge_are_announced_and_failures_named(api, plugins):
     ids = [a["contact"]["id"], b["contact"]["id"]]
     merged = (await api.gql(MERGE, {"s": ids[0], "d": [ids[1]]}))["mergeContacts"]
     assert merged["__typename"] == "MergePayload", merged
-    _named(merged["pluginErrors"], "leadgraph_contacts_merged")
+    _named(merged["pluginErrors"], "leadgraph_contact_merged")
     assert plugins.heard[2:] == [("contacts_merged", (oid_of(ids[0]), [oid_of(ids[1])]))]
 
 

@@ -14,8 +14,10 @@ from ..errors import (
     ForbiddenError,
     NotFound,
     NotFoundError,
+    PluginErrorType,
     ValidationError,
     errors_as_data,
+    plugin_errors,
 )
 from ..rules.models import ROLLUP_METHODS
 from ..store import accounts as store
@@ -207,6 +209,10 @@ def account_fields(input: CreateAccountInput | UpdateAccountInput) -> dict[str, 
 @strawberry.type(description="The account after the change.")
 class AccountPayload:
     account: Account
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        default_factory=list,
+        description="Plugins that failed after the change was stored (event handlers).",
+    )
 
 
 AccountResult = Annotated[
@@ -222,17 +228,21 @@ class AccountMutation:
     async def create_account(self, info: Info, input: CreateAccountInput) -> AccountResult:
         info.context.require("accounts:write")
         out = await info.context.services.records.create_account(account_fields(input))
-        return AccountPayload(account=Account.from_doc(out.doc))
+        return AccountPayload(
+            account=Account.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
+        )
 
     @strawberry.mutation(description="Change an account's fields.")
     @errors_as_data
     async def update_account(self, info: Info, input: UpdateAccountInput) -> AccountResult:
         info.context.require("accounts:write")
         oid = object_id(input.id, "Account", "input.id")
-        doc = await store.update(info.context.db, oid, account_fields(input))
-        if doc is None:
+        out = await info.context.services.records.update_account(oid, account_fields(input))
+        if out is None:
             raise NotFound("Account", str(input.id))
-        return AccountPayload(account=Account.from_doc(doc))
+        return AccountPayload(
+            account=Account.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
+        )
 
     @strawberry.mutation(description="Delete an account; its contacts and leads are unlinked.")
     @errors_as_data

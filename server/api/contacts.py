@@ -397,10 +397,12 @@ class ContactMutation:
         info.context.require("contacts:write")
         oid = object_id(input.id, "Contact", "input.id")
         fields = await contact_fields(info, input, creating=False)
-        doc = await info.context.services.records.update_contact(oid, fields, api_actor(info))
-        if doc is None:
+        out = await info.context.services.records.update_contact(oid, fields, api_actor(info))
+        if out is None:
             raise NotFound("Contact", str(input.id))
-        return ContactPayload(contact=Contact.from_doc(doc))
+        return ContactPayload(
+            contact=Contact.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
+        )
 
     @strawberry.mutation(
         description="Delete a contact with its interactions; its leads lose it and every copy of "

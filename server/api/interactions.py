@@ -24,8 +24,10 @@ from ..errors import (
     errors_as_data,
     plugin_errors,
 )
+from ..events import Event
 from ..rules.conditions import interaction_type_problem
-from ..services import history
+from ..services import dispatch, history
+from ..services.capture import interaction_event
 from ..services.consent import TYPE as CONSENT_TYPE
 from ..store import interactions as store
 from ..store.pagination import Order
@@ -237,9 +239,16 @@ class InteractionMutation:
                 fields[stored] = value
         if (seen := await _existing(info, input.idempotency_key)) is not None:
             return InteractionPayload(interaction=Interaction.from_doc(seen), created=False)
-        db = info.context.db
+        db, pm = info.context.db, info.context.pm
+
+        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+            doc = await store.record(db, fields, session=session)
+            found: list[Event] = [interaction_event(doc)]
+            await dispatch.append(db, pm, found, session)
+            return doc, found
+
         try:
-            doc = await in_transaction(db, lambda s: store.record(db, fields, session=s))
+            doc, found = await in_transaction(db, work)
         except DuplicateKeyError:
             seen = await _existing(info, input.idempotency_key)
             assert seen is not None
@@ -247,7 +256,7 @@ class InteractionMutation:
         # The contact was loaded (and cached) for validation before its insights changed.
         loaders.by_id("contacts").clear(doc["contactId"])
         contact = await loaders.by_id("contacts").load(doc["contactId"])
-        failures = await info.context.emit("interaction_recorded", interaction=doc, contact=contact)
+        failures = await dispatch.deliver(db, pm, found)
         if contact is not None:
             report = await info.context.services.funnel.after_engagement(
                 contact, cause=history.interaction(doc)

@@ -560,10 +560,12 @@ class LeadMutation:
         info.context.require("leads:write")
         oid = object_id(input.id, "Lead", "input.id")
         fields = await lead_fields(info, input, creating=False)
-        doc = await info.context.services.matching.edit("lead", oid, fields)
-        if doc is None:
+        out = await info.context.services.records.update_lead(oid, fields)
+        if out is None:
             raise NotFound("Lead", str(input.id))
-        return LeadPayload(lead=Lead.from_doc(doc))
+        return LeadPayload(
+            lead=Lead.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
+        )
 
     @strawberry.mutation(
         description="Link a lead to a parent contact and/or account (null unlinks)."

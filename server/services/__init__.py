@@ -78,7 +78,7 @@ class Services:
     def consent(self) -> Consent:
         """The one road for consent changes (preferences, consent, subscriptions), each
         recorded as a ``consent_changed`` interaction."""
-        return Consent(self.db)
+        return Consent(self.db, self.pm)
 
     @cached_property
     def subscription_lists(self) -> SubscriptionLists:

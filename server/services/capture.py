@@ -28,10 +28,10 @@ from .. import json_values, normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
 from ..db import in_transaction
 from ..errors import Conflict, InvalidInput
-from ..events import emit
+from ..events import CaptureSubmitted, ContactCreated, Event, InteractionRecorded, LeadCreated
 from ..store import contacts, interactions, leads, pending_captures, submissions
 from ..store._base import now
-from . import history
+from . import dispatch, history
 from .consent import Actor, Consent, ConsentChange, require_lists
 from .funnel import Funnel
 from .matching import Match, Matching
@@ -127,6 +127,8 @@ class Outcome:
     contact_match: Match
     lead_match: Match
     replayed: bool = False
+    #: what the capture recorded (stored in its transaction; delivered after it)
+    events: list[Event] = field(default_factory=list)
 
 
 def contact_changes(fields: dict[str, Any]) -> dict[str, Any]:
@@ -285,12 +287,16 @@ async def capture(
     }
 
     consented: dict[str, Any] = {}
+    recorded: list[Event] = []
 
     async def work(session: Any) -> dict[str, Any]:
         doc = await interactions.record(db, ifields, session=session)
         applied = await consent.apply(contact["_id"], change, actor, session=session)
         if applied is not None:
             consented.update(applied.state)
+        made = (cmatch.created, lmatch.created)
+        recorded[:] = capture_events(contact, lead, doc, made, form_id, applied)
+        await dispatch.append(db, pm, recorded, session)
         await pending_captures.finish(db, pid, session=session)
         if idempotency_key:
             await submissions.insert(
@@ -320,8 +326,71 @@ async def capture(
             ) from None
         return await replay(db, done)
     return Outcome(
-        with_insight({**contact, **consented}, interaction), lead, interaction, cmatch, lmatch
+        with_insight({**contact, **consented}, interaction),
+        lead,
+        interaction,
+        cmatch,
+        lmatch,
+        events=recorded,
     )
+
+
+def interaction_event(doc: dict[str, Any]) -> InteractionRecorded:
+    """The ``interaction.recorded`` event of a stored interaction."""
+    return InteractionRecorded(
+        interaction_id=doc["_id"],
+        contact_id=doc["contactId"],
+        interaction_type=doc["type"],
+        occurred_at=doc["occurredAt"],
+        custom_type=doc.get("customType"),
+    )
+
+
+def capture_events(
+    contact: dict[str, Any],
+    lead: dict[str, Any] | None,
+    interaction: dict[str, Any],
+    created: tuple[bool, bool],
+    form_id: str,
+    applied: Any,
+) -> list[Event]:
+    """What one capture records: the contact and lead it created, the interaction, the
+    consent change, and the submission itself."""
+    out: list[Event] = []
+    if created[0]:
+        out.append(
+            ContactCreated(
+                contact_id=contact["_id"],
+                source="capture",
+                email=contact.get("email"),
+                account_id=contact.get("accountId"),
+            )
+        )
+    if lead is not None and created[1]:
+        out.append(
+            LeadCreated(
+                lead_id=lead["_id"],
+                contact_id=contact["_id"],
+                source="capture",
+                stage=lead.get("stage"),
+                account_id=lead.get("parentAccountId"),
+                topic=lead.get("topic"),
+            )
+        )
+    out.append(interaction_event(interaction))
+    if applied is not None and applied.event is not None:
+        out.append(applied.event)
+    out.append(
+        CaptureSubmitted(
+            contact_id=contact["_id"],
+            form_id=form_id,
+            interaction_id=interaction["_id"],
+            lead_id=lead["_id"] if lead else None,
+            contact_created=created[0],
+            lead_created=created[1],
+        )
+    )
+    return out
 
 
 def with_insight(contact: dict[str, Any], interaction: dict[str, Any]) -> dict[str, Any]:
@@ -394,18 +463,11 @@ class Capture:
         )
         if out.replayed:
             return Captured(out)
-        failures: list[PluginFailure] = []
-        if out.contact_match.created:
-            failures += await emit(self.pm, "contact_created", {"contact": out.contact})
+        failures = await dispatch.deliver(self.funnel.db, self.pm, out.events)
         created = [out.lead["_id"]] if out.lead is not None and out.lead_match.created else []
         report = await self.funnel.after_engagement(
             out.contact, created=created, cause=history.interaction(out.interaction)
         )
         if out.lead is not None:
             out.lead = report.lead(out.lead["_id"]) or out.lead
-        failures += await emit(
-            self.pm,
-            "interaction_recorded",
-            {"interaction": out.interaction, "contact": out.contact},
-        )
-        return Captured(out, [*report.failures, *failures])
+        return Captured(out, [*failures, *report.failures])

@@ -29,8 +29,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..db import in_transaction
 from ..errors import InvalidInput
+from ..events import Change, ConsentChanged, Event
 from ..store import contacts, interactions, subscription_lists
 from ..store._base import now
+from . import dispatch
 
 TYPE = "consent_changed"
 PREFERENCES = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
@@ -121,6 +123,9 @@ class Applied:
     kept_out: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     interaction: dict[str, Any] | None = None
+    #: its ``consent.changed`` event (None when nothing changed): stored by the caller that
+    #: gave a session, in its transaction's one insert of events
+    event: ConsentChanged | None = None
 
 
 async def require_lists(
@@ -224,8 +229,9 @@ def plan(
 class Consent:
     """Consent changes over one database (see the module docstring)."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, pm: Any = None) -> None:
         self.db = db
+        self.pm = pm
 
     async def apply(
         self,
@@ -235,7 +241,8 @@ class Consent:
         session: Any = None,
     ) -> Applied | None:
         """Apply ``change`` to one contact as ``actor``; None when there is no such contact.
-        In the caller's transaction (``session``) or a new one."""
+        In the caller's transaction (``session``: the caller stores ``Applied.event`` with its
+        own events) or a new one (which stores and delivers it)."""
         done = await self.apply_many([(contact_id, change)], actor, session=session)
         return done.get(contact_id)
 
@@ -254,11 +261,17 @@ class Consent:
         items = [(cid, c) for cid, c in items if c]
         if not items:
             return {}
-        if session is None:
-            return await in_transaction(
-                self.db, lambda s: self._apply_many(items, actor, s, sources or {})
-            )
-        return await self._apply_many(items, actor, session, sources or {})
+        if session is not None:
+            return await self._apply_many(items, actor, session, sources or {})
+
+        async def work(s: Any) -> dict[ObjectId, Applied]:
+            done = await self._apply_many(items, actor, s, sources or {})
+            await dispatch.append(self.db, self.pm, _events(done), s)
+            return done
+
+        done = await in_transaction(self.db, work)
+        await dispatch.deliver(self.db, self.pm, _events(done))  # failures: on the events
+        return done
 
     async def _apply_many(
         self,
@@ -314,7 +327,23 @@ class Consent:
         recorded = await interactions.insert_records(self.db, records, session=session)
         for doc in recorded:
             out[doc["contactId"]].interaction = doc
+        for cid, applied in out.items():
+            if applied.changes:
+                applied.event = ConsentChanged(
+                    contact_id=cid,
+                    changes=tuple(_change(c) for c in applied.changes),
+                    source=sources.get(cid) or actor.source,
+                )
         return out
+
+
+def _change(change: dict[str, Any]) -> Change:
+    name = change["field"] + (f".{change['list']}" if change.get("list") else "")
+    return Change(name, change.get("old"), change.get("new"))
+
+
+def _events(done: dict[ObjectId, Applied]) -> list[Event]:
+    return [a.event for a in done.values() if a.event is not None]
 
 
 def _joining(change: ConsentChange, state: dict[str, Any] | None) -> list[str]:

@@ -6,8 +6,9 @@
 - **persist**: one atomic write per lead (``bulk_write`` for a batch), guarded by the lead's
   revision so two runs racing on one lead never store facts older than the other's: the loser
   is evaluated again from fresh facts.
-- **announce**: the hookspec events (``lead_scored``, ``stage_changed``) after the write;
-  failing event handlers are reported, never undo the write.
+- **announce**: the write's events (``lead.scored``, ``lead.stage_changed``, stored with it by
+  the persist point) are handed to plugins; failing handlers are reported, never undo the
+  write.
 
 API mutations, capture, import, ``leadgraph rescore`` and the demo seed all go through it.
 
@@ -36,13 +37,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import Facts, PluginFailure
 from ..db import in_transaction
-from ..events import emit
+from ..events import Event, LeadDisqualified
 from ..rules import lifecycle
 from ..rules.evaluate import Evaluation, applied, decision_fields, evaluate
 from ..rules.ruleset import RuleSet
 from ..store import contacts, leads
 from ..store._base import now as db_now
-from . import rollup
+from . import dispatch, rollup
 from .facts import EventCounts, count_all, gather
 from .history import Cause, History, Write, inferred
 
@@ -109,7 +110,7 @@ class Funnel:
         self.ruleset = ruleset
         self.pm = pm
         self.rollups = rollup.Rollups(db, ruleset)
-        self.history = History(db, ruleset)
+        self.history = History(db, ruleset, pm)
 
     @property
     def initial_stage(self) -> str:
@@ -144,7 +145,8 @@ class Funnel:
     ) -> Report:
         """Evaluate, persist and announce ``docs`` (stored leads) for ``triggers``.
 
-        ``created`` leads also fire ``created`` (and the ``lead_created`` event); ``manual``
+        ``created`` leads also fire ``created`` (their creator recorded ``lead.created``);
+        ``manual``
         fields are a person's decision stored in the same write; ``counted``: interaction
         counts already made for the whole database at ``now``.  Leads another run changed
         meanwhile are evaluated again from fresh facts.  ``cause`` is what the score history
@@ -155,11 +157,6 @@ class Funnel:
         report = Report()
         if self.ruleset is None or not docs:
             report.leads = list(docs)
-            for doc in docs:
-                if doc["_id"] in created:
-                    report.event_failures += await emit(
-                        self.pm, "lead_created", {"lead": doc, "contact": None}
-                    )
             return report
         pending = list(docs)
         for _ in range(RETRIES):
@@ -183,6 +180,7 @@ class Funnel:
                 if e.update is not None
             ]
             lost = await self.history.persist(writes, t)
+            report.event_failures += await self.announce(writes)
             retry: list[ObjectId] = []
             for doc, e in evaluations:
                 if doc["_id"] in lost:
@@ -199,13 +197,6 @@ class Funnel:
                     report.unchanged += 1
                 else:
                     report.changed += 1
-                if doc["_id"] in created:
-                    report.event_failures += await emit(
-                        self.pm,
-                        "lead_created",
-                        {"lead": after, "contact": known[doc["_id"]]["contact"]},
-                    )
-                report.event_failures += await self.announce(doc, after, e)
             if not retry:
                 break
             pending = await leads.by_ids_list(self.db, retry)
@@ -216,28 +207,10 @@ class Funnel:
             await self.rollups.refresh(report.accounts)
         return report
 
-    async def announce(
-        self, before: dict[str, Any], after: dict[str, Any], e: Evaluation
-    ) -> list[PluginFailure]:
-        """Tell plugins about the scores and stage moves just stored."""
-        failures: list[PluginFailure] = []
-        if e.results:
-            failures += await emit(self.pm, "lead_scored", {"lead": after, "results": e.results})
-        stage = before.get("stage")
-        for t in e.transitions:
-            failures += await emit(
-                self.pm,
-                "stage_changed",
-                {
-                    "lead": after,
-                    "from_stage": stage,
-                    "to_stage": t.to,
-                    "transition": t.name,
-                    "rules_version": self.version,
-                },
-            )
-            stage = t.to
-        return failures
+    async def announce(self, writes: list[Write]) -> list[PluginFailure]:
+        """Hand the events the persist point stored with ``writes`` (scores, stage moves) to
+        plugins."""
+        return await dispatch.deliver(self.db, self.pm, [e for w in writes for e in w.events])
 
     # ------------------------------------------------------------ entry points
 
@@ -321,12 +294,14 @@ class Funnel:
         reason: str | None,
         override: bool = False,
         extra: Callable[[str], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None,
+        also: Callable[[dict[str, Any]], list[Event]] | None = None,
     ) -> tuple[dict[str, Any], list[PluginFailure]]:
         """Move a lead to stage (or along the transition named) ``to``, if the lifecycle
         allows it from the lead's stage and its guards hold; ``override``: to any stage, no
         guards (an admin's decision, see :func:`lifecycle.override_transition`).  ``extra(stage)``
         gives fields to set and stage-history entries to append in the same write (the
-        hand-off: owner, stage fields, "sales accepted").
+        hand-off: owner, stage fields, "sales accepted"); ``also(after)`` events to store
+        with it (the hand-off's ``lead.assigned``).
 
         :raises lifecycle.InvalidTransition: the move is not allowed (nothing written).
         :raises PluginError: a guard or action plugin failed (nothing written).
@@ -351,10 +326,10 @@ class Funnel:
         update = {"$set": fields, "$push": move["$push"], "$inc": {"rev": 1}}
         after = applied(doc, update)
         cause = Cause("hand", by=by, reason=reason)
-        if await self.history.persist([Write(doc, update, after, cause, [t.name])], db_now()):
+        write = Write(doc, update, after, cause, [t.name], also(after) if also else [])
+        if await self.history.persist([write], db_now()):
             raise Refused("the lead changed meanwhile; read it again")
-        e = Evaluation(update=update, transitions=[t])
-        return after, await self.announce(doc, after, e)
+        return after, await self.announce([write])
 
     def qualification_stages(self) -> list[str]:
         """The stages a lead may be qualified from (the lifecycle's ``qualify_from``)."""
@@ -374,7 +349,8 @@ class Funnel:
     ) -> tuple[dict[str, Any], list[PluginFailure]]:
         """Close an open lead as ``qualified`` or ``disqualified``, with a stage-history
         entry; ``on_commit(session)`` writes what goes with it in the same transaction (not
-        at all when the lead cannot be closed).
+        at all when the lead cannot be closed) and gives its events, stored with the
+        ``lead.disqualified`` one (``qualify`` gives ``lead.qualified``).
 
         :raises Refused: the lead is not open, or was closed or changed meanwhile.
         """
@@ -395,21 +371,22 @@ class Funnel:
             fields["disqualifiedReason"] = reason
         update = {"$set": fields, "$push": {"stageHistory": entry}, "$inc": {"rev": 1}}
 
-        async def work(session: Any) -> dict[str, Any]:
+        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
             closed = await leads.close(self.db, doc, update, session=session)
             if closed is None:  # aborts the transaction: nothing that goes with it is written
                 raise Refused("the lead was closed or changed meanwhile; read it again")
-            if on_commit is not None:
-                await on_commit(session)
-            return closed
+            found = list(await on_commit(session) or []) if on_commit is not None else []
+            if status == "disqualified":
+                found.append(
+                    LeadDisqualified(
+                        lead_id=doc["_id"], contact_id=doc.get("parentContactId"), reason=reason
+                    )
+                )
+            await dispatch.append(self.db, self.pm, found, session)
+            return closed, found
 
-        after = await in_transaction(self.db, work)
-        failures = await emit(
-            self.pm,
-            "lead_closed",
-            {"lead": after, "status": status, "reason": reason, "by": by},
-        )
-        return after, failures
+        after, found = await in_transaction(self.db, work)
+        return after, await dispatch.deliver(self.db, self.pm, found)
 
     async def qualify(
         self,
@@ -421,7 +398,7 @@ class Funnel:
     ) -> tuple[dict[str, Any], list[PluginFailure]]:
         """Qualify an open lead into an opportunity from a stage the lifecycle allows; its
         parent contact stops being marketing-only and ``also(session)`` (the opportunity's
-        insert) runs in the same transaction."""
+        insert, which gives the ``lead.qualified`` event) runs in the same transaction."""
         allowed = self.qualification_stages()
         if doc.get("status", "open") == "open" and doc.get("stage") not in allowed:
             raise Refused(
@@ -430,11 +407,10 @@ class Funnel:
             )
         contact_id = doc.get("parentContactId")
 
-        async def clear_marketing_only(session: Any) -> None:
+        async def clear_marketing_only(session: Any) -> list[Event]:
             if contact_id is not None:
                 await contacts.set_marketing_only(self.db, contact_id, False, session)
-            if also is not None:
-                await also(session)
+            return list(await also(session) or []) if also is not None else []
 
         return await self.close(
             doc, "qualified", by=by, reason=reason, on_commit=clear_marketing_only
@@ -448,8 +424,8 @@ class Funnel:
 
     async def retire_stages(self, moves: dict[str, str], *, batch: int = 500) -> dict[str, int]:
         """Move every lead of each retired stage (``{old: new}``, the lifecycle's
-        ``retired_stages``) to its new stage, with a stage-history entry, announcing each move
-        (``stage_changed``); how many leads moved per old stage."""
+        ``retired_stages``) to its new stage, with a stage-history entry and its
+        ``lead.stage_changed`` event; how many leads moved per old stage."""
         moved: dict[str, int] = {}
         for old, new in moves.items():
             moved[old] = 0
@@ -475,21 +451,8 @@ class Funnel:
                     writes = [Write(d, update, applied(d, update), cause, via) for d in chunk]
                     missed = await self.history.persist(writes, t)
                     lost += len(missed)
-                    for doc in chunk:
-                        if doc["_id"] in missed:
-                            continue
-                        moved[old] += 1
-                        await emit(
-                            self.pm,
-                            "stage_changed",
-                            {
-                                "lead": applied(doc, update),
-                                "from_stage": old,
-                                "to_stage": new,
-                                "transition": f"retired:{old}",
-                                "rules_version": self.version,
-                            },
-                        )
+                    moved[old] += len(chunk) - len(missed)
+                    await self.announce(writes)  # failures: kept on the events
                 if not lost:
                     break
         return moved

@@ -21,7 +21,8 @@
   with a reason; the stage history marks the entry ``override: true``.
 
 Every stage move goes through :meth:`Funnel.move_by_hand` (the funnel's one persist path);
-``assignLead`` is a revision-guarded write of the owner alone.
+``assignLead`` and stage fields are revision-guarded writes through the same persist point,
+each with its event (``lead.assigned``, ``lead.updated``).
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import PluginFailure
 from ..errors import Conflict, InvalidInput
-from ..events import emit
+from ..events import Event, LeadAssigned, LeadUpdated, diff
 from ..rules.evaluate import applied
 from ..rules.models import Lifecycle, Stage, StageField
 from ..rules.ruleset import RuleSet
-from ..store import leads
 from ..store._base import now as db_now
 from .funnel import Funnel, Refused
+from .history import Cause, Write
 
 MAX_TEXT = 10_000  # characters of a string stage field (call notes)
 SALES_ACCEPTED = "sales_accepted"
@@ -214,10 +215,15 @@ class Handoff:
                 out["salesAccepted"] = None  # left the acceptance stage
             return out, entries
 
-        after, failures = await self.funnel.move_by_hand(
-            doc, to, by=by, reason=reason, override=override, extra=extra
+        return await self.funnel.move_by_hand(
+            doc,
+            to,
+            by=by,
+            reason=reason,
+            override=override,
+            extra=extra,
+            also=lambda after: assigned(doc, after, always=False),
         )
-        return after, failures + await self._announce(doc, after, by, always=False)
 
     async def record_fields(self, doc: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
         """Record field values of the open lead's current stage (merged over those stored).
@@ -237,9 +243,13 @@ class Handoff:
             "$set": {f"stageFields.{stage.name}": fields, "updatedAt": db_now()},
             "$inc": {"rev": 1},
         }
-        if await leads.write_revisions(self.db, [(doc, update)]):
-            raise Refused("the lead changed meanwhile; read it again")
-        return applied(doc, update)
+        after = applied(doc, update)
+        changes = diff(doc, after, skip=("stageHistory",))
+        found: list[Event] = [
+            LeadUpdated(lead_id=doc["_id"], contact_id=doc.get("parentContactId"), changes=changes)
+        ]
+        await self._write(doc, update, after, None, found)
+        return after
 
     async def assign(
         self, doc: dict[str, Any], owner: str, *, by: str | None
@@ -262,27 +272,40 @@ class Handoff:
         update: dict[str, Any] = {"$set": fields, "$inc": {"rev": 1}}
         if entries:
             update["$push"] = {"stageHistory": {"$each": entries}}
-        if await leads.write_revisions(self.db, [(doc, update)]):
-            raise Refused("the lead changed meanwhile; read it again")
         after = applied(doc, update)
-        return after, await self._announce(doc, after, by, always=True)
+        return after, await self._write(doc, update, after, by, assigned(doc, after, always=True))
 
-    async def _announce(
-        self, before: dict[str, Any], after: dict[str, Any], by: str | None, *, always: bool
+    async def _write(
+        self,
+        doc: dict[str, Any],
+        update: dict[str, Any],
+        after: dict[str, Any],
+        by: str | None,
+        found: list[Event],
     ) -> list[PluginFailure]:
-        """``lead_assigned`` when the owner was set (``always``), changed, or the lead was
-        accepted."""
-        accepted = after.get("salesAccepted") not in (None, before.get("salesAccepted"))
-        if not (always or accepted or after.get("owner") != before.get("owner")):
-            return []
-        return await emit(
-            self.pm,
-            "lead_assigned",
-            {
-                "lead": after,
-                "owner": after.get("owner"),
-                "previous_owner": before.get("owner"),
-                "accepted": accepted,
-                "by": by,
-            },
+        """Store a person's change of a lead through the funnel's persist point (rev-guarded,
+        with its history and ``found`` events), then hand the events to plugins.
+
+        :raises Refused: the lead changed meanwhile (nothing written).
+        """
+        write = Write(doc, update, after, Cause("hand", by=by), events=found)
+        if await self.funnel.history.persist([write], db_now()):
+            raise Refused("the lead changed meanwhile; read it again")
+        return await self.funnel.announce([write])
+
+
+def assigned(before: dict[str, Any], after: dict[str, Any], *, always: bool) -> list[Event]:
+    """``lead.assigned`` when the owner was set (``always``), changed, or the lead was
+    accepted."""
+    accepted = after.get("salesAccepted") not in (None, before.get("salesAccepted"))
+    if not (always or accepted or after.get("owner") != before.get("owner")):
+        return []
+    return [
+        LeadAssigned(
+            lead_id=after["_id"],
+            contact_id=after.get("parentContactId"),
+            owner=after.get("owner"),
+            previous_owner=before.get("owner"),
+            accepted=accepted,
         )
+    ]

@@ -37,15 +37,19 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from ..errors import Conflict, PluginFailed
+from ..events import Change, Event, LeadScored, LeadStageChanged
 from ..rules.ruleset import RuleSet
+from ..store import events, leads
 from ..store import history as store
-from ..store import leads
 from ..store.pagination import Page
+from . import dispatch
 
 log = logging.getLogger("leadgraph.history")
 
 #: Where a lead keeps the history entries of its last change until they are stored.
 OUTBOX = "historyOutbox"
+#: Where a lead keeps the events of its last change until they are stored.
+EVENTS_OUTBOX = "eventsOutbox"
 
 #: Why a lead changed (``cause.kind``).
 CAUSES = (
@@ -257,33 +261,87 @@ class Write:
     after: dict[str, Any]
     cause: Cause
     transitions: list[str] = field(default_factory=list)
+    #: the write's events: those given (a hand-off's ``lead.assigned``), then the persist's
+    #: ``lead.scored`` / ``lead.stage_changed``; emptied when the write lost its race
+    events: list[Event] = field(default_factory=list)
+
+
+def lead_events(
+    before: dict[str, Any], after: dict[str, Any], version: str | None, via: list[str]
+) -> list[Event]:
+    """The events of one funnel write of a lead: ``lead.scored`` when a score or the
+    sales-ready flag changed, one ``lead.stage_changed`` per stage it entered (``via``: the
+    write's transitions, for entries that do not name theirs)."""
+    out: list[Event] = []
+    contact = after.get("parentContactId")
+    old = {s["model"]: s.get("score") for s in before.get("scores") or []}
+    new = {s["model"]: s.get("score") for s in after.get("scores") or []}
+    scored = [
+        Change(f"scores.{m}", old.get(m), new.get(m))
+        for m in dict.fromkeys([*old, *new])
+        if old.get(m) != new.get(m)
+    ]
+    if bool(before.get("salesReady")) != bool(after.get("salesReady")):
+        scored.append(Change("salesReady", before.get("salesReady"), after.get("salesReady")))
+    if scored:
+        out.append(
+            LeadScored(
+                lead_id=after["_id"],
+                contact_id=contact,
+                changes=tuple(scored),
+                rules_version=version,
+                sales_ready=bool(after.get("salesReady")),
+            )
+        )
+    entered = (after.get("stageHistory") or [])[len(before.get("stageHistory") or []) :]
+    stage = before.get("stage")
+    for entry in entered:
+        if entry.get("stage") == stage or entry.get("status"):
+            continue
+        out.append(
+            LeadStageChanged(
+                lead_id=after["_id"],
+                contact_id=contact,
+                from_stage=stage,
+                to_stage=entry["stage"],
+                transition=entry.get("transition") or (via[-1] if via else "manual"),
+                rules_version=entry.get("rulesVersion") or version,
+            )
+        )
+        stage = entry["stage"]
+    return out
 
 
 class History:
     """The score history of one database, written with one rule set."""
 
-    def __init__(self, db: AsyncDatabase, ruleset: RuleSet | None) -> None:
+    def __init__(self, db: AsyncDatabase, ruleset: RuleSet | None, pm: Any = None) -> None:
         self.db = db
         self.ruleset = ruleset
+        self.pm = pm
         self._rules_kept = False
 
     async def persist(self, writes: list[Write], at: datetime) -> set[ObjectId]:
         """The funnel's one persist point: apply the rev-guarded ``writes``, then append the
-        history of what they changed.
+        history of what they changed and their events (``lead.scored``,
+        ``lead.stage_changed``; each write's are left in ``Write.events`` for the caller to
+        deliver once they are stored).
 
-        Each lead's update also stores its entries in the lead (``historyOutbox``, replaced at
-        every change), atomically with the change itself; the entries are then inserted into
-        ``lead_history`` in one unordered insert.  If that insert fails or the process dies
-        in between, the change is kept and :meth:`repair` (run at start-up) inserts the
-        entries still missing.  (Not a transaction: the outbox makes the change and its
-        record one atomic document write without the transaction's extra round trips on the
-        capture path.)
+        Each lead's update also stores its history entries and its events in the lead
+        (``historyOutbox``, ``eventsOutbox``, replaced at every change that has some),
+        atomically with the change itself; the entries are then inserted into
+        ``lead_history`` and the events into ``events``, one unordered insert each.  If an
+        insert fails or the process dies in between, the change is kept and :meth:`repair`
+        (run at start-up) inserts what is still missing.  (Not a transaction: the outbox makes
+        the change and its record one atomic document write without the transaction's extra
+        round trips on the capture path.)
 
         Returns the ids of the leads another writer changed meanwhile (nothing written).
         """
         version = self.ruleset.version if self.ruleset is not None else None
         pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
         entries: dict[ObjectId, list[dict[str, Any]]] = {}
+        records: dict[ObjectId, list[dict[str, Any]]] = {}
         for w in writes:
             found = changes(
                 w.before,
@@ -293,32 +351,51 @@ class History:
                 cause=w.cause,
                 transitions=w.transitions,
             )
-            update = w.update
+            w.events = [*w.events, *lead_events(w.before, w.after, version, w.transitions)]
+            sets = dict(w.update.get("$set", {}))
             if found:
                 entries[w.before["_id"]] = found
-                update = {**update, "$set": {**update.get("$set", {}), OUTBOX: found}}
-            pairs.append((w.before, update))
+                sets[OUTBOX] = found
+            if w.events:
+                records[w.before["_id"]] = docs = [
+                    events.document(e, dispatch.wants(self.pm, e)) for e in w.events
+                ]
+                sets[EVENTS_OUTBOX] = docs
+            pairs.append((w.before, {**w.update, "$set": sets} if sets else w.update))
         if entries:
             await self.keep_rules(at)
         lost = await leads.write_revisions(self.db, pairs)
+        for w in writes:
+            if w.before["_id"] in lost:
+                w.events = []
         kept = [e for oid, found in entries.items() if oid not in lost for e in found]
+        stored = [e for oid, docs in records.items() if oid not in lost for e in docs]
         try:
             await store.append(self.db, kept)
+            await events.append_documents(self.db, stored)
         except PyMongoError:  # the change is stored; its entries wait in the lead's outbox
             log.exception(
-                "score history of %d change(s) not written; repaired at start-up", len(kept)
+                "score history or events of %d lead(s) not written; repaired at start-up",
+                len(entries) + len(records),
             )
         return lost
 
     async def repair(self, since: datetime) -> int:
-        """Insert the entries a lead's last change kept in its outbox but that never reached
-        ``lead_history`` (leads changed since ``since``); how many were missing."""
+        """Insert the history entries and events a lead's last change kept in its outbox but
+        that never reached ``lead_history`` / ``events`` (leads changed since ``since``); how
+        many were missing."""
         missing = 0
         async for outboxes in leads.history_outboxes(self.db, OUTBOX, since):
             found = [e for box in outboxes for e in box]
             stored = await store.existing_ids(self.db, [e["_id"] for e in found])
             todo = [e for e in found if e["_id"] not in stored]
             await store.append(self.db, todo)
+            missing += len(todo)
+        async for outboxes in leads.history_outboxes(self.db, EVENTS_OUTBOX, since):
+            docs = [e for box in outboxes for e in box]
+            stored = await events.existing_ids(self.db, [e["_id"] for e in docs])
+            todo = [e for e in docs if e["_id"] not in stored]
+            await events.append_documents(self.db, todo)
             missing += len(todo)
         return missing
 

@@ -32,11 +32,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from .. import normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
 from ..errors import UserError
-from ..events import emit_each
+from ..events import ContactCreated
 from ..rules.matcher import row_key, signature_of_key
 from ..rules.models import Strategy
 from ..store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
 from ..store._base import now
+from . import dispatch
 from .capture import contact_changes
 from .consent import Actor, Consent, ConsentChange
 from .funnel import Funnel
@@ -607,7 +608,7 @@ class Batcher:
                 if key_of[line] in rids
             }
             actor = Actor(via="import", by=self.import_id, source=f"import:{self.import_id}")
-            await Consent(self.db).apply_many(changes, actor, sources=sources)
+            await Consent(self.db, self.matching.pm).apply_many(changes, actor, sources=sources)
 
     async def leads(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
         keyed: list[tuple[Item, bool]] = []
@@ -956,9 +957,16 @@ async def _announce_and_score(
     failures: list[PluginFailure] = []
     if kind in ("contacts", "leads"):
         async for chunk in contacts.created_by_import(db, import_id, BATCH):
-            failures += await emit_each(
-                funnel.pm, "contact_created", [{"contact": c} for c in chunk]
-            )
+            created = [
+                ContactCreated(
+                    contact_id=c["_id"],
+                    source="import",
+                    email=c.get("email"),
+                    account_id=c.get("accountId"),
+                )
+                for c in chunk
+            ]
+            failures += await dispatch.record(db, funnel.pm, created)
     if kind == "leads":
         async for chunk in leads.batches(db, {"lastImportId": import_id}, BATCH):
             new = {

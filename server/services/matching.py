@@ -35,12 +35,33 @@ from pymongo.errors import DuplicateKeyError
 from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..errors import Conflict, PluginFailed
+from ..events import ContactUpdated, Event, LeadUpdated, diff
 from ..plugin_manager import PluginError
 from ..rules.evaluate import failure_of
 from ..rules.matcher import COLLECTIONS, Entity, Matcher, signature
 from ..rules.models import Strategy
 from ..rules.ruleset import RuleSet
 from ..store import contacts, leads, match_keys, records
+from . import dispatch
+
+#: Work an edit runs in its transaction after the update: the record to return, and events.
+Then = Callable[[Any, dict[str, Any]], Awaitable[tuple[dict[str, Any], list[Event]]]]
+
+#: Contact fields the consent service changes (its ``consent.changed`` event reports them).
+CONSENT_FIELDS = ("preferences", "consent", "subscriptions", "unsubscribed")
+
+
+def updated_events(entity: str, before: dict[str, Any], after: dict[str, Any]) -> list[Event]:
+    """The ``contact.updated`` / ``lead.updated`` event of an edit (none: nothing changed)."""
+    changes = diff(before, after, skip=CONSENT_FIELDS)
+    if not changes:
+        return []
+    if entity == "contact":
+        return [ContactUpdated(contact_id=after["_id"], changes=changes)]
+    return [
+        LeadUpdated(lead_id=after["_id"], contact_id=after.get("parentContactId"), changes=changes)
+    ]
+
 
 #: Stored normalised fields a record created without keys (manual entry, seed data) is found by.
 STORED_AS: dict[str, dict[str, str]] = {
@@ -249,29 +270,36 @@ class Matching(Matcher):
         entity: Entity,
         oid: ObjectId,
         fields: dict[str, Any],
-        then: Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
-    ) -> dict[str, Any] | None:
-        """A person changed a contact's or lead's ``fields``: store them and make the record's
-        keys follow (:meth:`rekey`), in one transaction.  None when there is no such record.
-        ``then(session, after)`` runs in that transaction too and gives the record returned
-        (the consent service's part of a contact edit).
+        then: Then | None = None,
+    ) -> tuple[dict[str, Any] | None, list[PluginFailure]]:
+        """A person changed a contact's or lead's ``fields``: store them, make the record's
+        keys follow (:meth:`rekey`) and append its ``contact.updated`` / ``lead.updated``
+        event, in one transaction; then plugins hear it.  ``then(session, after)`` runs in
+        that transaction too and gives the record returned and its own events (the consent
+        service's part of a contact edit).  The record (None: no such record) and the plugins
+        that failed.
 
         :raises Conflict: the new values are another record's key (nothing is written).
         """
         store = contacts if entity == "contact" else leads
 
-        async def work(session: Any) -> dict[str, Any] | None:
+        async def work(session: Any) -> tuple[dict[str, Any] | None, list[Event]]:
             before = await store.get(self.db, oid, session=session)
             if before is None:
-                return None
+                return None, []
             after = await store.update(self.db, oid, fields, session=session)
-            if after is not None:
-                await self.rekey(entity, before, after, session)
-                if then is not None:
-                    after = await then(session, after)
-            return after
+            if after is None:
+                return None, []
+            await self.rekey(entity, before, after, session)
+            found = updated_events(entity, before, after)
+            if then is not None:
+                after, more = await then(session, after)
+                found += more
+            await dispatch.append(self.db, self.pm, found, session)
+            return after, found
 
-        return await in_transaction(self.db, work)
+        after, found = await in_transaction(self.db, work)
+        return after, await dispatch.deliver(self.db, self.pm, found)
 
     async def rekey(
         self,

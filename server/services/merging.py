@@ -6,9 +6,9 @@ match keys to the survivor, fills the survivor's fields by the survivorship rule
 in ``merges`` (the duplicates as they were, the survivor's changed fields before and after);
 moved leads and interactions are tagged ``mergedFrom`` so :meth:`Merging.undo` can put them
 back.
-Everything happens in one transaction; then plugins hear ``contacts_merged`` and the leads
-whose facts changed (the survivor's, and after an undo the restored contacts') go through the
-funnel runner.
+Everything happens in one transaction with its event (``contact.merged``,
+``contact.merge_undone``); then plugins hear it and the leads whose facts changed (the
+survivor's, and after an undo the restored contacts') go through the funnel runner.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from .. import normalize
 from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..errors import Conflict, InvalidInput, NotFound
-from ..events import emit
+from ..events import ContactMerged, ContactMergeUndone
 from ..rules.models import MERGED_FIELDS, Survivorship
 from ..store import contacts, interactions, leads, match_keys, merges
 from ..store._base import now
+from . import dispatch
 from .funnel import Funnel
 from .history import Cause
 from .matching import Matching
@@ -165,7 +166,7 @@ class Merging:
         merge_id = ObjectId()
         db = self.db
 
-        async def work(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        async def work(session: Any) -> tuple[dict[str, Any], dict[str, Any], ContactMerged]:
             survivor = await contacts.get(db, survivor_id, session=session)
             if survivor is None:
                 raise NotFound("Contact", str(survivor_id))
@@ -205,10 +206,14 @@ class Merging:
             await merges.insert(db, record, session=session)
             merged = await contacts.get(db, survivor_id, session=session)
             assert merged is not None
-            return merged, record
+            done = ContactMerged(
+                contact_id=survivor_id, merge_id=merge_id, merged_ids=tuple(duplicate_ids)
+            )
+            await dispatch.append(db, self.pm, [done], session)
+            return merged, record, done
 
-        merged, record = await in_transaction(db, work)
-        failures = await emit(self.pm, "contacts_merged", {"contact": merged, "merge": record})
+        merged, record, done = await in_transaction(db, work)
+        failures = await dispatch.deliver(db, self.pm, [done])
         failures += await self._rescore([merged])
         return Merged(merged, record, list(dict.fromkeys(failures)))
 
@@ -221,7 +226,9 @@ class Merging:
         """
         db = self.db
 
-        async def work(session: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async def work(
+            session: Any,
+        ) -> tuple[dict[str, Any], list[dict[str, Any]], ContactMergeUndone]:
             record = await merges.get(db, merge_id, session=session)
             if record is None:
                 raise NotFound("Merge", str(merge_id))
@@ -258,10 +265,17 @@ class Merging:
             restored = await contacts.by_ids_list(db, record["duplicateIds"], session=session)
             again = await contacts.get(db, survivor["_id"], session=session)
             assert again is not None
-            return again, restored
+            undone = ContactMergeUndone(
+                contact_id=survivor["_id"],
+                merge_id=merge_id,
+                restored_ids=tuple(record["duplicateIds"]),
+            )
+            await dispatch.append(db, self.pm, [undone], session)
+            return again, restored, undone
 
-        survivor, restored = await in_transaction(db, work)
-        failures = await self._rescore([survivor, *restored])
+        survivor, restored, undone = await in_transaction(db, work)
+        failures = await dispatch.deliver(db, self.pm, [undone])
+        failures += await self._rescore([survivor, *restored])
         return Unmerged(survivor, restored, failures)
 
     async def _rescore(self, people: list[dict[str, Any]]) -> list[PluginFailure]:

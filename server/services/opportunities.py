@@ -5,9 +5,10 @@ closes the lead as qualified, clears ``marketingOnly`` on its contact and insert
 opportunity in one transaction: either all three are written or none.  The opportunity takes
 the lead's topic (or its marketing context's name), its owner (else the caller), its parent
 contact and its account (the lead's parent account, else the contact's).  One opportunity per
-lead (a unique index), so two qualifications at once make one.  Plugins then hear
-``lead_qualified``; ``markOpportunityWon`` / ``markOpportunityLost`` close an open
-opportunity (``opportunity_closed``).
+lead (a unique index), so two qualifications at once make one.  The ``lead.qualified`` event
+is stored in that transaction; ``markOpportunityWon`` / ``markOpportunityLost`` close an open
+opportunity (``opportunity.closed``, stored with the change).  Plugins hear them after the
+commit.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import PluginFailure
-from ..events import emit
+from ..db import in_transaction
+from ..events import Event, LeadQualified, OpportunityClosed
 from ..store import contacts, opportunities
+from . import dispatch
 from .funnel import Funnel, Refused
 
 
@@ -70,13 +73,14 @@ class Opportunities:
             by=by,
         )
 
-        async def insert(session: Any) -> None:
+        async def insert(session: Any) -> list[Event]:
             await opportunities.insert(self.db, doc, session=session)
+            qualified = LeadQualified(
+                lead_id=lead["_id"], contact_id=contact_id, opportunity_id=doc["_id"], reason=reason
+            )
+            return [qualified]
 
         after, failures = await self.funnel.qualify(lead, by=by, reason=reason, also=insert)
-        failures += await emit(
-            self.pm, "lead_qualified", {"lead": after, "opportunity": doc, "by": by}
-        )
         return Qualified(after, doc, failures)
 
     async def close(
@@ -96,15 +100,25 @@ class Opportunities:
         fields: dict[str, Any] = {"closedBy": by, "closeReason": reason}
         if value is not None:
             fields["value"] = value
-        after = await opportunities.close(self.db, oid, outcome, fields)
+
+        async def work(session: Any) -> tuple[dict[str, Any] | None, list[Event]]:
+            after = await opportunities.close(self.db, oid, outcome, fields, session=session)
+            if after is None:
+                return None, []
+            closed = OpportunityClosed(
+                opportunity_id=oid,
+                lead_id=after.get("leadId"),
+                contact_id=after.get("contactId"),
+                stage="won" if outcome == "won" else "lost",
+                reason=reason,
+            )
+            await dispatch.append(self.db, self.pm, [closed], session)
+            return after, [closed]
+
+        after, found = await in_transaction(self.db, work)
         if after is None:
             current = await opportunities.get(self.db, oid)
             if current is None:
                 return None, []
             raise Refused(f"the opportunity is already {current['stage']}")
-        failures = await emit(
-            self.pm,
-            "opportunity_closed",
-            {"opportunity": after, "stage": outcome, "reason": reason, "by": by},
-        )
-        return after, failures
+        return after, await dispatch.deliver(self.db, self.pm, found)

@@ -14,9 +14,10 @@ from typing import Any
 from bson import ObjectId
 
 from ..contracts import PluginFailure
-from ..events import emit
+from ..events import Change, ContactCreated, Event, LeadUpdated
 from ..rules.matcher import row_key
 from ..store import contacts, leads
+from . import dispatch
 from .funnel import Funnel
 from .importing import PERSON_FIELDS, Engine, Item, _rids, match_item
 from .matching import Matching
@@ -106,6 +107,19 @@ async def _link_batch(
     out.lead_ids.extend(parents)
     out.linked += await leads.adopt_many(matching.db, parents)
     created = [i.rid for i in resolved if i.created and i.rid is not None]
-    for contact in (await contacts.by_ids(matching.db, created)).values():
-        out.plugin_failures += await emit(matching.pm, "contact_created", {"contact": contact})
+    found: list[Event] = [
+        ContactCreated(
+            contact_id=c["_id"],
+            source="orphans",
+            email=c.get("email"),
+            account_id=c.get("accountId"),
+        )
+        for c in (await contacts.by_ids(matching.db, created)).values()
+    ]
+    found += [
+        LeadUpdated(lead_id=lid, contact_id=cid, changes=(Change("parentContactId", None, cid),))
+        for lid, cid in parents.items()
+    ]
+    # bulk upserts (as an import's): the events are stored right after them, in one insert
+    out.plugin_failures += await dispatch.record(matching.db, matching.pm, found)
     return list(parents)

@@ -30,8 +30,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import signing
 from ..db import in_transaction
+from ..events import ContactErased
 from ..store import (
     contacts,
+    events,
     history,
     interactions,
     leads,
@@ -45,6 +47,7 @@ from ..store import (
     suppressions,
 )
 from ..store._base import now
+from . import dispatch
 from .consent import TYPE as CONSENT_TYPE
 from .consent import Actor, Consent, ConsentChange, require_lists
 
@@ -276,11 +279,19 @@ class Privacy:
                     self.db, signing.email_hash(email), "erased", session=session
                 )
             await contacts.delete(self.db, contact_id, session=session)
+            counts["events"] = 0
+            for person in people:  # the record of what changed keeps no value of theirs
+                counts["events"] += await events.redact_subject(self.db, person, session)
             await privacy_audit.record(
                 self.db,
                 {"action": "erase", "contactId": contact_id, "by": by, "counts": counts},
                 session=session,
             )
+            await dispatch.append(self.db, self.consent.pm, [erased], session)
             return counts
 
-        return await in_transaction(self.db, work)
+        erased = ContactErased(contact_id=contact_id)
+        counts = await in_transaction(self.db, work)
+        if counts is not None:
+            await dispatch.deliver(self.db, self.consent.pm, [erased])  # failures: on the event
+        return counts

@@ -6,9 +6,10 @@ their parent contact and every copy of the person (name, email, job title: they 
 stage and scores, marked ``anonymizedAt``, and orphan linking leaves them alone, so a deleted
 person is not re-created from their leads); an account leaves its contacts and leads without
 an account; every deleted record releases its match keys, so a later submission with the
-same values creates a new record instead of pointing at the deleted one.  Plugins hear
-``contact_created`` and ``lead_created`` after the write; new and re-linked leads go through
-the funnel runner.
+same values creates a new record instead of pointing at the deleted one.  Each change
+appends its typed event (:mod:`leadgraph.events`) in its transaction; plugins hear them after
+the commit (:mod:`leadgraph.services.dispatch`); new and re-linked leads go through the funnel
+runner.
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import PluginFailure
 from ..db import in_transaction
-from ..events import emit
+from ..events import (
+    AccountCreated,
+    AccountDeleted,
+    AccountUpdated,
+    ContactCreated,
+    ContactDeleted,
+    Event,
+    LeadDeleted,
+    LeadUpdated,
+    diff,
+)
 from ..store import (
     accounts,
     contacts,
@@ -32,6 +43,7 @@ from ..store import (
     match_keys,
     opportunities,
 )
+from . import dispatch
 from .consent import Actor, Consent, ConsentChange, require_lists
 from .funnel import Funnel
 from .handoff import accept_new
@@ -69,17 +81,37 @@ class Records:
         change.path = "input.subscriptions"
         await require_lists(self.db, change.subscribe, change.path)
 
-        async def work(session: Any) -> dict[str, Any]:
+        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
             doc = await contacts.insert(self.db, fields, session=session)
-            await self.consent.apply(doc["_id"], change, actor, session=session)
-            return doc
+            applied = await self.consent.apply(doc["_id"], change, actor, session=session)
+            found: list[Event] = [
+                ContactCreated(
+                    contact_id=doc["_id"],
+                    source="api",
+                    email=doc.get("email"),
+                    account_id=doc.get("accountId"),
+                )
+            ]
+            if applied is not None and applied.event is not None:
+                found.append(applied.event)
+            await dispatch.append(self.db, self.pm, found, session)
+            return doc, found
 
-        doc = await in_transaction(self.db, work)
+        doc, found = await in_transaction(self.db, work)
         doc = await contacts.get(self.db, doc["_id"]) or doc
-        return Saved(doc, await emit(self.pm, "contact_created", {"contact": doc}))
+        return Saved(doc, await dispatch.deliver(self.db, self.pm, found))
 
     async def create_account(self, fields: dict[str, Any]) -> Saved:
-        return Saved(await accounts.insert(self.db, fields))
+        """Store an account from validated fields (with its ``account.created`` event)."""
+
+        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+            doc = await accounts.insert(self.db, fields, session=session)
+            found: list[Event] = [AccountCreated(account_id=doc["_id"], name=doc.get("name"))]
+            await dispatch.append(self.db, self.pm, found, session)
+            return doc, found
+
+        doc, found = await in_transaction(self.db, work)
+        return Saved(doc, await dispatch.deliver(self.db, self.pm, found))
 
     async def create_lead(self, fields: dict[str, Any], *, by: str | None = None) -> Saved:
         """Store a lead at the lifecycle's initial stage (or where its ``start_at`` rules send
@@ -94,7 +126,7 @@ class Records:
 
     async def update_contact(
         self, oid: ObjectId, fields: dict[str, Any], actor: Actor
-    ) -> dict[str, Any] | None:
+    ) -> Saved | None:
         """Change a contact's validated fields (keys follow, see ``Matching.edit``); its
         preferences, consent and ``subscriptions`` (the exact set of lists wanted) change
         through the consent service in the same transaction.  None: no such contact."""
@@ -107,11 +139,42 @@ class Records:
             path="input.subscriptions",
         )
 
-        async def then(session: Any, after: dict[str, Any]) -> dict[str, Any]:
+        async def then(session: Any, after: dict[str, Any]) -> tuple[dict[str, Any], list[Event]]:
             applied = await self.consent.apply(oid, change, actor, session=session)
-            return {**after, **applied.state} if applied is not None else after
+            if applied is None:
+                return after, []
+            return {**after, **applied.state}, [applied.event] if applied.event else []
 
-        return await self.matching.edit("contact", oid, fields, then=then if change else None)
+        doc, failures = await self.matching.edit(
+            "contact", oid, fields, then=then if change else None
+        )
+        return Saved(doc, failures) if doc is not None else None
+
+    async def update_lead(self, oid: ObjectId, fields: dict[str, Any]) -> Saved | None:
+        """Change a lead's validated fields (keys follow, see ``Matching.edit``).  None: no
+        such lead."""
+        doc, failures = await self.matching.edit("lead", oid, fields)
+        return Saved(doc, failures) if doc is not None else None
+
+    async def update_account(self, oid: ObjectId, fields: dict[str, Any]) -> Saved | None:
+        """Change an account's validated fields, with its ``account.updated`` event, in one
+        transaction.  None: no such account."""
+
+        async def work(session: Any) -> tuple[dict[str, Any] | None, list[Event]]:
+            before = await accounts.get(self.db, oid, session=session)
+            after = await accounts.update(self.db, oid, fields, session=session)
+            if before is None or after is None:
+                return None, []
+            changes = diff(before, after)
+            found: list[Event] = [AccountUpdated(account_id=oid, changes=changes)]
+            found = found if changes else []
+            await dispatch.append(self.db, self.pm, found, session)
+            return after, found
+
+        doc, found = await in_transaction(self.db, work)
+        if doc is None:
+            return None
+        return Saved(doc, await dispatch.deliver(self.db, self.pm, found))
 
     async def contacts_by_ids(self, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
         """Contacts as stored now, by id (one ``$in`` find)."""
@@ -122,15 +185,29 @@ class Records:
     async def link_lead(self, oid: ObjectId, parents: dict[str, Any]) -> Saved | None:
         """Set a lead's ``parentContactId`` and/or ``parentAccountId`` (None unlinks), then
         rescore it from its new facts (the ``updated`` transitions follow).  None: no lead."""
-        before = await leads.get(self.db, oid)
-        doc = await leads.update(self.db, oid, parents)
+
+        async def work(session: Any) -> tuple[Any, Any, list[Event]]:
+            before = await leads.get(self.db, oid, session=session)
+            doc = await leads.update(self.db, oid, parents, session=session)
+            if before is None or doc is None:
+                return None, None, []
+            changes = diff(before, doc)
+            found: list[Event] = [
+                LeadUpdated(lead_id=oid, contact_id=doc.get("parentContactId"), changes=changes)
+            ]
+            found = found if changes else []
+            await dispatch.append(self.db, self.pm, found, session)
+            return before, doc, found
+
+        before, doc, found = await in_transaction(self.db, work)
         if doc is None:
             return None
+        failures = await dispatch.deliver(self.db, self.pm, found)
         report = await self.funnel.run([doc], {"updated"}, rollups=False)
         after = report.lead(oid) or doc
         rollups = self.funnel.rollups  # the accounts it left and joined
         await rollups.refresh(report.accounts | await rollups.accounts_of_leads([before, after]))
-        return Saved(after, report.failures)
+        return Saved(after, [*failures, *report.failures])
 
     # ------------------------------------------------------------ delete
 
@@ -146,7 +223,7 @@ class Records:
             await match_keys.release_all(self.db, held, session=session)
             await opportunities.unlink_parent(self.db, "contactId", oid, session=session)
 
-        return await self._delete(contacts.delete, oid, cascade)
+        return await self._delete(contacts.delete, oid, cascade, ContactDeleted(contact_id=oid))
 
     async def delete_account(self, oid: ObjectId) -> bool:
         """Delete an account; its contacts and leads no longer belong to it."""
@@ -156,14 +233,18 @@ class Records:
             await leads.unlink_parent(self.db, "parentAccountId", oid, session=session)
             await opportunities.unlink_parent(self.db, "accountId", oid, session=session)
 
-        return await self._delete(accounts.delete, oid, cascade)
+        return await self._delete(accounts.delete, oid, cascade, AccountDeleted(account_id=oid))
 
     async def delete_lead(self, oid: ObjectId) -> bool:
         """Delete a lead and its score history; the roll-ups of the accounts it counted for
         follow."""
         before = await leads.get(self.db, oid)
+        deleted = LeadDeleted(lead_id=oid, contact_id=(before or {}).get("parentContactId"))
         if not await self._delete(
-            leads.delete, oid, lambda session: history.delete_of_lead(self.db, oid, session)
+            leads.delete,
+            oid,
+            lambda session: history.delete_of_lead(self.db, oid, session),
+            deleted,
         ):
             return False
         rollups = self.funnel.rollups
@@ -175,9 +256,10 @@ class Records:
         delete: Callable[..., Awaitable[bool]],
         oid: ObjectId,
         cascade: Callable[[Any], Awaitable[None]] | None,
+        deleted: Event,
     ) -> bool:
-        """One transaction: the record, what depends on it, its match keys.  False (nothing
-        written) when the record does not exist."""
+        """One transaction: the record, what depends on it, its match keys and its
+        ``deleted`` event.  False (nothing written) when the record does not exist."""
 
         async def work(session: Any) -> bool:
             if not await delete(self.db, oid, session=session):
@@ -185,6 +267,10 @@ class Records:
             if cascade is not None:
                 await cascade(session)
             await match_keys.release(self.db, oid, session=session)
+            await dispatch.append(self.db, self.pm, [deleted], session)
             return True
 
-        return await in_transaction(self.db, work)
+        if not await in_transaction(self.db, work):
+            return False
+        await dispatch.deliver(self.db, self.pm, [deleted])  # failures: kept on the event
+        return True

@@ -11,6 +11,7 @@ from pymongo import IndexModel
 from . import (
     accounts,
     contacts,
+    events,
     history,
     imports,
     interactions,
@@ -35,6 +36,7 @@ INDEXES: dict[str, list[IndexModel]] = {}
 for _module in (
     accounts,
     contacts,
+    events,
     history,
     interactions,
     keys,

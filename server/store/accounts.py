@@ -16,6 +16,7 @@ from ._base import (
     between,
     delete_by_id,
     find_by_ids,
+    get_by_id,
     in_chunks,
     insert_all,
     insert_new,
@@ -70,6 +71,10 @@ def new_document(fields: dict[str, Any]) -> dict[str, Any]:
 
 async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
     return await insert_new(db[NAME], new_document(fields), session=session)
+
+
+async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
+    return await get_by_id(db[NAME], oid, session=session)
 
 
 async def update(

@@ -100,7 +100,7 @@ async def unlink_parent(
 
 
 async def close(
-    db: AsyncDatabase, oid: ObjectId, stage: str, fields: dict[str, Any]
+    db: AsyncDatabase, oid: ObjectId, stage: str, fields: dict[str, Any], session: Any = None
 ) -> dict[str, Any] | None:
     """Mark an open opportunity ``won`` or ``lost`` (with ``fields``); the opportunity after,
     or None when there is none open with this id (two closings at once: one wins)."""
@@ -109,6 +109,7 @@ async def close(
         {"_id": oid, "stage": "open"},
         {"$set": {**fields, "stage": stage, "closedAt": t, "updatedAt": t}},
         return_document=ReturnDocument.AFTER,
+        session=session,
     )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..contracts import PluginFailure
+from .. import events
 from ..errors import Forbidden
 from ..services import ServiceCache, Services
 from .answer_cache import AnswerCache
@@ -46,17 +46,13 @@ class Context:
 
     @property
     def services(self) -> Services:
-        """The services over this request's database with the live rules."""
+        """The services over this request's database with the live rules, acting for the
+        caller (the events they record name its key and role, via ``api``)."""
         cache = self.services_cache or ServiceCache()
         self.services_cache = cache
+        principal = self.principal
+        events.act_as(events.Actor(principal.name, principal.role, "api") if principal else None)
         return cache.get(self.db, self.rules, self.pm)
-
-    async def emit(self, event: str, **payload: Any) -> list[PluginFailure]:
-        """Tell plugins that something happened (after the write): see :mod:`leadgraph.events`;
-        returns the plugins that failed."""
-        from ..events import emit
-
-        return await emit(self.pm, event, payload)
 
     def require(self, permission: str) -> Principal:
         """The caller, if its role grants ``permission``; raises :class:`Forbidden` otherwise."""

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from foundation import gid
 from leadgraph import hookimpl
 from leadgraph.cli.main import cli
+from leadgraph.events import LeadStageChanged
 from leadgraph.plugin_manager import get_plugin_manager
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -59,10 +60,10 @@ class StageEvents:
         self.moves: list[tuple[str, str, str, str | None]] = []
 
     @hookimpl
-    def leadgraph_stage_changed(
-        self, lead: dict[str, Any], to_stage: str, transition: str, rules_version: str | None
-    ) -> None:
-        self.moves.append((gid("Lead", lead["_id"]), to_stage, transition, rules_version))
+    def leadgraph_lead_stage_changed(self, event: LeadStageChanged) -> None:
+        self.moves.append(
+            (gid("Lead", event.lead_id), event.to_stage, event.transition, event.rules_version)
+        )
 
 
 async def lead_in(api: Any, stage: str) -> str:

@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from installed import install_like_pip
 from leadgraph import hookimpl
-from leadgraph.events import emit
+from leadgraph.events import LeadStageChanged
 from leadgraph.plugin_manager import DEFAULT_PLUGINS, PluginError, get_plugin_manager
 from leadgraph.rules.loader import RulesInvalid
 from leadgraph.rules.manager import RulesManager
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.rules.ruletests import run_tests
 from leadgraph.rules.scoring import score_lead
+from leadgraph.services.dispatch import hand_to_plugins
 
 from .gen import NOW
 from .helpers import ROOT, copy_rules
@@ -205,13 +207,13 @@ class Listener:
         self.seen: list[str] = []
 
     @hookimpl
-    def leadgraph_stage_changed(self, lead: dict[str, Any], to_stage: str) -> None:
-        self.seen.append(f"{lead['_id']}->{to_stage}")
+    def leadgraph_lead_stage_changed(self, event: LeadStageChanged) -> None:
+        self.seen.append(f"{event.lead_id}->{event.to_stage}")
 
 
 class FailingListener:
     @hookimpl
-    def leadgraph_stage_changed(self, lead: dict[str, Any]) -> None:
+    def leadgraph_lead_stage_changed(self, event: LeadStageChanged) -> None:
         raise KeyError("boom")
 
 
@@ -223,16 +225,14 @@ async def test_failing_event_hook_is_logged_by_name_and_others_still_run(
     pm.register(listener, name="listener")
     pm.register(FailingListener(), name="acme-failing")
     with caplog.at_level(logging.ERROR, logger="leadgraph.events"):
-        await emit(
-            pm,
-            "stage_changed",
-            {
-                "lead": {"_id": 1},
-                "from_stage": "inquiry",
-                "to_stage": "sales_acceptance",
-                "transition": "sales_ready",
-                "rules_version": "v",
-            },
+        event = LeadStageChanged(
+            lead_id=ObjectId("0" * 24),
+            from_stage="inquiry",
+            to_stage="sales_acceptance",
+            transition="sales_ready",
+            rules_version="v",
         )
-    assert listener.seen == ["1->sales_acceptance"]
+        failures = await hand_to_plugins(pm, event)
+    assert listener.seen == [f"{'0' * 24}->sales_acceptance"]
+    assert [f.plugin for f in failures] == ["acme-failing"]
     assert "acme-failing" in caplog.text

@@ -1,0 +1,181 @@
+"""Handing the record of what changed to plugins: after the commit, and again by the sweep.
+
+A service appends its typed events (:mod:`leadgraph.events`) in the transaction of the change
+(:func:`append`), then, after the commit, hands them to plugins (:func:`deliver`): each event
+calls its hook through pluggy itself, ``pm.hook.leadgraph_<type>(event=..., event_id=...)``,
+then the catch-all ``pm.hook.leadgraph_event(...)``, so ``tryfirst``, ``trylast`` and
+hookwrappers mean what pluggy says.  An event some handler must hear is stored ``pending``
+until the handlers heard it; a process killed between the commit and the dispatch leaves it
+pending and :func:`sweep` (every ``LEADGRAPH_EVENT_SWEEP_SECONDS``, one process at a time)
+delivers it: handlers get every event at least once, with its id to deduplicate.
+
+A handler that raises does not stop the others: before calling a hook, every plain
+implementation of it is guarded (its ``HookImpl.function`` is wrapped once, keeping its
+arguments), so pluggy's own loop goes on to the next one; the failure is logged with the
+plugin's name, kept on the event (``failures``) and returned to the caller, which names it
+(a mutation's ``pluginErrors``).  An ``async def`` handler is awaited after the hook call, in
+the order pluggy called it, and isolated the same way.  Hookwrappers are not guarded: one that
+raises fails the whole call (named as the hook's failure).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from ..contracts import PluginFailure
+from ..db import in_transaction
+from ..events import Event, from_doc, hook_name
+from ..store import events as store
+from ..store._base import now
+
+log = logging.getLogger("leadgraph.events")
+
+#: The hook every event also calls (after its own): for plugins that hear everything.
+EVERY_EVENT = "leadgraph_event"
+_GUARDED = "__leadgraph_guarded__"
+_sink: contextvars.ContextVar[list[PluginFailure] | None] = contextvars.ContextVar(
+    "leadgraph_event_failures", default=None
+)
+
+
+@dataclass
+class _Later:
+    """An ``async def`` handler's coroutine, to await after the hook call."""
+
+    plugin: str
+    hook: str
+    awaitable: Awaitable[Any]
+
+
+def _failure(plugin: str, hook: str, exc: BaseException) -> PluginFailure:
+    log.error("plugin %s failed handling %s: %s", plugin, hook, exc, exc_info=exc)
+    return PluginFailure(plugin, hook, f"{type(exc).__name__}: {exc}")
+
+
+def _guard(impl: Any, hook: str) -> None:
+    """Wrap one plain implementation so that, during a dispatch, an exception is recorded
+    instead of ending pluggy's loop (outside a dispatch it raises as usual)."""
+    fn: Callable[..., Any] = impl.function
+    if getattr(fn, _GUARDED, False) or impl.hookwrapper or getattr(impl, "wrapper", False):
+        return
+    plugin = impl.plugin_name
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        sink = _sink.get()
+        if sink is None:
+            return fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            sink.append(_failure(plugin, hook, exc))
+            return None
+        return _Later(plugin, hook, result) if inspect.isawaitable(result) else result
+
+    setattr(guarded, _GUARDED, True)
+    impl.function = guarded
+
+
+def _caller(pm: Any, name: str) -> Any:
+    return getattr(pm.hook, name, None) if pm is not None else None
+
+
+def wants(pm: Any, event: Event) -> bool:
+    """Whether some plugin handles ``event`` (else it is stored already dispatched)."""
+    return any(
+        caller is not None and caller.get_hookimpls()
+        for caller in (_caller(pm, hook_name(event.type)), _caller(pm, EVERY_EVENT))
+    )
+
+
+async def _call(caller: Any, event: Event) -> list[PluginFailure]:
+    for impl in caller.get_hookimpls():
+        _guard(impl, caller.name)
+    failures: list[PluginFailure] = []
+    token = _sink.set(failures)
+    try:
+        results = caller(event=event, event_id=str(event.id))
+    except Exception as exc:  # a hookwrapper raised
+        return [*failures, _failure("hookwrapper", caller.name, exc)]
+    finally:
+        _sink.reset(token)
+    for result in results or ():
+        if isinstance(result, _Later):
+            try:
+                await result.awaitable
+            except Exception as exc:
+                failures.append(_failure(result.plugin, result.hook, exc))
+    return failures
+
+
+async def hand_to_plugins(pm: Any, event: Event) -> list[PluginFailure]:
+    """Call ``event``'s hook, then :data:`EVERY_EVENT`; the handlers that raised."""
+    failures: list[PluginFailure] = []
+    for name in (hook_name(event.type), EVERY_EVENT):
+        caller = _caller(pm, name)
+        if caller is not None and caller.get_hookimpls():
+            failures += await _call(caller, event)
+    return failures
+
+
+async def append(db: AsyncDatabase, pm: Any, events: Sequence[Event], session: Any) -> None:
+    """Store ``events`` in the caller's transaction (one ``insert_many``); those a plugin
+    handles are stored pending."""
+    await store.append(db, events, session, pending=lambda e: wants(pm, e))
+
+
+async def record(db: AsyncDatabase, pm: Any, events: Sequence[Event]) -> list[PluginFailure]:
+    """Store ``events`` in a transaction of their own, then deliver them: for a change that
+    is one write (atomic without a transaction)."""
+    if not events:
+        return []
+    await in_transaction(db, lambda session: append(db, pm, events, session))
+    return await deliver(db, pm, events)
+
+
+async def deliver(db: AsyncDatabase, pm: Any, events: Iterable[Event]) -> list[PluginFailure]:
+    """After the commit: hand ``events`` to plugins, record who failed on each, clear their
+    ``pending``.  The failures, each named once."""
+    heard = [e for e in events if wants(pm, e)]
+    if not heard:
+        return []
+    failures: dict[Any, list[PluginFailure]] = {}
+    for event in heard:
+        failed = await hand_to_plugins(pm, event)
+        if failed:
+            failures[event.id] = failed
+    await store.mark_dispatched(
+        db,
+        [e.id for e in heard],
+        {oid: [_as_doc(f) for f in fs] for oid, fs in failures.items()},
+    )
+    return list(dict.fromkeys(f for fs in failures.values() for f in fs))
+
+
+def _as_doc(failure: PluginFailure) -> dict[str, str]:
+    return {"plugin": failure.plugin, "hook": failure.hook, "error": failure.message}
+
+
+async def sweep(db: AsyncDatabase, pm: Any, older_than: float, limit: int = 500) -> int:
+    """Deliver the events still pending ``older_than`` seconds after they were written (the
+    process that wrote them died before delivering them); how many.  Run by one process at a
+    time (:func:`leadgraph.web.runtime.sweep_events` holds the lease)."""
+    done = 0
+    while True:
+        docs = await store.pending(db, now() - timedelta(seconds=older_than), limit)
+        if not docs:
+            return done
+        found = [from_doc(d) for d in docs]
+        await deliver(db, pm, found)
+        # an event no plugin handles any more (it was unregistered) is not pending either
+        await store.mark_dispatched(db, [e.id for e in found if not wants(pm, e)], {})
+        done += len(docs)
+        if len(docs) < limit:
+            return done
