@@ -559,3 +559,29 @@ class RulesVersionLive(Event):
 
     rules_version: str
     previous_version: str | None = None
+
+
+# ---------------------------------------------------------------- the catalogue, as docs
+
+
+def _type_name(hint: Any) -> str:
+    text = hint.__name__ if isinstance(hint, type) else str(hint)
+    text = text.replace("typing.", "").replace("bson.objectid.", "")
+    return text.replace("datetime.datetime", "datetime").replace("leadgraph.events.", "")
+
+
+def catalogue_markdown() -> str:
+    """docs/events.md's catalogue (tests/test_events.py checks the file holds it)."""
+    lines = []
+    for cls in catalogue():
+        hints = typing.get_type_hints(cls)
+        doc = " ".join((cls.__doc__ or "").split()).replace("``", "`")
+        lines += [f"### `{cls.type}` (v{cls.version})", "", doc, ""]
+        lines.append(f"- hook: `{hook_name(cls.type)}(event, event_id)`")
+        subject = f", subject `{camel(cls.subject_field)}`" if cls.subject_field else ""
+        rid = camel(cls.record_field)
+        lines.append(f"- record: `{cls.record}` (`record.id` is `{rid}`){subject}")
+        for f in cls.data_fields():
+            lines.append(f"- `data.{camel(f.name)}`: `{_type_name(hints[f.name])}`")
+        lines.append("")
+    return "\n".join(lines)

@@ -218,3 +218,13 @@ def test_every_event_type_has_its_hook_and_round_trips() -> None:
         hook = getattr(hookspecs, "leadgraph_" + name.replace(".", "_"))
         assert cls.type in (hook.__doc__ or "")
         assert not any("dict[str, Any]" in str(f.type) for f in cls.data_fields()), name
+
+
+def test_the_catalogue_in_docs_is_the_one_in_the_code() -> None:
+    from conftest import ROOT
+    from leadgraph.events import catalogue_markdown
+
+    text = (ROOT / "docs" / "events.md").read_text()
+    start, end = "<!-- catalogue:start -->\n", "<!-- catalogue:end -->"
+    documented = text[text.index(start) + len(start) : text.index(end)]
+    assert documented == catalogue_markdown(), "regenerate docs/events.md's catalogue"

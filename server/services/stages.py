@@ -17,11 +17,14 @@ from pymongo.errors import PyMongoError
 
 from ..config import Settings
 from ..db import make_client, reachable_uri
+from ..events import RulesVersionLive
 from ..rules.lifecycle import stage_errors
 from ..rules.loader import RuleError
 from ..rules.ruleset import RuleSet
 from ..rules.scoring import indexed_models
+from ..store import events as events_store
 from ..store import leads as leads_store
+from . import dispatch
 from .funnel import Funnel
 
 
@@ -29,8 +32,11 @@ class DatabaseStages:
     """:class:`~leadgraph.rules.manager.LeadStages` of a database (a callable: the server's
     database may be replaced)."""
 
-    def __init__(self, db: Callable[[], AsyncDatabase]) -> None:
+    def __init__(
+        self, db: Callable[[], AsyncDatabase], pm: Callable[[], Any] = lambda: None
+    ) -> None:
         self._db = db
+        self._pm = pm
 
     async def counts(self) -> Mapping[str, int]:
         return await leads_store.count_by_stage(self._db())
@@ -39,7 +45,15 @@ class DatabaseStages:
         return await Funnel(self._db(), ruleset, pm).retire_stages(dict(moves))
 
     async def prepare(self, ruleset: RuleSet) -> None:
-        await leads_store.ensure_model_indexes(self._db(), indexed_models(ruleset))
+        """The rules are about to go live: the indexes their models need, and the
+        ``rules.version_live`` event when the version is not the one live last."""
+        db = self._db()
+        await leads_store.ensure_model_indexes(db, indexed_models(ruleset))
+        last = await events_store.latest(db, RulesVersionLive.type)
+        previous = last["record"]["id"] if last else None
+        if previous != ruleset.version:
+            live = RulesVersionLive(rules_version=ruleset.version, previous_version=previous)
+            await dispatch.record(db, self._pm(), [live])
 
 
 async def check_database(settings: Settings, ruleset: RuleSet) -> tuple[list[RuleError], str]:

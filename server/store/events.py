@@ -144,6 +144,11 @@ async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
     return await db[NAME].find_one({"_id": oid})
 
 
+async def latest(db: AsyncDatabase, event_type: str) -> dict[str, Any] | None:
+    """The newest event of ``event_type``."""
+    return await db[NAME].find_one({"type": event_type}, sort=[("at", -1), ("_id", -1)])
+
+
 def query(
     *,
     record: ObjectId | str | None = None,

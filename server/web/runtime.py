@@ -6,14 +6,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..plugin_manager import get_plugin_manager
 from ..rules.manager import RulesManager
+from ..services import dispatch
 from ..services.stages import DatabaseStages
-from ..store import match_keys, pending_captures
+from ..store import leases, match_keys, pending_captures
 
 if TYPE_CHECKING:
     from .app import AppState
@@ -31,7 +34,7 @@ async def load_rules(state: AppState) -> RulesManager:
             state.settings.rules_dir,
             state.pm,
             limits=state.settings.rule_limits,
-            stages=DatabaseStages(lambda: state.db),
+            stages=DatabaseStages(lambda: state.db, lambda: state.pm),
         )
         await state.rules.areload()
         if state.rules.current is None:
@@ -94,10 +97,39 @@ async def repair(state: AppState) -> None:
         log.warning("stored %d score history entries an interrupted write left out", missing)
 
 
+SWEEP_LEASE = "events-sweep"
+
+
+async def sweep_events(state: AppState, stop: asyncio.Event) -> None:
+    """Every ``event_sweep_seconds``, hand plugins the events a killed process left pending
+    (:func:`leadgraph.services.dispatch.sweep`), in whichever one server process holds the
+    ``events-sweep`` lease."""
+    every = max(state.settings.event_sweep_seconds, 0.1)
+    holder = f"{socket.gethostname()}:{os.getpid()}:{id(state)}"
+    while not stop.is_set():
+        try:
+            if await leases.acquire(state.db, SWEEP_LEASE, holder, every * 3):
+                await dispatch.sweep(state.db, state.pm, older_than=every)
+        except Exception:  # the database is away: the next round tries again
+            log.exception("sweeping pending events failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:
-    """Load plugins and rules, repair interrupted captures, watch the rules directory."""
+    """Load plugins and rules, repair interrupted captures, sweep pending events, watch the
+    rules directory."""
     rules = await load_rules(state)
     await repair(state)
+    stopping = asyncio.Event()
+    sweeper = asyncio.create_task(sweep_events(state, stopping), name="leadgraph-events-sweep")
+
+    async def stop_sweeping() -> None:
+        stopping.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sweeper
+
+    stack.push_async_callback(stop_sweeping)
     if not rules.directory.is_dir():
         return
     stop = asyncio.Event()
