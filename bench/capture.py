@@ -6,7 +6,9 @@
 (b) importing a generated CSV (default 100,000 rows) through matching vs a raw ``bulk_write``
     of the same contact documents; target: import <= 3x the raw time.
 
-    python bench/capture.py [--rows 100000] [--submissions 2000] [--clients 16]
+It first prints the database commands one submission sends (through the capture service).
+
+    python bench/capture.py [--rows 100000] [--submissions 2000] [--clients 16] [--commands 200]
 """
 
 from __future__ import annotations
@@ -14,15 +16,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections import Counter
+from pathlib import Path
 
 import httpx
 from _server import leadgraph_server
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
+from leadgraph.plugin_manager import get_plugin_manager
+from leadgraph.rules.manager import RulesManager
 from leadgraph.services import Services
 from leadgraph.services.importing import run_import
 from leadgraph.store import contacts, keys
-from pymongo import InsertOne
+from pymongo import InsertOne, monitoring
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SUBMIT = """mutation($input: SubmitFormInput!) { submitForm(input: $input) {
   __typename ... on CapturePayload { contactCreated } } }"""
@@ -87,6 +95,43 @@ async def bench_submissions(uri: str, n: int, clients: int) -> tuple[float, floa
     return http_rate, raw_rate
 
 
+class _Counter(monitoring.CommandListener):
+    """Counts the commands a client sends (``endSessions`` and handshakes aside)."""
+
+    def __init__(self) -> None:
+        self.names: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in ("endSessions", "hello", "isMaster", "ping"):
+            self.names[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def commands_per_submission(uri: str, n: int) -> tuple[float, Counter[str]]:
+    """The database commands one submission sends (new people, the shipped rules, the built-in
+    plugins), averaged over ``n``, through the capture service in this process."""
+    counter = _Counter()
+    client = make_client(uri, event_listeners=[counter])
+    db = client["bench_commands"]
+    await ensure_indexes(db)
+    pm = get_plugin_manager()
+    rules = RulesManager(ROOT / "rules", pm)
+    assert rules.reload() and rules.current is not None, rules.errors
+    services = Services(db, rules.current, pm)
+    await services.capture.submit(form_id="warm-up", fields={"email": "w@example.com"})
+    counter.names.clear()
+    for i in range(n):
+        fields = {"email": f"c{i}@example.com", "firstName": f"C{i}"}
+        await services.capture.submit(form_id=f"form-{i % 5}", fields=fields)
+    await client.close()
+    return sum(counter.names.values()) / n, counter.names
+
+
 async def bench_import(uri: str, rows: int) -> tuple[float, float]:
     client = make_client(uri)
     lines = ["email,firstName,lastName,phone"]
@@ -138,8 +183,12 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--skip-submit", action="store_true")
+    parser.add_argument("--commands", type=int, default=200, help="submissions counted")
     args = parser.parse_args()
     with EmbeddedMongo(":memory:") as server:
+        per, names = await commands_per_submission(server.uri, args.commands)
+        detail = ", ".join(f"{k} {v / args.commands:.2f}" for k, v in names.most_common())
+        print(f"commands per submission (capture service, {args.commands}): {per:.2f} ({detail})")
         if not args.skip_submit:
             http_rate, raw_rate = await bench_submissions(
                 server.uri, args.submissions, args.clients

@@ -377,6 +377,18 @@ class LeadCreated(_LeadEvent):
     topic: str | None = None
 
 
+def lead_created(doc: Mapping[str, Any], source: str) -> LeadCreated:
+    """The ``lead.created`` event of a stored lead document."""
+    return LeadCreated(
+        lead_id=doc["_id"],
+        contact_id=doc.get("parentContactId"),
+        source=source,
+        stage=doc.get("stage"),
+        account_id=doc.get("parentAccountId"),
+        topic=doc.get("topic"),
+    )
+
+
 @event
 @dataclass(frozen=True, kw_only=True)
 class LeadUpdated(_LeadEvent):
@@ -535,16 +547,18 @@ class ImportRow(Event):
 @event
 @dataclass(frozen=True, kw_only=True)
 class SegmentMembershipChanged(Event):
-    """A contact joined or left a segment (``joined``) when its members were evaluated."""
+    """An evaluation of a segment found members that joined or left it since the last one
+    (``segmentEvaluations`` holds the evaluation, ``evaluation_id``)."""
 
     type: ClassVar[str] = "segment.membership_changed"
     record: ClassVar[RecordType] = "segment"
     record_field: ClassVar[str] = "segment"
-    subject_field: ClassVar[str | None] = "contact_id"
 
     segment: str
-    contact_id: ObjectId
-    joined: bool
+    evaluation_id: ObjectId
+    joined: tuple[ObjectId, ...]
+    left: tuple[ObjectId, ...]
+    reason: str
 
 
 @event

@@ -30,14 +30,13 @@ from ..rules.purposes import PURPOSES
 from ..services.segments import Catalog, SegmentRecord, Segments
 from ..store import contacts as contacts_store
 from ..store.pagination import Order, Page, decode_cursor
-from ..store.segment_evaluations import watch_inserts
 from ..web import live
 from ..web.answer_cache import AnswerCache
 from .common import vocabulary_enum
 from .contacts import Contact
 from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
 
-EVALUATIONS = live.Feed("segment_evaluations", watch_inserts)
+EVALUATIONS = live.SEGMENT_EVALUATIONS
 
 
 if TYPE_CHECKING:  # built from the rule files' vocabulary at import time; statically, an Enum

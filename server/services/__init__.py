@@ -98,7 +98,7 @@ class Services:
     @cached_property
     def segments(self) -> Segments:
         """Segments: definitions (rule files and API), members, consent, evaluations."""
-        return Segments(self.db, self.ruleset)
+        return Segments(self.db, self.ruleset, self.pm)
 
     @cached_property
     def preview(self) -> Preview:

@@ -32,7 +32,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from .. import normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
 from ..errors import UserError
-from ..events import ContactCreated
+from ..events import ContactCreated, lead_created
 from ..rules.matcher import row_key, signature_of_key
 from ..rules.models import Strategy
 from ..store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
@@ -972,6 +972,8 @@ async def _announce_and_score(
             new = {
                 d["_id"] for d in chunk if (d.get("createdVia") or {}).get("importId") == import_id
             }
+            made = [lead_created(d, "import") for d in chunk if d["_id"] in new]
+            failures += await dispatch.record(db, funnel.pm, made)
             report = await funnel.run(
                 chunk, (), created=new, cause=Cause("import", reason=import_id)
             )

@@ -33,6 +33,7 @@ from ..events import (
     LeadDeleted,
     LeadUpdated,
     diff,
+    lead_created,
 )
 from ..store import (
     accounts,
@@ -120,9 +121,17 @@ class Records:
         ``lead_created``."""
         doc = self.funnel.new_lead(fields)
         accept_new(self.funnel.ruleset, doc, by)
-        doc = await leads.insert(self.db, doc)
+
+        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+            stored = await leads.insert(self.db, doc, session=session)
+            found: list[Event] = [lead_created(stored, "api")]
+            await dispatch.append(self.db, self.pm, found, session)
+            return stored, found
+
+        doc, found = await in_transaction(self.db, work)
+        failures = await dispatch.deliver(self.db, self.pm, found)
         report = await self.funnel.created([doc])
-        return Saved(report.lead(doc["_id"]) or doc, report.failures)
+        return Saved(report.lead(doc["_id"]) or doc, [*failures, *report.failures])
 
     async def update_contact(
         self, oid: ObjectId, fields: dict[str, Any], actor: Actor

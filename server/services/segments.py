@@ -22,7 +22,9 @@ import pydantic
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..db import in_transaction
 from ..errors import Conflict, InvalidInput, NotFound, SegmentCycleError, UserError
+from ..events import Event, SegmentMembershipChanged
 from ..rules.models import AnyOf, Condition, NotOf, Segment
 from ..rules.purposes import PURPOSES
 from ..rules.ruleset import RuleSet, segment_cycle, segment_problems
@@ -30,6 +32,7 @@ from ..rules.segments import Explanation, Facts, exclusion_rules, explain
 from ..store import segment_evaluations, segment_members, segment_plans
 from ..store import segments as store
 from ..store.segment_query import SegmentQuery, contacts_where
+from . import dispatch
 
 
 class SegmentCycle(UserError):
@@ -149,6 +152,7 @@ class Segments:
 
     db: AsyncDatabase
     ruleset: RuleSet | None
+    pm: Any = None  # who hears ``segment.membership_changed``
 
     # ------------------------------------------------------------ reading definitions
 
@@ -389,9 +393,29 @@ class Segments:
         last = await segment_evaluations.latest(self.db, name)
         before = set(segment_evaluations.unpack(last["members"])) if last else set()
         now = set(members)
-        return await segment_evaluations.record(
-            self.db, name, members, sorted(now - before), sorted(before - now), reason
-        )
+        joined, left = sorted(now - before), sorted(before - now)
+
+        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+            doc = await segment_evaluations.record(
+                self.db, name, members, joined, left, reason, session
+            )
+            found: list[Event] = []
+            if joined or left:
+                found.append(
+                    SegmentMembershipChanged(
+                        segment=name,
+                        evaluation_id=doc["_id"],
+                        joined=tuple(joined),
+                        left=tuple(left),
+                        reason=reason,
+                    )
+                )
+            await dispatch.append(self.db, self.pm, found, session)
+            return doc, found
+
+        doc, found = await in_transaction(self.db, work)
+        await dispatch.deliver(self.db, self.pm, found)  # failures: kept on the event
+        return doc
 
     async def diff(
         self, name: str, since: datetime

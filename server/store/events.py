@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateMany, UpdateOne
+from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
@@ -138,6 +139,15 @@ async def mark_dispatched(
         )
     if ops:
         await db[NAME].bulk_write(ops, ordered=False)
+
+
+async def watch_inserts(
+    db: AsyncDatabase, resume_after: Mapping[str, Any] | None = None
+) -> AsyncChangeStream[dict[str, Any]]:
+    """A change stream of new events, resumed after ``resume_after``: the one live feed of
+    the subscriptions (opened once per process and shared, see :mod:`leadgraph.web.live`)."""
+    pipeline = [{"$match": {"operationType": "insert"}}]
+    return await db[NAME].watch(pipeline, resume_after=resume_after)
 
 
 async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:

@@ -46,6 +46,7 @@ async def record(
     added: list[ObjectId],
     removed: list[ObjectId],
     reason: str,
+    session: Any = None,
 ) -> dict[str, Any]:
     doc = {
         "segment": segment,
@@ -56,8 +57,12 @@ async def record(
         "removed": removed,
         "reason": reason,
     }
-    doc["_id"] = (await db[NAME].insert_one(doc)).inserted_id
+    doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
     return doc
+
+
+async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
+    return await db[NAME].find_one({"_id": oid})
 
 
 async def drop_segment(db: AsyncDatabase, segment: str) -> None:

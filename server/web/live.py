@@ -1,11 +1,15 @@
-"""Live feeds for subscriptions: one change stream per collection per process, fanned out.
+"""Live feeds for subscriptions: one change stream of the record of what changed (the
+``events`` collection, see :mod:`leadgraph.store.events`) per database per process, fanned out.
 
-Every ``interactionRecorded``, ``leadChanged`` or ``leadQualified`` subscription of this
-process reads the same change stream of its collection (a :class:`Feed`).  The :class:`Hub`
-opens that stream when the first subscriber arrives, closes it when the last one leaves, and
-copies each changed document into the bounded queue of every subscriber whose filter it
+Every ``interactionRecorded``, ``leadChanged``, ``leadQualified`` or
+``segmentMembershipChanged`` subscription of this process reads the same stream of new
+events.  A :class:`Feed` names the event types that concern its subscriptions and how such an
+event becomes the document they see (the interaction, the lead as stored now, the opportunity,
+the evaluation: read once per event, whatever the number of subscribers).  The :class:`Hub`
+opens the stream when the first subscriber arrives, closes it when the last one leaves, and
+copies each document into the bounded queue of every subscriber of that feed whose filter it
 matches (filters run here, in memory).  So N subscriptions cost one pooled database
-connection per collection, not N.
+connection, not N, and every change a subscriber hears was recorded with its transaction.
 
 - **Limits**: at most ``max_subscriptions_per_key`` open subscriptions per API key and
   ``max_subscriptions`` in all (per process).  One more is refused with a
@@ -30,14 +34,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
 from ..errors import UserError
+from ..store import events as events_store
 from ..store import interactions as interactions_store
 from ..store import leads as leads_store
 from ..store import opportunities as opportunities_store
+from ..store import segment_evaluations
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -46,7 +51,7 @@ log = logging.getLogger("leadgraph.web.live")
 
 T = TypeVar("T")
 Document = dict[str, Any]
-Opener = Callable[[AsyncDatabase, Mapping[str, Any] | None], Awaitable[AsyncChangeStream[Document]]]
+Loader = Callable[[AsyncDatabase, Document], Awaitable[Document | None]]
 
 RETRY_FIRST = 0.2  # seconds before reopening a failed stream; doubles up to RETRY_MAX
 RETRY_MAX = 5.0
@@ -56,15 +61,57 @@ UNRESUMABLE = frozenset({260, 280, 286})
 
 @dataclass(frozen=True)
 class Feed:
-    """One collection's stream of changed documents: its name and how the store opens it."""
+    """What one kind of subscription hears: the event types that concern it and how one such
+    event (its stored document) becomes the document its subscribers see (None: gone)."""
 
     name: str
-    open: Opener
+    types: frozenset[str]
+    load: Loader
 
 
-INTERACTIONS = Feed("interactions", interactions_store.watch_inserts)
-LEADS = Feed("leads", leads_store.watch_changes)
-OPPORTUNITIES = Feed("opportunities", opportunities_store.watch_inserts)
+def _by_record(get: Callable[..., Awaitable[Document | None]]) -> Loader:
+    async def load(db: AsyncDatabase, event: Document) -> Document | None:
+        return await get(db, event["record"]["id"])
+
+    return load
+
+
+def _by_data(get: Callable[..., Awaitable[Document | None]], name: str) -> Loader:
+    async def load(db: AsyncDatabase, event: Document) -> Document | None:
+        oid = (event.get("data") or {}).get(name)
+        return await get(db, oid) if oid is not None else None
+
+    return load
+
+
+INTERACTIONS = Feed(
+    "interactions", frozenset({"interaction.recorded"}), _by_record(interactions_store.get)
+)
+LEADS = Feed(
+    "leads",
+    frozenset(
+        {
+            "lead.created",
+            "lead.updated",
+            "lead.scored",
+            "lead.stage_changed",
+            "lead.assigned",
+            "lead.qualified",
+            "lead.disqualified",
+        }
+    ),
+    _by_record(leads_store.get),
+)
+OPPORTUNITIES = Feed(
+    "opportunities",
+    frozenset({"lead.qualified"}),
+    _by_data(opportunities_store.get, "opportunityId"),
+)
+SEGMENT_EVALUATIONS = Feed(
+    "segment_evaluations",
+    frozenset({"segment.membership_changed"}),
+    _by_data(segment_evaluations.get, "evaluationId"),
+)
 
 
 class TooManySubscriptions(UserError):
@@ -88,6 +135,7 @@ class Subscription(Generic[T]):
     def __init__(
         self,
         pump: _Pump,
+        feed: Feed,
         matches: Callable[[Document], bool],
         convert: Callable[[Document], T],
         queue_size: int,
@@ -97,6 +145,7 @@ class Subscription(Generic[T]):
         self._matches = matches
         self._convert = convert
         self._pump = pump
+        self.feed = feed
         self.dropped = False
         self._told = False
         # runs once: on close, or when the subscription is garbage collected unclosed
@@ -115,7 +164,7 @@ class Subscription(Generic[T]):
             self.close()
             while not self._queue.empty():
                 self._queue.get_nowait()
-            log.warning("dropped a subscriber of %s: its queue is full", self._pump.feed.name)
+            log.warning("dropped a subscriber of %s: its queue is full", self.feed.name)
 
     def __aiter__(self) -> Subscription[T]:
         return self
@@ -141,17 +190,19 @@ class Subscription(Generic[T]):
 
 
 class _Pump:
-    """The one change stream of a feed on a database, copying events to its subscribers."""
+    """The one change stream of a database's new events, copying the documents they concern
+    to the subscribers of each feed."""
 
-    def __init__(self, db: AsyncDatabase, feed: Feed) -> None:
+    name = events_store.NAME
+
+    def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
-        self.feed = feed
         self.subscribers: weakref.WeakSet[Subscription[Any]] = weakref.WeakSet()
         self.count = 0
         self.token: Mapping[str, Any] | None = None
         self.events = 0  # delivered since the stream was last (re)opened
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.task = asyncio.create_task(self._run(), name=f"leadgraph-live-{feed.name}")
+        self.task = asyncio.create_task(self._run(), name=f"leadgraph-live-{db.name}")
 
     async def _run(self) -> None:
         delay = RETRY_FIRST / 2
@@ -167,33 +218,45 @@ class _Pump:
                     log.warning(
                         "cannot resume the %s change stream (%s): starting from now; "
                         "events in between are not delivered",
-                        self.feed.name,
+                        self.name,
                         exc,
                     )
                     self.token = None
                 else:
-                    log.warning("the %s change stream failed (%s); resuming", self.feed.name, exc)
+                    log.warning("the %s change stream failed (%s); resuming", self.name, exc)
             delay = RETRY_FIRST if self.events else min(delay * 2, RETRY_MAX)
             await asyncio.sleep(delay)
 
     async def _stream(self) -> None:
         """Open the stream (after the last token seen) and fan its events out until it ends."""
-        stream = await self.feed.open(self.db, self.token)
+        stream = await events_store.watch_inserts(self.db, self.token)
         async with stream:
             if not self.ready.done():
                 self.ready.set_result(None)
             async for change in stream:
                 self.token = stream.resume_token
                 self.events += 1
-                doc = change.get("fullDocument")
-                if doc is not None:
-                    for subscriber in list(self.subscribers):
-                        subscriber.offer(doc)
+                event = change.get("fullDocument")
+                if event is not None:
+                    await self._fan_out(event)
                     # let the subscribers read before the next event of a burst (one getMore
                     # batch can hold many): only those that really fall behind fill up
                     await asyncio.sleep(0)
         # the stream ended (e.g. invalidated by a dropped collection): it cannot be resumed
         self.token = None
+
+    async def _fan_out(self, event: Document) -> None:
+        """The document ``event`` concerns, read once per feed that hears it, to that feed's
+        subscribers."""
+        by_feed: dict[Feed, list[Subscription[Any]]] = {}
+        for subscriber in list(self.subscribers):
+            if event.get("type") in subscriber.feed.types:
+                by_feed.setdefault(subscriber.feed, []).append(subscriber)
+        for feed, subscribers in by_feed.items():
+            doc = await feed.load(self.db, event)
+            if doc is not None:
+                for subscriber in subscribers:
+                    subscriber.offer(doc)
 
     def stop(self) -> None:
         self.task.cancel()
@@ -203,7 +266,7 @@ class Hub:
     """The live feeds of one process, with its subscription limits."""
 
     def __init__(self) -> None:
-        self._pumps: dict[tuple[str, str], _Pump] = {}
+        self._pumps: dict[str, _Pump] = {}
         self._per_key: dict[str, int] = {}
         self._total = 0
 
@@ -231,15 +294,19 @@ class Hub:
                 f"this server already serves {settings.max_subscriptions} subscriptions "
                 "(the limit); try again later"
             )
-        where = (db.name, feed.name)
-        pump = self._pumps.get(where)
+        pump = self._pumps.get(db.name)
         if pump is None or pump.task.done():
-            pump = self._pumps[where] = _Pump(db, feed)
+            pump = self._pumps[db.name] = _Pump(db)
         pump.count += 1
         self._per_key[key_id] = self._per_key.get(key_id, 0) + 1
         self._total += 1
         subscription = Subscription(
-            pump, matches, convert, settings.subscription_queue, self._releaser(pump, key_id)
+            pump,
+            feed,
+            matches,
+            convert,
+            settings.subscription_queue,
+            self._releaser(pump, key_id),
         )
         try:
             await asyncio.shield(pump.ready)
@@ -260,9 +327,8 @@ class Hub:
             pump.count -= 1
             if pump.count == 0:
                 pump.stop()
-                where = (pump.db.name, pump.feed.name)
-                if self._pumps.get(where) is pump:
-                    del self._pumps[where]
+                if self._pumps.get(pump.db.name) is pump:
+                    del self._pumps[pump.db.name]
 
         return release
 

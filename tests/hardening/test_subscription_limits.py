@@ -16,6 +16,8 @@ from typing import Any
 
 from conftest import listening
 from foundation import oid_of
+from leadgraph.services.capture import interaction_event
+from leadgraph.store import events as events_store
 from leadgraph.store import keys
 from pymongo import monitoring
 from test_mutations import RECORD, make_contact
@@ -156,7 +158,7 @@ async def test_150_subscriptions_share_one_change_stream(api, server, mongo_uri)
     for op, contacts in received.items():
         assert set(contacts) == {ops[op]}, (op, contacts)
     # ... from a single change stream on the interactions collection
-    assert opened == {"interactions": 1}, opened
+    assert opened == {"events": 1}, opened
 
 
 async def test_a_slow_subscriber_is_dropped_and_does_not_hold_back_the_others(api, server):
@@ -180,10 +182,11 @@ async def test_a_slow_subscriber_is_dropped_and_does_not_hold_back_the_others(ap
                         seen.add(details["n"])
 
             reading = asyncio.create_task(read_fast())
-            # a burst written straight to the collection (recordInteraction, 600 times, is slow)
+            # a burst written straight to the collections, each interaction with its event
+            # (recordInteraction, 600 times, is slow)
             pad = "x" * 12_000
             for batch in range(0, events, 100):
-                await api.db.interactions.insert_many(
+                docs = [
                     {
                         "contactId": oid_of(contact["id"]),
                         "type": "email_sent",
@@ -191,7 +194,9 @@ async def test_a_slow_subscriber_is_dropped_and_does_not_hold_back_the_others(ap
                         "details": {"n": n, "pad": pad},
                     }
                     for n in range(batch, batch + 100)
-                )
+                ]
+                await api.db.interactions.insert_many(docs)
+                await events_store.append(api.db, [interaction_event(d) for d in docs])
             await asyncio.wait_for(reading, 60)
             assert seen == set(range(events))  # the fast subscriber got every one of them
             # the slow one, when it reads at last, finds it was dropped, and nothing after
@@ -212,8 +217,8 @@ async def test_the_shared_stream_reopens_after_it_ends(api, server, mongo_uri):
     async with listened(server, api, mongo_uri) as listener, open_socket(api, reader) as sock:
         await sock.subscribe("live", INTERACTIONS)
         await live_event(api, sock, "live", contact["id"])
-        assert listener.opened == {"interactions": 1}
-        await api.db.interactions.drop()
+        assert listener.opened == {"events": 1}
+        await api.db.events.drop()
         event = await live_event(api, sock, "live", contact["id"])
         assert event["contact"] == {"id": contact["id"]}
-        assert listener.opened == {"interactions": 2}
+        assert listener.opened == {"events": 2}

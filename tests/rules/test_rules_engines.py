@@ -130,7 +130,8 @@ async def test_segment_finds_decision_makers_with_a_conference_lead(db: AsyncDat
 
 
 def test_every_hook_is_documented() -> None:
-    docs = (ROOT / "docs" / "plugins.md").read_text()
+    # event hooks are listed in the events catalogue, the others in the plugin guide
+    docs = (ROOT / "docs" / "plugins.md").read_text() + (ROOT / "docs" / "events.md").read_text()
     hooks = [
         n
         for n, f in inspect.getmembers(hookspecs, inspect.isfunction)
@@ -140,7 +141,7 @@ def test_every_hook_is_documented() -> None:
     for name in hooks:
         doc = inspect.getdoc(getattr(hookspecs, name)) or ""
         assert len(doc) > 40, f"{name} needs a docstring saying what it receives and returns"
-        assert f"`{name}" in docs, f"docs/plugins.md does not describe {name}"
+        assert f"`{name}" in docs, f"docs/plugins.md (or events.md) does not describe {name}"
 
 
 async def test_watch_hot_reloads_good_changes_and_keeps_rules_on_bad_ones(
