@@ -228,3 +228,19 @@ def test_the_catalogue_in_docs_is_the_one_in_the_code() -> None:
     start, end = "<!-- catalogue:start -->\n", "<!-- catalogue:end -->"
     documented = text[text.index(start) + len(start) : text.index(end)]
     assert documented == catalogue_markdown(), "regenerate docs/events.md's catalogue"
+
+
+async def test_one_process_sweeps_at_a_time(api, server, registered):
+    from leadgraph.store import leases
+    from leadgraph.web.runtime import SWEEP_LEASE, sweep_round
+
+    state = server.state.leadgraph
+    counting = registered(Counting(), "acme-counting")
+    crashed = ContactCreated(id=_written_long_ago(5), contact_id=ObjectId(), source="api")
+    await store.append(api.db, [crashed], pending=True)
+    assert await leases.acquire(api.db, SWEEP_LEASE, "another-process", 60)
+    assert await sweep_round(state, "this-process") is None  # the other one sweeps
+    assert counting.seen == {}
+    await leases.release(api.db, SWEEP_LEASE, "another-process")  # it stopped
+    assert await sweep_round(state, "this-process") == 1
+    assert counting.seen == {str(crashed.id): 1}

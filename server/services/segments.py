@@ -399,17 +399,16 @@ class Segments:
             doc = await segment_evaluations.record(
                 self.db, name, members, joined, left, reason, session
             )
-            found: list[Event] = []
-            if joined or left:
-                found.append(
-                    SegmentMembershipChanged(
-                        segment=name,
-                        evaluation_id=doc["_id"],
-                        joined=tuple(joined),
-                        left=tuple(left),
-                        reason=reason,
-                    )
+            found: list[Event] = [
+                SegmentMembershipChanged(
+                    segment=name,
+                    evaluation_id=doc["_id"],
+                    joined=tuple(joined),
+                    left=tuple(left),
+                    reason=reason,
                 )
+            ]
+            found = found if joined or left else []
             await dispatch.append(self.db, self.pm, found, session)
             return doc, found
 

@@ -108,12 +108,20 @@ async def sweep_events(state: AppState, stop: asyncio.Event) -> None:
     holder = f"{socket.gethostname()}:{os.getpid()}:{id(state)}"
     while not stop.is_set():
         try:
-            if await leases.acquire(state.db, SWEEP_LEASE, holder, every * 3):
-                await dispatch.sweep(state.db, state.pm, older_than=every)
+            await sweep_round(state, holder)
         except Exception:  # the database is away: the next round tries again
             log.exception("sweeping pending events failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+async def sweep_round(state: AppState, holder: str) -> int | None:
+    """One round of the sweep as ``holder``: how many events it delivered, or None when
+    another process holds the lease."""
+    every = max(state.settings.event_sweep_seconds, 0.1)
+    if await leases.acquire(state.db, SWEEP_LEASE, holder, every * 3) is None:
+        return None
+    return await dispatch.sweep(state.db, state.pm, older_than=every)
 
 
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:
