@@ -18,6 +18,7 @@ from ..db import in_transaction
 from ..errors import (
     ForbiddenError,
     InvalidInput,
+    NotFound,
     NotFoundError,
     PluginErrorType,
     ValidationError,
@@ -253,6 +254,8 @@ class InteractionMutation:
             seen = await _existing(info, input.idempotency_key)
             assert seen is not None
             return InteractionPayload(interaction=Interaction.from_doc(seen), created=False)
+        if doc is None:  # deleted or erased since it was validated: nothing was written
+            raise NotFound("Contact", str(input.contact.node_id))
         # The contact was loaded (and cached) for validation before its insights changed.
         loaders.by_id("contacts").clear(doc["contactId"])
         contact = await loaders.by_id("contacts").load(doc["contactId"])

@@ -29,13 +29,13 @@ from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
 from ..db import in_transaction
 from ..errors import Conflict, InvalidInput
 from ..events import CaptureSubmitted, ContactCreated, Event, InteractionRecorded, LeadCreated
-from ..store import contacts, interactions, leads, pending_captures, submissions
+from ..store import contacts, interactions, leads, pending_captures, privacy_audit, submissions
 from ..store._base import now
 from . import dispatch, history
 from .consent import Actor, Consent, ConsentChange, require_lists
 from .funnel import Funnel
 from .matching import Match, Matching
-from .privacy import lift_suppression
+from .privacy import erase_leftovers, lift_suppression
 
 CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
 PREFERENCE_FIELDS = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
@@ -169,8 +169,10 @@ async def capture(
     again.  Preferences, consent and ``subscriptions`` (which must name active lists) change
     through the ``consent`` service in the interaction's transaction, recorded as the
     person's own act through this form, from ``origin`` (``ip``, ``userAgent`` of the
-    request).  A submission with an email that was erased lifts its suppression: the person
-    came back of their own accord and becomes a new contact.
+    request).  A submission with an email that was erased lifts its suppression (in the
+    interaction's transaction): the person came back of their own accord and becomes a new
+    contact.  A submission racing the erasure of its contact lands before it (and is erased
+    with it) or after it (a new contact): see :meth:`_Attempt.record`.
     """
     if not form_id or not form_id.strip():
         raise InvalidInput("input.formId", "must not be blank")
@@ -183,7 +185,6 @@ async def capture(
         consent=parsed.contact.pop("consent", None) or {},
         subscribe=parsed.subscriptions,
     )
-    consent = consent or Consent(db)
     actor = Actor(
         via="event" if source == "event" else "form",
         by=form_id,
@@ -208,131 +209,242 @@ async def capture(
         occurred_at = occurred_at.replace(tzinfo=UTC)  # a time without zone is taken as UTC
     if idempotency_key and (done := await submissions.get(db, idempotency_key)):
         return await replay(db, done)
-    if occurred_at is None:
-        occurred_at = now()
-    if parsed.contact.get("email"):
-        await lift_suppression(db, normalize.email(parsed.contact["email"]), actor.source or "")
+    attempt = _Attempt(
+        db=db,
+        pm=pm,
+        matching=matching,
+        consent=consent or Consent(db),
+        make_lead=make_lead,
+        form_id=form_id,
+        parsed=parsed,
+        change=change,
+        actor=actor,
+        interaction_type=interaction_type,
+        event_id=event_id,
+        marketing_context=marketing_context,
+        idempotency_key=idempotency_key,
+        occurred_at=occurred_at or now(),
+        source=source,
+        pending=pending,
+    )
     if pending is None:  # deleted with the interaction's transaction: see store.pending_captures
-        pid = await pending_captures.start(
-            db,
+        await attempt.note(fields)
+    for _ in range(ERASED_RETRIES):
+        try:
+            return await attempt.run()
+        except Erased as gone:
+            await attempt.undo(gone)
+            if attempt.pending is not None:
+                break  # the erasure dropped the interrupted capture: not run again
+            await attempt.note(fields)  # the erasure removed the note with the person
+    raise Conflict("the person was erased while this submission was recorded: send it again")
+
+
+#: How many times a capture whose contact was erased under it starts again (each start after
+#: the first finds the keys released and makes a new contact, so one more is almost always
+#: enough; concurrent submitters of the same person may need a second).
+ERASED_RETRIES = 5
+
+
+class Erased(Exception):
+    """The contact a capture resolved was erased (or deleted) before its interaction's
+    transaction: nothing was recorded; the capture starts again."""
+
+    def __init__(self, contact: dict[str, Any], lead: dict[str, Any] | None) -> None:
+        super().__init__("erased")
+        self.contact, self.lead = contact, lead
+
+
+@dataclass
+class _Attempt:
+    """One submission being captured: resolve its records, then record it in one
+    transaction (:meth:`run`), again if the contact was erased meanwhile."""
+
+    db: AsyncDatabase
+    pm: Any
+    matching: Matching
+    consent: Consent
+    make_lead: Callable[[dict[str, Any]], dict[str, Any]]
+    form_id: str
+    parsed: Parsed
+    change: ConsentChange
+    actor: Actor
+    interaction_type: str
+    event_id: str | None
+    marketing_context: dict[str, Any] | None
+    idempotency_key: str | None
+    occurred_at: datetime
+    source: str
+    pending: dict[str, Any] | None
+    pid: Any = None
+
+    async def note(self, fields: Any) -> None:
+        """Note the request in ``pending_captures`` (see the module docstring)."""
+        if self.pid is not None:
+            await pending_captures.finish(self.db, self.pid)
+        self.pid = await pending_captures.start(
+            self.db,
             {
-                "formId": form_id,
+                "formId": self.form_id,
                 "fields": json.dumps(fields, default=str),  # text: the names are the client's
-                "interactionType": interaction_type,
-                "eventId": event_id,
-                "marketingContext": marketing_context,
-                "idempotencyKey": idempotency_key,
-                "occurredAt": occurred_at,
-                "source": source,
+                "interactionType": self.interaction_type,
+                "eventId": self.event_id,
+                "marketingContext": self.marketing_context,
+                "idempotencyKey": self.idempotency_key,
+                "occurredAt": self.occurred_at,
+                "source": self.source,
             },
         )
-    else:
-        pid = pending["_id"]
 
-    # Contact
-    cfields = dict(parsed.contact)
-    new_contact = contacts.new_document({"marketingSource": f"{source}:{form_id}", **cfields})
-    new_contact["createdVia"] = {"source": source, "formId": form_id}
-    contact, cmatch = await matching.resolve(
-        "contacts",
-        cstrat,
-        crecord,
-        new_contact,
-        contact_changes({k: v for k, v in cfields.items() if k != "marketingSource"}),
-    )
-    assert contact is not None  # contact strategies always create
-    sort_name = normalize.sort_name(contact.get("firstName"), contact.get("lastName"))
-    if contact.get("sortName") != sort_name:  # one half of the name changed
-        await contacts.set_sort_name(db, contact["_id"], sort_name)
+    async def contact(self) -> tuple[dict[str, Any], Match]:
+        source, form_id = self.source, self.form_id
+        cstrat = self.matching.strategy("contact", form_id)
+        cfields = dict(self.parsed.contact)
+        crecord = {**self.parsed.details, **cfields, "formId": form_id}
+        new_contact = contacts.new_document({"marketingSource": f"{source}:{form_id}", **cfields})
+        new_contact["createdVia"] = {"source": source, "formId": form_id}
+        contact, cmatch = await self.matching.resolve(
+            "contacts",
+            cstrat,
+            crecord,
+            new_contact,
+            contact_changes({k: v for k, v in cfields.items() if k != "marketingSource"}),
+        )
+        assert contact is not None  # contact strategies always create
+        sort_name = normalize.sort_name(contact.get("firstName"), contact.get("lastName"))
+        if contact.get("sortName") != sort_name:  # one half of the name changed
+            await contacts.set_sort_name(self.db, contact["_id"], sort_name)
+        return contact, cmatch
 
-    # Lead
-    lstrat = matching.strategy("lead", form_id)
-    lfields = {**parsed.lead, "formId": form_id}
-    if marketing_context:
-        lfields["marketingContext"] = marketing_context
-    if not (lfields.get("topic") or lfields.get("marketingContext")):
-        lfields["topic"] = form_id
-    new_lead = make_lead({**lfields, "parentContactId": contact["_id"]})
-    new_lead["createdVia"] = {"source": source, "formId": form_id}
-    update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
-    lead, lmatch = await matching.resolve(
-        "leads",
-        lstrat,
-        {**parsed.details, **lfields, "email": lfields.get("email") or contact.get("email")},
-        new_lead,
-        leads.apply_fields({}, update),
-    )
-    if lead is not None and lead.get("parentContactId") is None:
-        lead = await leads.adopt(db, lead["_id"], contact["_id"]) or lead
+    async def lead(self, contact: dict[str, Any]) -> tuple[dict[str, Any] | None, Match]:
+        lstrat = self.matching.strategy("lead", self.form_id)
+        lfields = {**self.parsed.lead, "formId": self.form_id}
+        if self.marketing_context:
+            lfields["marketingContext"] = self.marketing_context
+        if not (lfields.get("topic") or lfields.get("marketingContext")):
+            lfields["topic"] = self.form_id
+        new_lead = self.make_lead({**lfields, "parentContactId": contact["_id"]})
+        new_lead["createdVia"] = {"source": self.source, "formId": self.form_id}
+        update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
+        lead, lmatch = await self.matching.resolve(
+            "leads",
+            lstrat,
+            {
+                **self.parsed.details,
+                **lfields,
+                "email": lfields.get("email") or contact.get("email"),
+            },
+            new_lead,
+            leads.apply_fields({}, update),
+        )
+        if lead is not None and lead.get("parentContactId") is None:
+            lead = await leads.adopt(self.db, lead["_id"], contact["_id"]) or lead
+        return lead, lmatch
 
-    if pending is not None and not idempotency_key:
-        # Without a key, the client may have sent it again since: recorded once, not twice.
-        since = pending["createdAt"]
-        seen = await interactions.find_since(db, contact["_id"], form_id, interaction_type, since)
-        if seen is not None:
-            await pending_captures.finish(db, pid)
-            return Outcome(contact, lead, seen, cmatch, lmatch, replayed=True)
-    # Interaction, insights and the idempotency record: all or nothing.
-    ifields: dict[str, Any] = {
-        "contactId": contact["_id"],
-        "leadId": lead["_id"] if lead else None,
-        "type": interaction_type,
-        "formId": form_id,
-        "eventId": event_id,
-        "occurredAt": occurred_at,
-        "details": parsed.details,
-        "idempotencyKey": idempotency_key,
-        # how this capture found its records, traceable to the rule text that decided it
-        "match": {"contact": cmatch.to_doc(), "lead": lmatch.to_doc()},
-    }
-
-    consented: dict[str, Any] = {}
-    recorded: list[Event] = []
-
-    async def work(session: Any) -> dict[str, Any]:
-        doc = await interactions.record(db, ifields, session=session)
-        applied = await consent.apply(contact["_id"], change, actor, session=session)
-        if applied is not None:
-            consented.update(applied.state)
-        made = (cmatch.created, lmatch.created)
-        recorded[:] = capture_events(contact, lead, doc, made, form_id, applied)
-        await dispatch.append(db, pm, recorded, session)
-        await pending_captures.finish(db, pid, session=session)
-        if idempotency_key:
-            await submissions.insert(
-                db,
-                {
-                    "_id": idempotency_key,
-                    "formId": form_id,
-                    "contactId": contact["_id"],
-                    "leadId": lead["_id"] if lead else None,
-                    "interactionId": doc["_id"],
-                    "contactMatch": cmatch.to_doc(),
-                    "leadMatch": lmatch.to_doc(),
-                    "createdAt": now(),
-                },
-                session=session,
+    async def run(self) -> Outcome:
+        contact, cmatch = await self.contact()
+        lead, lmatch = await self.lead(contact)
+        if self.pending is not None and not self.idempotency_key:
+            # Without a key, the client may have sent it again since: recorded once, not twice.
+            since = self.pending["createdAt"]
+            seen = await interactions.find_since(
+                self.db, contact["_id"], self.form_id, self.interaction_type, since
             )
-        return doc
+            if seen is not None:
+                await pending_captures.finish(self.db, self.pid)
+                return Outcome(contact, lead, seen, cmatch, lmatch, replayed=True)
+        try:
+            interaction, consented, recorded = await self.record(contact, lead, cmatch, lmatch)
+        except DuplicateKeyError:
+            await pending_captures.finish(self.db, self.pid)
+            done = await submissions.get(self.db, self.idempotency_key or "")
+            if done is None:
+                raise Conflict(
+                    f"idempotency key {self.idempotency_key!r} was already used for another "
+                    "interaction"
+                ) from None
+            return await replay(self.db, done)
+        return Outcome(
+            with_insight({**contact, **consented}, interaction),
+            lead,
+            interaction,
+            cmatch,
+            lmatch,
+            events=recorded,
+        )
 
-    try:
-        interaction = await in_transaction(db, work)
-    except DuplicateKeyError:
-        await pending_captures.finish(db, pid)
-        done = await submissions.get(db, idempotency_key or "")
-        if done is None:
-            raise Conflict(
-                f"idempotency key {idempotency_key!r} was already used for another interaction"
-            ) from None
-        return await replay(db, done)
-    return Outcome(
-        with_insight({**contact, **consented}, interaction),
-        lead,
-        interaction,
-        cmatch,
-        lmatch,
-        events=recorded,
-    )
+    async def record(
+        self,
+        contact: dict[str, Any],
+        lead: dict[str, Any] | None,
+        cmatch: Match,
+        lmatch: Match,
+    ) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
+        """The interaction, insights, consent, a lifted suppression, the events and the
+        idempotency record: all or nothing; the interaction, the consented state and the
+        events.
+
+        The transaction writes the contact first (:func:`interactions.record`): an erasure
+        committing meanwhile deletes it, so the two transactions conflict and one is retried
+        after the other.  Then it sees the erasure: the contact is gone, or was brought back
+        by this capture's upsert (matched before the erasure, written after it) and is in the
+        audit log as erased.  :raises Erased: then, with nothing written."""
+        db, key = self.db, self.idempotency_key
+        ifields: dict[str, Any] = {
+            "contactId": contact["_id"],
+            "leadId": lead["_id"] if lead else None,
+            "type": self.interaction_type,
+            "formId": self.form_id,
+            "eventId": self.event_id,
+            "occurredAt": self.occurred_at,
+            "details": self.parsed.details,
+            "idempotencyKey": key,
+            # how this capture found its records, traceable to the rule text that decided it
+            "match": {"contact": cmatch.to_doc(), "lead": lmatch.to_doc()},
+        }
+        email = self.parsed.contact.get("email")
+        consented: dict[str, Any] = {}
+        recorded: list[Event] = []
+
+        async def work(session: Any) -> dict[str, Any]:
+            doc = await interactions.record(db, ifields, session=session)
+            if doc is None or await privacy_audit.erased(db, contact["_id"], session=session):
+                raise Erased(contact, lead)
+            if email:
+                await lift_suppression(db, normalize.email(email), self.actor.source or "", session)
+            applied = await self.consent.apply(
+                contact["_id"], self.change, self.actor, session=session
+            )
+            if applied is not None:
+                consented.update(applied.state)
+            made = (cmatch.created, lmatch.created)
+            recorded[:] = capture_events(contact, lead, doc, made, self.form_id, applied)
+            await dispatch.append(db, self.pm, recorded, session)
+            await pending_captures.finish(db, self.pid, session=session)
+            if key:
+                await submissions.insert(
+                    db,
+                    {
+                        "_id": key,
+                        "formId": self.form_id,
+                        "contactId": contact["_id"],
+                        "leadId": lead["_id"] if lead else None,
+                        "interactionId": doc["_id"],
+                        "contactMatch": cmatch.to_doc(),
+                        "leadMatch": lmatch.to_doc(),
+                        "createdAt": now(),
+                    },
+                    session=session,
+                )
+            return doc
+
+        return await in_transaction(db, work), consented, recorded
+
+    async def undo(self, gone: Erased) -> None:
+        """What this capture wrote outside its transaction for an erased contact goes too:
+        the contact if its upsert brought it back, and the person's copies on its lead (a
+        lead it created or updated after the erasure read the person's leads)."""
+        await erase_leftovers(self.db, gone.contact["_id"], gone.lead["_id"] if gone.lead else None)
 
 
 def interaction_event(doc: dict[str, Any]) -> InteractionRecorded:

@@ -77,18 +77,50 @@ async def suppressed(db: AsyncDatabase, emails: list[str]) -> set[str]:
     return {by_hash[h] for h in await suppressions.held(db, list(by_hash))}
 
 
-async def lift_suppression(db: AsyncDatabase, email_normalized: str, source: str) -> bool:
+async def lift_suppression(
+    db: AsyncDatabase, email_normalized: str, source: str, session: Any = None
+) -> bool:
     """The person came back of their own accord (an explicit submission): their email is no
-    longer suppressed; recorded in the audit log (without the address)."""
+    longer suppressed; recorded in the audit log (without the address).  Capture calls it in
+    the transaction that records the submission, so a submission lands wholly before an
+    erasure of the person (and is erased with it) or wholly after it (and lifts it)."""
     digest = signing.email_hash(email_normalized)
-    if not await suppressions.held(db, [digest]):  # a read: the common case costs no write
+    if not await suppressions.is_held(db, digest, session=session):  # the common case: a read
         return False
-    if not await suppressions.remove(db, digest):
+    if not await suppressions.remove(db, digest, session=session):
         return False
     await privacy_audit.record(
-        db, {"action": "suppression_cleared", "contactId": None, "by": {"source": source}}
+        db,
+        {"action": "suppression_cleared", "contactId": None, "by": {"source": source}},
+        session=session,
     )
     return True
+
+
+async def erase_leftovers(
+    db: AsyncDatabase, contact_id: ObjectId, lead_id: ObjectId | None
+) -> None:
+    """A capture matched ``contact_id`` (and ``lead_id``) before the contact was erased and
+    wrote to them after the erasure read them (outside its own transaction): remove what it
+    brought back, as the erasure would have.  The contact, if its upsert re-created it, is
+    deleted with its match keys; the lead, if it is the erased contact's or was anonymised,
+    loses the person's copies again, its parent and its keys."""
+
+    async def work(session: Any) -> None:
+        back = await contacts.get(db, contact_id, session=session)
+        erased = await privacy_audit.erased(db, contact_id, session=session)
+        if back is not None and erased:
+            await contacts.delete(db, contact_id, session=session)
+            await match_keys.release_all(db, [contact_id], session=session)
+        lead = await leads.get(db, lead_id, session=session) if lead_id else None
+        if lead is None or (back is not None and not erased):
+            return
+        if lead.get("parentContactId") == contact_id or lead.get("anonymizedAt"):
+            await leads.anonymise(db, [lead["_id"]], session=session)
+            await leads.unlink_parent(db, "parentContactId", contact_id, session=session)
+            await match_keys.release_all(db, [lead["_id"]], session=session)
+
+    await in_transaction(db, work)
 
 
 @dataclass

@@ -70,13 +70,22 @@ def insights_update(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def record(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
-    """Insert an interaction and update the contact's insights (in the caller's transaction)."""
-    doc = await insert_new(db[NAME], new_document(fields), session=session)
-    await db["contacts"].update_one(
+async def record(
+    db: AsyncDatabase, fields: dict[str, Any], session: Any = None
+) -> dict[str, Any] | None:
+    """Update the contact's insights and insert the interaction (in the caller's
+    transaction); None, with nothing written, when the contact does not exist.
+
+    The contact is written first: a transaction that deletes or erases it at the same time
+    writes the same document, so one of the two conflicts and is retried after the other,
+    and an interaction is never stored for a contact that is gone."""
+    doc = new_document(fields)
+    found = await db["contacts"].update_one(
         {"_id": doc["contactId"]}, insights_update(doc), session=session
     )
-    return doc
+    if not found.matched_count:
+        return None
+    return await insert_new(db[NAME], doc, session=session)
 
 
 async def insert_records(

@@ -37,3 +37,10 @@ async def of_contact(db: AsyncDatabase, contact_id: ObjectId) -> list[dict[str, 
 
 async def latest(db: AsyncDatabase, limit: int) -> list[dict[str, Any]]:
     return await db[NAME].find().sort("at", DESCENDING).limit(limit).to_list()
+
+
+async def erased(db: AsyncDatabase, contact_id: ObjectId, session: Any = None) -> bool:
+    """Whether the contact ``contact_id`` was erased (a capture that resolved it before the
+    erasure must not write to it, nor bring it back)."""
+    query = {"contactId": contact_id, "action": "erase"}
+    return await db[NAME].find_one(query, {"_id": 1}, session=session) is not None

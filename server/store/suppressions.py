@@ -48,6 +48,11 @@ async def held(db: AsyncDatabase, digests: list[str]) -> set[str]:
     return out
 
 
+async def is_held(db: AsyncDatabase, digest: str, session: Any = None) -> bool:
+    """Whether ``digest`` is suppressed (one read by ``_id``; in a transaction when given)."""
+    return await db[NAME].find_one({"_id": digest}, {"_id": 1}, session=session) is not None
+
+
 async def remove(db: AsyncDatabase, digest: str, session: Any = None) -> bool:
     """Lift the suppression of ``digest``; True when there was one."""
     result = await db[NAME].delete_one({"_id": digest}, session=session)
