@@ -242,8 +242,10 @@ class InteractionMutation:
             return InteractionPayload(interaction=Interaction.from_doc(seen), created=False)
         db, pm = info.context.db, info.context.pm
 
-        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+        async def work(session: Any) -> tuple[dict[str, Any] | None, list[Event]]:
             doc = await store.record(db, fields, session=session)
+            if doc is None:  # deleted or erased since it was validated: nothing was written
+                return None, []
             found: list[Event] = [interaction_event(doc)]
             await dispatch.append(db, pm, found, session)
             return doc, found
