@@ -204,12 +204,27 @@ def read_rows(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None,
         yield number, dict(zip(names, values, strict=False)), None
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """A value as a rejection reason quotes it: JSON (what the client sent), cut to
+    ``limit`` characters."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: Columns that take a list (a JSON-lines row may give one); every other column takes a value.
+LIST_COLUMNS = frozenset({"subscriptions"})
+
+
 def _columns(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's known columns; an object (or a list, where the column takes one value)
+    given for a column is refused, as ``submitForm`` refuses it."""
     out: dict[str, Any] = {}
     for name, value in row.items():
         key = COLUMNS.get("".join(ch for ch in str(name).lower() if ch.isalnum()))
         if key is None:
             continue
+        if isinstance(value, dict) or (isinstance(value, list) and key not in LIST_COLUMNS):
+            raise Rejected(f"{key}: must be a single value, not {shown(value)}")
         if isinstance(value, str):
             value = value.strip()
             if not value:
@@ -239,20 +254,20 @@ def _bool(name: str, value: Any) -> bool:
         return value
     parsed = BOOLEANS.get(str(value).strip().lower())
     if parsed is None:
-        raise Rejected(f"{name}: {value!r} is not true or false")
+        raise Rejected(f"{name}: {shown(value)} is not true or false")
     return parsed
 
 
 def _number(name: str, value: Any, kind: type) -> Any:
     if isinstance(value, bool):
-        raise Rejected(f"{name}: {value!r} is not a number")
+        raise Rejected(f"{name}: {shown(value)} is not a number")
     try:
         number = kind(str(value).replace(",", "")) if not isinstance(value, int | float) else value
         number = kind(number)
     except (ValueError, OverflowError):
-        raise Rejected(f"{name}: {str(value)[:40]!r} is not a number") from None
+        raise Rejected(f"{name}: {shown(value)} is not a number") from None
     if not math.isfinite(number):
-        raise Rejected(f"{name}: {str(value)[:40]!r} is not a number")
+        raise Rejected(f"{name}: {shown(value)} is not a number")
     if abs(number) > MAX_NUMBER:
         raise Rejected(f"{name}: must be at most {MAX_NUMBER}")
     if number < 0:
@@ -306,7 +321,7 @@ def _account_ref(cols: dict[str, Any]) -> dict[str, Any] | None:
     if domain is not None:
         domain = normalize.domain(str(domain))
         if "." not in domain:
-            raise Rejected(f"domain: {cols['domain']!r} is not a domain name")
+            raise Rejected(f"domain: {shown(cols['domain'])} is not a domain name")
     if not (name or domain):
         return None
     return {"name": str(name) if name else (domain or ""), "domain": domain}
@@ -921,7 +936,7 @@ async def _screen(
         if emails.get(line) in gone:
             rejects.append({"line": line, "reason": SUPPRESSED})
         elif unknown:
-            reason = f"subscriptions: no active subscription list named {unknown[0]!r}"
+            reason = f"subscriptions: no active subscription list named {shown(unknown[0])}"
             rejects.append({"line": line, "reason": reason[:200]})
         else:
             kept.append((line, parsed))

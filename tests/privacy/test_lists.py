@@ -131,7 +131,7 @@ async def test_forms_and_imports_only_name_active_lists(api):
     )
     assert imported["created"] == 1 and imported["rejected"] == 1
     assert imported["rejectedRows"] == [
-        {"line": 3, "reason": "subscriptions: no active subscription list named 'typo'"}
+        {"line": 3, "reason": 'subscriptions: no active subscription list named "typo"'}
     ]
 
 
