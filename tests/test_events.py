@@ -244,3 +244,29 @@ async def test_one_process_sweeps_at_a_time(api, server, registered):
     await leases.release(api.db, SWEEP_LEASE, "another-process")  # it stopped
     assert await sweep_round(state, "this-process") == 1
     assert counting.seen == {str(crashed.id): 1}
+
+
+ROWS = """email,firstName
+ana@example.com,Ana
+ANA@example.com ,Ana
+bo@example.com,Bo
+"""
+IMPORT = """mutation($input: ImportInput!) { importRecords(input: $input) {
+  __typename ... on ImportSummary { created updated } } }"""
+
+
+async def test_every_imported_row_is_recorded_with_its_checkpoint(api):
+    data = {"kind": "CONTACTS", "data": ROWS, "format": "CSV"}
+    out = (await api.gql(IMPORT, {"input": data}))["importRecords"]
+    assert (out["__typename"], out["created"], out["updated"]) == ("ImportSummary", 2, 1)
+    rows = await api.db["events"].find({"type": "import.row"}).sort("data.line", 1).to_list()
+    assert [(d["data"]["line"], d["data"]["created"]) for d in rows] == [
+        (2, True),
+        (3, False),
+        (4, True),
+    ]
+    ana = rows[0]["record"]["id"]
+    assert rows[1]["record"] == {"type": "contact", "id": ana} and rows[0]["subject"] == ana
+    assert rows[0]["actor"]["via"] == "import"
+    created = await api.db["events"].count_documents({"type": "contact.created"})
+    assert created == 2

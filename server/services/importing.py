@@ -31,8 +31,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
+from ..db import in_transaction
 from ..errors import UserError
-from ..events import ContactCreated, lead_created
+from ..events import Actor as EventActor
+from ..events import (
+    ContactCreated,
+    Event,
+    ImportRow,
+    RecordType,
+    acting,
+    acting_as,
+    lead_created,
+)
 from ..rules.matcher import row_key, signature_of_key
 from ..rules.models import Strategy
 from ..store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
@@ -567,6 +577,26 @@ class Batcher:
         self.db = matching.db
         self.new_lead = new_lead
         self.source = f"import:{import_id}"
+        #: the batch's ``import.row`` events, stored with its checkpoint
+        self.rows: list[Event] = []
+
+    def record_rows(self, entity: RecordType, items: list[Item]) -> None:
+        """An ``import.row`` event for every row of ``items`` that reached a record."""
+        for item in items:
+            if item.rid is None:
+                continue
+            contact = item.rid if entity == "contact" else item.insert_only.get("parentContactId")
+            self.rows += [
+                ImportRow(
+                    target_id=item.rid,
+                    entity=entity,
+                    import_id=self.import_id,
+                    line=line,
+                    created=item.created and n == 0,
+                    contact_id=contact,
+                )
+                for n, line in enumerate(item.lines)
+            ]
 
     async def accounts_for(
         self, engine: Engine, refs: dict[int, dict[str, Any]], summary: Summary
@@ -614,6 +644,7 @@ class Batcher:
         key_of = {item.lines[0]: item.keys[0] for item in items}
         resolved = await engine.resolve("contacts", items, contacts.new_document, contact_changes)
         _tally(s, resolved)
+        self.record_rows("contact", resolved)
         if consents:
             rids = _rids(resolved)
             changes = [(rids[key_of[line]], c) for line, c in consents if key_of[line] in rids]
@@ -657,6 +688,7 @@ class Batcher:
                 "leads", find_only, self.new_lead, _lead_changes, create=False
             )
             _tally(s, found)
+            self.record_rows("lead", found)
         creating = [item for item, create in keyed if create]
         if not creating:
             return
@@ -694,6 +726,7 @@ class Batcher:
                 parent_of.setdefault(item.keys[0], cid)
         resolved = await engine.resolve("leads", creating, self.new_lead, _lead_changes)
         _tally(s, resolved)
+        self.record_rows("lead", resolved)
         await leads.adopt_many(
             self.db,
             {
@@ -716,6 +749,7 @@ class Batcher:
             "accounts", items, accounts.new_document, lambda f: accounts.apply_fields({}, f)
         )
         _tally(s, resolved)
+        self.record_rows("account", resolved)
 
 
 def _lead_changes(fields: dict[str, Any]) -> dict[str, Any]:
@@ -798,19 +832,21 @@ async def run_import(
         await imports.start(db, state)
     else:
         await imports.resume(db, import_id)
+    was = acting()
     try:
-        return await _import(
-            db,
-            kind,
-            data.decode("utf-8-sig", errors="replace"),
-            state,
-            fmt=fmt,
-            form_id=form_id,
-            batch=batch,
-            progress=progress,
-            funnel=funnel,
-            matching=matching,
-        )
+        with acting_as(EventActor(was.name or import_id, was.role, "import")):
+            return await _import(
+                db,
+                kind,
+                data.decode("utf-8-sig", errors="replace"),
+                state,
+                fmt=fmt,
+                form_id=form_id,
+                batch=batch,
+                progress=progress,
+                funnel=funnel,
+                matching=matching,
+            )
     except Exception as exc:
         failed = await _failed(db, import_id, exc)
         if failed is exc:
@@ -878,7 +914,14 @@ async def _import(
             await handle(engine, pending, summary)
         summary.rejected += len(rejects)
         summary.rejected_rows.extend(rejects)
-        await imports.checkpoint(db, import_id, upto, summary.counts(), rejects)
+        rows, batcher.rows = batcher.rows, []
+
+        async def checkpoint(session: Any) -> None:  # the batch's rows are recorded with it
+            await imports.checkpoint(db, import_id, upto, summary.counts(), rejects, session)
+            await dispatch.append(db, funnel.pm, rows, session)
+
+        await in_transaction(db, checkpoint)
+        summary.plugin_failures += await dispatch.deliver(db, funnel.pm, rows)
         if progress:
             progress(len(pending) + len(rejects) + skipped_blank)
         pending.clear()
@@ -901,7 +944,8 @@ async def _import(
         if len(pending) + len(rejects) >= batch:
             await commit(line)
     await commit(last_line)
-    summary.plugin_failures = await _announce_and_score(db, funnel, import_id, kind)
+    summary.plugin_failures += await _announce_and_score(db, funnel, import_id, kind)
+    summary.plugin_failures = list(dict.fromkeys(summary.plugin_failures))
     await imports.finish(db, import_id)
     summary.lines = last_line
     summary.rejected_rows = sorted(summary.rejected_rows, key=lambda r: r["line"])[

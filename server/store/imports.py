@@ -40,6 +40,7 @@ async def checkpoint(
     line: int,
     counts: dict[str, int],
     rejected: list[dict[str, Any]],
+    session: Any = None,
 ) -> None:
     """The rows up to ``line`` are written: remember it, the totals and the rejected rows."""
     await db[NAME].update_one(
@@ -48,6 +49,7 @@ async def checkpoint(
             "$set": {"committedLine": line, "counts": counts, "updatedAt": now()},
             "$push": {"rejectedRows": {"$each": rejected, "$slice": MAX_REJECTED_KEPT}},
         },
+        session=session,
     )
 
 
