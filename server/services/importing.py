@@ -915,13 +915,7 @@ async def _import(
         summary.rejected += len(rejects)
         summary.rejected_rows.extend(rejects)
         rows, batcher.rows = batcher.rows, []
-
-        async def checkpoint(session: Any) -> None:  # the batch's rows are recorded with it
-            await imports.checkpoint(db, import_id, upto, summary.counts(), rejects, session)
-            await dispatch.append(db, funnel.pm, rows, session)
-
-        await in_transaction(db, checkpoint)
-        summary.plugin_failures += await dispatch.deliver(db, funnel.pm, rows)
+        await _checkpoint(db, funnel.pm, summary, upto, rejects, rows)
         if progress:
             progress(len(pending) + len(rejects) + skipped_blank)
         pending.clear()
@@ -952,6 +946,26 @@ async def _import(
         : imports.MAX_REJECTED_KEPT
     ]
     return summary
+
+
+async def _checkpoint(
+    db: AsyncDatabase,
+    pm: Any,
+    summary: Summary,
+    upto: int,
+    rejects: list[dict[str, Any]],
+    rows: list[Event],
+) -> None:
+    """The rows up to ``upto`` are written: the checkpoint and the batch's ``import.row``
+    events in one transaction, then the events to plugins."""
+
+    async def work(session: Any) -> None:
+        counts = summary.counts()
+        await imports.checkpoint(db, summary.import_id, upto, counts, rejects, session)
+        await dispatch.append(db, pm, rows, session)
+
+    await in_transaction(db, work)
+    summary.plugin_failures += await dispatch.deliver(db, pm, rows)
 
 
 SUPPRESSED = "suppressed: this person's data was erased on request"
