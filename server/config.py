@@ -102,6 +102,11 @@ class Settings:
     # the commit and the dispatch) is handed to the handlers by the sweep.
     event_retention_days: float = 30.0
     event_sweep_seconds: float = 30.0
+    # Captures a killed process left half done (docs/capture.md): every this many seconds one
+    # server process finishes those noted longer ago than the age (younger ones may be running
+    # in another process now).
+    capture_sweep_seconds: float = 30.0
+    capture_sweep_age_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

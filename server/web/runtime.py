@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..errors import UserError
 from ..plugin_manager import get_plugin_manager
 from ..rules.manager import RulesManager
 from ..services import dispatch
 from ..services.stages import DatabaseStages
-from ..store import leases, match_keys, pending_captures
+from ..store import leases
+from . import capture_sweep
 
 if TYPE_CHECKING:
     from .app import AppState
@@ -46,9 +45,6 @@ async def load_rules(state: AppState) -> RulesManager:
     return state.rules
 
 
-# Older than this, a capture still pending or a match key without its record was left by a
-# process killed mid-capture (younger ones may belong to a capture running elsewhere now).
-GRACE = timedelta(seconds=60)
 # Leads changed this recently get the history entries of their last change checked at start-up.
 HISTORY_REPAIR = timedelta(hours=1)
 
@@ -56,41 +52,12 @@ HISTORY_REPAIR = timedelta(hours=1)
 async def repair(state: AppState) -> None:
     """Finish what a process killed mid-capture left half done (after the rules are loaded).
 
-    Each capture still pending is run again (matching finds what the first run created; the
-    interaction is recorded once); then match keys whose record was never written are released,
-    and score history entries that a killed write left in their lead's outbox are stored.
+    One round of the capture sweep (:mod:`leadgraph.web.capture_sweep`: each capture still
+    pending is run again, then match keys whose record was never written are released), then
+    score history entries that a killed write left in their lead's outbox are stored.
     """
     db = state.db
-    cutoff = datetime.now(UTC) - GRACE
-    capture = state.services.get(db, state.rules, state.pm).capture
-    for doc in await pending_captures.started_before(db, cutoff):
-        request = doc["request"]
-        try:
-            await capture.submit(
-                form_id=request["formId"],
-                fields=json.loads(request["fields"]),
-                interaction_type=request["interactionType"],
-                event_id=request.get("eventId"),
-                marketing_context=request.get("marketingContext"),
-                idempotency_key=request.get("idempotencyKey"),
-                occurred_at=request.get("occurredAt"),
-                source=request.get("source", "form"),
-                pending=doc,
-            )
-        except UserError as exc:  # refused now (the rules changed): logged, then dropped
-            log.error("interrupted capture %s cannot be completed: %s", request, exc)
-        except Exception:
-            log.exception("interrupted capture %s: will retry at the next start", doc["_id"])
-            continue
-        await pending_captures.finish(db, doc["_id"])
-        log.warning(
-            "completed the capture of form %s interrupted at %s",
-            request["formId"],
-            doc["createdAt"].isoformat(),
-        )
-    released = await match_keys.release_dangling(db, cutoff)
-    if released:
-        log.warning("released %d match keys whose records were never written", released)
+    await capture_sweep.start_up_round(state)
     history = state.services.get(db, state.rules, state.pm).history
     missing = await history.repair(datetime.now(UTC) - HISTORY_REPAIR)
     if missing:
@@ -131,11 +98,15 @@ async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> No
     await repair(state)
     stopping = asyncio.Event()
     sweeper = asyncio.create_task(sweep_events(state, stopping), name="leadgraph-events-sweep")
+    captures = asyncio.create_task(
+        capture_sweep.sweep_captures(state, stopping), name="leadgraph-capture-sweep"
+    )
 
     async def stop_sweeping() -> None:
         stopping.set()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sweeper
+        for task in (sweeper, captures):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     stack.push_async_callback(stop_sweeping)
     if not rules.directory.is_dir():
