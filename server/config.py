@@ -107,6 +107,27 @@ class Settings:
     # in another process now).
     capture_sweep_seconds: float = 30.0
     capture_sweep_age_seconds: float = 60.0
+    # Webhooks (README "Webhooks"): the delivery worker's limits and schedule.  A failed
+    # attempt is retried after webhook_retry_base * 2^n seconds (n: attempts so far; with
+    # jitter, at most webhook_retry_max apart) for webhook_retry_hours; an endpoint whose
+    # last webhook_disable_failures attempts all failed, over at least webhook_disable_hours,
+    # is disabled.  URLs on loopback, private, link-local or reserved addresses are refused
+    # unless LEADGRAPH_WEBHOOK_ALLOW_PRIVATE=1.
+    webhook_allow_private: bool = field(
+        default_factory=lambda: _flag(dict(os.environ), "LEADGRAPH_WEBHOOK_ALLOW_PRIVATE", False)
+    )
+    webhook_worker: bool = True  # LEADGRAPH_WEBHOOK_WORKER=0: serve without delivering
+    webhook_timeout: float = 10.0  # seconds for one attempt (connect, send, first bytes)
+    webhook_max_payload_bytes: int = 256 * 1024  # larger event bodies are sent thin
+    webhook_max_response_bytes: int = 1024  # of an answer's body kept to show (the rest unread)
+    webhook_retry_base: float = 10.0
+    webhook_retry_max: float = 4 * 3600.0
+    webhook_retry_hours: float = 72.0
+    webhook_disable_failures: int = 20
+    webhook_disable_hours: float = 24.0
+    webhook_lease_seconds: float = 60.0  # a claimed delivery's lease (at least the timeout + 1)
+    webhook_concurrency: int = 8  # attempts one worker has in flight at once
+    webhook_poll_seconds: float = 1.0  # how often an idle worker looks for due deliveries
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -128,6 +149,8 @@ class Settings:
             rule_limits=RuleLimits.from_env(env),
             secret=env.get("LEADGRAPH_SECRET") or None,
             persisted_only=_flag(env, "LEADGRAPH_PERSISTED_ONLY", base.persisted_only),
+            webhook_allow_private=_flag(env, "LEADGRAPH_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_worker=_flag(env, "LEADGRAPH_WEBHOOK_WORKER", base.webhook_worker),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Never the real per-user data directory (nor a checkout's ./.leadgraph): every Settings()
 # and every leadgraph command the tests start without their own data dir uses this one.
 os.environ["LEADGRAPH_DATA_DIR"] = tempfile.mkdtemp(prefix="leadgraph-tests-")
+# Webhooks to the tests' receivers on loopback (tests/webhooks/test_addresses.py checks the
+# refusal without it).
+os.environ["LEADGRAPH_WEBHOOK_ALLOW_PRIVATE"] = "1"
 
 
 @pytest.fixture(scope="session")

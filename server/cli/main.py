@@ -405,19 +405,21 @@ async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
 
 
 def _attach_feature_commands() -> None:
-    """Commands that live with their feature: ``rules``, ``import``, ``replay`` and
-    ``persisted``."""
+    """Commands that live with their feature: ``rules``, ``import``, ``replay``,
+    ``persisted`` and ``webhooks``."""
     from .imports import import_
     from .persisted import persisted
     from .preview import diff
     from .replay import replay
     from .rules import rules
+    from .webhooks import webhooks
 
     rules.add_command(diff)
     cli.add_command(rules)
     cli.add_command(import_)
     cli.add_command(replay)
     cli.add_command(persisted)
+    cli.add_command(webhooks)
 
 
 _attach_feature_commands()

@@ -30,6 +30,8 @@ from . import (
     submissions,
     subscription_lists,
     suppressions,
+    webhook_deliveries,
+    webhooks,
 )
 
 INDEXES: dict[str, list[IndexModel]] = {}
@@ -55,6 +57,8 @@ for _module in (
     subscription_lists,
     suppressions,
     privacy_audit,
+    webhooks,
+    webhook_deliveries,
 ):
     for _name, _models in _module.INDEXES.items():
         INDEXES.setdefault(_name, []).extend(_models)

@@ -40,6 +40,8 @@ ROLES["admin"] = frozenset(
         "rules:admin",
         "keys:admin",
         "privacy:admin",  # export and erase a person, issue subscription-centre links
+        "webhooks:admin",  # register webhooks, see their secrets and deliveries
+        "audit:read",  # the audit log: every caller's writes with the values they changed
     }
 )
 #: The role of a caller without an API key: it may run the subscription centre's two

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..plugin_manager import get_plugin_manager
 from ..rules.manager import RulesManager
 from ..services import dispatch
+from ..services.delivery import Worker
 from ..services.stages import DatabaseStages
 from ..store import leases
 from . import capture_sweep
@@ -92,8 +93,8 @@ async def sweep_round(state: AppState, holder: str) -> int | None:
 
 
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:
-    """Load plugins and rules, repair interrupted captures, sweep pending events, watch the
-    rules directory."""
+    """Load plugins and rules, repair interrupted captures, sweep pending events, deliver
+    webhooks (unless ``LEADGRAPH_WEBHOOK_WORKER=0``), watch the rules directory."""
     rules = await load_rules(state)
     await repair(state)
     stopping = asyncio.Event()
@@ -109,15 +110,25 @@ async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> No
                 await task
 
     stack.push_async_callback(stop_sweeping)
+    if state.settings.webhook_worker:
+        await start_webhook_worker(state, stack)
     if not rules.directory.is_dir():
         return
     stop = asyncio.Event()
     task = asyncio.create_task(rules.watch(stop), name="leadgraph-rules-watch")
+    stack.push_async_callback(_stopping, stop, task)
 
-    async def shutdown() -> None:
-        stop.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
-    stack.push_async_callback(shutdown)
+async def _stopping(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
+    stop.set()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def start_webhook_worker(state: AppState, stack: contextlib.AsyncExitStack) -> None:
+    """The webhook delivery worker, on the database the server opened, until shutdown."""
+    worker = await stack.enter_async_context(Worker(state.db, state.settings))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="leadgraph-webhooks")
+    stack.push_async_callback(_stopping, stop, task)

@@ -23,6 +23,7 @@ from strawberry.extensions import (
 from strawberry.relay.types import GlobalIDValueError
 
 from ..api.accounts import AccountMutation, AccountQuery
+from ..api.audit import AuditQuery
 from ..api.capture import CaptureMutation, CaptureQuery, ImportMutation
 from ..api.contacts import ContactMutation, ContactQuery
 from ..api.funnel import FunnelMutation, FunnelQuery, FunnelSubscription
@@ -34,6 +35,7 @@ from ..api.preview import PreviewQuery
 from ..api.privacy import PrivacyMutation, PrivacyQuery
 from ..api.rules import RulesMutation, RulesQuery
 from ..api.segments import SegmentMutation, SegmentQuery, SegmentSubscription
+from ..api.webhooks import WebhookMutation, WebhookQuery
 from ..config import Settings
 from ..db import unavailable
 from ..errors import UserError
@@ -57,6 +59,8 @@ class Query(
     RulesQuery,
     PrivacyQuery,
     PreviewQuery,
+    WebhookQuery,
+    AuditQuery,
 ):
     @strawberry.field(description="Any record by its global id.")
     async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
@@ -84,6 +88,7 @@ class Mutation(
     RulesMutation,
     SegmentMutation,
     PrivacyMutation,
+    WebhookMutation,
 ):
     pass
 
