@@ -21,7 +21,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from . import signing
 from .config import Settings, server_secret
 from .embedded import EmbeddedDatabaseError, EmbeddedMongo
-from .store import INDEXES, events
+from .store import INDEXES, events, webhook_deliveries
 
 T = TypeVar("T")
 
@@ -40,6 +40,7 @@ async def ensure_indexes(
             await db[collection].create_indexes(models)
     if indexes is None:
         await events.ensure_retention(db, event_retention_days)
+        await webhook_deliveries.ensure_retention(db, event_retention_days)  # as long
 
 
 def make_client(uri: str, **kwargs: Any) -> AsyncMongoClient:

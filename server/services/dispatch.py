@@ -35,6 +35,7 @@ from ..db import in_transaction
 from ..events import Event, from_doc, hook_name
 from ..store import events as store
 from ..store._base import now
+from . import webhooks
 
 log = logging.getLogger("leadgraph.events")
 
@@ -127,8 +128,13 @@ async def hand_to_plugins(pm: Any, event: Event) -> list[PluginFailure]:
 
 async def append(db: AsyncDatabase, pm: Any, events: Sequence[Event], session: Any) -> None:
     """Store ``events`` in the caller's transaction (one ``insert_many``); those a plugin
-    handles are stored pending."""
-    await store.append(db, events, session, pending=lambda e: wants(pm, e))
+    handles or a webhook takes are stored pending."""
+    hooks = await webhooks.listening(db) if events else []
+
+    def must_hear(event: Event) -> bool:
+        return wants(pm, event) or webhooks.taken(hooks, event.type)
+
+    await store.append(db, events, session, pending=must_hear)
 
 
 async def record(db: AsyncDatabase, pm: Any, events: Sequence[Event]) -> list[PluginFailure]:
@@ -141,10 +147,18 @@ async def record(db: AsyncDatabase, pm: Any, events: Sequence[Event]) -> list[Pl
 
 
 async def deliver(db: AsyncDatabase, pm: Any, events: Iterable[Event]) -> list[PluginFailure]:
-    """After the commit: hand ``events`` to plugins, record who failed on each, clear their
-    ``pending``.  The failures, each named once."""
+    """After the commit: queue ``events``' webhook deliveries, hand them to plugins, record
+    who failed on each, clear their ``pending``.  The failures, each named once."""
+    events = list(events)
+    try:
+        queued = await webhooks.enqueue(db, events)
+    except Exception:  # left pending: the sweep queues them
+        log.exception("could not queue the webhook deliveries of %d events", len(events))
+        queued = set()
     heard = [e for e in events if wants(pm, e)]
     if not heard:
+        if queued:
+            await store.mark_dispatched(db, list(queued))
         return []
     failures: dict[Any, list[PluginFailure]] = {}
     for event in heard:
@@ -153,7 +167,7 @@ async def deliver(db: AsyncDatabase, pm: Any, events: Iterable[Event]) -> list[P
             failures[event.id] = failed
     await store.mark_dispatched(
         db,
-        [e.id for e in heard],
+        list(dict.fromkeys([*(e.id for e in heard), *queued])),
         {oid: [_as_doc(f) for f in fs] for oid, fs in failures.items()},
     )
     return list(dict.fromkeys(f for fs in failures.values() for f in fs))

@@ -66,14 +66,22 @@ def pattern_problems(patterns: list[str], field: str) -> list[tuple[str, str]]:
     return out
 
 
-async def enqueue(db: AsyncDatabase, events: Iterable[Event]) -> int:
+async def listening(db: AsyncDatabase) -> list[dict[str, Any]]:
+    """The active webhooks (this process's copy, at most a second old)."""
+    return await ACTIVE.get(db)
+
+
+def taken(hooks: list[dict[str, Any]], event_type: str) -> bool:
+    """Whether one of ``hooks`` takes events of ``event_type``."""
+    return any(matches(hook["events"], event_type) for hook in hooks)
+
+
+async def enqueue(db: AsyncDatabase, events: Iterable[Event]) -> set[ObjectId]:
     """Store a delivery for every (active webhook, event) its patterns match, unless stored
-    already (so a dispatch run again after a crash adds nothing); how many were new.  Called
-    by the dispatcher after the commit, and by its sweep."""
+    already (so a dispatch run again after a crash adds nothing); the ids of the events some
+    webhook took.  Called by the dispatcher after the commit, and by its sweep."""
     events = list(events)
     hooks = await ACTIVE.get(db) if events else []
-    if not hooks:
-        return 0
     at = now()
     docs = [
         _delivery(hook["_id"], event, at)
@@ -81,10 +89,9 @@ async def enqueue(db: AsyncDatabase, events: Iterable[Event]) -> int:
         for hook in hooks
         if matches(hook["events"], event.type)
     ]
-    added = await deliveries.enqueue(db, docs)
-    if added:
+    if docs and await deliveries.enqueue(db, docs):
         wake()
-    return added
+    return {d["event"] for d in docs}
 
 
 def _delivery(webhook: ObjectId, event: Event, at: Any) -> dict[str, Any]:

@@ -225,3 +225,14 @@ async def redact_subject(db: AsyncDatabase, contact_id: ObjectId, session: Any =
 async def of_subject(db: AsyncDatabase, contact_id: ObjectId) -> list[dict[str, Any]]:
     """Every event about a person, oldest first (data-protection export, tests)."""
     return await db[NAME].find({"subject": contact_id}).sort("_id", ASCENDING).to_list()
+
+
+async def count(
+    db: AsyncDatabase,
+    *,
+    record: ObjectId | str | None = None,
+    actor: str | None = None,
+    types: Sequence[str] | None = None,
+) -> int:
+    """How many events the audit log's filter matches."""
+    return await db[NAME].count_documents(query(record=record, actor=actor, types=types))

@@ -11,9 +11,8 @@ from typing import Any
 
 from leadgraph.config import Settings
 from leadgraph.events import ContactUpdated, Event, LeadCreated
+from leadgraph.services import dispatch
 from leadgraph.services.delivery import Worker
-from leadgraph.services.webhooks import enqueue
-from leadgraph.store import events
 from serving import free_port, served
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -91,9 +90,8 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> A
 
 
 async def happened(db: Any, *evts: Event) -> list[Event]:
-    """Store events as a service does and dispatch them to the webhooks."""
-    await events.append(db, list(evts))
-    await enqueue(db, evts)
+    """Record events as a service does (stored in a transaction, then dispatched)."""
+    await dispatch.record(db, None, list(evts))
     return list(evts)
 
 

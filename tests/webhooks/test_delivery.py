@@ -208,7 +208,7 @@ async def test_two_workers_never_send_one_delivery_twice(api):
 async def test_dispatching_an_event_again_queues_nothing_more(api):
     hook = (await create(api, "http://127.0.0.1:9/", ["*"]))["webhook"]
     sent = await happened(api.db, contact_updated(), lead_created())
-    assert await enqueue(api.db, sent) == 0
+    assert await enqueue(api.db, sent) == {e.id for e in sent}
     assert len(await deliveries(api, hook["id"])) == 2
 
 
@@ -247,3 +247,27 @@ async def test_a_delivery_whose_event_expired_is_cancelled(api):
 async def _with(api, hook_id, check):
     found = await deliveries(api, hook_id)
     return found if found and all(check(d) for d in found) else None
+
+
+async def test_an_edit_through_the_api_reaches_the_webhook(api):
+    created = await api.gql(
+        'mutation { createContact(input: {email: "ada@example.com", jobTitle: "Intern"}) '
+        "{ ... on ContactPayload { contact { id } } } }"
+    )
+    contact = created["createContact"]["contact"]["id"]
+    async with receiving() as rx:
+        hook = (await create(api, rx.url, ["contact.updated"]))["webhook"]
+        async with delivering(api.db):
+            await api.gql(
+                'mutation($id: ID!) { updateContact(input: {id: $id, jobTitle: "Director of IT"}) '
+                "{ __typename } }",
+                {"id": contact},
+            )
+            await until(lambda: _delivered(api, hook["id"]))
+    [got] = rx.got
+    message = Webhook(hook["secret"]).verify(got.body, got.headers)
+    assert message["type"] == "contact.updated"
+    assert message["data"]["actor"] == {"name": "test admin", "role": "admin", "via": "api"}
+    assert {"field": "jobTitle", "old": "Intern", "new": "Director of IT"} in message["data"][
+        "changes"
+    ]

@@ -1,0 +1,117 @@
+"""The delivery worker as it runs in production: inside ``leadgraph serve`` (a delivery
+survives kill -9 of the server) and alone as ``leadgraph webhooks deliver``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from conftest import ROOT
+from serving import free_port
+from standardwebhooks import Webhook
+
+from .helpers import contact_updated, create, deliveries, happened, receiving, until
+
+LEADGRAPH = str(Path(sys.executable).parent / "leadgraph")
+
+
+def _env(mongo_uri: str, db_name: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MONGODB_URI": mongo_uri,
+        "LEADGRAPH_DB_NAME": db_name,
+        "LEADGRAPH_DATA_DIR": str(tmp_path),
+        "LEADGRAPH_RULES_DIR": str(ROOT / "rules"),
+        "LEADGRAPH_WEBHOOK_ALLOW_PRIVATE": "1",
+        "LEADGRAPH_WEBHOOK_TIMEOUT": "3",
+        "LEADGRAPH_WEBHOOK_LEASE_SECONDS": "1",  # the lease is at least timeout + 2 s
+        "LEADGRAPH_WEBHOOK_POLL_SECONDS": "0.1",
+        "LEADGRAPH_WEBHOOK_RETRY_BASE": "0.05",
+    }
+
+
+@contextlib.asynccontextmanager
+async def serve(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``leadgraph serve`` in a child process, once it answers /healthz."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        LEADGRAPH,
+        "serve",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+
+            async def up() -> bool:
+                assert proc.returncode is None, "leadgraph serve exited"
+                try:
+                    return (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await until(up, timeout=60)
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
+
+
+async def test_a_delivery_survives_kill_9_of_the_server(api, mongo_uri, tmp_path):
+    env = _env(mongo_uri, api.db.name, tmp_path)
+    hold = asyncio.Event()  # the endpoint is slow: the first attempt is still running
+    async with receiving(hold=hold) as rx:
+        hook = (await create(api, rx.url, ["contact.updated"]))["webhook"]
+        async with serve(env) as first:
+            [event] = await happened(api.db, contact_updated())
+            await until(lambda: _got(rx, 1))
+            first.kill()  # SIGKILL mid-attempt: nothing recorded, the lease runs out
+            await first.wait()
+        [pending] = await deliveries(api, hook["id"])
+        assert (pending["status"], pending["attempts"]) == ("PENDING", 0)
+        hold.set()
+        async with serve(env):
+            [found] = await until(lambda: _status(api, hook["id"], "DELIVERED"))
+    assert found["attempts"] == 1
+    assert [got.headers["webhook-id"] for got in rx.got] == [str(event.id)] * 2
+    for got in rx.got:
+        Webhook(hook["secret"]).verify(got.body, got.headers)
+
+
+async def test_webhooks_deliver_runs_a_worker_of_its_own(api, mongo_uri, tmp_path):
+    env = _env(mongo_uri, api.db.name, tmp_path)
+    async with receiving() as rx:
+        hook = (await create(api, rx.url, ["*"]))["webhook"]
+        await happened(api.db, contact_updated(), contact_updated())
+        proc = await asyncio.create_subprocess_exec(
+            LEADGRAPH,
+            "webhooks",
+            "deliver",
+            "--until-idle",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, errs = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, errs.decode()
+    assert "attempted 2 webhook deliveries" in errs.decode()
+    assert len(rx.got) == 2
+    assert [d["status"] for d in await deliveries(api, hook["id"])] == ["DELIVERED"] * 2
+
+
+async def _got(rx, n):
+    return len(rx.got) >= n
+
+
+async def _status(api, hook_id, status):
+    found = await deliveries(api, hook_id)
+    return found if found and all(d["status"] == status for d in found) else None
