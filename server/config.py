@@ -125,7 +125,7 @@ class Settings:
     webhook_retry_hours: float = 72.0
     webhook_disable_failures: int = 20
     webhook_disable_hours: float = 24.0
-    webhook_lease_seconds: float = 60.0  # a claimed delivery's lease (at least the timeout + 1)
+    webhook_lease_seconds: float = 60.0  # a claimed delivery's lease (at least the timeout + 2)
     webhook_concurrency: int = 8  # attempts one worker has in flight at once
     webhook_poll_seconds: float = 1.0  # how often an idle worker looks for due deliveries
 
