@@ -14,6 +14,7 @@ import httpx
 from conftest import ROOT
 from serving import free_port
 from standardwebhooks import Webhook
+from strawberry.relay import GlobalID
 
 from .helpers import contact_updated, create, deliveries, happened, receiving, until
 
@@ -36,8 +37,8 @@ def _env(mongo_uri: str, db_name: str, tmp_path: Path) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def serve(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``leadgraph serve`` in a child process, once it answers /healthz."""
+async def serve(env: dict[str, str]) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """``leadgraph serve`` in a child process, once it answers /healthz; with its URL."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         LEADGRAPH,
@@ -59,7 +60,7 @@ async def serve(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process
                     return False
 
             await until(up, timeout=60)
-        yield proc
+        yield proc, f"http://127.0.0.1:{port}"
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -71,20 +72,23 @@ async def test_a_delivery_survives_kill_9_of_the_server(api, mongo_uri, tmp_path
     hold = asyncio.Event()  # the endpoint is slow: the first attempt is still running
     async with receiving(hold=hold) as rx:
         hook = (await create(api, rx.url, ["contact.updated"]))["webhook"]
-        async with serve(env) as first:
-            [event] = await happened(api.db, contact_updated())
+        contact = await _contact(api)
+        async with serve(env) as (first, url):
+            await _edit(api, url, contact)  # the write, through the server about to be killed
             await until(lambda: _got(rx, 1))
             first.kill()  # SIGKILL mid-attempt: nothing recorded, the lease runs out
             await first.wait()
         [pending] = await deliveries(api, hook["id"])
         assert (pending["status"], pending["attempts"]) == ("PENDING", 0)
         hold.set()
-        async with serve(env):
+        async with serve(env):  # a new server process
             [found] = await until(lambda: _status(api, hook["id"], "DELIVERED"))
     assert found["attempts"] == 1
-    assert [got.headers["webhook-id"] for got in rx.got] == [str(event.id)] * 2
+    assert [got.headers["webhook-id"] for got in rx.got] == [found["eventId"]] * 2
     for got in rx.got:
-        Webhook(hook["secret"]).verify(got.body, got.headers)
+        message = Webhook(hook["secret"]).verify(got.body, got.headers)
+        assert message["type"] == "contact.updated"
+        assert message["data"]["record"]["id"] == GlobalID.from_id(contact).node_id
 
 
 async def test_webhooks_deliver_runs_a_worker_of_its_own(api, mongo_uri, tmp_path):
@@ -106,6 +110,27 @@ async def test_webhooks_deliver_runs_a_worker_of_its_own(api, mongo_uri, tmp_pat
     assert "attempted 2 webhook deliveries" in errs.decode()
     assert len(rx.got) == 2
     assert [d["status"] for d in await deliveries(api, hook["id"])] == ["DELIVERED"] * 2
+
+
+async def _contact(api) -> str:
+    out = await api.gql(
+        'mutation { createContact(input: {email: "k9@example.com", jobTitle: "Intern"}) '
+        "{ ... on ContactPayload { contact { id } } } }"
+    )
+    return out["createContact"]["contact"]["id"]
+
+
+async def _edit(api, url: str, contact: str) -> None:
+    query = (
+        'mutation($id: ID!) { updateContact(input: {id: $id, jobTitle: "Director of IT"}) '
+        "{ __typename } }"
+    )
+    headers = {"Authorization": f"Bearer {await api.key('admin')}"}
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{url}/graphql", json={"query": query, "variables": {"id": contact}}, headers=headers
+        )
+    assert answer.json()["data"]["updateContact"]["__typename"] == "ContactPayload", answer.text
 
 
 async def _got(rx, n):
