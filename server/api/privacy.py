@@ -12,7 +12,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from .. import signing
+from .. import events, signing
 from ..errors import (
     ConflictError,
     ForbiddenError,
@@ -336,15 +336,19 @@ class PrivacyMutation:
             ip=where["ip"],
             user_agent=where["userAgent"],
         )
+        # the centre's events are the person's, through the centre (no API key acts here)
+        centre = events.Actor("subscription centre", None, "centre")
+        privacy = info.context.services.privacy  # before acting_as: `services` acts for the key
         try:
-            view = await info.context.services.privacy.update_centre(
-                token,
-                subscribe=[n.strip() for n in input.subscribe or []],
-                unsubscribe=[n.strip() for n in input.unsubscribe or []],
-                unsubscribe_all=input.unsubscribe_all,
-                allow_bulk_email=input.allow_bulk_email,
-                actor=actor,
-            )
+            with events.acting_as(centre):
+                view = await privacy.update_centre(
+                    token,
+                    subscribe=[n.strip() for n in input.subscribe or []],
+                    unsubscribe=[n.strip() for n in input.unsubscribe or []],
+                    unsubscribe_all=input.unsubscribe_all,
+                    allow_bulk_email=input.allow_bulk_email,
+                    actor=actor,
+                )
         except signing.TokenRefused as exc:
             raise _refused(exc) from None
         return SubscriptionCentre.of(view)

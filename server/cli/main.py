@@ -40,6 +40,7 @@ def with_database(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> T:
         async def main() -> T:
+            act_for_the_command_line()
             async with open_database(_settings(ctx)) as conn:
                 return await fn(conn, *args, **kwargs)
 
@@ -47,6 +48,20 @@ def with_database(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
             return asyncio.run(main())
 
     return wrapper
+
+
+def act_for_the_command_line() -> None:
+    """The events a command writes are the CLI's, named by the user who ran it (the audit
+    log's actor ``{name: <user>, via: "cli"}``)."""
+    import getpass
+
+    from .. import events
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = f"uid {os.getuid()}"
+    events.act_as(events.Actor(user, None, "cli"))
 
 
 @contextlib.contextmanager

@@ -88,3 +88,53 @@ async def test_bad_filters_are_refused(api):
     assert body["errors"][0]["extensions"]["fields"][0]["field"] == "actions.0"
     body = (await api.post(AUDIT, {"record": "U2VnbWVudExpc3Q6eA=="})).json()
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_the_subscription_centre_is_the_actor_of_its_changes(api):
+    contact = await _contact(api)
+    issued = await api.gql(
+        "mutation($c: ID!) { issueSubscriptionToken(contact: $c) "
+        "{ ... on SubscriptionTokenPayload { token } } }",
+        {"c": contact},
+    )
+    token = issued["issueSubscriptionToken"]["token"]
+    answer = await api.post(
+        "mutation($t: String!) { updateSubscriptions(token: $t, input: {allowBulkEmail: true}) "
+        "{ __typename } }",
+        {"t": token},
+        role=None,
+    )
+    assert answer.json()["data"]["updateSubscriptions"]["__typename"] == "SubscriptionCentre"
+    log = (await api.gql(AUDIT, {"record": contact, "actions": ["consent.*"]}))["auditLog"]
+    assert log["nodes"], "the centre's change is in the audit log"
+    assert log["nodes"][0]["actor"] == {
+        "name": "subscription centre",
+        "role": None,
+        "via": "centre",
+    }
+
+
+async def test_a_command_line_import_is_the_actor_of_its_rows(api, mongo_uri, tmp_path):
+    import asyncio
+    import os
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "contacts.csv"
+    path.write_text("email,firstName\ncli@example.com,Cli\n")
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "LEADGRAPH_DB_NAME": api.db.name}
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "leadgraph"),
+        "import",
+        "contacts",
+        str(path),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, errs = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, errs.decode()
+    log = (await api.gql(AUDIT, {"actions": ["contact.created"]}))["auditLog"]
+    [entry] = log["nodes"]
+    assert entry["actor"]["via"] == "import"
+    assert entry["actor"]["name"]  # the user who ran the command
