@@ -12,7 +12,7 @@ from leadgraph import hookimpl
 from leadgraph.contracts import Explained, InteractionReads, Scorer, ScoringKind
 from leadgraph.rules.conditions import Compiler
 from leadgraph.rules.models import ScoringModel, ScoringRule, duration
-from leadgraph.rules.reads import condition_specs
+from leadgraph.rules.reads import condition_facts, condition_specs
 
 Points = Callable[[Mapping[str, Any], datetime], tuple[float, str | None]]
 
@@ -49,6 +49,10 @@ class PointsKind:
         specs += [r.per_event for r in model.rules if r.per_event and r.half_life is None]
         aged = [r.per_event for r in model.rules if r.per_event and r.half_life is not None]
         return InteractionReads(counts=tuple(specs), documents=tuple(aged))
+
+    def facts(self, model: ScoringModel) -> frozenset[str]:
+        """A points model reads the record fields its rules' ``when`` compare."""
+        return frozenset().union(*(condition_facts(rule.when) for rule in model.rules))
 
     def prepare(self, model: ScoringModel, conditions: Compiler) -> Scorer:
         if model.options:

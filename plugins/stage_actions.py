@@ -45,6 +45,7 @@ class HasParent:
     """The lead is linked to a contact or an account (reads no interactions)."""
 
     reads = InteractionReads()
+    facts = ("lead.parentContactId", "lead.parentAccountId")
 
     def __call__(self, facts: Mapping[str, Any]) -> bool:
         lead = facts.get("lead") or {}

@@ -153,7 +153,9 @@ class ScoringKind(Protocol):
 
     A kind may also offer ``reads(model) -> InteractionReads``: what of the interactions the
     model's scorer reads (called once per rule load).  Without it the funnel gives the scorer
-    every interaction of the lead's contacts.
+    every interaction of the lead's contacts.  And ``facts(model) -> Iterable[str]``: the
+    record fields it reads (``contact.jobTitle``); without it every edit of a contact, account
+    or lead rescores their leads (see :class:`leadgraph.rules.reads.FactReads`).
     """
 
     def prepare(self, model: ScoringModel, conditions: Compiler) -> Scorer: ...
@@ -180,7 +182,9 @@ class StageAction(Protocol):
 class StageGuard(Protocol):
     """A named lifecycle guard (``leadgraph_stage_guards``).  A guard that reads no
     interactions says so with an attribute ``reads = InteractionReads()``; without one it is
-    given every interaction of the lead's contacts."""
+    given every interaction of the lead's contacts.  ``facts`` (an iterable of
+    ``lead.parentContactId``-like paths) says which record fields it reads; without it every
+    edit rescores."""
 
     def __call__(self, facts: Mapping[str, Any]) -> bool: ...
 

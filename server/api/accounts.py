@@ -211,7 +211,8 @@ class AccountPayload:
     account: Account
     plugin_errors: list[PluginErrorType] = strawberry.field(
         default_factory=list,
-        description="Plugins that failed after the change was stored (event handlers).",
+        description="Plugins that failed while the account's leads were rescored (then their "
+        "`scoreError` is set too).",
     )
 
 
@@ -232,12 +233,17 @@ class AccountMutation:
             account=Account.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
         )
 
-    @strawberry.mutation(description="Change an account's fields.")
+    @strawberry.mutation(
+        description="Change an account's fields. When the rules read a changed field, the "
+        "leads of the account and of its contacts are rescored before the answer."
+    )
     @errors_as_data
     async def update_account(self, info: Info, input: UpdateAccountInput) -> AccountResult:
-        info.context.require("accounts:write")
+        principal = info.context.require("accounts:write")
         oid = object_id(input.id, "Account", "input.id")
-        out = await info.context.services.records.update_account(oid, account_fields(input))
+        out = await info.context.services.records.update_account(
+            oid, account_fields(input), by=principal.name
+        )
         if out is None:
             raise NotFound("Account", str(input.id))
         return AccountPayload(

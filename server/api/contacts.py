@@ -350,7 +350,8 @@ class ContactPayload:
     contact: Contact
     plugin_errors: list[PluginErrorType] = strawberry.field(
         default_factory=list,
-        description="Plugins that failed after the change was stored (event handlers).",
+        description="Plugins that failed after the change was stored (event handlers), or "
+        "while its leads were rescored (then their `scoreError` is set too).",
     )
 
 
@@ -390,7 +391,8 @@ class ContactMutation:
         description="Change a contact's fields. Preferences, consent and `subscriptions` (the "
         "exact set of lists: added ones must be active, removed ones count as unsubscribed) "
         "change through the consent service and are recorded as a `consent_changed` "
-        "interaction."
+        "interaction. The leads whose scores can follow (a field the rules read) are rescored "
+        "before the answer: `contact.leads` shows their new scores."
     )
     @errors_as_data
     async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactResult:

@@ -554,13 +554,16 @@ class LeadMutation:
             lead=Lead.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
         )
 
-    @strawberry.mutation(description="Change a lead's fields.")
+    @strawberry.mutation(
+        description="Change a lead's fields. When the rules read a changed field (or a parent "
+        "changed) the lead is rescored and follows the `updated` transitions before the answer."
+    )
     @errors_as_data
     async def update_lead(self, info: Info, input: UpdateLeadInput) -> LeadResult:
-        info.context.require("leads:write")
+        principal = info.context.require("leads:write")
         oid = object_id(input.id, "Lead", "input.id")
         fields = await lead_fields(info, input, creating=False)
-        out = await info.context.services.records.update_lead(oid, fields)
+        out = await info.context.services.records.update_lead(oid, fields, by=principal.name)
         if out is None:
             raise NotFound("Lead", str(input.id))
         return LeadPayload(

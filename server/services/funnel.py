@@ -44,7 +44,7 @@ from ..rules.ruleset import RuleSet
 from ..store import contacts, leads
 from ..store._base import now as db_now
 from . import dispatch, rollup
-from .facts import EventCounts, count_all, gather
+from .facts import EventCounts, gather
 from .history import Cause, History, Write, inferred
 
 log = logging.getLogger("leadgraph.funnel")
@@ -250,29 +250,16 @@ class Funnel:
         *,
         batch: int = 500,
         progress: Callable[[int], None] | None = None,
+        triggers: Collection[str] = (),
+        cause: Cause | None = None,
     ) -> Report:
-        """Rescore every lead matching ``query`` in batches; goes on past failing leads.  The
-        roll-ups of the accounts touched are refreshed once, at the end (every account's, when
-        every lead was rescored).
+        """Rescore every lead matching ``query`` in batches, firing ``triggers`` (see
+        :func:`leadgraph.services.rescore.rescore_leads`, the one batched road)."""
+        from .rescore import rescore_leads
 
-        The interactions the rules count are counted once, for the whole database, when the
-        run covers more than a batch of leads; a lead whose derived data would not change is
-        not written."""
-        total = Report()
-        t = db_now()
-        whole = self.ruleset is not None and await leads.count(self.db, query or {}) > batch
-        counted = await count_all(self.db, self.ruleset, t) if self.ruleset and whole else None
-        async for chunk in leads.batches(self.db, query or {}, batch):
-            report = await self.run(chunk, (), now=t, counted=counted, rollups=False)
-            report.leads = []  # not kept for the whole database
-            total.merge(report)
-            if progress is not None:
-                progress(len(chunk))
-        if query:
-            await self.rollups.refresh(total.accounts)
-        else:  # everything rescored: every account's roll-ups too
-            await self.rollups.refresh_all()
-        return total
+        return await rescore_leads(
+            self, query, batch=batch, progress=progress, triggers=triggers, cause=cause
+        )
 
     def evaluate_new(self, facts: dict[ObjectId, Facts], docs: list[dict[str, Any]]) -> None:
         """Score and advance leads not yet written (the demo seed), in place."""

@@ -271,35 +271,37 @@ class Matching(Matcher):
         oid: ObjectId,
         fields: dict[str, Any],
         then: Then | None = None,
-    ) -> tuple[dict[str, Any] | None, list[PluginFailure]]:
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[PluginFailure]]:
         """A person changed a contact's or lead's ``fields``: store them, make the record's
         keys follow (:meth:`rekey`) and append its ``contact.updated`` / ``lead.updated``
         event, in one transaction; then plugins hear it.  ``then(session, after)`` runs in
         that transaction too and gives the record returned and its own events (the consent
-        service's part of a contact edit).  The record (None: no such record) and the plugins
-        that failed.
+        service's part of a contact edit).  The record before and after (None, None: no such
+        record) and the plugins that failed.
 
         :raises Conflict: the new values are another record's key (nothing is written).
         """
         store = contacts if entity == "contact" else leads
 
-        async def work(session: Any) -> tuple[dict[str, Any] | None, list[Event]]:
+        async def work(
+            session: Any,
+        ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[Event]]:
             before = await store.get(self.db, oid, session=session)
             if before is None:
-                return None, []
+                return None, None, []
             after = await store.update(self.db, oid, fields, session=session)
             if after is None:
-                return None, []
+                return None, None, []
             await self.rekey(entity, before, after, session)
             found = updated_events(entity, before, after)
             if then is not None:
                 after, more = await then(session, after)
                 found += more
             await dispatch.append(self.db, self.pm, found, session)
-            return after, found
+            return before, after, found
 
-        after, found = await in_transaction(self.db, work)
-        return after, await dispatch.deliver(self.db, self.pm, found)
+        before, after, found = await in_transaction(self.db, work)
+        return before, after, await dispatch.deliver(self.db, self.pm, found)
 
     async def rekey(
         self,

@@ -35,6 +35,7 @@ from ..events import (
     diff,
     lead_created,
 )
+from ..rules.reads import ruleset_facts
 from ..store import (
     accounts,
     contacts,
@@ -46,9 +47,24 @@ from ..store import (
 )
 from . import dispatch
 from .consent import Actor, Consent, ConsentChange, require_lists
-from .funnel import Funnel
+from .funnel import Funnel, Report
 from .handoff import accept_new
+from .history import Cause
 from .matching import Matching
+
+#: Fields every write sets: no edit of what the rules read.
+_BOOKKEEPING = frozenset({"updatedAt", "rev"})
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The top-level fields whose values an edit changed."""
+    keys = dict.fromkeys([*before, *after])
+    return [k for k in keys if k not in _BOOKKEEPING and before.get(k) != after.get(k)]
+
+
+def edit_cause(entity: str, fields: list[str], by: str | None) -> Cause:
+    """The score history's cause of a rescore after an edit: ``update``, with who and what."""
+    return Cause("update", by=by, reason=f"{entity} edited: {', '.join(fields)}")
 
 
 @dataclass
@@ -138,7 +154,8 @@ class Records:
     ) -> Saved | None:
         """Change a contact's validated fields (keys follow, see ``Matching.edit``); its
         preferences, consent and ``subscriptions`` (the exact set of lists wanted) change
-        through the consent service in the same transaction.  None: no such contact."""
+        through the consent service in the same transaction.  Then the funnel rescores the
+        leads whose facts the edit changed (:meth:`follow_contact`).  None: no such contact."""
         fields = dict(fields)
         wanted = fields.pop("subscriptions", None)
         change = ConsentChange(
@@ -154,36 +171,112 @@ class Records:
                 return after, []
             return {**after, **applied.state}, [applied.event] if applied.event else []
 
-        doc, failures = await self.matching.edit(
+        before, after, failures = await self.matching.edit(
             "contact", oid, fields, then=then if change else None
         )
-        return Saved(doc, failures) if doc is not None else None
+        if before is None or after is None:
+            return None
+        report = await self.follow_contact(before, after, by=actor.by)
+        return Saved(after, failures + report.failures)
 
-    async def update_lead(self, oid: ObjectId, fields: dict[str, Any]) -> Saved | None:
-        """Change a lead's validated fields (keys follow, see ``Matching.edit``).  None: no
-        such lead."""
-        doc, failures = await self.matching.edit("lead", oid, fields)
-        return Saved(doc, failures) if doc is not None else None
-
-    async def update_account(self, oid: ObjectId, fields: dict[str, Any]) -> Saved | None:
+    async def update_account(
+        self, oid: ObjectId, fields: dict[str, Any], *, by: str | None = None
+    ) -> Saved | None:
         """Change an account's validated fields, with its ``account.updated`` event, in one
-        transaction.  None: no such account."""
+        transaction, then rescore the leads whose facts the edit changed
+        (:meth:`follow_account`).  None: no such account."""
 
-        async def work(session: Any) -> tuple[dict[str, Any] | None, list[Event]]:
+        async def work(session: Any) -> tuple[dict[str, Any] | None, dict[str, Any], list[Event]]:
             before = await accounts.get(self.db, oid, session=session)
             after = await accounts.update(self.db, oid, fields, session=session)
             if before is None or after is None:
-                return None, []
+                return None, {}, []
             changes = diff(before, after)
             found: list[Event] = [AccountUpdated(account_id=oid, changes=changes)]
             found = found if changes else []
             await dispatch.append(self.db, self.pm, found, session)
-            return after, found
+            return before, after, found
 
-        doc, found = await in_transaction(self.db, work)
-        if doc is None:
+        before, after, found = await in_transaction(self.db, work)
+        if before is None:
             return None
-        return Saved(doc, await dispatch.deliver(self.db, self.pm, found))
+        failures = await dispatch.deliver(self.db, self.pm, found)
+        report = await self.follow_account(before, after, by=by)
+        return Saved(after, failures + report.failures)
+
+    async def update_lead(
+        self, oid: ObjectId, fields: dict[str, Any], *, by: str | None = None
+    ) -> Saved | None:
+        """Change a lead's validated fields (keys follow, see ``Matching.edit``), then rescore
+        it if the rules read a field that changed (or its parents changed), following the
+        ``updated`` transitions.  None: no such lead."""
+        before, after, failures = await self.matching.edit("lead", oid, fields)
+        if before is None or after is None:
+            return None
+        changed = changed_fields(before, after)
+        parents = [f for f in changed if f in ("parentContactId", "parentAccountId")]
+        if not parents and not self._read("lead", changed):
+            return Saved(after, failures)
+        report = await self.funnel.run(
+            [after], {"updated"}, rollups=False, cause=edit_cause("lead", changed, by)
+        )
+        lead = report.lead(oid) or after
+        rollups = self.funnel.rollups  # the accounts it left and joined, when it moved
+        moved = await rollups.accounts_of_leads([before, lead]) if parents else set()
+        await rollups.refresh(report.accounts | moved)
+        return Saved(lead, failures + report.failures)
+
+    # ------------------------------------------------------------ the funnel follows edits
+
+    def _read(self, entity: str, changed: list[str]) -> list[str]:
+        """The ``changed`` fields of an ``entity`` the live rules read."""
+        if self.funnel.ruleset is None:
+            return []
+        return ruleset_facts(self.funnel.ruleset).read(entity, changed)
+
+    async def follow_contact(
+        self, before: dict[str, Any], after: dict[str, Any], *, by: str | None
+    ) -> Report:
+        """Rescore what a contact edit changed: its open leads when the rules read a changed
+        field; when it moved to another account, also the account-based leads of both
+        accounts (their contacts and interactions changed); and those of its account when a
+        plugin may read every contact of an account-based lead."""
+        changed = changed_fields(before, after)
+        read = self._read("contact", changed)
+        moved = "accountId" in changed
+        if not read and not moved:
+            return Report()
+        rules = self.funnel.ruleset
+        everything = rules is not None and ruleset_facts(rules).everything
+        based: list[ObjectId] = []
+        for account, wanted in (
+            (before.get("accountId"), moved),
+            (after.get("accountId"), moved or everything),
+        ):
+            if wanted and account is not None:
+                based.append(account)
+        query = leads.open_of_parents(contacts=[after["_id"]], account_based=based)
+        report = await self._follow(query, edit_cause("contact", read or changed, by))
+        if moved:  # the accounts it left and joined count its leads differently
+            await self.funnel.rollups.refresh(based)
+        return report
+
+    async def follow_account(
+        self, before: dict[str, Any], after: dict[str, Any], *, by: str | None
+    ) -> Report:
+        """Rescore what an account edit changed: when the rules read a changed field, the
+        open leads of the account and of its contacts."""
+        read = self._read("account", changed_fields(before, after))
+        if not read:
+            return Report()
+        members = await contacts.accounts_of_members(self.db, [after["_id"]])
+        query = leads.open_of_parents(contacts=members, accounts=[after["_id"]])
+        return await self._follow(query, edit_cause("account", read, by))
+
+    async def _follow(self, query: dict[str, Any] | None, cause: Cause) -> Report:
+        if query is None or self.funnel.ruleset is None:
+            return Report()
+        return await self.funnel.rescore_all(query, triggers={"updated"}, cause=cause)
 
     async def contacts_by_ids(self, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
         """Contacts as stored now, by id (one ``$in`` find)."""

@@ -248,10 +248,31 @@ async def open_of_contact(
     return await db[NAME].find(query).sort("_id", 1).to_list()
 
 
+def open_of_parents(
+    *,
+    contacts: Iterable[ObjectId] = (),
+    accounts: Iterable[ObjectId] = (),
+    account_based: Iterable[ObjectId] = (),
+) -> dict[str, Any] | None:
+    """The open leads of these parent ``contacts``, of these parent ``accounts``, and the
+    account-based leads (no parent contact) of the ``account_based`` accounts; None: none."""
+    ors: list[dict[str, Any]] = []
+    if ids := list(dict.fromkeys(contacts)):
+        ors.append({"parentContactId": {"$in": ids}})
+    if ids := list(dict.fromkeys(accounts)):
+        ors.append({"parentAccountId": {"$in": ids}})
+    if ids := list(dict.fromkeys(account_based)):
+        ors.append({"parentContactId": None, "parentAccountId": {"$in": ids}})
+    return {"status": OPEN, "$or": ors} if ors else None
+
+
 async def batches(
-    db: AsyncDatabase, query: dict[str, Any], size: int
+    db: AsyncDatabase, query: dict[str, Any], size: int, *, after: ObjectId | None = None
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """The leads matching ``query`` in ``_id`` order, ``size`` at a time."""
+    """The leads matching ``query`` (with an id above ``after``, when given) in ``_id``
+    order, ``size`` at a time."""
+    if after is not None:
+        query = {"$and": [query, {"_id": {"$gt": after}}]} if query else {"_id": {"$gt": after}}
     async for chunk in in_chunks(db[NAME].find(query).sort("_id", 1).batch_size(size), size):
         yield chunk
 
