@@ -6,6 +6,7 @@ documents; :mod:`leadgraph.rules.conditions` explains the semantics.
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,24 +33,29 @@ class Operator:
         return {path: self.mongo_op(value)}
 
 
+def _shown(value: Any) -> str:
+    """A value as the rule file or the API request wrote it (JSON, not Python's repr)."""
+    return json.dumps(value, default=str)
+
+
 def _needs_list(value: Any) -> None:
     if not isinstance(value, list):
-        raise ValueError(f"expected a list of values, got {value!r}")
+        raise ValueError(f"expected a list of values, got {_shown(value)}")
 
 
 def _needs_bool(value: Any) -> None:
     if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
+        raise ValueError(f"expected true or false, got {_shown(value)}")
 
 
 def _needs_scalar(value: Any) -> None:
     if value is None or isinstance(value, list | dict | bool):
-        raise ValueError(f"expected a number, a string or a date, got {value!r}")
+        raise ValueError(f"expected a number, a string or a date, got {_shown(value)}")
 
 
 def _needs_text(value: Any) -> None:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string, got {value!r}")
+        raise ValueError(f"expected a non-empty string, got {_shown(value)}")
 
 
 def _contains(values: list[Any], value: Any) -> bool:

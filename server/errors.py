@@ -57,6 +57,19 @@ class SegmentCycleError(Error):
 
 
 @strawberry.type(
+    description="A segment whose members cannot be computed: `SEGMENT_INVALID` (its stored "
+    "definition is not valid now: stored by an older version, or the rules or plugins changed "
+    "since; `fields` say where, fix it with updateSegment) or `SEGMENT_EVALUATION_FAILED` (it "
+    "failed when run, e.g. a plugin operator raised; the server log has the details)."
+)
+class SegmentError(Error):
+    segment: str = strawberry.field(description="The segment that cannot be evaluated.")
+    fields: list[FieldError] = strawberry.field(
+        description="What is wrong with its definition, e.g. `where.all.0.value.0`."
+    )
+
+
+@strawberry.type(
     description="A subscription-centre link that is not honoured: `reason` is `INVALID` "
     "(forged, altered, or its contact no longer exists) or `EXPIRED`."
 )

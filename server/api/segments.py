@@ -7,8 +7,7 @@ import asyncio
 import bisect
 from collections.abc import AsyncIterator
 from datetime import datetime
-from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 from bson import ObjectId
@@ -22,57 +21,41 @@ from ..errors import (
     InvalidInput,
     NotFoundError,
     SegmentCycleError,
+    SegmentError,
     ValidationError,
     errors_as_data,
 )
-from ..rules.models import SEGMENT_KINDS
-from ..rules.purposes import PURPOSES
-from ..services.segments import Catalog, SegmentRecord, Segments
+from ..services.segments import (
+    Catalog,
+    SegmentInvalid,
+    SegmentRecord,
+    Segments,
+    SegmentUnusable,
+)
 from ..store import contacts as contacts_store
 from ..store.pagination import Order, Page, decode_cursor
 from ..web import live
 from ..web.answer_cache import AnswerCache
-from .common import vocabulary_enum
 from .contacts import Contact
 from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
+from .segment_types import (
+    SegmentChanges,
+    SegmentConditionResult,
+    SegmentConsentCheck,
+    SegmentDefinition,
+    SegmentDiff,
+    SegmentEvaluation,
+    SegmentExclusion,
+    SegmentInput,
+    SegmentKind,
+    SegmentMembership,
+    SegmentPreview,
+    SegmentSource,
+    SegmentStatus,
+    _fields,
+)
 
 EVALUATIONS = live.SEGMENT_EVALUATIONS
-
-
-if TYPE_CHECKING:  # built from the rule files' vocabulary at import time; statically, an Enum
-    SegmentKind = Enum
-else:
-    SegmentKind = vocabulary_enum(
-        "SegmentKind", SEGMENT_KINDS, "How a segment's members are defined."
-    )
-
-
-@strawberry.enum(description="A draft is not live yet: publish it to make it so.")
-class SegmentStatus(Enum):
-    DRAFT = "draft"
-    PUBLISHED = "published"
-
-
-@strawberry.enum(description="Where a segment is defined.")
-class SegmentSource(Enum):
-    RULES = "rules"
-    API = "api"
-
-
-@strawberry.type(description="What defines a segment's members (by kind).")
-class SegmentDefinition:
-    where: JSON | None = strawberry.field(
-        description="dynamic: the condition, as the rule files write it."
-    )
-    include: list[str] = strawberry.field(description="compound: segments whose members are in.")
-    exclude: list[str] = strawberry.field(description="compound: segments whose members are out.")
-
-
-@strawberry.type(description="How many contacts one consent rule of the purpose excludes.")
-class SegmentExclusion:
-    reason: str
-    description: str
-    count: int
 
 
 def _services(info: Info) -> Segments:
@@ -150,12 +133,18 @@ class Segment:
     created_at: datetime | None
     updated_at: datetime | None
     published_at: datetime | None
+    error: SegmentError | None = strawberry.field(
+        description="Why its stored definition cannot be evaluated now (null when it can): "
+        "then `members`, `memberCount` and `exclusions` are null with a `SEGMENT_INVALID` "
+        "error at their path, and the other segments answer as usual."
+    )
     _record: strawberry.Private[SegmentRecord]
 
     @classmethod
     def of(cls, record: SegmentRecord) -> Segment:
         s = record.segment
-        where = s.model_dump(by_alias=True, mode="json")["where"]
+        where = record.where
+        problem = SegmentInvalid(s.name, record.problems) if record.problems else None
         return cls(
             name=s.name,
             description=s.description,
@@ -172,20 +161,25 @@ class Segment:
             created_at=record.created_at,
             updated_at=record.updated_at,
             published_at=record.published_at,
+            error=problem.to_graphql() if problem is not None else None,
             _record=record,
         )
 
-    @strawberry.field(description="Contacts in the segment now, ordered by id.")
+    @strawberry.field(
+        description="Contacts in the segment now, ordered by id (null, with a typed error, for "
+        "a segment that cannot be evaluated: see `error`)."
+    )
     async def members(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Contact]:
+    ) -> Connection[Contact] | None:
         return await contact_page(info, await member_ids(info, self._record), first, after)
 
     @strawberry.field(
         description="How many contacts are in the segment (computed at most once per "
-        "`segment_count_ttl` seconds, 60 by default, per version of the segments)."
+        "`segment_count_ttl` seconds, 60 by default, per version of the segments; null, with "
+        "a typed error, for a segment that cannot be evaluated: see `error`)."
     )
-    async def member_count(self, info: Info) -> int:
+    async def member_count(self, info: Info) -> int | None:
         counts = info.context.segment_counts
         assert counts is not None
         catalog = await _catalog(info)
@@ -198,9 +192,10 @@ class Segment:
 
     @strawberry.field(
         description="Contacts the purpose's consent rules keep out, per reason (a contact "
-        "excluded for several reasons counts under each)."
+        "excluded for several reasons counts under each; null, with a typed error, for a "
+        "segment that cannot be evaluated)."
     )
-    async def exclusions(self, info: Info) -> list[SegmentExclusion]:
+    async def exclusions(self, info: Info) -> list[SegmentExclusion] | None:
         found = await _services(info).exclusions(self._record)
         return [SegmentExclusion(reason=r, description=d, count=n) for r, d, n in found]
 
@@ -216,122 +211,14 @@ class SegmentListPayload:
     changed: int
 
 
-@strawberry.type(description="One part of a segment's definition and whether it holds.")
-class SegmentConditionResult:
-    path: str = strawberry.field(description="Where in the definition, e.g. `where.all.0`.")
-    condition: str
-    holds: bool
-
-
-@strawberry.type(description="One consent rule of the segment's purpose for this contact.")
-class SegmentConsentCheck:
-    reason: str
-    description: str
-    excludes: bool
-
-
-@strawberry.type(description="Why a contact is in a segment or not.")
-class SegmentMembership:
-    member: bool
-    matched: bool = strawberry.field(
-        description="The definition holds (condition, list, include/exclude), before consent."
-    )
-    conditions: list[SegmentConditionResult]
-    consent: list[SegmentConsentCheck]
-    excluded_by: list[str] = strawberry.field(description="The consent rules that exclude it.")
-    lead: relay.GlobalID | None = strawberry.field(
-        description="The lead that satisfied the lead criteria, if any."
-    )
-
-
-@strawberry.type(description="What a definition would select now (nothing was saved).")
-class SegmentPreview:
-    count: int
-    sample: list[Contact]
-
-
-@strawberry.type(description="A recorded evaluation of a segment's members.")
-class SegmentEvaluation:
-    segment: str
-    at: datetime
-    count: int
-    added: list[relay.GlobalID] = strawberry.field(description="Contacts in since the last one.")
-    removed: list[relay.GlobalID] = strawberry.field(description="Contacts out since the last one.")
-    reason: str
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> SegmentEvaluation:
-        return cls(
-            segment=doc["segment"],
-            at=doc["at"],
-            count=doc["count"],
-            added=[global_id("Contact", i) for i in doc.get("added") or []],  # type: ignore[misc]
-            removed=[global_id("Contact", i) for i in doc.get("removed") or []],  # type: ignore[misc]
-            reason=doc.get("reason", ""),
-        )
-
-
-@strawberry.type(description="How a segment's members changed since a recorded evaluation.")
-class SegmentDiff:
-    segment: str
-    since: datetime = strawberry.field(description="When the evaluation compared with was made.")
-    count: int = strawberry.field(description="Members now.")
-    added: list[relay.GlobalID]
-    removed: list[relay.GlobalID]
-
-
-@strawberry.input(description="A new segment (the condition as the rule files write it).")
-class SegmentInput:
-    name: str
-    description: str | None = None
-    kind: SegmentKind = SegmentKind("dynamic")
-    purpose: str | None = strawberry.field(
-        default=None, description=f"One of: {', '.join(PURPOSES)}."
-    )
-    subscription_list: str | None = None
-    where: JSON | None = strawberry.field(default=None, description="dynamic: the condition.")
-    include: list[str] | None = None
-    exclude: list[str] | None = None
-
-
-@strawberry.input(description="Changes to a segment; omitted fields stay, null clears.")
-class SegmentChanges:
-    description: str | None = strawberry.UNSET
-    kind: SegmentKind | None = strawberry.UNSET
-    purpose: str | None = strawberry.UNSET
-    subscription_list: str | None = strawberry.UNSET
-    where: JSON | None = strawberry.UNSET
-    include: list[str] | None = strawberry.UNSET
-    exclude: list[str] | None = strawberry.UNSET
-
-
-_FIELDS = {
-    "description": "description",
-    "kind": "kind",
-    "purpose": "purpose",
-    "subscription_list": "subscription_list",
-    "where": "where",
-    "include": "include",
-    "exclude": "exclude",
-}
-
-
-def _fields(input: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for attr in _FIELDS:
-        value = getattr(input, attr, strawberry.UNSET)
-        if value is not strawberry.UNSET:
-            out[attr] = value.value if isinstance(value, Enum) else value
-    return out
-
-
 SegmentResult = Annotated[
     SegmentPayload
     | ValidationError
     | NotFoundError
     | ForbiddenError
     | ConflictError
-    | SegmentCycleError,
+    | SegmentCycleError
+    | SegmentError,
     strawberry.union("SegmentResult"),
 ]
 SegmentListResult = Annotated[
@@ -339,7 +226,7 @@ SegmentListResult = Annotated[
     strawberry.union("SegmentListResult"),
 ]
 SegmentEvaluationResult = Annotated[
-    SegmentEvaluation | NotFoundError | ForbiddenError,
+    SegmentEvaluation | NotFoundError | ForbiddenError | SegmentError,
     strawberry.union("SegmentEvaluationResult"),
 ]
 
@@ -519,13 +406,17 @@ class SegmentSubscription:
 
 
 async def contact_segments(info: Info, contact_id: ObjectId) -> list[str]:
-    """The names of the published segments the contact is in."""
+    """The names of the published segments the contact is in (a segment that cannot be
+    evaluated is left out: its own fields say why)."""
     catalog = await _catalog(info)
     out = []
     for name, record in catalog.by_name.items():
-        if record.status != "published":
+        if record.status != "published" or record.problems:
             continue
-        ids = await member_ids(info, record)
+        try:
+            ids = await member_ids(info, record)
+        except SegmentUnusable:
+            continue
         at = bisect.bisect_left(ids, contact_id)
         if at < len(ids) and ids[at] == contact_id:
             out.append(name)

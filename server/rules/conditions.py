@@ -135,6 +135,9 @@ def fact_problem(fact: str, known: set[str], allowed: tuple[str, ...]) -> str | 
     if fact in known:
         return None
     parts = fact.split(".")
+    if any(not part or part.startswith("$") or "\0" in part for part in parts):
+        # a wildcard's sub-field becomes a query path: `$...` would be an operator there
+        return f"unknown fact {fact!r}: a field name is not empty and does not start with $"
     for i in range(len(parts) - 1, 0, -1):
         if ".".join(parts[:i]) + ".*" in known:
             return None

@@ -184,12 +184,17 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
+_TAGS = frozenset(("all", "any", "not", "event", "fact"))
+
+
 def locate(data: Any, loc: tuple[Any, ...], *, key: bool = False) -> Mark:
     """The position of the node at pydantic location ``loc`` (the nearest existing parent)."""
     mark: Mark = getattr(data, "mark", (1, 1))
     node = data
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
+        if isinstance(node, PosDict) and not last and loc[i + 1] in node and part in _TAGS:
+            continue  # a condition's union tag (`fact` of {fact, op, value}), not its key
         if isinstance(node, PosDict) and part in node:
             mark = node.key_marks[part] if (key and last) else node.value_marks[part]
             node = node[part]

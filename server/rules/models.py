@@ -7,11 +7,13 @@ camelCase as stored; the keys of the rule files themselves are snake_case.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -19,6 +21,7 @@ from pydantic import (
     Field,
     StringConstraints,
     Tag,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -53,6 +56,56 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+_INT64 = 2**63
+
+
+def _scalar(value: Any) -> Any:
+    """A value a comparison may hold: a string, number, boolean, date or null. Never an
+    object: a value reaches MongoDB inside the operator's filter, where ``{"$regex": ...}``
+    would be an operator the rule never wrote."""
+    if isinstance(value, dict):
+        ops = sorted(k for k in value if isinstance(k, str) and k.startswith("$"))
+        said = f" ({', '.join(ops)} is not an operator here: use `op:`)" if ops else ""
+        raise ValueError(
+            f"expected a string, a number, a boolean, a date or null, got an object{said}"
+        )
+    if isinstance(value, list):
+        raise ValueError("expected a string, a number, a boolean, a date or null, got a list")
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        raise ValueError("an integer beyond 64 bits cannot be compared with stored values")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    if value is not None and not isinstance(value, str | int | float | datetime):
+        raise ValueError(f"expected a string, a number, a boolean, a date or null: {value!r}")
+    return value
+
+
+Scalar = Annotated[
+    Any,
+    AfterValidator(_scalar),
+    WithJsonSchema({"type": ["string", "number", "boolean", "null"]}),
+]
+
+
+def _shape(value: Any) -> str:
+    return "List" if isinstance(value, list) else "Scalar"
+
+
+# An array a field may equal (``eq: [news]``, ``in: [[news], []]``): a list of scalars.
+_Item = Annotated[
+    Annotated[list[Scalar], Tag("List")] | Annotated[Scalar, Tag("Scalar")], Discriminator(_shape)
+]
+#: What ``value`` of ``{fact, op, value}`` may be: a scalar, or a list of scalars and arrays of
+#: scalars (what each operator takes of these is the operator's ``check``). The tags are
+#: capitalised so that the rule-file loader, which names a value's nearest lowercase key,
+#: still says ``value``.
+Value = Annotated[
+    Annotated[list[_Item], Tag("List")] | Annotated[Scalar, Tag("Scalar")],
+    Discriminator(_shape),
+    BeforeValidator(_as_datetime),
+]
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -65,7 +118,7 @@ class Compare(Rule):
 
     fact: str = Field(description="`contact.`, `lead.`, `account.` or `interaction.` + a field.")
     op: str = Field(default="eq", description="eq, ne, in, not_in, gt, gte, lt, lte, exists, ...")
-    value: Annotated[Any, BeforeValidator(_as_datetime)] = None
+    value: Value = None
 
 
 class AllOf(Rule):

@@ -13,137 +13,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pydantic
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..db import in_transaction
-from ..errors import Conflict, InvalidInput, NotFound, SegmentCycleError, UserError
+from ..errors import Conflict, InvalidInput, NotFound
 from ..events import Event, SegmentMembershipChanged
 from ..rules.models import AnyOf, Condition, NotOf, Segment
 from ..rules.purposes import PURPOSES
-from ..rules.ruleset import RuleSet, segment_cycle, segment_problems
+from ..rules.ruleset import RuleSet, segment_cycle
 from ..rules.segments import Explanation, Facts, exclusion_rules, explain
 from ..store import segment_evaluations, segment_members, segment_plans
 from ..store import segments as store
 from ..store.segment_query import SegmentQuery, contacts_where
 from . import dispatch
-
-
-class SegmentCycle(UserError):
-    """A compound segment would include or exclude itself through others."""
-
-    code = "SEGMENT_CYCLE"
-
-    def __init__(self, cycle: list[str]) -> None:
-        self.cycle = cycle
-        super().__init__(f"segment cycle: {' -> '.join(cycle)}")
-
-    @property
-    def extensions(self) -> dict[str, Any]:
-        return {"code": self.code, "cycle": self.cycle}
-
-    def to_graphql(self) -> SegmentCycleError:
-        return SegmentCycleError(message=str(self), code=self.code, cycle=self.cycle)
-
-
-@dataclass(frozen=True)
-class SegmentRecord:
-    """One segment as the API shows it, whatever its source."""
-
-    segment: Segment
-    source: str  # "rules" | "api"
-    status: str  # "draft" | "published"
-    id: ObjectId | None = None
-    rev: int = 0
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    published_at: datetime | None = None
-
-    @property
-    def name(self) -> str:
-        return self.segment.name
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """Every segment visible now, by name, and a version that changes with any of them."""
-
-    by_name: Mapping[str, SegmentRecord]
-    version: str
-
-    def get(self, name: str) -> SegmentRecord | None:
-        return self.by_name.get(name)
-
-    def segment(self, name: str) -> Segment | None:
-        found = self.by_name.get(name)
-        return found.segment if found else None
-
-    def graph(self) -> dict[str, list[str]]:
-        return {n: [*r.segment.include, *r.segment.exclude] for n, r in self.by_name.items()}
-
-
-def _record(doc: dict[str, Any]) -> SegmentRecord:
-    return SegmentRecord(
-        segment=Segment.model_validate(
-            {
-                "name": doc["name"],
-                "description": doc.get("description") or "",
-                "kind": doc["kind"],
-                "where": json.loads(doc["where"]) if doc.get("where") else None,
-                "include": doc.get("include") or [],
-                "exclude": doc.get("exclude") or [],
-                "purpose": doc.get("purpose"),
-                "subscription_list": doc.get("subscriptionList"),
-            }
-        ),
-        source="api",
-        status=doc.get("status", "draft"),
-        id=doc["_id"],
-        rev=doc.get("rev", 0),
-        created_at=doc.get("createdAt"),
-        updated_at=doc.get("updatedAt"),
-        published_at=doc.get("publishedAt"),
-    )
-
-
-def _data_path(data: Any, loc: tuple[Any, ...]) -> list[str]:
-    """A pydantic error location as a path into the input (union tags left out)."""
-    out: list[str] = []
-    node = data
-    for part in loc:
-        if (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        ):
-            node = node[part]
-        else:
-            continue
-        out.append(str(part))
-    return out
-
-
-FIELDS = {  # Segment model field -> API input field
-    "name": "name",
-    "description": "description",
-    "kind": "kind",
-    "where": "where",
-    "include": "include",
-    "exclude": "exclude",
-    "purpose": "purpose",
-    "subscription_list": "subscriptionList",
-}
-
-
-def _field(loc: tuple[Any, ...] | list[str], prefix: str) -> str:
-    parts = [str(p) for p in loc]
-    if parts:
-        parts[0] = FIELDS.get(parts[0], parts[0])
-    return ".".join([prefix, *parts]) if parts else prefix
+from .segment_records import (
+    Catalog,
+    SegmentCycle,
+    SegmentEvaluationFailed,
+    SegmentInvalid,
+    SegmentRecord,
+    SegmentUnusable,
+    evaluating,
+    problems_of,
+    record_of,
+)
 
 
 @dataclass
@@ -173,7 +71,7 @@ class Segments:
         for doc in await store.all_segments(self.db):
             digest.update(f"\0{doc['name']}:{doc.get('rev', 0)}".encode())
             if doc["name"] not in out:
-                out[doc["name"]] = _record(doc)
+                out[doc["name"]] = record_of(doc, ruleset)
         return Catalog(out, digest.hexdigest()[:16])
 
     async def get(self, name: str, catalog: Catalog | None = None) -> SegmentRecord:
@@ -188,18 +86,9 @@ class Segments:
         """A segment from API input (``where`` as the rule files write it), checked like a
         rule file's: raises :class:`InvalidInput` with each problem's path."""
         data = {k: v for k, v in fields.items() if v is not None}
-        try:
-            segment = Segment.model_validate(data)
-        except pydantic.ValidationError as exc:
-            raise InvalidInput(
-                [
-                    (_field(_data_path(data, tuple(e["loc"])), prefix), e["msg"])
-                    for e in exc.errors()
-                ]
-            ) from exc
-        problems = segment_problems(self._rules(), segment, ())
-        if problems:
-            raise InvalidInput([(_field(p.loc, prefix), p.message) for p in problems])
+        segment, problems = problems_of(data, self._rules(), prefix)
+        if problems or segment is None:
+            raise InvalidInput(problems)
         return segment
 
     def parse_condition(self, where: Any, field: str) -> Condition:
@@ -241,7 +130,7 @@ class Segments:
             doc = await store.insert(self.db, {**self._stored(segment), "status": "draft"})
         except store.NameTaken as exc:
             raise Conflict(f"a segment named {segment.name!r} already exists") from exc
-        return _record(doc)
+        return record_of(doc, self._rules())
 
     @staticmethod
     def _stored(segment: Segment) -> dict[str, Any]:
@@ -268,6 +157,8 @@ class Segments:
         """Change a segment's definition; it becomes a draft again until published."""
         record = await self._own(name)
         current = record.segment.model_dump(by_alias=True)
+        if record.problems:  # an invalid stored segment: its condition as stored, to be fixed
+            current["where"] = record.stored_where
         merged = {**current, **changes}
         if changes.get("kind") not in (None, record.segment.kind):
             for key in ("where", "include", "exclude"):  # the old kind's definition goes
@@ -281,7 +172,7 @@ class Segments:
         )
         if doc is None:
             raise Conflict(f"segment {name!r} changed meanwhile; read it again and retry")
-        return _record(doc)
+        return record_of(doc, self._rules())
 
     async def delete(self, name: str) -> SegmentRecord:
         """Delete a segment no other segment names; its list and evaluations go with it."""
@@ -300,13 +191,14 @@ class Segments:
         """Make a draft live and record its members (the first point ``segmentDiff`` and
         ``segmentMembershipChanged`` compare with)."""
         record = await self._own(name)
+        record.usable()  # an invalid one is not published (nor evaluated)
         doc = await store.update(
             self.db, name, record.rev, {"status": "published", "publishedAt": datetime.now(UTC)}
         )
         if doc is None:
             raise Conflict(f"segment {name!r} changed meanwhile; read it again and retry")
         await self.evaluate(name, reason="published")
-        return _record(doc)
+        return record_of(doc, self._rules())
 
     async def change_list(
         self,
@@ -336,16 +228,18 @@ class Segments:
         else:
             changed = await segment_members.remove(self.db, record.id, ids)
         doc = await store.update(self.db, name, record.rev, {})  # a new version: caches renew
-        return (_record(doc) if doc else record), changed
+        return (record_of(doc, self._rules()) if doc else record), changed
 
     # ------------------------------------------------------------ members
 
     async def members(
         self, record: SegmentRecord, catalog: Catalog | None = None, now: datetime | None = None
     ) -> list[ObjectId]:
-        """The segment's members now, sorted by id."""
+        """The segment's members now, sorted by id (:class:`SegmentInvalid` for a stored
+        segment that is not valid now, :class:`SegmentEvaluationFailed` when it fails)."""
+        segment = record.usable()
         catalog = catalog or await self.catalog()
-        return await _Evaluation(self, catalog, now or datetime.now(UTC)).members(record.segment)
+        return await _Evaluation(self, catalog, now or datetime.now(UTC)).members(segment)
 
     async def preview(self, segment: Segment) -> list[ObjectId]:
         """The members a definition would have now (nothing is stored)."""
@@ -356,15 +250,16 @@ class Segments:
     async def exclusions(self, record: SegmentRecord) -> list[tuple[str, str, int]]:
         """(reason, description, how many contacts it excludes) per consent rule of the
         segment's purpose; a contact excluded for several reasons counts under each."""
-        rules = exclusion_rules(record.segment)
+        rules = exclusion_rules(record.usable())
         if not rules:
             return []
         run = _Evaluation(self, await self.catalog(), datetime.now(UTC))
         candidates = set(await run.candidates(record.segment))
         out = []
-        for rule in rules:
-            hit = await contacts_where(self._rules(), self.db, rule.when, run.now, candidates)
-            out.append((rule.reason, rule.description, len(hit)))
+        with evaluating(record.name):
+            for rule in rules:
+                hit = await contacts_where(self._rules(), self.db, rule.when, run.now, candidates)
+                out.append((rule.reason, rule.description, len(hit)))
         return out
 
     async def explain(self, record: SegmentRecord, contact_id: ObjectId) -> Explanation:
@@ -375,13 +270,19 @@ class Segments:
         catalog = await self.catalog()
         on = await segment_members.listed(self.db, contact_id)
         listed = {n for n, r in catalog.by_name.items() if r.id is not None and r.id in on}
-        return explain(
-            self._rules(),
-            record.segment,
-            Facts(**found),
-            resolve=catalog.segment,
-            listed=lambda name: name in listed,
-        )
+
+        def resolve(name: str) -> Segment | None:
+            ref = catalog.get(name)
+            return ref.usable() if ref is not None else None
+
+        with evaluating(record.name):
+            return explain(
+                self._rules(),
+                record.usable(),
+                Facts(**found),
+                resolve=resolve,
+                listed=lambda name: name in listed,
+            )
 
     # ------------------------------------------------------------ evaluations
 
@@ -445,10 +346,14 @@ class _Evaluation:
     async def members(self, segment: Segment) -> list[ObjectId]:
         if segment.name in self._busy:  # a cycle stored by two concurrent updates
             raise SegmentCycle([*self._busy[self._busy.index(segment.name) :], segment.name])
+        stored = self.catalog.get(segment.name)
+        if stored is not None and segment is stored.segment:
+            stored.usable()  # an invalid stored segment: SegmentInvalid, for it and its users
         if segment.name not in self._done or segment is not self.catalog.segment(segment.name):
             self._busy.append(segment.name)
             try:
-                found = await self._compute(segment)
+                with evaluating(segment.name):
+                    found = await self._compute(segment)
             finally:
                 self._busy.pop()
             if segment is not self.catalog.segment(segment.name):
@@ -497,4 +402,13 @@ def _none_of(conditions: list[Condition]) -> Condition:
     return NotOf.model_validate({"not": AnyOf(any=conditions)})
 
 
-__all__ = ["PURPOSES", "Catalog", "SegmentCycle", "SegmentRecord", "Segments"]
+__all__ = [
+    "PURPOSES",
+    "Catalog",
+    "SegmentCycle",
+    "SegmentEvaluationFailed",
+    "SegmentInvalid",
+    "SegmentRecord",
+    "SegmentUnusable",
+    "Segments",
+]
