@@ -46,6 +46,7 @@ from ..store._base import now as db_now
 from . import dispatch, rollup
 from .facts import EventCounts, gather
 from .history import Cause, History, Write, inferred
+from .preview import changed
 
 log = logging.getLogger("leadgraph.funnel")
 
@@ -193,10 +194,10 @@ class Funnel:
                 if e.failure is not None:
                     report.failed.append(LeadFailure(doc["_id"], e.failure))
                     log.warning("lead %s: %s", doc["_id"], e.failure)
-                elif e.update is None:
-                    report.unchanged += 1
-                else:
+                elif changed(doc, after):  # counted as a preview counts
                     report.changed += 1
+                else:
+                    report.unchanged += 1
             if not retry:
                 break
             pending = await leads.by_ids_list(self.db, retry)

@@ -186,6 +186,16 @@ def _points(entry: dict[str, Any] | None) -> dict[str, float]:
     return out
 
 
+def changed(lead: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether a lead's outcome changed: a model's score, grade or ``salesReady``, the lead's
+    ``salesReady`` or its stage (the one definition a preview and a rescore count by)."""
+    old, new = entries(lead), entries(after)
+    if any(_essence(old.get(m)) != _essence(new.get(m)) for m in dict.fromkeys([*old, *new])):
+        return True
+    ready = bool(lead.get("salesReady")) != bool(after.get("salesReady"))
+    return ready or lead.get("stage") != after.get("stage")
+
+
 @dataclass
 class _Tally:
     """Running totals of a preview."""

@@ -154,6 +154,9 @@ async def test_a_preview_writes_nothing_and_counts_what_a_rescore_then_changes(w
     assert reloaded["reloadRules"]["version"] == preview["rulesVersion"]
     result = await asyncio.to_thread(cli_run, env, "rescore")
     assert result.exit_code == 0, result.stderr
+    # the rescore counts what the preview counted, not every lead it wrote
+    unchanged = preview["leads"] - preview["changed"]
+    assert f": {preview['changed']} changed, {unchanged} unchanged" in result.stderr
     after = await snapshot(api.db)
     happened = changes(leads, after["leads"])
     assert happened["scoreChanged"] == preview["scoreChanged"]
