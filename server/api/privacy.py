@@ -363,9 +363,9 @@ class PrivacyMutation:
     ) -> SubscriptionTokenResult:
         info.context.require("privacy:admin")
         oid = object_id(contact, "Contact", "contact")
-        ttl = timedelta(days=expires_in_days)
-        if not timedelta(days=1) <= ttl <= MAX_TOKEN_TTL:
+        if not 1 <= expires_in_days <= MAX_TOKEN_TTL.days:  # before timedelta (it overflows)
             raise InvalidInput("expiresInDays", f"must be between 1 and {MAX_TOKEN_TTL.days}")
+        ttl = timedelta(days=expires_in_days)
         issued = await info.context.services.privacy.issue_token(oid, ttl)
         if issued is None:
             raise NotFound("Contact", str(contact))
