@@ -68,6 +68,8 @@ class Settings:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 4000
+    max_selections: int = 5000  # fields, fragments and spreads once fragments are expanded
+    request_deadline: float = 10.0  # seconds to validate and run a query (0: no deadline)
     default_page_size: int = 20  # a connection's page when neither first nor last is given
     max_page_size: int = 100  # the largest first/last a connection accepts
     max_list_length: int = 100  # the longest list any argument (or input field) may hold

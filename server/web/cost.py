@@ -8,7 +8,8 @@ Every request's operation is priced from its validated document with the variabl
   cost of its selection by its page size: ``first``/``last``, or the default page size when
   neither is given;
 - a field with a list argument (``nodes(ids:)``) multiplies it by the longest list given;
-- nested multipliers multiply, fragments count where they are spread, and every branch of an
+- nested multipliers multiply, fragments count where they are spread (each fragment is priced
+  once and multiplied by its spreads: the document is never expanded), and every branch of an
   abstract type counts (the cost is an upper bound, never an undercount).
 
 :class:`QueryCost` (a schema extension, beside the depth, alias and token limits) rejects
@@ -45,6 +46,8 @@ from graphql import (
     type_from_ast,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from starlette.responses import Response
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
 from ..config import Settings
@@ -127,10 +130,13 @@ class _Pricer:
         self.variables = variables
         self.pricing = pricing
         self._spreading: set[str] = set()  # validation forbids cycles; never loop anyway
+        self._priced: dict[str, int] = {}  # each fragment priced once, whatever its spreads
+        self.visited = 0  # nodes priced: at most the document's, never its expansion
 
     def selection(self, parent: GraphQLNamedType, selection_set: SelectionSetNode) -> int:
         total = 0
         for node in selection_set.selections:
+            self.visited += 1
             if isinstance(node, FieldNode):
                 total += self.field(parent, node)
             elif isinstance(node, InlineFragmentNode):
@@ -139,15 +145,23 @@ class _Pricer:
                 )
                 total += self.selection(get_named_type(on) or parent, node.selection_set)
             elif isinstance(node, FragmentSpreadNode):
-                name = node.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None or name in self._spreading:
-                    continue
-                self._spreading.add(name)
-                on = type_from_ast(self.schema, fragment.type_condition)
-                total += self.selection(get_named_type(on) or parent, fragment.selection_set)
-                self._spreading.discard(name)
+                total += self.fragment(parent, node.name.value)
         return total
+
+    def fragment(self, parent: GraphQLNamedType, name: str) -> int:
+        """A fragment's cost, computed at its first spread and reused at the others."""
+        priced = self._priced.get(name)
+        if priced is not None:
+            return priced
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self._spreading:
+            return 0
+        self._spreading.add(name)
+        on = type_from_ast(self.schema, fragment.type_condition)
+        cost = self.selection(get_named_type(on) or parent, fragment.selection_set)
+        self._spreading.discard(name)
+        self._priced[name] = cost
+        return cost
 
     def field(self, parent: GraphQLNamedType, node: FieldNode) -> int:
         if not (is_object_type(parent) or is_interface_type(parent)):
@@ -251,7 +265,8 @@ class QueryCost(SchemaExtension):
             return None
         retry_after = max(1, math.ceil(wait))
         response = getattr(ctx.context, "response", None)
-        if response is not None and hasattr(response, "headers"):  # HTTP (not WebSocket)
+        request = getattr(ctx.context, "request", None)
+        if isinstance(response, Response) and not isinstance(request, WebSocket):  # HTTP
             response.status_code = 429
             response.headers["Retry-After"] = str(retry_after)
         return GraphQLError(

@@ -28,6 +28,8 @@ from a document (see docs/architecture.md, "Types from documents") is plain.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +43,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLString,
+    OperationType,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import Path, Undefined, gather_with_cancel
@@ -48,6 +51,8 @@ from strawberry import relay
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+
+from .validation import DEADLINE, DeadlineExceeded
 
 _SLOW = object()  # a value the plain path does not answer: the field takes the ordinary path
 # the function behind `Node.id` (bound to each Node type, so compared unbound)
@@ -220,7 +225,28 @@ def _node_id_read(parent_type: GraphQLObjectType) -> Read | None:
 
 
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's execution context, answering plain fields in place (module docstring)."""
+    """Strawberry's execution context, answering plain fields in place (module docstring),
+    and answering ``REQUEST_TIMEOUT`` for a query still running at the request's deadline
+    (:mod:`leadgraph.web.validation`).  Mutations run to their end: stopping one midway could
+    leave a write half done; subscriptions have no deadline."""
+
+    def execute_collected_root_fields(self, *args: Any, **kwargs: Any) -> Any:
+        result = super().execute_collected_root_fields(*args, **kwargs)
+        deadline = DEADLINE.get()
+        if (
+            deadline is None
+            or self.operation.operation != OperationType.QUERY
+            or not self.is_awaitable(result)
+        ):
+            return result
+        return self._within(result, deadline)
+
+    async def _within(self, result: Any, deadline: tuple[float, float]) -> Any:
+        try:
+            async with asyncio.timeout(deadline[0] - time.monotonic()):
+                return await result
+        except TimeoutError:
+            raise DeadlineExceeded(deadline[1]) from None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

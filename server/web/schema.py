@@ -11,15 +11,7 @@ import logging
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache
 from strawberry.relay.types import GlobalIDValueError
 
 from ..api.accounts import AccountMutation, AccountQuery
@@ -42,6 +34,7 @@ from ..errors import UserError
 from .cost import QueryCost
 from .execution import FastExecutionContext
 from .rate_limit import RateLimiter
+from .validation import CheckedValidation, ValidationResults
 
 log = logging.getLogger("leadgraph")
 
@@ -132,28 +125,25 @@ DOCUMENT_CACHE = 1024  # parsed and validated documents kept per process (LRU)
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The schema with the request limits of ``settings`` (depth, aliases, tokens, cost and
-    the per-key rate limit, whose buckets live as long as the schema).
+    """The schema with the request limits of ``settings`` (tokens; depth, aliases and
+    selections measured without expanding fragments; the deadline; cost and the per-key rate
+    limit, whose buckets live as long as the schema).
 
-    Parsing and validation are cached per query text (LRU, :data:`DOCUMENT_CACHE`): the depth
-    and alias rules are built once here, so a repeated query hits the validation cache with
-    the same rules.  Plain fields are answered in place (:mod:`leadgraph.web.execution`)."""
+    Parsing and validation are cached per document (LRU, :data:`DOCUMENT_CACHE`; see
+    :mod:`leadgraph.web.validation`).  Plain fields are answered in place
+    (:mod:`leadgraph.web.execution`)."""
     settings = settings or Settings()
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    limits = [
-        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    validations = ValidationResults(settings, DOCUMENT_CACHE)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         execution_context_class=FastExecutionContext,
         extensions=[
-            lambda: AddValidationRules(limits),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=DOCUMENT_CACHE),
-            lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
+            lambda: CheckedValidation(validations),
             lambda: QueryCost(settings, limiter),
             lambda: MaskInternalErrors(
                 should_mask_error=_should_mask, error_message="Internal server error"

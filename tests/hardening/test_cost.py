@@ -333,3 +333,22 @@ def test_limits_are_read_from_the_environment():
     assert settings.max_page_size == Settings().max_page_size
     with pytest.raises(ValueError, match="LEADGRAPH_MAX_PAGE_SIZE must be a number"):
         Settings.from_env({"LEADGRAPH_MAX_PAGE_SIZE": "lots"})
+
+
+async def test_a_rate_limited_operation_over_a_websocket_is_typed(mongo_uri, db):
+    from .ws import open_socket, recv_for
+
+    page = "{ contacts(first: 100) { edges { node { id firstName lastName email } } } }"  # 601
+    async with serve(mongo_uri, db, rate_limit_per_second=1.0, rate_limit_burst=1000) as api:
+        async with open_socket(api, await api.key("socket")) as sock:
+            await sock.subscribe("1", page)
+            first = await recv_for(sock, "1")
+            assert first["type"] == "next" and "errors" not in first["payload"], first
+            assert (await recv_for(sock, "1"))["type"] == "complete"
+            await sock.subscribe("2", page)
+            second = await recv_for(sock, "2")
+        assert second["type"] == "error", second  # graphql-transport-ws: refused before it ran
+        (error,) = second["payload"]
+        assert error["extensions"]["code"] == "RATE_LIMITED"  # not an internal error
+        assert 150 <= error["extensions"]["retryAfter"] <= 601
+        assert error["message"].startswith("rate limit of key 'socket' reached: retry in ")
