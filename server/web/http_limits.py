@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -42,10 +43,40 @@ class Rejected(Exception):
         )
 
 
+# JSON (RFC 8259) has no NaN or Infinity, and a number too large for a double is no number the
+# API can store: Python's json module accepts all three, so they are refused here.
+MAX_INT_DIGITS = 100
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJson(f"the number {text[:40]} is too large")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _NotJson(f"a number has more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
 def check_json(text: str | bytes, max_depth: int, what: str = "the request body") -> Any:
     """Parse JSON the API accepts: valid UTF-8, at most ``max_depth`` deep, no lone surrogates."""
     try:
-        value = json.loads(text)
+        value = json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
+    except _NotJson as exc:
+        raise Rejected(400, f"{what} is not valid JSON: {exc}", "BAD_REQUEST") from None
     except RecursionError:
         raise Rejected(400, f"{what} is nested too deeply", "BAD_REQUEST") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError

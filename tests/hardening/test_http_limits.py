@@ -160,3 +160,33 @@ async def test_a_non_string_authorization_in_connection_init_is_refused(api, aut
             await recv(ws, timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
     assert (await api.gql(QUERY["query"]))["contacts"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "9" * 1000],
+    ids=["nan", "inf", "-inf", "1e400", "-1e400", "1000-digits"],
+)
+async def test_numbers_json_does_not_have_are_400(api, limited, number):
+    """JSON has no NaN or Infinity, and 1e400 is no double: Python's json module accepts them
+    (and an integer of over 4,300 digits fails with its own sys.set_int_max_str_digits() hint)."""
+    body = (
+        '{"query": "mutation($d: JSON!) { recordInteraction(input: {contact: \\"x\\", '
+        'type: \\"custom\\", details: $d}) { __typename } }", "variables": {"d": {"n": '
+        + number
+        + "}}}"
+    ).encode()
+    response = await limited.post(body)
+    assert response.status_code == 400, response.text
+    assert error_code(response) == "BAD_REQUEST"
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith("the request body is not valid JSON"), message
+    assert "sys." not in message and "set_int_max_str_digits" not in message
+    response = await limited.http.get(
+        f"{limited.url}/graphql",
+        params={**QUERY, "variables": '{"n": ' + number + "}"},
+        headers=limited.headers,
+    )
+    assert response.status_code == 400, response.text
+    assert error_code(response) == "BAD_REQUEST"
+    assert await api.db.interactions.count_documents({}) == 0
