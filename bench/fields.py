@@ -231,7 +231,7 @@ async def raw_nested(db: AsyncDatabase) -> bytes:
             }
         }
 
-    end = pagination.encode_cursor("createdAt", page_docs[-1]) if page_docs else None
+    end = pagination.encode_cursor("createdAt", page_docs[-1], "contacts") if page_docs else None
     body = {
         "data": {
             "contacts": {

@@ -231,9 +231,9 @@ async def children_page(
     assert n is not None
     window = [query] if query else []
     if after is not None:
-        window.append(order.after(after, arg="after"))
+        window.append(order.after(after, arg="after", scope=collection))
     if before is not None:
-        window.append(order.after(before, reverse=True, arg="before"))
+        window.append(order.after(before, reverse=True, arg="before", scope=collection))
     narrowed = window[0] if len(window) == 1 else ({"$and": window} if window else {})
     loaders = info.context.loaders
     key = Children.of(
@@ -247,7 +247,14 @@ async def children_page(
     if forward and last is not None:  # both: the last `last` of the first `first`
         has_previous = has_previous or len(docs) > last
         docs = docs[-last:] if last else []
-    page = Page(docs, has_next=has_next, has_previous=has_previous, order=order, filter=query)
+    page = Page(
+        docs,
+        has_next=has_next,
+        has_previous=has_previous,
+        order=order,
+        filter=query,
+        scope=collection,
+    )
 
     async def count() -> int:
         return await loaders.child_counts.load(Children.of(collection, field, parent, query))

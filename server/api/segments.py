@@ -89,11 +89,15 @@ async def member_ids(info: Info, record: SegmentRecord) -> list[ObjectId]:
     return found
 
 
+# the scope of member-list cursors (a page of a segment's sorted member ids)
+MEMBERS = "segment members"
+
+
 def _page(info: Info, ids: list[ObjectId], first: int | None, after: str | None) -> Any:
     first, _ = check_page_args(info, first, None)
     start = 0
     if after is not None:
-        _, last_id = decode_cursor("_id", after, "after")
+        _, last_id = decode_cursor("_id", after, "after", MEMBERS)
         start = bisect.bisect_right(ids, last_id)
     return start, ids[start : start + (first or 0)]
 
@@ -111,6 +115,7 @@ async def contact_page(
         order=Order("_id"),
         filter={},
         total=len(ids),
+        scope=MEMBERS,
     )
     return connection(page, Contact.from_doc, known_count(len(ids)))
 

@@ -78,10 +78,11 @@ def _xor(data: bytes, stream: bytes) -> bytes:
     return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
 
 
-def encode_cursor(field: str, doc: dict[str, Any]) -> str:
-    """The opaque cursor of ``doc``'s position in an ordering by ``field`` then ``_id``."""
+def encode_cursor(field: str, doc: dict[str, Any], scope: str = "") -> str:
+    """The opaque cursor of ``doc``'s position in an ordering by ``field`` then ``_id``, in the
+    connection ``scope`` (the collection it pages): a cursor is good for that connection only."""
     mac_key, enc_key = _cursor_keys()
-    plain = bson.encode({"f": field, "v": _get(doc, field), "i": doc["_id"]})
+    plain = bson.encode({"c": scope, "f": field, "v": _get(doc, field), "i": doc["_id"]})
     tag = hmac.digest(mac_key, _VERSION + plain, "sha256")[:_TAG]
     sealed = _VERSION + tag + _xor(plain, _keystream(enc_key, tag, len(plain)))
     return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
@@ -107,21 +108,23 @@ def _open(cursor: str) -> dict[str, Any] | None:
         data = bson.decode(plain, codec_options=_CODEC)
     except (InvalidBSON, ValueError):  # pragma: no cover - authenticated, so ours
         return None
-    if set(data) != {"f", "v", "i"} or not isinstance(data["v"], _SCALARS):
+    if set(data) != {"c", "f", "v", "i"} or not isinstance(data["v"], _SCALARS):
         return None  # pragma: no cover - authenticated, so ours
     return data
 
 
-def decode_cursor(field: str, cursor: str, arg: str = "cursor") -> tuple[Any, Any]:
+def decode_cursor(field: str, cursor: str, arg: str = "cursor", scope: str = "") -> tuple[Any, Any]:
     """``(sort value, _id)`` of a cursor made by :func:`encode_cursor` for ``field``.
 
     Raises :class:`InvalidCursor` (``BAD_USER_INPUT`` naming ``arg``) for anything else:
     garbage, a truncated or altered cursor, one signed with another secret, or one made for
-    another ordering.
+    another ordering or another connection (a ``contacts`` cursor given to ``leads``).
     """
     data = _open(cursor)
     if data is None:
         raise InvalidCursor("is not a cursor this server issued (malformed or altered)", arg)
+    if data["c"] != scope:
+        raise InvalidCursor(f"was made for another connection, not {scope or 'this one'}", arg)
     if data["f"] != field:
         raise InvalidCursor(f"was made for ordering by {data['f']!r}, not {field!r}", arg)
     return data["v"], data["i"]
@@ -155,9 +158,11 @@ class Order:
         direction = -1 if self.descending != reverse else 1
         return [(self.field, direction), ("_id", direction)]
 
-    def after(self, cursor: str, reverse: bool = False, arg: str = "cursor") -> dict[str, Any]:
+    def after(
+        self, cursor: str, reverse: bool = False, arg: str = "cursor", scope: str = ""
+    ) -> dict[str, Any]:
         """Filter for documents strictly after ``cursor`` in this order (or before, reversed)."""
-        value, oid = decode_cursor(self.field, cursor, arg)
+        value, oid = decode_cursor(self.field, cursor, arg, scope)
         op = "$lt" if self.descending != reverse else "$gt"
         f = self.field
         if not self.nullable:
@@ -182,6 +187,7 @@ class Page:
     order: Order
     filter: dict[str, Any]
     total: int | None = None  # known when the page was cut from an in-memory list
+    scope: str = ""  # the connection (collection) its cursors are good for
     # cursors already encoded, by document id: an edge's cursor and pageInfo's end cursor are
     # one encryption
     _cursors: dict[Any, str] = field(default_factory=dict, repr=False, compare=False)
@@ -189,7 +195,7 @@ class Page:
     def cursor(self, doc: dict[str, Any]) -> str:
         cursor = self._cursors.get(doc["_id"])
         if cursor is None:
-            cursor = self._cursors[doc["_id"]] = encode_cursor(self.order.field, doc)
+            cursor = self._cursors[doc["_id"]] = encode_cursor(self.order.field, doc, self.scope)
         return cursor
 
 
@@ -236,11 +242,14 @@ async def _paginate(
     projection: dict[str, Any] | None,
 ) -> Page:
     hint = order.index if (after is not None or before is not None) else None
+    scope = collection.name
     if last is not None and first is None:
         query = _and(
             filter,
-            order.after(before, reverse=True, arg="before") if before is not None else {},
-            order.after(after, arg="after") if after is not None else {},
+            order.after(before, reverse=True, arg="before", scope=scope)
+            if before is not None
+            else {},
+            order.after(after, arg="after", scope=scope) if after is not None else {},
         )
         docs = (
             await collection.find(query, projection, batch_size=last + 1, hint=hint)
@@ -251,12 +260,17 @@ async def _paginate(
         has_previous = len(docs) > last
         docs = list(reversed(docs[:last]))
         return Page(
-            docs, has_next=before is not None, has_previous=has_previous, order=order, filter=filter
+            docs,
+            has_next=before is not None,
+            has_previous=has_previous,
+            order=order,
+            filter=filter,
+            scope=scope,
         )
     query = _and(
         filter,
-        order.after(after, arg="after") if after is not None else {},
-        order.after(before, reverse=True, arg="before") if before is not None else {},
+        order.after(after, arg="after", scope=scope) if after is not None else {},
+        order.after(before, reverse=True, arg="before", scope=scope) if before is not None else {},
     )
     # the whole page in one reply (no getMore for pages over 101 documents)
     batch = first + 1 if first is not None else BATCH_ALL
@@ -266,4 +280,11 @@ async def _paginate(
     docs = await cursor.to_list()
     has_next = first is not None and len(docs) > first
     docs = docs[:first] if first is not None else docs
-    return Page(docs, has_next=has_next, has_previous=after is not None, order=order, filter=filter)
+    return Page(
+        docs,
+        has_next=has_next,
+        has_previous=after is not None,
+        order=order,
+        filter=filter,
+        scope=scope,
+    )

@@ -96,6 +96,22 @@ async def test_altered_truncated_forged_and_foreign_cursors_are_bad_user_input(p
     assert (await page(api, after=cursor)).json()["data"]["contacts"]["edges"]
 
 
+
+LEADS = """query($a: String) {
+  leads(first: 2, after: $a, orderBy: {field: CREATED_AT}) { edges { cursor } } }"""
+
+
+async def test_a_cursor_is_good_only_for_its_own_connection(people):
+    """Issue 16 point 11: a ``contacts`` cursor (same ordering field) is refused by ``leads``,
+    a nested ``interactions`` one by ``contacts``; each still works where it was made."""
+    api = people
+    conn = (await page(api, "CREATED_AT")).json()["data"]["contacts"]
+    contact_cursor = conn["pageInfo"]["endCursor"]
+    bad(await api.post(LEADS, {"a": contact_cursor}), "after")
+    bad(await api.post(NESTED, {"a": contact_cursor}), "after")
+    assert "errors" not in (await page(api, "CREATED_AT", after=contact_cursor)).json()
+
+
 async def test_the_secret_is_kept_in_the_data_dir_so_processes_agree(tmp_path):
     settings = Settings(data_dir=tmp_path / "data")
     first = server_secret(settings)
