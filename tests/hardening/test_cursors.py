@@ -96,7 +96,6 @@ async def test_altered_truncated_forged_and_foreign_cursors_are_bad_user_input(p
     assert (await page(api, after=cursor)).json()["data"]["contacts"]["edges"]
 
 
-
 LEADS = """query($a: String) {
   leads(first: 2, after: $a, orderBy: {field: CREATED_AT}) { edges { cursor } } }"""
 
