@@ -29,6 +29,9 @@ query($n: Int!) {
 """
 
 
+PAGE_COLLECTIONS = {"api_keys", "contacts", "accounts", "leads", "interactions"}
+
+
 class Reads(monitoring.CommandListener):
     """Counts the read commands sent to one database."""
 
@@ -37,7 +40,13 @@ class Reads(monitoring.CommandListener):
         self.counts: Counter[str] = Counter()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.database_name == self.db_name and event.command_name in READS:
+        if event.database_name != self.db_name or event.command_name not in READS:
+            return
+        # only what the page reads: the server's periodic sweeps (events, captures, webhook
+        # deliveries, leases) share the client and may run during the request
+        key = "collection" if event.command_name == "getMore" else event.command_name
+        target = event.command.get(key)
+        if target in PAGE_COLLECTIONS or target == 1:  # 1: a database aggregate ($documents)
             self.counts[event.command_name] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
