@@ -53,6 +53,14 @@ async def test_a_running_server_finishes_an_interrupted_capture(db: Any) -> None
         fresh = {"formId": "webinar", "fields": '{"email": "bob@example.com"}'}
         await pending_captures.start(db, {**fresh, "interactionType": "form_submitted"})
         await until(lambda: db.interactions.count_documents({"contactId": cid}))
+
+        async def only_the_fresh_note_left() -> bool:
+            return await db.pending_captures.count_documents({}) == 1
+
+        # the interrupted note goes with the interaction's transaction; on an engine whose
+        # commit shows one collection a moment before the other, wait for both to be seen
+        await until(only_the_fresh_note_left)
+        await asyncio.sleep(0.3)  # a few more rounds (every 0.1 s): the fresh note stays
         (interaction,) = await db.interactions.find({"contactId": cid}).to_list()
         assert interaction["formId"] == "webinar"
         assert await db.submissions.find_one({"_id": "sub-1"}) is not None
