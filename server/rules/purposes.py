@@ -18,8 +18,10 @@ from .models import AllOf, AnyOf, Compare, Condition
 class Purpose:
     """What a purpose requires of a contact.
 
-    ``email``: the contact needs an email address and must not have unsubscribed from the
-    segment's subscription list; ``bulk``: ``preferences.allowBulkEmail`` must be true;
+    ``email``: the contact needs an email address, must allow email at all
+    (``preferences.allowEmail``: it blocks every email, commercial and transactional) and must
+    not have unsubscribed from the segment's subscription list; ``bulk``:
+    ``preferences.allowBulkEmail`` must be true;
     ``min_consent``: ``consent.level`` at least this (in the order of
     :data:`~leadgraph.contracts.CONSENT_LEVELS`); ``children``: a child
     (``consent.isChild``) needs a guardian (``consent.guardian``) who consented.
@@ -81,6 +83,14 @@ def exclusions(purpose: str | None, subscription_list: str | None = None) -> lis
         out.append(
             Exclusion("no_email", "The contact has no email address.", _blank("contact.email"))
         )
+        out.append(
+            Exclusion(
+                "email_not_allowed",
+                "The contact allows no email at all, commercial or transactional "
+                "(preferences.allowEmail).",
+                Compare(fact="contact.preferences.allowEmail", op="ne", value=True),
+            )
+        )
     if p.bulk:
         out.append(
             Exclusion(
@@ -124,6 +134,7 @@ def exclusions(purpose: str | None, subscription_list: str | None = None) -> lis
 
 REASONS: tuple[str, ...] = (
     "no_email",
+    "email_not_allowed",
     "bulk_email_not_allowed",
     "unsubscribed",
     "consent_too_low",

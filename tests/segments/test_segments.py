@@ -110,6 +110,7 @@ async def test_each_consent_exclusion_is_counted_and_explained(api):
     counts = {e["reason"]: e["count"] for e in data["segment"]["exclusions"]}
     assert counts == {
         "no_email": 1,
+        "email_not_allowed": 0,
         "bulk_email_not_allowed": 1,
         "unsubscribed": 1,
         "consent_too_low": 1,
