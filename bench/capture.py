@@ -20,14 +20,15 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from _harness import api_key, indexes
 from _server import leadgraph_server
-from leadgraph.db import ensure_indexes, make_client
+from leadgraph.db import make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.plugin_manager import get_plugin_manager
 from leadgraph.rules.manager import RulesManager
 from leadgraph.services import Services
 from leadgraph.services.importing import run_import
-from leadgraph.store import contacts, keys
+from leadgraph.store import contacts
 from pymongo import InsertOne, monitoring
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +40,8 @@ SUBMIT = """mutation($input: SubmitFormInput!) { submitForm(input: $input) {
 async def bench_submissions(uri: str, n: int, clients: int) -> tuple[float, float]:
     client = make_client(uri)
     db = client["bench_submit"]
-    await ensure_indexes(db)
-    key, _ = await keys.create(db, "marketer", "bench")
+    await indexes(db)
+    key = await api_key(db, "marketer")
     async with leadgraph_server(uri, db.name) as url, httpx.AsyncClient(timeout=60) as http:
         headers = {"Authorization": f"Bearer {key}"}
         queue = list(range(n))
@@ -66,7 +67,7 @@ async def bench_submissions(uri: str, n: int, clients: int) -> tuple[float, floa
         http_rate = n / (time.perf_counter() - t)
 
     raw = client["bench_submit_raw"]
-    await ensure_indexes(raw)
+    await indexes(raw)
     t = time.perf_counter()
     for i in range(n):
         email, form = f"p{i}@example.com", f"form-{i % 5}"
@@ -118,7 +119,7 @@ async def commands_per_submission(uri: str, n: int) -> tuple[float, Counter[str]
     counter = _Counter()
     client = make_client(uri, event_listeners=[counter])
     db = client["bench_commands"]
-    await ensure_indexes(db)
+    await indexes(db)
     pm = get_plugin_manager()
     rules = RulesManager(ROOT / "rules", pm)
     assert rules.reload() and rules.current is not None, rules.errors
@@ -139,7 +140,7 @@ async def bench_import(uri: str, rows: int) -> tuple[float, float]:
     data = ("\n".join(lines) + "\n").encode()
 
     db = client["bench_import"]
-    await ensure_indexes(db)
+    await indexes(db)
     t = time.perf_counter()
     services = Services(db, None, None)
     summary = await run_import(
@@ -154,7 +155,7 @@ async def bench_import(uri: str, rows: int) -> tuple[float, float]:
     assert summary.created == rows, summary
 
     raw = client["bench_import_raw"]
-    await ensure_indexes(raw)
+    await indexes(raw)
     docs = [
         contacts.new_document(
             {

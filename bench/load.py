@@ -24,12 +24,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import httpx
-from _harness import percentile
+from _harness import api_key, empty, indexes, percentile, setup
 from _server import leadgraph_server
-from leadgraph.db import ensure_indexes, make_client
+from leadgraph.db import make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.services.seed import seed_demo
-from leadgraph.store import keys
 from strawberry.relay import GlobalID
 
 NESTED = """query { contacts(first: 20) { edges { node {
@@ -113,9 +112,14 @@ async def main() -> None:
     client = make_client(uri)
     db = client["bench_load"]
     await client.drop_database(db.name)
-    await ensure_indexes(db)
-    await seed_demo(db, n_contacts=args.contacts, interactions_per_contact=10)
-    key, _ = await keys.create(db, "admin", "load")
+    await indexes(db)
+
+    async def seed() -> None:
+        await empty(db)  # a retried set-up does not seed twice
+        await seed_demo(db, n_contacts=args.contacts, interactions_per_contact=10)
+
+    await setup("seeding", seed)
+    key = await api_key(db, "admin", "load")
     contacts = [
         str(GlobalID("Contact", str(d["_id"]))) async for d in db.contacts.find({}, {"_id": 1})
     ]

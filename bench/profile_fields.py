@@ -17,12 +17,11 @@ import pstats
 import uuid
 
 import httpx
+from _harness import seed_with_key
 from fields import NESTED, SCALARS
 from leadgraph.config import Settings
-from leadgraph.db import Connection, ensure_indexes, make_client
+from leadgraph.db import Connection, make_client
 from leadgraph.embedded import EmbeddedMongo
-from leadgraph.services.seed import seed_demo
-from leadgraph.store import keys
 from leadgraph.web.app import create_app
 
 
@@ -30,9 +29,7 @@ async def run(args: argparse.Namespace, uri: str) -> None:
     client = make_client(uri)
     db = client[f"bench_profile_{uuid.uuid4().hex[:8]}"]
     try:
-        await ensure_indexes(db)
-        await seed_demo(db, n_contacts=args.contacts)
-        key, _ = await keys.create(db, "admin", "bench")
+        key = await seed_with_key(db, args.contacts)
         settings = Settings(max_page_size=500, secret="profile")
         app = create_app(settings, Connection(client=client, db=db, embedded=None, uri=uri))
         body = (

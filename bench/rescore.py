@@ -36,10 +36,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _harness import percentile
+from _harness import empty, indexes, percentile, setup
 from bson import ObjectId
 from leadgraph.contracts import CONTACT_ROLES, INTERACTION_TYPES
-from leadgraph.db import ensure_indexes, make_client
+from leadgraph.db import make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.services import Services
@@ -56,6 +56,12 @@ CHUNK = 10_000
 
 
 # ---------------------------------------------------------------- data
+
+
+async def regenerate(db: AsyncDatabase, n_leads: int, n_interactions: int, now: datetime) -> None:
+    """``generate`` into an emptied ``db`` (so a retried set-up does not generate twice)."""
+    await empty(db)
+    await generate(db, n_leads, n_interactions, now)
 
 
 async def generate(db: AsyncDatabase, n_leads: int, n_interactions: int, now: datetime) -> None:
@@ -320,10 +326,10 @@ async def main() -> None:
         with EmbeddedMongo(":memory:") as server:
             client = make_client(server.uri)
             db = client["bench_rescore"]
-            await ensure_indexes(db)
+            await indexes(db)
             t = time.perf_counter()
             now = datetime.now(UTC)
-            await generate(db, n_leads, n_interactions, now)
+            await setup("generating the data", lambda: regenerate(db, n_leads, n_interactions, now))
             print(
                 f"generated {n_leads:,} leads, {n_leads // 2:,} contacts, "
                 f"{n_interactions:,} interactions in {time.perf_counter() - t:.1f}s",
