@@ -10,7 +10,7 @@ import pytest
 from pymongo.errors import AutoReconnect, OperationFailure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from _harness import setup  # noqa: E402
+from _harness import setup
 
 
 class Flaky:
