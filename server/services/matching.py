@@ -342,6 +342,18 @@ class Matching(Matcher):
         if dropped:
             await match_keys.release_values(self.db, rid, dropped, session=session)
 
+    async def claim_own(self, entity: Entity, record: dict[str, Any], session: Any = None) -> None:
+        """Claim, for ``record``, its keys under every strategy of ``entity`` that nobody holds
+        (a record entered by hand or imported under other rules has none yet).  A merge calls it
+        for each duplicate before moving the duplicate's keys onto the survivor as aliases, so
+        the merged-away values find the survivor whichever road a record comes by later."""
+        keys = list(self.keys(entity, record))
+        held = await match_keys.find_many(self.db, keys, session=session)
+        meta = {"collection": COLLECTIONS[entity], "merged": True}
+        await match_keys.claim_all(
+            self.db, [k for k in keys if k not in held], record["_id"], meta, session=session
+        )
+
     # ------------------------------------------------------------ duplicates
 
     async def duplicate_groups(self, entity: Entity = "contact") -> list[dict[str, Any]]:

@@ -183,6 +183,7 @@ class Merging:
             for dup in dups:
                 tag = {"mergeId": merge_id, "contactId": dup["_id"]}
                 await merges.move_children(db, dup["_id"], survivor_id, tag, session=session)
+                await self.matching.claim_own("contact", dup, session)
                 kids = await match_keys.keys_of(db, [dup["_id"]], session=session)
                 await match_keys.reassign(db, kids, survivor_id, session=session, alias=True)
                 moved_keys[str(dup["_id"])] = kids

@@ -89,6 +89,7 @@ async def test_export_holds_everything_about_the_person(api):
     keys = {k["_id"] for k in doc["matchKeys"]}
     assert keys == {
         "contacts:email:ann.lee@example.com",
+        "contacts:email:ann.alt@example.com",  # the merged-away email, now her alias
         "leads:email+formId:ann.lee@example.com|trial",
     }
     assert doc["opportunities"] == []  # none qualified yet
