@@ -99,6 +99,10 @@ class Settings:
     # to a persisted query sent with GET (0: it stores it and revalidates with its ETag).
     persisted_only: bool = False
     persisted_max_age: int = 0
+    # What a client's APQ request may register (any API key; never a caller without one): a
+    # text of at most this many UTF-8 bytes, comments included, and this many queries per key.
+    max_persisted_query_bytes: int = 20 * 1024
+    max_persisted_queries_per_key: int = 100
     # The record of what changed (docs/events.md): days events are kept (a TTL index), and
     # seconds after which an event no plugin handler has heard yet (its process died between
     # the commit and the dispatch) is handed to the handlers by the sweep.

@@ -3,7 +3,12 @@
 
 Document: ``_id`` (the lower-case hex SHA-256 of the query text), ``query``, ``source``
 (``client``: registered by a client's APQ request; ``cli``: ``leadgraph persisted add``),
-``name`` (operation names, for listing), ``createdAt``.
+``name`` (operation names, for listing), ``registeredBy`` (the id of the API key whose APQ
+request registered it; None for ``cli``), ``createdAt``.
+
+``persisted_query_quotas``: ``_id`` (an API key's id), ``count`` (the queries that key has
+registered): the per-key registration quota, taken atomically so that concurrent requests
+(in any number of processes) never register more than the quota.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from ._base import now
 
 NAME = "persisted_queries"
 
-INDEXES: dict[str, list[IndexModel]] = {NAME: []}  # looked up by _id only
+QUOTAS = "persisted_query_quotas"
+
+INDEXES: dict[str, list[IndexModel]] = {NAME: [], QUOTAS: []}  # looked up by _id only
 
 
 def query_hash(query: str) -> str:
@@ -33,7 +40,13 @@ async def get(db: AsyncDatabase, sha256: str) -> str | None:
     return doc["query"] if doc else None
 
 
-async def add(db: AsyncDatabase, query: str, source: str, name: str | None = None) -> bool:
+async def add(
+    db: AsyncDatabase,
+    query: str,
+    source: str,
+    name: str | None = None,
+    registered_by: str | None = None,
+) -> bool:
     """Register ``query`` under its hash; True when it was new.  Idempotent and safe when two
     processes register the same query at once (the hash is the ``_id``)."""
     doc = {
@@ -41,6 +54,7 @@ async def add(db: AsyncDatabase, query: str, source: str, name: str | None = Non
         "query": query,
         "source": source,
         "name": name,
+        "registeredBy": registered_by,
         "createdAt": now(),
     }
     try:
@@ -48,6 +62,34 @@ async def add(db: AsyncDatabase, query: str, source: str, name: str | None = Non
     except DuplicateKeyError:
         return False
     return True
+
+
+async def registered_count(db: AsyncDatabase, key_id: str) -> int:
+    """How many queries the API key ``key_id`` has registered (its quota used)."""
+    doc = await db[QUOTAS].find_one({"_id": key_id}, {"count": 1})
+    return int(doc["count"]) if doc else 0
+
+
+async def add_within_quota(db: AsyncDatabase, query: str, key_id: str, quota: int) -> str:
+    """Register a query a client's APQ request sent, counted against its key's ``quota``:
+    ``"added"``, ``"known"`` (already registered: nothing counted) or ``"quota"`` (the key
+    has registered ``quota`` queries: nothing stored).
+
+    The slot is taken first with a conditional upsert (a full key matches no document, and
+    the upsert's insert then collides on ``_id``), so concurrent registrations never pass the
+    quota; a registration that finds its query already stored gives its slot back."""
+    if quota <= 0:
+        return "quota"
+    try:
+        await db[QUOTAS].update_one(
+            {"_id": key_id, "count": {"$lt": quota}}, {"$inc": {"count": 1}}, upsert=True
+        )
+    except DuplicateKeyError:
+        return "quota"
+    if await add(db, query, "client", registered_by=key_id):
+        return "added"
+    await db[QUOTAS].update_one({"_id": key_id}, {"$inc": {"count": -1}})
+    return "known"
 
 
 async def list_all(db: AsyncDatabase) -> list[dict[str, Any]]:

@@ -15,6 +15,20 @@ With ``LEADGRAPH_PERSISTED_ONLY=1`` only registered hashes run (``leadgraph pers
 registers a front end's queries at deploy): a query sent as text is refused with
 ``PERSISTED_QUERY_REQUIRED``, a registration with ``PERSISTED_QUERY_NOT_ALLOWED``.
 
+Who may register, and how much (issue 16 point 5):
+
+- a client's APQ registration needs an API key (any role: a read-only front end registers
+  its queries too); a caller without one (the subscription centre's public operations) runs
+  its query but registers nothing;
+- a registered text is at most ``max_persisted_query_bytes`` UTF-8 bytes, comments and
+  whitespace included (they are stored too): a longer one is refused before it runs with
+  ``PERSISTED_QUERY_TOO_LARGE``;
+- each API key registers at most ``max_persisted_queries_per_key`` queries (its quota,
+  counted atomically across processes; a query already registered costs nothing): past it,
+  ``PERSISTED_QUERY_QUOTA_EXCEEDED``, before it runs;
+- ``leadgraph persisted add`` (the operator's deploy-time allow-list) is bounded by neither:
+  whoever runs it holds the database.
+
 Registered queries live in MongoDB (``store.persisted_queries``), so every server process
 knows them; each process keeps the ones it used in a bounded in-memory LRU cache.
 """
@@ -24,13 +38,18 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..store import persisted_queries as store
+from .auth import PUBLIC_ROLE, Principal
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 NOT_FOUND = "PersistedQueryNotFound"  # the message Apollo clients look for
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -46,6 +65,25 @@ class PersistedQueryError(Exception):
     ) -> None:
         super().__init__(message)
         self.message, self.code, self.status, self.headers = message, code, status, headers
+
+
+@dataclass(frozen=True)
+class Registrar:
+    """Who asks to register (their API key's id; None: a caller without a key) and the limits
+    that apply (from the settings)."""
+
+    key_id: str | None
+    max_bytes: int
+    quota: int
+
+    @classmethod
+    def of(cls, principal: Principal | None, settings: Settings) -> Registrar:
+        key_id = principal.key_id if principal is not None else None
+        if principal is not None and principal.role == PUBLIC_ROLE:
+            key_id = None  # the subscription centre's callers: per address, not a key
+        return cls(
+            key_id, settings.max_persisted_query_bytes, settings.max_persisted_queries_per_key
+        )
 
 
 class PersistedQueries:
@@ -75,10 +113,15 @@ class PersistedQueries:
             self._cache.popitem(last=False)
 
     async def resolve(
-        self, db: AsyncDatabase, query: str | None, extensions: dict[str, Any] | None
+        self,
+        db: AsyncDatabase,
+        query: str | None,
+        extensions: dict[str, Any] | None,
+        registrar: Registrar | None = None,
     ) -> tuple[str | None, str | None]:
         """``(query to run, query to register once it ran)`` for a request; raises
-        :class:`PersistedQueryError` for a miss, a mismatch or what the mode refuses."""
+        :class:`PersistedQueryError` for a miss, a mismatch, what the mode refuses and a
+        registration over the size or the caller's quota (``registrar``; None: no key)."""
         persisted = (extensions or {}).get("persistedQuery")
         if persisted is None:
             if self.persisted_only and query is not None:
@@ -114,12 +157,44 @@ class PersistedQueries:
                 "here (LEADGRAPH_PERSISTED_ONLY): register it with `leadgraph persisted add`",
                 "PERSISTED_QUERY_NOT_ALLOWED",
             )
+        if registrar is None or registrar.key_id is None:
+            return query, None  # runs, registers nothing: registering needs an API key
+        await self._check_limits(db, query, registrar)
         return query, query
 
-    async def register(self, db: AsyncDatabase, query: str) -> None:
-        """Store a query a client sent with its hash (after it ran without a request error)."""
-        await store.add(db, query, "client")
+    @staticmethod
+    async def _check_limits(db: AsyncDatabase, query: str, registrar: Registrar) -> None:
+        size = len(query.encode())
+        if size > registrar.max_bytes:
+            raise PersistedQueryError(
+                f"a persisted query is at most {registrar.max_bytes} bytes, comments and "
+                f"whitespace included; this one has {size} (LEADGRAPH_MAX_PERSISTED_QUERY_BYTES)",
+                "PERSISTED_QUERY_TOO_LARGE",
+            )
+        assert registrar.key_id is not None
+        if await store.registered_count(db, registrar.key_id) >= registrar.quota:
+            raise PersistedQueryError(
+                quota_message(registrar.quota), "PERSISTED_QUERY_QUOTA_EXCEEDED"
+            )
+
+    async def register(self, db: AsyncDatabase, query: str, registrar: Registrar) -> bool:
+        """Store a query a client sent with its hash (after it ran without a request error),
+        within its key's quota; False when a concurrent registration took the last slot (the
+        query ran; it is not stored)."""
+        assert registrar.key_id is not None
+        outcome = await store.add_within_quota(db, query, registrar.key_id, registrar.quota)
+        if outcome == "quota":
+            return False
         self._remember((db.name, store.query_hash(query)), query)
+        return True
+
+
+def quota_message(quota: int) -> str:
+    return (
+        f"this API key has registered its {quota} persisted queries "
+        "(LEADGRAPH_MAX_PERSISTED_QUERIES_PER_KEY): send the query as text, or have the "
+        "operator register it with `leadgraph persisted add`"
+    )
 
 
 def read_queries(path: Path) -> list[tuple[str, str | None]]:

@@ -56,7 +56,7 @@ from . import key_states
 from .auth import PUBLIC_FIELDS, PUBLIC_ROLE, Principal, bearer_token
 from .context import Context
 from .loaders import Loaders
-from .persisted import PersistedQueryError
+from .persisted import PersistedQueryError, Registrar
 
 if TYPE_CHECKING:
     from .app import AppState
@@ -464,14 +464,15 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             allowed = {OperationType.QUERY}
         persisted = self.state.persisted
         assert persisted is not None
+        registrar = Registrar.of(context.principal, self.state.settings)
         query, register = await persisted.resolve(
-            context.db, request_data.query, request_data.extensions
+            context.db, request_data.query, request_data.extensions, registrar
         )
         request_data.query = query
         result = await self._execute(request_adapter, context, root_value, request_data, allowed)
         request_error = result.data is None and bool(result.errors)
         if register is not None and not request_error:
-            await persisted.register(context.db, register)
+            await persisted.register(context.db, register, registrar)
         if (
             request_adapter.method == "GET"
             and query is not None
