@@ -9,39 +9,31 @@ name is defined twice) are collected with their file, line and column, and
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES, Scorer
-from ..plugin_manager import (
-    PluginError,
-    Provided,
-    check_hooks,
-    collect,
-    get_plugin_manager,
-    guarded,
+from ..contracts import INTERACTION_TYPES, Scorer
+from ..plugin_manager import PluginError, Provided, check_hooks, collect, get_plugin_manager
+from .checks import (
+    Checker,
+    check_lifecycle,
+    check_matching,
+    check_scoring,
+    check_segment,
+    check_segments,
+    check_tests,
+    declared_interaction_types,
+    only_one,
+    segment_cycle,
 )
-from .conditions import (
-    Compiler,
-    fact_problem,
-    in_event,
-    interaction_type_problem,
-    known_facts,
-    walk,
-)
+from .conditions import Compiler, known_facts
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid, locate, parse_bytes, read_file, rule_files
 from .models import (
-    INTERACTION_TYPE_NAME,
-    Compare,
-    Condition,
-    Event,
-    EventSpec,
     Lifecycle,
     Matching,
     MatchingDefaults,
@@ -52,10 +44,6 @@ from .models import (
     Strategy,
     Survivorship,
 )
-from .purposes import PURPOSES
-
-COUNTS = "contact.insights.counts."  # + an interaction type
-TYPE_NAME = re.compile(INTERACTION_TYPE_NAME)
 
 DEFAULT_MATCHING = Matching(
     strategies=[
@@ -136,410 +124,13 @@ def content_version(files: list[tuple[str, bytes]]) -> str:
     return digest.hexdigest()[:16]
 
 
-@dataclass
-class _Checker:
-    registry: Registry
-    limits: RuleLimits = DEFAULT_LIMITS
-    errors: list[RuleError] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
-    interaction_types: Mapping[str, str] = field(
-        default_factory=lambda: dict.fromkeys(INTERACTION_TYPES, "built in")
-    )
-
-    def interaction_type(self, file: str, loc: tuple[Any, ...], name: Any) -> None:
-        problem = interaction_type_problem(name, self.interaction_types)
-        if problem:
-            self.at(file, loc, problem)
-
-    def event_spec(self, file: str, spec: EventSpec, loc: tuple[Any, ...]) -> None:
-        for j, name in enumerate(spec.type):
-            self.interaction_type(file, (*loc, "type", j), name)
-
-    def at(self, file: str, loc: tuple[Any, ...], message: str, *, key: bool = False) -> None:
-        line, col = locate(self.raw.get(file), loc, key=key)
-        self.errors.append(RuleError(file, line, col, message, loc))
-
-    def provided(
-        self, file: str, loc: tuple[Any, ...], what: str, name: str, table: Mapping[str, Provided]
-    ) -> Provided | None:
-        """The plugin-provided ``what`` (operator, kind, action, guard) called ``name``; None,
-        with an error at ``loc`` listing the known ones, when no plugin provides it."""
-        found = table.get(name)
-        if found is None:
-            known = ", ".join(sorted(table))
-            self.at(file, loc, f"unknown {what} {name!r}; expected one of: {known}")
-        return found
-
-    def checked(
-        self,
-        file: str,
-        loc: tuple[Any, ...],
-        what: str,
-        provided: Provided,
-        value: Any,
-        problem: str,
-    ) -> None:
-        """Run the ``check`` of a plugin-provided ``what`` (if it has one) on ``value``: the
-        ValueError it raises becomes an error ``problem: <reason>`` at ``loc``."""
-        check = getattr(provided.value, "check", None)
-        if check is None:
-            return
-        try:
-            guarded(provided, f"{what} check", check, value, expected=(ValueError,))
-        except ValueError as exc:
-            self.at(file, loc, f"{problem}: {exc}")
-
-    def where(self, file: str, loc: tuple[Any, ...]) -> str:
-        line, col = locate(self.raw.get(file), loc)
-        return f"{file}:{line}:{col}"
-
-    def condition(self, file: str, cond: Condition | None, loc: tuple[Any, ...]) -> None:
-        if cond is None:
-            return
-        for node, nloc in walk(cond, loc):
-            depth = 1 + sum(
-                1 for part in nloc[len(loc) :] if part in ("all", "any", "not", "where")
-            )
-            if depth > self.limits.max_condition_depth:
-                self.at(
-                    file,
-                    nloc,
-                    f"condition nested deeper than {self.limits.max_condition_depth} levels",
-                )
-                return
-            if isinstance(node, Compare):
-                allowed = ("interaction",) if in_event(nloc) else ("contact", "lead", "account")
-                problem = fact_problem(node.fact, set(self.registry.facts), allowed)
-                if problem:
-                    self.at(file, (*nloc, "fact"), problem)
-                elif node.fact == "interaction.type" and isinstance(node.value, str):
-                    self.interaction_type(file, (*nloc, "value"), node.value)
-                elif node.fact == "interaction.type" and isinstance(node.value, list):
-                    for k, name in enumerate(node.value):
-                        self.interaction_type(file, (*nloc, "value", k), name)
-                elif node.fact.startswith(COUNTS):
-                    self.interaction_type(file, (*nloc, "fact"), node.fact.removeprefix(COUNTS))
-                operators = self.registry.operators
-                op = self.provided(file, (*nloc, "op"), "operator", node.op, operators)
-                if op is not None:
-                    what, value_loc = f"operator {node.op!r}", (*nloc, "value")
-                    self.checked(file, value_loc, what, op, node.value, f"value for {node.op!r}")
-            elif isinstance(node, Event):
-                spec = node.event
-                self.event_spec(file, spec, (*nloc, "event"))
-                if spec.max is not None and spec.max < spec.min:
-                    self.at(file, (*nloc, "event", "max"), "max is smaller than min")
-
-    def unique(self, items: Iterator[tuple[str, str, tuple[Any, ...]]], what: str) -> None:
-        seen: dict[str, tuple[str, tuple[Any, ...]]] = {}
-        for name, file, loc in items:
-            if name in seen:
-                first = self.where(*seen[name])
-                self.at(file, loc, f"duplicate {what} {name!r} (first defined at {first})")
-            else:
-                seen[name] = (file, loc)
-
-
-def _only_one(
-    checker: _Checker, models: dict[str, RuleFile], section: str
-) -> tuple[str, Any] | None:
-    found = [(f, getattr(m, section)) for f, m in models.items() if getattr(m, section)]
-    for file, _ in found[1:]:
-        checker.at(
-            file,
-            (section,),
-            f"duplicate {section} section (first defined at "
-            f"{checker.where(found[0][0], (section,))}); a rule set has one",
-            key=True,
-        )
-    return found[0] if found else None
-
-
-def _check_matching(c: _Checker, file: str, m: Matching) -> None:
-    c.unique(
-        ((s.name, file, ("matching", "strategies", i, "name")) for i, s in enumerate(m.strategies)),
-        "strategy",
-    )
-    for i, s in enumerate(m.strategies):
-        loc = ("matching", "strategies", i)
-        kind = c.provided(file, (*loc, "kind"), "matching kind", s.kind, c.registry.matching_kinds)
-        if kind is not None:
-            c.checked(file, loc, f"matching kind {s.kind!r}", kind, s, f"strategy {s.name!r}")
-
-    def ref(name: str | None, entity: str, loc: tuple[Any, ...]) -> None:
-        if name is None:
-            return
-        found = m.strategy(name)
-        if found is None:
-            names = ", ".join(s.name for s in m.strategies if s.entity == entity)
-            c.at(file, loc, f"unknown {entity} strategy {name!r}; expected one of: {names}")
-        elif found.entity != entity:
-            c.at(file, loc, f"strategy {name!r} matches {found.entity}s, not {entity}s")
-
-    ref(m.defaults.contact, "contact", ("matching", "defaults", "contact"))
-    ref(m.defaults.lead, "lead", ("matching", "defaults", "lead"))
-    c.unique(
-        ((a.form, file, ("matching", "forms", i, "form")) for i, a in enumerate(m.forms)),
-        "form assignment",
-    )
-    for i, a in enumerate(m.forms):
-        ref(a.contact, "contact", ("matching", "forms", i, "contact"))
-        ref(a.lead, "lead", ("matching", "forms", i, "lead"))
-
-
-def _check_scoring(
-    c: _Checker,
-    file: str,
-    i: int,
-    model: ScoringModel,
-    compiler: Compiler,
-    scorers: dict[str, Scorer],
-) -> None:
-    base = ("scoring", i)
-    before = len(c.errors)
-    if "." in model.name:
-        c.at(
-            file,
-            (*base, "name"),
-            f"scoring model {model.name!r}: a model's name may not hold '.' "
-            "(leads store their scores by model name: scoreOf.<model>)",
-        )
-    c.condition(file, model.applies_to, (*base, "applies_to"))
-    for k, entry in enumerate(model.grades):
-        c.condition(file, entry.when, (*base, "grades", k, "when"))
-        if entry.when is None and k < len(model.grades) - 1:
-            c.at(
-                file,
-                (*base, "grades", k),
-                f"grade {entry.grade} without `when` holds always: the entries after it "
-                "are never reached (put it last)",
-            )
-    for j, rule in enumerate(model.rules):
-        c.condition(file, rule.when, (*base, "rules", j, "when"))
-        if rule.half_life is not None and rule.per_event is None:
-            c.at(
-                file,
-                (*base, "rules", j, "half_life"),
-                "half_life decays the points of each occurrence: it needs per_event",
-            )
-        if rule.per_event is not None:
-            c.event_spec(file, rule.per_event, (*base, "rules", j, "per_event"))
-            if rule.per_event.where is not None:
-                c.condition(file, rule.per_event.where, (*base, "rules", j, "per_event", "where"))
-    kind = c.provided(file, (*base, "kind"), "scoring kind", model.kind, c.registry.scoring_kinds)
-    if kind is None:
-        return
-    if len(c.errors) > before:
-        return  # its conditions are broken: do not hand them to the kind
-    try:
-        scorers[model.name] = guarded(
-            kind,
-            f"scoring kind {model.kind!r} prepare",
-            kind.value.prepare,
-            model,
-            compiler,
-            expected=(ValueError,),
-        )
-    except ValueError as exc:
-        c.at(file, base, f"scoring model {model.name!r}: {exc}")
-
-
-def _check_lifecycle(c: _Checker, file: str, lc: Lifecycle) -> None:
-    names = lc.stage_names
-    c.unique(
-        ((s.name, file, ("lifecycle", "stages", i, "name")) for i, s in enumerate(lc.stages)),
-        "stage",
-    )
-    c.unique(
-        (
-            (t.name, file, ("lifecycle", "transitions", i, "name"))
-            for i, t in enumerate(lc.transitions)
-        ),
-        "transition",
-    )
-
-    def stage(name: str, loc: tuple[Any, ...]) -> None:
-        if name not in names:
-            c.at(file, loc, f"unknown stage {name!r}; expected one of: {', '.join(names)}")
-
-    stage(lc.initial, ("lifecycle", "initial"))
-    if lc.accept_at is not None:
-        stage(lc.accept_at, ("lifecycle", "accept_at"))
-    for i, start in enumerate(lc.start_at):
-        sloc = ("lifecycle", "start_at", i)
-        stage(start.stage, (*sloc, "stage"))
-        for node, nloc in walk(start.when, (*sloc, "when")):
-            if isinstance(node, Event) or (
-                isinstance(node, Compare) and not node.fact.startswith("lead.")
-            ):
-                c.at(file, nloc, "a start_at condition sees only the new lead's `lead.` fields")
-                break
-        else:
-            c.condition(file, start.when, (*sloc, "when"))
-    for i, declared in enumerate(lc.stages):
-        c.unique(
-            (
-                (f.name, file, ("lifecycle", "stages", i, "fields", j, "name"))
-                for j, f in enumerate(declared.fields)
-            ),
-            f"field of stage {declared.name!r}",
-        )
-        for j, f in enumerate(declared.fields):
-            floc = ("lifecycle", "stages", i, "fields", j)
-            if f.type == "enum" and not f.values:
-                c.at(file, floc, f"enum field {f.name!r} needs `values`")
-            elif f.type != "enum" and f.values:
-                c.at(file, (*floc, "values"), f"only an enum field has `values` ({f.type!r})")
-    for j, name in enumerate(lc.qualify_from or []):
-        stage(name, ("lifecycle", "qualify_from", j))
-    for old, new in lc.retired_stages.items():
-        retired: tuple[Any, ...] = ("lifecycle", "retired_stages", old)
-        if old in names:
-            c.at(
-                file,
-                retired,
-                f"stage {old!r} is still in the lifecycle; retire it by removing it from stages",
-                key=True,
-            )
-        stage(new, retired)
-    for i, t in enumerate(lc.transitions):
-        loc = ("lifecycle", "transitions", i)
-        for j, s in enumerate(t.from_):
-            stage(s, (*loc, "from", j) if len(t.from_) > 1 else (*loc, "from"))
-        stage(t.to, (*loc, "to"))
-        c.condition(file, t.guard, (*loc, "guard"))
-        for j, g in enumerate(t.requires):
-            c.provided(file, (*loc, "requires", j), "guard", g, c.registry.guards)
-        for j, a in enumerate(t.actions):
-            aloc = (*loc, "actions", j)
-            action = c.provided(file, (*aloc, "action"), "action", a.action, c.registry.actions)
-            if action is not None:
-                what = f"action {a.action!r}"
-                c.checked(file, aloc, what, action, a.with_, what)
-
-
-def _check_segment(c: _Checker, file: str, seg: Segment, loc: tuple[Any, ...]) -> None:
-    """One segment's condition, purpose and subscription list (not its references)."""
-    c.condition(file, seg.where, (*loc, "where"))
-    if seg.purpose is not None and seg.purpose not in PURPOSES:
-        known = ", ".join(PURPOSES)
-        c.at(file, (*loc, "purpose"), f"unknown purpose {seg.purpose!r}; expected one of: {known}")
-
-
-def _check_segments(c: _Checker, segments: list[tuple[str, int, Segment]]) -> None:
-    """Rule-file segments: their conditions and purposes, compound references to other
-    rule-file segments, no cycles, no static ones (their lists live in the database)."""
-    graph = {s.name: [*s.include, *s.exclude] for _, _, s in segments}
-    for f, i, seg in segments:
-        loc: tuple[Any, ...] = ("segments", i)
-        _check_segment(c, f, seg, loc)
-        if seg.kind == "static":
-            c.at(f, (*loc, "kind"), "static segments are kept through the API, not rule files")
-        for key in ("include", "exclude"):
-            for j, name in enumerate(getattr(seg, key)):
-                if name not in graph:
-                    c.at(f, (*loc, key, j), f"unknown segment {name!r}")
-        cycle = segment_cycle(seg.name, graph)
-        if cycle is not None:
-            c.at(f, (*loc, "name"), f"segment cycle: {' -> '.join(cycle)}")
-
-
-def segment_cycle(start: str, graph: Mapping[str, list[str]]) -> list[str] | None:
-    """A path ``start -> ... -> start`` through the compound references of ``graph`` (segment
-    name -> the segments it includes or excludes), or None when there is none."""
-    path: list[str] = [start]
-    seen: set[str] = set()
-
-    def visit(name: str) -> list[str] | None:
-        for ref in graph.get(name, ()):
-            if ref == start:
-                return [*path, ref]
-            if ref in seen:
-                continue
-            seen.add(ref)
-            path.append(ref)
-            found = visit(ref)
-            if found is not None:
-                return found
-            path.pop()
-        return None
-
-    return visit(start)
-
-
 def segment_problems(ruleset: RuleSet, seg: Segment, loc: tuple[Any, ...]) -> list[RuleError]:
     """What is wrong with a segment given through the API, checked against ``ruleset``'s
     facts, operators and interaction types (the checks a rule file's segment gets); each
     error's ``loc`` says where."""
-    c = _Checker(ruleset.registry, interaction_types=ruleset.interaction_types)
-    _check_segment(c, "input", seg, loc)
+    c = Checker(ruleset.registry, interaction_types=ruleset.interaction_types)
+    check_segment(c, "input", seg, loc)
     return c.errors
-
-
-def _check_tests(
-    c: _Checker,
-    file: str,
-    tests: list[RuleTest],
-    models: set[str],
-    segments: set[str],
-    lc: Lifecycle | None,
-    m: Matching,
-) -> None:
-    c.unique(((t.name, file, ("tests", i, "name")) for i, t in enumerate(tests)), "test")
-    for i, t in enumerate(tests):
-        for k, interaction in enumerate(t.given.interactions):
-            if "type" in interaction:
-                at: tuple[Any, ...] = ("tests", i, "given", "interactions", k, "type")
-                c.interaction_type(file, at, interaction["type"])
-        loc = ("tests", i, "expect")
-        for section, known, what in (
-            ("score", models, "scoring model"),
-            ("sales_ready", models, "scoring model"),
-            ("explanation", models, "scoring model"),
-            ("grade", models, "scoring model"),
-            ("segments", segments, "segment"),
-        ):
-            for name in getattr(t.expect, section):
-                if name not in known:
-                    c.at(file, (*loc, section, name), f"unknown {what} {name!r}", key=True)
-        if t.expect.stage is not None and (lc is None or t.expect.stage not in lc.stage_names):
-            c.at(file, (*loc, "stage"), f"unknown stage {t.expect.stage!r}")
-        for key in ("contact_strategy", "lead_strategy"):
-            name = getattr(t.expect, key)
-            if name is not None and m.strategy(name) is None:
-                c.at(file, (*loc, key), f"unknown strategy {name!r}")
-
-
-def _interaction_types(
-    c: _Checker, registry: Registry, models: dict[str, RuleFile]
-) -> dict[str, str]:
-    """The vocabulary: built-in types, then the plugins', then the rule files' declarations."""
-    vocabulary = dict.fromkeys(INTERACTION_TYPES, "built in")
-    for name, provided in registry.interaction_types.items():
-        if name in INTERACTION_TYPES or name == CUSTOM_INTERACTION_TYPE:
-            raise PluginError(
-                provided.plugin, f"leadgraph_interaction_types: {name!r} is a built-in name"
-            )
-        if not TYPE_NAME.fullmatch(name):
-            raise PluginError(
-                provided.plugin,
-                f"leadgraph_interaction_types: {name!r} is not lowercase snake_case",
-            )
-        vocabulary[name] = str(provided.value)
-    declared = [(f, i, d) for f, m in models.items() for i, d in enumerate(m.interaction_types)]
-    c.unique(
-        ((d.name, f, ("interaction_types", i, "name")) for f, i, d in declared), "interaction type"
-    )
-    for f, i, d in declared:
-        loc = ("interaction_types", i, "name")
-        if d.name in INTERACTION_TYPES or d.name == CUSTOM_INTERACTION_TYPE:
-            c.at(f, loc, f"{d.name!r} is a built-in interaction type")
-        elif d.name in registry.interaction_types:
-            plugin = registry.interaction_types[d.name].plugin
-            c.at(f, loc, f"interaction type {d.name!r} is already provided by plugin {plugin!r}")
-        else:
-            vocabulary.setdefault(d.name, d.description)
-    return vocabulary
 
 
 def load_rules(
@@ -557,7 +148,7 @@ def load_rules(
         raise RulesInvalid([RuleError(str(directory), 1, 1, "rules directory not found")])
     pm = pm or get_plugin_manager()
     registry = Registry.from_plugins(pm)
-    checker = _Checker(registry, limits)
+    checker = Checker(registry, limits)
     models: dict[str, RuleFile] = {}
     contents: list[tuple[str, bytes]] = []
     try:
@@ -578,33 +169,33 @@ def load_rules(
         if model is not None:
             models[path.name] = model
 
-    checker.interaction_types = _interaction_types(checker, registry, models)
+    checker.interaction_types = declared_interaction_types(checker, registry, models)
     operators = {name: p.value for name, p in registry.operators.items()}
     compiler = Compiler(operators)
-    found_matching = _only_one(checker, models, "matching")
+    found_matching = only_one(checker, models, "matching")
     matching = found_matching[1] if found_matching else DEFAULT_MATCHING
     if found_matching:
-        _check_matching(checker, found_matching[0], matching)
-    found_survivorship = _only_one(checker, models, "survivorship")
-    found_lc = _only_one(checker, models, "lifecycle")
+        check_matching(checker, found_matching[0], matching)
+    found_survivorship = only_one(checker, models, "survivorship")
+    found_lc = only_one(checker, models, "lifecycle")
     lifecycle: Lifecycle | None = found_lc[1] if found_lc else None
     if found_lc and lifecycle is not None:
-        _check_lifecycle(checker, found_lc[0], lifecycle)
+        check_lifecycle(checker, found_lc[0], lifecycle)
 
     scoring = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.scoring)]
     checker.unique(((s.name, f, ("scoring", i, "name")) for f, i, s in scoring), "scoring model")
     scorers: dict[str, Scorer] = {}
     for f, i, scoring_model in scoring:
-        _check_scoring(checker, f, i, scoring_model, compiler, scorers)
+        check_scoring(checker, f, i, scoring_model, compiler, scorers)
 
     segments = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.segments)]
     checker.unique(((s.name, f, ("segments", i, "name")) for f, i, s in segments), "segment")
-    _check_segments(checker, segments)
+    check_segments(checker, segments)
 
     model_names = {s.name for _, _, s in scoring}
     segment_names = {s.name for _, _, s in segments}
     for f, m in models.items():
-        _check_tests(checker, f, m.tests, model_names, segment_names, lifecycle, matching)
+        check_tests(checker, f, m.tests, model_names, segment_names, lifecycle, matching)
 
     if checker.errors:
         raise RulesInvalid(checker.errors)
@@ -631,4 +222,11 @@ def load_rules(
     )
 
 
-__all__ = ["PluginError", "RuleError", "RuleSet", "RulesInvalid", "load_rules"]
+__all__ = [
+    "PluginError",
+    "RuleError",
+    "RuleSet",
+    "RulesInvalid",
+    "load_rules",
+    "segment_cycle",
+]
