@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import platformdirs
 
@@ -103,6 +103,11 @@ class Settings:
     # text of at most this many UTF-8 bytes, comments included, and this many queries per key.
     max_persisted_query_bytes: int = 20 * 1024
     max_persisted_queries_per_key: int = 100
+    # Browsers (docs/frontends.md): origins whose pages may call the API (CORS; none by
+    # default: LEADGRAPH_CORS_ORIGINS, a comma list), and the most operations one JSON array
+    # body may batch (LEADGRAPH_MAX_BATCH).
+    cors_origins: tuple[str, ...] = ()
+    max_batch: int = 10
     # The record of what changed (docs/events.md): days events are kept (a TTL index), and
     # seconds after which an event no plugin handler has heard yet (its process died between
     # the commit and the dispatch) is handed to the handlers by the sweep.
@@ -155,6 +160,7 @@ class Settings:
             rule_limits=RuleLimits.from_env(env),
             secret=env.get("LEADGRAPH_SECRET") or None,
             persisted_only=_flag(env, "LEADGRAPH_PERSISTED_ONLY", base.persisted_only),
+            cors_origins=parse_origins(env.get("LEADGRAPH_CORS_ORIGINS", "")),
             webhook_allow_private=_flag(env, "LEADGRAPH_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_worker=_flag(env, "LEADGRAPH_WEBHOOK_WORKER", base.webhook_worker),
         )
@@ -162,6 +168,30 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the non-None values of ``changes`` applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """``LEADGRAPH_CORS_ORIGINS``: a comma list of origins; ValueError names a bad one."""
+    origins: list[str] = []
+    for raw in text.split(","):
+        origin = raw.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or "*" in origin
+        ):
+            raise ValueError(
+                f"LEADGRAPH_CORS_ORIGINS: {raw.strip()!r} is not an origin "
+                "(scheme://host[:port], e.g. https://app.example.com; no wildcards)"
+            )
+        origins.append(origin.lower())
+    return tuple(dict.fromkeys(origins))
 
 
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:

@@ -63,11 +63,13 @@ async def serving(
     db_name: str,
     rules_dir: Path = ROOT / "rules",
     pm: Any = None,
+    **fields: Any,
 ) -> AsyncIterator[Any]:
     """The real app served by uvicorn on a loopback port (lifespan, rules and all), on the
     database ``db_name``; ``app.base_url`` is where it listens.  ``pm``: a plugin manager to
-    use instead of the one the server would build (a test's plugins registered in it)."""
-    settings = Settings(rules_dir=rules_dir, port=free_port())
+    use instead of the one the server would build (a test's plugins registered in it);
+    ``fields``: Settings fields to set (``cors_origins=(...)``)."""
+    settings = Settings(rules_dir=rules_dir, port=free_port(), **fields)
     conn = Connection(client=client, db=client[db_name], embedded=None, uri=uri)
     app = create_app(settings, connection=conn)
     app.state.leadgraph.pm = pm

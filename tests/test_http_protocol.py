@@ -112,7 +112,7 @@ async def test_malformed_json_body_is_400_json(api, auth, accept):
     assert "No GraphQL query" in response.json()["errors"][0]["message"]
 
 
-async def test_other_methods_are_405(api, auth):
+async def test_put_is_405(api, auth):
     response = await api.http.put(f"{api.base_url}/graphql", json={"query": QUERY}, headers=auth)
     assert response.status_code == 405
 

@@ -24,6 +24,7 @@ from ..db import Connection, open_database, ping
 from ..services import ServiceCache
 from ..store import pagination
 from .answer_cache import AnswerCache
+from .cors import Cors
 from .http_limits import RequestLimits
 from .key_states import KeyStates
 from .live import Hub
@@ -104,11 +105,13 @@ def create_app(settings: Settings | None = None, connection: Connection | None =
             Route("/", root),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # other methods: the view's JSON 405
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
         middleware=[
+            # outermost: a preflight from a configured origin is answered before any limit
+            Middleware(Cors, origins=settings.cors_origins),
             # large answers compressed for clients that send Accept-Encoding: gzip; level 1
             # (nginx's default): a 500-contact page in 4 ms to 1/7, where level 9 takes 22 ms
             # for 13 % less

@@ -20,8 +20,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -41,13 +39,6 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
-    ConnectionInitMessage,
-    SubscribeMessage,
-)
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -57,6 +48,7 @@ from .auth import PUBLIC_FIELDS, PUBLIC_ROLE, Principal, bearer_token
 from .context import Context
 from .loaders import Loaders
 from .persisted import PersistedQueryError, Registrar
+from .websocket import RecheckingTransportWS
 
 if TYPE_CHECKING:
     from .app import AppState
@@ -68,11 +60,13 @@ JSON = "application/json"
 RETRY_AFTER = "5"  # seconds a client should wait before retrying a 503
 
 
-def response_media_type(accept: str | None) -> str:
-    """Pick the response media type from an Accept header (graphql-response+json preferred)."""
-    if not accept:
-        return JSON
-    best, best_q = None, -1.0
+ACCEPTABLE = frozenset({GRAPHQL_RESPONSE, JSON, "application/*", "*/*"})
+METHODS = ("GET", "POST")
+
+
+def _media_ranges(accept: str) -> list[tuple[str, float]]:
+    """The ``(media range, q)`` pairs of an Accept header (an unreadable q counts as 0)."""
+    ranges = []
     for part in accept.split(","):
         kind, _, params = part.strip().partition(";")
         q = 1.0
@@ -83,8 +77,25 @@ def response_media_type(accept: str | None) -> str:
                     q = float(value)
                 except ValueError:
                     q = 0.0
-        kind = kind.strip().lower()
-        if kind in (GRAPHQL_RESPONSE, JSON, "application/*", "*/*") and q > best_q:
+        ranges.append((kind.strip().lower(), q))
+    return ranges
+
+
+def acceptable(accept: str | None) -> bool:
+    """Whether an Accept header (absent: anything) admits one of the media types we answer
+    in; when it does not, GraphQL over HTTP allows a 406 Not Acceptable."""
+    if not accept or not accept.strip():
+        return True
+    return any(kind in ACCEPTABLE and q > 0 for kind, q in _media_ranges(accept))
+
+
+def response_media_type(accept: str | None) -> str:
+    """Pick the response media type from an Accept header (graphql-response+json preferred)."""
+    if not accept:
+        return JSON
+    best, best_q = None, -1.0
+    for kind, q in _media_ranges(accept):
+        if kind in ACCEPTABLE and q > best_q:
             best, best_q = kind, q
         elif kind == GRAPHQL_RESPONSE and q == best_q:
             best = kind
@@ -168,92 +179,6 @@ def public_operation(query: Any, operation_name: Any, max_tokens: int) -> bool:
     )
 
 
-KEY_REVOKED = 4403  # WebSocket close code: the socket's API key was revoked
-
-
-class RecheckingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws whose sockets re-read their API key while they are open.
-
-    - on every ``subscribe`` message (queries and mutations sent over the socket included),
-      read now, as an HTTP request would;
-    - every ``ws_recheck_seconds``, through the shared :class:`KeyStates` cache, so that
-      long-running subscriptions stop within seconds of a revocation.
-
-    A revoked (or deleted) key closes the socket with code 4403 and reason "API key revoked",
-    which ends all its subscriptions; a changed role replaces the socket's principal, so
-    permission checks that follow use the new role.
-    """
-
-    recheck_task: asyncio.Task[None] | None = None
-    revoked = False
-
-    @property
-    def states(self) -> key_states.KeyStates:
-        return self.view.state.key_states  # type: ignore[attr-defined]
-
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged and self.recheck_task is None:
-            self.recheck_task = asyncio.create_task(self._recheck_periodically())
-
-    async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if self.revoked:
-            return  # sent before the socket was closed: ignored
-        if self.connection_acknowledged:
-            try:
-                live = await self._recheck(max_age=0.0)
-            except Exception:  # the database cannot say: refuse this operation only
-                log.warning("cannot re-check a WebSocket's API key", exc_info=True)
-                await self.send_message(
-                    {
-                        "id": message["id"],
-                        "type": "error",
-                        "payload": [
-                            {
-                                "message": "cannot verify the API key now; try again",
-                                "extensions": {"code": "UNAVAILABLE", "retryable": True},
-                            }
-                        ],
-                    }
-                )
-                return
-            if not live:
-                return
-        await super().handle_subscribe(message)
-
-    async def _recheck(self, max_age: float) -> bool:
-        """Re-read the key; closes the socket and answers False when it is no longer live."""
-        principal = self.context.principal
-        current = None
-        if principal is not None:
-            current = await self.states.current(self.context.db, principal, max_age)
-        if current is None:
-            self.context.principal = None
-            if not self.revoked:
-                self.revoked = True
-                await self.websocket.close(code=KEY_REVOKED, reason="API key revoked")
-            return False
-        self.context.principal = current
-        return True
-
-    async def _recheck_periodically(self) -> None:
-        interval = self.context.settings.ws_recheck_seconds
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if not await self._recheck(max_age=interval / 2):
-                    return
-            except Exception:  # a database hiccup must not end the socket; retry next time
-                log.warning("cannot re-check a WebSocket's API key", exc_info=True)
-
-    async def shutdown(self) -> None:
-        if self.recheck_task is not None:
-            self.recheck_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.recheck_task
-        await super().shutdown()
-
-
 class LeadgraphGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = RecheckingTransportWS
 
@@ -262,6 +187,20 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         kwargs.setdefault("subscription_protocols", (GRAPHQL_TRANSPORT_WS_PROTOCOL,))
         super().__init__(state.schema, **kwargs)
         self.state = state
+
+    async def create_websocket_response(
+        self, request: WebSocket, subprotocol: str | None
+    ) -> WebSocket:
+        """Accept the upgrade.  A client offering only protocols we do not speak (the legacy
+        ``graphql-ws``) is accepted naming the first one it offered, and strawberry then
+        closes the socket at once with 4406 "Subprotocol not acceptable": a handshake that
+        names none of the offered protocols is failed by browsers and Node's ``ws`` with 1006
+        before any close code arrives, so such a client could never see why."""
+        offered = list(request.scope.get("subprotocols") or ())
+        if subprotocol is None and offered:
+            await request.accept(subprotocol=offered[0])
+            return request
+        return await super().create_websocket_response(request, subprotocol)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """GraphiQL for a GET without a query, unless it names a persisted query."""
@@ -300,6 +239,12 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         media_type = response_media_type(request.headers.get("accept"))
+        if request.method not in METHODS:
+            message = f"{request.method} is not allowed here: send GET or POST"
+            allow = {"Allow": ", ".join(METHODS)}
+            response = error_response(405, message, "METHOD_NOT_ALLOWED", media_type, allow)
+            await response(scope, receive, send)
+            return
         wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
         if wants_ide and not (
             request.query_params.get("query") or request.query_params.get("extensions")
@@ -325,6 +270,10 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
                 else "invalid or revoked API key"
             )
             await error_response(401, message, "UNAUTHENTICATED", media_type)(scope, receive, send)
+            return
+        if not acceptable(request.headers.get("accept")):
+            message = f"cannot answer in any of the accepted media types: send Accept: {JSON}"
+            await error_response(406, message, "NOT_ACCEPTABLE")(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         scope["state"]["media_type"] = media_type
