@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 import pymongo
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from . import signing
 from .config import Settings, server_secret
 from .embedded import EmbeddedDatabaseError, EmbeddedMongo
-from .store import INDEXES, events, webhook_deliveries
+from .store import INDEXES, RETIRED_INDEXES, events, webhook_deliveries
 
 T = TypeVar("T")
 
@@ -39,8 +39,22 @@ async def ensure_indexes(
         if models:
             await db[collection].create_indexes(models)
     if indexes is None:
+        await drop_retired_indexes(db)
         await events.ensure_retention(db, event_retention_days)
         await webhook_deliveries.ensure_retention(db, event_retention_days)  # as long
+
+
+async def drop_retired_indexes(db: AsyncDatabase) -> None:
+    """Drop the indexes earlier versions created that no module declares any more
+    (``RETIRED_INDEXES``); an index already gone (never made, or dropped by another process
+    starting at the same time) is no error."""
+    for collection, names in RETIRED_INDEXES.items():
+        for name in names:
+            try:
+                await db[collection].drop_index(name)
+            except OperationFailure as exc:
+                if exc.code not in (26, 27):  # NamespaceNotFound, IndexNotFound
+                    raise
 
 
 def make_client(uri: str, **kwargs: Any) -> AsyncMongoClient:

@@ -62,3 +62,10 @@ for _module in (
 ):
     for _name, _models in _module.INDEXES.items():
         INDEXES.setdefault(_name, []).extend(_models)
+
+# collection -> names of indexes earlier versions created and this one no longer declares (a
+# compound index serves their reads, or none would be used): ``ensure_indexes`` drops them.
+RETIRED_INDEXES: dict[str, list[str]] = {}
+for _module in (contacts, leads, webhooks):
+    for _name, _names in _module.RETIRED.items():
+        RETIRED_INDEXES.setdefault(_name, []).extend(_names)

@@ -28,6 +28,9 @@ from ._base import (
 
 NAME = "contacts"
 
+# indexes earlier versions created that a compound index above now serves: dropped at start-up
+RETIRED = {NAME: ["marketingOnly"]}
+
 INDEXES = {
     NAME: [
         IndexModel([("emailNormalized", ASCENDING)], name="emailNormalized"),
@@ -35,7 +38,11 @@ INDEXES = {
         IndexModel([("sortName", ASCENDING), ("_id", ASCENDING)], name="sortName_id"),
         IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_id"),
         IndexModel([("updatedAt", DESCENDING), ("_id", DESCENDING)], name="updatedAt_id"),
-        IndexModel([("marketingOnly", ASCENDING)], name="marketingOnly"),
+        # the marketingOnly filter, in the default order (equality, then sort: no SORT stage)
+        IndexModel(
+            [("marketingOnly", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)],
+            name="marketingOnly_createdAt_id",
+        ),
         # one per filter of the contacts connection, ending in its default order (createdAt)
         *(
             IndexModel([(path, ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name=path)

@@ -31,16 +31,25 @@ from ._base import (
 
 NAME = "leads"
 
+# indexes earlier versions created that a compound index above now serves: dropped at start-up
+RETIRED = {NAME: ["parentContact", "parentAccount", "stage"]}
+
 INDEXES = {
     NAME: [
+        # a parent's leads in the default order, walked backwards (createdAt, _id ascending)
         IndexModel(
-            [("parentContactId", ASCENDING), ("createdAt", DESCENDING)], name="parentContact"
+            [("parentContactId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+            name="parentContact_createdAt_id",
         ),
         IndexModel(
-            [("parentAccountId", ASCENDING), ("createdAt", DESCENDING)], name="parentAccount"
+            [("parentAccountId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+            name="parentAccount_createdAt_id",
         ),
         IndexModel([("emailNormalized", ASCENDING), ("formId", ASCENDING)], name="email_form"),
-        IndexModel([("stage", ASCENDING)], name="stage"),
+        IndexModel(
+            [("stage", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)],
+            name="stage_createdAt_id",
+        ),
         IndexModel([("owner", ASCENDING), ("stage", ASCENDING)], name="owner_stage"),
         IndexModel([("topic", ASCENDING)], name="topic"),
         IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="createdAt_id"),
