@@ -22,6 +22,8 @@ from ..errors import (
 from ..rules.models import ROLLUP_METHODS
 from ..store import accounts as store
 from .common import (
+    DeletePayload,
+    DeleteResult,
     contains_text,
     order_input,
     raise_if,
@@ -31,15 +33,10 @@ from .common import (
     vocabulary_enum,
 )
 from .contacts import CONTACTS
-from .leads import LEADS, Grade
+from .leads import LEADS
 from .opportunities import OPPORTUNITIES
 from .relay import Listing, StoredNode, connection_field, load_one, object_id
-
-if TYPE_CHECKING:
-    from .contacts import DeleteResult
-
-DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
-
+from .scores import Grade
 
 if TYPE_CHECKING:  # built from the rule files' vocabulary at import time; statically, an Enum
     RollupMethod = Enum
@@ -252,9 +249,7 @@ class AccountMutation:
 
     @strawberry.mutation(description="Delete an account; its contacts and leads are unlinked.")
     @errors_as_data
-    async def delete_account(self, info: Info, id: relay.GlobalID) -> DeleteResultT:
-        from .contacts import DeletePayload
-
+    async def delete_account(self, info: Info, id: relay.GlobalID) -> DeleteResult:
         info.context.require("accounts:delete")
         oid = object_id(id, "Account")
         if not await info.context.services.records.delete_account(oid):

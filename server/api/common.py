@@ -1,16 +1,28 @@
-"""Small shared GraphQL types: ordering direction and date ranges."""
+"""Small shared GraphQL types: ordering direction, date ranges and the payload of a delete."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 from enum import Enum
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
+from strawberry import relay
 
 from .. import normalize
-from ..errors import InvalidInput
+from ..errors import ForbiddenError, InvalidInput, NotFoundError, ValidationError
+
+
+@strawberry.type(description="The id of the deleted record.")
+class DeletePayload:
+    deleted_id: relay.GlobalID
+
+
+DeleteResult = Annotated[
+    DeletePayload | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("DeleteResult"),
+]
 
 
 @strawberry.enum(description="Sort direction.")

@@ -24,6 +24,8 @@ from ..errors import (
 )
 from ..store import contacts as store
 from .common import (
+    DeletePayload,
+    DeleteResult,
     clean_email,
     contains_text,
     order_input,
@@ -38,6 +40,7 @@ from .leads import LEADS
 from .opportunities import OPPORTUNITIES
 from .origin import api_actor
 from .relay import Listing, StoredNode, connection_field, load_one, object_id, relation_field
+from .segment_reads import contact_segments
 
 if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, Enums
     ContactRole = Enum
@@ -169,8 +172,6 @@ class Contact(StoredNode, collection=store.NAME):
 
     @strawberry.field(description="The published segments this contact is in now.")
     async def segments(self, info: Info) -> list[str]:
-        from .segments import contact_segments
-
         return await contact_segments(info, self._doc["_id"])
 
     leads = connection_field(
@@ -355,11 +356,6 @@ class ContactPayload:
     )
 
 
-@strawberry.type(description="The id of the deleted record.")
-class DeletePayload:
-    deleted_id: relay.GlobalID
-
-
 ContactResult = Annotated[
     ContactPayload
     | ValidationError
@@ -368,10 +364,6 @@ ContactResult = Annotated[
     | ConflictError
     | PluginErrorType,
     strawberry.union("ContactResult"),
-]
-DeleteResult = Annotated[
-    DeletePayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("DeleteResult"),
 ]
 
 

@@ -14,10 +14,10 @@ from strawberry.types import Info
 from ..services.history import CAUSES, AsOf
 from .common import stored_enum, vocabulary_enum
 from .relay import Connection, check_page_args, connection, load_one
+from .scores import LeadScore
 
 if TYPE_CHECKING:
     from .interactions import Interaction
-    from .leads import LeadScore
 
     ChangeCauseKind = Enum
 else:
@@ -26,7 +26,6 @@ else:
     )
 
 InteractionT = Annotated["Interaction", strawberry.lazy("leadgraph.api.interactions")]
-LeadScoreT = Annotated["LeadScore", strawberry.lazy("leadgraph.api.leads")]
 
 
 @strawberry.enum(description="Which rules an as-of replay answers with.")
@@ -133,7 +132,7 @@ class LeadAsOf:
     )
     stage: str | None
     sales_ready: bool
-    scores: list[LeadScoreT]
+    scores: list[LeadScore]
     explanation: list[str] = strawberry.field(
         description="How the answer was found: the changes up to that time (THEN), or what "
         "today's rules gave over the interactions known then (LIVE)."
@@ -141,8 +140,6 @@ class LeadAsOf:
 
     @classmethod
     def of(cls, got: AsOf) -> LeadAsOf:
-        from .leads import LeadScore
-
         return cls(
             time=got.time,
             rules=ReplayRules(got.rules),

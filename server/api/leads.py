@@ -23,13 +23,14 @@ from ..errors import (
     errors_as_data,
     plugin_errors,
 )
-from ..rules.models import GRADES
 from ..services.handoff import shown_value
 from ..store import leads as store
 from ..store import opportunities
 from ..web.loaders import Children
 from . import history
 from .common import (
+    DeletePayload,
+    DeleteResult,
     clean_email,
     contains_text,
     order_input,
@@ -49,13 +50,12 @@ from .relay import (
     object_id,
     relation_field,
 )
+from .scores import Grade, LeadScore
 
 if TYPE_CHECKING:
-    from .contacts import DeleteResult
     from .history import LeadAsOf
     from .opportunities import Opportunity
 
-DeleteResultT = Annotated["DeleteResult", strawberry.lazy("leadgraph.api.contacts")]
 OpportunityT = Annotated["Opportunity", strawberry.lazy("leadgraph.api.opportunities")]
 LeadAsOfT = Annotated["LeadAsOf", strawberry.lazy("leadgraph.api.history")]
 
@@ -70,58 +70,14 @@ class MarketingContextKind(Enum):
 
 if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, an Enum
     LeadStatus = Enum
-    Grade = Enum
 else:
     LeadStatus = vocabulary_enum("LeadStatus", LEAD_STATUSES, "Where the lead stands overall.")
-    Grade = vocabulary_enum("Grade", GRADES, "A scoring model's grade (fit): A best, F worst.")
 
 
 @strawberry.type(description="The product, offer, campaign or event the lead is interested in.")
 class MarketingContext:
     kind: MarketingContextKind | None
     name: str | None
-
-
-@strawberry.type(description="Points one scoring rule gave.")
-class ScoreExplanation:
-    rule: str
-    points: float
-    detail: str | None = strawberry.field(
-        default=None, description="How the points were computed, when it needs saying (decay)."
-    )
-
-
-@strawberry.type(description="The lead's score under one scoring model, with its explanation.")
-class LeadScore:
-    model: str
-    score: float
-    sales_ready: bool
-    grade: Grade | None = strawberry.field(
-        description="The model's grade (fit), when the model grades (`grades:` in its rules)."
-    )
-    grade_reason: str | None = strawberry.field(
-        description="Which of the model's grade conditions gave the grade."
-    )
-    explanation: list[ScoreExplanation]
-    rules_version: str | None
-    scored_at: datetime | None
-
-    @classmethod
-    def from_entry(cls, s: dict[str, Any]) -> LeadScore:
-        """One entry of a lead's ``scores``."""
-        return cls(
-            model=s["model"],
-            score=s.get("score", 0),
-            sales_ready=bool(s.get("salesReady")),
-            grade=stored_enum(Grade, s.get("grade")),
-            grade_reason=s.get("gradeReason"),
-            explanation=[
-                ScoreExplanation(rule=e["rule"], points=e["points"], detail=e.get("detail"))
-                for e in s.get("explanation") or []
-            ],
-            rules_version=s.get("rulesVersion"),
-            scored_at=s.get("scoredAt"),
-        )
 
 
 @strawberry.type(description="One entry of the lead's stage history.")
@@ -597,9 +553,7 @@ class LeadMutation:
 
     @strawberry.mutation(description="Delete a lead.")
     @errors_as_data
-    async def delete_lead(self, info: Info, id: relay.GlobalID) -> DeleteResultT:
-        from .contacts import DeletePayload
-
+    async def delete_lead(self, info: Info, id: relay.GlobalID) -> DeleteResult:
         info.context.require("leads:delete")
         oid = object_id(id, "Lead")
         if not await info.context.services.records.delete_lead(oid):

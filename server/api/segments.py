@@ -3,7 +3,6 @@ consent exclusions, explanations, previews, evaluations and diffs."""
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -25,19 +24,13 @@ from ..errors import (
     ValidationError,
     errors_as_data,
 )
-from ..services.segments import (
-    Catalog,
-    SegmentInvalid,
-    SegmentRecord,
-    Segments,
-    SegmentUnusable,
-)
+from ..services.segments import SegmentInvalid, SegmentRecord
 from ..store import contacts as contacts_store
 from ..store.pagination import Order, Page, decode_cursor
 from ..web import live
-from ..web.answer_cache import AnswerCache
 from .contacts import Contact
 from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
+from .segment_reads import member_ids, request_catalog, segments_service
 from .segment_types import (
     SegmentChanges,
     SegmentConditionResult,
@@ -56,37 +49,6 @@ from .segment_types import (
 )
 
 EVALUATIONS = live.SEGMENT_EVALUATIONS
-
-
-def _services(info: Info) -> Segments:
-    return info.context.services.segments
-
-
-async def _catalog(info: Info) -> Catalog:
-    """The segments visible to this request (read once per request: fields resolved at the
-    same time wait for the one read)."""
-    read = info.context.extras.get("segment_catalog")
-    if read is None:
-        read = info.context.extras["segment_catalog"] = asyncio.ensure_future(
-            _services(info).catalog()
-        )
-    catalog: Catalog = await read
-    return catalog
-
-
-async def member_ids(info: Info, record: SegmentRecord) -> list[ObjectId]:
-    """The segment's member ids, computed once per request (members, memberCount and
-    Contact.segments share, and so do aliases resolved at the same time)."""
-    catalog = await _catalog(info)
-    cache = info.context.extras.get("segment_members")
-    if cache is None:
-        cache = info.context.extras["segment_members"] = AnswerCache(ttl=None)
-
-    async def compute() -> list[ObjectId]:
-        return await _services(info).members(record, catalog)
-
-    found: list[ObjectId] = await cache.get((catalog.version, record.name), compute)
-    return found
 
 
 # the scope of member-list cursors (a page of a segment's sorted member ids)
@@ -187,7 +149,7 @@ class Segment:
     async def member_count(self, info: Info) -> int | None:
         counts = info.context.segment_counts
         assert counts is not None
-        catalog = await _catalog(info)
+        catalog = await request_catalog(info)
 
         async def compute() -> int:
             return len(await member_ids(info, self._record))
@@ -201,7 +163,7 @@ class Segment:
         "segment that cannot be evaluated)."
     )
     async def exclusions(self, info: Info) -> list[SegmentExclusion] | None:
-        found = await _services(info).exclusions(self._record)
+        found = await segments_service(info).exclusions(self._record)
         return [SegmentExclusion(reason=r, description=d, count=n) for r, d, n in found]
 
 
@@ -244,11 +206,11 @@ def _contact_ids(ids: list[relay.GlobalID] | None) -> list[ObjectId]:
 class SegmentQuery:
     @strawberry.field(description="Every segment: the rule files' and those kept through the API.")
     async def segments(self, info: Info) -> list[Segment]:
-        return [Segment.of(r) for r in (await _catalog(info)).by_name.values()]
+        return [Segment.of(r) for r in (await request_catalog(info)).by_name.values()]
 
     @strawberry.field(description="One segment by name.")
     async def segment(self, info: Info, name: str) -> Segment | None:
-        found = (await _catalog(info)).get(name)
+        found = (await request_catalog(info)).get(name)
         return Segment.of(found) if found else None
 
     @strawberry.field(
@@ -260,7 +222,7 @@ class SegmentQuery:
     ) -> SegmentPreview:
         if not 0 <= sample <= 100:
             raise InvalidInput("sample", "must be between 0 and 100")
-        service = _services(info)
+        service = segments_service(info)
         fields = {"name": definition.name, **_fields(definition)}
         segment = service.parse(fields, prefix="definition")
         ids = await service.preview(segment)
@@ -276,8 +238,8 @@ class SegmentQuery:
     async def segment_membership(
         self, info: Info, contact: relay.GlobalID, segment: str
     ) -> SegmentMembership:
-        service = _services(info)
-        record = await service.get(segment, await _catalog(info))
+        service = segments_service(info)
+        record = await service.get(segment, await request_catalog(info))
         found = await service.explain(record, object_id(contact, "Contact", "contact"))
         lead = found.lead
         return SegmentMembership(
@@ -300,7 +262,7 @@ class SegmentQuery:
         "or before `since` (evaluations are recorded on publish and by `evaluateSegment`)."
     )
     async def segment_diff(self, info: Info, segment: str, since: datetime) -> SegmentDiff:
-        then, members, added, removed = await _services(info).diff(segment, since)
+        then, members, added, removed = await segments_service(info).diff(segment, since)
         return SegmentDiff(
             segment=segment,
             since=then["at"],
@@ -317,7 +279,7 @@ class SegmentMutation:
     async def create_segment(self, info: Info, input: SegmentInput) -> SegmentResult:
         info.context.require("segments:write")
         fields = {"name": input.name, **_fields(input)}
-        return SegmentPayload(segment=Segment.of(await _services(info).create(fields)))
+        return SegmentPayload(segment=Segment.of(await segments_service(info).create(fields)))
 
     @strawberry.mutation(
         description="Change a segment kept through the API; it becomes a draft again."
@@ -325,20 +287,20 @@ class SegmentMutation:
     @errors_as_data
     async def update_segment(self, info: Info, name: str, input: SegmentChanges) -> SegmentResult:
         info.context.require("segments:write")
-        record = await _services(info).update(name, _fields(input))
+        record = await segments_service(info).update(name, _fields(input))
         return SegmentPayload(segment=Segment.of(record))
 
     @strawberry.mutation(description="Delete a segment that no other segment names.")
     @errors_as_data
     async def delete_segment(self, info: Info, name: str) -> SegmentResult:
         info.context.require("segments:write")
-        return SegmentPayload(segment=Segment.of(await _services(info).delete(name)))
+        return SegmentPayload(segment=Segment.of(await segments_service(info).delete(name)))
 
     @strawberry.mutation(description="Make a draft segment live and record its members.")
     @errors_as_data
     async def publish_segment(self, info: Info, name: str) -> SegmentResult:
         info.context.require("segments:write")
-        return SegmentPayload(segment=Segment.of(await _services(info).publish(name)))
+        return SegmentPayload(segment=Segment.of(await segments_service(info).publish(name)))
 
     @strawberry.mutation(
         description="Add contacts to a static segment: by id and/or every contact meeting "
@@ -375,14 +337,14 @@ class SegmentMutation:
     @errors_as_data
     async def evaluate_segment(self, info: Info, segment: str) -> SegmentEvaluationResult:
         info.context.require("segments:write")
-        return SegmentEvaluation.from_doc(await _services(info).evaluate(segment))
+        return SegmentEvaluation.from_doc(await segments_service(info).evaluate(segment))
 
 
 async def _change_list(
     info: Info, segment: str, add: bool, contacts: list[relay.GlobalID] | None, where: Any
 ) -> SegmentListPayload:
     info.context.require("segments:write")
-    service = _services(info)
+    service = segments_service(info)
     ids = _contact_ids(contacts)
     cond = service.parse_condition(where, "where") if where is not None else None
     if not ids and cond is None:
@@ -400,7 +362,7 @@ class SegmentSubscription:
     async def segment_membership_changed(
         self, info: Info, segment: str
     ) -> AsyncIterator[SegmentEvaluation]:
-        await _services(info).get(segment)
+        await segments_service(info).get(segment)
         return await info.context.subscribe(
             EVALUATIONS,
             matches=lambda doc: (
@@ -408,21 +370,3 @@ class SegmentSubscription:
             ),
             convert=SegmentEvaluation.from_doc,
         )
-
-
-async def contact_segments(info: Info, contact_id: ObjectId) -> list[str]:
-    """The names of the published segments the contact is in (a segment that cannot be
-    evaluated is left out: its own fields say why)."""
-    catalog = await _catalog(info)
-    out = []
-    for name, record in catalog.by_name.items():
-        if record.status != "published" or record.problems:
-            continue
-        try:
-            ids = await member_ids(info, record)
-        except SegmentUnusable:
-            continue
-        at = bisect.bisect_left(ids, contact_id)
-        if at < len(ids) and ids[at] == contact_id:
-            out.append(name)
-    return out

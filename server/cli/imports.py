@@ -11,7 +11,7 @@ from ..config import Settings
 from ..db import Connection
 from ..services import Services
 from ..services.importing import FORMATS, ImportFailed, count_rows, detect_format, run_import
-from .main import err, progress_bar, with_database
+from .common import err, progress_bar, with_database
 
 
 async def _rules_and_plugins(conn: Connection) -> tuple[Any, Any]:

@@ -3,86 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import os
-import signal
-import sys
-from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 from platformdirs import user_data_dir
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..config import Settings, legacy_data_dir
 from ..db import Connection, open_database
-from ..embedded import EmbeddedDatabaseError
 from ..services import Services
 from ..store import contacts, leads
 from ..web.auth import ROLES
-
-err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.find_object(Settings) or Settings.from_env()
-
-
-def with_database(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
-    """Run an async command body with an open database as its first argument."""
-
-    @click.pass_context
-    @functools.wraps(fn)
-    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> T:
-        async def main() -> T:
-            act_for_the_command_line()
-            async with open_database(_settings(ctx)) as conn:
-                return await fn(conn, *args, **kwargs)
-
-        with refusing_embedded_errors():
-            return asyncio.run(main())
-
-    return wrapper
-
-
-def act_for_the_command_line() -> None:
-    """The events a command writes are the CLI's, named by the user who ran it (the audit
-    log's actor ``{name: <user>, via: "cli"}``)."""
-    import getpass
-
-    from .. import events
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a container)
-        user = f"uid {os.getuid()}"
-    events.act_as(events.Actor(user, None, "cli"))
-
-
-@contextlib.contextmanager
-def refusing_embedded_errors() -> Iterator[None]:
-    """The embedded database could not be had (not installed, or held by another command):
-    a one-line error and exit status 1, not a traceback."""
-    try:
-        yield
-    except EmbeddedDatabaseError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description:<13}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-    )
+from .common import (
+    err,
+    progress_bar,
+    refusing_embedded_errors,
+    services_of,
+    settings_of,
+    unwind_on_sigterm,
+    with_database,
+)
+from .imports import import_
+from .persisted import persisted
+from .preview import diff, preview
+from .replay import replay
+from .rules import rules
+from .webhooks import webhooks
 
 
 @click.group()
@@ -160,7 +107,7 @@ def serve(
     from ..web.app import create_app
     from ..web.http_limits import uvicorn_options
 
-    settings = _settings(ctx).with_overrides(
+    settings = settings_of(ctx).with_overrides(
         host=host, port=port, rules_dir=rules_dir, data_dir=data_dir
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -197,16 +144,6 @@ def serve(
     unwind_on_sigterm()
     with refusing_embedded_errors():
         asyncio.run(main())
-
-
-def unwind_on_sigterm() -> None:
-    """Make SIGTERM unwind the process like Ctrl-C does.
-
-    uvicorn catches SIGTERM, shuts down, then raises the signal again; with the default action
-    the process would die right there, before ``open_database`` stops the embedded database it
-    started, leaving that child running.  Exiting by ``SystemExit`` runs every cleanup.
-    """
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 # ---------------------------------------------------------------- keys
@@ -309,7 +246,7 @@ async def privacy_token(conn: Connection, contact_id: str, days: int) -> None:
 async def _rescore(conn: Connection, settings: Settings, stale_only: bool = False) -> None:
     """Rescore leads with the rules of ``settings.rules_dir`` (progress bar on stderr); goes on
     past leads a plugin fails on, prints a summary and fails when any lead failed."""
-    services = _services(conn, settings)
+    services = services_of(conn, settings)
     funnel = services.funnel
     query = leads.stale_query(funnel.version) if stale_only else {}
     total = await leads.count(conn.db, query)
@@ -351,30 +288,16 @@ async def _rescore(conn: Connection, settings: Settings, stale_only: bool = Fals
 async def rescore(conn: Connection, stale_only: bool, dry_run: bool) -> None:
     """Rescore every lead with the current rules and apply automatic stage transitions."""
     if dry_run:
-        from .preview import preview
-
         await preview(conn, None, sample=10)
         return
-    await _rescore(conn, _settings(click.get_current_context()), stale_only)
-
-
-def _services(conn: Connection, settings: Settings) -> Services:
-    """The services over ``conn`` with the valid rules of ``settings.rules_dir``."""
-    from ..rules.manager import RulesManager
-
-    rules = RulesManager(settings.rules_dir, limits=settings.rule_limits)
-    if not rules.reload() or rules.current is None:
-        for error in rules.errors:
-            err.print(f"[red]{error}[/]")
-        raise click.ClickException(f"the rules in {settings.rules_dir} are not valid")
-    return Services(conn.db, rules.current, rules.pm)
+    await _rescore(conn, settings_of(click.get_current_context()), stale_only)
 
 
 async def _seed(conn: Connection, n_contacts: int, settings: Settings) -> dict[str, int]:
     """Demo data, its leads scored with the rules as they are written."""
     from ..services.seed import interactions_per_contact_for, seed_demo
 
-    services = _services(conn, settings)
+    services = services_of(conn, settings)
 
     n_accounts = max(1, n_contacts // 5)
     totals = {
@@ -415,29 +338,16 @@ async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
     """Realistic demo data: N contacts, N/5 accounts, 2.5 leads and 25 interactions each
     (fewer above 40,000 contacts: about a million in all), scored with the current rules;
     written in bulk."""
-    counts = await _seed(conn, n_contacts, _settings(click.get_current_context()))
+    counts = await _seed(conn, n_contacts, settings_of(click.get_current_context()))
     err.print(", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-def _attach_feature_commands() -> None:
-    """Commands that live with their feature: ``rules``, ``import``, ``replay``,
-    ``persisted`` and ``webhooks``."""
-    from .imports import import_
-    from .persisted import persisted
-    from .preview import diff
-    from .replay import replay
-    from .rules import rules
-    from .webhooks import webhooks
-
-    rules.add_command(diff)
-    cli.add_command(rules)
-    cli.add_command(import_)
-    cli.add_command(replay)
-    cli.add_command(persisted)
-    cli.add_command(webhooks)
-
-
-_attach_feature_commands()
+rules.add_command(diff)
+cli.add_command(rules)
+cli.add_command(import_)
+cli.add_command(replay)
+cli.add_command(persisted)
+cli.add_command(webhooks)
 
 
 def main() -> None:

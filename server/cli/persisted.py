@@ -9,7 +9,7 @@ import click
 from ..db import Connection
 from ..store import persisted_queries as store
 from ..web.persisted import read_queries
-from .main import with_database
+from .common import with_database
 
 
 @click.group()

@@ -12,7 +12,7 @@ from ..db import Connection
 from ..rules.ruleset import RuleSet
 from ..services.preview import Distribution, PreviewReport, entries
 from ..store import leads
-from .main import _services, _settings, progress_bar, with_database
+from .common import progress_bar, services_of, settings_of, with_database
 from .rules import load_or_exit
 
 
@@ -108,8 +108,8 @@ def render(r: PreviewReport) -> list[str]:
 async def preview(conn: Connection, candidate: RuleSet | None, sample: int) -> PreviewReport:
     """Run the preview of ``candidate`` (None: the live rules against the stored state) with
     a progress bar, print it and return it."""
-    settings = _settings(click.get_current_context())
-    services = _services(conn, settings)
+    settings = settings_of(click.get_current_context())
+    services = services_of(conn, settings)
     live = services.ruleset
     assert live is not None
     total = await leads.count(conn.db, {})

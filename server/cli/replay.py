@@ -15,7 +15,7 @@ from ..rules.manager import RulesManager
 from ..services import Services
 from ..services.history import AsOf
 from ..store import leads
-from .main import _settings, with_database
+from .common import settings_of, with_database
 
 
 def lead_id(value: str) -> ObjectId:
@@ -73,7 +73,7 @@ def render(got: AsOf) -> list[str]:
 async def replay(conn: Connection, lead: str, at: str, rules: str) -> None:
     """Show a lead's scores, stage and sales-ready flag as they were at a past time."""
     oid, t = lead_id(lead), when(at)
-    settings = _settings(click.get_current_context())
+    settings = settings_of(click.get_current_context())
     manager = RulesManager(settings.rules_dir, limits=settings.rule_limits)
     if not manager.reload() and rules == "live":
         raise click.ClickException(f"the rules in {settings.rules_dir} are not valid")

@@ -11,7 +11,7 @@ import click
 
 from ..db import Connection
 from ..services.delivery import Worker
-from .main import _settings, err, unwind_on_sigterm, with_database
+from .common import err, settings_of, unwind_on_sigterm, with_database
 
 
 @click.group()
@@ -35,7 +35,7 @@ def deliver(until_idle: bool) -> None:
 
 @with_database
 async def _deliver(conn: Connection, until_idle: bool) -> None:
-    settings = _settings(click.get_current_context())
+    settings = settings_of(click.get_current_context())
     async with Worker(conn.db, settings) as worker:
         if until_idle:
             err.print(f"attempted {await worker.drain()} webhook deliveries")

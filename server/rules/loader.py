@@ -402,12 +402,3 @@ def rule_files(directory: Path) -> list[Path]:
         for p in directory.iterdir()
         if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
     )
-
-
-def __getattr__(name: str) -> Any:
-    # ``from leadgraph.rules.loader import load_rules`` (the loader reads; ruleset checks).
-    if name == "load_rules":
-        from .ruleset import load_rules
-
-        return load_rules
-    raise AttributeError(name)

@@ -27,7 +27,8 @@ from ..rules.models import EventSpec, duration
 from ..rules.reads import ruleset_reads
 from ..rules.ruleset import RuleSet
 from ..store import accounts, contacts, interactions
-from ..store.segment_query import compiler_of
+from ..store._base import now as db_now
+from ..store.condition_filters import compiler_of
 
 Counts = dict[ObjectId, dict[str, int]]  # contact id -> spec key -> how many
 
@@ -176,3 +177,12 @@ def assemble_facts(
             }
         out[lead["_id"]] = facts
     return out
+
+
+async def gather_facts(
+    db: AsyncDatabase, docs: Iterable[dict[str, Any]], *, until: datetime | None = None
+) -> dict[ObjectId, Facts]:
+    """``{lead id: facts}`` with every interaction of the leads' contacts (those that occurred
+    at or before ``until``, when given: a replay), whatever the rules read; the one gathering
+    road of :mod:`leadgraph.services.facts` without a rule set to bound it."""
+    return await gather(db, docs, None, until or db_now(), until=until)

@@ -27,8 +27,7 @@ is reported to the caller; the next successful run clears the mark.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -47,60 +46,15 @@ from . import dispatch, rollup
 from .facts import EventCounts, gather
 from .history import Cause, History, Write, inferred
 from .preview import changed
+from .report import LeadFailure, Report
+from .rescore import rescore_leads
 
 log = logging.getLogger("leadgraph.funnel")
 
 RETRIES = 5
 
 
-# ---------------------------------------------------------------- facts
-
-
-async def gather_facts(
-    db: AsyncDatabase, docs: Iterable[dict[str, Any]], *, until: datetime | None = None
-) -> dict[ObjectId, Facts]:
-    """``{lead id: facts}`` with every interaction of the leads' contacts (those that occurred
-    at or before ``until``, when given: a replay), whatever the rules read; the one gathering
-    road of :mod:`leadgraph.services.facts` without a rule set to bound it."""
-    return await gather(db, docs, None, until or db_now(), until=until)
-
-
 # ---------------------------------------------------------------- runs
-
-
-@dataclass
-class LeadFailure:
-    lead_id: ObjectId
-    failure: PluginFailure
-
-
-@dataclass
-class Report:
-    """What one funnel run did: the leads after it, and what failed."""
-
-    leads: list[dict[str, Any]] = field(default_factory=list)
-    changed: int = 0
-    unchanged: int = 0
-    failed: list[LeadFailure] = field(default_factory=list)
-    event_failures: list[PluginFailure] = field(default_factory=list)
-    #: Accounts whose roll-ups the run's score changes touch (see services/rollup.py).
-    accounts: set[ObjectId] = field(default_factory=set)
-
-    @property
-    def failures(self) -> list[PluginFailure]:
-        """Every plugin failure of the run, each once."""
-        return list(dict.fromkeys([f.failure for f in self.failed] + self.event_failures))
-
-    def merge(self, other: Report) -> None:
-        self.leads += other.leads
-        self.changed += other.changed
-        self.unchanged += other.unchanged
-        self.failed += other.failed
-        self.event_failures += other.event_failures
-        self.accounts |= other.accounts
-
-    def lead(self, oid: ObjectId) -> dict[str, Any] | None:
-        return next((d for d in self.leads if d["_id"] == oid), None)
 
 
 class Funnel:
@@ -256,8 +210,6 @@ class Funnel:
     ) -> Report:
         """Rescore every lead matching ``query`` in batches, firing ``triggers`` (see
         :func:`leadgraph.services.rescore.rescore_leads`, the one batched road)."""
-        from .rescore import rescore_leads
-
         return await rescore_leads(
             self, query, batch=batch, progress=progress, triggers=triggers, cause=cause
         )

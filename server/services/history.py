@@ -38,11 +38,13 @@ from pymongo.errors import PyMongoError
 
 from ..errors import Conflict, PluginFailed
 from ..events import Event
+from ..rules.evaluate import applied, evaluate
 from ..rules.ruleset import RuleSet
 from ..store import events, leads
 from ..store import history as store
 from ..store.pagination import Page
 from . import dispatch
+from .facts import gather_facts  # the one gathering road
 from .lead_events import lead_events
 
 log = logging.getLogger("leadgraph.history")
@@ -418,9 +420,6 @@ class History:
         return await self._live(then, t)
 
     async def _live(self, then: dict[str, Any], t: datetime) -> AsOf:
-        from ..rules.evaluate import applied, evaluate
-        from .funnel import gather_facts  # the one funnel road
-
         if self.ruleset is None:
             raise Conflict("no valid rules are loaded (see rulesStatus)")
         facts = (await gather_facts(self.db, [then], until=t))[then["_id"]]

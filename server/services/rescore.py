@@ -20,9 +20,10 @@ from ..store import leads
 from ..store._base import now as db_now
 from .facts import count_all
 from .history import Cause
+from .report import Report
 
 if TYPE_CHECKING:
-    from .funnel import Funnel, Report
+    from .funnel import Funnel
 
 
 async def rescore_leads(
@@ -40,8 +41,6 @@ async def rescore_leads(
     batches, firing ``triggers``; goes on past failing leads.  ``progress(n)`` after each
     batch of ``n`` leads; ``each(report, last id)`` with each batch's own report (a job
     persisting its progress)."""
-    from .funnel import Report
-
     total = Report()
     t = db_now()
     rules = funnel.ruleset

@@ -6,11 +6,8 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import strawberry
-from pymongo.asynchronous.database import AsyncDatabase
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -21,46 +18,15 @@ from starlette.routing import Route, WebSocketRoute
 from .. import __version__, signing
 from ..config import Settings, server_secret
 from ..db import Connection, open_database, ping
-from ..services import ServiceCache
 from ..store import pagination
-from .answer_cache import AnswerCache
 from .cors import Cors
 from .http_limits import RequestLimits
-from .key_states import KeyStates
-from .live import Hub
-from .persisted import PersistedQueries
+from .runtime import start_runtime
 from .schema import build_schema
+from .state import AppState
 from .view import LeadgraphGraphQL
 
 log = logging.getLogger("leadgraph")
-
-
-@dataclass
-class AppState:
-    """What lives as long as the process: settings, database, rules, plugins, schema."""
-
-    settings: Settings
-    schema: strawberry.Schema
-    connection: Connection | None = None
-    rules: Any = None
-    pm: Any = None
-    tasks: list[Any] = field(default_factory=list)
-    services: ServiceCache = field(default_factory=ServiceCache)
-    live: Hub = field(default_factory=Hub)
-    key_states: KeyStates = field(default_factory=KeyStates)
-    segment_counts: AnswerCache[tuple[str, str, str], int] | None = None
-    persisted: PersistedQueries | None = None
-
-    def __post_init__(self) -> None:
-        if self.segment_counts is None:  # one per process, shared by all requests
-            self.segment_counts = AnswerCache(self.settings.segment_count_ttl)
-        if self.persisted is None:
-            self.persisted = PersistedQueries(self.settings.persisted_only)
-
-    @property
-    def db(self) -> AsyncDatabase:
-        assert self.connection is not None, "database not open yet"
-        return self.connection.db
 
 
 def create_app(settings: Settings | None = None, connection: Connection | None = None) -> Starlette:
@@ -78,8 +44,6 @@ def create_app(settings: Settings | None = None, connection: Connection | None =
                 state.connection = await stack.enter_async_context(
                     open_database(settings, publish=True)
                 )
-            from .runtime import start_runtime
-
             await start_runtime(state, stack)
             stack.push_async_callback(state.live.close)
             # what start-up built (schema, rules, plugins) lives as long as the process: out

@@ -18,13 +18,11 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import UserError
 from ..store import leases, match_keys, pending_captures
-
-if TYPE_CHECKING:
-    from .app import AppState
+from .state import AppState
 
 log = logging.getLogger("leadgraph")
 

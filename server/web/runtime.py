@@ -8,7 +8,6 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from ..plugin_manager import get_plugin_manager
 from ..rules.manager import RulesManager
@@ -17,9 +16,7 @@ from ..services.delivery import Worker
 from ..services.stages import DatabaseStages
 from ..store import leases
 from . import capture_sweep
-
-if TYPE_CHECKING:
-    from .app import AppState
+from .state import AppState
 
 log = logging.getLogger("leadgraph")
 

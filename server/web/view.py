@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -48,10 +48,8 @@ from .auth import PUBLIC_FIELDS, PUBLIC_ROLE, Principal, bearer_token
 from .context import Context
 from .loaders import Loaders
 from .persisted import PersistedQueryError, Registrar
+from .state import AppState
 from .websocket import RecheckingTransportWS
-
-if TYPE_CHECKING:
-    from .app import AppState
 
 log = logging.getLogger("leadgraph")
 

@@ -18,7 +18,8 @@ import pluggy
 from conftest import Api
 from leadgraph.config import Settings
 from leadgraph.db import Connection
-from leadgraph.web.app import AppState, create_app
+from leadgraph.web.app import create_app
+from leadgraph.web.state import AppState
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from serving import free_port, served

@@ -13,7 +13,8 @@ from leadgraph.rules.purposes import PURPOSES
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.rules.segments import Facts, explain, is_member
 from leadgraph.services.segments import Segments
-from leadgraph.store.segment_query import SegmentQuery, compiler_of
+from leadgraph.store.condition_filters import compiler_of
+from leadgraph.store.segment_query import SegmentQuery
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .gen import (

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from leadgraph.rules.models import Segment
 from leadgraph.rules.ruleset import load_rules
-from leadgraph.store.segment_query import compiler_of
+from leadgraph.store.condition_filters import compiler_of
 from pymongo import MongoClient
 
 from .gen import CONTACT_FIELDS, CONTAINS, NOW

@@ -1,0 +1,46 @@
+"""What one funnel run did (:class:`Report`) and a lead it could not score
+(:class:`LeadFailure`): shared by the funnel and the batched rescore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson import ObjectId
+
+from ..contracts import PluginFailure
+
+
+@dataclass
+class LeadFailure:
+    lead_id: ObjectId
+    failure: PluginFailure
+
+
+@dataclass
+class Report:
+    """What one funnel run did: the leads after it, and what failed."""
+
+    leads: list[dict[str, Any]] = field(default_factory=list)
+    changed: int = 0
+    unchanged: int = 0
+    failed: list[LeadFailure] = field(default_factory=list)
+    event_failures: list[PluginFailure] = field(default_factory=list)
+    #: Accounts whose roll-ups the run's score changes touch (see services/rollup.py).
+    accounts: set[ObjectId] = field(default_factory=set)
+
+    @property
+    def failures(self) -> list[PluginFailure]:
+        """Every plugin failure of the run, each once."""
+        return list(dict.fromkeys([f.failure for f in self.failed] + self.event_failures))
+
+    def merge(self, other: Report) -> None:
+        self.leads += other.leads
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.event_failures += other.event_failures
+        self.accounts |= other.accounts
+
+    def lead(self, oid: ObjectId) -> dict[str, Any] | None:
+        return next((d for d in self.leads if d["_id"] == oid), None)
