@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import re
 from typing import Any
@@ -23,6 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .view import error_response, response_media_type
+
+log = logging.getLogger("leadgraph")
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -139,7 +142,15 @@ class RequestLimits:
                 for name in ("variables", "extensions"):
                     for text in query.get(name, ()):
                         check_json(text, self.max_json_depth, f"the {name} parameter")
-        except Rejected as exc:
+        except Rejected as exc:  # the client's doing: one INFO line, no traceback
+            log.info(
+                "refused %s %s: %d %s: %s",
+                scope["method"],
+                scope.get("path", ""),
+                exc.status,
+                exc.code,
+                exc.message,
+            )
             await exc.response(_header(scope, b"accept"))(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -13,6 +13,7 @@ from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache
 from strawberry.relay.types import GlobalIDValueError
+from strawberry.types import ExecutionContext
 
 from ..api.accounts import AccountMutation, AccountQuery
 from ..api.audit import AuditQuery
@@ -93,16 +94,67 @@ class Subscription(
     pass
 
 
-def _should_mask(error: GraphQLError) -> bool:
-    """Hide unexpected exceptions (logged with their stack) behind a generic message."""
+CLIENT, UNAVAILABLE, SERVER = "client", "unavailable", "server"
+
+
+def fault(error: GraphQLError) -> str:
+    """Whose fault an error is: the client's (parse, validation, limits, bad input, a typed
+    refusal), an unreachable database's, or the server's own (an unexpected exception)."""
     original = error.original_error
     if original is None or isinstance(original, UserError | GlobalIDValueError | GraphQLError):
-        return False
-    if unavailable(original):
-        log.warning("database unavailable in %s: %s", error.path, original)
+        return CLIENT
+    return UNAVAILABLE if unavailable(original) else SERVER
+
+
+def log_error(error: GraphQLError) -> None:
+    """One log line per error: INFO for the client's (no traceback: nothing to fix here),
+    WARNING for an unreachable database, ERROR with the traceback for the server's own."""
+    kind = fault(error)
+    where = ".".join(str(p) for p in error.path) if error.path else "the request"
+    if kind == SERVER:
+        log.error("unexpected error in %s", where, exc_info=error.original_error)
+    elif kind == UNAVAILABLE:
+        log.warning("database unavailable in %s: %s", where, error.original_error)
     else:
-        log.error("unexpected error in %s", error.path, exc_info=original)
-    return True
+        log.info("client error %s in %s: %s", _code(error), where, one_line(error.message))
+
+
+def _code(error: GraphQLError) -> str:
+    """The ``extensions.code`` a client error will carry (leadgraph.web.view sets the same)."""
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code
+    if isinstance(error.original_error, GlobalIDValueError):
+        return "BAD_USER_INPUT"
+    if error.path is None:
+        return (
+            "GRAPHQL_PARSE_FAILED"
+            if error.message.startswith("Syntax Error")
+            else "GRAPHQL_VALIDATION_FAILED"
+        )
+    return str(getattr(error.original_error, "code", "BAD_USER_INPUT"))
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Hide unexpected exceptions (logged with their stack by :func:`log_error`) behind a
+    generic message."""
+    return fault(error) != CLIENT
+
+
+class LeadgraphSchema(strawberry.Schema):
+    """strawberry's schema, logging each error once by whose fault it is (:func:`log_error`)
+    instead of every error at ERROR with a traceback."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            log_error(error)
 
 
 class MaskInternalErrors(MaskErrors):
@@ -135,7 +187,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     validations = ValidationResults(settings, DOCUMENT_CACHE)
-    return strawberry.Schema(
+    return LeadgraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

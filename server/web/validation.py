@@ -33,14 +33,18 @@ from graphql import (
     ASTValidationRule,
     DocumentNode,
     FieldNode,
+    FloatValueNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
     InlineFragmentNode,
+    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
+    Visitor,
+    visit,
 )
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from graphql.validation.validate import ValidationAbortedError
@@ -55,6 +59,7 @@ from ..config import Settings
 overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 150_000
 
 TIMEOUT = "REQUEST_TIMEOUT"
+MAX_INT_DIGITS = 100  # the longest number literal a document may hold (as in a JSON body)
 # When the current request must be answered by (time.monotonic()) and the setting it came
 # from (seconds); None: no deadline.
 DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar(
@@ -197,6 +202,37 @@ def shape_errors(shape: DocumentShape, settings: Settings) -> list[GraphQLError]
     ]
 
 
+class _Numbers(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[IntValueNode | FloatValueNode] = []
+
+    def enter_int_value(self, node: IntValueNode, *_args: Any) -> None:
+        if len(node.value) > MAX_INT_DIGITS:
+            self.found.append(node)
+
+    def enter_float_value(self, node: FloatValueNode, *_args: Any) -> None:
+        if len(node.value) > MAX_INT_DIGITS:
+            self.found.append(node)
+
+
+def long_numbers(document: DocumentNode) -> list[GraphQLError]:
+    """Number literals of over :data:`MAX_INT_DIGITS` characters, refused before any rule
+    converts one (Python's int() would refuse one of over 4,300 digits in its own words, and
+    such a number fits no Int, Float or stored value anyway)."""
+    numbers = _Numbers()
+    visit(document, numbers)
+    return [
+        GraphQLError(
+            f"a number of {len(node.value):,} characters: numbers have at most "
+            f"{MAX_INT_DIGITS} (an Int is 32-bit, a Float a double)",
+            node,
+            extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+        )
+        for node in numbers.found[:1]
+    ]
+
+
 class DeadlineExceeded(ValidationAbortedError):
     """The request's deadline passed (raised inside validation, which reports it)."""
 
@@ -236,7 +272,7 @@ class ValidationResults:
             self._kept.move_to_end(key)
             return kept
         shape = document_shape(document)
-        errors = shape_errors(shape, self.settings)
+        errors = long_numbers(document) or shape_errors(shape, self.settings)
         if not errors:  # only a document within the limits meets graphql-core's rules
             found = validate_document(schema, document, (*rules, DeadlineRule))
             errors = [_typed(e) for e in found]

@@ -279,8 +279,16 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         try:
             response = await self.run(request)
         except PersistedQueryError as exc:
+            log.info("refused a persisted query: %s: %s", exc.code, exc.message)
             response = error_response(exc.status, exc.message, exc.code, media_type, exc.headers)
         except HTTPException as exc:
+            log.info(
+                "refused %s %s: %d %s",
+                request.method,
+                request.url.path,
+                exc.status_code,
+                exc.reason,
+            )
             if request.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
                 # GraphQL-over-HTTP: a mutation sent with GET is 405 Method Not Allowed.
                 response = error_response(
