@@ -13,7 +13,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from .. import __version__, signing
 from ..config import Settings, server_secret
@@ -24,7 +25,7 @@ from .http_limits import RequestLimits
 from .runtime import start_runtime
 from .schema import build_schema
 from .state import AppState
-from .view import LeadgraphGraphQL
+from .view import GRAPHIQL_ASSETS, LeadgraphGraphQL
 
 log = logging.getLogger("leadgraph")
 
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None, connection: Connection | None =
             Route("/readyz", readyz),
             Route("/graphql", graphql),  # other methods: the view's JSON 405
             WebSocketRoute("/graphql", graphql),
+            # GraphiQL's pinned assets (server/web/static/graphiql/manifest.json), no key needed
+            Mount("/static/graphiql", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql"),
         ],
         lifespan=lifespan,
         middleware=[
