@@ -32,8 +32,8 @@ from .common import (
     stored_enum,
     vocabulary_enum,
 )
-from .contacts import CONTACTS
-from .leads import LEADS
+from .contacts.resolvers import CONTACTS
+from .leads.resolvers import LEADS
 from .opportunities import OPPORTUNITIES
 from .relay import Listing, StoredNode, connection_field, load_one, object_id
 from .scores import Grade

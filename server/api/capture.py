@@ -23,9 +23,9 @@ from ..services.capture import Captured
 from ..services.matching import Match
 from ..store import imports
 from ..store import leads as leads_store
-from .contacts import Contact
+from .contacts.types import Contact
 from .interactions import Interaction
-from .leads import Lead
+from .leads.types import Lead
 from .origin import origin_of
 
 

@@ -1,5 +1,5 @@
 """A lead's score history (``Lead.scoreHistory``) and as-of replay (``Lead.asOf``) over GraphQL;
-the fields are attached to :class:`leadgraph.api.leads.Lead`."""
+the fields are attached to :class:`leadgraph.api.leads.types.Lead`."""
 
 from __future__ import annotations
 

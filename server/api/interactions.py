@@ -83,14 +83,14 @@ class Interaction(StoredNode, collection=store.NAME):
     contact = relation_field(
         "contacts",
         "contactId",
-        "leadgraph.api.contacts:Contact",
+        "leadgraph.api.contacts.types:Contact",
         description="The contact who engaged.",
     )
 
     lead = relation_field(
         "leads",
         "leadId",
-        "leadgraph.api.leads:Lead",
+        "leadgraph.api.leads.types:Lead",
         description="The lead the interaction was recorded for, if any.",
     )
 

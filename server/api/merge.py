@@ -23,7 +23,7 @@ from ..errors import (
     errors_as_data,
     plugin_errors,
 )
-from .contacts import Contact
+from .contacts.types import Contact
 from .relay import global_id, object_id
 
 

@@ -75,14 +75,14 @@ class Opportunity(StoredNode, collection=store.NAME):
     lead = relation_field(
         "leads",
         "leadId",
-        "leadgraph.api.leads:Lead",
+        "leadgraph.api.leads.types:Lead",
         description="The lead qualified into this opportunity.",
     )
 
     contact = relation_field(
         "contacts",
         "contactId",
-        "leadgraph.api.contacts:Contact",
+        "leadgraph.api.contacts.types:Contact",
         description="The lead's parent contact.",
     )
 

@@ -23,7 +23,7 @@ from ..errors import (
 from ..plugin_manager import PluginError
 from ..rules.loader import RuleError, RulesInvalid
 from ..services import preview as service
-from .leads import Lead
+from .leads.types import Lead
 from .relay import global_id
 from .rules import RuleFileError
 from .scores import LeadScore

@@ -1,5 +1,5 @@
 """GraphQL for the rules: their status and reload (admins); segments are in
-:mod:`leadgraph.api.segments`."""
+:mod:`leadgraph.api.segments.resolvers`."""
 
 from __future__ import annotations
 

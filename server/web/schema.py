@@ -18,16 +18,16 @@ from strawberry.types import ExecutionContext
 from ..api.accounts import AccountMutation, AccountQuery
 from ..api.audit import AuditQuery
 from ..api.capture import CaptureMutation, CaptureQuery, ImportMutation
-from ..api.contacts import ContactMutation, ContactQuery
-from ..api.funnel import FunnelMutation, FunnelQuery, FunnelSubscription
+from ..api.contacts.resolvers import ContactMutation, ContactQuery
+from ..api.funnel.resolvers import FunnelMutation, FunnelQuery, FunnelSubscription
 from ..api.interactions import InteractionMutation, InteractionSubscription
-from ..api.leads import LeadMutation, LeadQuery
+from ..api.leads.resolvers import LeadMutation, LeadQuery
 from ..api.merge import MergeMutation, MergeQuery
 from ..api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription
 from ..api.preview import PreviewQuery
-from ..api.privacy import PrivacyMutation, PrivacyQuery
+from ..api.privacy.resolvers import PrivacyMutation, PrivacyQuery
 from ..api.rules import RulesMutation, RulesQuery
-from ..api.segments import SegmentMutation, SegmentQuery, SegmentSubscription
+from ..api.segments.resolvers import SegmentMutation, SegmentQuery, SegmentSubscription
 from ..api.webhooks import WebhookMutation, WebhookQuery
 from ..config import Settings
 from ..db import unavailable

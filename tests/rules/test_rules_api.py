@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 from bson import ObjectId
 from leadgraph.api.rules import RulesMutation, RulesQuery
-from leadgraph.api.segments import SegmentQuery
+from leadgraph.api.segments.resolvers import SegmentQuery
 from leadgraph.config import Settings
 from leadgraph.rules.manager import RulesManager
 from leadgraph.web.auth import Principal

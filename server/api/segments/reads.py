@@ -10,8 +10,8 @@ import bisect
 from bson import ObjectId
 from strawberry.types import Info
 
-from ..services.segments import Catalog, SegmentRecord, Segments, SegmentUnusable
-from ..web.answer_cache import AnswerCache
+from ...services.segments import Catalog, SegmentRecord, Segments, SegmentUnusable
+from ...web.answer_cache import AnswerCache
 
 
 def segments_service(info: Info) -> Segments:

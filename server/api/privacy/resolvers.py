@@ -1,102 +1,44 @@
-"""Subscription lists, subscribing contacts, the public subscription centre, and the
-data-protection operations (export, erase)."""
+"""The privacy queries and mutations: lists, subscriptions, the centre, export, erasure."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from enum import Enum
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Any
 
 import strawberry
 from strawberry import relay
-from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from .. import events, signing
-from ..errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidInput,
-    InvalidToken,
-    InvalidTokenError,
-    NotFound,
-    NotFoundError,
-    ValidationError,
-    errors_as_data,
+from ... import events, signing
+from ...errors import InvalidInput, InvalidToken, NotFound, errors_as_data
+from ...services.consent import Actor, Applied
+from ...services.privacy import MAX_TOKEN_TTL
+from ..contacts.types import Contact
+from ..origin import api_actor, origin_of
+from ..relay import object_id
+from .inputs import UpdateSubscriptionsInput
+from .types import (
+    ContactDataExport,
+    ErasePayload,
+    EraseResult,
+    ExportResult,
+    KeptOut,
+    SubscriptionCentre,
+    SubscriptionCentreResult,
+    SubscriptionChangePayload,
+    SubscriptionChangeResult,
+    SubscriptionList,
+    SubscriptionListPayload,
+    SubscriptionListResult,
+    SubscriptionListStatus,
+    SubscriptionTokenPayload,
+    SubscriptionTokenResult,
 )
-from ..services.consent import Actor, Applied
-from ..services.privacy import MAX_TOKEN_TTL, CentreView
-from .contacts import Contact
-from .origin import api_actor, origin_of
-from .relay import object_id
 
 
 def _by(info: Info) -> dict[str, Any]:
     principal = info.context.principal
     return {"name": principal.name, "role": principal.role} if principal else {}
-
-
-# ---------------------------------------------------------------- lists
-
-
-@strawberry.enum(description="Whether contacts may be added to a list.")
-class SubscriptionListStatus(Enum):
-    ACTIVE = "active"
-    ARCHIVED = "archived"
-
-
-@strawberry.type(
-    description="A list contacts subscribe to. Membership is the contact's `subscriptions` "
-    "(subscribed) and `unsubscribed` (left it)."
-)
-class SubscriptionList:
-    id: relay.GlobalID
-    name: str
-    status: SubscriptionListStatus
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> SubscriptionList:
-        return cls(
-            id=relay.GlobalID("SubscriptionList", str(doc["_id"])),
-            name=doc["name"],
-            status=SubscriptionListStatus(doc["status"]),
-            created_at=doc["createdAt"],
-            updated_at=doc.get("updatedAt") or doc["createdAt"],
-        )
-
-
-@strawberry.type(description="The list after the change.")
-class SubscriptionListPayload:
-    list: SubscriptionList
-
-
-SubscriptionListResult = Annotated[
-    SubscriptionListPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("SubscriptionListResult"),
-]
-
-
-@strawberry.type(description="Lists a bulk add left a contact out of: it had unsubscribed.")
-class KeptOut:
-    contact: relay.GlobalID
-    lists: list[str]
-
-
-@strawberry.type(description="The contacts after a subscription change.")
-class SubscriptionChangePayload:
-    contacts: list[Contact]
-    kept_out: list[KeptOut] = strawberry.field(
-        description="Contacts left out of lists they had unsubscribed from (unsubscribe wins "
-        "over bulk adds; pass `resubscribe: true` when the person asked to come back)."
-    )
-
-
-SubscriptionChangeResult = Annotated[
-    SubscriptionChangePayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("SubscriptionChangeResult"),
-]
 
 
 async def _changed(info: Info, done: dict[Any, Applied], ids: list[Any]) -> Any:
@@ -114,111 +56,8 @@ async def _changed(info: Info, done: dict[Any, Applied], ids: list[Any]) -> Any:
     )
 
 
-# ---------------------------------------------------------------- subscription centre
-
-
-@strawberry.type(description="One list as the subscription centre shows it.")
-class SubscriptionCentreList:
-    name: str
-    subscribed: bool
-
-
-@strawberry.type(description="What a person sees on the subscription centre page their link opens.")
-class SubscriptionCentre:
-    first_name: str | None
-    email: str | None = strawberry.field(description="Masked: `a***@example.com`.")
-    allow_bulk_email: bool
-    lists: list[SubscriptionCentreList] = strawberry.field(
-        description="Every active list, and whether the person is on it."
-    )
-    expires_at: datetime = strawberry.field(description="When the link stops working.")
-
-    @classmethod
-    def of(cls, view: CentreView) -> SubscriptionCentre:
-        contact = view.contact
-        mine = set(contact.get("subscriptions") or [])
-        return cls(
-            first_name=contact.get("firstName"),
-            email=mask_email(contact.get("email")),
-            allow_bulk_email=bool((contact.get("preferences") or {}).get("allowBulkEmail")),
-            lists=[
-                SubscriptionCentreList(name=d["name"], subscribed=d["name"] in mine)
-                for d in view.lists
-            ],
-            expires_at=view.expires_at,
-        )
-
-
-def mask_email(email: str | None) -> str | None:
-    if not email or "@" not in email:
-        return None
-    local, _, domain = email.rpartition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-SubscriptionCentreResult = Annotated[
-    SubscriptionCentre | InvalidTokenError | ValidationError,
-    strawberry.union("SubscriptionCentreResult"),
-]
-
-
-@strawberry.input(description="What the person changes in the subscription centre.")
-class UpdateSubscriptionsInput:
-    subscribe: list[str] | None = strawberry.field(
-        default=None, description="Active lists to join."
-    )
-    unsubscribe: list[str] | None = strawberry.field(default=None, description="Lists to leave.")
-    unsubscribe_all: bool = strawberry.field(
-        default=False,
-        description="Leave every list and stop bulk email (`allowBulkEmail` false), at once.",
-    )
-    allow_bulk_email: bool | None = None
-
-
 def _refused(exc: signing.TokenRefused) -> InvalidToken:
     return InvalidToken(exc.reason, str(exc))
-
-
-@strawberry.type(description="A subscription-centre link's token.")
-class SubscriptionTokenPayload:
-    token: str = strawberry.field(description="Put it in the link of the public page.")
-    expires_at: datetime
-
-
-SubscriptionTokenResult = Annotated[
-    SubscriptionTokenPayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("SubscriptionTokenResult"),
-]
-
-
-# ---------------------------------------------------------------- export / erase
-
-
-@strawberry.type(description="Everything stored about a person, as one JSON document.")
-class ContactDataExport:
-    contact_id: relay.GlobalID
-    document: JSON
-
-
-ExportResult = Annotated[
-    ContactDataExport | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("ExportContactDataResult"),
-]
-
-
-@strawberry.type(description="The person was erased; what was removed or anonymised.")
-class ErasePayload:
-    erased_id: relay.GlobalID
-    counts: JSON = strawberry.field(
-        description="interactions, leadsAnonymized, matchKeys, merges, submissions, "
-        "pendingCaptures deleted; suppressed: emails kept as keyed hashes."
-    )
-
-
-EraseResult = Annotated[
-    ErasePayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("EraseContactResult"),
-]
 
 
 # ---------------------------------------------------------------- schema

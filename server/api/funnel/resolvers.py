@@ -1,5 +1,4 @@
-"""The lead funnel over GraphQL: stage moves, sales-ready marks, qualification, rescoring,
-and the lifecycle the live rules define."""
+"""The funnel's queries, mutations and subscription: stages, hand-off, rescoring."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from ..errors import (
+from ...errors import (
     Conflict,
     Forbidden,
     InvalidInput,
@@ -20,51 +19,16 @@ from ..errors import (
     errors_as_data,
     plugin_errors,
 )
-from ..rules import lifecycle
-from ..services.funnel import Funnel, Refused, Report
-from ..store import leads
-from ..web import live
-from .leads import Lead, LeadPayload, LeadResult
-from .opportunities import checked_value
-from .relay import object_id
+from ...rules import lifecycle
+from ...services.funnel import Funnel, Refused, Report
+from ...store import leads
+from ...web import live
+from ..leads.types import Lead, LeadPayload, LeadResult
+from ..opportunities import checked_value
+from ..relay import object_id
+from .types import LeadLifecycle, LifecycleStage, LifecycleStageField, LifecycleTransition
 
 MAX_OWNER = 200  # characters of an owner's name
-
-
-@strawberry.type(description="A field people record for a lead in a stage.")
-class LifecycleStageField:
-    name: str
-    type: str = strawberry.field(description="string, number, date (YYYY-MM-DD) or enum.")
-    required: bool = strawberry.field(description="Must be given to move a lead into the stage.")
-    values: list[str] = strawberry.field(description="The allowed values of an enum field.")
-    label: str
-    description: str
-
-
-@strawberry.type(description="A stage of the lead lifecycle.")
-class LifecycleStage:
-    name: str
-    label: str
-    description: str
-    fields: list[LifecycleStageField]
-
-
-@strawberry.type(description="A move between stages; automatic when it has triggers.")
-class LifecycleTransition:
-    name: str
-    from_stages: list[str]
-    to: str
-    triggers: list[str] = strawberry.field(description="Empty: taken by hand only.")
-    description: str
-
-
-@strawberry.type(description="The lead business process of the live rules.")
-class LeadLifecycle:
-    name: str
-    initial: str
-    stages: list[LifecycleStage]
-    transitions: list[LifecycleTransition]
-    rules_version: str
 
 
 def _funnel(info: Info) -> Funnel:

@@ -1,205 +1,39 @@
-"""GraphQL for segments: rule-file and API segments side by side, their members (paged),
-consent exclusions, explanations, previews, evaluations and diffs."""
+"""The segment queries, mutations and the evaluations subscription."""
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
-from bson import ObjectId
 from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from ..errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidInput,
-    NotFoundError,
-    SegmentCycleError,
-    SegmentError,
-    ValidationError,
-    errors_as_data,
-)
-from ..services.segments import SegmentInvalid, SegmentRecord
-from ..store import contacts as contacts_store
-from ..store.pagination import Order, Page, decode_cursor
-from ..web import live
-from .contacts import Contact
-from .relay import Connection, check_page_args, connection, global_id, known_count, object_id
-from .segment_reads import member_ids, request_catalog, segments_service
-from .segment_types import (
-    SegmentChanges,
+from ...errors import InvalidInput, errors_as_data
+from ...store import contacts as contacts_store
+from ...web import live
+from ..contacts.types import Contact
+from ..relay import global_id, object_id
+from .inputs import SegmentChanges, SegmentInput, _contact_ids, _fields
+from .reads import request_catalog, segments_service
+from .types import (
+    Segment,
     SegmentConditionResult,
     SegmentConsentCheck,
-    SegmentDefinition,
     SegmentDiff,
     SegmentEvaluation,
-    SegmentExclusion,
-    SegmentInput,
-    SegmentKind,
+    SegmentEvaluationResult,
+    SegmentListPayload,
+    SegmentListResult,
     SegmentMembership,
+    SegmentPayload,
     SegmentPreview,
-    SegmentSource,
-    SegmentStatus,
-    _fields,
+    SegmentResult,
 )
 
 EVALUATIONS = live.SEGMENT_EVALUATIONS
-
-
-# the scope of member-list cursors (a page of a segment's sorted member ids)
-MEMBERS = "segment members"
-
-
-def _page(info: Info, ids: list[ObjectId], first: int | None, after: str | None) -> Any:
-    first, _ = check_page_args(info, first, None)
-    start = 0
-    if after is not None:
-        _, last_id = decode_cursor("_id", after, "after", MEMBERS)
-        start = bisect.bisect_right(ids, last_id)
-    return start, ids[start : start + (first or 0)]
-
-
-async def contact_page(
-    info: Info, ids: list[ObjectId], first: int | None, after: str | None
-) -> Connection[Contact]:
-    """A page of contacts out of sorted ids, with cursors stable under changes of the set."""
-    start, chunk = _page(info, ids, first, after)
-    docs = await contacts_store.by_ids(info.context.db, chunk)
-    page = Page(
-        docs=[docs[i] for i in chunk if i in docs],
-        has_next=start + len(chunk) < len(ids),
-        has_previous=start > 0,
-        order=Order("_id"),
-        filter={},
-        total=len(ids),
-        scope=MEMBERS,
-    )
-    return connection(page, Contact.from_doc, known_count(len(ids)))
-
-
-@strawberry.type(description="A named set of contacts: dynamic, static or compound.")
-class Segment:
-    name: str
-    description: str
-    kind: SegmentKind
-    status: SegmentStatus
-    source: SegmentSource
-    purpose: str | None = strawberry.field(
-        description="What the segment is for (e.g. commercial_email): contacts its consent "
-        "rules exclude are not members (see `exclusions`)."
-    )
-    subscription_list: str | None = strawberry.field(
-        description="Contacts who unsubscribed from this list are excluded (email purposes)."
-    )
-    definition: SegmentDefinition
-    created_at: datetime | None
-    updated_at: datetime | None
-    published_at: datetime | None
-    error: SegmentError | None = strawberry.field(
-        description="Why its stored definition cannot be evaluated now (null when it can): "
-        "then `members`, `memberCount` and `exclusions` are null with a `SEGMENT_INVALID` "
-        "error at their path, and the other segments answer as usual."
-    )
-    _record: strawberry.Private[SegmentRecord]
-
-    @classmethod
-    def of(cls, record: SegmentRecord) -> Segment:
-        s = record.segment
-        where = record.where
-        problem = SegmentInvalid(s.name, record.problems) if record.problems else None
-        return cls(
-            name=s.name,
-            description=s.description,
-            kind=SegmentKind(s.kind),
-            status=SegmentStatus(record.status),
-            source=SegmentSource(record.source),
-            purpose=s.purpose,
-            subscription_list=s.subscription_list,
-            definition=SegmentDefinition(
-                where=JSON(where) if where is not None else None,
-                include=list(s.include),
-                exclude=list(s.exclude),
-            ),
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            published_at=record.published_at,
-            error=problem.to_graphql() if problem is not None else None,
-            _record=record,
-        )
-
-    @strawberry.field(
-        description="Contacts in the segment now, ordered by id (null, with a typed error, for "
-        "a segment that cannot be evaluated: see `error`)."
-    )
-    async def members(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Contact] | None:
-        return await contact_page(info, await member_ids(info, self._record), first, after)
-
-    @strawberry.field(
-        description="How many contacts are in the segment (computed at most once per "
-        "`segment_count_ttl` seconds, 60 by default, per version of the segments; null, with "
-        "a typed error, for a segment that cannot be evaluated: see `error`)."
-    )
-    async def member_count(self, info: Info) -> int | None:
-        counts = info.context.segment_counts
-        assert counts is not None
-        catalog = await request_catalog(info)
-
-        async def compute() -> int:
-            return len(await member_ids(info, self._record))
-
-        key = (info.context.db.name, catalog.version, self.name)
-        return await counts.get(key, compute)
-
-    @strawberry.field(
-        description="Contacts the purpose's consent rules keep out, per reason (a contact "
-        "excluded for several reasons counts under each; null, with a typed error, for a "
-        "segment that cannot be evaluated)."
-    )
-    async def exclusions(self, info: Info) -> list[SegmentExclusion] | None:
-        found = await segments_service(info).exclusions(self._record)
-        return [SegmentExclusion(reason=r, description=d, count=n) for r, d, n in found]
-
-
-@strawberry.type(description="A segment, as changed.")
-class SegmentPayload:
-    segment: Segment
-
-
-@strawberry.type(description="A static segment and how many contacts the change added or removed.")
-class SegmentListPayload:
-    segment: Segment
-    changed: int
-
-
-SegmentResult = Annotated[
-    SegmentPayload
-    | ValidationError
-    | NotFoundError
-    | ForbiddenError
-    | ConflictError
-    | SegmentCycleError
-    | SegmentError,
-    strawberry.union("SegmentResult"),
-]
-SegmentListResult = Annotated[
-    SegmentListPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("SegmentListResult"),
-]
-SegmentEvaluationResult = Annotated[
-    SegmentEvaluation | NotFoundError | ForbiddenError | SegmentError,
-    strawberry.union("SegmentEvaluationResult"),
-]
-
-
-def _contact_ids(ids: list[relay.GlobalID] | None) -> list[ObjectId]:
-    return [object_id(g, "Contact", f"contacts.{i}") for i, g in enumerate(ids or [])]
 
 
 @strawberry.type

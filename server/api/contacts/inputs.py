@@ -1,0 +1,158 @@
+"""What contacts are filtered, ordered and written by: filters, order, create/update inputs
+and their mapping to stored fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from ...errors import InvalidInput
+from ...store import contacts as store
+from ..common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
+from ..relay import object_id
+from .types import ConsentLevel, ContactRole
+
+
+@strawberry.input(description="Contact preferences to set; omitted fields stay as they are.")
+class ContactPreferencesInput:
+    allow_bulk_email: bool | None = strawberry.UNSET
+    allow_email: bool | None = strawberry.UNSET
+    allow_prefill: bool | None = strawberry.UNSET
+    track_email: bool | None = strawberry.UNSET
+
+
+@strawberry.input(description="Data-protection settings to set.")
+class ConsentInput:
+    level: ConsentLevel | None = strawberry.UNSET
+    is_child: bool | None = strawberry.UNSET
+    guardian: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="Filter contacts; all given conditions must hold.")
+class ContactFilter:
+    email: str | None = None
+    name_contains: str | None = None
+    account: relay.GlobalID | None = None
+    role: ContactRole | None = None
+    marketing_only: bool | None = None
+    allow_bulk_email: bool | None = None
+    allow_email: bool | None = None
+    allow_prefill: bool | None = None
+    track_email: bool | None = None
+    consent_level: ConsentLevel | None = None
+    is_child: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+ContactOrder = order_input(
+    "Contact", CREATED_AT="createdAt", UPDATED_AT="updatedAt", NAME="sortName"
+)
+
+
+def contact_query(f: ContactFilter) -> dict[str, Any]:
+    prefs = {
+        k: v
+        for k, v in {
+            "allowBulkEmail": f.allow_bulk_email,
+            "allowEmail": f.allow_email,
+            "allowPrefill": f.allow_prefill,
+            "trackEmail": f.track_email,
+        }.items()
+        if v is not None
+    }
+    return store.filter_query(
+        email=f.email,
+        name_contains=contains_text(f.name_contains, "filter.nameContains"),
+        account_id=object_id(f.account, "Account", "filter.account") if f.account else None,
+        marketing_only=f.marketing_only,
+        role=f.role.value if f.role else None,
+        preferences=prefs,
+        consent_level=f.consent_level.value if f.consent_level else None,
+        is_child=f.is_child,
+        created_after=f.created_after,
+        created_before=f.created_before,
+    )
+
+
+@strawberry.input(description="Fields of a new contact.")
+class CreateContactInput:
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    job_title: str | None = strawberry.UNSET
+    role: ContactRole | None = strawberry.UNSET
+    account: relay.GlobalID | None = strawberry.UNSET
+    marketing_source: str | None = strawberry.UNSET
+    marketing_only: bool | None = strawberry.UNSET
+    subscriptions: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Active subscription lists (recorded as a `consent_changed` interaction).",
+    )
+    preferences: ContactPreferencesInput | None = strawberry.UNSET
+    consent: ConsentInput | None = strawberry.UNSET
+
+
+@strawberry.input(description="Changes to a contact; omitted fields stay as they are.")
+class UpdateContactInput(CreateContactInput):
+    id: relay.GlobalID
+
+
+_FIELDS = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "email": "email",
+    "phone": "phone",
+    "job_title": "jobTitle",
+    "role": "role",
+    "marketing_source": "marketingSource",
+    "marketing_only": "marketingOnly",
+    "subscriptions": "subscriptions",
+}
+_PREFS = {
+    "allow_bulk_email": "allowBulkEmail",
+    "allow_email": "allowEmail",
+    "allow_prefill": "allowPrefill",
+    "track_email": "trackEmail",
+}
+_CONSENT = {"level": "level", "is_child": "isChild", "guardian": "guardian"}
+
+
+async def contact_fields(info: Info, input: CreateContactInput, creating: bool) -> dict[str, Any]:
+    """Validate a contact input; returns storable fields or raises InvalidInput naming fields."""
+    errors: list[tuple[str, str]] = []
+    fields = set_fields(input, _FIELDS)
+    if "email" in fields:
+        fields["email"] = clean_email(fields["email"], "input.email", errors)
+    for name in ("firstName", "lastName"):
+        require_text(fields.get(name), f"input.{name}", errors)
+    if creating and not (fields.get("email") or fields.get("lastName")):
+        errors.append(("input.lastName", "a contact needs a lastName or an email"))
+    for attr, sub in (("preferences", _PREFS), ("consent", _CONSENT)):
+        value = getattr(input, attr, strawberry.UNSET)
+        if value not in (strawberry.UNSET, None):
+            fields[attr] = set_fields(value, sub)
+            if attr == "preferences":
+                for key, val in fields[attr].items():
+                    if val is None:
+                        errors.append((f"input.preferences.{key}", "must be true or false"))
+    account = getattr(input, "account", strawberry.UNSET)
+    if account is not strawberry.UNSET:
+        if account is None:
+            fields["accountId"] = None
+        else:
+            try:
+                oid = object_id(account, "Account", "input.account")
+            except InvalidInput as exc:
+                errors.extend(exc.errors)
+            else:
+                if await info.context.loaders.by_id("accounts").load(oid) is None:
+                    errors.append(("input.account", f"no Account with id {account}"))
+                fields["accountId"] = oid
+    raise_if(errors)
+    return fields

@@ -1,0 +1,80 @@
+"""The contacts listing, the contact queries and the contact mutations."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from ...errors import NotFound, errors_as_data, plugin_errors
+from ...store import contacts as store
+from ..common import DeletePayload, DeleteResult
+from ..origin import api_actor
+from ..relay import Listing, connection_field, load_one, object_id
+from .inputs import (
+    ContactFilter,
+    ContactOrder,
+    CreateContactInput,
+    UpdateContactInput,
+    contact_fields,
+    contact_query,
+)
+from .types import Contact, ContactPayload, ContactResult
+
+CONTACTS = Listing(Contact, filter=ContactFilter, to_query=contact_query, order=ContactOrder)
+
+
+@strawberry.type
+class ContactQuery:
+    contacts = connection_field(
+        CONTACTS, description="Contacts, filtered and ordered, as a Relay connection."
+    )
+
+    @strawberry.field(description="One contact by global id.")
+    async def contact(self, info: Info, id: relay.GlobalID) -> Contact | None:
+        return await load_one(info, store.NAME, object_id(id, "Contact"), Contact.from_doc)
+
+
+@strawberry.type
+class ContactMutation:
+    @strawberry.mutation(description="Create a contact.")
+    @errors_as_data
+    async def create_contact(self, info: Info, input: CreateContactInput) -> ContactResult:
+        info.context.require("contacts:write")
+        fields = await contact_fields(info, input, creating=True)
+        out = await info.context.services.records.create_contact(fields, api_actor(info))
+        return ContactPayload(
+            contact=Contact.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
+        )
+
+    @strawberry.mutation(
+        description="Change a contact's fields. Preferences, consent and `subscriptions` (the "
+        "exact set of lists: added ones must be active, removed ones count as unsubscribed) "
+        "change through the consent service and are recorded as a `consent_changed` "
+        "interaction. The leads whose scores can follow (a field the rules read) are rescored "
+        "before the answer: `contact.leads` shows their new scores."
+    )
+    @errors_as_data
+    async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactResult:
+        info.context.require("contacts:write")
+        oid = object_id(input.id, "Contact", "input.id")
+        fields = await contact_fields(info, input, creating=False)
+        out = await info.context.services.records.update_contact(oid, fields, api_actor(info))
+        if out is None:
+            raise NotFound("Contact", str(input.id))
+        return ContactPayload(
+            contact=Contact.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
+        )
+
+    @strawberry.mutation(
+        description="Delete a contact with its interactions; its leads lose it and every copy of "
+        "the person (name, email, job title), so orphan linking cannot re-create it. To honour "
+        "an erasure request use eraseContact."
+    )
+    @errors_as_data
+    async def delete_contact(self, info: Info, id: relay.GlobalID) -> DeleteResult:
+        info.context.require("contacts:delete")
+        oid = object_id(id, "Contact")
+        if not await info.context.services.records.delete_contact(oid):
+            raise NotFound("Contact", str(id))
+        return DeletePayload(deleted_id=relay.GlobalID("Contact", str(oid)))

@@ -1,0 +1,191 @@
+"""Contacts: the Contact type, its preferences, consent and insights, and the payload of a
+change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from ...contracts import CONSENT_LEVELS, CONTACT_ROLES
+from ...errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
+from ...store import contacts as store
+from ..common import stored_enum, vocabulary_enum
+from ..interactions import INTERACTIONS
+from ..leads.resolvers import LEADS
+from ..opportunities import OPPORTUNITIES
+from ..relay import StoredNode, connection_field, relation_field
+from ..segments.reads import contact_segments
+
+if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, Enums
+    ContactRole = Enum
+    ConsentLevel = Enum
+else:
+    ContactRole = vocabulary_enum(
+        "ContactRole", CONTACT_ROLES, "The contact's role in buying decisions."
+    )
+    ConsentLevel = vocabulary_enum(
+        "ConsentLevel", CONSENT_LEVELS, "Data-protection consent level granted by the contact."
+    )
+
+
+@strawberry.type(description="What the contact allows marketing to do.")
+class ContactPreferences:
+    allow_bulk_email: bool = strawberry.field(
+        description="May marketing email from journeys reach this contact (subscription center)."
+    )
+    allow_email: bool = strawberry.field(
+        description="May any app send any email, commercial or transactional."
+    )
+    allow_prefill: bool = strawberry.field(
+        description="May marketing pages prefill forms for this contact ('remember me')."
+    )
+    track_email: bool = strawberry.field(
+        description="Carried for segment criteria; no effect on scoring."
+    )
+
+
+@strawberry.type(description="Data protection: consent level, child status and guardian.")
+class Consent:
+    level: ConsentLevel | None
+    is_child: bool
+    guardian: str | None
+
+
+@strawberry.type(description="Count of one interaction type.")
+class InteractionCount:
+    type: str
+    count: int
+
+
+@strawberry.type(description="Marketing insights: KPIs over the contact's interactions.")
+class MarketingInsights:
+    total: int
+    last_activity_at: datetime | None
+    _counts: strawberry.Private[dict[str, int]]
+
+    @strawberry.field(description="Interactions by type, in type order.")
+    def counts(self) -> list[InteractionCount]:
+        # built when asked: most pages never list them, and a page builds one per contact
+        return [InteractionCount(type=k, count=v) for k, v in sorted(self._counts.items())]
+
+
+@strawberry.type(description="One person: customer, prospect, partner, vendor, speaker, sponsor.")
+class Contact(StoredNode, collection=store.NAME):
+    oid: relay.NodeID[str]
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    job_title: str | None
+    role: ContactRole | None
+    marketing_source: str | None = strawberry.field(
+        description="Which marketing initiative created this contact."
+    )
+    marketing_only: bool = strawberry.field(
+        description="Created automatically for marketing (e.g. for an orphan lead); sales views "
+        "may hide it. Cleared when a lead of the contact qualifies."
+    )
+    preferences: ContactPreferences
+    consent: Consent
+    subscriptions: list[str] = strawberry.field(
+        description="Subscription lists the contact is subscribed to."
+    )
+    unsubscribed: list[str] = strawberry.field(
+        description="Subscription lists the contact left: bulk adds (imports, "
+        "subscribeContacts without resubscribe) never put it back on them."
+    )
+    insights: MarketingInsights
+    created_at: datetime
+    updated_at: datetime
+    _doc: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Contact:
+        prefs = {**store.DEFAULT_PREFERENCES, **(doc.get("preferences") or {})}
+        consent = doc.get("consent") or {}
+        insights = doc.get("insights") or {}
+        return cls(
+            oid=str(doc["_id"]),
+            first_name=doc.get("firstName"),
+            last_name=doc.get("lastName"),
+            email=doc.get("email"),
+            phone=doc.get("phone"),
+            job_title=doc.get("jobTitle"),
+            role=stored_enum(ContactRole, doc.get("role")),
+            marketing_source=doc.get("marketingSource"),
+            marketing_only=bool(doc.get("marketingOnly")),
+            preferences=ContactPreferences(
+                allow_bulk_email=bool(prefs["allowBulkEmail"]),
+                allow_email=bool(prefs["allowEmail"]),
+                allow_prefill=bool(prefs["allowPrefill"]),
+                track_email=bool(prefs["trackEmail"]),
+            ),
+            consent=Consent(
+                level=stored_enum(ConsentLevel, consent.get("level")),
+                is_child=bool(consent.get("isChild")),
+                guardian=consent.get("guardian"),
+            ),
+            subscriptions=list(doc.get("subscriptions") or []),
+            unsubscribed=list(doc.get("unsubscribed") or []),
+            insights=MarketingInsights(
+                total=int(insights.get("total") or 0),
+                last_activity_at=insights.get("lastActivityAt"),
+                _counts=insights.get("counts") or {},
+            ),
+            created_at=doc["createdAt"],
+            updated_at=doc.get("updatedAt") or doc["createdAt"],
+            _doc=doc,
+        )
+
+    account = relation_field(
+        "accounts",
+        "accountId",
+        "leadgraph.api.accounts:Account",
+        description="The account (company) this contact works for.",
+    )
+
+    @strawberry.field(description="The published segments this contact is in now.")
+    async def segments(self, info: Info) -> list[str]:
+        return await contact_segments(info, self._doc["_id"])
+
+    leads = connection_field(
+        LEADS,
+        parent_key="parentContactId",
+        description="The contact's leads (its expressions of interest).",
+    )
+    interactions = connection_field(
+        INTERACTIONS,
+        parent_key="contactId",
+        description="The contact's interactions, oldest first (`last: 5` gives the latest five).",
+    )
+    opportunities = connection_field(
+        OPPORTUNITIES,
+        parent_key="contactId",
+        description="Opportunities of the contact's qualified leads.",
+    )
+
+
+@strawberry.type(description="The contact after the change.")
+class ContactPayload:
+    contact: Contact
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        default_factory=list,
+        description="Plugins that failed after the change was stored (event handlers), or "
+        "while its leads were rescored (then their `scoreError` is set too).",
+    )
+
+
+ContactResult = Annotated[
+    ContactPayload
+    | ValidationError
+    | NotFoundError
+    | ForbiddenError
+    | ConflictError
+    | PluginErrorType,
+    strawberry.union("ContactResult"),
+]

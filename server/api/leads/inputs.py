@@ -1,0 +1,190 @@
+"""What leads are filtered, ordered and written by: filters, order, create/update inputs
+and their mapping to stored fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from ...errors import InvalidInput
+from ...store import leads as store
+from ..common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
+from ..relay import object_id
+from ..scores import Grade
+from .types import LeadStatus, MarketingContextKind
+
+
+@strawberry.input(description="Leads a scoring model scored, within a score range.")
+class LeadScoreFilter:
+    model: str = strawberry.field(description="The scoring model.")
+    gte: float | None = strawberry.field(default=None, description="A score at least this.")
+    lte: float | None = strawberry.field(default=None, description="A score at most this.")
+
+
+@strawberry.input(description="Leads a scoring model graded with one of some grades.")
+class LeadGradeFilter:
+    model: str = strawberry.field(description="The scoring model.")
+    in_: list[Grade] = strawberry.field(name="in", description="Any of these grades.")
+
+
+@strawberry.input(description="Filter leads; all given conditions must hold.")
+class LeadFilter:
+    topic: str | None = None
+    topic_contains: str | None = None
+    stage: str | None = None
+    status: LeadStatus | None = None
+    sales_ready: bool | None = None
+    owner: str | None = None
+    form_id: str | None = None
+    email: str | None = None
+    parent_contact: relay.GlobalID | None = None
+    parent_account: relay.GlobalID | None = None
+    orphan: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    score: LeadScoreFilter | None = None
+    grade: LeadGradeFilter | None = None
+
+
+LeadOrder = order_input(
+    "Lead", CREATED_AT="createdAt", UPDATED_AT="updatedAt", SCORE=f"{store.SCORE_OF}.{{model}}"
+)
+
+
+def lead_query(f: LeadFilter) -> dict[str, Any]:
+    return store.filter_query(
+        topic=f.topic,
+        topic_contains=contains_text(f.topic_contains, "filter.topicContains"),
+        stage=f.stage,
+        status=f.status.value if f.status else None,
+        sales_ready=f.sales_ready,
+        owner=f.owner,
+        form_id=f.form_id,
+        email=f.email,
+        parent_contact_id=object_id(f.parent_contact, "Contact", "filter.parentContact")
+        if f.parent_contact
+        else None,
+        parent_account_id=object_id(f.parent_account, "Account", "filter.parentAccount")
+        if f.parent_account
+        else None,
+        orphan=f.orphan,
+        created_after=f.created_after,
+        created_before=f.created_before,
+        score=(f.score.model, f.score.gte, f.score.lte) if f.score else None,
+        grade=(f.grade.model, [g.value for g in f.grade.in_]) if f.grade else None,
+    )
+
+
+def check_models(info: Info, f: LeadFilter | None, order_by: Any) -> None:
+    """The scoring models a lead listing names (``filter.score``, ``filter.grade``,
+    ``orderBy.model``) must be models of the live rules."""
+    ruleset = info.context.rules.current if info.context.rules is not None else None
+    if ruleset is None:
+        return  # no valid rules: the stored scores are all there is
+    known = [m.name for m in ruleset.scoring_models]
+    named = [
+        ("filter.score.model", f.score.model if f and f.score else None),
+        ("filter.grade.model", f.grade.model if f and f.grade else None),
+        ("orderBy.model", getattr(order_by, "model", None)),
+    ]
+    errors = [
+        (field, f"unknown scoring model {name!r}; expected one of: {', '.join(known)}")
+        for field, name in named
+        if name is not None and name not in known
+    ]
+    raise_if(errors)
+
+
+def model_filter_index(f: LeadFilter) -> str | None:
+    """The per-model index serving a score or grade filter."""
+    if f.grade is not None:
+        return store.grade_index(f.grade.model)
+    return store.score_index(f.score.model) if f.score is not None else None
+
+
+@strawberry.input(description="The lead's marketing context.")
+class MarketingContextInput:
+    kind: MarketingContextKind
+    name: str
+
+
+@strawberry.input(description="Fields of a new lead.")
+class CreateLeadInput:
+    topic: str | None = strawberry.UNSET
+    marketing_context: MarketingContextInput | None = strawberry.UNSET
+    form_id: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    company_name: str | None = strawberry.UNSET
+    job_title: str | None = strawberry.UNSET
+    marketing_source: str | None = strawberry.UNSET
+    parent_contact: relay.GlobalID | None = strawberry.UNSET
+    parent_account: relay.GlobalID | None = strawberry.UNSET
+
+
+@strawberry.input(description="Changes to a lead; omitted fields stay as they are.")
+class UpdateLeadInput(CreateLeadInput):
+    id: relay.GlobalID
+
+
+_FIELDS = {
+    "topic": "topic",
+    "form_id": "formId",
+    "email": "email",
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "company_name": "companyName",
+    "job_title": "jobTitle",
+    "marketing_source": "marketingSource",
+}
+
+
+async def parent_ids(
+    info: Info, contact: Any, account: Any, errors: list[tuple[str, str]], prefix: str = "input"
+) -> dict[str, Any]:
+    """Validate parent contact/account global ids (they must exist); UNSET ones are left out."""
+    out: dict[str, Any] = {}
+    for value, type_name, field, collection in (
+        (contact, "Contact", "parentContact", "contacts"),
+        (account, "Account", "parentAccount", "accounts"),
+    ):
+        if value is strawberry.UNSET:
+            continue
+        stored = f"{field}Id"
+        if value is None:
+            out[stored] = None
+            continue
+        try:
+            oid = object_id(value, type_name, f"{prefix}.{field}")
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+            continue
+        if await info.context.loaders.by_id(collection).load(oid) is None:
+            errors.append((f"{prefix}.{field}", f"no {type_name} with id {value}"))
+        out[stored] = oid
+    return out
+
+
+async def lead_fields(info: Info, input: CreateLeadInput, creating: bool) -> dict[str, Any]:
+    errors: list[tuple[str, str]] = []
+    fields = set_fields(input, _FIELDS)
+    if "email" in fields:
+        fields["email"] = clean_email(fields["email"], "input.email", errors)
+    require_text(fields.get("topic"), "input.topic", errors)
+    ctx = input.marketing_context
+    if ctx is not strawberry.UNSET:
+        fields["marketingContext"] = (
+            {"kind": ctx.kind.value, "name": ctx.name} if ctx is not None else None
+        )
+        if ctx is not None:
+            require_text(ctx.name, "input.marketingContext.name", errors)
+    if creating and not (fields.get("topic") or fields.get("marketingContext")):
+        errors.append(("input.topic", "a lead needs a topic or a marketingContext"))
+    fields.update(await parent_ids(info, input.parent_contact, input.parent_account, errors))
+    raise_if(errors)
+    return fields

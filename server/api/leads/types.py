@@ -1,0 +1,272 @@
+"""Leads: one expression of interest of a contact (or account) in a marketing context; the
+Lead type, its parts and the payload of a change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from ...contracts import LEAD_STATUSES
+from ...errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
+from ...services.handoff import shown_value
+from ...store import leads as store
+from ...store import opportunities
+from ...web.loaders import Children
+from .. import history
+from ..common import stored_enum, vocabulary_enum
+from ..history import ReplayRules, ScoreChange
+from ..relay import Connection, StoredNode, relation_field
+from ..scores import LeadScore
+
+if TYPE_CHECKING:
+    from ..history import LeadAsOf
+    from ..opportunities import Opportunity
+
+
+OpportunityT = Annotated["Opportunity", strawberry.lazy("leadgraph.api.opportunities")]
+LeadAsOfT = Annotated["LeadAsOf", strawberry.lazy("leadgraph.api.history")]
+
+
+@strawberry.enum(description="What kind of thing the lead is interested in.")
+class MarketingContextKind(Enum):
+    PRODUCT = "product"
+    OFFER = "offer"
+    CAMPAIGN = "campaign"
+    EVENT = "event"
+
+
+if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, an Enum
+    LeadStatus = Enum
+else:
+    LeadStatus = vocabulary_enum("LeadStatus", LEAD_STATUSES, "Where the lead stands overall.")
+
+
+@strawberry.type(description="The product, offer, campaign or event the lead is interested in.")
+class MarketingContext:
+    kind: MarketingContextKind | None
+    name: str | None
+
+
+@strawberry.type(description="One entry of the lead's stage history.")
+class StageEntry:
+    stage: str
+    entered_at: datetime
+    reason: str | None
+    by: str | None
+    transition: str | None = strawberry.field(
+        description="The lifecycle transition taken, or `qualified` / `disqualified` when the "
+        "lead was closed, `sales_accepted` when a person accepted it for sales, "
+        "`manual_override` when an admin moved it outside the lifecycle's transitions."
+    )
+    rules_version: str | None
+    override: bool = strawberry.field(
+        default=False, description="An admin's move outside the lifecycle (`reason` says why)."
+    )
+    owner: str | None = strawberry.field(
+        default=None, description="With `sales_accepted`: the salesperson it was assigned to."
+    )
+
+
+@strawberry.type(description="A person accepted the lead for sales and assigned its owner.")
+class SalesAcceptance:
+    owner: str | None
+    by: str | None = strawberry.field(description="Who accepted it (an API key's name).")
+    at: datetime
+
+
+@strawberry.type(description="A value a person recorded for a field of a lifecycle stage.")
+class StageFieldValue:
+    stage: str
+    name: str
+    value: JSON = strawberry.field(description="A string, number, date (YYYY-MM-DD) or enum value.")
+
+
+@strawberry.type(
+    description="The lead's scores and stage could not be brought up to date: a plugin failed. "
+    "They are as they were before, i.e. stale, until a later run succeeds."
+)
+class ScoreError:
+    plugin: str
+    hook: str
+    message: str
+    at: datetime
+    rules_version: str | None
+
+
+@strawberry.type(description="An expression of interest by a contact in a marketing context.")
+class Lead(StoredNode, collection=store.NAME):
+    oid: relay.NodeID[str]
+    topic: str | None
+    marketing_context: MarketingContext | None
+    form_id: str | None = strawberry.field(description="Marketing form (landing page) id.")
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    company_name: str | None
+    job_title: str | None
+    stage: str = strawberry.field(description="Current stage of the lead lifecycle.")
+    stage_history: list[StageEntry]
+    scores: list[LeadScore]
+    sales_ready: bool
+    sales_ready_by_hand: bool = strawberry.field(
+        description="A person marked the lead sales-ready: scores no longer change the flag."
+    )
+    teleprospect_ready: bool
+    status: LeadStatus
+    owner: str | None = strawberry.field(description="The salesperson the lead is assigned to.")
+    sales_accepted: SalesAcceptance | None = strawberry.field(
+        description="Set while the lead is accepted by sales (at the acceptance stage)."
+    )
+    stage_fields: list[StageFieldValue] = strawberry.field(
+        description="What people recorded for the fields of its stages (call notes, budget)."
+    )
+    marketing_source: str | None = strawberry.field(
+        description="Which initiative created the lead (`sales`: a salesperson registered it)."
+    )
+    score_error: ScoreError | None = strawberry.field(
+        description="Set while the scores and stage are stale because a plugin failed."
+    )
+    created_at: datetime
+    updated_at: datetime
+    _doc: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Lead:
+        ctx = doc.get("marketingContext")
+        return cls(
+            oid=str(doc["_id"]),
+            topic=doc.get("topic"),
+            marketing_context=MarketingContext(
+                kind=stored_enum(MarketingContextKind, ctx.get("kind")), name=ctx.get("name")
+            )
+            if ctx
+            else None,
+            form_id=doc.get("formId"),
+            email=doc.get("email"),
+            first_name=doc.get("firstName"),
+            last_name=doc.get("lastName"),
+            company_name=doc.get("companyName"),
+            job_title=doc.get("jobTitle"),
+            stage=doc.get("stage") or store.DEFAULT_STAGE,
+            stage_history=[
+                StageEntry(
+                    stage=h["stage"],
+                    entered_at=h["enteredAt"],
+                    reason=h.get("reason"),
+                    by=h.get("by"),
+                    transition=h.get("transition"),
+                    rules_version=h.get("rulesVersion"),
+                    override=bool(h.get("override")),
+                    owner=h.get("owner"),
+                )
+                for h in doc.get("stageHistory") or []
+            ],
+            scores=[LeadScore.from_entry(s) for s in doc.get("scores") or []],
+            sales_ready=bool(doc.get("salesReady")),
+            sales_ready_by_hand=doc.get("salesReadyBy") == "hand",
+            teleprospect_ready=bool(doc.get("teleprospectReady")),
+            status=stored_enum(LeadStatus, doc.get("status")) or LeadStatus("open"),
+            owner=doc.get("owner"),
+            sales_accepted=SalesAcceptance(owner=acc.get("owner"), by=acc.get("by"), at=acc["at"])
+            if (acc := doc.get("salesAccepted"))
+            else None,
+            stage_fields=[
+                StageFieldValue(stage=stage, name=name, value=shown_value(value))
+                for stage, values in (doc.get("stageFields") or {}).items()
+                for name, value in values.items()
+            ],
+            marketing_source=doc.get("marketingSource"),
+            score_error=ScoreError(
+                plugin=err["plugin"],
+                hook=err.get("hook") or "",
+                message=err["message"],
+                at=err["at"],
+                rules_version=err.get("rulesVersion"),
+            )
+            if (err := doc.get("scoreError"))
+            else None,
+            created_at=doc["createdAt"],
+            updated_at=doc.get("updatedAt") or doc["createdAt"],
+            _doc=doc,
+        )
+
+    parent_contact = relation_field(
+        "contacts",
+        "parentContactId",
+        "leadgraph.api.contacts.types:Contact",
+        description="The parent contact (lead_parent_contact).",
+    )
+
+    parent_account = relation_field(
+        "accounts",
+        "parentAccountId",
+        "leadgraph.api.accounts:Account",
+        description="The parent account, for account-based leads.",
+    )
+
+    @strawberry.field(description="The opportunity the lead was qualified into.")
+    async def opportunity(self, info: Info) -> OpportunityT | None:
+        from ..opportunities import Opportunity
+
+        if self._doc.get("status") != "qualified":
+            return None
+        key = Children.of(opportunities.NAME, "leadId", self._doc["_id"], limit=1)
+        found = await info.context.loaders.children.load(key)
+        return Opportunity.from_doc(found[0]) if found else None
+
+    @strawberry.field(description="True when the lead has neither parent contact nor account.")
+    def orphan(self) -> bool:
+        return not (self._doc.get("parentContactId") or self._doc.get("parentAccountId"))
+
+    @strawberry.field(
+        description="Every change of the lead's scores (per model), sales-ready flag and "
+        "stage, oldest first: when, with which rules, why, and which rules' points changed. "
+        "`model` keeps one scoring model's changes."
+    )
+    async def score_history(
+        self,
+        info: Info,
+        model: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ScoreChange]:
+        return await history.score_history(info, self._doc, model, first, after, last, before)
+
+    @strawberry.field(
+        description="The lead as it was at `time` (null before it existed): with the rules "
+        "then live, as stored (THEN), or with today's rules over the interactions known then "
+        "(LIVE)."
+    )
+    async def as_of(
+        self, info: Info, time: datetime, rules: ReplayRules = ReplayRules.THEN
+    ) -> LeadAsOfT | None:
+        return await history.as_of(info, self._doc, time, rules)
+
+
+@strawberry.type(description="The lead after the change.")
+class LeadPayload:
+    lead: Lead
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        default_factory=list,
+        description="Plugins that failed after the change was stored (event handlers), or "
+        "while the lead was scored (then `lead.scoreError` is set too).",
+    )
+
+
+LeadResult = Annotated[
+    LeadPayload
+    | ValidationError
+    | NotFoundError
+    | ForbiddenError
+    | ConflictError
+    | PluginErrorType,
+    strawberry.union("LeadResult"),
+]

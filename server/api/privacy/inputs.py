@@ -1,0 +1,18 @@
+"""What the subscription centre is changed by."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.input(description="What the person changes in the subscription centre.")
+class UpdateSubscriptionsInput:
+    subscribe: list[str] | None = strawberry.field(
+        default=None, description="Active lists to join."
+    )
+    unsubscribe: list[str] | None = strawberry.field(default=None, description="Lists to leave.")
+    unsubscribe_all: bool = strawberry.field(
+        default=False,
+        description="Leave every list and stop bulk email (`allowBulkEmail` false), at once.",
+    )
+    allow_bulk_email: bool | None = None

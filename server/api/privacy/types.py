@@ -1,0 +1,174 @@
+"""Privacy: subscription lists, the subscription centre, data export and erasure, and the
+payloads of their changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from ...errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidTokenError,
+    NotFoundError,
+    ValidationError,
+)
+from ...services.privacy import CentreView
+from ..contacts.types import Contact
+
+# ---------------------------------------------------------------- lists
+
+
+@strawberry.enum(description="Whether contacts may be added to a list.")
+class SubscriptionListStatus(Enum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+@strawberry.type(
+    description="A list contacts subscribe to. Membership is the contact's `subscriptions` "
+    "(subscribed) and `unsubscribed` (left it)."
+)
+class SubscriptionList:
+    id: relay.GlobalID
+    name: str
+    status: SubscriptionListStatus
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> SubscriptionList:
+        return cls(
+            id=relay.GlobalID("SubscriptionList", str(doc["_id"])),
+            name=doc["name"],
+            status=SubscriptionListStatus(doc["status"]),
+            created_at=doc["createdAt"],
+            updated_at=doc.get("updatedAt") or doc["createdAt"],
+        )
+
+
+@strawberry.type(description="The list after the change.")
+class SubscriptionListPayload:
+    list: SubscriptionList
+
+
+SubscriptionListResult = Annotated[
+    SubscriptionListPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
+    strawberry.union("SubscriptionListResult"),
+]
+
+
+@strawberry.type(description="Lists a bulk add left a contact out of: it had unsubscribed.")
+class KeptOut:
+    contact: relay.GlobalID
+    lists: list[str]
+
+
+@strawberry.type(description="The contacts after a subscription change.")
+class SubscriptionChangePayload:
+    contacts: list[Contact]
+    kept_out: list[KeptOut] = strawberry.field(
+        description="Contacts left out of lists they had unsubscribed from (unsubscribe wins "
+        "over bulk adds; pass `resubscribe: true` when the person asked to come back)."
+    )
+
+
+SubscriptionChangeResult = Annotated[
+    SubscriptionChangePayload | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("SubscriptionChangeResult"),
+]
+
+
+# ---------------------------------------------------------------- subscription centre
+
+
+@strawberry.type(description="One list as the subscription centre shows it.")
+class SubscriptionCentreList:
+    name: str
+    subscribed: bool
+
+
+@strawberry.type(description="What a person sees on the subscription centre page their link opens.")
+class SubscriptionCentre:
+    first_name: str | None
+    email: str | None = strawberry.field(description="Masked: `a***@example.com`.")
+    allow_bulk_email: bool
+    lists: list[SubscriptionCentreList] = strawberry.field(
+        description="Every active list, and whether the person is on it."
+    )
+    expires_at: datetime = strawberry.field(description="When the link stops working.")
+
+    @classmethod
+    def of(cls, view: CentreView) -> SubscriptionCentre:
+        contact = view.contact
+        mine = set(contact.get("subscriptions") or [])
+        return cls(
+            first_name=contact.get("firstName"),
+            email=mask_email(contact.get("email")),
+            allow_bulk_email=bool((contact.get("preferences") or {}).get("allowBulkEmail")),
+            lists=[
+                SubscriptionCentreList(name=d["name"], subscribed=d["name"] in mine)
+                for d in view.lists
+            ],
+            expires_at=view.expires_at,
+        )
+
+
+def mask_email(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return None
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+SubscriptionCentreResult = Annotated[
+    SubscriptionCentre | InvalidTokenError | ValidationError,
+    strawberry.union("SubscriptionCentreResult"),
+]
+
+
+@strawberry.type(description="A subscription-centre link's token.")
+class SubscriptionTokenPayload:
+    token: str = strawberry.field(description="Put it in the link of the public page.")
+    expires_at: datetime
+
+
+SubscriptionTokenResult = Annotated[
+    SubscriptionTokenPayload | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("SubscriptionTokenResult"),
+]
+
+
+# ---------------------------------------------------------------- export / erase
+
+
+@strawberry.type(description="Everything stored about a person, as one JSON document.")
+class ContactDataExport:
+    contact_id: relay.GlobalID
+    document: JSON
+
+
+ExportResult = Annotated[
+    ContactDataExport | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("ExportContactDataResult"),
+]
+
+
+@strawberry.type(description="The person was erased; what was removed or anonymised.")
+class ErasePayload:
+    erased_id: relay.GlobalID
+    counts: JSON = strawberry.field(
+        description="interactions, leadsAnonymized, matchKeys, merges, submissions, "
+        "pendingCaptures deleted; suppressed: emails kept as keyed hashes."
+    )
+
+
+EraseResult = Annotated[
+    ErasePayload | ValidationError | NotFoundError | ForbiddenError,
+    strawberry.union("EraseContactResult"),
+]
