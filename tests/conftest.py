@@ -8,7 +8,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +153,18 @@ async def api(server: Any, db: AsyncDatabase) -> AsyncIterator[Api]:
     async with httpx.AsyncClient(timeout=60) as http:
         yield Api(base_url=server.base_url, http=http, db=db)
     state.connection = previous
+
+
+@pytest.fixture
+def orphans_stay(server: Any, api: Api) -> Iterator[None]:
+    """The live rules with the matching file's ``link_orphan_leads: false``: a lead created
+    with no parent stays an orphan until ``linkOrphanLeads`` (the behaviour before the seeds'
+    recommended setup became the default)."""
+    manager = server.state.leadgraph.rules
+    live = manager.current
+    off = live.matching.model_copy(update={"link_orphan_leads": False})
+    manager.current = replace(live, matching=off)
+    try:
+        yield
+    finally:
+        manager.current = live

@@ -224,7 +224,7 @@ async def test_account_create_update_delete_and_validation(api):
     assert out["deleteAccount"]["__typename"] == "NotFoundError"
 
 
-async def test_lead_create_update_link_delete(api):
+async def test_lead_create_update_link_delete(api, orphans_stay):
     contact = await make_contact(api, email="lead.owner@example.com")
     account = await make_account(api)
     out = (

@@ -103,7 +103,7 @@ async def _clicks(api: Any, contact_id: str, n: int) -> None:
         assert out["recordInteraction"]["__typename"] == "InteractionPayload", out
 
 
-async def test_linking_a_lead_scores_it_from_its_new_contacts_interactions(api):
+async def test_linking_a_lead_scores_it_from_its_new_contacts_interactions(api, orphans_stay):
     contact = (await _contact(api, "bo@example.com"))["contact"]
     await _clicks(api, contact["id"], 2)
     lead = (await api.gql(CREATE_LEAD, {"i": {"topic": "Webinar"}}))["createLead"]["lead"]

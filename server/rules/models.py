@@ -212,6 +212,13 @@ class Matching(Rule):
     strategies: list[Strategy] = Field(min_length=1)
     defaults: MatchingDefaults
     forms: list[FormAssignment] = Field(default_factory=list)
+    link_orphan_leads: bool = Field(
+        default=True,
+        description="A lead created with neither a parent contact nor a parent account gets "
+        "a contact at once (seed 001's recommended setup): the contact strategy finds an "
+        "existing contact by the lead's own data, else a `marketingOnly` contact is created. "
+        "`false` leaves new orphan leads for `linkOrphanLeads`.",
+    )
 
     def strategy(self, name: str) -> Strategy | None:
         return next((s for s in self.strategies if s.name == name), None)

@@ -51,6 +51,7 @@ from .funnel import Funnel, Report
 from .handoff import accept_new
 from .history import Cause
 from .matching import Matching
+from .orphans import link_orphans
 
 #: Fields every write sets: no edit of what the rules read.
 _BOOKKEEPING = frozenset({"updatedAt", "rev"})
@@ -147,7 +148,15 @@ class Records:
         doc, found = await in_transaction(self.db, work)
         failures = await dispatch.deliver(self.db, self.pm, found)
         report = await self.funnel.created([doc])
-        return Saved(report.lead(doc["_id"]) or doc, [*failures, *report.failures])
+        failures += report.failures
+        doc = report.lead(doc["_id"]) or doc
+        orphan = not doc.get("parentContactId") and not doc.get("parentAccountId")
+        if orphan and self.matching.rules.link_orphan_leads:
+            linked = await link_orphans(self.matching, self.funnel, lead_ids=[doc["_id"]])
+            failures += linked.plugin_failures
+            if linked.linked:
+                doc = await leads.get(self.db, doc["_id"]) or doc
+        return Saved(doc, failures)
 
     async def update_contact(
         self, oid: ObjectId, fields: dict[str, Any], actor: Actor

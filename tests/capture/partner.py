@@ -36,6 +36,8 @@ matching:
     - {name: lead-email-form, entity: lead, kind: exact, fields: [email, formId]}
     - {name: lead-external-id, entity: lead, kind: exact, fields: [externalId]}
   defaults: {contact: contact-email, lead: lead-email-form}
+  # these tests link orphan leads themselves (linkOrphanLeads): new ones stay orphans
+  link_orphan_leads: false
   forms:
     - {form: fair, contact: contact-sounds-like}
     - {form: booth, contact: contact-surname}

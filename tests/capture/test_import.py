@@ -148,7 +148,7 @@ mutation { linkOrphanLeads { __typename ... on LinkOrphansPayload {
 """
 
 
-async def test_link_orphan_leads(api):
+async def test_link_orphan_leads(api, orphans_stay):
     known = await submit(api, "f1", {"email": "known@example.com"})
     for fields in (
         '{topic: "A", email: "KNOWN@example.com"}',
@@ -217,7 +217,7 @@ async def test_killed_import_resumes_without_loss_or_duplicates(api, mongo_uri, 
     assert "created 5000, updated 1000, skipped 0, rejected 1" in out
 
 
-async def test_link_orphans_cli(api, mongo_uri):
+async def test_link_orphans_cli(api, orphans_stay, mongo_uri):
     for fields in ('{topic: "A", email: "o1@example.com"}', '{topic: "B", lastName: "Two"}'):
         await api.gql(f"mutation {{ createLead(input: {fields}) {{ __typename }} }}")
     proc = _cli(["import", "link-orphans"], mongo_uri, api.db.name)

@@ -41,7 +41,7 @@ async def test_a_colleagues_interaction_rescores_the_account_based_lead(api):
     assert got["parentContact"] is None
 
 
-async def test_a_linked_orphan_is_scored_at_once(api):
+async def test_a_linked_orphan_is_scored_at_once(api, orphans_stay):
     created = await create_lead(
         api, "id stage scores { score }", topic="Walk-in", email=f"{ObjectId()}@walkin.example"
     )
