@@ -118,6 +118,14 @@ class Settings:
     # in another process now).
     capture_sweep_seconds: float = 30.0
     capture_sweep_age_seconds: float = 60.0
+    # When a rules version goes live, every lead is rescored in the background (docs/rules.md
+    # "When rules go live"): LEADGRAPH_RESCORE_ON_RULES_CHANGE=0 turns it off; the run goes in
+    # batches of rescore_batch leads under a lease of rescore_lease_seconds, and every
+    # rescore_poll_seconds each server looks for a run to resume (its holder died).
+    rescore_on_rules_change: bool = True
+    rescore_batch: int = 500
+    rescore_lease_seconds: float = 60.0
+    rescore_poll_seconds: float = 30.0
     # Webhooks (README "Webhooks"): the delivery worker's limits and schedule.  A failed
     # attempt is retried after webhook_retry_base * 2^n seconds (n: attempts so far; with
     # jitter, at most webhook_retry_max apart) for webhook_retry_hours; an endpoint whose
@@ -163,6 +171,9 @@ class Settings:
             cors_origins=parse_origins(env.get("LEADGRAPH_CORS_ORIGINS", "")),
             webhook_allow_private=_flag(env, "LEADGRAPH_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_worker=_flag(env, "LEADGRAPH_WEBHOOK_WORKER", base.webhook_worker),
+            rescore_on_rules_change=_flag(
+                env, "LEADGRAPH_RESCORE_ON_RULES_CHANGE", base.rescore_on_rules_change
+            ),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
+
+from ..services import rescore_job
 
 
 @strawberry.type(description="A problem in the rule files, where it is and what was expected.")
@@ -16,6 +19,50 @@ class RuleFileError:
     line: int
     column: int
     message: str
+
+
+@strawberry.enum(description="Where the background rescore of a rules version is.")
+class RescoreState(Enum):
+    PENDING = strawberry.enum_value("pending", description="Waiting for a server to start it.")
+    RUNNING = strawberry.enum_value("running", description="A server is rescoring the leads.")
+    DONE = strawberry.enum_value("done", description="Every lead was rescored.")
+    FAILED = strawberry.enum_value(
+        "failed", description="It ended with leads not rescored (see `error`)."
+    )
+    SUPERSEDED = strawberry.enum_value(
+        "superseded", description="A newer rules version went live first; its run replaces it."
+    )
+
+
+@strawberry.type(
+    description="The background rescore of every lead that starts when a rules version goes "
+    "live (unless LEADGRAPH_RESCORE_ON_RULES_CHANGE=0)."
+)
+class RulesRescore:
+    state: RescoreState
+    rules_version: str = strawberry.field(description="The rules version the leads go to.")
+    done: int = strawberry.field(description="Leads rescored so far.")
+    total: int | None = strawberry.field(
+        description="Leads to rescore: those that existed when the version went live (null "
+        "until a server starts the run)."
+    )
+    failed: int = strawberry.field(description="Leads a plugin failed on (marked stale).")
+    error: str | None = strawberry.field(description="Why it failed or was retried, if it did.")
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> RulesRescore:
+        return cls(
+            state=RescoreState(doc["state"]),
+            rules_version=doc["rulesVersion"],
+            done=int(doc.get("done") or 0),
+            total=doc.get("total"),
+            failed=int(doc.get("failed") or 0),
+            error=doc.get("error"),
+            started_at=doc.get("startedAt"),
+            finished_at=doc.get("finishedAt"),
+        )
 
 
 @strawberry.type(description="Which rules are live and what went wrong with the last change.")
@@ -28,6 +75,14 @@ class RulesStatus:
     errors: list[RuleFileError] = strawberry.field(
         description="Errors of the last load; when not empty the previous rules stay live."
     )
+
+    @strawberry.field(
+        description="The background rescore of the latest rules version that went live (null "
+        "before any)."
+    )
+    async def rescore(self, info: Info) -> RulesRescore | None:
+        doc = await rescore_job.status(info.context.db)
+        return RulesRescore.from_doc(doc) if doc is not None else None
 
 
 def _status(manager: Any) -> RulesStatus:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,6 +68,8 @@ class RulesManager:
         self.current: RuleSet | None = None
         self.loaded_at: datetime | None = None
         self.errors: list[RuleError] = []
+        #: called with each new version once it is live (the server wakes its rescore)
+        self.on_live: Callable[[RuleSet], None] | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -103,6 +105,8 @@ class RulesManager:
         self.errors = []
         if changed:
             log.info("rules %s loaded from %s", ruleset.version, self.directory)
+            if self.on_live is not None:
+                self.on_live(ruleset)
         return True
 
     def reload(self) -> bool:

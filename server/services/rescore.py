@@ -33,13 +33,13 @@ async def rescore_leads(
     batch: int = 500,
     after: ObjectId | None = None,
     progress: Callable[[int], None] | None = None,
-    each: Callable[[Report, ObjectId], Awaitable[None]] | None = None,
+    each: Callable[[Report, int, ObjectId], Awaitable[None]] | None = None,
     triggers: Collection[str] = (),
     cause: Cause | None = None,
 ) -> Report:
     """Rescore every lead matching ``query`` (with an id above ``after``: a resumed run) in
     batches, firing ``triggers``; goes on past failing leads.  ``progress(n)`` after each
-    batch of ``n`` leads; ``each(report, last id)`` with each batch's own report (a job
+    batch of ``n`` leads; ``each(report, n, last id)`` with each batch's own report (a job
     persisting its progress)."""
     total = Report()
     t = db_now()
@@ -55,7 +55,7 @@ async def rescore_leads(
         if progress is not None:
             progress(len(chunk))
         if each is not None:
-            await each(report, chunk[-1]["_id"])
+            await each(report, len(chunk), chunk[-1]["_id"])
     if query:
         await funnel.rollups.refresh(total.accounts)
     else:  # everything rescored: every account's roll-ups too

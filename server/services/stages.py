@@ -24,8 +24,8 @@ from ..rules.ruleset import RuleSet
 from ..rules.scoring import indexed_models
 from ..store import events as events_store
 from ..store import leads as leads_store
-from . import dispatch
 from .funnel import Funnel
+from .rescore_job import went_live
 
 
 class DatabaseStages:
@@ -33,10 +33,15 @@ class DatabaseStages:
     database may be replaced)."""
 
     def __init__(
-        self, db: Callable[[], AsyncDatabase], pm: Callable[[], Any] = lambda: None
+        self,
+        db: Callable[[], AsyncDatabase],
+        pm: Callable[[], Any] = lambda: None,
+        *,
+        rescore: bool = True,
     ) -> None:
         self._db = db
         self._pm = pm
+        self._rescore = rescore  # LEADGRAPH_RESCORE_ON_RULES_CHANGE
 
     async def counts(self) -> Mapping[str, int]:
         return await leads_store.count_by_stage(self._db())
@@ -46,14 +51,13 @@ class DatabaseStages:
 
     async def prepare(self, ruleset: RuleSet) -> None:
         """The rules are about to go live: the indexes their models need, and the
-        ``rules.version_live`` event when the version is not the one live last."""
+        ``rules.version_live`` event when the version is not the one live last, with the
+        background rescore of the leads (:mod:`leadgraph.services.rescore_job`)."""
         db = self._db()
         await leads_store.ensure_model_indexes(db, indexed_models(ruleset))
         last = await events_store.latest(db, RulesVersionLive.type)
-        previous = last["record"]["id"] if last else None
-        if previous != ruleset.version:
-            live = RulesVersionLive(rules_version=ruleset.version, previous_version=previous)
-            await dispatch.record(db, self._pm(), [live])
+        if (last["record"]["id"] if last else None) != ruleset.version:
+            await went_live(db, self._pm(), ruleset.version, last, rescore=self._rescore)
 
 
 async def check_database(settings: Settings, ruleset: RuleSet) -> tuple[list[RuleError], str]:

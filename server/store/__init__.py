@@ -24,6 +24,7 @@ from . import (
     pending_captures,
     persisted_queries,
     privacy_audit,
+    rescore_runs,
     segment_evaluations,
     segment_members,
     segments,
@@ -57,6 +58,7 @@ for _module in (
     subscription_lists,
     suppressions,
     privacy_audit,
+    rescore_runs,
     webhooks,
     webhook_deliveries,
 ):

@@ -15,7 +15,7 @@ from ..services import dispatch
 from ..services.delivery import Worker
 from ..services.stages import DatabaseStages
 from ..store import leases
-from . import capture_sweep
+from . import capture_sweep, rules_rescore
 from .state import AppState
 
 log = logging.getLogger("leadgraph")
@@ -31,7 +31,11 @@ async def load_rules(state: AppState) -> RulesManager:
             state.settings.rules_dir,
             state.pm,
             limits=state.settings.rule_limits,
-            stages=DatabaseStages(lambda: state.db, lambda: state.pm),
+            stages=DatabaseStages(
+                lambda: state.db,
+                lambda: state.pm,
+                rescore=state.settings.rescore_on_rules_change,
+            ),
         )
         await state.rules.areload()
         if state.rules.current is None:
@@ -90,8 +94,9 @@ async def sweep_round(state: AppState, holder: str) -> int | None:
 
 
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:
-    """Load plugins and rules, repair interrupted captures, sweep pending events, deliver
-    webhooks (unless ``LEADGRAPH_WEBHOOK_WORKER=0``), watch the rules directory."""
+    """Load plugins and rules, repair interrupted captures, sweep pending events, rescore the
+    leads when rules go live (:mod:`leadgraph.web.rules_rescore`), deliver webhooks (unless
+    ``LEADGRAPH_WEBHOOK_WORKER=0``), watch the rules directory."""
     rules = await load_rules(state)
     await repair(state)
     stopping = asyncio.Event()
@@ -99,10 +104,15 @@ async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> No
     captures = asyncio.create_task(
         capture_sweep.sweep_captures(state, stopping), name="leadgraph-capture-sweep"
     )
+    rescore = rules_rescore.start(state, stopping)
 
     async def stop_sweeping() -> None:
         stopping.set()
-        for task in (sweeper, captures):
+        if rescore is not None:  # mid-run it stops at once: the next start resumes it
+            rescore.cancel()
+        for task in (sweeper, captures, rescore):
+            if task is None:
+                continue
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 

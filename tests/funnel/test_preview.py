@@ -79,7 +79,8 @@ async def world(
         "LEADGRAPH_DATA_DIR": str(tmp_path / "data"),
     }
     async with (
-        serving(mongo_client, mongo_uri, name, rules_dir) as app,
+        # the CLI's rescore is tested here; the background one in test_rules_rescore.py
+        serving(mongo_client, mongo_uri, name, rules_dir, rescore_on_rules_change=False) as app,
         httpx.AsyncClient(timeout=120) as http,
     ):
         yield Api(base_url=app.base_url, http=http, db=db), rules_dir, env

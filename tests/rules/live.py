@@ -37,10 +37,12 @@ async def live_server(
     uri: str,
     *,
     pm: pluggy.PluginManager | None = None,
+    **settings_: Any,
 ) -> AsyncIterator[tuple[Api, AppState]]:
     """Serve the app on a loopback port with ``rules_dir``, ``db`` and the plugins of ``pm``
-    (the default ones without it); yield a client for it and the app's state."""
-    settings = Settings(rules_dir=rules_dir, port=free_port())
+    (the default ones without it), and ``settings_`` other than the defaults; yield a client
+    for it and the app's state."""
+    settings = Settings(rules_dir=rules_dir, port=free_port(), **settings_)
     app = create_app(settings, connection=Connection(client=client, db=db, embedded=None, uri=uri))
     app.state.leadgraph.pm = pm
     async with served(app, settings) as url, httpx.AsyncClient(timeout=60) as http:

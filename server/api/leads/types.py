@@ -132,6 +132,11 @@ class Lead(StoredNode, collection=store.NAME):
     score_error: ScoreError | None = strawberry.field(
         description="Set while the scores and stage are stale because a plugin failed."
     )
+    rules_version: str | None = strawberry.field(
+        description="The rules version that last scored the lead (null: never scored); after "
+        "a rules version goes live, the background rescore brings every lead to it "
+        "(`rulesStatus.rescore`)."
+    )
     created_at: datetime
     updated_at: datetime
     _doc: strawberry.Private[dict[str, Any]]
@@ -191,6 +196,7 @@ class Lead(StoredNode, collection=store.NAME):
             )
             if (err := doc.get("scoreError"))
             else None,
+            rules_version=doc.get("funnelVersion"),
             created_at=doc["createdAt"],
             updated_at=doc.get("updatedAt") or doc["createdAt"],
             _doc=doc,
