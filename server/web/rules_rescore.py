@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+
 from ..services.rescore_job import Round
 from .capture_sweep import holder_of
 from .state import AppState
