@@ -35,7 +35,7 @@ async def run(args: argparse.Namespace, uri: str) -> None:
         body = (
             {"query": NESTED, "variables": {}}
             if args.query == "nested"
-            else {"query": SCALARS, "variables": {"n": 500}}
+            else {"query": SCALARS, "variables": {"n": args.first}}
         )
         transport = httpx.ASGITransport(app=app)
         async with (
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--query", choices=("scalars", "nested"), default="scalars")
+    parser.add_argument("--first", type=int, default=500, help="contacts of the scalars page")
     args = parser.parse_args()
     with EmbeddedMongo(":memory:") as embedded:
         asyncio.run(run(args, embedded.uri))
