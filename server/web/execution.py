@@ -29,6 +29,7 @@ from a document (see docs/architecture.md, "Types from documents") is plain.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +38,9 @@ from graphql import (
     GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLFloat,
     GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -117,6 +120,43 @@ def _leaf(of_type: Any) -> tuple[GraphQLScalarType | GraphQLEnumType, bool] | No
 _UNCHANGED: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+_SHORTCUTS: dict[Any, Callable[[Any], Any] | None] = {}  # per leaf type, built once
+
+
+def _shortcut(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any] | None:
+    if leaf not in _SHORTCUTS:
+        _SHORTCUTS[leaf] = _make_shortcut(leaf)
+    return _SHORTCUTS[leaf]
+
+
+def _make_shortcut(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any] | None:
+    """For the commonest leaves, their coercion of the commonest values without the type's
+    generic code: ``_SLOW`` for any other value (which then takes ``_coerce``). An enum's
+    member -> name (what strawberry's ``coerce_output_value`` finds by a scan), an ``Int`` in
+    range and a finite ``Float`` as they are."""
+    wrapped = getattr(leaf, "wrapped_cls", None)
+    if isinstance(leaf, GraphQLEnumType) and wrapped is not None:
+        names: dict[Any, str] = {}
+        for member in wrapped:
+            for name, value in leaf.values.items():
+                if member.value == value.value:
+                    names.setdefault(member, name)
+                    break
+
+        def enum_name(value: Any) -> Any:
+            return names.get(value, _SLOW) if type(value) is wrapped else _SLOW
+
+        return enum_name
+    if leaf is GraphQLInt:
+        return lambda v: v if type(v) is int and _INT_MIN <= v <= _INT_MAX else _SLOW
+    if leaf is GraphQLFloat:
+        return lambda v: v if type(v) is float and math.isfinite(v) else _SLOW
+    return None
+
+
 def _coerce(leaf: GraphQLScalarType | GraphQLEnumType, non_null: bool, value: Any) -> Any:
     if value is None or value is Undefined:
         return _SLOW if non_null else None
@@ -170,6 +210,11 @@ def _plain_read(
         if item is None:
             return _object_read(field, return_type)
         item_type, item_non_null = item
+        item_shortcut = _shortcut(item_type) or (lambda _: _SLOW)
+
+        def coerce_item(v: Any) -> Any:
+            out = item_shortcut(v)
+            return _coerce(item_type, item_non_null, v) if out is _SLOW else out
 
         def read_list(source: Any) -> Any:
             try:
@@ -180,7 +225,7 @@ def _plain_read(
                 return _SLOW if non_null else None
             if not isinstance(value, list | tuple):
                 return _SLOW
-            out = [_coerce(item_type, item_non_null, v) for v in value]
+            out = [coerce_item(v) for v in value]
             return _SLOW if _SLOW in out else out
 
         return read_list
@@ -189,6 +234,7 @@ def _plain_read(
         return _object_read(field, return_type)
     leaf_type, leaf_non_null = leaf
     unchanged = _UNCHANGED.get(leaf_type)
+    shortcut = _shortcut(leaf_type)
 
     def read(source: Any) -> Any:
         try:
@@ -197,6 +243,8 @@ def _plain_read(
             return _SLOW
         if type(value) is unchanged:  # a str for String/ID, a bool for Boolean: as it is
             return value
+        if shortcut is not None and (out := shortcut(value)) is not _SLOW:
+            return out
         return _coerce(leaf_type, leaf_non_null, value)
 
     return read
