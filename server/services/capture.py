@@ -301,7 +301,9 @@ class _Attempt:
         cstrat = self.matching.strategy("contact", form_id)
         cfields = dict(self.parsed.contact)
         crecord = {**self.parsed.details, **cfields, "formId": form_id}
-        new_contact = contacts.new_document({"marketingSource": f"{source}:{form_id}", **cfields})
+        # an event's default form id already names the road ("event:<id>"): not twice
+        origin = form_id if form_id.startswith(f"{source}:") else f"{source}:{form_id}"
+        new_contact = contacts.new_document({"marketingSource": origin, **cfields})
         new_contact["createdVia"] = {"source": source, "formId": form_id}
         contact, cmatch = await self.matching.resolve(
             "contacts",
@@ -321,8 +323,13 @@ class _Attempt:
         lfields = {**self.parsed.lead, "formId": self.form_id}
         if self.marketing_context:
             lfields["marketingContext"] = self.marketing_context
-        if not (lfields.get("topic") or lfields.get("marketingContext")):
-            lfields["topic"] = self.form_id
+        if not lfields.get("topic"):
+            # the lead's interest is the event's name unless the form names a topic
+            context = lfields.get("marketingContext") or {}
+            if context.get("kind") == "event" and context.get("name"):
+                lfields["topic"] = context["name"]
+            elif not context:
+                lfields["topic"] = self.form_id
         new_lead = self.make_lead({**lfields, "parentContactId": contact["_id"]})
         new_lead["createdVia"] = {"source": self.source, "formId": self.form_id}
         update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
