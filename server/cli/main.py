@@ -13,6 +13,7 @@ from platformdirs import user_data_dir
 from ..config import Settings, legacy_data_dir
 from ..db import Connection, open_database
 from ..services import Services
+from ..services.funnel import Report
 from ..store import contacts, leads
 from ..web.auth import ROLES
 from .common import (
@@ -244,32 +245,52 @@ async def privacy_token(conn: Connection, contact_id: str, days: int) -> None:
 
 
 async def _rescore(conn: Connection, settings: Settings, stale_only: bool = False) -> None:
-    """Rescore leads with the rules of ``settings.rules_dir`` (progress bar on stderr); goes on
-    past leads a plugin fails on, prints a summary and fails when any lead failed."""
-    services = services_of(conn, settings)
-    funnel = services.funnel
+    """Rescore leads with the rules of ``settings.rules_dir`` (a progress bar on stderr when
+    it is a terminal); goes on past leads a plugin fails on, prints a summary and fails when
+    any lead failed."""
+    funnel = services_of(conn, settings).funnel
     query = leads.stale_query(funnel.version) if stale_only else {}
     total = await leads.count(conn.db, query)
-    with progress_bar() as bar:
-        task = bar.add_task("rescoring", total=total)
-        report = await funnel.rescore_all(query, progress=lambda n: bar.update(task, advance=n))
-    err.print(
-        f"rescored {total} leads with rules {funnel.version}: {report.changed} changed, "
-        f"{report.unchanged} unchanged, {len(report.failed)} failed"
-    )
-    by_plugin: dict[tuple[str, str], int] = {}
-    for failed in report.failed:
-        key = (failed.failure.plugin, failed.failure.hook)
-        by_plugin[key] = by_plugin.get(key, 0) + 1
-    for (plugin, hook), n in sorted(by_plugin.items()):
-        err.print(f"[red]plugin {plugin!r} failed in {hook} for {n} lead(s)[/]")
-    for failure in dict.fromkeys(report.event_failures):
-        err.print(f"[yellow]plugin {failure.plugin!r} failed handling {failure.hook}[/]")
+    if err.is_terminal:
+        with progress_bar() as bar:
+            task = bar.add_task("rescoring", total=total)
+            report = await funnel.rescore_all(query, progress=lambda n: bar.update(task, advance=n))
+    else:  # a log or a pipe: the summary alone, no bar redrawn into it
+        report = await funnel.rescore_all(query)
+    for line in rescore_summary(total, funnel.version, report):
+        click.echo(line, err=True)  # one line each, never wrapped to a width
     if report.failed:
         raise click.ClickException(
-            f"{len(report.failed)} leads could not be rescored; they are marked stale "
+            f"{_leads(len(report.failed))} could not be rescored; they are marked stale "
             "(Lead.scoreError). Fix the plugin and run `leadgraph rescore --stale` to finish."
         )
+
+
+def _leads(n: int) -> str:
+    return f"{n} lead" if n == 1 else f"{n} leads"
+
+
+def rescore_summary(total: int, version: str | None, report: Report) -> list[str]:
+    """What ``leadgraph rescore`` says: the counts (a lead changed when its scores, its
+    sales-ready flag or its stage did: the comparison ``rules diff`` counts with), then each
+    plugin failure as a sentence."""
+    lines = [
+        f"rescored {_leads(total)} with rules {version}: {report.changed} changed, "
+        f"{report.unchanged} unchanged, {len(report.failed)} failed "
+        "(changed: scores, sales-ready flag or stage, as `leadgraph rules diff` counts)"
+    ]
+    by_plugin: dict[tuple[str, str], list[str]] = {}
+    for failed in report.failed:
+        f = failed.failure
+        by_plugin.setdefault((f.plugin, f.hook), []).append(f.message)
+    for (plugin, hook), messages in sorted(by_plugin.items()):
+        lines.append(
+            f"The plugin {plugin} failed in {hook} for {_leads(len(messages))}: "
+            f"{messages[0].rstrip('.')}."
+        )
+    for f in dict.fromkeys(report.event_failures):
+        lines.append(f"The plugin {f.plugin} failed handling {f.hook}: {f.message.rstrip('.')}.")
+    return lines
 
 
 @cli.command()

@@ -415,7 +415,7 @@ class History:
                 stage=then.get("stage"),
                 sales_ready=bool(then.get("salesReady")),
                 scores=then["scores"],
-                explanation=[f"as stored at {t.isoformat()}, rules {version}", *lines],
+                explanation=[_stored_line(t, version), *lines],
             )
         return await self._live(then, t)
 
@@ -444,6 +444,18 @@ class History:
             scores=list(after.get("scores") or []),
             explanation=lines,
         )
+
+
+def _stored_line(t: datetime, version: str | None) -> str:
+    """The first line of a ``then`` replay; says what is known when no version was recorded."""
+    if version is not None:
+        return f"as stored at {t.isoformat()}, rules {version}"
+    return (
+        f"as stored at {t.isoformat()}; no rules version is recorded for the lead at that time "
+        "(it was written before versions were kept, or without score history), so which rules "
+        "scored it is unknown; --rules live (asOf(rules: LIVE)) recomputes it with today's "
+        "rules over the interactions known then"
+    )
 
 
 def _version_at(

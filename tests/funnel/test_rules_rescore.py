@@ -4,6 +4,7 @@ died is resumed from its checkpoint; ``LEADGRAPH_RESCORE_ON_RULES_CHANGE=0`` tur
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import uuid
@@ -15,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from conftest import ROOT, Api, serving
-from foundation import oid_of
+from foundation import create_lead, oid_of
+from leadgraph.cli.main import cli
 from leadgraph.db import ensure_indexes
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.services import Services
@@ -214,3 +217,28 @@ async def test_rules_status_rescore_is_admin_only_as_rules_status(api: Api) -> N
     body = response.json()
     assert body.get("data") is None or body["data"].get("rulesStatus") is None
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_replay_then_says_what_it_can_when_no_rules_version_was_recorded(
+    api: Api, mongo_uri: str, tmp_path: Path
+) -> None:
+    lead = await create_lead(api, "id rulesVersion", topic="old data")
+    assert lead["rulesVersion"]  # scored when created
+    await api.db["leads"].update_one({"_id": oid_of(lead["id"])}, {"$unset": {"funnelVersion": 1}})
+    await api.db["lead_history"].delete_many({})
+    query = "query($id: ID!) { node(id: $id) { ... on Lead { rulesVersion } } }"
+    node = await api.gql(query, {"id": lead["id"]})
+    assert node["node"]["rulesVersion"] is None
+    env = {
+        "MONGODB_URI": mongo_uri,
+        "LEADGRAPH_DB_NAME": api.db.name,
+        "LEADGRAPH_DATA_DIR": str(tmp_path / "data"),
+    }
+    at = datetime.now(UTC).isoformat()
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["replay", "--lead", lead["id"], "--at", at], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "with the rules then (unknown)" in result.stdout
+    assert "no rules version is recorded for the lead at that time" in result.stdout
+    assert "--rules live" in result.stdout
