@@ -315,10 +315,13 @@ PENDING_IMPORTS: set[tuple[str, str]] = {
     # PENDING (errors.py split): services and store raising GraphQL error types
     ("leadgraph.services.audit", "leadgraph.errors"),
     ("leadgraph.services.capture", "leadgraph.errors"),
+    ("leadgraph.services.capture_outcome", "leadgraph.errors"),
     ("leadgraph.services.consent", "leadgraph.errors"),
     ("leadgraph.services.handoff", "leadgraph.errors"),
+    ("leadgraph.services.form_fields", "leadgraph.errors"),
     ("leadgraph.services.history", "leadgraph.errors"),
     ("leadgraph.services.importing", "leadgraph.errors"),
+    ("leadgraph.services.interactions", "leadgraph.errors"),
     ("leadgraph.services.matching", "leadgraph.errors"),
     ("leadgraph.services.merging", "leadgraph.errors"),
     ("leadgraph.services.segment_records", "leadgraph.errors"),
@@ -446,12 +449,8 @@ PENDING_SIZES: set[str] = {
     "server/rules/models.py",
     "server/rules/ruleset.py::load_rules",
     "server/rules/ruletests.py::run_test",
-    "server/services/capture.py::capture",
     "server/services/importing.py",
     "server/services/seed.py::seed_demo",
-    # PENDING (capture lane, changing now): split after it lands
-    "server/api/interactions.py::InteractionMutation.record_interaction",
-    "server/services/capture.py",
     "server/store/leads.py",
 }
 

@@ -26,7 +26,7 @@ from ..store import leads as leads_store
 from .contacts.types import Contact
 from .interactions import Interaction
 from .leads.types import Lead
-from .origin import origin_of
+from .origin import origin_of, owner_of
 
 
 @strawberry.type(description="How a record was matched: strategy, fields and normalised values.")
@@ -104,7 +104,9 @@ class SubmitFormInput:
         "subscriptions; anything else is kept in the interaction's details."
     )
     idempotency_key: str | None = strawberry.field(
-        default=None, description="Retrying with the same key records nothing twice."
+        default=None,
+        description="Retrying with the same key and input records nothing twice; the key is "
+        "this API key's for this operation (another input with it: ConflictError).",
     )
     occurred_at: datetime | None = None
 
@@ -136,6 +138,7 @@ class CaptureMutation:
             idempotency_key=input.idempotency_key,
             occurred_at=input.occurred_at,
             origin=origin_of(info),
+            owner=owner_of(info),
         )
         return CapturePayload.of(done)
 
@@ -160,6 +163,7 @@ class CaptureMutation:
             occurred_at=input.occurred_at,
             source="event",
             origin=origin_of(info),
+            owner=owner_of(info),
         )
         return CapturePayload.of(done)
 

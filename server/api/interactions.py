@@ -14,26 +14,23 @@ from strawberry.types import Info
 
 from .. import json_values
 from ..contracts import CUSTOM_INTERACTION_TYPE
-from ..db import in_transaction
 from ..errors import (
+    ConflictError,
     ForbiddenError,
     InvalidInput,
-    NotFound,
     NotFoundError,
     PluginErrorType,
     ValidationError,
     errors_as_data,
     plugin_errors,
 )
-from ..events import Event
 from ..rules.conditions import interaction_type_problem
-from ..services import dispatch, history
-from ..services.capture import interaction_event
 from ..services.consent import TYPE as CONSENT_TYPE
 from ..store import interactions as store
 from ..store.pagination import Order
 from ..web import live
 from .common import raise_if, vocabulary_enum
+from .origin import owner_of
 from .relay import Listing, StoredNode, object_id, relation_field
 
 if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, an Enum
@@ -134,7 +131,9 @@ class RecordInteractionInput:
     url: str | None = None
     details: JSON | None = None
     idempotency_key: str | None = strawberry.field(
-        default=None, description="Retrying with the same key records nothing twice."
+        default=None,
+        description="Retrying with the same key and input records nothing twice; the key is "
+        "this API key's for recordInteraction (another input with it: ConflictError).",
     )
 
 
@@ -150,7 +149,7 @@ class InteractionPayload:
 
 
 InteractionResult = Annotated[
-    InteractionPayload | ValidationError | NotFoundError | ForbiddenError,
+    InteractionPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
     strawberry.union("InteractionResult"),
 ]
 
@@ -173,12 +172,6 @@ def _interaction_type(info: Info, type_: str, custom_type: str | None) -> tuple[
     return custom_type, None
 
 
-async def _existing(info: Info, key: str | None) -> dict[str, Any] | None:
-    if not key:
-        return None
-    return await store.by_idempotency_key(info.context.db, key)
-
-
 @strawberry.type
 class InteractionMutation:
     @strawberry.mutation(description="Record an interaction and update the contact's insights.")
@@ -186,8 +179,6 @@ class InteractionMutation:
     async def record_interaction(
         self, info: Info, input: RecordInteractionInput
     ) -> InteractionResult:
-        from pymongo.errors import DuplicateKeyError
-
         info.context.require("interactions:write")
         errors: list[tuple[str, str]] = []
         fields: dict[str, Any] = {"type": input.type.value}
@@ -238,41 +229,17 @@ class InteractionMutation:
             value = getattr(input, attr)
             if value is not None:
                 fields[stored] = value
-        if (seen := await _existing(info, input.idempotency_key)) is not None:
-            return InteractionPayload(interaction=Interaction.from_doc(seen), created=False)
-        db, pm = info.context.db, info.context.pm
-
-        async def work(session: Any) -> tuple[dict[str, Any] | None, list[Event]]:
-            doc = await store.record(db, fields, session=session)
-            if doc is None:  # deleted or erased since it was validated: nothing was written
-                return None, []
-            found: list[Event] = [interaction_event(doc)]
-            await dispatch.append(db, pm, found, session)
-            return doc, found
-
-        try:
-            doc, found = await in_transaction(db, work)
-        except DuplicateKeyError:
-            seen = await _existing(info, input.idempotency_key)
-            assert seen is not None
-            return InteractionPayload(interaction=Interaction.from_doc(seen), created=False)
-        if doc is None:  # deleted or erased since it was validated: nothing was written
-            raise NotFound("Contact", str(input.contact.node_id))
-        # The contact was loaded (and cached) for validation before its insights changed.
-        loaders.by_id("contacts").clear(doc["contactId"])
-        contact = await loaders.by_id("contacts").load(doc["contactId"])
-        failures = await dispatch.deliver(db, pm, found)
-        if contact is not None:
-            report = await info.context.services.funnel.after_engagement(
-                contact, cause=history.interaction(doc)
-            )
-            failures += report.failures
-            for lead in report.leads:
+        done = await info.context.services.interactions.record(
+            fields, key=fields.pop("idempotencyKey", None), owner=owner_of(info)
+        )
+        if done.created:  # the contact was loaded (and cached) before its insights changed
+            loaders.by_id("contacts").clear(done.interaction["contactId"])
+            for lead in done.leads:
                 loaders.by_id("leads").prime(lead["_id"], lead)
         return InteractionPayload(
-            interaction=Interaction.from_doc(doc),
-            created=True,
-            plugin_errors=plugin_errors(failures),
+            interaction=Interaction.from_doc(done.interaction),
+            created=done.created,
+            plugin_errors=plugin_errors(done.failures),
         )
 
 

@@ -23,6 +23,14 @@ def origin_of(info: Info) -> dict[str, str | None]:
     }
 
 
+def owner_of(info: Info) -> str | None:
+    """Whose idempotency keys a request's are: its API key's id (its name without one)."""
+    principal = info.context.principal
+    if principal is None:
+        return None
+    return principal.key_id or principal.name
+
+
 def api_actor(info: Info) -> Actor:
     """A consent change made by the API key of this request."""
     principal = info.context.principal

@@ -21,6 +21,7 @@ from .consent import Consent
 from .funnel import Funnel
 from .handoff import Handoff
 from .history import History
+from .interactions import Interactions
 from .matching import Matching
 from .merging import Merging
 from .opportunities import Opportunities
@@ -68,6 +69,11 @@ class Services:
     def capture(self) -> Capture:
         """Form submissions and event registrations, through matching and the funnel."""
         return Capture(self.funnel, self.ruleset, self.pm, self.matching, self.consent)
+
+    @cached_property
+    def interactions(self) -> Interactions:
+        """Interactions recorded through the API: the one road capture takes too."""
+        return Interactions(self.funnel, self.pm)
 
     @cached_property
     def records(self) -> Records:

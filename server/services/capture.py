@@ -24,120 +24,21 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from .. import json_values, normalize
-from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, PluginFailure
+from .. import normalize
+from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..errors import Conflict, InvalidInput
-from ..events import CaptureSubmitted, ContactCreated, Event, InteractionRecorded, LeadCreated
+from ..events import Event
 from ..store import contacts, interactions, leads, pending_captures, privacy_audit, submissions
 from ..store._base import now
-from . import dispatch, history
+from . import dispatch
+from .capture_outcome import Outcome, capture_events, replay_or_refuse, with_insight
 from .consent import Actor, Consent, ConsentChange, require_lists
+from .form_fields import Parsed, contact_changes, parse_fields
 from .funnel import Funnel
+from .interactions import announce_and_score, write
 from .matching import Match, Matching
 from .privacy import erase_leftovers, lift_suppression
-
-CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
-PREFERENCE_FIELDS = ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
-LEAD_FIELDS = ("topic", "companyName", "jobTitle", "firstName", "lastName", "email")
-MAX_DETAILS = json_values.MAX_BYTES
-CONSENT = ("level", "isChild", "guardian")  # the consent object's fields
-
-
-@dataclass
-class Parsed:
-    """A submission's ``fields`` split by destination."""
-
-    contact: dict[str, Any] = field(default_factory=dict)
-    lead: dict[str, Any] = field(default_factory=dict)
-    subscriptions: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
-    """Validate submitted form fields; raises InvalidInput naming each bad field."""
-    if not isinstance(raw, dict):
-        raise InvalidInput(prefix, "must be a JSON object of field name to value")
-    errors: list[tuple[str, str]] = []
-    out = Parsed()
-    for name, value in raw.items():
-        path = f"{prefix}.{name}"
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        if name in PREFERENCE_FIELDS:
-            if not isinstance(value, bool):
-                errors.append((path, "must be true or false"))
-                continue
-            out.contact.setdefault("preferences", {})[name] = value
-        elif name == "consent":
-            consent = {"level": value} if isinstance(value, str) else value
-            if not isinstance(consent, dict):
-                errors.append((path, "must be a consent level or an object"))
-                continue
-            bad = [(f"{path}.{k}", "is not a consent field") for k in consent if k not in CONSENT]
-            level, is_child, guardian = (consent.get(k) for k in CONSENT)
-            if level is not None and (not isinstance(level, str) or level not in CONSENT_LEVELS):
-                bad.append((f"{path}.level", f"must be one of {', '.join(CONSENT_LEVELS)}"))
-            if is_child is not None and not isinstance(is_child, bool):
-                bad.append((f"{path}.isChild", "must be true or false"))
-            if guardian is not None and not isinstance(guardian, str):
-                bad.append((f"{path}.guardian", "must be a string"))
-            errors.extend(bad)
-            if not bad:
-                out.contact["consent"] = {k: consent[k] for k in CONSENT if k in consent}
-        elif name == "subscriptions":
-            items = [value] if isinstance(value, str) else value
-            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                errors.append((path, "must be a list of subscription list names"))
-                continue
-            out.subscriptions = [i.strip() for i in items if i.strip()]
-        elif name in CONTACT_FIELDS or name in LEAD_FIELDS:
-            if not isinstance(value, str):
-                errors.append((path, "must be a string"))
-                continue
-            value = value.strip()
-            if name == "email":
-                try:
-                    normalize.email(value)
-                except normalize.InvalidValue as exc:
-                    errors.append((path, str(exc)))
-                    continue
-            if name == "role" and value not in CONTACT_ROLES:
-                errors.append((path, f"must be one of {', '.join(CONTACT_ROLES)}"))
-                continue
-            if name in CONTACT_FIELDS:
-                out.contact[name] = value
-            if name in LEAD_FIELDS:
-                out.lead[name] = value
-        else:
-            out.details[name] = value
-    errors.extend(json_values.problems(out.details, prefix))
-    if out.details and json_values.too_large(out.details, MAX_DETAILS):
-        errors.append((prefix, "the fields kept as interaction details must be at most 16 KiB"))
-    if errors:
-        raise InvalidInput(errors)
-    return out
-
-
-@dataclass
-class Outcome:
-    contact: dict[str, Any]
-    lead: dict[str, Any] | None
-    interaction: dict[str, Any]
-    contact_match: Match
-    lead_match: Match
-    replayed: bool = False
-    #: what the capture recorded (stored in its transaction; delivered after it)
-    events: list[Event] = field(default_factory=list)
-
-
-def contact_changes(fields: dict[str, Any]) -> dict[str, Any]:
-    """The ``$set`` map for submitted contact fields (derived fields recomputed)."""
-    scratch: dict[str, Any] = {}
-    changes = contacts.apply_fields(scratch, fields)
-    if "sortName" in changes and not ("firstName" in fields and "lastName" in fields):
-        changes.pop("sortName")  # needs the stored other half of the name: left as it was
-    return changes
 
 
 async def capture(
@@ -158,6 +59,7 @@ async def capture(
     pending: dict[str, Any] | None = None,
     consent: Consent | None = None,
     origin: dict[str, str | None] | None = None,
+    owner: str | None = None,
 ) -> Outcome:
     """Run one submission through matching; see the module docstring.
 
@@ -172,43 +74,30 @@ async def capture(
     request).  A submission with an email that was erased lifts its suppression (in the
     interaction's transaction): the person came back of their own accord and becomes a new
     contact.  A submission racing the erasure of its contact lands before it (and is erased
-    with it) or after it (a new contact): see :meth:`_Attempt.record`.
+    with it) or after it (a new contact): see :meth:`_Attempt.record`.  An idempotency key
+    is ``owner``'s (the API key's id) for this operation (:mod:`leadgraph.store.submissions`).
     """
-    if not form_id or not form_id.strip():
-        raise InvalidInput("input.formId", "must not be blank")
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise InvalidInput("input.idempotencyKey", "must not be blank")
-    parsed = parse_fields(fields)
+    parsed = _parsed(form_id, fields, idempotency_key)
     await require_lists(db, parsed.subscriptions, "input.fields.subscriptions")
     change = ConsentChange(
         preferences=parsed.contact.pop("preferences", None) or {},
         consent=parsed.contact.pop("consent", None) or {},
         subscribe=parsed.subscriptions,
     )
-    actor = Actor(
-        via="event" if source == "event" else "form",
-        by=form_id,
-        source=f"{source}:{form_id}",
-        ip=(origin or {}).get("ip"),
-        user_agent=(origin or {}).get("userAgent"),
-        form_id=form_id,
-    )
     matching = matching or Matching(db, rules, pm)
-    cstrat = matching.strategy("contact", form_id)
-    crecord = {**parsed.details, **parsed.contact, "formId": form_id}
-    if not matching.finds(cstrat) and matching.values(cstrat, crecord) is None:
-        # Without its fields the contact could never be matched again: a duplicate per submit.
-        missing = [f for f in cstrat.fields if f != "formId" and not crecord.get(f)]
-        raise InvalidInput(
-            [
-                (f"input.fields.{f}", f"is required by the contact matching strategy {cstrat.name}")
-                for f in missing or cstrat.fields
-            ]
-        )
+    _require_match_fields(matching, form_id, parsed)
     if occurred_at is not None and occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)  # a time without zone is taken as UTC
-    if idempotency_key and (done := await submissions.get(db, idempotency_key)):
-        return await replay(db, done)
+    request = (pending or {}).get("request") or {}
+    owner = request.get("owner", owner)
+    digest = request.get("payloadHash") or request_digest(
+        form_id, fields, interaction_type, event_id, marketing_context, occurred_at
+    )
+    operation = "registerForEvent" if source == "event" else "submitForm"
+    sid = submissions.scoped_id(operation, owner, idempotency_key) if idempotency_key else None
+    if sid and (done := await submissions.get(db, sid)):
+        # an interrupted capture whose key has an outcome (the client retried): done with
+        return await replay_or_refuse(db, done, None if pending else digest, idempotency_key)
     attempt = _Attempt(
         db=db,
         pm=pm,
@@ -218,7 +107,7 @@ async def capture(
         form_id=form_id,
         parsed=parsed,
         change=change,
-        actor=actor,
+        actor=_actor(source, form_id, origin),
         interaction_type=interaction_type,
         event_id=event_id,
         marketing_context=marketing_context,
@@ -226,18 +115,63 @@ async def capture(
         occurred_at=occurred_at or now(),
         source=source,
         pending=pending,
+        sid=sid,
+        digest=digest,
+        owner=owner,
+        operation=operation,
     )
-    if pending is None:  # deleted with the interaction's transaction: see store.pending_captures
-        await attempt.note(fields)
-    for _ in range(ERASED_RETRIES):
-        try:
-            return await attempt.run()
-        except Erased as gone:
-            await attempt.undo(gone)
-            if attempt.pending is not None:
-                break  # the erasure dropped the interrupted capture: not run again
-            await attempt.note(fields)  # the erasure removed the note with the person
-    raise Conflict("the person was erased while this submission was recorded: send it again")
+    return await attempt.start(fields)
+
+
+def request_digest(
+    form_id: str,
+    fields: Any,
+    interaction_type: str,
+    event_id: str | None,
+    marketing_context: dict[str, Any] | None,
+    occurred_at: datetime | None,
+) -> str:
+    """The hash of a capture's input as the client sent it, kept with its idempotency key (and
+    in its ``pending_captures`` note, so a capture run again keeps the client's hash)."""
+    sent = [form_id, fields, interaction_type, event_id, marketing_context, occurred_at]
+    return submissions.payload_hash(sent)
+
+
+def _parsed(form_id: str, fields: Any, idempotency_key: str | None) -> Parsed:
+    """The submission's fields, validated, with its form id and key (:raises InvalidInput:)."""
+    if not form_id or not form_id.strip():
+        raise InvalidInput("input.formId", "must not be blank")
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidInput("input.idempotencyKey", "must not be blank")
+    return parse_fields(fields)
+
+
+def _require_match_fields(matching: Matching, form_id: str, parsed: Parsed) -> None:
+    """Without its fields the contact could never be matched again (a duplicate per
+    submission): :raises InvalidInput: naming the fields the form's contact strategy needs."""
+    cstrat = matching.strategy("contact", form_id)
+    crecord = {**parsed.details, **parsed.contact, "formId": form_id}
+    if matching.finds(cstrat) or matching.values(cstrat, crecord) is not None:
+        return
+    missing = [f for f in cstrat.fields if f != "formId" and not crecord.get(f)]
+    raise InvalidInput(
+        [
+            (f"input.fields.{f}", f"is required by the contact matching strategy {cstrat.name}")
+            for f in missing or cstrat.fields
+        ]
+    )
+
+
+def _actor(source: str, form_id: str, origin: dict[str, str | None] | None) -> Actor:
+    """The person themselves, through this form (or event registration) and request."""
+    return Actor(
+        via="event" if source == "event" else "form",
+        by=form_id,
+        source=f"{source}:{form_id}",
+        ip=(origin or {}).get("ip"),
+        user_agent=(origin or {}).get("userAgent"),
+        form_id=form_id,
+    )
 
 
 #: How many times a capture whose contact was erased under it starts again (each start after
@@ -276,7 +210,25 @@ class _Attempt:
     occurred_at: datetime
     source: str
     pending: dict[str, Any] | None
+    sid: str | None = None  # the idempotency record's id (store.submissions.scoped_id)
+    digest: str = ""  # the input's hash
+    owner: str | None = None
+    operation: str = "submitForm"
     pid: Any = None
+
+    async def start(self, fields: Any) -> Outcome:
+        """Note the request, then :meth:`run` it, again while its contact is erased under it."""
+        if self.pending is None:  # deleted with the interaction's transaction
+            await self.note(fields)
+        for _ in range(ERASED_RETRIES):
+            try:
+                return await self.run()
+            except Erased as gone:
+                await self.undo(gone)
+                if self.pending is not None:
+                    break  # the erasure dropped the interrupted capture: not run again
+                await self.note(fields)  # the erasure removed the note with the person
+        raise Conflict("the person was erased while this submission was recorded: send it again")
 
     async def note(self, fields: Any) -> None:
         """Note the request in ``pending_captures`` (see the module docstring)."""
@@ -293,6 +245,8 @@ class _Attempt:
                 "idempotencyKey": self.idempotency_key,
                 "occurredAt": self.occurred_at,
                 "source": self.source,
+                "owner": self.owner,
+                "payloadHash": self.digest,
             },
         )
 
@@ -364,13 +318,11 @@ class _Attempt:
             interaction, consented, recorded = await self.record(contact, lead, cmatch, lmatch)
         except DuplicateKeyError:
             await pending_captures.finish(self.db, self.pid)
-            done = await submissions.get(self.db, self.idempotency_key or "")
+            done = await submissions.get(self.db, self.sid or "")
             if done is None:
-                raise Conflict(
-                    f"idempotency key {self.idempotency_key!r} was already used for another "
-                    "interaction"
-                ) from None
-            return await replay(self.db, done)
+                raise
+            digest = None if self.pending else self.digest
+            return await replay_or_refuse(self.db, done, digest, self.idempotency_key)
         return Outcome(
             with_insight({**contact, **consented}, interaction),
             lead,
@@ -414,7 +366,7 @@ class _Attempt:
         recorded: list[Event] = []
 
         async def work(session: Any) -> dict[str, Any]:
-            doc = await interactions.record(db, ifields, session=session)
+            doc = await write(db, ifields, session)
             if doc is None or await privacy_audit.erased(db, contact["_id"], session=session):
                 raise Erased(contact, lead)
             if email:
@@ -429,20 +381,18 @@ class _Attempt:
             await dispatch.append(db, self.pm, recorded, session)
             await pending_captures.finish(db, self.pid, session=session)
             if key:
-                await submissions.insert(
-                    db,
-                    {
-                        "_id": key,
-                        "formId": self.form_id,
-                        "contactId": contact["_id"],
-                        "leadId": lead["_id"] if lead else None,
-                        "interactionId": doc["_id"],
-                        "contactMatch": cmatch.to_doc(),
-                        "leadMatch": lmatch.to_doc(),
-                        "createdAt": now(),
-                    },
-                    session=session,
+                outcome = {
+                    "formId": self.form_id,
+                    "contactId": contact["_id"],
+                    "leadId": lead["_id"] if lead else None,
+                    "interactionId": doc["_id"],
+                    "contactMatch": cmatch.to_doc(),
+                    "leadMatch": lmatch.to_doc(),
+                }
+                record = submissions.new_document(
+                    self.operation, self.owner, key, self.digest, outcome
                 )
+                await submissions.insert(db, record, session=session)
             return doc
 
         return await in_transaction(db, work), consented, recorded
@@ -452,98 +402,6 @@ class _Attempt:
         the contact if its upsert brought it back, and the person's copies on its lead (a
         lead it created or updated after the erasure read the person's leads)."""
         await erase_leftovers(self.db, gone.contact["_id"], gone.lead["_id"] if gone.lead else None)
-
-
-def interaction_event(doc: dict[str, Any]) -> InteractionRecorded:
-    """The ``interaction.recorded`` event of a stored interaction."""
-    return InteractionRecorded(
-        interaction_id=doc["_id"],
-        contact_id=doc["contactId"],
-        interaction_type=doc["type"],
-        occurred_at=doc["occurredAt"],
-        custom_type=doc.get("customType"),
-    )
-
-
-def capture_events(
-    contact: dict[str, Any],
-    lead: dict[str, Any] | None,
-    interaction: dict[str, Any],
-    created: tuple[bool, bool],
-    form_id: str,
-    applied: Any,
-) -> list[Event]:
-    """What one capture records: the contact and lead it created, the interaction, the
-    consent change, and the submission itself."""
-    out: list[Event] = []
-    if created[0]:
-        out.append(
-            ContactCreated(
-                contact_id=contact["_id"],
-                source="capture",
-                email=contact.get("email"),
-                account_id=contact.get("accountId"),
-            )
-        )
-    if lead is not None and created[1]:
-        out.append(
-            LeadCreated(
-                lead_id=lead["_id"],
-                contact_id=contact["_id"],
-                source="capture",
-                stage=lead.get("stage"),
-                account_id=lead.get("parentAccountId"),
-                topic=lead.get("topic"),
-            )
-        )
-    out.append(interaction_event(interaction))
-    if applied is not None and applied.event is not None:
-        out.append(applied.event)
-    out.append(
-        CaptureSubmitted(
-            contact_id=contact["_id"],
-            form_id=form_id,
-            interaction_id=interaction["_id"],
-            lead_id=lead["_id"] if lead else None,
-            contact_created=created[0],
-            lead_created=created[1],
-        )
-    )
-    return out
-
-
-def with_insight(contact: dict[str, Any], interaction: dict[str, Any]) -> dict[str, Any]:
-    """``contact`` with ``interaction`` folded into its insights (as the transaction did)."""
-    insights = dict(contact.get("insights") or {})
-    counts = dict(insights.get("counts") or {})
-    counts[interaction["type"]] = counts.get(interaction["type"], 0) + 1
-    last = insights.get("lastActivityAt")
-    when = interaction["occurredAt"]
-    return {
-        **contact,
-        "insights": {
-            "total": int(insights.get("total") or 0) + 1,
-            "counts": counts,
-            "lastActivityAt": when if last is None or when > last else last,
-        },
-    }
-
-
-async def replay(db: AsyncDatabase, done: dict[str, Any]) -> Outcome:
-    """The outcome of an already recorded submission (a retry)."""
-    contact = await contacts.get(db, done["contactId"])
-    lead = await leads.get(db, done["leadId"]) if done.get("leadId") else None
-    interaction = await interactions.get(db, done["interactionId"])
-    if contact is None or interaction is None:
-        raise Conflict("the records of this submission were deleted or merged away")
-    return Outcome(
-        contact,
-        lead,
-        interaction,
-        Match(**done["contactMatch"]),
-        Match(**done["leadMatch"]),
-        replayed=True,
-    )
 
 
 @dataclass
@@ -582,11 +440,10 @@ class Capture:
         )
         if out.replayed:
             return Captured(out)
-        failures = await dispatch.deliver(self.funnel.db, self.pm, out.events)
         created = [out.lead["_id"]] if out.lead is not None and out.lead_match.created else []
-        report = await self.funnel.after_engagement(
-            out.contact, created=created, cause=history.interaction(out.interaction)
+        report, failures = await announce_and_score(
+            self.funnel, self.pm, out.contact, out.interaction, out.events, created
         )
-        if out.lead is not None:
+        if out.lead is not None and report is not None:
             out.lead = report.lead(out.lead["_id"]) or out.lead
-        return Captured(out, [*failures, *report.failures])
+        return Captured(out, failures)

@@ -48,8 +48,8 @@ from ..rules.models import Strategy
 from ..store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
 from ..store._base import now
 from . import dispatch
-from .capture import contact_changes
 from .consent import Actor, Consent, ConsentChange
+from .form_fields import contact_changes
 from .funnel import Funnel
 from .history import Cause
 from .matching import Matching

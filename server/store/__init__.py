@@ -68,6 +68,6 @@ for _module in (
 # collection -> names of indexes earlier versions created and this one no longer declares (a
 # compound index serves their reads, or none would be used): ``ensure_indexes`` drops them.
 RETIRED_INDEXES: dict[str, list[str]] = {}
-for _module in (contacts, leads, webhooks):
+for _module in (contacts, interactions, leads, webhooks):
     for _name, _names in _module.RETIRED.items():
         RETIRED_INDEXES.setdefault(_name, []).extend(_names)

@@ -36,14 +36,11 @@ INDEXES = {
         IndexModel([("type", ASCENDING), ("occurredAt", DESCENDING)], name="type_occurredAt"),
         IndexModel([("occurredAt", DESCENDING), ("_id", DESCENDING)], name="occurredAt_id"),
         IndexModel([("leadId", ASCENDING)], name="leadId"),
-        IndexModel(
-            [("idempotencyKey", ASCENDING)],
-            name="idempotencyKey_unique",
-            unique=True,
-            partialFilterExpression={"idempotencyKey": {"$type": "string"}},
-        ),
     ]
 }
+#: Indexes of earlier versions that must go: idempotency keys were unique across callers here
+#: (they are kept per caller and operation in ``submissions`` now).
+RETIRED = {NAME: ["idempotencyKey_unique"]}
 
 
 def new_document(fields: dict[str, Any]) -> dict[str, Any]:
@@ -210,10 +207,6 @@ async def watch_inserts(
 
 async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
     return await get_by_id(db[NAME], oid)
-
-
-async def by_idempotency_key(db: AsyncDatabase, key: str) -> dict[str, Any] | None:
-    return await db[NAME].find_one({"idempotencyKey": key})
 
 
 async def delete_of_contact(db: AsyncDatabase, contact_id: ObjectId, session: Any = None) -> int:

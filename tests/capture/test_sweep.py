@@ -63,7 +63,7 @@ async def test_a_running_server_finishes_an_interrupted_capture(db: Any) -> None
         await asyncio.sleep(0.3)  # a few more rounds (every 0.1 s): the fresh note stays
         (interaction,) = await db.interactions.find({"contactId": cid}).to_list()
         assert interaction["formId"] == "webinar"
-        assert await db.submissions.find_one({"_id": "sub-1"}) is not None
+        assert await db.submissions.find_one({"key": "sub-1"}) is not None
         # younger than capture_sweep_age_seconds: it may be running elsewhere, left alone
         assert await db.contacts.count_documents({"emailNormalized": "bob@example.com"}) == 0
         assert await db.pending_captures.count_documents({}) == 1

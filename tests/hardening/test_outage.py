@@ -13,6 +13,7 @@ from bson import ObjectId
 from leadgraph.config import Settings
 from leadgraph.db import Connection, make_client
 from leadgraph.embedded import EmbeddedMongo
+from leadgraph.services.capture import request_digest
 from leadgraph.store import keys, pending_captures
 from leadgraph.web.app import create_app
 from serving import free_port, served
@@ -168,18 +169,24 @@ async def restart(db) -> None:
         pass
 
 
-async def interrupted(db, email: str, key: str | None = None, at: datetime | None = None):
-    """What a process killed after writing the contact, before the interaction, leaves."""
+async def interrupted(
+    db, email: str, key: str | None = None, at: datetime | None = None, owner: str | None = None
+):
+    """What a process killed after writing the contact, before the interaction, leaves: the
+    note of a submission of ``NOTED`` with ``email`` by API key ``owner`` (its id)."""
     at = at or datetime.now(UTC) - timedelta(minutes=5)
+    fields = {"email": email, **NOTED}
     request = {
         "formId": "webinar",
-        "fields": json.dumps({"email": email, "firstName": "Ann", "utm": "mail"}),
+        "fields": json.dumps(fields),
         "interactionType": "form_submitted",
         "eventId": None,
         "marketingContext": None,
         "idempotencyKey": key,
         "occurredAt": at,
         "source": "form",
+        "owner": owner,
+        "payloadHash": request_digest("webinar", fields, "form_submitted", None, None, None),
     }
     await pending_captures.start(db, request)
     await db.pending_captures.update_many({}, {"$set": {"createdAt": at}})
@@ -191,9 +198,20 @@ async def interrupted(db, email: str, key: str | None = None, at: datetime | Non
     return contact["_id"]
 
 
+#: The fields (besides the email) of the interrupted submissions.
+NOTED = {"firstName": "Ann", "utm": "mail"}
+
+
+async def owner_id(api) -> str:
+    """The id of the API key ``submit`` sends (its idempotency keys are that key's)."""
+    found = await keys.lookup(api.db, await api.key("admin"))
+    assert found is not None
+    return str(found["_id"])
+
+
 async def test_start_up_completes_a_capture_killed_half_way(api):
     db = api.db
-    cid = await interrupted(db, "ann@example.com", key="sub-1")
+    cid = await interrupted(db, "ann@example.com", key="sub-1", owner=await owner_id(api))
     await restart(db)
     assert await db.pending_captures.count_documents({}) == 0
     (interaction,) = await db.interactions.find({}).to_list()
@@ -204,7 +222,8 @@ async def test_start_up_completes_a_capture_killed_half_way(api):
     lead = await db.leads.find_one({})
     assert lead["parentContactId"] == cid and interaction["leadId"] == lead["_id"]
     # the client's retry with its key now answers the recorded submission
-    again = await submit(api, "webinar", {"email": "ann@example.com"}, idempotencyKey="sub-1")
+    sent = {"email": "ann@example.com", **NOTED}
+    again = await submit(api, "webinar", sent, idempotencyKey="sub-1")
     assert again["replayed"], again
     await restart(db)  # nothing left to do: nothing doubled
     assert await db.interactions.count_documents({}) == 1
@@ -213,7 +232,7 @@ async def test_start_up_completes_a_capture_killed_half_way(api):
 
 async def test_start_up_records_nothing_twice_when_the_client_already_retried(api):
     db = api.db
-    await interrupted(db, "key@example.com", key="sub-2")
+    await interrupted(db, "key@example.com", key="sub-2", owner=await owner_id(api))
     await interrupted(db, "nokey@example.com")
     for email, extra in (
         ("key@example.com", {"idempotencyKey": "sub-2"}),

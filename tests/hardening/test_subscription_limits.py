@@ -16,7 +16,7 @@ from typing import Any
 
 from conftest import listening
 from foundation import oid_of
-from leadgraph.services.capture import interaction_event
+from leadgraph.services.interactions import interaction_event
 from leadgraph.store import events as events_store
 from leadgraph.store import keys
 from pymongo import monitoring

@@ -94,7 +94,7 @@ async def test_export_holds_everything_about_the_person(api):
     }
     assert doc["opportunities"] == []  # none qualified yet
     (submission,) = doc["submissions"]
-    assert submission["_id"] == "ann-trial-1"
+    assert submission["key"] == "ann-trial-1" and submission["operation"] == "submitForm"
     json.dumps(doc)  # one plain JSON document
     (audit,) = await api.db.privacy_audit.find({}).to_list()
     assert audit["action"] == "export" and audit["contactId"] == oid_of(ann)
