@@ -22,10 +22,11 @@ from ..db import Connection, open_database, ping
 from ..store import pagination
 from .cors import Cors
 from .http_limits import RequestLimits
+from .media import GRAPHIQL_ASSETS
 from .runtime import start_runtime
 from .schema import build_schema
 from .state import AppState
-from .view import GRAPHIQL_ASSETS, LeadgraphGraphQL
+from .view import LeadgraphGraphQL
 
 log = logging.getLogger("leadgraph")
 

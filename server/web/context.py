@@ -23,6 +23,15 @@ T = TypeVar("T")
 
 
 @dataclass
+class Batch:
+    """What the operations of one JSON-array request share (:mod:`leadgraph.web.batch`): the
+    cost budget they spend together and one deadline."""
+
+    cost: int = 0
+    deadline: tuple[float, float] | None = None
+
+
+@dataclass
 class Context:
     db: AsyncDatabase
     loaders: Loaders
@@ -39,6 +48,7 @@ class Context:
     # segment member counts by (database, rules version, segment): the process's cache, shared
     # by all requests (a context built without one gets its own)
     segment_counts: AnswerCache[tuple[str, str, str], int] | None = None
+    batch: Batch | None = None  # set while the operations of a batched request run
 
     def __post_init__(self) -> None:
         if self.segment_counts is None:

@@ -251,12 +251,22 @@ class QueryCost(SchemaExtension):
             return GraphQLError(str(exc), exc.node, original_error=exc)
         if self.cost is None:
             return None
-        if self.cost > budget:
+        batch = getattr(ctx.context, "batch", None)
+        spent = batch.cost if batch is not None else 0  # a batch's operations share the budget
+        if spent + self.cost > budget:
+            left = f" ({budget - spent} left after the batch's earlier operations)" if spent else ""
             return GraphQLError(
-                f"query cost {self.cost} is over the budget of {budget}: ask for smaller "
+                f"query cost {self.cost} is over the budget of {budget}{left}: ask for smaller "
                 "pages (first/last) or fewer nested connections",
-                extensions={"code": "COST_LIMIT_EXCEEDED", "cost": self.cost, "budget": budget},
+                extensions={
+                    "code": "COST_LIMIT_EXCEEDED",
+                    "cost": self.cost,
+                    "budget": budget,
+                    **({"batchSpent": spent} if spent else {}),
+                },
             )
+        if batch is not None:
+            batch.cost += self.cost
         principal = getattr(ctx.context, "principal", None)
         if principal is None:
             return None

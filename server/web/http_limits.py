@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .view import error_response, response_media_type
+from .media import error_response, response_media_type
 
 log = logging.getLogger("leadgraph")
 
@@ -134,8 +134,12 @@ class RequestLimits:
                 body = await self.read_body(scope, receive)
                 if _is_json(_header(scope, b"content-type")):
                     value = check_json(body, self.max_json_depth)
-                    if not isinstance(value, dict):
-                        raise Rejected(400, "the request body must be a JSON object", "BAD_REQUEST")
+                    if not isinstance(value, dict | list):  # an array is a batch (web/batch)
+                        raise Rejected(
+                            400,
+                            "the request body must be a JSON object (or an array of them)",
+                            "BAD_REQUEST",
+                        )
                 receive = _replay(body, receive)
             else:
                 query = parse_qs(scope.get("query_string", b"").decode("latin-1"))

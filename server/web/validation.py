@@ -303,9 +303,16 @@ class CheckedValidation(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         # every request (and every operation on a socket) runs in its own task: its own value.
         # The request's settings (the server's current ones), else the schema's.
-        settings = getattr(self.execution_context.context, "settings", self.results.settings)
+        context = self.execution_context.context
+        settings = getattr(context, "settings", self.results.settings)
         seconds = settings.request_deadline
-        DEADLINE.set((time.monotonic() + seconds, seconds) if seconds > 0 else None)
+        deadline = (time.monotonic() + seconds, seconds) if seconds > 0 else None
+        batch = getattr(context, "batch", None)
+        if batch is not None:  # a batch's operations share the deadline of its first
+            if batch.deadline is None:
+                batch.deadline = deadline
+            deadline = batch.deadline
+        DEADLINE.set(deadline)
         yield
 
     def on_validate(self) -> Iterator[None]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,7 +30,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import FieldNode, GraphQLError, get_operation_ast, parse
 from graphql import OperationType as AstOperation
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -44,100 +43,27 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from ..db import unavailable
-from . import key_states
+from . import batch, key_states
 from .auth import PUBLIC_FIELDS, PUBLIC_ROLE, Principal, bearer_token
 from .context import Context
 from .loaders import Loaders
+from .media import (
+    GRAPHIQL_CSP,
+    GRAPHQL_RESPONSE,
+    JSON,
+    RETRY_AFTER,
+    STATIC,
+    acceptable,
+    error_response,
+    response_media_type,
+)
 from .persisted import PersistedQueryError, Registrar
 from .state import AppState
 from .websocket import RecheckingTransportWS
 
 log = logging.getLogger("leadgraph")
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
-RETRY_AFTER = "5"  # seconds a client should wait before retrying a 503
-
-
-STATIC = Path(__file__).parent / "static"
-GRAPHIQL_ASSETS = STATIC / "graphiql"
-# The GraphiQL page runs only the package's own files: no CDN, no inline script or style
-# (React sets styles through the CSSOM, which style-src does not govern); the editor's fonts
-# and icons are data: URLs inside graphiql.min.css; queries and subscriptions go to this origin.
-GRAPHIQL_CSP = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "font-src 'self' data:",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    )
-)
-ACCEPTABLE = frozenset({GRAPHQL_RESPONSE, JSON, "application/*", "*/*"})
 METHODS = ("GET", "POST")
-
-
-def _media_ranges(accept: str) -> list[tuple[str, float]]:
-    """The ``(media range, q)`` pairs of an Accept header (an unreadable q counts as 0)."""
-    ranges = []
-    for part in accept.split(","):
-        kind, _, params = part.strip().partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        ranges.append((kind.strip().lower(), q))
-    return ranges
-
-
-def acceptable(accept: str | None) -> bool:
-    """Whether an Accept header (absent: anything) admits one of the media types we answer
-    in; when it does not, GraphQL over HTTP allows a 406 Not Acceptable."""
-    if not accept or not accept.strip():
-        return True
-    return any(kind in ACCEPTABLE and q > 0 for kind, q in _media_ranges(accept))
-
-
-def response_media_type(accept: str | None) -> str:
-    """Pick the response media type from an Accept header (graphql-response+json preferred)."""
-    if not accept:
-        return JSON
-    best, best_q = None, -1.0
-    for kind, q in _media_ranges(accept):
-        if kind in ACCEPTABLE and q > best_q:
-            best, best_q = kind, q
-        elif kind == GRAPHQL_RESPONSE and q == best_q:
-            best = kind
-    return GRAPHQL_RESPONSE if best == GRAPHQL_RESPONSE else JSON
-
-
-def error_response(
-    status: int,
-    message: str,
-    code: str,
-    media_type: str = JSON,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    extensions: dict[str, Any] = {"code": code}
-    if status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="leadgraph"'}
-    if status == 503:
-        headers = {**(headers or {}), "Retry-After": RETRY_AFTER}
-        extensions["retryable"] = True
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": extensions}]},
-        status_code=status,
-        media_type=media_type,
-        headers=headers,
-    )
 
 
 def _only_unavailable(data: GraphQLHTTPResponse | list[GraphQLHTTPResponse]) -> bool:
@@ -311,6 +237,9 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         except PersistedQueryError as exc:
             log.info("refused a persisted query: %s: %s", exc.code, exc.message)
             response = error_response(exc.status, exc.message, exc.code, media_type, exc.headers)
+        except batch.BatchRefused as exc:
+            log.info("refused a batch: %s: %s", exc.code, exc.message)
+            response = error_response(400, exc.message, exc.code, media_type)
         except HTTPException as exc:
             log.info(
                 "refused %s %s: %d %s",
@@ -431,6 +360,37 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             return Response(status_code=304, headers=headers)
         response.headers.update(headers)
         return response
+
+    async def parse_http_body(
+        self, request_adapter: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's, and a JSON array body as a batch (:mod:`leadgraph.web.batch`)."""
+        if request_adapter.method == "POST" and "json" in (request_adapter.content_type or ""):
+            body = await request_adapter.get_body()  # read once: starlette keeps it
+            if batch.looks_like_batch(body):
+                return batch.requests(self.parse_json(body), self.state.settings.max_batch)
+        return await super().parse_http_body(request_adapter)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        if not isinstance(request_data, list):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        return await batch.run(
+            request_data,
+            context,
+            lambda data: self.execute_single(
+                request, request_adapter, sub_response, context, root_value, data
+            ),
+        )
 
     async def execute_single(
         self,
