@@ -61,8 +61,8 @@ def element(item: Any, index: int) -> GraphQLRequestData:
     """The operation at ``index`` of a batch, or a :class:`BadElement` saying what is wrong."""
     where = f"batch operation {index}"
     if not isinstance(item, dict):
-        kind = "an array" if isinstance(item, list) else type(item).__name__
-        reason = f"{where} must be a JSON object with a query, not {kind}"
+        found = "an array" if isinstance(item, list) else type(item).__name__
+        reason = f"{where} must be a JSON object with a query, not {found}"
         return BadElement(None, None, None, None, reason=reason)
     for name, kind, wanted in _TYPES:
         value = item.get(name)
