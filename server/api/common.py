@@ -115,6 +115,25 @@ def raise_if(errors: list[tuple[str, str]]) -> None:
         raise InvalidInput(errors)
 
 
+def check_names(info: Any, named: Iterable[tuple[str, str, Any]]) -> None:
+    """Each ``(path, fact, value)`` of a request (``filter.stage`` read as ``lead.stage``) must
+    be a name the live rules know for that fact (:mod:`leadgraph.rules.vocabulary`, the one the
+    conditions are checked against): ``BAD_USER_INPUT`` naming each path and the known names
+    otherwise.  Without valid rules nothing is checked (the stored values are all there is)."""
+    ruleset = getattr(info.context.rules, "current", None)
+    if ruleset is None:
+        return
+    vocabulary = ruleset.vocabulary
+    raise_if(
+        [
+            (path, message)
+            for path, fact, value in named
+            if value is not None
+            for _, message in vocabulary.value_problems(fact, "eq", value)
+        ]
+    )
+
+
 def require_text(value: Any, field: str, errors: list[tuple[str, str]]) -> None:
     if value is not strawberry.UNSET and value is not None and not str(value).strip():
         errors.append((field, "must not be blank"))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES, Scorer
 from ..plugin_manager import PluginError, Provided, guarded
-from .conditions import Compiler, fact_problem, in_event, interaction_type_problem, walk
+from .conditions import Compiler, fact_problem, in_event, walk
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, locate
 from .models import (
@@ -29,11 +29,11 @@ from .models import (
     Segment,
 )
 from .purposes import PURPOSES
+from .vocabulary import Vocabulary, vocabulary
 
 if TYPE_CHECKING:
     from .ruleset import Registry
 
-COUNTS = "contact.insights.counts."  # + an interaction type
 TYPE_NAME = re.compile(INTERACTION_TYPE_NAME)
 
 
@@ -46,11 +46,30 @@ class Checker:
     interaction_types: Mapping[str, str] = field(
         default_factory=lambda: dict.fromkeys(INTERACTION_TYPES, "built in")
     )
+    #: The known names values are checked against (set once the rules' stages, models and
+    #: interaction types are read; until then the interaction types alone).
+    vocabulary: Vocabulary | None = None
+
+    @property
+    def words(self) -> Vocabulary:
+        return self.vocabulary or vocabulary(
+            stages=None, models=None, interaction_types=self.interaction_types
+        )
 
     def interaction_type(self, file: str, loc: tuple[Any, ...], name: Any) -> None:
-        problem = interaction_type_problem(name, self.interaction_types)
+        problem = self.words.name_problem("interaction type", name)
         if problem:
             self.at(file, loc, problem)
+
+    def values(self, file: str, loc: tuple[Any, ...], node: Compare) -> None:
+        """A comparison's fact key and value(s), where the fact names something
+        (:data:`leadgraph.rules.vocabulary.NAMED`), must be known names."""
+        words = self.words
+        problem = words.fact_problem(node.fact)
+        if problem:
+            self.at(file, (*loc, "fact"), problem)
+        for where, message in words.value_problems(node.fact, node.op, node.value):
+            self.at(file, (*loc, "value", *where), message)
 
     def event_spec(self, file: str, spec: EventSpec, loc: tuple[Any, ...]) -> None:
         for j, name in enumerate(spec.type):
@@ -113,13 +132,8 @@ class Checker:
                 problem = fact_problem(node.fact, set(self.registry.facts), allowed)
                 if problem:
                     self.at(file, (*nloc, "fact"), problem)
-                elif node.fact == "interaction.type" and isinstance(node.value, str):
-                    self.interaction_type(file, (*nloc, "value"), node.value)
-                elif node.fact == "interaction.type" and isinstance(node.value, list):
-                    for k, name in enumerate(node.value):
-                        self.interaction_type(file, (*nloc, "value", k), name)
-                elif node.fact.startswith(COUNTS):
-                    self.interaction_type(file, (*nloc, "fact"), node.fact.removeprefix(COUNTS))
+                else:
+                    self.values(file, nloc, node)
                 operators = self.registry.operators
                 op = self.provided(file, (*nloc, "op"), "operator", node.op, operators)
                 if op is not None:
@@ -320,6 +334,10 @@ def check_lifecycle(c: Checker, file: str, lc: Lifecycle) -> None:
 def check_segment(c: Checker, file: str, seg: Segment, loc: tuple[Any, ...]) -> None:
     """One segment's condition, purpose and subscription list (not its references)."""
     c.condition(file, seg.where, (*loc, "where"))
+    if seg.subscription_list is not None:
+        problem = c.words.name_problem("subscription list", seg.subscription_list)
+        if problem:
+            c.at(file, (*loc, "subscription_list"), problem)
     if seg.purpose is not None and seg.purpose not in PURPOSES:
         known = ", ".join(PURPOSES)
         c.at(file, (*loc, "purpose"), f"unknown purpose {seg.purpose!r}; expected one of: {known}")

@@ -9,7 +9,7 @@ name is defined twice) are collected with their file, line and column, and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from .models import (
     Strategy,
     Survivorship,
 )
+from .vocabulary import Vocabulary, vocabulary
 
 DEFAULT_MATCHING = Matching(
     strategies=[
@@ -115,6 +116,16 @@ class RuleSet:
     def scoring_model(self, name: str) -> ScoringModel | None:
         return next((m for m in self.scoring_models if m.name == name), None)
 
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The names these rules know (stages, scoring models, interaction types) with the
+        domain's closed vocabularies (:mod:`leadgraph.rules.vocabulary`)."""
+        return vocabulary(
+            stages=self.lifecycle.stage_names if self.lifecycle is not None else None,
+            models=[m.name for m in self.scoring_models],
+            interaction_types=self.interaction_types,
+        )
+
 
 def content_version(files: list[tuple[str, bytes]]) -> str:
     """The version of a rule directory: a hash of its files' names and contents."""
@@ -124,31 +135,23 @@ def content_version(files: list[tuple[str, bytes]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def segment_problems(ruleset: RuleSet, seg: Segment, loc: tuple[Any, ...]) -> list[RuleError]:
+def segment_problems(
+    ruleset: RuleSet, seg: Segment, loc: tuple[Any, ...], lists: Collection[str] | None = None
+) -> list[RuleError]:
     """What is wrong with a segment given through the API, checked against ``ruleset``'s
-    facts, operators and interaction types (the checks a rule file's segment gets); each
-    error's ``loc`` says where."""
-    c = Checker(ruleset.registry, interaction_types=ruleset.interaction_types)
+    facts, operators and known values (the checks a rule file's segment gets) and, when given,
+    the subscription ``lists``; each error's ``loc`` says where."""
+    vocab = ruleset.vocabulary if lists is None else ruleset.vocabulary.with_lists(lists)
+    c = Checker(ruleset.registry, interaction_types=ruleset.interaction_types, vocabulary=vocab)
     check_segment(c, "input", seg, loc)
     return c.errors
 
 
-def load_rules(
-    directory: Path | str,
-    pm: pluggy.PluginManager | None = None,
-    limits: RuleLimits = DEFAULT_LIMITS,
-) -> RuleSet:
-    """Read, check and compile every rule file of ``directory``.
-
-    Raises :class:`RulesInvalid` listing every error (files over ``limits`` included), or
-    :class:`PluginError` when a plugin's provider hook fails.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise RulesInvalid([RuleError(str(directory), 1, 1, "rules directory not found")])
-    pm = pm or get_plugin_manager()
-    registry = Registry.from_plugins(pm)
-    checker = Checker(registry, limits)
+def _read(
+    directory: Path, limits: RuleLimits, checker: Checker
+) -> tuple[dict[str, RuleFile], list[tuple[str, bytes]]]:
+    """Every rule file of ``directory`` parsed (by file name) and as read; a file's errors go
+    to ``checker``."""
     models: dict[str, RuleFile] = {}
     contents: list[tuple[str, bytes]] = []
     try:
@@ -168,7 +171,26 @@ def load_rules(
         checker.errors.extend(errors)
         if model is not None:
             models[path.name] = model
+    return models, contents
 
+
+def load_rules(
+    directory: Path | str,
+    pm: pluggy.PluginManager | None = None,
+    limits: RuleLimits = DEFAULT_LIMITS,
+) -> RuleSet:
+    """Read, check and compile every rule file of ``directory``.
+
+    Raises :class:`RulesInvalid` listing every error (files over ``limits`` included), or
+    :class:`PluginError` when a plugin's provider hook fails.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RulesInvalid([RuleError(str(directory), 1, 1, "rules directory not found")])
+    pm = pm or get_plugin_manager()
+    registry = Registry.from_plugins(pm)
+    checker = Checker(registry, limits)
+    models, contents = _read(directory, limits, checker)
     checker.interaction_types = declared_interaction_types(checker, registry, models)
     operators = {name: p.value for name, p in registry.operators.items()}
     compiler = Compiler(operators)
@@ -179,10 +201,15 @@ def load_rules(
     found_survivorship = only_one(checker, models, "survivorship")
     found_lc = only_one(checker, models, "lifecycle")
     lifecycle: Lifecycle | None = found_lc[1] if found_lc else None
+    scoring = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.scoring)]
+    checker.vocabulary = vocabulary(
+        stages=lifecycle.stage_names if lifecycle is not None else None,
+        models=[s.name for _, _, s in scoring],
+        interaction_types=checker.interaction_types,
+    )
     if found_lc and lifecycle is not None:
         check_lifecycle(checker, found_lc[0], lifecycle)
 
-    scoring = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.scoring)]
     checker.unique(((s.name, f, ("scoring", i, "name")) for f, i, s in scoring), "scoring model")
     scorers: dict[str, Scorer] = {}
     for f, i, scoring_model in scoring:

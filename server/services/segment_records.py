@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -210,10 +210,10 @@ def field_path(loc: tuple[Any, ...] | list[str], prefix: str) -> str:
 
 
 def problems_of(
-    data: dict[str, Any], ruleset: RuleSet, prefix: str
+    data: dict[str, Any], ruleset: RuleSet, prefix: str, lists: Collection[str] | None = None
 ) -> tuple[Segment | None, list[tuple[str, str]]]:
-    """A segment from its fields, checked as a rule file's is: (the segment or None, its
-    problems as (path, message))."""
+    """A segment from its fields, checked as a rule file's is (and, given ``lists``, against
+    the subscription lists): (the segment or None, its problems as (path, message))."""
     try:
         segment = Segment.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -221,7 +221,7 @@ def problems_of(
             (field_path(data_path(data, tuple(e["loc"])), prefix), _said(e["msg"]))
             for e in exc.errors()
         ]
-    found = segment_problems(ruleset, segment, ())
+    found = segment_problems(ruleset, segment, (), lists)
     return segment, [(field_path(p.loc, prefix), p.message) for p in found]
 
 

@@ -27,7 +27,7 @@ from ..rules.models import AnyOf, Condition, NotOf, Segment
 from ..rules.purposes import PURPOSES
 from ..rules.ruleset import RuleSet, segment_cycle
 from ..rules.segments import Explanation, Facts, exclusion_rules, explain
-from ..store import segment_evaluations, segment_members, segment_plans
+from ..store import segment_evaluations, segment_members, segment_plans, subscription_lists
 from ..store import segments as store
 from ..store.segment_query import SegmentQuery, contacts_where
 from . import dispatch
@@ -82,19 +82,21 @@ class Segments:
 
     # ------------------------------------------------------------ definitions from input
 
-    def parse(self, fields: dict[str, Any], prefix: str = "input") -> Segment:
+    async def parse(self, fields: dict[str, Any], prefix: str = "input") -> Segment:
         """A segment from API input (``where`` as the rule files write it), checked like a
-        rule file's: raises :class:`InvalidInput` with each problem's path."""
+        rule file's and against the subscription lists: raises :class:`InvalidInput` with each
+        problem's path."""
         data = {k: v for k, v in fields.items() if v is not None}
-        segment, problems = problems_of(data, self._rules(), prefix)
+        lists = await subscription_lists.names(self.db)
+        segment, problems = problems_of(data, self._rules(), prefix, lists)
         if problems or segment is None:
             raise InvalidInput(problems)
         return segment
 
-    def parse_condition(self, where: Any, field: str) -> Condition:
+    async def parse_condition(self, where: Any, field: str) -> Condition:
         """A condition from API input (a bulk add/remove's snapshot); errors name ``field``."""
         try:
-            segment = self.parse({"name": "snapshot", "where": where}, prefix="@")
+            segment = await self.parse({"name": "snapshot", "where": where}, prefix="@")
         except InvalidInput as exc:
             raise InvalidInput(
                 [(f.replace("@.where", field, 1), m) for f, m in exc.errors]
@@ -121,7 +123,7 @@ class Segments:
 
     async def create(self, fields: dict[str, Any]) -> SegmentRecord:
         """A new draft segment; its name must be free (rule-file names included)."""
-        segment = self.parse(fields)
+        segment = await self.parse(fields)
         catalog = await self.catalog()
         if catalog.get(segment.name) is not None:
             raise Conflict(f"a segment named {segment.name!r} already exists")
@@ -165,7 +167,7 @@ class Segments:
                 if key not in changes or changes[key] is None:
                     merged[key] = None if key == "where" else []
         merged["name"] = name
-        segment = self.parse(merged)
+        segment = await self.parse(merged)
         self._check_references(segment, await self.catalog())
         doc = await store.update(
             self.db, name, record.rev, {**self._stored(segment), "status": "draft"}

@@ -64,6 +64,11 @@ async def all_lists(
     return await db[NAME].find(query, session=session).sort("name", ASCENDING).to_list()
 
 
+async def names(db: AsyncDatabase) -> list[str]:
+    """The name of every list, whatever its status (what a condition or segment may name)."""
+    return [d["name"] async for d in db[NAME].find({}, {"name": 1, "_id": 0})]
+
+
 async def set_fields(
     db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
 ) -> dict[str, Any] | None:

@@ -233,7 +233,9 @@ async def test_a_score_cursor_is_bound_to_its_model_and_the_model_must_exist(gra
         assert error["extensions"]["fields"][0]["field"] == field, error
     response = await graded.post('{ leads(orderBy: {field: SCORE, model: "fitt"}) { totalCount } }')
     message = response.json()["errors"][0]["extensions"]["fields"][0]["message"]
-    assert message == "unknown scoring model 'fitt'; expected one of: engagement, fit, reach"
+    assert message == (
+        "unknown scoring model 'fitt'; did you mean 'fit'? expected one of: engagement, fit, reach"
+    )
 
 
 async def test_leads_filtered_by_score_range_and_grade(graded):

@@ -143,5 +143,26 @@ def condition(
     return compare(rng, entity, entities[entity])
 
 
+#: Stored values that are not names a condition may compare with (the records hold them, a
+#: segment given through the API may not name them: leadgraph.rules.vocabulary).
+UNNAMEABLE: dict[str, tuple[Any, ...]] = {"contact.role": (3,), "contact.consent.level": ("bogus",)}
+LISTS = ["news", "events", "newsletter"]  # the subscription lists the records name
+
+
+def nameable(cond: Any) -> Any:
+    """``cond`` with every :data:`UNNAMEABLE` value replaced by null (still a valid shape)."""
+    if isinstance(cond, list):
+        return [nameable(c) for c in cond]
+    if not isinstance(cond, dict):
+        return cond
+    if "fact" in cond and cond["fact"] in UNNAMEABLE:
+        bad = UNNAMEABLE[cond["fact"]]
+        value = cond.get("value")
+        if isinstance(value, list):
+            return {**cond, "value": [None if v in bad else v for v in value]}
+        return {**cond, "value": None} if value in bad else cond
+    return {k: nameable(v) for k, v in cond.items()}
+
+
 def segment(where: dict[str, Any]) -> Segment:
     return Segment.model_validate({"name": "generated", "where": where})

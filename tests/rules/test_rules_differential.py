@@ -13,6 +13,7 @@ from leadgraph.rules.purposes import PURPOSES
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.rules.segments import Facts, explain, is_member
 from leadgraph.services.segments import Segments
+from leadgraph.store import subscription_lists
 from leadgraph.store.condition_filters import compiler_of
 from leadgraph.store.segment_query import SegmentQuery
 from pymongo.asynchronous.database import AsyncDatabase
@@ -22,9 +23,11 @@ from .gen import (
     CONTACT_FIELDS,
     INTERACTION_FIELDS,
     LEAD_FIELDS,
+    LISTS,
     NOW,
     condition,
     dataset,
+    nameable,
     segment,
 )
 from .helpers import SHIPPED
@@ -111,6 +114,7 @@ async def test_stored_segments_of_every_kind_match_one_contact_at_a_time(db: Asy
     interactions: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for item in stored["interactions"]:
         interactions[item["contactId"]].append(item)
+    await subscription_lists.ensure(db, LISTS)
     service = Segments(db, RULES)
     purposes = [None, None, None, *PURPOSES]  # most without: their members stay many
     lists: dict[str, set[Any]] = {}
@@ -171,5 +175,7 @@ async def _add(
 ) -> None:
     purpose = rng.choice(purposes)
     listed = rng.choice([None, "newsletter"])
+    if "where" in fields:
+        fields = {**fields, "where": nameable(fields["where"])}
     await service.create({"name": name, **fields, "purpose": purpose, "subscription_list": listed})
     names.append(name)

@@ -8,7 +8,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
-from foundation import oid_of
+from foundation import create_lists, oid_of
 from test_subscriptions import subscribed
 
 from .helpers import (
@@ -89,6 +89,7 @@ async def test_each_consent_exclusion_is_counted_and_explained(api):
         "kid2@example.com",
         consent={"level": "MARKETING", "isChild": True, "guardian": "Pat Lee"},
     )
+    await create_lists(api, "newsletter")  # a segment names an existing list
     # subscription lists are the privacy lane's: the contact document carries the opt-out
     await api.db.contacts.update_one(
         {"_id": oid_of(unsubscribed)}, {"$set": {"unsubscribed": ["newsletter"]}}

@@ -12,7 +12,15 @@ from strawberry.types import Info
 
 from ...errors import InvalidInput
 from ...store import leads as store
-from ..common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
+from ..common import (
+    check_names,
+    clean_email,
+    contains_text,
+    order_input,
+    raise_if,
+    require_text,
+    set_fields,
+)
 from ..relay import object_id
 from ..scores import Grade
 from .types import LeadStatus, MarketingContextKind
@@ -79,24 +87,19 @@ def lead_query(f: LeadFilter) -> dict[str, Any]:
     )
 
 
-def check_models(info: Info, f: LeadFilter | None, order_by: Any) -> None:
-    """The scoring models a lead listing names (``filter.score``, ``filter.grade``,
-    ``orderBy.model``) must be models of the live rules."""
-    ruleset = info.context.rules.current if info.context.rules is not None else None
-    if ruleset is None:
-        return  # no valid rules: the stored scores are all there is
-    known = [m.name for m in ruleset.scoring_models]
-    named = [
-        ("filter.score.model", f.score.model if f and f.score else None),
-        ("filter.grade.model", f.grade.model if f and f.grade else None),
-        ("orderBy.model", getattr(order_by, "model", None)),
-    ]
-    errors = [
-        (field, f"unknown scoring model {name!r}; expected one of: {', '.join(known)}")
-        for field, name in named
-        if name is not None and name not in known
-    ]
-    raise_if(errors)
+def check_names_of(info: Info, f: LeadFilter | None, order_by: Any) -> None:
+    """The stage and scoring models a lead listing names (``filter.stage``,
+    ``filter.score.model``, ``filter.grade.model``, ``orderBy.model``) must be the live rules'."""
+    model = "lead.scores.model"
+    check_names(
+        info,
+        [
+            ("filter.stage", "lead.stage", f.stage if f else None),
+            ("filter.score.model", model, f.score.model if f and f.score else None),
+            ("filter.grade.model", model, f.grade.model if f and f.grade else None),
+            ("orderBy.model", model, getattr(order_by, "model", None)),
+        ],
+    )
 
 
 def model_filter_index(f: LeadFilter) -> str | None:

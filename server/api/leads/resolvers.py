@@ -15,7 +15,7 @@ from .inputs import (
     LeadFilter,
     LeadOrder,
     UpdateLeadInput,
-    check_models,
+    check_names_of,
     lead_fields,
     lead_query,
     model_filter_index,
@@ -29,7 +29,7 @@ LEADS = Listing(
     to_query=lead_query,
     order=LeadOrder,
     model_index=store.score_index,
-    check=check_models,
+    check=check_names_of,
     filter_index=model_filter_index,
 )
 

@@ -58,7 +58,7 @@ class SegmentQuery:
             raise InvalidInput("sample", "must be between 0 and 100")
         service = segments_service(info)
         fields = {"name": definition.name, **_fields(definition)}
-        segment = service.parse(fields, prefix="definition")
+        segment = await service.parse(fields, prefix="definition")
         ids = await service.preview(segment)
         docs = await contacts_store.by_ids(info.context.db, ids[:sample])
         return SegmentPreview(
@@ -180,7 +180,7 @@ async def _change_list(
     info.context.require("segments:write")
     service = segments_service(info)
     ids = _contact_ids(contacts)
-    cond = service.parse_condition(where, "where") if where is not None else None
+    cond = await service.parse_condition(where, "where") if where is not None else None
     if not ids and cond is None:
         raise InvalidInput("contacts", "give contacts, where, or both")
     record, changed = await service.change_list(segment, add, ids, cond)
