@@ -5,8 +5,10 @@
   collection method called, and every database subscripted (``db["leads"]``), anywhere else.
 - Imports between the layers: api imports no store; rules import no store, services, db or
   pymongo (``bson``, the stored documents' value types, is allowed); store imports no services,
-  api, web or cli; services import no api, web or strawberry (``leadgraph.errors`` is
-  strawberry types: services and store importing it are PENDING).  Every import counts here,
+  api, web, cli or strawberry; services import no api, web, cli or strawberry (they raise the
+  plain domain exceptions of ``leadgraph.errors``; ``leadgraph.api.errors`` maps them to GraphQL
+  types); the core modules (directly in ``server/``, and ``events/``) import no api, web, cli,
+  services, strawberry or graphql.  Every import counts here,
   those inside functions and under ``if TYPE_CHECKING:`` included.
 - No import cycle among leadgraph modules, imports inside functions included.  Imports under
   ``if TYPE_CHECKING:`` are exempt: they never run, and they are how mutually referring
@@ -277,20 +279,28 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "leadgraph.web",
         "leadgraph.cli",
         "strawberry",
-        "leadgraph.errors",  # strawberry types (GraphQL errors), until they are split
     ),
     "leadgraph.services": (
         "leadgraph.api",
         "leadgraph.web",
         "leadgraph.cli",
         "strawberry",
-        "leadgraph.errors",  # strawberry types (GraphQL errors), until they are split
     ),
 }
+#: The core: modules directly in server/ and the typed events.  They hold what every layer
+#: shares (settings, contracts, domain exceptions, events, hookspecs, ...), so they import no
+#: layer above them and no GraphQL.
+CORE_FORBIDDEN = (
+    "leadgraph.api",
+    "leadgraph.web",
+    "leadgraph.cli",
+    "leadgraph.services",
+    "strawberry",
+    "graphql",
+)
 
 # (importing module, imported module) pairs other work is removing: resolvers that still call
-# store (the api/<domain>/ step moves those calls behind services) and services/store raising
-# leadgraph.errors' GraphQL types (the split into domain exceptions removes them).
+# store (the api/<domain>/ step moves those calls behind services).
 PENDING_IMPORTS: set[tuple[str, str]] = {
     # PENDING (api/<domain>/ step): resolvers that still call store
     ("leadgraph.api.accounts", "leadgraph.store.accounts"),
@@ -312,23 +322,6 @@ PENDING_IMPORTS: set[tuple[str, str]] = {
     ("leadgraph.api.segments.resolvers", "leadgraph.store.contacts"),
     ("leadgraph.api.segments.types", "leadgraph.store.contacts"),
     ("leadgraph.api.segments.types", "leadgraph.store.pagination"),
-    # PENDING (errors.py split): services and store raising GraphQL error types
-    ("leadgraph.services.audit", "leadgraph.errors"),
-    ("leadgraph.services.capture", "leadgraph.errors"),
-    ("leadgraph.services.capture_outcome", "leadgraph.errors"),
-    ("leadgraph.services.consent", "leadgraph.errors"),
-    ("leadgraph.services.handoff", "leadgraph.errors"),
-    ("leadgraph.services.form_fields", "leadgraph.errors"),
-    ("leadgraph.services.history", "leadgraph.errors"),
-    ("leadgraph.services.importing", "leadgraph.errors"),
-    ("leadgraph.services.interactions", "leadgraph.errors"),
-    ("leadgraph.services.matching", "leadgraph.errors"),
-    ("leadgraph.services.merging", "leadgraph.errors"),
-    ("leadgraph.services.segment_records", "leadgraph.errors"),
-    ("leadgraph.services.segments", "leadgraph.errors"),
-    ("leadgraph.services.subscriptions", "leadgraph.errors"),
-    ("leadgraph.services.webhooks", "leadgraph.errors"),
-    ("leadgraph.store.pagination", "leadgraph.errors"),
 }
 
 
@@ -348,6 +341,25 @@ def test_layers_import_only_what_the_architecture_allows() -> None:
         if (src, dst) not in PENDING_IMPORTS
     ]
     assert found == [], "imports across the layers:\n" + "\n".join(found)
+
+
+def is_core(module: str) -> bool:
+    """``leadgraph.errors``, ``leadgraph.config``, ... and ``leadgraph.events[.x]``."""
+    path = MODULES.get(module)
+    return _within(module, "leadgraph.events") or (
+        path is not None and path.parent == SERVER and path.name != "__init__.py"
+    )
+
+
+def test_core_modules_import_no_layer_above_and_no_graphql() -> None:
+    found = [
+        f"{imp.source} imports {imp.target} (line {imp.line})"
+        for imp in all_imports()
+        if is_core(imp.source) and any(_within(imp.target, b) for b in CORE_FORBIDDEN)
+    ]
+    assert found == [], "core modules importing a layer above or GraphQL:\n" + "\n".join(found)
+    assert is_core("leadgraph.errors") and is_core("leadgraph.events.base")
+    assert not is_core("leadgraph.api.errors") and not is_core("leadgraph")
 
 
 def test_pending_imports_are_still_there() -> None:

@@ -10,15 +10,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from ..errors import (
-    ForbiddenError,
-    NotFound,
-    NotFoundError,
-    PluginErrorType,
-    ValidationError,
-    errors_as_data,
-    plugin_errors,
-)
+from ..errors import NotFound
 from ..rules.models import ROLLUP_METHODS
 from ..store import accounts as store
 from .common import (
@@ -33,6 +25,14 @@ from .common import (
     vocabulary_enum,
 )
 from .contacts.resolvers import CONTACTS
+from .errors import (
+    ForbiddenError,
+    NotFoundError,
+    PluginErrorType,
+    ValidationError,
+    errors_as_data,
+    plugin_errors,
+)
 from .leads.resolvers import LEADS
 from .opportunities import OPPORTUNITIES
 from .relay import Listing, StoredNode, connection_field, load_one, object_id

@@ -10,7 +10,12 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from ..errors import (
+from ..services.capture import Captured
+from ..services.matching import Match
+from ..store import imports
+from ..store import leads as leads_store
+from .contacts.types import Contact
+from .errors import (
     ConflictError,
     Error,
     ForbiddenError,
@@ -19,11 +24,6 @@ from ..errors import (
     errors_as_data,
     plugin_errors,
 )
-from ..services.capture import Captured
-from ..services.matching import Match
-from ..store import imports
-from ..store import leads as leads_store
-from .contacts.types import Contact
 from .interactions import Interaction
 from .leads.types import Lead
 from .origin import origin_of, owner_of

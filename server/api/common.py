@@ -11,7 +11,8 @@ import strawberry
 from strawberry import relay
 
 from .. import normalize
-from ..errors import ForbiddenError, InvalidInput, NotFoundError, ValidationError
+from ..errors import InvalidInput
+from .errors import ForbiddenError, NotFoundError, ValidationError
 
 
 @strawberry.type(description="The id of the deleted record.")

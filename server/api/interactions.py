@@ -14,22 +14,22 @@ from strawberry.types import Info
 
 from .. import json_values
 from ..contracts import CUSTOM_INTERACTION_TYPE
-from ..errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidInput,
-    NotFoundError,
-    PluginErrorType,
-    ValidationError,
-    errors_as_data,
-    plugin_errors,
-)
+from ..errors import InvalidInput
 from ..rules.conditions import interaction_type_problem
 from ..services.consent import TYPE as CONSENT_TYPE
 from ..store import interactions as store
 from ..store.pagination import Order
 from ..web import live
 from .common import raise_if, vocabulary_enum
+from .errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    PluginErrorType,
+    ValidationError,
+    errors_as_data,
+    plugin_errors,
+)
 from .origin import owner_of
 from .relay import Listing, StoredNode, object_id, relation_field
 

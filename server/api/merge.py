@@ -13,17 +13,17 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from ..errors import (
+from ..errors import InvalidInput
+from .contacts.types import Contact
+from .errors import (
     ConflictError,
     ForbiddenError,
-    InvalidInput,
     NotFoundError,
     PluginErrorType,
     ValidationError,
     errors_as_data,
     plugin_errors,
 )
-from .contacts.types import Contact
 from .relay import global_id, object_id
 
 

@@ -12,22 +12,20 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from ..errors import (
-    Conflict,
+from ..errors import Conflict, InvalidInput, NotFound
+from ..services.funnel import Refused
+from ..store import opportunities as store
+from ..web import live
+from .common import order_input, stored_enum, vocabulary_enum
+from .errors import (
     ConflictError,
     ForbiddenError,
-    InvalidInput,
-    NotFound,
     NotFoundError,
     PluginErrorType,
     ValidationError,
     errors_as_data,
     plugin_errors,
 )
-from ..services.funnel import Refused
-from ..store import opportunities as store
-from ..web import live
-from .common import order_input, stored_enum, vocabulary_enum
 from .relay import Listing, StoredNode, connection_field, load_one, object_id, relation_field
 
 if TYPE_CHECKING:

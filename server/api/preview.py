@@ -10,19 +10,19 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from ..errors import (
-    Error,
-    ForbiddenError,
-    InvalidInput,
-    PluginErrorType,
-    UserError,
-    ValidationError,
-    errors_as_data,
-    plugin_errors,
-)
+from ..errors import InvalidInput, UserError
 from ..plugin_manager import PluginError
 from ..rules.loader import RuleError, RulesInvalid
 from ..services import preview as service
+from .errors import (
+    Error,
+    ForbiddenError,
+    PluginErrorType,
+    ValidationError,
+    errors_as_data,
+    maps,
+    plugin_errors,
+)
 from .leads.types import Lead
 from .relay import global_id
 from .rules import RuleFileError
@@ -51,15 +51,17 @@ class CandidateInvalid(UserError):
         self.errors = exc.errors
         super().__init__(f"the candidate rules have {len(exc.errors)} error(s): {exc.errors[0]}")
 
-    def to_graphql(self) -> RulesInvalidError:
-        return RulesInvalidError(
-            message=str(self),
-            code=self.code,
-            errors=[
-                RuleFileError(file=e.file, line=e.line, column=e.column, message=e.message)
-                for e in self.errors
-            ],
-        )
+
+@maps(CandidateInvalid)
+def _candidate_invalid(exc: CandidateInvalid) -> RulesInvalidError:
+    return RulesInvalidError(
+        message=str(exc),
+        code=exc.code,
+        errors=[
+            RuleFileError(file=e.file, line=e.line, column=e.column, message=e.message)
+            for e in exc.errors
+        ],
+    )
 
 
 @strawberry.type(description="Leads with `low <= score < high`.")

@@ -10,15 +10,9 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from ..errors import (
-    ConflictError,
-    ForbiddenError,
-    NotFound,
-    NotFoundError,
-    ValidationError,
-    errors_as_data,
-)
+from ..errors import NotFound
 from ..services.webhooks import Webhooks, masked
+from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError, errors_as_data
 from .relay import Connection, check_page_args, connection, known_count, object_id
 
 PERMISSION = "webhooks:admin"

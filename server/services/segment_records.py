@@ -22,7 +22,7 @@ import pydantic
 from bson import ObjectId
 from pymongo.errors import OperationFailure, PyMongoError
 
-from ..errors import FieldError, SegmentCycleError, SegmentError, UserError
+from ..errors import UserError
 from ..rules.models import SEGMENT_KINDS, Segment
 from ..rules.ruleset import RuleSet, segment_problems
 
@@ -42,9 +42,6 @@ class SegmentCycle(UserError):
     def extensions(self) -> dict[str, Any]:
         return {"code": self.code, "cycle": self.cycle}
 
-    def to_graphql(self) -> SegmentCycleError:
-        return SegmentCycleError(message=str(self), code=self.code, cycle=self.cycle)
-
 
 class SegmentUnusable(UserError):
     """A segment whose members cannot be computed (base of the two reasons below)."""
@@ -57,14 +54,6 @@ class SegmentUnusable(UserError):
     def extensions(self) -> dict[str, Any]:
         fields = [{"field": f, "message": m} for f, m in self.fields]
         return {"code": self.code, "segment": self.segment, "fields": fields}
-
-    def to_graphql(self) -> SegmentError:
-        return SegmentError(
-            message=str(self),
-            code=self.code,
-            segment=self.segment,
-            fields=[FieldError(field=f, message=m) for f, m in self.fields],
-        )
 
 
 class SegmentInvalid(SegmentUnusable):

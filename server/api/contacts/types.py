@@ -12,9 +12,9 @@ from strawberry import relay
 from strawberry.types import Info
 
 from ...contracts import CONSENT_LEVELS, CONTACT_ROLES
-from ...errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ...store import contacts as store
 from ..common import stored_enum, vocabulary_enum
+from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ..interactions import INTERACTIONS
 from ..leads.resolvers import LEADS
 from ..opportunities import OPPORTUNITIES

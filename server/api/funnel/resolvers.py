@@ -10,19 +10,12 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from ...errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    PluginErrorType,
-    errors_as_data,
-    plugin_errors,
-)
+from ...errors import Conflict, Forbidden, InvalidInput, NotFound
 from ...rules import lifecycle
 from ...services.funnel import Funnel, Refused, Report
 from ...store import leads
 from ...web import live
+from ..errors import PluginErrorType, errors_as_data, plugin_errors
 from ..leads.types import Lead, LeadPayload, LeadResult
 from ..opportunities import checked_value
 from ..relay import object_id

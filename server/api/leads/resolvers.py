@@ -6,9 +6,10 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from ...errors import NotFound, errors_as_data, plugin_errors
+from ...errors import NotFound
 from ...store import leads as store
 from ..common import DeletePayload, DeleteResult, raise_if
+from ..errors import errors_as_data, plugin_errors
 from ..relay import Listing, connection_field, load_one, object_id
 from .inputs import (
     CreateLeadInput,

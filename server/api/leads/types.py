@@ -13,13 +13,13 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from ...contracts import LEAD_STATUSES
-from ...errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ...services.handoff import shown_value
 from ...store import leads as store
 from ...store import opportunities
 from ...web.loaders import Children
 from .. import history
 from ..common import stored_enum, vocabulary_enum
+from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ..history import ReplayRules, ScoreChange
 from ..relay import Connection, StoredNode, relation_field
 from ..scores import LeadScore

@@ -10,10 +10,11 @@ from strawberry import relay
 from strawberry.types import Info
 
 from ... import events, signing
-from ...errors import InvalidInput, InvalidToken, NotFound, errors_as_data
+from ...errors import InvalidInput, InvalidToken, NotFound
 from ...services.consent import Actor, Applied
 from ...services.privacy import MAX_TOKEN_TTL
 from ..contacts.types import Contact
+from ..errors import errors_as_data
 from ..origin import api_actor, origin_of
 from ..relay import object_id
 from .inputs import UpdateSubscriptionsInput

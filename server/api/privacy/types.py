@@ -11,15 +11,15 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from ...errors import (
+from ...services.privacy import CentreView
+from ..contacts.types import Contact
+from ..errors import (
     ConflictError,
     ForbiddenError,
     InvalidTokenError,
     NotFoundError,
     ValidationError,
 )
-from ...services.privacy import CentreView
-from ..contacts.types import Contact
 
 # ---------------------------------------------------------------- lists
 

@@ -11,10 +11,11 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from ...errors import InvalidInput, errors_as_data
+from ...errors import InvalidInput
 from ...store import contacts as contacts_store
 from ...web import live
 from ..contacts.types import Contact
+from ..errors import errors_as_data
 from ..relay import global_id, object_id
 from .inputs import SegmentChanges, SegmentInput, _contact_ids, _fields
 from .reads import request_catalog, segments_service

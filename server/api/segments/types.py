@@ -14,20 +14,21 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from ...errors import (
-    ConflictError,
-    ForbiddenError,
-    NotFoundError,
-    SegmentCycleError,
-    SegmentError,
-    ValidationError,
-)
 from ...rules.models import SEGMENT_KINDS
 from ...services.segments import SegmentInvalid, SegmentRecord
 from ...store import contacts as contacts_store
 from ...store.pagination import Order, Page, decode_cursor
 from ..common import vocabulary_enum
 from ..contacts.types import Contact
+from ..errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    SegmentCycleError,
+    SegmentError,
+    ValidationError,
+    segment_error,
+)
 from ..relay import Connection, check_page_args, connection, global_id, known_count
 from .reads import member_ids, request_catalog, segments_service
 
@@ -208,7 +209,7 @@ class Segment:
             created_at=record.created_at,
             updated_at=record.updated_at,
             published_at=record.published_at,
-            error=problem.to_graphql() if problem is not None else None,
+            error=segment_error(problem) if problem is not None else None,
             _record=record,
         )
 
