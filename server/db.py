@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -57,8 +58,25 @@ async def drop_retired_indexes(db: AsyncDatabase) -> None:
                     raise
 
 
+#: How every write (transactions' commits included) is acknowledged unless ``MONGODB_URI`` says
+#: otherwise: by a majority of the replica set's data-bearing members, each having written it
+#: to its journal, so an acknowledged write survives a kill -9 of the primary, a restart and a
+#: failover (see docs/operations.md, "Durability").
+WRITE_CONCERN: dict[str, Any] = {"w": "majority", "journal": True}
+
+
+def uri_options(uri: str) -> set[str]:
+    """The (lower-case) option names a MongoDB URI's query string sets."""
+    query = uri.split("?", 1)[1] if "?" in uri else ""
+    return {part.split("=", 1)[0].strip().lower() for part in re.split("[&;]", query) if part}
+
+
 def make_client(uri: str, **kwargs: Any) -> AsyncMongoClient:
-    return AsyncMongoClient(uri, tz_aware=True, **kwargs)
+    """The client for ``uri``, with :data:`WRITE_CONCERN` for the parts of it the URI does
+    not set (``?w=1`` or ``?journal=false`` in ``MONGODB_URI`` wins, deliberately)."""
+    named = uri_options(uri)
+    defaults = {k: v for k, v in WRITE_CONCERN.items() if k.lower() not in named}
+    return AsyncMongoClient(uri, tz_aware=True, **{**defaults, **kwargs})
 
 
 def unavailable(exc: BaseException) -> bool:
