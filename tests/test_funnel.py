@@ -137,6 +137,7 @@ async def test_bad_moves_are_typed_errors_and_change_nothing(api):
 async def test_qualifying_a_lead_clears_marketing_only_on_its_contact(api):
     contact, lead = await _lead_for(api, marketing_only=True)
     await _call(api, f'markSalesReady(id: "{lead}")', {})
+    await _call(api, f'assignLead(id: "{lead}")', {})  # sales accepts it
     got = (await _call(api, f'qualifyLead(id: "{lead}", reason: "budget confirmed")', {}))["lead"]
     assert got["status"] == "QUALIFIED"
     assert got["stageHistory"][-1] == {

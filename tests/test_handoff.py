@@ -84,6 +84,14 @@ async def lead_at_sales_acceptance(api: Any) -> tuple[str, str, str]:
     return account, contact, lead
 
 
+async def accepted_lead(api: Any, role: str = "admin") -> tuple[str, str, str]:
+    """As :func:`lead_at_sales_acceptance`, accepted by sales (an owner: the ``role``'s key)."""
+    account, contact, lead = await lead_at_sales_acceptance(api)
+    got = await call(api, "assignLead(id: $id)", role=role, id=lead)
+    assert got["lead"]["salesAccepted"] is not None, got
+    return account, contact, lead
+
+
 async def stored(api: Any, lead: str) -> dict[str, Any]:
     doc = await api.db["leads"].find_one({"_id": oid_of(lead)})
     assert doc is not None
@@ -183,7 +191,8 @@ async def test_stage_fields_are_checked_and_nothing_is_written_on_error(api):
             },
         ),
         ({"timeframe": "immediate", "budget": True}, {"fields.budget": "must be a number"}),
-        ({"timeframe": "immediate", "callNotes": 42}, {"fields.callNotes": "must be a string"}),
+        # the call notes are teleprospecting qualification's (seed 001), not sales acceptance's
+        ({"timeframe": "immediate", "callNotes": "x"}, {"fields.callNotes": "has no such field"}),
     ]
     for fields, expected in bad:
         got = await call(api, move, id=lead, to="sales_acceptance", reason="r", fields=fields)
@@ -196,11 +205,10 @@ async def test_stage_fields_are_checked_and_nothing_is_written_on_error(api):
     assert after["stage"] == before["stage"] and after["rev"] == before["rev"]
     assert after["stageHistory"] == before["stageHistory"] and "stageFields" not in after
 
-    fields = {"callNotes": "Wants a demo", "budget": 25000, "timeframe": "this_quarter"}
+    fields = {"budget": 25000, "timeframe": "this_quarter"}
     got = await call(api, move, id=lead, to="sales_acceptance", reason="r", fields=fields)
     shown = {(f["stage"], f["name"]): f["value"] for f in got["lead"]["stageFields"]}
     assert shown == {
-        ("sales_acceptance", "callNotes"): "Wants a demo",
         ("sales_acceptance", "budget"): 25000,
         ("sales_acceptance", "timeframe"): "this_quarter",
     }
@@ -224,31 +232,32 @@ async def test_stage_fields_on_a_by_hand_move_and_for_the_current_stage(api):
         role="sales",
         id=lead,
         to="teleprospecting_qualification",
-        fields={"callDate": "2026-12-01"},
+        fields={"callDate": "2026-12-01", "callNotes": "Call went well"},
     )
     assert got["lead"]["stageFields"] == [
-        {"stage": "teleprospecting_qualification", "name": "callDate", "value": "2026-12-01"}
+        {"stage": "teleprospecting_qualification", "name": "callDate", "value": "2026-12-01"},
+        {"stage": "teleprospecting_qualification", "name": "callNotes", "value": "Call went well"},
     ]
     assert (await stored(api, lead))["stageFields"]["teleprospecting_qualification"] == {
-        "callDate": datetime(2026, 12, 1, tzinfo=UTC)  # stored as a date, queryable as one
+        "callDate": datetime(2026, 12, 1, tzinfo=UTC),  # stored as a date, queryable as one
+        "callNotes": "Call went well",
     }
 
     # reached automatically (sales-ready): its fields are recorded where it now is
     await call(api, "markSalesReady(id: $id)", id=lead)
     record = "setLeadStageFields(id: $id, fields: $fields)"
-    missing = await call(api, record, id=lead, fields={"callNotes": "Call went well"})
+    missing = await call(api, record, id=lead, fields={"budget": 9000})
     assert missing["__typename"] == "ValidationError" and missing["field"] == "fields.timeframe"
-    got = await call(
-        api, record, id=lead, fields={"callNotes": "Call went well", "timeframe": "this_year"}
-    )
+    got = await call(api, record, id=lead, fields={"budget": 9000, "timeframe": "this_year"})
     values = {(f["stage"], f["name"]): f["value"] for f in got["lead"]["stageFields"]}
     assert values == {
         ("teleprospecting_qualification", "callDate"): "2026-12-01",
-        ("sales_acceptance", "callNotes"): "Call went well",
+        ("teleprospecting_qualification", "callNotes"): "Call went well",
+        ("sales_acceptance", "budget"): 9000,
         ("sales_acceptance", "timeframe"): "this_year",
     }
-    cleared = await call(api, record, id=lead, fields={"callNotes": None})
-    assert ("sales_acceptance", "callNotes") not in {
+    cleared = await call(api, record, id=lead, fields={"budget": None})
+    assert ("sales_acceptance", "budget") not in {
         (f["stage"], f["name"]) for f in cleared["lead"]["stageFields"]
     }
 
@@ -258,8 +267,12 @@ async def test_the_lifecycle_query_shows_the_stage_fields(api):
         "{ leadLifecycle { stages { name fields { name type required values label } } } }"
     )
     stages = {s["name"]: s["fields"] for s in data["leadLifecycle"]["stages"]}
-    assert [f["name"] for f in stages["sales_acceptance"]] == ["callNotes", "budget", "timeframe"]
-    timeframe = stages["sales_acceptance"][2]
+    assert [f["name"] for f in stages["teleprospecting_qualification"]] == [
+        "callDate",
+        "callNotes",
+    ]
+    assert [f["name"] for f in stages["sales_acceptance"]] == ["budget", "timeframe"]
+    timeframe = stages["sales_acceptance"][1]
     assert timeframe["type"] == "enum" and timeframe["required"] is True
     assert "this_quarter" in timeframe["values"]
     assert stages["inquiry"] == []
@@ -316,7 +329,7 @@ async def test_qualification_creates_an_opportunity_from_sales_acceptance_only(a
 
 
 async def test_two_qualifications_at_once_make_one_opportunity(api):
-    _, _, lead = await lead_at_sales_acceptance(api)
+    _, _, lead = await accepted_lead(api)
     results = await asyncio.gather(*(call(api, "qualifyLead(id: $id)", id=lead) for _ in range(4)))
     kinds = sorted(r["__typename"] for r in results)
     assert kinds == ["ConflictError"] * 3 + ["LeadPayload"]
@@ -326,7 +339,7 @@ async def test_two_qualifications_at_once_make_one_opportunity(api):
 async def test_opportunities_are_won_or_lost_once(api):
     opps = []
     for _ in range(2):
-        _, _, lead = await lead_at_sales_acceptance(api)
+        _, _, lead = await accepted_lead(api, role="sales")
         got = await call(api, "qualifyLead(id: $id)", role="sales", id=lead)
         opps.append(got["lead"]["opportunity"])
     assert opps[0]["owner"] == "test sales"  # no owner on the lead: the caller
@@ -413,8 +426,8 @@ async def test_lead_qualified_is_pushed_to_subscribers(api):
     async with subscribed(api, query) as ws:
         message = None
         for _ in range(20):  # the change stream opens asynchronously: qualify until one arrives
-            fox = (await lead_at_sales_acceptance(api))[2]
-            dana = (await lead_at_sales_acceptance(api))[2]
+            fox = (await accepted_lead(api))[2]
+            dana = (await accepted_lead(api))[2]
             # another owner's opportunity is not pushed to this subscriber
             await call(api, "qualifyLead(id: $id, owner: $owner)", id=fox, owner="Fox")
             await call(api, "qualifyLead(id: $id, owner: $owner)", id=dana, owner="Dana")
@@ -434,7 +447,7 @@ async def test_lead_qualified_is_pushed_to_subscribers(api):
 # ---------------------------------------------------------------- leads created by sales
 
 
-async def test_leads_created_by_sales_start_at_sales_acceptance(api):
+async def test_leads_created_by_sales_start_at_sales_acceptance(api, orphans_stay):
     by_admin = await create_lead(api, "stage owner salesAccepted { by }", topic="Cold call")
     assert by_admin == {"stage": "inquiry", "owner": None, "salesAccepted": None}
 
@@ -531,7 +544,7 @@ async def test_admin_override_moves_anywhere_with_a_reason_others_are_refused(ap
 
 
 async def test_opportunities_follow_their_contact_through_a_merge_and_its_undo(api):
-    _, duplicate, lead = await lead_at_sales_acceptance(api)
+    _, duplicate, lead = await accepted_lead(api)
     opp = (await call(api, "qualifyLead(id: $id)", id=lead))["lead"]["opportunity"]["id"]
     survivor = await create_contact(api, lastName="Moreau", email=f"{ObjectId()}@contoso.com")
     merged = await api.gql(

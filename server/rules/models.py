@@ -384,6 +384,17 @@ class Lifecycle(Rule):
         description="Stages a lead may be qualified into an opportunity from (default: "
         "sales_acceptance when the lifecycle has it, else its last stage).",
     )
+    qualify_accepted_only: bool = Field(
+        default=True,
+        description='`qualifyLead` only qualifies a lead sales accepted (an owner and "sales '
+        'accepted", at the acceptance stage); false: any lead at a `qualify_from` stage. '
+        "Without an acceptance stage no lead can be accepted and this does not apply.",
+    )
+    qualify_roles: list[str] = Field(
+        default_factory=lambda: ["sales", "admin"],
+        min_length=1,
+        description="The API-key roles that may qualify a lead into an opportunity.",
+    )
     start_at: list[StartAt] = Field(
         default_factory=list,
         description="Where new leads start instead of `initial`: the first rule whose `when` "

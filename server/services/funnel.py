@@ -36,6 +36,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import Facts, PluginFailure
 from ..db import in_transaction
+from ..errors import Forbidden
 from ..events import Event, LeadDisqualified
 from ..rules import lifecycle
 from ..rules.evaluate import Evaluation, applied, decision_fields, evaluate
@@ -271,6 +272,28 @@ class Funnel:
             raise Refused("the lead changed meanwhile; read it again")
         return after, await self.announce([write])
 
+    def may_qualify(self, doc: dict[str, Any], role: str | None) -> None:
+        """Refuse qualifying ``doc`` as the lifecycle says: by a role outside
+        ``qualify_roles`` (:class:`Forbidden`), from a stage outside ``qualify_from``, or
+        (``qualify_accepted_only``) before sales accepted it (:class:`Refused`)."""
+        lc = self._rules().lifecycle
+        if role is not None and lc is not None and role not in lc.qualify_roles:
+            raise Forbidden("leads:qualify", role)
+        if doc.get("status", "open") != "open":
+            return  # closed: the close itself answers
+        allowed = self.qualification_stages()
+        if doc.get("stage") not in allowed:
+            raise Refused(
+                f"a lead can be qualified only from {', '.join(allowed) or 'no stage'}; "
+                f"this one is at {doc.get('stage')}"
+            )
+        accepted = doc.get("salesAccepted") and doc.get("owner")
+        if lc is not None and lc.qualify_accepted_only and lc.acceptance_stage and not accepted:
+            raise Refused(
+                "a lead can be qualified only once sales accepted it (an owner and "
+                '"sales accepted": moveLeadStage to the acceptance stage or assignLead)'
+            )
+
     def qualification_stages(self) -> list[str]:
         """The stages a lead may be qualified from (the lifecycle's ``qualify_from``)."""
         lc = self._rules().lifecycle
@@ -335,16 +358,13 @@ class Funnel:
         by: str | None,
         reason: str | None,
         also: Callable[[Any], Any] | None = None,
+        role: str | None = None,
     ) -> tuple[dict[str, Any], list[PluginFailure]]:
-        """Qualify an open lead into an opportunity from a stage the lifecycle allows; its
+        """Qualify an open lead into an opportunity from a stage the lifecycle allows (see
+        :meth:`may_qualify`; ``role``: the caller's API-key role, None for the system); its
         parent contact stops being marketing-only and ``also(session)`` (the opportunity's
         insert, which gives the ``lead.qualified`` event) runs in the same transaction."""
-        allowed = self.qualification_stages()
-        if doc.get("status", "open") == "open" and doc.get("stage") not in allowed:
-            raise Refused(
-                f"a lead can be qualified only from {', '.join(allowed) or 'no stage'}; "
-                f"this one is at {doc.get('stage')}"
-            )
+        self.may_qualify(doc, role)
         contact_id = doc.get("parentContactId")
 
         async def clear_marketing_only(session: Any) -> list[Event]:

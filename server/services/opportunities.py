@@ -51,6 +51,7 @@ class Opportunities:
         topic: str | None = None,
         value: float | None = None,
         owner: str | None = None,
+        role: str | None = None,
     ) -> Qualified:
         """Qualify ``lead`` into a new open opportunity (see the module).
 
@@ -80,7 +81,9 @@ class Opportunities:
             )
             return [qualified]
 
-        after, failures = await self.funnel.qualify(lead, by=by, reason=reason, also=insert)
+        after, failures = await self.funnel.qualify(
+            lead, by=by, reason=reason, also=insert, role=role
+        )
         return Qualified(after, doc, failures)
 
     async def close(

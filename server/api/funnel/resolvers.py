@@ -237,7 +237,13 @@ class FunnelMutation:
         lead = await _lead(info, id)
         try:
             out = await info.context.services.opportunities.qualify(
-                lead, by=principal.name, reason=reason, topic=topic, value=value, owner=owner
+                lead,
+                by=principal.name,
+                reason=reason,
+                topic=topic,
+                value=value,
+                owner=owner,
+                role=principal.role,
             )
         except Refused as exc:
             raise Conflict(str(exc)) from exc
