@@ -35,7 +35,7 @@ from .errors import (
 )
 from .leads.resolvers import LEADS
 from .opportunities import OPPORTUNITIES
-from .relay import Listing, StoredNode, connection_field, load_one, object_id
+from .relay import Listing, RecordId, StoredNode, connection_field, load_one, object_id
 from .scores import Grade
 
 if TYPE_CHECKING:  # built from the rule files' vocabulary at import time; statically, an Enum
@@ -153,7 +153,7 @@ class AccountQuery:
     )
 
     @strawberry.field(description="One account by global id.")
-    async def account(self, info: Info, id: relay.GlobalID) -> Account | None:
+    async def account(self, info: Info, id: RecordId) -> Account | None:
         return await load_one(info, store.NAME, object_id(id, "Account"), Account.from_doc)
 
 
@@ -215,7 +215,11 @@ class AccountPayload:
 
 AccountResult = Annotated[
     AccountPayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("AccountResult"),
+    strawberry.union(
+        "AccountResult",
+        description="What an account write answers: the account as saved, or a typed error "
+        "(nothing saved).",
+    ),
 ]
 
 
@@ -249,7 +253,7 @@ class AccountMutation:
 
     @strawberry.mutation(description="Delete an account; its contacts and leads are unlinked.")
     @errors_as_data
-    async def delete_account(self, info: Info, id: relay.GlobalID) -> DeleteResult:
+    async def delete_account(self, info: Info, id: RecordId) -> DeleteResult:
         info.context.require("accounts:delete")
         oid = object_id(id, "Account")
         if not await info.context.services.records.delete_account(oid):

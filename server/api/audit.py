@@ -15,7 +15,7 @@ from strawberry.types import Info
 
 from ..errors import InvalidInput
 from ..services.audit import Audit
-from .relay import Connection, check_page_args, connection
+from .relay import After, Connection, First, check_page_args, connection
 
 PERMISSION = "audit:read"
 
@@ -122,8 +122,8 @@ class AuditQuery:
         record: relay.GlobalID | None = None,
         actor: str | None = None,
         actions: list[str] | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[AuditEntry]:
         info.context.require(PERMISSION)
         first, _ = check_page_args(info, first, None)

@@ -14,6 +14,7 @@ from ..services.capture import Captured
 from ..services.matching import Match
 from ..store import imports
 from ..store import leads as leads_store
+from .common import described_values
 from .contacts.types import Contact
 from .errors import (
     ConflictError,
@@ -91,7 +92,11 @@ class CapturePayload:
 
 CaptureResult = Annotated[
     CapturePayload | ValidationError | ForbiddenError | ConflictError | PluginErrorType,
-    strawberry.union("CaptureResult"),
+    strawberry.union(
+        "CaptureResult",
+        description="What a form submission or event registration answers: the contact and lead "
+        "it matched or created, or a typed error.",
+    ),
 ]
 
 
@@ -168,17 +173,29 @@ class CaptureMutation:
         return CapturePayload.of(done)
 
 
-@strawberry.enum(description="What an import file holds.")
 class ImportKind(Enum):
     CONTACTS = "contacts"
     LEADS = "leads"
     ACCOUNTS = "accounts"
 
 
-@strawberry.enum(description="Import file format.")
 class ImportFormat(Enum):
     CSV = "csv"
     JSONL = "jsonl"
+
+
+described_values(
+    strawberry.enum(ImportKind, description="What an import file holds."),
+    {
+        "contacts": "Rows are contacts.",
+        "leads": "Rows are leads (linked to contacts by email).",
+        "accounts": "Rows are accounts.",
+    },
+)
+described_values(
+    strawberry.enum(ImportFormat, description="Import file format."),
+    {"csv": "Comma-separated values with a header row.", "jsonl": "One JSON object per line."},
+)
 
 
 @strawberry.input(description="A file to import: its text, CSV (with a header) or JSON lines.")
@@ -245,7 +262,11 @@ class ImportFailedError(Error):
 
 ImportResult = Annotated[
     ImportSummary | ValidationError | ForbiddenError | PluginErrorType | ImportFailedError,
-    strawberry.union("ImportResult"),
+    strawberry.union(
+        "ImportResult",
+        description="What an import answers: its summary (created, updated, skipped, failed "
+        "rows), or a typed error for the whole file.",
+    ),
 ]
 
 
@@ -269,7 +290,11 @@ class LinkOrphansPayload:
 
 LinkOrphansResult = Annotated[
     LinkOrphansPayload | ForbiddenError | ValidationError | PluginErrorType,
-    strawberry.union("LinkOrphansResult"),
+    strawberry.union(
+        "LinkOrphansResult",
+        description="What linking orphan leads answers: how many leads got a (marketing-only) "
+        "parent contact, or a typed error.",
+    ),
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Annotated, Any, cast
 
@@ -13,6 +13,7 @@ from strawberry import relay
 from .. import normalize
 from ..errors import InvalidInput
 from .errors import ForbiddenError, NotFoundError, ValidationError
+from .meanings import MEANINGS
 
 
 @strawberry.type(description="The id of the deleted record.")
@@ -22,26 +23,47 @@ class DeletePayload:
 
 DeleteResult = Annotated[
     DeletePayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("DeleteResult"),
+    strawberry.union(
+        "DeleteResult",
+        description="What a delete answers: the deleted record's id, or a typed error saying why "
+        "nothing was deleted.",
+    ),
 ]
 
 
 @strawberry.enum(description="Sort direction.")
 class Direction(Enum):
-    ASC = "asc"
-    DESC = "desc"
+    ASC = strawberry.enum_value("asc", description="Smallest (oldest, A) first.")
+    DESC = strawberry.enum_value("desc", description="Largest (newest, Z) first.")
 
 
 def vocabulary_enum(name: str, values: Iterable[str], description: str, **extra: str) -> Any:
     """A GraphQL enum of one of :mod:`leadgraph.contracts`' vocabularies (member names in
     UPPER_SNAKE: ``decisionMaker`` -> ``DECISION_MAKER``), plus ``extra`` members: the
-    vocabulary stays listed once."""
+    vocabulary stays listed once.  Each value is described by :data:`~leadgraph.api.meanings.
+    MEANINGS` ``[name]``."""
     members = {re.sub(r"(?<!^)(?=[A-Z])", "_", v).upper(): v for v in values}
     built = cast(type[Enum], Enum(name, members | extra))  # the functional API makes a class
-    return strawberry.enum(built, description=description)
+    return described_values(strawberry.enum(built, description=description), MEANINGS.get(name, {}))
+
+
+def described_values(enum: Any, meanings: Mapping[str, str]) -> Any:
+    """``enum`` (a strawberry enum) with each value described by ``meanings[value]``."""
+    for value in enum.__strawberry_definition__.values:
+        value.description = meanings.get(value.value, value.description)
+    return enum
 
 
 PER_MODEL = "{model}"  # in an ordering's stored field: the field of one scoring model
+
+#: What an ordering's stored field orders by.
+ORDERED_BY = {
+    "createdAt": "When the record was created.",
+    "updatedAt": "When the record last changed.",
+    "sortName": "The contact's name (last name, then first name).",
+    "name": "The name.",
+    f"scoreOf.{PER_MODEL}": "The lead's score under `model` (unscored leads first).",
+}
 
 
 def order_input(type_name: str, **fields: str) -> Any:
@@ -52,7 +74,10 @@ def order_input(type_name: str, **fields: str) -> Any:
     A stored field holding ``{model}`` (``scoreOf.{model}``) is per scoring model: the input
     then also has ``model``, which such an ordering requires."""
     members: Any = Enum(f"{type_name}OrderField", fields)  # type: ignore[misc]  # a run-time name
-    field_enum = strawberry.enum(members)
+    field_enum = described_values(
+        strawberry.enum(members, description=f"What {type_name.lower()}s can be ordered by."),
+        {stored: ORDERED_BY.get(stored, f"The stored `{stored}`.") for stored in fields.values()},
+    )
     annotations: dict[str, Any] = {"field": field_enum, "direction": Direction}
     namespace: dict[str, Any] = {
         "__module__": __name__,

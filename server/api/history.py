@@ -30,8 +30,12 @@ InteractionT = Annotated["Interaction", strawberry.lazy("leadgraph.api.interacti
 
 @strawberry.enum(description="Which rules an as-of replay answers with.")
 class ReplayRules(Enum):
-    THEN = "then"
-    LIVE = "live"
+    THEN = strawberry.enum_value(
+        "then", description="The rules live at that time, as stored with the lead."
+    )
+    LIVE = strawberry.enum_value(
+        "live", description="Today's rules over the interactions known then."
+    )
 
 
 @strawberry.type(description="Why a lead changed.")

@@ -150,7 +150,11 @@ class InteractionPayload:
 
 InteractionResult = Annotated[
     InteractionPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("InteractionResult"),
+    strawberry.union(
+        "InteractionResult",
+        description="What recording an interaction answers: the interaction (and the contact's "
+        "updated insights), or a typed error.",
+    ),
 ]
 
 

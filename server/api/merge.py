@@ -82,11 +82,18 @@ class UndoMergePayload:
 
 MergeResult = Annotated[
     MergePayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("MergeResult"),
+    strawberry.union(
+        "MergeResult",
+        description="What merging duplicate contacts answers: the merge record (survivor and "
+        "merged-away contacts), or a typed error.",
+    ),
 ]
 UndoMergeResult = Annotated[
     UndoMergePayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("UndoMergeResult"),
+    strawberry.union(
+        "UndoMergeResult",
+        description="What undoing a merge answers: the merge record as undone, or a typed error.",
+    ),
 ]
 
 
@@ -96,8 +103,10 @@ class DuplicateReason(Enum):
         "matching_strategy",
         description="The same key under a contact matching strategy (named in `strategy`).",
     )
-    NAME_PHONE = "name_phone"
-    NAME_ACCOUNT = "name_account"
+    NAME_PHONE = strawberry.enum_value("name_phone", description="Same name and phone number.")
+    NAME_ACCOUNT = strawberry.enum_value(
+        "name_account", description="Same name at the same account."
+    )
 
 
 @strawberry.type(description="Contacts that are likely one person.")
@@ -152,7 +161,13 @@ class MergeQuery:
         description="Groups of likely duplicate contacts (the same key under a contact matching "
         "strategy, or the same name and phone, or the same name and account)."
     )
-    async def duplicate_candidates(self, info: Info, first: int = 50) -> list[DuplicateGroup]:
+    async def duplicate_candidates(
+        self,
+        info: Info,
+        first: Annotated[
+            int, strawberry.argument(description="At most this many groups of duplicates.")
+        ] = 50,
+    ) -> list[DuplicateGroup]:
         first = max(1, min(first, info.context.settings.max_page_size))
         groups = await info.context.services.merging.duplicate_candidates(first)
         ids = [i for g in groups for i in g["ids"]]
@@ -170,7 +185,13 @@ class MergeQuery:
 
     @strawberry.field(description="Recent merges of a contact (as survivor), newest first.")
     async def contact_merges(
-        self, info: Info, contact: relay.GlobalID, first: int = 20
+        self,
+        info: Info,
+        contact: Annotated[
+            relay.GlobalID,
+            strawberry.argument(description="The contact: survivor or merged away."),
+        ],
+        first: Annotated[int, strawberry.argument(description="At most this many merges.")] = 20,
     ) -> list[ContactMerge]:
         oid = object_id(contact, "Contact", "contact")
         docs = await info.context.services.merging.of_survivor(oid, max(1, min(first, 100)))

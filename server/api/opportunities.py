@@ -26,7 +26,15 @@ from .errors import (
     errors_as_data,
     plugin_errors,
 )
-from .relay import Listing, StoredNode, connection_field, load_one, object_id, relation_field
+from .relay import (
+    Listing,
+    RecordId,
+    StoredNode,
+    connection_field,
+    load_one,
+    object_id,
+    relation_field,
+)
 
 if TYPE_CHECKING:
     from enum import Enum
@@ -132,7 +140,11 @@ class OpportunityPayload:
 
 OpportunityResult = Annotated[
     OpportunityPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("OpportunityResult"),
+    strawberry.union(
+        "OpportunityResult",
+        description="What an opportunity write answers: the opportunity as saved, or a typed "
+        "error (nothing saved).",
+    ),
 ]
 
 
@@ -168,7 +180,7 @@ class OpportunityQuery:
     )
 
     @strawberry.field(description="One opportunity by global id.")
-    async def opportunity(self, info: Info, id: relay.GlobalID) -> Opportunity | None:
+    async def opportunity(self, info: Info, id: RecordId) -> Opportunity | None:
         return await load_one(info, store.NAME, object_id(id, "Opportunity"), Opportunity.from_doc)
 
 
@@ -179,7 +191,7 @@ class OpportunityMutation:
     async def mark_opportunity_won(
         self,
         info: Info,
-        id: relay.GlobalID,
+        id: RecordId,
         value: float | None = None,
         reason: str | None = None,
     ) -> OpportunityResult:
@@ -188,7 +200,7 @@ class OpportunityMutation:
     @strawberry.mutation(description="Mark an open opportunity lost.")
     @errors_as_data
     async def mark_opportunity_lost(
-        self, info: Info, id: relay.GlobalID, reason: str | None = None
+        self, info: Info, id: RecordId, reason: str | None = None
     ) -> OpportunityResult:
         return await _close(info, id, "lost", reason, None)
 

@@ -247,7 +247,11 @@ class RulesPreview:
 
 PreviewRulesResult = Annotated[
     RulesPreview | RulesInvalidError | ValidationError | ForbiddenError,
-    strawberry.union("PreviewRulesResult"),
+    strawberry.union(
+        "PreviewRulesResult",
+        description="What a rules preview answers: the leads the candidate rules would change, or "
+        "the errors in the files.",
+    ),
 ]
 
 

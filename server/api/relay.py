@@ -302,10 +302,55 @@ class Listing:
 
 _ARG = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
+# The paging arguments of every connection (Relay's), described once: a resolver annotates
+# ``first: First = None`` and the schema carries the description.
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Page forward: at most this many records from the start of the window "
+        "(after `after`); capped by the server's page size."
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Page forward: start after this cursor (a `pageInfo.endCursor` or an "
+        "edge's `cursor` of the same connection)."
+    ),
+]
+Last = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Page backward: at most this many records from the end of the window "
+        "(before `before`); capped by the server's page size."
+    ),
+]
+Before = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Page backward: end before this cursor (a `pageInfo.startCursor` or an "
+        "edge's `cursor` of the same connection)."
+    ),
+]
+#: The ``id`` argument of a field that reads or acts on one record.
+RecordId = Annotated[
+    relay.GlobalID,
+    strawberry.argument(
+        description="The record's global id: its `id` field, as `node(id:)` takes it."
+    ),
+]
+FILTER_DESCRIPTION = "Only the records matching every condition given; none given: all."
+ORDER_DESCRIPTION = "The order of the records; ties are broken by id. Default: oldest first."
+
 # Every connection field built by :func:`connection_field`: its listing and, for a field of a
 # Node type, the key that points to the parent (None: a top-level field).  The index test
 # explains each one's filters and orderings, so a new filter or ordering is checked on its own.
 CONNECTIONS: list[tuple[Listing, str | None]] = []
+
+
+def _described(kind: Any, description: str) -> Any:
+    """``kind | None`` as an argument with ``description``."""
+    return Annotated[kind | None, strawberry.argument(description=description)]
 
 
 def connection_field(listing: Listing, *, description: str, parent_key: str | None = None) -> Any:
@@ -318,10 +363,10 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
     async def resolve(
         root: Any,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         filter: Any = None,
         order_by: Any = None,
     ) -> Connection[Any]:
@@ -350,14 +395,26 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
         inspect.Parameter("root", _ARG),
         inspect.Parameter("info", _ARG, annotation=Info),
         *(
-            inspect.Parameter(name, _ARG, default=None, annotation=kind | None)
-            for name, kind in (("first", int), ("after", str), ("last", int), ("before", str))
+            inspect.Parameter(name, _ARG, default=None, annotation=kind)
+            for name, kind in (
+                ("first", First),
+                ("after", After),
+                ("last", Last),
+                ("before", Before),
+            )
         ),
-        inspect.Parameter("filter", _ARG, default=None, annotation=listing.filter | None),
+        inspect.Parameter(
+            "filter", _ARG, default=None, annotation=_described(listing.filter, FILTER_DESCRIPTION)
+        ),
     ]
     if listing.fixed_order is None:
         params.append(
-            inspect.Parameter("order_by", _ARG, default=None, annotation=listing.order | None)
+            inspect.Parameter(
+                "order_by",
+                _ARG,
+                default=None,
+                annotation=_described(listing.order, ORDER_DESCRIPTION),
+            )
         )
     resolve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         params, return_annotation=cast(Any, Connection)[listing.node]

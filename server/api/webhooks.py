@@ -13,7 +13,16 @@ from strawberry.types import Info
 from ..errors import NotFound
 from ..services.webhooks import Webhooks, masked
 from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError, errors_as_data
-from .relay import Connection, check_page_args, connection, known_count, object_id
+from .relay import (
+    After,
+    Connection,
+    First,
+    RecordId,
+    check_page_args,
+    connection,
+    known_count,
+    object_id,
+)
 
 PERMISSION = "webhooks:admin"
 
@@ -60,10 +69,14 @@ class Webhook:
 
 @strawberry.enum(description="Where a delivery is.")
 class WebhookDeliveryStatus(Enum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+    PENDING = strawberry.enum_value(
+        "pending", description="Not delivered yet: waiting for its next attempt."
+    )
+    DELIVERED = strawberry.enum_value("delivered", description="The endpoint answered 2xx.")
+    FAILED = strawberry.enum_value("failed", description="Every attempt failed; no more retries.")
+    CANCELLED = strawberry.enum_value(
+        "cancelled", description="Dropped before delivery (the webhook was deleted or disabled)."
+    )
 
 
 @strawberry.type(description="One event on its way to one webhook.")
@@ -146,15 +159,25 @@ class WebhookDeliveryPayload:
 
 WebhookResult = Annotated[
     WebhookPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("WebhookResult"),
+    strawberry.union(
+        "WebhookResult",
+        description="What a webhook write answers: the webhook as saved, or a typed error.",
+    ),
 ]
 DeleteWebhookResult = Annotated[
     DeleteWebhookPayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("DeleteWebhookResult"),
+    strawberry.union(
+        "DeleteWebhookResult",
+        description="What deleting a webhook answers: the deleted webhook's id, or a typed error.",
+    ),
 ]
 RedeliverWebhookResult = Annotated[
     WebhookDeliveryPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("RedeliverWebhookResult"),
+    strawberry.union(
+        "RedeliverWebhookResult",
+        description="What redelivering an event to a webhook answers: the new delivery, or a "
+        "typed error.",
+    ),
 ]
 
 
@@ -175,8 +198,8 @@ class WebhookQuery:
         self,
         info: Info,
         webhook: relay.GlobalID,
-        first: int | None = None,
-        after: str | None = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[WebhookDelivery]:
         service = _service(info)
         oid = object_id(webhook, "Webhook", "webhook")
@@ -202,7 +225,7 @@ class WebhookMutation:
     @strawberry.mutation(description="Change a webhook's URL, events, description or state.")
     @errors_as_data
     async def update_webhook(
-        self, info: Info, id: relay.GlobalID, input: UpdateWebhookInput
+        self, info: Info, id: RecordId, input: UpdateWebhookInput
     ) -> WebhookResult:
         service = _service(info)
         oid = object_id(id, "Webhook")
@@ -217,7 +240,7 @@ class WebhookMutation:
 
     @strawberry.mutation(description="Delete a webhook and its deliveries.")
     @errors_as_data
-    async def delete_webhook(self, info: Info, id: relay.GlobalID) -> DeleteWebhookResult:
+    async def delete_webhook(self, info: Info, id: RecordId) -> DeleteWebhookResult:
         service = _service(info)
         if not await service.delete(object_id(id, "Webhook")):
             raise NotFound("Webhook", str(id))
@@ -228,7 +251,7 @@ class WebhookMutation:
         "signs nothing from now on."
     )
     @errors_as_data
-    async def rotate_webhook_secret(self, info: Info, id: relay.GlobalID) -> WebhookResult:
+    async def rotate_webhook_secret(self, info: Info, id: RecordId) -> WebhookResult:
         service = _service(info)
         return _found(await service.rotate_secret(object_id(id, "Webhook")), id, reveal=True)
 

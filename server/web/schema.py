@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -26,6 +27,7 @@ from ..api.merge import MergeMutation, MergeQuery
 from ..api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription
 from ..api.preview import PreviewQuery
 from ..api.privacy.resolvers import PrivacyMutation, PrivacyQuery
+from ..api.relay import RecordId
 from ..api.rules import RulesMutation, RulesQuery
 from ..api.segments.resolvers import SegmentMutation, SegmentQuery, SegmentSubscription
 from ..api.webhooks import WebhookMutation, WebhookQuery
@@ -40,7 +42,10 @@ from .validation import CheckedValidation, ValidationResults
 log = logging.getLogger("leadgraph")
 
 
-@strawberry.type
+@strawberry.type(
+    description="Reads: contacts, accounts, leads, opportunities and their interactions; "
+    "segments and their members; the live rules, previews and history; privacy and webhooks."
+)
 class Query(
     ContactQuery,
     AccountQuery,
@@ -57,18 +62,27 @@ class Query(
     AuditQuery,
 ):
     @strawberry.field(description="Any record by its global id.")
-    async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
+    async def node(self, info: strawberry.Info, id: RecordId) -> relay.Node | None:
         return await id.resolve_node(info, required=False)
 
     @strawberry.field(description="Several records by global id, in the order asked.")
     async def nodes(
-        self, info: strawberry.Info, ids: list[relay.GlobalID]
+        self,
+        info: strawberry.Info,
+        ids: Annotated[
+            list[relay.GlobalID],
+            strawberry.argument(description="Global ids of the records, any types mixed."),
+        ],
     ) -> list[relay.Node | None]:
         # gathered, so the loaders batch them into one load per collection
         return list(await asyncio.gather(*(i.resolve_node(info, required=False) for i in ids)))
 
 
-@strawberry.type
+@strawberry.type(
+    description="Writes: records, captures and imports, the lead lifecycle (stages, sales-ready, "
+    "qualification), merges, segments, subscription lists and consent, webhooks. Each answers "
+    "its payload or a typed error, and nothing is written when it answers an error."
+)
 class Mutation(
     ContactMutation,
     AccountMutation,
@@ -87,7 +101,10 @@ class Mutation(
     pass
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live feeds over a WebSocket (graphql-transport-ws), read from the record of "
+    "changes: interactions, lead changes, opportunities, segment membership."
+)
 class Subscription(
     InteractionSubscription, FunnelSubscription, OpportunitySubscription, SegmentSubscription
 ):

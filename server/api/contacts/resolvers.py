@@ -11,7 +11,7 @@ from ...store import contacts as store
 from ..common import DeletePayload, DeleteResult
 from ..errors import errors_as_data, plugin_errors
 from ..origin import api_actor
-from ..relay import Listing, connection_field, load_one, object_id
+from ..relay import Listing, RecordId, connection_field, load_one, object_id
 from .inputs import (
     ContactFilter,
     ContactOrder,
@@ -32,7 +32,7 @@ class ContactQuery:
     )
 
     @strawberry.field(description="One contact by global id.")
-    async def contact(self, info: Info, id: relay.GlobalID) -> Contact | None:
+    async def contact(self, info: Info, id: RecordId) -> Contact | None:
         return await load_one(info, store.NAME, object_id(id, "Contact"), Contact.from_doc)
 
 
@@ -73,7 +73,7 @@ class ContactMutation:
         "an erasure request use eraseContact."
     )
     @errors_as_data
-    async def delete_contact(self, info: Info, id: relay.GlobalID) -> DeleteResult:
+    async def delete_contact(self, info: Info, id: RecordId) -> DeleteResult:
         info.context.require("contacts:delete")
         oid = object_id(id, "Contact")
         if not await info.context.services.records.delete_contact(oid):

@@ -187,5 +187,9 @@ ContactResult = Annotated[
     | ForbiddenError
     | ConflictError
     | PluginErrorType,
-    strawberry.union("ContactResult"),
+    strawberry.union(
+        "ContactResult",
+        description="What a contact write answers: the contact as saved, or a typed error "
+        "(nothing saved).",
+    ),
 ]

@@ -18,7 +18,7 @@ from ...web import live
 from ..errors import PluginErrorType, errors_as_data, plugin_errors
 from ..leads.types import Lead, LeadPayload, LeadResult
 from ..opportunities import checked_value
-from ..relay import object_id
+from ..relay import RecordId, object_id
 from .types import LeadLifecycle, LifecycleStage, LifecycleStageField, LifecycleTransition
 
 MAX_OWNER = 200  # characters of an owner's name
@@ -125,7 +125,7 @@ class FunnelMutation:
     async def move_lead_stage(
         self,
         info: Info,
-        id: relay.GlobalID,
+        id: RecordId,
         to: str,
         reason: str | None = None,
         fields: Annotated[
@@ -191,14 +191,14 @@ class FunnelMutation:
     )
     @errors_as_data
     async def mark_sales_ready(
-        self, info: Info, id: relay.GlobalID, sales_ready: bool = True
+        self, info: Info, id: RecordId, sales_ready: bool = True
     ) -> LeadResult:
         return await _set_by_hand(info, id, {"salesReady": sales_ready})
 
     @strawberry.mutation(description="Mark a lead ready for the telemarketers (or not).")
     @errors_as_data
     async def mark_teleprospect_ready(
-        self, info: Info, id: relay.GlobalID, teleprospect_ready: bool = True
+        self, info: Info, id: RecordId, teleprospect_ready: bool = True
     ) -> LeadResult:
         return await _set_by_hand(info, id, {"teleprospectReady": teleprospect_ready})
 
@@ -212,7 +212,7 @@ class FunnelMutation:
     async def qualify_lead(
         self,
         info: Info,
-        id: relay.GlobalID,
+        id: RecordId,
         reason: str | None = None,
         topic: Annotated[
             str | None,
@@ -254,7 +254,7 @@ class FunnelMutation:
     @strawberry.mutation(description="Close a lead as disqualified.")
     @errors_as_data
     async def disqualify_lead(
-        self, info: Info, id: relay.GlobalID, reason: str | None = None
+        self, info: Info, id: RecordId, reason: str | None = None
     ) -> LeadResult:
         principal = info.context.require("leads:stage")
         funnel = _funnel(info)
@@ -270,9 +270,7 @@ class FunnelMutation:
         "(`leadLifecycle.stages.fields`), merged over those stored; null clears one."
     )
     @errors_as_data
-    async def set_lead_stage_fields(
-        self, info: Info, id: relay.GlobalID, fields: JSON
-    ) -> LeadResult:
+    async def set_lead_stage_fields(self, info: Info, id: RecordId, fields: JSON) -> LeadResult:
         info.context.require("leads:stage")
         _funnel(info)
         lead = await _lead(info, id)
@@ -287,9 +285,7 @@ class FunnelMutation:
         'acceptance stage and not yet accepted, this records "sales accepted" too.'
     )
     @errors_as_data
-    async def assign_lead(
-        self, info: Info, id: relay.GlobalID, owner: str | None = None
-    ) -> LeadResult:
+    async def assign_lead(self, info: Info, id: RecordId, owner: str | None = None) -> LeadResult:
         principal = info.context.require("leads:stage")
         who = _owner(owner) or principal.name
         lead = await _lead(info, id)
@@ -306,7 +302,7 @@ class FunnelMutation:
         "rules version) and follow the automatic transitions."
     )
     @errors_as_data
-    async def rescore_lead(self, info: Info, id: relay.GlobalID) -> LeadResult:
+    async def rescore_lead(self, info: Info, id: RecordId) -> LeadResult:
         info.context.require("leads:write")
         funnel = _funnel(info)
         lead = await _lead(info, id)

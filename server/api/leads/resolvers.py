@@ -10,7 +10,7 @@ from ...errors import NotFound
 from ...store import leads as store
 from ..common import DeletePayload, DeleteResult, raise_if
 from ..errors import errors_as_data, plugin_errors
-from ..relay import Listing, connection_field, load_one, object_id
+from ..relay import Listing, RecordId, connection_field, load_one, object_id
 from .inputs import (
     CreateLeadInput,
     LeadFilter,
@@ -42,7 +42,7 @@ class LeadQuery:
     )
 
     @strawberry.field(description="One lead by global id.")
-    async def lead(self, info: Info, id: relay.GlobalID) -> Lead | None:
+    async def lead(self, info: Info, id: RecordId) -> Lead | None:
         return await load_one(info, store.NAME, object_id(id, "Lead"), Lead.from_doc)
 
 
@@ -86,7 +86,7 @@ class LeadMutation:
     async def link_lead(
         self,
         info: Info,
-        id: relay.GlobalID,
+        id: RecordId,
         parent_contact: relay.GlobalID | None = strawberry.UNSET,
         parent_account: relay.GlobalID | None = strawberry.UNSET,
     ) -> LeadResult:
@@ -106,7 +106,7 @@ class LeadMutation:
 
     @strawberry.mutation(description="Delete a lead.")
     @errors_as_data
-    async def delete_lead(self, info: Info, id: relay.GlobalID) -> DeleteResult:
+    async def delete_lead(self, info: Info, id: RecordId) -> DeleteResult:
         info.context.require("leads:delete")
         oid = object_id(id, "Lead")
         if not await info.context.services.records.delete_lead(oid):

@@ -21,7 +21,7 @@ from .. import history
 from ..common import stored_enum, vocabulary_enum
 from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ..history import ReplayRules, ScoreChange
-from ..relay import Connection, StoredNode, relation_field
+from ..relay import After, Before, Connection, First, Last, StoredNode, relation_field
 from ..scores import LeadScore
 
 if TYPE_CHECKING:
@@ -35,10 +35,14 @@ LeadAsOfT = Annotated["LeadAsOf", strawberry.lazy("leadgraph.api.history")]
 
 @strawberry.enum(description="What kind of thing the lead is interested in.")
 class MarketingContextKind(Enum):
-    PRODUCT = "product"
-    OFFER = "offer"
-    CAMPAIGN = "campaign"
-    EVENT = "event"
+    PRODUCT = strawberry.enum_value(
+        "product", description="A product the contact is interested in."
+    )
+    OFFER = strawberry.enum_value(
+        "offer", description="An offer (a download, a trial, a discount)."
+    )
+    CAMPAIGN = strawberry.enum_value("campaign", description="A marketing campaign.")
+    EVENT = strawberry.enum_value("event", description="An event (a conference, a webinar).")
 
 
 if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, an Enum
@@ -239,10 +243,10 @@ class Lead(StoredNode, collection=store.NAME):
         self,
         info: Info,
         model: str | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ScoreChange]:
         return await history.score_history(info, self._doc, model, first, after, last, before)
 
@@ -274,5 +278,9 @@ LeadResult = Annotated[
     | ForbiddenError
     | ConflictError
     | PluginErrorType,
-    strawberry.union("LeadResult"),
+    strawberry.union(
+        "LeadResult",
+        description="What a lead write answers: the lead as saved (with its scores and stage), or "
+        "a typed error (nothing saved).",
+    ),
 ]

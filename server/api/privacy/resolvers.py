@@ -16,7 +16,7 @@ from ...services.privacy import MAX_TOKEN_TTL
 from ..contacts.types import Contact
 from ..errors import errors_as_data
 from ..origin import api_actor, origin_of
-from ..relay import object_id
+from ..relay import RecordId, object_id
 from .inputs import UpdateSubscriptionsInput
 from .types import (
     ContactDataExport,
@@ -102,7 +102,7 @@ class PrivacyMutation:
     )
     @errors_as_data
     async def rename_subscription_list(
-        self, info: Info, id: relay.GlobalID, name: str
+        self, info: Info, id: RecordId, name: str
     ) -> SubscriptionListResult:
         info.context.require("lists:write")
         oid = object_id(id, "SubscriptionList")
@@ -115,9 +115,7 @@ class PrivacyMutation:
         description="Archive a list: nobody can be added any more; members stay and may leave."
     )
     @errors_as_data
-    async def archive_subscription_list(
-        self, info: Info, id: relay.GlobalID
-    ) -> SubscriptionListResult:
+    async def archive_subscription_list(self, info: Info, id: RecordId) -> SubscriptionListResult:
         info.context.require("lists:write")
         oid = object_id(id, "SubscriptionList")
         doc = await info.context.services.subscription_lists.set_status(oid, "archived")
@@ -216,7 +214,7 @@ class PrivacyMutation:
         "access request). Admin only; recorded in the privacy audit log."
     )
     @errors_as_data
-    async def export_contact_data(self, info: Info, id: relay.GlobalID) -> ExportResult:
+    async def export_contact_data(self, info: Info, id: RecordId) -> ExportResult:
         info.context.require("privacy:admin")
         oid = object_id(id, "Contact")
         document = await info.context.services.privacy.export(oid, _by(info))
@@ -232,7 +230,7 @@ class PrivacyMutation:
         "only; recorded in the privacy audit log without personal data."
     )
     @errors_as_data
-    async def erase_contact(self, info: Info, id: relay.GlobalID) -> EraseResult:
+    async def erase_contact(self, info: Info, id: RecordId) -> EraseResult:
         info.context.require("privacy:admin")
         oid = object_id(id, "Contact")
         counts = await info.context.services.privacy.erase(oid, _by(info))

@@ -26,8 +26,10 @@ from ..errors import (
 
 @strawberry.enum(description="Whether contacts may be added to a list.")
 class SubscriptionListStatus(Enum):
-    ACTIVE = "active"
-    ARCHIVED = "archived"
+    ACTIVE = strawberry.enum_value("active", description="Contacts may be added to the list.")
+    ARCHIVED = strawberry.enum_value(
+        "archived", description="Kept for its history; no one is added any more."
+    )
 
 
 @strawberry.type(
@@ -59,7 +61,10 @@ class SubscriptionListPayload:
 
 SubscriptionListResult = Annotated[
     SubscriptionListPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("SubscriptionListResult"),
+    strawberry.union(
+        "SubscriptionListResult",
+        description="What a subscription-list write answers: the list as saved, or a typed error.",
+    ),
 ]
 
 
@@ -80,7 +85,11 @@ class SubscriptionChangePayload:
 
 SubscriptionChangeResult = Annotated[
     SubscriptionChangePayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("SubscriptionChangeResult"),
+    strawberry.union(
+        "SubscriptionChangeResult",
+        description="What subscribing or unsubscribing a contact answers: the contact's lists "
+        "after the change, or a typed error.",
+    ),
 ]
 
 
@@ -128,7 +137,11 @@ def mask_email(email: str | None) -> str | None:
 
 SubscriptionCentreResult = Annotated[
     SubscriptionCentre | InvalidTokenError | ValidationError,
-    strawberry.union("SubscriptionCentreResult"),
+    strawberry.union(
+        "SubscriptionCentreResult",
+        description="What a subscription centre token opens: the contact's lists and preferences, "
+        "or a typed error for a bad or expired token.",
+    ),
 ]
 
 
@@ -140,7 +153,11 @@ class SubscriptionTokenPayload:
 
 SubscriptionTokenResult = Annotated[
     SubscriptionTokenPayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("SubscriptionTokenResult"),
+    strawberry.union(
+        "SubscriptionTokenResult",
+        description="What issuing a subscription centre token answers: the signed token, or a "
+        "typed error.",
+    ),
 ]
 
 
@@ -155,7 +172,11 @@ class ContactDataExport:
 
 ExportResult = Annotated[
     ContactDataExport | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("ExportContactDataResult"),
+    strawberry.union(
+        "ExportContactDataResult",
+        description="What a data-protection export answers: everything stored about the contact, "
+        "or a typed error.",
+    ),
 ]
 
 
@@ -170,5 +191,9 @@ class ErasePayload:
 
 EraseResult = Annotated[
     ErasePayload | ValidationError | NotFoundError | ForbiddenError,
-    strawberry.union("EraseContactResult"),
+    strawberry.union(
+        "EraseContactResult",
+        description="What erasing a contact answers: what was erased, or a typed error (nothing "
+        "erased).",
+    ),
 ]

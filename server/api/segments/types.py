@@ -29,7 +29,7 @@ from ..errors import (
     ValidationError,
     segment_error,
 )
-from ..relay import Connection, check_page_args, connection, global_id, known_count
+from ..relay import After, Connection, First, check_page_args, connection, global_id, known_count
 from .reads import member_ids, request_catalog, segments_service
 
 if TYPE_CHECKING:  # built from the rule files' vocabulary at import time; statically, an Enum
@@ -42,14 +42,18 @@ else:
 
 @strawberry.enum(description="A draft is not live yet: publish it to make it so.")
 class SegmentStatus(Enum):
-    DRAFT = "draft"
-    PUBLISHED = "published"
+    DRAFT = strawberry.enum_value("draft", description="Saved, not live: publish it to use it.")
+    PUBLISHED = strawberry.enum_value(
+        "published", description="Live: evaluated and usable by journeys."
+    )
 
 
 @strawberry.enum(description="Where a segment is defined.")
 class SegmentSource(Enum):
-    RULES = "rules"
-    API = "api"
+    RULES = strawberry.enum_value(
+        "rules", description="Defined in the rule files (read-only through the API)."
+    )
+    API = strawberry.enum_value("api", description="Kept through the API, in the database.")
 
 
 @strawberry.type(description="What defines a segment's members (by kind).")
@@ -218,7 +222,7 @@ class Segment:
         "a segment that cannot be evaluated: see `error`)."
     )
     async def members(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self, info: Info, first: First = None, after: After = None
     ) -> Connection[Contact] | None:
         return await contact_page(info, await member_ids(info, self._record), first, after)
 
@@ -267,13 +271,25 @@ SegmentResult = Annotated[
     | ConflictError
     | SegmentCycleError
     | SegmentError,
-    strawberry.union("SegmentResult"),
+    strawberry.union(
+        "SegmentResult",
+        description="What a segment write answers: the segment as saved, or a typed error (a bad "
+        "definition, a cycle, a conflict).",
+    ),
 ]
 SegmentListResult = Annotated[
     SegmentListPayload | ValidationError | NotFoundError | ForbiddenError | ConflictError,
-    strawberry.union("SegmentListResult"),
+    strawberry.union(
+        "SegmentListResult",
+        description="What adding contacts to or removing them from a static segment answers: the "
+        "segment and how many changed, or a typed error.",
+    ),
 ]
 SegmentEvaluationResult = Annotated[
     SegmentEvaluation | NotFoundError | ForbiddenError | SegmentError,
-    strawberry.union("SegmentEvaluationResult"),
+    strawberry.union(
+        "SegmentEvaluationResult",
+        description="What evaluating a segment answers: the recorded evaluation (members added "
+        "and removed), or a typed error.",
+    ),
 ]
