@@ -157,7 +157,7 @@ class _AccountEvent(Event):
 @event
 @dataclass(frozen=True, kw_only=True)
 class AccountCreated(_AccountEvent):
-    """An account was created (``createAccount``, a capture or an import)."""
+    """An account was created (``createAccount``, or an import: ``source`` says which)."""
 
     type: ClassVar[str] = "account.created"
     name: str | None = None
@@ -221,7 +221,8 @@ def lead_created(doc: Mapping[str, Any], source: str) -> LeadCreated:
 @dataclass(frozen=True, kw_only=True)
 class LeadUpdated(_LeadEvent):
     """A person changed a lead's fields or links (``updateLead``, ``linkLead``, flags, stage
-    fields); ``changes`` holds each field's old and new value."""
+    fields), or an import updated a matched lead; ``changes`` holds each field's old and new
+    value."""
 
     type: ClassVar[str] = "lead.updated"
 

@@ -30,14 +30,14 @@ from ..db import in_transaction
 from ..errors import Conflict, InvalidInput
 from ..events import Event
 from ..store import contacts, interactions, leads, pending_captures, privacy_audit, submissions
-from ..store._base import now
+from ..store._base import applied, now
 from . import dispatch
 from .capture_outcome import Outcome, capture_events, replay_or_refuse, with_insight
 from .consent import Actor, Consent, ConsentChange, require_lists
 from .form_fields import Parsed, contact_changes, parse_fields
 from .funnel import Funnel
 from .interactions import announce_and_score, write
-from .matching import Match, Matching
+from .matching import Match, Matching, updated_events
 from .privacy import erase_leftovers, lift_suppression
 
 
@@ -121,6 +121,18 @@ async def capture(
         operation=operation,
     )
     return await attempt.start(fields)
+
+
+def submitted_changes(contact: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The ``$set`` of a submission's contact ``fields`` on the ``contact`` it found (its
+    ``marketingSource`` is the first road's, kept), the sort name following the name."""
+    changes = contact_changes({k: v for k, v in fields.items() if k != "marketingSource"})
+    changes.pop("sortName", None)
+    merged = {**contact, **fields}
+    sort_name = normalize.sort_name(merged.get("firstName"), merged.get("lastName"))
+    if contact.get("sortName") != sort_name:
+        changes["sortName"] = sort_name
+    return changes
 
 
 def request_digest(
@@ -215,6 +227,8 @@ class _Attempt:
     owner: str | None = None
     operation: str = "submitForm"
     pid: Any = None
+    #: the submitted values to set on the contact found (none when it was made here)
+    contact_set: dict[str, Any] = field(default_factory=dict)
 
     async def start(self, fields: Any) -> Outcome:
         """Note the request, then :meth:`run` it, again while its contact is erased under it."""
@@ -259,17 +273,12 @@ class _Attempt:
         origin = form_id if form_id.startswith(f"{source}:") else f"{source}:{form_id}"
         new_contact = contacts.new_document({"marketingSource": origin, **cfields})
         new_contact["createdVia"] = {"source": source, "formId": form_id}
-        contact, cmatch = await self.matching.resolve(
-            "contacts",
-            cstrat,
-            crecord,
-            new_contact,
-            contact_changes({k: v for k, v in cfields.items() if k != "marketingSource"}),
-        )
+        # found or made here; the submitted values are set in the interaction's transaction,
+        # with the contact.updated event of what they changed (:meth:`record`)
+        contact, cmatch = await self.matching.resolve("contacts", cstrat, crecord, new_contact, {})
         assert contact is not None  # contact strategies always create
-        sort_name = normalize.sort_name(contact.get("firstName"), contact.get("lastName"))
-        if contact.get("sortName") != sort_name:  # one half of the name changed
-            await contacts.set_sort_name(self.db, contact["_id"], sort_name)
+        if not cmatch.created:
+            self.contact_set = submitted_changes(contact, cfields)
         return contact, cmatch
 
     async def lead(self, contact: dict[str, Any]) -> tuple[dict[str, Any] | None, Match]:
@@ -315,7 +324,7 @@ class _Attempt:
                 await pending_captures.finish(self.db, self.pid)
                 return Outcome(contact, lead, seen, cmatch, lmatch, replayed=True)
         try:
-            interaction, consented, recorded = await self.record(contact, lead, cmatch, lmatch)
+            interaction, current, recorded = await self.record(contact, lead, cmatch, lmatch)
         except DuplicateKeyError:
             await pending_captures.finish(self.db, self.pid)
             done = await submissions.get(self.db, self.sid or "")
@@ -324,7 +333,7 @@ class _Attempt:
             digest = None if self.pending else self.digest
             return await replay_or_refuse(self.db, done, digest, self.idempotency_key)
         return Outcome(
-            with_insight({**contact, **consented}, interaction),
+            with_insight(current, interaction),
             lead,
             interaction,
             cmatch,
@@ -339,9 +348,9 @@ class _Attempt:
         cmatch: Match,
         lmatch: Match,
     ) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
-        """The interaction, insights, consent, a lifted suppression, the events and the
-        idempotency record: all or nothing; the interaction, the consented state and the
-        events.
+        """The interaction, insights, the submitted contact fields, consent, a lifted
+        suppression, the events and the idempotency record: all or nothing; the interaction,
+        the contact as it is now (before the interaction's insights) and the events.
 
         The transaction writes the contact first (:func:`interactions.record`): an erasure
         committing meanwhile deletes it, so the two transactions conflict and one is retried
@@ -362,40 +371,54 @@ class _Attempt:
             "match": {"contact": cmatch.to_doc(), "lead": lmatch.to_doc()},
         }
         email = self.parsed.contact.get("email")
-        consented: dict[str, Any] = {}
+        current: dict[str, Any] = {}
         recorded: list[Event] = []
 
         async def work(session: Any) -> dict[str, Any]:
-            doc = await write(db, ifields, session)
+            doc, before = await write(db, ifields, session, self.contact_set)
             if doc is None or await privacy_audit.erased(db, contact["_id"], session=session):
                 raise Erased(contact, lead)
+            after = applied(before, self.contact_set) if before else contact
+            current.clear()
+            current.update(after)
             if email:
                 await lift_suppression(db, normalize.email(email), self.actor.source or "", session)
-            applied = await self.consent.apply(
+            consented = await self.consent.apply(
                 contact["_id"], self.change, self.actor, session=session
             )
-            if applied is not None:
-                consented.update(applied.state)
+            if consented is not None:
+                current.update(consented.state)
             made = (cmatch.created, lmatch.created)
-            recorded[:] = capture_events(contact, lead, doc, made, self.form_id, applied)
+            recorded[:] = [
+                *(updated_events("contact", before, after) if before else ()),
+                *capture_events(after, lead, doc, made, self.form_id, consented),
+            ]
             await dispatch.append(db, self.pm, recorded, session)
             await pending_captures.finish(db, self.pid, session=session)
             if key:
-                outcome = {
-                    "formId": self.form_id,
-                    "contactId": contact["_id"],
-                    "leadId": lead["_id"] if lead else None,
-                    "interactionId": doc["_id"],
-                    "contactMatch": cmatch.to_doc(),
-                    "leadMatch": lmatch.to_doc(),
-                }
-                record = submissions.new_document(
-                    self.operation, self.owner, key, self.digest, outcome
-                )
-                await submissions.insert(db, record, session=session)
+                await self.keep(doc, cmatch, lmatch, session)
             return doc
 
-        return await in_transaction(db, work), consented, recorded
+        return await in_transaction(db, work), current, recorded
+
+    async def keep(
+        self, interaction: dict[str, Any], cmatch: Match, lmatch: Match, session: Any
+    ) -> None:
+        """Keep the outcome under the caller's idempotency key (in the capture's transaction:
+        a concurrent first request with the key fails there, and answers this outcome)."""
+        assert self.idempotency_key
+        outcome = {
+            "formId": self.form_id,
+            "contactId": interaction["contactId"],
+            "leadId": interaction.get("leadId"),
+            "interactionId": interaction["_id"],
+            "contactMatch": cmatch.to_doc(),
+            "leadMatch": lmatch.to_doc(),
+        }
+        record = submissions.new_document(
+            self.operation, self.owner, self.idempotency_key, self.digest, outcome
+        )
+        await submissions.insert(self.db, record, session=session)
 
     async def undo(self, gone: Erased) -> None:
         """What this capture wrote outside its transaction for an erased contact goes too:

@@ -47,7 +47,7 @@ from ..rules.matcher import row_key, signature_of_key
 from ..rules.models import Strategy
 from ..store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
 from ..store._base import now
-from . import dispatch
+from . import dispatch, import_events
 from .consent import Actor, Consent, ConsentChange
 from .form_fields import contact_changes
 from .funnel import Funnel
@@ -448,6 +448,8 @@ class Engine:
         self.db = matching.db
         self.import_id = import_id
         self.first_line = first_line
+        #: the batch's update events (stored with its checkpoint: :mod:`.import_events`)
+        self.events: list[Event] = []
 
     async def resolve(
         self,
@@ -500,7 +502,10 @@ class Engine:
                 upd["$setOnInsert"] = records.set_on_insert(doc, upd["$set"], ())
                 assert item.rid is not None
                 updates.append((item.rid, upd))
+        reported = updates if collection in import_events.UPDATED else []
+        before = await records.by_ids(self.db, collection, [r for r, _ in reported])
         await records.write_batch(self.db, collection, inserts, updates, create=create)
+        self.events += import_events.updated(collection, before, reported)
         secondary = {
             k: (i.rid, {**meta, "line": i.lines[0]})
             for i in items
@@ -613,6 +618,7 @@ class Batcher:
         keys = {line: item.keys[0] for line, item in zip(refs, items, strict=True)}
         resolved = await engine.resolve("accounts", items, accounts.new_document, None)
         summary.accounts_created += sum(i.created for i in resolved)
+        self.rows += import_events.accounts_created(resolved)
         rids = _rids(resolved)
         return {line: rids[k] for line, k in keys.items() if k in rids}
 
@@ -750,6 +756,7 @@ class Batcher:
         )
         _tally(s, resolved)
         self.record_rows("account", resolved)
+        self.rows += import_events.accounts_created(resolved)
 
 
 def _lead_changes(fields: dict[str, Any]) -> dict[str, Any]:
@@ -914,7 +921,7 @@ async def _import(
             await handle(engine, pending, summary)
         summary.rejected += len(rejects)
         summary.rejected_rows.extend(rejects)
-        rows, batcher.rows = batcher.rows, []
+        rows, batcher.rows = [*batcher.rows, *engine.events], []
         await _checkpoint(db, funnel.pm, summary, upto, rejects, rows)
         if progress:
             progress(len(pending) + len(rejects) + skipped_blank)

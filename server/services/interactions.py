@@ -38,10 +38,17 @@ def interaction_event(doc: dict[str, Any]) -> InteractionRecorded:
     )
 
 
-async def write(db: AsyncDatabase, fields: dict[str, Any], session: Any) -> dict[str, Any] | None:
+async def write(
+    db: AsyncDatabase,
+    fields: dict[str, Any],
+    session: Any,
+    contact_set: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Store an interaction and fold it into its contact's insights, in the caller's
-    transaction; None (nothing written) when the contact is gone (deleted or erased)."""
-    return await interactions.record(db, fields, session=session)
+    transaction, setting ``contact_set`` on the contact in the same write (a capture's
+    submitted fields); the interaction and the contact before it (when ``contact_set`` is
+    given), both None (nothing written) when the contact is gone (deleted or erased)."""
+    return await interactions.record_changing(db, fields, contact_set, session=session)
 
 
 async def announce_and_score(
@@ -98,7 +105,7 @@ class Interactions:
         found: list[Event] = []
 
         async def work(session: Any) -> dict[str, Any] | None:
-            doc = await write(db, {**fields, "idempotencyKey": key}, session)
+            doc, _ = await write(db, {**fields, "idempotencyKey": key}, session)
             if doc is None:
                 return None
             found[:] = [interaction_event(doc)]

@@ -115,6 +115,20 @@ def _bumping(update: dict[str, Any], inc: dict[str, int] | None) -> dict[str, An
     return {**update, "$inc": inc} if inc else update
 
 
+def applied(doc: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
+    """What a ``$set`` of ``sets`` (dotted paths allowed) makes of ``doc`` (a new dict; the
+    nested objects on a path are copied, ``doc`` is left as it was)."""
+    out = dict(doc)
+    for path, value in sets.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            inner = out.get(head)
+            out[head] = applied(inner if isinstance(inner, dict) else {}, {rest: value})
+        else:
+            out[head] = value
+    return out
+
+
 async def get_by_id(
     collection: AsyncCollection, oid: ObjectId, session: Any = None
 ) -> dict[str, Any] | None:

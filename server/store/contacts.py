@@ -261,11 +261,6 @@ async def created_by_import(
         yield chunk
 
 
-async def set_sort_name(db: AsyncDatabase, oid: ObjectId, sort_name: str) -> None:
-    """Store a contact's sort name after one half of its name changed."""
-    await db[NAME].update_one({"_id": oid}, {"$set": {"sortName": sort_name}})
-
-
 #: The consent-bearing fields of a contact: only the consent service writes them
 #: (:mod:`leadgraph.services.consent`).
 CONSENT_PROJECTION = {

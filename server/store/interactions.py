@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -76,13 +76,35 @@ async def record(
     The contact is written first: a transaction that deletes or erases it at the same time
     writes the same document, so one of the two conflicts and is retried after the other,
     and an interaction is never stored for a contact that is gone."""
+    doc, _ = await record_changing(db, fields, None, session=session)
+    return doc
+
+
+async def record_changing(
+    db: AsyncDatabase,
+    fields: dict[str, Any],
+    contact_set: dict[str, Any] | None,
+    session: Any = None,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """:func:`record`, setting ``contact_set`` on the contact in the same update (one command);
+    the interaction and the contact as it was before (both None, nothing written, when the
+    contact does not exist).  Without ``contact_set`` the contact is not read back (None)."""
     doc = new_document(fields)
-    found = await db["contacts"].update_one(
-        {"_id": doc["contactId"]}, insights_update(doc), session=session
-    )
-    if not found.matched_count:
-        return None
-    return await insert_new(db[NAME], doc, session=session)
+    update = insights_update(doc)
+    query = {"_id": doc["contactId"]}
+    contacts = db["contacts"]
+    if contact_set:
+        update["$set"] = {**contact_set, "updatedAt": now()}
+        before = await contacts.find_one_and_update(
+            query, update, return_document=ReturnDocument.BEFORE, session=session
+        )
+        if before is None:
+            return None, None
+    else:
+        before = None
+        if not (await contacts.update_one(query, update, session=session)).matched_count:
+            return None, None
+    return await insert_new(db[NAME], doc, session=session), before
 
 
 async def insert_records(

@@ -128,6 +128,18 @@ async def write_batch(
         await db[collection].bulk_write(retry, ordered=False)
 
 
+async def by_ids(
+    db: AsyncDatabase, collection: str, ids: list[ObjectId]
+) -> dict[ObjectId, dict[str, Any]]:
+    """The records ``ids`` that exist, by id (one ``$in`` find per chunk of ids)."""
+    out: dict[ObjectId, dict[str, Any]] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start : start + IN_CHUNK]
+        async for doc in db[collection].find({"_id": {"$in": chunk}}):
+            out[doc["_id"]] = doc
+    return out
+
+
 async def mark_keyed(
     db: AsyncDatabase, collection: str, ids: list[ObjectId], signatures: list[str]
 ) -> None:

@@ -1,0 +1,47 @@
+"""The events an import batch appends besides its rows' ``import.row``: ``contact.updated`` /
+``lead.updated`` for each existing record whose fields the batch changed (each field's old
+and new value, by the edit's own builder, :func:`leadgraph.services.matching.updated_events`)
+and ``account.created`` for each account it made.  They are stored with the batch's
+checkpoint (:func:`leadgraph.services.importing._checkpoint`), in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bson import ObjectId
+
+from ..events import AccountCreated, Event
+from ..store._base import applied
+from .matching import updated_events
+
+#: The collections whose updates an import reports, and their records' entity.
+UPDATED: dict[str, str] = {"contacts": "contact", "leads": "lead"}
+
+
+def updated(
+    collection: str,
+    before: dict[ObjectId, dict[str, Any]],
+    updates: Iterable[tuple[ObjectId, dict[str, Any]]],
+) -> list[Event]:
+    """The update events of a batch's ``updates`` (id, update with ``$set``) of records as
+    they were ``before`` it (a record not there before was created: no update event)."""
+    out: list[Event] = []
+    for rid, update in updates:
+        old = before.get(rid)
+        if old is not None:
+            out += updated_events(UPDATED[collection], old, applied(old, update["$set"]))
+    return out
+
+
+def accounts_created(items: Iterable[Any]) -> list[Event]:
+    """An ``account.created`` for each batch item (``importing.Item``) that made an account."""
+    return [
+        AccountCreated(
+            account_id=item.rid,
+            name=item.fields.get("name") or item.insert_only.get("name"),
+            source="import",
+        )
+        for item in items
+        if item.created and item.rid is not None
+    ]
