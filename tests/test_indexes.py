@@ -78,6 +78,8 @@ def filters(listing: Listing) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     hints = typing.get_type_hints(listing.filter)
     for name, kind in hints.items():
+        if name in listing.scope_fields:  # steers the role's scope; its query is marketingOnly's
+            continue
         accepted = []
         for value in _samples(kind, name):
             try:

@@ -281,6 +281,11 @@ class Listing:
     check: Callable[[Info, Any, Any], None] | None = None
     #: The index that serves a filter best, hinted after a cursor when the ordering has none.
     filter_index: Callable[[Any], str | None] | None = None
+    #: Conditions the caller's role adds to a top-level listing given its filter (None too):
+    #: e.g. a sales key's ``contacts`` leave marketing-only contacts out unless asked.
+    scope: Callable[[Info, Any], dict[str, Any]] | None = None
+    #: Filter fields that only steer ``scope`` (they compile to no condition of their own).
+    scope_fields: tuple[str, ...] = ()
 
     def sort(self, order_by: Any) -> Order:
         """The sort an ``orderBy`` value (None: the order input's defaults) asks for."""
@@ -380,6 +385,8 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
         first, last = check_page_args(info, first, last)
         window: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}
         if parent_key is None:  # one keyset-paginated query; the count on demand
+            if listing.scope is not None:
+                query = {**query, **listing.scope(info, filter)}
             db = info.context.db
             page = await batches.page(db, collection, query, order, **window)
             count: Callable[[], Awaitable[int]] = partial(batches.count, db, collection, query)

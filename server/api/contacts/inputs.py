@@ -39,6 +39,11 @@ class ContactFilter:
     account: relay.GlobalID | None = None
     role: ContactRole | None = None
     marketing_only: bool | None = None
+    include_marketing_only: bool | None = strawberry.field(
+        default=None,
+        description="For a sales key: list marketing-only contacts too (sales views leave them "
+        "out by default). Other roles see every contact; `marketingOnly` filters exactly.",
+    )
     allow_bulk_email: bool | None = None
     allow_email: bool | None = None
     allow_prefill: bool | None = None
@@ -52,6 +57,21 @@ class ContactFilter:
 ContactOrder = order_input(
     "Contact", CREATED_AT="createdAt", UPDATED_AT="updatedAt", NAME="sortName"
 )
+
+
+#: Roles whose ``contacts`` leave marketing-only contacts out unless asked (sales views).
+HIDE_MARKETING_ONLY = frozenset({"sales"})
+
+
+def contact_scope(info: Info, f: ContactFilter | None) -> dict[str, Any]:
+    """What the caller's role adds to ``contacts``: a sales key does not see marketing-only
+    contacts unless the filter names ``marketingOnly`` or says ``includeMarketingOnly``."""
+    principal = info.context.principal
+    if principal is None or principal.role not in HIDE_MARKETING_ONLY:
+        return {}
+    if f is not None and (f.include_marketing_only or f.marketing_only is not None):
+        return {}
+    return {"marketingOnly": False}
 
 
 def contact_query(f: ContactFilter) -> dict[str, Any]:

@@ -19,16 +19,27 @@ from .inputs import (
     UpdateContactInput,
     contact_fields,
     contact_query,
+    contact_scope,
 )
 from .types import Contact, ContactPayload, ContactResult
 
-CONTACTS = Listing(Contact, filter=ContactFilter, to_query=contact_query, order=ContactOrder)
+CONTACTS = Listing(
+    Contact,
+    filter=ContactFilter,
+    to_query=contact_query,
+    order=ContactOrder,
+    scope=contact_scope,
+    scope_fields=("include_marketing_only",),
+)
 
 
 @strawberry.type
 class ContactQuery:
     contacts = connection_field(
-        CONTACTS, description="Contacts, filtered and ordered, as a Relay connection."
+        CONTACTS,
+        description="Contacts, filtered and ordered, as a Relay connection. A sales key's "
+        "list leaves marketing-only contacts out unless `filter: {includeMarketingOnly: true}` "
+        "(or `marketingOnly`) asks for them.",
     )
 
     @strawberry.field(description="One contact by global id.")
