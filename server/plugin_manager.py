@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 import pluggy
@@ -41,17 +43,63 @@ class PluginError(Exception):
         self.hook = hook
 
 
+#: The managers that read the ``leadgraph`` entry points (and re-read them on a rules reload),
+#: with the distribution (name, version) of each entry-point plugin as it was loaded.
+_LOADED: weakref.WeakKeyDictionary[pluggy.PluginManager, dict[str, tuple[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _distributions(pm: pluggy.PluginManager) -> dict[str, tuple[str, str]]:
+    """Each entry-point plugin's name -> its distribution's (name, version), read now."""
+    return {
+        plugin_name(pm, plugin): (str(dist.metadata["name"]), str(dist.version))
+        for plugin, dist in pm.list_plugin_distinfo()
+    }
+
+
 def get_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
     """A new manager with the hookspecs, entry-point plugins and the built-ins registered."""
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     if entry_points:
         pm.load_setuptools_entrypoints(PROJECT)
+        _LOADED[pm] = _distributions(pm)
     for name in DEFAULT_PLUGINS:
         if pm.get_plugin(name) is None:
             pm.register(importlib.import_module(name), name=name)
     check_hooks(pm)
     return pm
+
+
+def refresh_entry_points(pm: pluggy.PluginManager) -> list[str]:
+    """Load the ``leadgraph`` entry-point plugins installed since ``pm`` read them (a partner's
+    ``pip install`` while the server runs), so the next rules load sees their kinds; returns
+    their names.  A plugin that is loaded but whose installed version changed cannot be swapped
+    in a running process: :class:`PluginError` says to restart the server.  A manager made
+    without entry points (tests, ``entry_points=False``) is left as it is."""
+    loaded = _LOADED.get(pm)
+    if loaded is None:
+        return []
+    importlib.invalidate_caches()  # a new package directory on sys.path is importable
+    for plugin, (dist, version) in loaded.items():
+        try:
+            installed = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue  # uninstalled: the loaded code keeps running until a restart
+        if installed != version:
+            raise PluginError(
+                plugin,
+                f"{dist} {installed} is installed but {version} is running: "
+                f"restart the server to load plugin {plugin!r}",
+            )
+    before = {name for name, _ in pm.list_name_plugin()}
+    pm.load_setuptools_entrypoints(PROJECT)
+    new = sorted({name for name, _ in pm.list_name_plugin()} - before)
+    if new:
+        loaded.update({k: v for k, v in _distributions(pm).items() if k in new})
+        check_hooks(pm)
+    return new
 
 
 def check_hooks(pm: pluggy.PluginManager) -> None:

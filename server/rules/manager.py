@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import pluggy
 
-from ..plugin_manager import PluginError, get_plugin_manager
+from ..plugin_manager import PluginError, get_plugin_manager, refresh_entry_points
 from .lifecycle import stage_errors, stage_moves
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid
@@ -82,6 +82,8 @@ class RulesManager:
     def _load(self) -> RuleSet | None:
         """The directory's rules, or None with :attr:`errors` saying why. Never raises."""
         try:
+            for name in refresh_entry_points(self.pm):
+                log.info("plugin %s installed since the last load: loaded", name)
             return load_rules(self.directory, self.pm, self.limits)
         except RulesInvalid as exc:
             self.errors = exc.errors
