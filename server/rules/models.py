@@ -26,6 +26,14 @@ from pydantic import (
 )
 
 Name = Annotated[str, StringConstraints(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: A subscription list's name as lists are named (``Product updates``): spaces allowed, trimmed,
+#: at most 100 characters, no control characters (``services.subscriptions.clean_name``).
+ListName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$"
+    ),
+]
 Duration = Annotated[
     str,
     StringConstraints(pattern=r"^\d+[mhdw]$"),
@@ -482,7 +490,7 @@ class Segment(Rule):
         description="What the segment is for, e.g. commercial_email: excludes the contacts "
         "that may not be reached for it.",
     )
-    subscription_list: Name | None = Field(
+    subscription_list: ListName | None = Field(
         default=None,
         description="The subscription list a mailing to the segment belongs to: contacts who "
         "unsubscribed from it (contact.unsubscribed) are excluded.",
