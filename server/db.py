@@ -23,6 +23,7 @@ from . import signing
 from .config import Settings, server_secret
 from .embedded import EmbeddedDatabaseError, EmbeddedMongo
 from .store import INDEXES, RETIRED_INDEXES, events, webhook_deliveries
+from .types import Session
 
 T = TypeVar("T")
 
@@ -228,7 +229,7 @@ async def ping(db: AsyncDatabase, timeout: float | None = None) -> bool:
     return True
 
 
-async def in_transaction(db: AsyncDatabase, work: Callable[[Any], Awaitable[T]]) -> T:
+async def in_transaction(db: AsyncDatabase, work: Callable[[Session], Awaitable[T]]) -> T:
     """Run ``work(session)`` in a multi-document transaction, retried on transient errors.
 
     Needs a replica set or sharded cluster (the embedded server presents itself as one).

@@ -521,3 +521,30 @@ def test_the_size_scan_names_methods_and_nested_functions() -> None:
         "    return g\n"
     )
     assert dict(_functions(ast.parse(source))) == {"A.m": 2, "f": 5, "f.g": 3}
+
+
+def _loosely_typed(tree: ast.AST) -> Iterator[tuple[str, int]]:
+    """Parameters and attributes named ``pm`` or ``session`` annotated ``Any``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg):
+            name, annotation = node.arg, node.annotation
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            name, annotation = node.target.id, node.annotation
+        else:
+            continue
+        if name in ("pm", "session") and any(
+            isinstance(n, ast.Name) and n.id == "Any" for n in ast.walk(annotation or ast.Pass())
+        ):
+            yield name, node.lineno
+
+
+def test_plugin_managers_and_sessions_are_typed() -> None:
+    """``pm`` is a ``leadgraph.types.PluginManager``, ``session`` a ``Session`` (never Any)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} {name}: Any"
+        for path in MODULES.values()
+        for name, line in _loosely_typed(ast.parse(path.read_text()))
+    ]
+    assert found == [], "\n".join(found)
+    sample = "def f(pm: Any, session: Session | None = None) -> None: ...\nsession: Any = None\n"
+    assert sorted(n for n, _ in _loosely_typed(ast.parse(sample))) == ["pm", "session"]

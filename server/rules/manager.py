@@ -14,11 +14,10 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
-
-import pluggy
+from typing import Protocol
 
 from ..plugin_manager import PluginError, get_plugin_manager, refresh_entry_points
+from ..types import PluginManager
 from .lifecycle import stage_errors, stage_moves
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid
@@ -35,7 +34,9 @@ class LeadStages(Protocol):
         """The number of leads in each stage."""
         ...
 
-    async def move(self, moves: Mapping[str, str], ruleset: RuleSet, pm: Any) -> Mapping[str, int]:
+    async def move(
+        self, moves: Mapping[str, str], ruleset: RuleSet, pm: PluginManager | None
+    ) -> Mapping[str, int]:
         """Move the leads of each ``old`` stage to ``new`` (through the funnel, announced to
         the plugins of ``pm``); how many moved per old stage."""
         ...
@@ -56,7 +57,7 @@ class RulesManager:
     def __init__(
         self,
         directory: Path | str,
-        pm: pluggy.PluginManager | None = None,
+        pm: PluginManager | None = None,
         *,
         limits: RuleLimits = DEFAULT_LIMITS,
         stages: LeadStages | None = None,

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from .. import normalize
 from ..plugin_manager import PluginError, Provided, get_plugin_manager, guarded
+from ..types import PluginManager
 from .models import Matching as MatchingRules
 from .models import Strategy
 from .ruleset import DEFAULT_MATCHING, Registry, RuleSet
@@ -55,7 +56,7 @@ class Matcher:
     """The pure half of matching (no database): which strategy applies, what a record's key
     is, whether two records match.  Rule-file tests use it alone."""
 
-    def __init__(self, ruleset: RuleSet | None, pm: Any = None) -> None:
+    def __init__(self, ruleset: RuleSet | None, pm: PluginManager | None = None) -> None:
         self.ruleset = ruleset
         self.pm = pm
 

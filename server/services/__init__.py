@@ -16,6 +16,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..rules.ruleset import RuleSet
+from ..types import PluginManager
 from .capture import Capture
 from .consent import Consent
 from .funnel import Funnel
@@ -38,7 +39,7 @@ class Services:
 
     db: AsyncDatabase
     ruleset: RuleSet | None
-    pm: Any
+    pm: PluginManager | None
 
     @cached_property
     def funnel(self) -> Funnel:
@@ -118,7 +119,7 @@ class ServiceCache:
     def __init__(self) -> None:
         self._current: Services | None = None
 
-    def get(self, db: AsyncDatabase, rules: Any, pm: Any) -> Services:
+    def get(self, db: AsyncDatabase, rules: Any, pm: PluginManager | None) -> Services:
         ruleset = getattr(rules, "current", None)
         cur = self._current
         if cur is None or cur.db is not db or cur.ruleset is not ruleset or cur.pm is not pm:

@@ -31,6 +31,7 @@ from ..errors import Conflict, InvalidInput
 from ..events import Event
 from ..store import contacts, interactions, leads, pending_captures, privacy_audit, submissions
 from ..store._base import applied, now
+from ..types import PluginManager, Session
 from . import dispatch
 from .capture_outcome import Outcome, capture_events, replay_or_refuse, with_insight
 from .consent import Actor, Consent, ConsentChange, require_lists
@@ -45,7 +46,7 @@ async def capture(
     db: AsyncDatabase,
     *,
     rules: Any,
-    pm: Any,
+    pm: PluginManager | None,
     form_id: str,
     fields: Any,
     interaction_type: str = "form_submitted",
@@ -207,7 +208,7 @@ class _Attempt:
     transaction (:meth:`run`), again if the contact was erased meanwhile."""
 
     db: AsyncDatabase
-    pm: Any
+    pm: PluginManager | None
     matching: Matching
     consent: Consent
     make_lead: Callable[[dict[str, Any]], dict[str, Any]]
@@ -374,7 +375,7 @@ class _Attempt:
         current: dict[str, Any] = {}
         recorded: list[Event] = []
 
-        async def work(session: Any) -> dict[str, Any]:
+        async def work(session: Session | None) -> dict[str, Any]:
             doc, before = await write(db, ifields, session, self.contact_set)
             if doc is None or await privacy_audit.erased(db, contact["_id"], session=session):
                 raise Erased(contact, lead)
@@ -402,7 +403,7 @@ class _Attempt:
         return await in_transaction(db, work), current, recorded
 
     async def keep(
-        self, interaction: dict[str, Any], cmatch: Match, lmatch: Match, session: Any
+        self, interaction: dict[str, Any], cmatch: Match, lmatch: Match, session: Session | None
     ) -> None:
         """Keep the outcome under the caller's idempotency key (in the capture's transaction:
         a concurrent first request with the key fails there, and answers this outcome)."""
@@ -437,7 +438,12 @@ class Captured:
 
 class Capture:
     def __init__(
-        self, funnel: Funnel, rules: Any, pm: Any, matching: Matching, consent: Consent
+        self,
+        funnel: Funnel,
+        rules: Any,
+        pm: PluginManager | None,
+        matching: Matching,
+        consent: Consent,
     ) -> None:
         self.funnel = funnel
         self.rules = rules

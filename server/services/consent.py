@@ -32,6 +32,7 @@ from ..errors import InvalidInput
 from ..events import Change, ConsentChanged, Event
 from ..store import contacts, interactions, subscription_lists
 from ..store._base import now
+from ..types import PluginManager, Session
 from . import dispatch
 
 TYPE = "consent_changed"
@@ -129,7 +130,12 @@ class Applied:
 
 
 async def require_lists(
-    db: AsyncDatabase, names: list[str], path: str, *, active: bool = True, session: Any = None
+    db: AsyncDatabase,
+    names: list[str],
+    path: str,
+    *,
+    active: bool = True,
+    session: Session | None = None,
 ) -> None:
     """Every name must be a subscription list (an active one with ``active``).
 
@@ -229,7 +235,7 @@ def plan(
 class Consent:
     """Consent changes over one database (see the module docstring)."""
 
-    def __init__(self, db: AsyncDatabase, pm: Any = None) -> None:
+    def __init__(self, db: AsyncDatabase, pm: PluginManager | None = None) -> None:
         self.db = db
         self.pm = pm
 
@@ -238,7 +244,7 @@ class Consent:
         contact_id: ObjectId,
         change: ConsentChange,
         actor: Actor,
-        session: Any = None,
+        session: Session | None = None,
     ) -> Applied | None:
         """Apply ``change`` to one contact as ``actor``; None when there is no such contact.
         In the caller's transaction (``session``: the caller stores ``Applied.event`` with its
@@ -251,7 +257,7 @@ class Consent:
         items: list[tuple[ObjectId, ConsentChange]],
         actor: Actor,
         *,
-        session: Any = None,
+        session: Session | None = None,
         sources: dict[ObjectId, str] | None = None,
     ) -> dict[ObjectId, Applied]:
         """Apply each ``(contact id, change)`` as ``actor`` (``sources``: a per-contact
@@ -277,7 +283,7 @@ class Consent:
         self,
         items: list[tuple[ObjectId, ConsentChange]],
         actor: Actor,
-        session: Any,
+        session: Session | None,
         sources: dict[ObjectId, str],
     ) -> dict[ObjectId, Applied]:
         states = await contacts.consent_states(self.db, [cid for cid, _ in items], session)

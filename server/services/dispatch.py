@@ -35,6 +35,7 @@ from ..db import in_transaction
 from ..events import Event, from_doc, hook_name
 from ..store import events as store
 from ..store._base import now
+from ..types import PluginManager, Session
 from . import webhooks
 
 log = logging.getLogger("leadgraph.events")
@@ -84,11 +85,11 @@ def _guard(impl: Any, hook: str) -> None:
     impl.function = guarded
 
 
-def _caller(pm: Any, name: str) -> Any:
+def _caller(pm: PluginManager | None, name: str) -> Any:
     return getattr(pm.hook, name, None) if pm is not None else None
 
 
-def wants(pm: Any, event: Event) -> bool:
+def wants(pm: PluginManager | None, event: Event) -> bool:
     """Whether some plugin handles ``event`` (else it is stored already dispatched)."""
     return any(
         caller is not None and caller.get_hookimpls()
@@ -116,7 +117,7 @@ async def _call(caller: Any, event: Event) -> list[PluginFailure]:
     return failures
 
 
-async def hand_to_plugins(pm: Any, event: Event) -> list[PluginFailure]:
+async def hand_to_plugins(pm: PluginManager | None, event: Event) -> list[PluginFailure]:
     """Call ``event``'s hook, then :data:`EVERY_EVENT`; the handlers that raised."""
     failures: list[PluginFailure] = []
     for name in (hook_name(event.type), EVERY_EVENT):
@@ -126,7 +127,9 @@ async def hand_to_plugins(pm: Any, event: Event) -> list[PluginFailure]:
     return failures
 
 
-async def append(db: AsyncDatabase, pm: Any, events: Sequence[Event], session: Any) -> None:
+async def append(
+    db: AsyncDatabase, pm: PluginManager | None, events: Sequence[Event], session: Session | None
+) -> None:
     """Store ``events`` in the caller's transaction (one ``insert_many``); those a plugin
     handles or a webhook takes are stored pending."""
     hooks = await webhooks.listening(db) if events else []
@@ -137,7 +140,9 @@ async def append(db: AsyncDatabase, pm: Any, events: Sequence[Event], session: A
     await store.append(db, events, session, pending=must_hear)
 
 
-async def record(db: AsyncDatabase, pm: Any, events: Sequence[Event]) -> list[PluginFailure]:
+async def record(
+    db: AsyncDatabase, pm: PluginManager | None, events: Sequence[Event]
+) -> list[PluginFailure]:
     """Store ``events`` in a transaction of their own, then deliver them: for a change that
     is one write (atomic without a transaction)."""
     if not events:
@@ -146,7 +151,9 @@ async def record(db: AsyncDatabase, pm: Any, events: Sequence[Event]) -> list[Pl
     return await deliver(db, pm, events)
 
 
-async def deliver(db: AsyncDatabase, pm: Any, events: Iterable[Event]) -> list[PluginFailure]:
+async def deliver(
+    db: AsyncDatabase, pm: PluginManager | None, events: Iterable[Event]
+) -> list[PluginFailure]:
     """After the commit: queue ``events``' webhook deliveries, hand them to plugins, record
     who failed on each, clear their ``pending``.  The failures, each named once."""
     events = list(events)
@@ -177,7 +184,9 @@ def _as_doc(failure: PluginFailure) -> dict[str, str]:
     return {"plugin": failure.plugin, "hook": failure.hook, "error": failure.message}
 
 
-async def sweep(db: AsyncDatabase, pm: Any, older_than: float, limit: int = 500) -> int:
+async def sweep(
+    db: AsyncDatabase, pm: PluginManager | None, older_than: float, limit: int = 500
+) -> int:
     """Deliver the events still pending ``older_than`` seconds after they were written (the
     process that wrote them died before delivering them); how many.  Run by one process at a
     time (:func:`leadgraph.web.runtime.sweep_events` holds the lease)."""

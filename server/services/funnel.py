@@ -43,6 +43,7 @@ from ..rules.evaluate import Evaluation, applied, decision_fields, evaluate
 from ..rules.ruleset import RuleSet
 from ..store import contacts, leads
 from ..store._base import now as db_now
+from ..types import PluginManager, Session
 from . import dispatch, rollup
 from .facts import EventCounts, gather
 from .history import Cause, History, Write, inferred
@@ -61,7 +62,9 @@ RETRIES = 5
 class Funnel:
     """The funnel of one rule set over one database, announcing to one plugin manager."""
 
-    def __init__(self, db: AsyncDatabase, ruleset: RuleSet | None, pm: Any) -> None:
+    def __init__(
+        self, db: AsyncDatabase, ruleset: RuleSet | None, pm: PluginManager | None
+    ) -> None:
         self.db = db
         self.ruleset = ruleset
         self.pm = pm
@@ -334,7 +337,7 @@ class Funnel:
             fields["disqualifiedReason"] = reason
         update = {"$set": fields, "$push": {"stageHistory": entry}, "$inc": {"rev": 1}}
 
-        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
             closed = await leads.close(self.db, doc, update, session=session)
             if closed is None:  # aborts the transaction: nothing that goes with it is written
                 raise Refused("the lead was closed or changed meanwhile; read it again")
@@ -367,7 +370,7 @@ class Funnel:
         self.may_qualify(doc, role)
         contact_id = doc.get("parentContactId")
 
-        async def clear_marketing_only(session: Any) -> list[Event]:
+        async def clear_marketing_only(session: Session | None) -> list[Event]:
             if contact_id is not None:
                 await contacts.set_marketing_only(self.db, contact_id, False, session)
             return list(await also(session) or []) if also is not None else []

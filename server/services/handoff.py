@@ -41,6 +41,7 @@ from ..rules.evaluate import applied
 from ..rules.models import Lifecycle, Stage, StageField
 from ..rules.ruleset import RuleSet
 from ..store._base import now as db_now
+from ..types import PluginManager
 from .funnel import Funnel, Refused
 from .history import Cause, Write
 
@@ -168,7 +169,7 @@ def accept_new(ruleset: RuleSet | None, doc: dict[str, Any], by: str | None) -> 
 class Handoff:
     """Owners, acceptance, stage fields and overrides over one database and rule set."""
 
-    def __init__(self, db: AsyncDatabase, funnel: Funnel, pm: Any) -> None:
+    def __init__(self, db: AsyncDatabase, funnel: Funnel, pm: PluginManager | None) -> None:
         self.db = db
         self.funnel = funnel
         self.pm = pm

@@ -43,6 +43,7 @@ from ..rules.ruleset import RuleSet
 from ..store import events, leads
 from ..store import history as store
 from ..store.pagination import Page
+from ..types import PluginManager
 from . import dispatch
 from .facts import gather_facts  # the one gathering road
 from .lead_events import lead_events
@@ -272,7 +273,9 @@ class Write:
 class History:
     """The score history of one database, written with one rule set."""
 
-    def __init__(self, db: AsyncDatabase, ruleset: RuleSet | None, pm: Any = None) -> None:
+    def __init__(
+        self, db: AsyncDatabase, ruleset: RuleSet | None, pm: PluginManager | None = None
+    ) -> None:
         self.db = db
         self.ruleset = ruleset
         self.pm = pm

@@ -47,6 +47,7 @@ from ..rules.matcher import row_key, signature_of_key
 from ..rules.models import Strategy
 from ..store import accounts, contacts, imports, leads, match_keys, records, subscription_lists
 from ..store._base import now
+from ..types import PluginManager, Session
 from . import dispatch, import_events
 from .consent import Actor, Consent, ConsentChange
 from .form_fields import contact_changes
@@ -957,7 +958,7 @@ async def _import(
 
 async def _checkpoint(
     db: AsyncDatabase,
-    pm: Any,
+    pm: PluginManager | None,
     summary: Summary,
     upto: int,
     rejects: list[dict[str, Any]],
@@ -966,7 +967,7 @@ async def _checkpoint(
     """The rows up to ``upto`` are written: the checkpoint and the batch's ``import.row``
     events in one transaction, then the events to plugins."""
 
-    async def work(session: Any) -> None:
+    async def work(session: Session | None) -> None:
         counts = summary.counts()
         await imports.checkpoint(db, summary.import_id, upto, counts, rejects, session)
         await dispatch.append(db, pm, rows, session)

@@ -21,6 +21,7 @@ from ..db import in_transaction
 from ..errors import Conflict, NotFound
 from ..events import Event, InteractionRecorded
 from ..store import contacts, interactions, submissions
+from ..types import PluginManager, Session
 from . import dispatch, history
 from .funnel import Funnel, Report
 
@@ -41,7 +42,7 @@ def interaction_event(doc: dict[str, Any]) -> InteractionRecorded:
 async def write(
     db: AsyncDatabase,
     fields: dict[str, Any],
-    session: Any,
+    session: Session | None,
     contact_set: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Store an interaction and fold it into its contact's insights, in the caller's
@@ -53,7 +54,7 @@ async def write(
 
 async def announce_and_score(
     funnel: Funnel,
-    pm: Any,
+    pm: PluginManager | None,
     contact: dict[str, Any] | None,
     interaction: dict[str, Any],
     events: list[Event],
@@ -85,7 +86,7 @@ class Recorded:
 class Interactions:
     """Interactions recorded through the API (``recordInteraction``)."""
 
-    def __init__(self, funnel: Funnel, pm: Any) -> None:
+    def __init__(self, funnel: Funnel, pm: PluginManager | None) -> None:
         self.funnel, self.pm = funnel, pm
 
     async def record(
@@ -104,7 +105,7 @@ class Interactions:
             return await self._replay(done, digest, key)
         found: list[Event] = []
 
-        async def work(session: Any) -> dict[str, Any] | None:
+        async def work(session: Session | None) -> dict[str, Any] | None:
             doc, _ = await write(db, {**fields, "idempotencyKey": key}, session)
             if doc is None:
                 return None

@@ -42,6 +42,7 @@ from ..rules.matcher import COLLECTIONS, Entity, Matcher, signature
 from ..rules.models import Strategy
 from ..rules.ruleset import RuleSet
 from ..store import contacts, leads, match_keys, records
+from ..types import PluginManager, Session
 from . import dispatch
 
 #: Work an edit runs in its transaction after the update: the record to return, and events.
@@ -93,7 +94,9 @@ class Matching(Matcher):
     reported as :class:`~leadgraph.errors.PluginFailed` (GraphQL ``PluginError`` naming it).
     """
 
-    def __init__(self, db: AsyncDatabase, ruleset: RuleSet | None, pm: Any) -> None:
+    def __init__(
+        self, db: AsyncDatabase, ruleset: RuleSet | None, pm: PluginManager | None
+    ) -> None:
         super().__init__(ruleset, pm)
         self.db = db
 
@@ -284,7 +287,7 @@ class Matching(Matcher):
         store = contacts if entity == "contact" else leads
 
         async def work(
-            session: Any,
+            session: Session | None,
         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[Event]]:
             before = await store.get(self.db, oid, session=session)
             if before is None:
@@ -308,7 +311,7 @@ class Matching(Matcher):
         entity: Entity,
         before: dict[str, Any],
         after: dict[str, Any],
-        session: Any = None,
+        session: Session | None = None,
     ) -> None:
         """Make a record's keys follow its values after a person edited it (``before`` ->
         ``after``): claim the keys of the new values, release those of the old ones unless a
@@ -342,7 +345,9 @@ class Matching(Matcher):
         if dropped:
             await match_keys.release_values(self.db, rid, dropped, session=session)
 
-    async def claim_own(self, entity: Entity, record: dict[str, Any], session: Any = None) -> None:
+    async def claim_own(
+        self, entity: Entity, record: dict[str, Any], session: Session | None = None
+    ) -> None:
         """Claim, for ``record``, its keys under every strategy of ``entity`` that nobody holds
         (a record entered by hand or imported under other rules has none yet).  A merge calls it
         for each duplicate before moving the duplicate's keys onto the survivor as aliases, so

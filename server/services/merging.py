@@ -28,6 +28,7 @@ from ..events import ContactMerged, ContactMergeUndone
 from ..rules.models import MERGED_FIELDS, Survivorship
 from ..store import contacts, interactions, leads, match_keys, merges
 from ..store._base import now
+from ..types import PluginManager, Session
 from . import dispatch
 from .funnel import Funnel
 from .history import Cause
@@ -137,7 +138,9 @@ class Unmerged:
 class Merging:
     """Contact merges over one database, with the live survivorship rules."""
 
-    def __init__(self, db: AsyncDatabase, funnel: Funnel, matching: Matching, pm: Any) -> None:
+    def __init__(
+        self, db: AsyncDatabase, funnel: Funnel, matching: Matching, pm: PluginManager | None
+    ) -> None:
         self.db = db
         self.funnel = funnel
         self.matching = matching
@@ -166,7 +169,9 @@ class Merging:
         merge_id = ObjectId()
         db = self.db
 
-        async def work(session: Any) -> tuple[dict[str, Any], dict[str, Any], ContactMerged]:
+        async def work(
+            session: Session | None,
+        ) -> tuple[dict[str, Any], dict[str, Any], ContactMerged]:
             survivor = await contacts.get(db, survivor_id, session=session)
             if survivor is None:
                 raise NotFound("Contact", str(survivor_id))
@@ -228,7 +233,7 @@ class Merging:
         db = self.db
 
         async def work(
-            session: Any,
+            session: Session | None,
         ) -> tuple[dict[str, Any], list[dict[str, Any]], ContactMergeUndone]:
             record = await merges.get(db, merge_id, session=session)
             if record is None:

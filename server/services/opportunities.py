@@ -23,6 +23,7 @@ from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..events import Event, LeadQualified, OpportunityClosed
 from ..store import contacts, opportunities
+from ..types import PluginManager, Session
 from . import dispatch
 from .funnel import Funnel, Refused
 
@@ -37,7 +38,7 @@ class Qualified:
 
 
 class Opportunities:
-    def __init__(self, db: AsyncDatabase, funnel: Funnel, pm: Any) -> None:
+    def __init__(self, db: AsyncDatabase, funnel: Funnel, pm: PluginManager | None) -> None:
         self.db = db
         self.funnel = funnel
         self.pm = pm
@@ -74,7 +75,7 @@ class Opportunities:
             by=by,
         )
 
-        async def insert(session: Any) -> list[Event]:
+        async def insert(session: Session | None) -> list[Event]:
             await opportunities.insert(self.db, doc, session=session)
             qualified = LeadQualified(
                 lead_id=lead["_id"], contact_id=contact_id, opportunity_id=doc["_id"], reason=reason
@@ -104,7 +105,7 @@ class Opportunities:
         if value is not None:
             fields["value"] = value
 
-        async def work(session: Any) -> tuple[dict[str, Any] | None, list[Event]]:
+        async def work(session: Session | None) -> tuple[dict[str, Any] | None, list[Event]]:
             after = await opportunities.close(self.db, oid, outcome, fields, session=session)
             if after is None:
                 return None, []

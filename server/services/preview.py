@@ -34,6 +34,7 @@ from ..rules.ruleset import RuleSet, load_rules
 from ..store import leads
 from ..store._base import now as db_now
 from ..store.segment_query import member_ids
+from ..types import PluginManager
 from .facts import count_all, gather
 
 #: A candidate rule file's name: a plain file name ending in .yaml or .yml.
@@ -315,7 +316,7 @@ def candidate_rules(
 class Preview:
     """Previews of rule sets over one database, against its live rules."""
 
-    def __init__(self, db: AsyncDatabase, live: RuleSet | None, pm: Any) -> None:
+    def __init__(self, db: AsyncDatabase, live: RuleSet | None, pm: PluginManager | None) -> None:
         self.db = db
         self.live = live
         self.pm = pm

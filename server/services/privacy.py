@@ -47,6 +47,7 @@ from ..store import (
     suppressions,
 )
 from ..store._base import now
+from ..types import Session
 from . import dispatch
 from .consent import TYPE as CONSENT_TYPE
 from .consent import Actor, Consent, ConsentChange, require_lists
@@ -78,7 +79,7 @@ async def suppressed(db: AsyncDatabase, emails: list[str]) -> set[str]:
 
 
 async def lift_suppression(
-    db: AsyncDatabase, email_normalized: str, source: str, session: Any = None
+    db: AsyncDatabase, email_normalized: str, source: str, session: Session | None = None
 ) -> bool:
     """The person came back of their own accord (an explicit submission): their email is no
     longer suppressed; recorded in the audit log (without the address).  Capture calls it in
@@ -106,7 +107,7 @@ async def erase_leftovers(
     deleted with its match keys; the lead, if it is the erased contact's or was anonymised,
     loses the person's copies again, its parent and its keys."""
 
-    async def work(session: Any) -> None:
+    async def work(session: Session | None) -> None:
         back = await contacts.get(db, contact_id, session=session)
         erased = await privacy_audit.erased(db, contact_id, session=session)
         if back is not None and erased:
@@ -259,7 +260,7 @@ class Privacy:
         return [d for m in found if m["survivorId"] == contact_id for d in m["duplicateIds"]]
 
     async def _leads(
-        self, contact_id: ObjectId, emails: list[str], session: Any = None
+        self, contact_id: ObjectId, emails: list[str], session: Session | None = None
     ) -> list[dict[str, Any]]:
         """The person's leads: those of the contact and any other holding their email."""
         mine = await leads.of_contact(self.db, contact_id, session=session)
@@ -277,7 +278,7 @@ class Privacy:
             return None
         emails, duplicates = await self._emails(first), await self._duplicates(contact_id)
 
-        async def work(session: Any) -> dict[str, int] | None:
+        async def work(session: Session | None) -> dict[str, int] | None:
             contact = await contacts.get(self.db, contact_id, session=session)
             if contact is None:
                 return None

@@ -45,6 +45,7 @@ from ..store import (
     match_keys,
     opportunities,
 )
+from ..types import PluginManager, Session
 from . import dispatch
 from .consent import Actor, Consent, ConsentChange, require_lists
 from .funnel import Funnel, Report
@@ -80,7 +81,12 @@ class Records:
     """Manual entry of contacts, accounts and leads over one database."""
 
     def __init__(
-        self, db: AsyncDatabase, funnel: Funnel, pm: Any, consent: Consent, matching: Matching
+        self,
+        db: AsyncDatabase,
+        funnel: Funnel,
+        pm: PluginManager | None,
+        consent: Consent,
+        matching: Matching,
     ) -> None:
         self.db = db
         self.funnel = funnel
@@ -99,7 +105,7 @@ class Records:
         change.path = "input.subscriptions"
         await require_lists(self.db, change.subscribe, change.path)
 
-        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
             doc = await contacts.insert(self.db, fields, session=session)
             applied = await self.consent.apply(doc["_id"], change, actor, session=session)
             found: list[Event] = [
@@ -122,7 +128,7 @@ class Records:
     async def create_account(self, fields: dict[str, Any]) -> Saved:
         """Store an account from validated fields (with its ``account.created`` event)."""
 
-        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
             doc = await accounts.insert(self.db, fields, session=session)
             found: list[Event] = [AccountCreated(account_id=doc["_id"], name=doc.get("name"))]
             await dispatch.append(self.db, self.pm, found, session)
@@ -139,7 +145,7 @@ class Records:
         doc = self.funnel.new_lead(fields)
         accept_new(self.funnel.ruleset, doc, by)
 
-        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
             stored = await leads.insert(self.db, doc, session=session)
             found: list[Event] = [lead_created(stored, "api")]
             await dispatch.append(self.db, self.pm, found, session)
@@ -174,7 +180,9 @@ class Records:
             path="input.subscriptions",
         )
 
-        async def then(session: Any, after: dict[str, Any]) -> tuple[dict[str, Any], list[Event]]:
+        async def then(
+            session: Session | None, after: dict[str, Any]
+        ) -> tuple[dict[str, Any], list[Event]]:
             applied = await self.consent.apply(oid, change, actor, session=session)
             if applied is None:
                 return after, []
@@ -195,7 +203,9 @@ class Records:
         transaction, then rescore the leads whose facts the edit changed
         (:meth:`follow_account`).  None: no such account."""
 
-        async def work(session: Any) -> tuple[dict[str, Any] | None, dict[str, Any], list[Event]]:
+        async def work(
+            session: Session | None,
+        ) -> tuple[dict[str, Any] | None, dict[str, Any], list[Event]]:
             before = await accounts.get(self.db, oid, session=session)
             after = await accounts.update(self.db, oid, fields, session=session)
             if before is None or after is None:
@@ -297,7 +307,7 @@ class Records:
         """Set a lead's ``parentContactId`` and/or ``parentAccountId`` (None unlinks), then
         rescore it from its new facts (the ``updated`` transitions follow).  None: no lead."""
 
-        async def work(session: Any) -> tuple[Any, Any, list[Event]]:
+        async def work(session: Session | None) -> tuple[Any, Any, list[Event]]:
             before = await leads.get(self.db, oid, session=session)
             doc = await leads.update(self.db, oid, parents, session=session)
             if before is None or doc is None:
@@ -326,7 +336,7 @@ class Records:
         """Delete a contact with its interactions; its leads lose their parent contact and
         their copies of the person (their match keys are released)."""
 
-        async def cascade(session: Any) -> None:
+        async def cascade(session: Session | None) -> None:
             await interactions.delete_of_contact(self.db, oid, session=session)
             held = [d["_id"] for d in await leads.of_contact(self.db, oid, session=session)]
             await leads.anonymise(self.db, held, session=session)
@@ -339,7 +349,7 @@ class Records:
     async def delete_account(self, oid: ObjectId) -> bool:
         """Delete an account; its contacts and leads no longer belong to it."""
 
-        async def cascade(session: Any) -> None:
+        async def cascade(session: Session | None) -> None:
             await contacts.unlink_account(self.db, oid, session=session)
             await leads.unlink_parent(self.db, "parentAccountId", oid, session=session)
             await opportunities.unlink_parent(self.db, "accountId", oid, session=session)
@@ -366,13 +376,13 @@ class Records:
         self,
         delete: Callable[..., Awaitable[bool]],
         oid: ObjectId,
-        cascade: Callable[[Any], Awaitable[None]] | None,
+        cascade: Callable[[Session | None], Awaitable[None]] | None,
         deleted: Event,
     ) -> bool:
         """One transaction: the record, what depends on it, its match keys and its
         ``deleted`` event.  False (nothing written) when the record does not exist."""
 
-        async def work(session: Any) -> bool:
+        async def work(session: Session | None) -> bool:
             if not await delete(self.db, oid, session=session):
                 return False
             if cascade is not None:

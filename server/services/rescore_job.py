@@ -32,6 +32,7 @@ from ..db import in_transaction
 from ..events import RulesVersionLive
 from ..store import leads, leases
 from ..store import rescore_runs as runs
+from ..types import PluginManager, Session
 from . import dispatch
 from .funnel import Funnel, Report
 from .history import Cause
@@ -45,7 +46,12 @@ MAX_ATTEMPTS = 3
 
 
 async def went_live(
-    db: AsyncDatabase, pm: Any, version: str, last: dict[str, Any] | None, *, rescore: bool
+    db: AsyncDatabase,
+    pm: PluginManager | None,
+    version: str,
+    last: dict[str, Any] | None,
+    *,
+    rescore: bool,
 ) -> None:
     """Record that ``version`` went live after the ``rules.version_live`` event ``last`` and,
     when ``rescore``, the run that rescores the leads with it, superseding an older version's
@@ -54,7 +60,7 @@ async def went_live(
     live = RulesVersionLive(rules_version=version, previous_version=previous)
     key = runs.run_id(version, last["_id"] if last else None)
 
-    async def work(session: Any) -> None:
+    async def work(session: Session | None) -> None:
         keep = None
         if rescore:
             up_to = await runs.last_lead(db, session)

@@ -30,6 +30,7 @@ from ..rules.segments import Explanation, Facts, exclusion_rules, explain
 from ..store import segment_evaluations, segment_members, segment_plans, subscription_lists
 from ..store import segments as store
 from ..store.segment_query import SegmentQuery, contacts_where
+from ..types import PluginManager, Session
 from . import dispatch
 from .segment_records import (
     Catalog,
@@ -50,7 +51,7 @@ class Segments:
 
     db: AsyncDatabase
     ruleset: RuleSet | None
-    pm: Any = None  # who hears ``segment.membership_changed``
+    pm: PluginManager | None = None  # who hears ``segment.membership_changed``
 
     # ------------------------------------------------------------ reading definitions
 
@@ -298,7 +299,7 @@ class Segments:
         now = set(members)
         joined, left = sorted(now - before), sorted(before - now)
 
-        async def work(session: Any) -> tuple[dict[str, Any], list[Event]]:
+        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
             doc = await segment_evaluations.record(
                 self.db, name, members, joined, left, reason, session
             )

@@ -10,7 +10,6 @@ entry, when the rules go live.  The server and ``leadgraph rules check`` run the
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -24,6 +23,7 @@ from ..rules.ruleset import RuleSet
 from ..rules.scoring import indexed_models
 from ..store import events as events_store
 from ..store import leads as leads_store
+from ..types import PluginManager
 from .funnel import Funnel
 from .rescore_job import went_live
 
@@ -35,7 +35,7 @@ class DatabaseStages:
     def __init__(
         self,
         db: Callable[[], AsyncDatabase],
-        pm: Callable[[], Any] = lambda: None,
+        pm: Callable[[], PluginManager | None] = lambda: None,
         *,
         rescore: bool = True,
     ) -> None:
@@ -46,7 +46,9 @@ class DatabaseStages:
     async def counts(self) -> Mapping[str, int]:
         return await leads_store.count_by_stage(self._db())
 
-    async def move(self, moves: Mapping[str, str], ruleset: RuleSet, pm: Any) -> Mapping[str, int]:
+    async def move(
+        self, moves: Mapping[str, str], ruleset: RuleSet, pm: PluginManager | None
+    ) -> Mapping[str, int]:
         return await Funnel(self._db(), ruleset, pm).retire_stages(dict(moves))
 
     async def prepare(self, ruleset: RuleSet) -> None:

@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 from ..db import in_transaction
 from ..errors import Conflict, InvalidInput, NotFound
 from ..store import contacts, subscription_lists
+from ..types import Session
 from .consent import Actor, Applied, Consent, ConsentChange, require_lists
 
 MAX_NAME = 100
@@ -53,7 +54,7 @@ class SubscriptionLists:
         None: no such list.  :raises Conflict: the new name is taken."""
         name = clean_name(name, "name")
 
-        async def work(session: Any) -> dict[str, Any] | None:
+        async def work(session: Session | None) -> dict[str, Any] | None:
             before = await subscription_lists.get(self.db, oid, session=session)
             if before is None or before["name"] == name:
                 return before

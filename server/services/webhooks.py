@@ -26,6 +26,7 @@ from ..store import webhook_deliveries as deliveries
 from ..store import webhooks as store
 from ..store._base import now
 from ..store.pagination import Page
+from ..types import Session
 from . import addresses
 from .active_webhooks import ACTIVE
 from .delivery import wake
@@ -191,7 +192,7 @@ class Webhooks:
     async def delete(self, oid: ObjectId) -> bool:
         """The webhook and its deliveries, in one transaction."""
 
-        async def work(session: Any) -> bool:
+        async def work(session: Session | None) -> bool:
             await deliveries.delete_of_webhook(self.db, oid, session=session)
             return await store.delete(self.db, oid, session=session)
 

@@ -11,6 +11,8 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+from ..types import Session
+
 # Batch size for finds whose whole result is wanted at once (``$in`` batches of a DataLoader,
 # pages): the server then answers in one reply (up to its 16 MiB message limit) instead of a
 # 101-document first batch followed by getMore round trips.
@@ -53,7 +55,7 @@ async def matching(
     *,
     sort: list[tuple[str, int]] | None = None,
     projection: dict[str, Any] | None = None,
-    session: Any = None,
+    session: Session | None = None,
 ) -> list[dict[str, Any]]:
     """Every document matching ``query`` (in ``sort`` order), read whole in one go.
 
@@ -71,7 +73,7 @@ async def matching(
 
 
 async def insert_all(
-    collection: AsyncCollection, docs: list[dict[str, Any]], session: Any = None
+    collection: AsyncCollection, docs: list[dict[str, Any]], session: Session | None = None
 ) -> None:
     """Store complete documents (``_id`` included) with one unordered bulk insert.
 
@@ -97,7 +99,10 @@ async def insert_all(
 
 
 async def update_returning(
-    collection: AsyncCollection, oid: ObjectId, update: dict[str, Any], session: Any = None
+    collection: AsyncCollection,
+    oid: ObjectId,
+    update: dict[str, Any],
+    session: Session | None = None,
 ) -> dict[str, Any] | None:
     return await collection.find_one_and_update(
         {"_id": oid}, update, return_document=ReturnDocument.AFTER, session=session
@@ -130,14 +135,14 @@ def applied(doc: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
 
 
 async def get_by_id(
-    collection: AsyncCollection, oid: ObjectId, session: Any = None
+    collection: AsyncCollection, oid: ObjectId, session: Session | None = None
 ) -> dict[str, Any] | None:
     """One document by ``_id``, or None."""
     return await collection.find_one({"_id": oid}, session=session)
 
 
 async def insert_new(
-    collection: AsyncCollection, doc: dict[str, Any], session: Any = None
+    collection: AsyncCollection, doc: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any]:
     """Store a new document (without ``_id``); returns it with the ``_id`` it was given."""
     doc["_id"] = (await collection.insert_one(doc, session=session)).inserted_id
@@ -150,7 +155,7 @@ async def set_changes(
     changes: dict[str, Any],
     *,
     inc: dict[str, int] | None = None,
-    session: Any = None,
+    session: Session | None = None,
 ) -> dict[str, Any] | None:
     """``$set`` of ``changes`` on one document, stamped ``updatedAt`` (and ``inc``, a revision
     counter, incremented); returns the document after, or None when there is none."""
@@ -158,7 +163,9 @@ async def set_changes(
     return await update_returning(collection, oid, update, session=session)
 
 
-async def delete_by_id(collection: AsyncCollection, oid: ObjectId, session: Any = None) -> bool:
+async def delete_by_id(
+    collection: AsyncCollection, oid: ObjectId, session: Session | None = None
+) -> bool:
     """Delete one document by ``_id``; False when there was none."""
     return bool((await collection.delete_one({"_id": oid}, session=session)).deleted_count)
 
@@ -169,7 +176,7 @@ async def unlink(
     parent: ObjectId,
     *,
     inc: dict[str, int] | None = None,
-    session: Any = None,
+    session: Session | None = None,
 ) -> None:
     """The parent ``parent`` was deleted: documents whose ``field`` points to it point nowhere."""
     update = _bumping({"$set": {field: None, "updatedAt": now()}}, inc)
@@ -202,7 +209,7 @@ async def move_merged(
     tag: dict[str, Any],
     *,
     inc: dict[str, int] | None = None,
-    session: Any = None,
+    session: Session | None = None,
 ) -> None:
     """A merge: the documents of contact ``from_id`` (by ``field``) move to ``to_id``, tagged
     ``mergedFrom`` so that :func:`move_unmerged` can move them back."""
@@ -217,7 +224,7 @@ async def move_unmerged(
     contact_id: ObjectId,
     *,
     inc: dict[str, int] | None = None,
-    session: Any = None,
+    session: Session | None = None,
 ) -> None:
     """A merge undone: the documents it moved from ``contact_id`` go back to it."""
     update = _bumping({"$set": {field: contact_id}, "$unset": {"mergedFrom": ""}}, inc)

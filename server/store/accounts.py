@@ -12,6 +12,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
+from ..types import Session
 from ._base import (
     between,
     delete_by_id,
@@ -69,16 +70,20 @@ def new_document(fields: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
+async def insert(
+    db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
+) -> dict[str, Any]:
     return await insert_new(db[NAME], new_document(fields), session=session)
 
 
-async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
+async def get(
+    db: AsyncDatabase, oid: ObjectId, session: Session | None = None
+) -> dict[str, Any] | None:
     return await get_by_id(db[NAME], oid, session=session)
 
 
 async def update(
-    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
+    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any] | None:
     return await set_changes(db[NAME], oid, apply_fields({}, fields), session=session)
 
@@ -151,7 +156,7 @@ async def id_batches(db: AsyncDatabase, size: int) -> AsyncIterator[list[ObjectI
         yield [doc["_id"] for doc in chunk]
 
 
-async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
+async def delete(db: AsyncDatabase, oid: ObjectId, session: Session | None = None) -> bool:
     """Delete one account; False when there was none."""
     return await delete_by_id(db[NAME], oid, session=session)
 

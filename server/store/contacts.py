@@ -12,6 +12,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
+from ..types import Session
 from ._base import (
     between,
     delete_by_id,
@@ -116,12 +117,14 @@ def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
+async def insert(
+    db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
+) -> dict[str, Any]:
     return await insert_new(db[NAME], new_document(fields), session=session)
 
 
 async def update(
-    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
+    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any] | None:
     current = await get_by_id(db[NAME], oid, session=session)
     if current is None:
@@ -187,23 +190,25 @@ async def accounts_of_members(
     return {doc["_id"]: doc["accountId"] async for doc in cursor}
 
 
-async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
+async def get(
+    db: AsyncDatabase, oid: ObjectId, session: Session | None = None
+) -> dict[str, Any] | None:
     return await get_by_id(db[NAME], oid, session=session)
 
 
 async def by_ids_list(
-    db: AsyncDatabase, ids: list[ObjectId], session: Any = None
+    db: AsyncDatabase, ids: list[ObjectId], session: Session | None = None
 ) -> list[dict[str, Any]]:
     """The contacts of ``ids`` that exist, in the database's order (one ``$in`` find)."""
     return await db[NAME].find({"_id": {"$in": ids}}, session=session).to_list()
 
 
-async def any_exist(db: AsyncDatabase, ids: list[ObjectId], session: Any = None) -> bool:
+async def any_exist(db: AsyncDatabase, ids: list[ObjectId], session: Session | None = None) -> bool:
     return bool(await db[NAME].count_documents({"_id": {"$in": ids}}, limit=1, session=session))
 
 
 async def insert_documents(
-    db: AsyncDatabase, docs: list[dict[str, Any]], session: Any = None
+    db: AsyncDatabase, docs: list[dict[str, Any]], session: Session | None = None
 ) -> None:
     """Store complete contact documents as they are (``_id`` included): the demo seed, a
     merge undone."""
@@ -211,22 +216,24 @@ async def insert_documents(
 
 
 async def set_paths(
-    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
+    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Session | None = None
 ) -> None:
     """``$set`` of ``{path: value}`` on one contact (the caller computed derived fields)."""
     await db[NAME].update_one({"_id": oid}, {"$set": fields}, session=session)
 
 
-async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
+async def delete(db: AsyncDatabase, oid: ObjectId, session: Session | None = None) -> bool:
     """Delete one contact; False when there was none."""
     return await delete_by_id(db[NAME], oid, session=session)
 
 
-async def delete_ids(db: AsyncDatabase, ids: list[ObjectId], session: Any = None) -> int:
+async def delete_ids(db: AsyncDatabase, ids: list[ObjectId], session: Session | None = None) -> int:
     return (await db[NAME].delete_many({"_id": {"$in": ids}}, session=session)).deleted_count
 
 
-async def unlink_account(db: AsyncDatabase, account_id: ObjectId, session: Any = None) -> None:
+async def unlink_account(
+    db: AsyncDatabase, account_id: ObjectId, session: Session | None = None
+) -> None:
     """The account was deleted: its contacts no longer belong to one."""
     await unlink(db[NAME], "accountId", account_id, session=session)
 
@@ -245,7 +252,7 @@ async def is_empty(db: AsyncDatabase) -> bool:
 
 
 async def set_marketing_only(
-    db: AsyncDatabase, oid: ObjectId, value: bool, session: Any = None
+    db: AsyncDatabase, oid: ObjectId, value: bool, session: Session | None = None
 ) -> None:
     await db[NAME].update_one(
         {"_id": oid}, {"$set": {"marketingOnly": value, "updatedAt": now()}}, session=session
@@ -273,7 +280,7 @@ CONSENT_PROJECTION = {
 
 
 async def consent_states(
-    db: AsyncDatabase, ids: list[ObjectId], session: Any = None
+    db: AsyncDatabase, ids: list[ObjectId], session: Session | None = None
 ) -> dict[ObjectId, dict[str, Any]]:
     """The consent-bearing fields of the contacts ``ids`` (one ``$in`` find)."""
     query = {"_id": {"$in": list(dict.fromkeys(ids))}}
@@ -282,7 +289,9 @@ async def consent_states(
 
 
 async def set_many(
-    db: AsyncDatabase, changes: list[tuple[ObjectId, dict[str, Any]]], session: Any = None
+    db: AsyncDatabase,
+    changes: list[tuple[ObjectId, dict[str, Any]]],
+    session: Session | None = None,
 ) -> None:
     """``$set`` of ``{path: value}`` (stamped ``updatedAt``) on each contact, in one bulk write."""
     if not changes:
@@ -311,7 +320,9 @@ def _renamed(array: str, old: str, new: str) -> dict[str, Any]:
     }
 
 
-async def rename_subscription(db: AsyncDatabase, old: str, new: str, session: Any = None) -> int:
+async def rename_subscription(
+    db: AsyncDatabase, old: str, new: str, session: Session | None = None
+) -> int:
     """A subscription list was renamed: both membership arrays of every contact follow."""
     total = 0
     for array in ("subscriptions", "unsubscribed"):

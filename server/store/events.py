@@ -30,6 +30,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
+from ..types import Session
 from ._base import insert_all
 from .pagination import Order, Page, paginate
 
@@ -88,7 +89,7 @@ def document(event: Event, pending: bool) -> dict[str, Any]:
 async def append(
     db: AsyncDatabase,
     events: Sequence[Event],
-    session: Any = None,
+    session: Session | None = None,
     *,
     pending: bool | Callable[[Event], bool] = True,
 ) -> None:
@@ -196,7 +197,9 @@ async def page(
     return await paginate(db[NAME], filter, ORDER, first=first, after=after)
 
 
-async def redact_subject(db: AsyncDatabase, contact_id: ObjectId, session: Any = None) -> int:
+async def redact_subject(
+    db: AsyncDatabase, contact_id: ObjectId, session: Session | None = None
+) -> int:
     """An erased person's events keep their type, time, actor and record, and the names of
     the fields changed, but lose every value (``changes[].old``/``new``, ``data``); how many
     were redacted."""

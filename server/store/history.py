@@ -19,6 +19,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import insert_all
 from .pagination import Order, Page, paginate
 
@@ -45,7 +46,9 @@ INDEXES = {
 ORDER = Order("at")  # oldest first, then by _id
 
 
-async def append(db: AsyncDatabase, entries: list[dict[str, Any]], session: Any = None) -> None:
+async def append(
+    db: AsyncDatabase, entries: list[dict[str, Any]], session: Session | None = None
+) -> None:
     """Store history entries (one unordered insert)."""
     await insert_all(db[NAME], entries, session=session)
 
@@ -100,7 +103,9 @@ async def latest_until(
     return await cursor.sort([("at", -1), ("_id", -1)]).limit(limit).to_list()
 
 
-async def delete_of_lead(db: AsyncDatabase, lead_id: ObjectId, session: Any = None) -> None:
+async def delete_of_lead(
+    db: AsyncDatabase, lead_id: ObjectId, session: Session | None = None
+) -> None:
     """A lead was deleted: its history goes with it."""
     await db[NAME].delete_many({"leadId": lead_id}, session=session)
 

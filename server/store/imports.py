@@ -10,6 +10,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import now
 
 NAME = "imports"
@@ -40,7 +41,7 @@ async def checkpoint(
     line: int,
     counts: dict[str, int],
     rejected: list[dict[str, Any]],
-    session: Any = None,
+    session: Session | None = None,
 ) -> None:
     """The rows up to ``line`` are written: remember it, the totals and the rejected rows."""
     await db[NAME].update_one(

@@ -12,6 +12,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
+from ..types import Session
 from ._base import (
     BATCH_ALL,
     between,
@@ -68,7 +69,7 @@ def insights_update(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 async def record(
-    db: AsyncDatabase, fields: dict[str, Any], session: Any = None
+    db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any] | None:
     """Update the contact's insights and insert the interaction (in the caller's
     transaction); None, with nothing written, when the contact does not exist.
@@ -84,7 +85,7 @@ async def record_changing(
     db: AsyncDatabase,
     fields: dict[str, Any],
     contact_set: dict[str, Any] | None,
-    session: Any = None,
+    session: Session | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """:func:`record`, setting ``contact_set`` on the contact in the same update (one command);
     the interaction and the contact as it was before (both None, nothing written, when the
@@ -108,7 +109,7 @@ async def record_changing(
 
 
 async def insert_records(
-    db: AsyncDatabase, docs: list[dict[str, Any]], session: Any = None
+    db: AsyncDatabase, docs: list[dict[str, Any]], session: Session | None = None
 ) -> list[dict[str, Any]]:
     """Store interactions that are records, not engagement (consent changes): one bulk
     insert, the contacts' insights untouched."""
@@ -231,13 +232,15 @@ async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
     return await get_by_id(db[NAME], oid)
 
 
-async def delete_of_contact(db: AsyncDatabase, contact_id: ObjectId, session: Any = None) -> int:
+async def delete_of_contact(
+    db: AsyncDatabase, contact_id: ObjectId, session: Session | None = None
+) -> int:
     """Delete every interaction of a contact (the contact is being deleted)."""
     return (await db[NAME].delete_many({"contactId": contact_id}, session=session)).deleted_count
 
 
 async def latest_of(
-    db: AsyncDatabase, contact_id: ObjectId, session: Any = None
+    db: AsyncDatabase, contact_id: ObjectId, session: Session | None = None
 ) -> dict[str, Any] | None:
     """A contact's most recent interaction."""
     return await db[NAME].find_one(

@@ -15,6 +15,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
+from ..types import Session
 from ._base import (
     BATCH_ALL,
     between,
@@ -163,13 +164,15 @@ def new_document(
     return doc
 
 
-async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Any = None) -> dict[str, Any]:
+async def insert(
+    db: AsyncDatabase, doc: dict[str, Any], session: Session | None = None
+) -> dict[str, Any]:
     """Store a new lead document (see :func:`new_document`)."""
     return await insert_new(db[NAME], dict(doc), session=session)
 
 
 async def update(
-    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
+    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any] | None:
     return await set_changes(db[NAME], oid, apply_fields({}, fields), inc=REV, session=session)
 
@@ -233,7 +236,9 @@ def filter_query(
     return query
 
 
-async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
+async def get(
+    db: AsyncDatabase, oid: ObjectId, session: Session | None = None
+) -> dict[str, Any] | None:
     return await get_by_id(db[NAME], oid, session=session)
 
 
@@ -328,7 +333,7 @@ async def close(
     db: AsyncDatabase,
     doc: dict[str, Any],
     update: dict[str, Any],
-    session: Any = None,
+    session: Session | None = None,
 ) -> dict[str, Any] | None:
     """Apply ``update`` to an open lead still at the revision ``doc`` was read at; returns
     the lead after it (None when it was closed or changed meanwhile)."""
@@ -469,13 +474,13 @@ async def score_partials(
     return [row for rows in await asyncio.gather(*map(grouped, matches)) for row in rows]
 
 
-async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
+async def delete(db: AsyncDatabase, oid: ObjectId, session: Session | None = None) -> bool:
     """Delete one lead; False when there was none."""
     return await delete_by_id(db[NAME], oid, session=session)
 
 
 async def unlink_parent(
-    db: AsyncDatabase, field: str, parent: ObjectId, session: Any = None
+    db: AsyncDatabase, field: str, parent: ObjectId, session: Session | None = None
 ) -> None:
     """The parent (``field``: ``parentContactId`` or ``parentAccountId``) was deleted."""
     await unlink(db[NAME], field, parent, inc=REV, session=session)
@@ -491,14 +496,14 @@ PERSON_COPIES = ("email", "emailNormalized", "firstName", "lastName", "jobTitle"
 
 
 async def of_contact(
-    db: AsyncDatabase, contact_id: ObjectId, session: Any = None
+    db: AsyncDatabase, contact_id: ObjectId, session: Session | None = None
 ) -> list[dict[str, Any]]:
     """Every lead of a contact (open or closed), oldest first."""
     cursor = db[NAME].find({"parentContactId": contact_id}, session=session).sort("_id", 1)
     return await cursor.to_list()
 
 
-async def anonymise(db: AsyncDatabase, ids: list[ObjectId], session: Any = None) -> int:
+async def anonymise(db: AsyncDatabase, ids: list[ObjectId], session: Session | None = None) -> int:
     """The person behind the leads ``ids`` was deleted or erased: clear their copies of the
     person (name, email, job title), keep the funnel data (topic, stage, scores) for the
     statistics, and mark them ``anonymizedAt`` (orphan linking leaves them alone).  Their
@@ -517,7 +522,7 @@ async def anonymise(db: AsyncDatabase, ids: list[ObjectId], session: Any = None)
 
 
 async def with_emails(
-    db: AsyncDatabase, emails: list[str], session: Any = None
+    db: AsyncDatabase, emails: list[str], session: Session | None = None
 ) -> list[dict[str, Any]]:
     """Every lead holding one of the normalised ``emails``, whatever its parent."""
     if not emails:

@@ -18,6 +18,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from ..types import Session
 from ._base import now
 
 NAME = "match_keys"
@@ -30,7 +31,7 @@ INDEXES = {
 IN_CHUNK = 200
 
 
-async def lookup(db: AsyncDatabase, kid: str, session: Any = None) -> ObjectId | None:
+async def lookup(db: AsyncDatabase, kid: str, session: Session | None = None) -> ObjectId | None:
     doc = await db[NAME].find_one({"_id": kid}, session=session)
     return doc["recordId"] if doc else None
 
@@ -57,7 +58,7 @@ async def claim(
 
 
 async def find_many(
-    db: AsyncDatabase, kids: list[str], session: Any = None
+    db: AsyncDatabase, kids: list[str], session: Session | None = None
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for start in range(0, len(kids), IN_CHUNK):
@@ -72,7 +73,7 @@ async def claim_all(
     kids: list[str],
     record_id: ObjectId,
     meta: dict[str, Any] | None = None,
-    session: Any = None,
+    session: Session | None = None,
 ) -> None:
     """Claim keys nobody holds for ``record_id`` (in a transaction: a key taken meanwhile
     raises ``DuplicateKeyError`` and the transaction writes nothing)."""
@@ -83,7 +84,7 @@ async def claim_all(
 
 
 async def release_values(
-    db: AsyncDatabase, record_id: ObjectId, kids: list[str], session: Any = None
+    db: AsyncDatabase, record_id: ObjectId, kids: list[str], session: Session | None = None
 ) -> int:
     """Drop the keys ``kids`` of ``record_id`` its values no longer have, except aliases."""
     if not kids:
@@ -121,7 +122,9 @@ async def claim_many(
     return won, held
 
 
-async def keys_of(db: AsyncDatabase, record_ids: list[ObjectId], session: Any = None) -> list[str]:
+async def keys_of(
+    db: AsyncDatabase, record_ids: list[ObjectId], session: Session | None = None
+) -> list[str]:
     cursor = db[NAME].find({"recordId": {"$in": record_ids}}, {"_id": 1}, session=session)
     return [d["_id"] async for d in cursor]
 
@@ -130,7 +133,7 @@ async def reassign(
     db: AsyncDatabase,
     kids: list[str],
     record_id: ObjectId,
-    session: Any = None,
+    session: Session | None = None,
     *,
     alias: bool,
 ) -> None:
@@ -148,14 +151,16 @@ async def reassign(
         await db[NAME].update_many({"_id": {"$in": kids}}, update, session=session)
 
 
-async def release(db: AsyncDatabase, record_id: ObjectId, session: Any = None) -> int:
+async def release(db: AsyncDatabase, record_id: ObjectId, session: Session | None = None) -> int:
     """Drop the keys a record holds: it was deleted, or the values it matched on changed
     (they are claimed again, from the record's current values, by the next match)."""
     result = await db[NAME].delete_many({"recordId": record_id}, session=session)
     return result.deleted_count
 
 
-async def release_all(db: AsyncDatabase, record_ids: list[ObjectId], session: Any = None) -> int:
+async def release_all(
+    db: AsyncDatabase, record_ids: list[ObjectId], session: Session | None = None
+) -> int:
     """Drop every key of the records ``record_ids`` (a person erased: their contact and the
     leads that held their data), aliases included."""
     if not record_ids:

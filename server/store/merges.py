@@ -8,6 +8,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from . import interactions, leads, opportunities
 from ._base import move_merged, move_unmerged, now
 
@@ -33,7 +34,7 @@ async def move_children(
     from_id: ObjectId,
     to_id: ObjectId,
     tag: dict[str, Any],
-    session: Any = None,
+    session: Session | None = None,
 ) -> None:
     """A merge: the leads, interactions and opportunities of contact ``from_id`` move to
     ``to_id``, tagged ``mergedFrom`` (``tag``: the merge and the contact they came from)."""
@@ -42,22 +43,26 @@ async def move_children(
 
 
 async def move_children_back(
-    db: AsyncDatabase, merge_id: ObjectId, contact_id: ObjectId, session: Any = None
+    db: AsyncDatabase, merge_id: ObjectId, contact_id: ObjectId, session: Session | None = None
 ) -> None:
     """A merge undone: the leads and interactions it moved from ``contact_id`` go back to it."""
     for name, field, inc in CONTACT_CHILDREN:
         await move_unmerged(db[name], field, merge_id, contact_id, inc=inc, session=session)
 
 
-async def insert(db: AsyncDatabase, record: dict[str, Any], session: Any = None) -> None:
+async def insert(db: AsyncDatabase, record: dict[str, Any], session: Session | None = None) -> None:
     await db[NAME].insert_one(record, session=session)
 
 
-async def get(db: AsyncDatabase, merge_id: ObjectId, session: Any = None) -> dict[str, Any] | None:
+async def get(
+    db: AsyncDatabase, merge_id: ObjectId, session: Session | None = None
+) -> dict[str, Any] | None:
     return await db[NAME].find_one({"_id": merge_id}, session=session)
 
 
-async def mark_undone(db: AsyncDatabase, merge_id: ObjectId, session: Any = None) -> None:
+async def mark_undone(
+    db: AsyncDatabase, merge_id: ObjectId, session: Session | None = None
+) -> None:
     await db[NAME].update_one({"_id": merge_id}, {"$set": {"undoneAt": now()}}, session=session)
 
 
@@ -76,7 +81,9 @@ async def involving(db: AsyncDatabase, contact_id: ObjectId) -> list[dict[str, A
     return await db[NAME].find(_involving(contact_id)).sort("createdAt", 1).to_list()
 
 
-async def delete_involving(db: AsyncDatabase, contact_id: ObjectId, session: Any = None) -> int:
+async def delete_involving(
+    db: AsyncDatabase, contact_id: ObjectId, session: Session | None = None
+) -> int:
     """The person was erased: their merge records (which hold copies of them) go too."""
     result = await db[NAME].delete_many(_involving(contact_id), session=session)
     return result.deleted_count

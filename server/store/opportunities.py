@@ -11,6 +11,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import between, get_by_id, insert_new, now, unlink
 
 NAME = "opportunities"
@@ -62,7 +63,9 @@ def new_document(
     }
 
 
-async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Any = None) -> dict[str, Any]:
+async def insert(
+    db: AsyncDatabase, doc: dict[str, Any], session: Session | None = None
+) -> dict[str, Any]:
     return await insert_new(db[NAME], doc, session=session)
 
 
@@ -93,14 +96,18 @@ def filter_query(
 
 
 async def unlink_parent(
-    db: AsyncDatabase, field: str, parent: ObjectId, session: Any = None
+    db: AsyncDatabase, field: str, parent: ObjectId, session: Session | None = None
 ) -> None:
     """The contact or account (``field``: ``contactId`` or ``accountId``) was deleted."""
     await unlink(db[NAME], field, parent, session=session)
 
 
 async def close(
-    db: AsyncDatabase, oid: ObjectId, stage: str, fields: dict[str, Any], session: Any = None
+    db: AsyncDatabase,
+    oid: ObjectId,
+    stage: str,
+    fields: dict[str, Any],
+    session: Session | None = None,
 ) -> dict[str, Any] | None:
     """Mark an open opportunity ``won`` or ``lost`` (with ``fields``); the opportunity after,
     or None when there is none open with this id (two closings at once: one wins)."""

@@ -16,6 +16,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import now
 
 NAME = "pending_captures"
@@ -28,7 +29,7 @@ async def start(db: AsyncDatabase, request: dict[str, Any]) -> ObjectId:
     return ObjectId(result.inserted_id)
 
 
-async def finish(db: AsyncDatabase, pending: ObjectId, session: Any = None) -> None:
+async def finish(db: AsyncDatabase, pending: ObjectId, session: Session | None = None) -> None:
     """The capture ended (in the transaction that recorded its interaction)."""
     await db[NAME].delete_one({"_id": pending}, session=session)
 
@@ -49,7 +50,7 @@ async def mentioning(db: AsyncDatabase, email: str) -> list[dict[str, Any]]:
     return await db[NAME].find(_mentioning(email)).to_list()
 
 
-async def delete_mentioning(db: AsyncDatabase, email: str, session: Any = None) -> int:
+async def delete_mentioning(db: AsyncDatabase, email: str, session: Session | None = None) -> int:
     """The person was erased: a capture of theirs left unfinished is not run again."""
     result = await db[NAME].delete_many(_mentioning(email), session=session)
     return result.deleted_count

@@ -13,6 +13,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import now
 
 NAME = "privacy_audit"
@@ -24,7 +25,9 @@ INDEXES = {
 }
 
 
-async def record(db: AsyncDatabase, entry: dict[str, Any], session: Any = None) -> dict[str, Any]:
+async def record(
+    db: AsyncDatabase, entry: dict[str, Any], session: Session | None = None
+) -> dict[str, Any]:
     doc = {**entry, "at": now()}
     doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
     return doc
@@ -39,7 +42,7 @@ async def latest(db: AsyncDatabase, limit: int) -> list[dict[str, Any]]:
     return await db[NAME].find().sort("at", DESCENDING).limit(limit).to_list()
 
 
-async def erased(db: AsyncDatabase, contact_id: ObjectId, session: Any = None) -> bool:
+async def erased(db: AsyncDatabase, contact_id: ObjectId, session: Session | None = None) -> bool:
     """Whether the contact ``contact_id`` was erased (a capture that resolved it before the
     erasure must not write to it, nor bring it back)."""
     query = {"contactId": contact_id, "action": "erase"}

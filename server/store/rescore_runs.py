@@ -21,6 +21,7 @@ from bson import ObjectId
 from pymongo import DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import now
 
 NAME = "rescore_runs"
@@ -36,7 +37,7 @@ PENDING, RUNNING, DONE, FAILED, SUPERSEDED = "pending", "running", "done", "fail
 ACTIVE = [PENDING, RUNNING]
 
 
-async def active(db: AsyncDatabase, session: Any = None) -> dict[str, Any] | None:
+async def active(db: AsyncDatabase, session: Session | None = None) -> dict[str, Any] | None:
     """The run pending or running, if any (the newest, should a race have left two)."""
     return await db[NAME].find_one({"state": {"$in": ACTIVE}}, sort=NEWEST, session=session)
 
@@ -46,7 +47,7 @@ async def latest(db: AsyncDatabase) -> dict[str, Any] | None:
     return await db[NAME].find_one({}, sort=NEWEST)
 
 
-async def supersede_others(db: AsyncDatabase, keep: Any, session: Any = None) -> int:
+async def supersede_others(db: AsyncDatabase, keep: Any, session: Session | None = None) -> int:
     """Every pending or running run but ``keep`` is superseded (a newer version went live)."""
     result = await db[NAME].update_many(
         {"_id": {"$ne": keep}, "state": {"$in": ACTIVE}},
@@ -62,7 +63,11 @@ def run_id(version: str, after_event: ObjectId | None) -> str:
 
 
 async def create(
-    db: AsyncDatabase, key: str, version: str, up_to: ObjectId | None, session: Any = None
+    db: AsyncDatabase,
+    key: str,
+    version: str,
+    up_to: ObjectId | None,
+    session: Session | None = None,
 ) -> str:
     """A new run ``key`` for ``version`` over the leads up to ``up_to`` (none: nothing to
     rescore, the run is done at once).
@@ -139,7 +144,7 @@ async def failed_attempt(db: AsyncDatabase, run: Any, holder: str, error: str) -
     return int(doc["attempts"]) if doc else 0
 
 
-async def last_lead(db: AsyncDatabase, session: Any = None) -> ObjectId | None:
+async def last_lead(db: AsyncDatabase, session: Session | None = None) -> ObjectId | None:
     """The ``_id`` of the newest lead (``leads``, read here for the run's bounds), if any."""
     from .leads import NAME as LEADS
 

@@ -13,6 +13,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import now
 
 NAME = "segment_evaluations"
@@ -46,7 +47,7 @@ async def record(
     added: list[ObjectId],
     removed: list[ObjectId],
     reason: str,
-    session: Any = None,
+    session: Session | None = None,
 ) -> dict[str, Any]:
     doc = {
         "segment": segment,

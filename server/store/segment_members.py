@@ -3,12 +3,11 @@ segment and contact, so adding and removing are idempotent and concurrent-safe).
 
 from __future__ import annotations
 
-from typing import Any
-
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import BATCH_ALL, now
 
 NAME = "segment_members"
@@ -37,7 +36,10 @@ async def listed(db: AsyncDatabase, contact_id: ObjectId) -> set[ObjectId]:
 
 
 async def add(
-    db: AsyncDatabase, segment_id: ObjectId, contact_ids: list[ObjectId], session: Any = None
+    db: AsyncDatabase,
+    segment_id: ObjectId,
+    contact_ids: list[ObjectId],
+    session: Session | None = None,
 ) -> int:
     """Put the contacts on the list; returns how many were not on it yet."""
     if not contact_ids:
@@ -56,12 +58,17 @@ async def add(
 
 
 async def remove(
-    db: AsyncDatabase, segment_id: ObjectId, contact_ids: list[ObjectId], session: Any = None
+    db: AsyncDatabase,
+    segment_id: ObjectId,
+    contact_ids: list[ObjectId],
+    session: Session | None = None,
 ) -> int:
     """Take the contacts off the list; returns how many were on it."""
     query = {"segmentId": segment_id, "contactId": {"$in": list(contact_ids)}}
     return (await db[NAME].delete_many(query, session=session)).deleted_count
 
 
-async def drop_segment(db: AsyncDatabase, segment_id: ObjectId, session: Any = None) -> None:
+async def drop_segment(
+    db: AsyncDatabase, segment_id: ObjectId, session: Session | None = None
+) -> None:
     await db[NAME].delete_many({"segmentId": segment_id}, session=session)

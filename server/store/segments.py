@@ -9,6 +9,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from ..types import Session
 from ._base import now
 
 NAME = "segments"
@@ -23,11 +24,15 @@ async def all_segments(db: AsyncDatabase) -> list[dict[str, Any]]:
     return await db[NAME].find({}).sort("name", ASCENDING).to_list()
 
 
-async def by_name(db: AsyncDatabase, name: str, session: Any = None) -> dict[str, Any] | None:
+async def by_name(
+    db: AsyncDatabase, name: str, session: Session | None = None
+) -> dict[str, Any] | None:
     return await db[NAME].find_one({"name": name}, session=session)
 
 
-async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None) -> dict[str, Any]:
+async def insert(
+    db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
+) -> dict[str, Any]:
     """Store a new segment; raises :class:`NameTaken` when the name is in use (the unique
     index decides, so two requests at once cannot both create it)."""
     stamp = now()
@@ -40,7 +45,7 @@ async def insert(db: AsyncDatabase, fields: dict[str, Any], session: Any = None)
 
 
 async def update(
-    db: AsyncDatabase, name: str, rev: int, changes: dict[str, Any], session: Any = None
+    db: AsyncDatabase, name: str, rev: int, changes: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any] | None:
     """Apply ``changes`` if the segment is still at revision ``rev``; None when it is not
     (changed meanwhile, or deleted)."""
@@ -52,5 +57,7 @@ async def update(
     )
 
 
-async def delete(db: AsyncDatabase, name: str, session: Any = None) -> dict[str, Any] | None:
+async def delete(
+    db: AsyncDatabase, name: str, session: Session | None = None
+) -> dict[str, Any] | None:
     return await db[NAME].find_one_and_delete({"name": name}, session=session)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import now
 
 NAME = "submissions"
@@ -60,7 +61,7 @@ async def get(db: AsyncDatabase, sid: str) -> dict[str, Any] | None:
     return await db[NAME].find_one({"_id": sid})
 
 
-async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Any = None) -> None:
+async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Session | None = None) -> None:
     """Record an outcome (a duplicate ``_id`` raises ``DuplicateKeyError``)."""
     await db[NAME].insert_one(doc, session=session)
 
@@ -70,6 +71,8 @@ async def of_contacts(db: AsyncDatabase, contact_ids: list[Any]) -> list[dict[st
     return await db[NAME].find({"contactId": {"$in": contact_ids}}).to_list()
 
 
-async def delete_of_contacts(db: AsyncDatabase, contact_ids: list[Any], session: Any = None) -> int:
+async def delete_of_contacts(
+    db: AsyncDatabase, contact_ids: list[Any], session: Session | None = None
+) -> int:
     result = await db[NAME].delete_many({"contactId": {"$in": contact_ids}}, session=session)
     return result.deleted_count

@@ -14,6 +14,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import get_by_id, now
 
 NAME = "subscription_lists"
@@ -42,12 +43,14 @@ async def ensure(db: AsyncDatabase, names: list[str]) -> None:
     )
 
 
-async def get(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> dict[str, Any] | None:
+async def get(
+    db: AsyncDatabase, oid: ObjectId, session: Session | None = None
+) -> dict[str, Any] | None:
     return await get_by_id(db[NAME], oid, session=session)
 
 
 async def by_names(
-    db: AsyncDatabase, names: list[str], session: Any = None
+    db: AsyncDatabase, names: list[str], session: Session | None = None
 ) -> dict[str, dict[str, Any]]:
     """The lists named ``names`` that exist, by name (one ``$in`` find)."""
     if not names:
@@ -57,7 +60,7 @@ async def by_names(
 
 
 async def all_lists(
-    db: AsyncDatabase, status: str | None = None, session: Any = None
+    db: AsyncDatabase, status: str | None = None, session: Session | None = None
 ) -> list[dict[str, Any]]:
     """Every list (of ``status`` when given), by name."""
     query = {"status": status} if status else {}
@@ -70,7 +73,7 @@ async def names(db: AsyncDatabase) -> list[str]:
 
 
 async def set_fields(
-    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Any = None
+    db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any] | None:
     """``$set`` on one list; the list after, or None.  A taken name raises
     ``DuplicateKeyError``."""

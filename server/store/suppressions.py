@@ -11,6 +11,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import now
 
 NAME = "suppressions"
@@ -20,7 +21,7 @@ INDEXES: dict[str, list[Any]] = {NAME: []}
 IN_CHUNK = 200
 
 
-async def add(db: AsyncDatabase, digest: str, reason: str, session: Any = None) -> None:
+async def add(db: AsyncDatabase, digest: str, reason: str, session: Session | None = None) -> None:
     """Suppress ``digest`` (idempotent)."""
     await db[NAME].update_one(
         {"_id": digest},
@@ -48,12 +49,12 @@ async def held(db: AsyncDatabase, digests: list[str]) -> set[str]:
     return out
 
 
-async def is_held(db: AsyncDatabase, digest: str, session: Any = None) -> bool:
+async def is_held(db: AsyncDatabase, digest: str, session: Session | None = None) -> bool:
     """Whether ``digest`` is suppressed (one read by ``_id``; in a transaction when given)."""
     return await db[NAME].find_one({"_id": digest}, {"_id": 1}, session=session) is not None
 
 
-async def remove(db: AsyncDatabase, digest: str, session: Any = None) -> bool:
+async def remove(db: AsyncDatabase, digest: str, session: Session | None = None) -> bool:
     """Lift the suppression of ``digest``; True when there was one."""
     result = await db[NAME].delete_one({"_id": digest}, session=session)
     return bool(result.deleted_count)

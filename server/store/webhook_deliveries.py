@@ -24,6 +24,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from ..types import Session
 from ._base import get_by_id
 from .pagination import Order, Page, paginate
 
@@ -128,5 +129,7 @@ async def requeue(
     )
 
 
-async def delete_of_webhook(db: AsyncDatabase, webhook: ObjectId, session: Any = None) -> int:
+async def delete_of_webhook(
+    db: AsyncDatabase, webhook: ObjectId, session: Session | None = None
+) -> int:
     return (await db[NAME].delete_many({"webhook": webhook}, session=session)).deleted_count

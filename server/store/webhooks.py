@@ -15,6 +15,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..types import Session
 from ._base import delete_by_id, get_by_id, insert_new, now, set_changes
 
 NAME = "webhooks"
@@ -56,7 +57,7 @@ async def update(
     return await set_changes(db[NAME], oid, changes)
 
 
-async def delete(db: AsyncDatabase, oid: ObjectId, session: Any = None) -> bool:
+async def delete(db: AsyncDatabase, oid: ObjectId, session: Session | None = None) -> bool:
     return await delete_by_id(db[NAME], oid, session=session)
 
 

@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from .. import events
 from ..errors import Forbidden
 from ..services import ServiceCache, Services
+from ..types import PluginManager
 from .answer_cache import AnswerCache
 from .auth import Principal
 from .loaders import Loaders
@@ -39,7 +40,7 @@ class Context:
     principal: Principal | None = None
     live: Hub | None = None  # the subscriptions' change-stream hub (leadgraph.web.live)
     rules: Any = None  # leadgraph.rules.manager.RulesManager
-    pm: Any = None  # pluggy.PluginManager
+    pm: PluginManager | None = None
     request: Any = None
     response: Any = None
     connection_params: Any = None  # graphql-transport-ws connection_init payload

@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..config import Settings
 from ..db import Connection
 from ..services import ServiceCache
+from ..types import PluginManager
 from .answer_cache import AnswerCache
 from .key_states import KeyStates
 from .live import Hub
@@ -26,7 +27,7 @@ class AppState:
     schema: strawberry.Schema
     connection: Connection | None = None
     rules: Any = None
-    pm: Any = None
+    pm: PluginManager | None = None
     tasks: list[Any] = field(default_factory=list)
     services: ServiceCache = field(default_factory=ServiceCache)
     live: Hub = field(default_factory=Hub)
