@@ -96,8 +96,16 @@ def _evaluate(
         else:
             break
     sort_ok = s == len(wanted)
-    after = keys[i + (s if sort_ok else 0) :] if sort_ok else keys[i:]
-    ranged = after[0][0] if after and after[0][0] in rng else None
+    # the range the scan is bounded by: on a sort key (its bounds keep the order), or on the
+    # first key after the equality and sort keys
+    sort_fields = {f for f, _ in wanted} if sort_ok else set()
+    ranged = None
+    for field, _ in keys[i:]:
+        if field in rng:
+            ranged = field
+            break
+        if field not in sort_fields and field not in eq:
+            break
     return used, sort_ok, ranged
 
 
