@@ -548,3 +548,22 @@ def test_plugin_managers_and_sessions_are_typed() -> None:
     assert found == [], "\n".join(found)
     sample = "def f(pm: Any, session: Session | None = None) -> None: ...\nsession: Any = None\n"
     assert sorted(n for n, _ in _loosely_typed(ast.parse(sample))) == ["pm", "session"]
+
+
+def architecture_paths() -> list[str]:
+    """Every file or directory path docs/architecture.md names in backquotes
+    (``server/...``, ``plugins/...``, ``tests/...``)."""
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    return sorted(
+        set(re.findall(r"`((?:server|plugins|tests|docs)/[\w./]*)`", text))
+        | {p for p in re.findall(r"\b((?:server|plugins|tests)/[\w/]+\.py)\b", text)}
+    )
+
+
+def test_every_path_the_architecture_names_exists() -> None:
+    paths = architecture_paths()
+    assert "server/api/errors.py" in paths and "tests/test_layers.py" in paths
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert missing == [], f"docs/architecture.md names what does not exist: {missing}"

@@ -1,1 +1,4 @@
-"""Rule files: models, loader, the condition language, engines and the live-rules manager."""
+"""Rule files: models, loader, the condition language, scoring, lifecycle, the live-rules manager.
+
+Pure: may import the core only, never store, services, db, api, web, cli or pymongo.
+"""

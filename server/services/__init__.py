@@ -1,4 +1,7 @@
-"""The service layer: what leadgraph does, whoever asks (GraphQL resolvers, the CLI, the
+"""The service layer: what leadgraph does, whoever asks (resolvers, the CLI, the importer).
+
+May import store, rules and the core, never api, web, cli or strawberry (tests/test_layers.py).
+
 importer).
 
 A :class:`Services` is built once per (database, rules version) from the database, the rule

@@ -1,3 +1,7 @@
-"""The HTTP and WebSocket face: the ASGI app, the GraphQL view, limits, cost, auth and live feeds.
+"""The HTTP and WebSocket face: the ASGI app, the GraphQL view, limits, cost, auth, live feeds.
 
-May import everything below it (api, services, store, rules, core); nothing but cli imports it."""
+May import api, services, store, rules and the core; api uses only its request helpers
+(loaders, live feeds, answer cache, page-size checks), and cli starts the app.
+
+May import everything below it (api, services, store, rules, core); nothing but cli imports it.
+"""
