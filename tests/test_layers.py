@@ -567,3 +567,20 @@ def test_every_path_the_architecture_names_exists() -> None:
     assert "server/api/errors.py" in paths and "tests/test_layers.py" in paths
     missing = [p for p in paths if not (ROOT / p).exists()]
     assert missing == [], f"docs/architecture.md names what does not exist: {missing}"
+
+
+def test_hookspecs_are_what_their_docstring_says() -> None:
+    """server/hookspecs.py: no hook stops at the first result, one hook per event type of the
+    catalogue (``contact.updated`` -> ``leadgraph_contact_updated``) plus ``leadgraph_event``,
+    and every hook documented."""
+    import pluggy
+    from leadgraph import events, hookspecs
+
+    pm = pluggy.PluginManager("leadgraph")
+    pm.add_hookspecs(hookspecs)
+    callers = {n: getattr(pm.hook, n) for n in dir(pm.hook) if n.startswith("leadgraph_")}
+    assert not [n for n, c in callers.items() if c.spec and c.spec.opts.get("firstresult")]
+    wanted = {events.hook_name(cls.type) for cls in events.catalogue()} | {"leadgraph_event"}
+    assert wanted <= set(callers)
+    assert "leadgraph_contact_updated" in wanted
+    assert not [n for n, c in callers.items() if not (c.spec and c.spec.function.__doc__)]
