@@ -24,6 +24,7 @@ from graphql import GraphQLError
 from strawberry.http import GraphQLRequestData
 from strawberry.types.execution import ExecutionResult
 
+from . import documents
 from .context import Batch, Context
 from .loaders import Loaders
 from .persisted import PersistedQueryError
@@ -57,13 +58,14 @@ _TYPES: tuple[tuple[str, type, str], ...] = (
 )
 
 
-def element(item: Any, index: int) -> GraphQLRequestData:
-    """The operation at ``index`` of a batch, or a :class:`BadElement` saying what is wrong."""
-    where = f"batch operation {index}"
+def element(item: Any, where: str) -> GraphQLRequestData:
+    """The operation ``where`` names (``batch operation 2``), or a :class:`BadElement` saying
+    what is wrong with it; a ``documentId`` goes into its extensions (web/documents)."""
     if not isinstance(item, dict):
         found = "an array" if isinstance(item, list) else type(item).__name__
         reason = f"{where} must be a JSON object with a query, not {found}"
         return BadElement(None, None, None, None, reason=reason)
+    item = documents.lift(item)
     for name, kind, wanted in _TYPES:
         value = item.get(name)
         if value is not None and not isinstance(value, kind):
@@ -86,7 +88,7 @@ def requests(items: list[Any], max_batch: int) -> list[GraphQLRequestData]:
             "(LEADGRAPH_MAX_BATCH): split it",
             "BATCH_TOO_LARGE",
         )
-    return [element(item, index) for index, item in enumerate(items)]
+    return [element(item, f"batch operation {index}") for index, item in enumerate(items)]
 
 
 def error_result(message: str, code: str) -> ExecutionResult:

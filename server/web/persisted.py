@@ -228,8 +228,8 @@ def read_queries(path: Path) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for query, claimed in entries:
         sha = store.query_hash(query)
-        if claimed is not None and str(claimed).lower() != sha:
-            raise ValueError(f"{path}: {claimed} is not the SHA-256 of its query ({sha})")
+        if claimed is not None:
+            _check_claim(path, str(claimed), sha)
         try:
             document = parse(query)
         except GraphQLError as exc:
@@ -244,3 +244,17 @@ def read_queries(path: Path) -> list[tuple[str, str | None]]:
         ]
         out.append((query, ", ".join(names) or None))
     return out
+
+
+def _check_claim(path: Path, claimed: str, sha: str) -> None:
+    """A file's id for a query must be its SHA-256 (``sha256:`` before it allowed, as
+    GraphQL over HTTP's document ids); Relay's MD5 or SHA-1 ids are named as such."""
+    bare = claimed.lower().removeprefix("sha256:")
+    if bare == sha:
+        return
+    if re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{40}", bare):
+        raise ValueError(
+            f"{path}: {claimed} looks like an MD5 or SHA-1 id: leadgraph names documents by "
+            "SHA-256 (Relay: persistConfig.algorithm 'SHA256')"
+        )
+    raise ValueError(f"{path}: {claimed} is not the SHA-256 of its query ({sha})")

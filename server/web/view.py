@@ -43,7 +43,7 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from ..db import unavailable
-from . import batch, key_states
+from . import batch, documents, key_states
 from .auth import PUBLIC_FIELDS, PUBLIC_ROLE, Principal, bearer_token
 from .context import Context
 from .loaders import Loaders
@@ -157,9 +157,10 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         )
 
     def should_render_graphql_ide(self, request: Any) -> bool:
-        """GraphiQL for a GET without a query, unless it names a persisted query."""
-        return super().should_render_graphql_ide(request) and not request.query_params.get(
-            "extensions"
+        """GraphiQL for a GET without a query, unless it names a persisted query or document."""
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and not (
+            params.get("extensions") or params.get(documents.DOCUMENT_ID)
         )
 
     async def authenticate(self, header: str | None) -> Principal | None:
@@ -200,8 +201,8 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             await response(scope, receive, send)
             return
         wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
-        if wants_ide and not (
-            request.query_params.get("query") or request.query_params.get("extensions")
+        if wants_ide and not any(
+            request.query_params.get(name) for name in ("query", "extensions", "documentId")
         ):
             await super().__call__(scope, receive, send)
             return
@@ -369,7 +370,15 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             body = await request_adapter.get_body()  # read once: starlette keeps it
             if batch.looks_like_batch(body):
                 return batch.requests(self.parse_json(body), self.state.settings.max_batch)
+            if b'"documentId"' in body:  # web/documents: kept, in the extensions
+                operation = batch.element(self.parse_json(body), "the request body")
+                if isinstance(operation, batch.BadElement):
+                    raise HTTPException(400, operation.reason)
+                return operation
         return await super().parse_http_body(request_adapter)
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        return documents.lift(super().parse_query_params(params))
 
     async def execute_operation(
         self,
@@ -410,9 +419,14 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         persisted = self.state.persisted
         assert persisted is not None
         registrar = Registrar.of(context.principal, self.state.settings)
-        query, register = await persisted.resolve(
-            context.db, request_data.query, request_data.extensions, registrar
-        )
+        extensions = request_data.extensions
+        document = await documents.resolve(persisted, context.db, request_data.query, extensions)
+        if document is not None:
+            query, register = document, None
+        else:
+            query, register = await persisted.resolve(
+                context.db, request_data.query, extensions, registrar
+            )
         request_data.query = query
         result = await self._execute(request_adapter, context, root_value, request_data, allowed)
         request_error = result.data is None and bool(result.errors)
@@ -421,7 +435,7 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         if (
             request_adapter.method == "GET"
             and query is not None
-            and "persistedQuery" in (request_data.extensions or {})
+            and ({"persistedQuery", documents.DOCUMENT_ID} & set(extensions or {}))
         ):
             request.scope.setdefault("state", {})["persisted_get"] = True
         return result
