@@ -421,9 +421,9 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
         registrar = Registrar.of(context.principal, self.state.settings)
         extensions = request_data.extensions
         document = await documents.resolve(persisted, context.db, request_data.query, extensions)
-        if document is not None:
-            query, register = document, None
-        else:
+        query: str | None = document
+        register: str | None = None
+        if document is None:
             query, register = await persisted.resolve(
                 context.db, request_data.query, extensions, registrar
             )
