@@ -45,11 +45,9 @@ def _interactions(test: RuleTest, now: datetime) -> list[dict[str, Any]]:
 
 
 def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
-    matcher = Matcher(ruleset)
     out = Outcome(file, test.name)
     now = test.now or DEFAULT_NOW
     given = test.given
-    expect = test.expect
     facts = Facts(
         lead=dict(given.lead or {}),
         contact=given.contact,
@@ -57,7 +55,18 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
         contacts=[given.contact] if given.contact else [],
         interactions=_interactions(test, now),
     )
+    _check_scores(ruleset, test, facts, now, out)
+    _check_stage(ruleset, test, facts, now, out)
+    _check_segments(ruleset, test, facts, now, out)
+    _check_matching(ruleset, test, out)
+    return out
 
+
+def _check_scores(
+    ruleset: RuleSet, test: RuleTest, facts: Facts, now: datetime, out: Outcome
+) -> None:
+    """``expect.score``, ``sales_ready``, ``explanation``, ``grade`` and ``scored``."""
+    expect = test.expect
     if (
         expect.score
         or expect.sales_ready
@@ -92,6 +101,12 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
                     f"grade of {model}: expected {want_grade}, got {got_grade}{why}"
                 )
 
+
+def _check_stage(
+    ruleset: RuleSet, test: RuleTest, facts: Facts, now: datetime, out: Outcome
+) -> None:
+    """``expect.stage`` and ``transition``."""
+    expect = test.expect
     if expect.stage is not None or expect.transition is not None:
         # The funnel runner's own pure evaluation: scores, salesReady and the transitions.
         lead = facts["lead"]
@@ -112,6 +127,12 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
             got_t = path[0].name if path else None
             out.failures.append(f"transition: expected {expect.transition!r}, got {got_t!r}")
 
+
+def _check_segments(
+    ruleset: RuleSet, test: RuleTest, facts: Facts, now: datetime, out: Outcome
+) -> None:
+    """``expect.segments``: membership of each named segment."""
+    expect, given = test.expect, test.given
     for name, want_member in expect.segments.items():
         segment = ruleset.segment(name)
         assert segment is not None, "checked when the rules load"
@@ -127,6 +148,11 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
         if got_member is not want_member:
             out.failures.append(f"segment {name}: expected member={want_member}, got {got_member}")
 
+
+def _check_matching(ruleset: RuleSet, test: RuleTest, out: Outcome) -> None:
+    """``expect.contact_strategy``, ``lead_strategy`` and ``matches``."""
+    matcher = Matcher(ruleset)
+    expect, given = test.expect, test.given
     for entity, want_name in (("contact", expect.contact_strategy), ("lead", expect.lead_strategy)):
         if want_name is not None:
             got_name = matcher.strategy(entity, test.form).name  # type: ignore[arg-type]
@@ -145,7 +171,6 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
             out.failures.append(
                 f"match under {strategy.name}: expected {expect.matches}, got {got_match}"
             )
-    return out
 
 
 def run_tests(ruleset: RuleSet) -> list[Outcome]:
