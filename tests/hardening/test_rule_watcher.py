@@ -19,7 +19,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from rules.helpers import copy_rules
 from rules.live import live_server, reload_rules, rules_status, until
 
-EXTRA = "segments:\n  - name: {name}\n    where: {{fact: contact.role, op: eq, value: influencer}}\n"
+EXTRA = (
+    "segments:\n  - name: {name}\n    where: {{fact: contact.role, op: eq, value: influencer}}\n"
+)
 
 
 def _write(text: str | bytes) -> Callable[[Path, Path], None]:
