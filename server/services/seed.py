@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from .. import normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
 from ..store import accounts, contacts, interactions, leads, subscription_lists
+from ..types import Doc
 from .facts import assemble_facts
 from .funnel import Funnel
 
@@ -102,6 +103,28 @@ async def seed_demo(
     now = now or datetime.now(UTC).replace(microsecond=0)
     n_accounts = n_accounts if n_accounts is not None else max(1, n_contacts // 5)
 
+    account_docs = _accounts(rng, fake, now, n_accounts)
+    await _insert(db, accounts, account_docs, progress, "accounts")
+    contact_docs, interaction_docs = _contacts(
+        rng, fake, now, n_contacts, account_docs, interactions_per_contact
+    )
+    await _insert(db, contacts, contact_docs, progress, "contacts")
+    lead_docs = _leads(rng, fake, now, int(n_contacts * leads_per_contact), contact_docs, funnel)
+    _score_in_memory(funnel, lead_docs, contact_docs, account_docs, interaction_docs, progress)
+    await _insert(db, leads, lead_docs, progress, "leads")
+    await _insert(db, interactions, interaction_docs, progress, "interactions")
+    await funnel.rollups.refresh_all()  # the accounts' scores, rolled up from their leads
+    await subscription_lists.ensure(db, SUBSCRIPTION_LISTS)  # the lists the contacts name
+    return {
+        "accounts": len(account_docs),
+        "contacts": len(contact_docs),
+        "leads": len(lead_docs),
+        "interactions": len(interaction_docs),
+    }
+
+
+def _accounts(rng: random.Random, fake: Faker, now: datetime, n_accounts: int) -> list[Doc]:
+    """The demo's accounts, each with a domain of its own."""
     account_docs = []
     used_domains: set[str] = set()
     for _ in range(n_accounts):
@@ -123,9 +146,20 @@ async def seed_demo(
         )
         doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
         account_docs.append(doc)
-    await _insert(db, accounts, account_docs, progress, "accounts")
+    return account_docs
 
-    contact_docs, interaction_docs = [], []
+
+def _contacts(
+    rng: random.Random,
+    fake: Faker,
+    now: datetime,
+    n_contacts: int,
+    account_docs: list[Doc],
+    interactions_per_contact: int,
+) -> tuple[list[Doc], list[Doc]]:
+    """The demo's contacts (85% in an account) and their interactions, insights counted."""
+    contact_docs: list[Doc] = []
+    interaction_docs: list[Doc] = []
     for i in range(n_contacts):
         first, last = fake.first_name(), fake.last_name()
         role = rng.choices(CONTACT_ROLES, weights=[2, 3, 4, 1])[0]
@@ -162,37 +196,56 @@ async def seed_demo(
         )
         doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
         contact_docs.append(doc)
-        for _ in range(
-            rng.randint(interactions_per_contact // 2, interactions_per_contact * 3 // 2)
-        ):
-            kind = rng.choices(
-                list(INTERACTION_WEIGHTS), weights=list(INTERACTION_WEIGHTS.values())
-            )[0]
-            at = created + timedelta(seconds=rng.randint(0, int((now - created).total_seconds())))
-            it = interactions.new_document(
-                {
-                    "contactId": doc["_id"],
-                    "type": kind,
-                    "occurredAt": at.replace(microsecond=0),
-                    "formId": rng.choice(FORMS) if kind == "form_submitted" else None,
-                    "eventId": "contoso-conference" if kind.startswith("event") else None,
-                    "emailId": f"mail-{rng.randint(1, 40)}" if kind.startswith("email") else None,
-                    "url": f"https://{domain}/p/{rng.randint(1, 30)}"
-                    if kind == "website_visited"
-                    else None,
-                }
-            )
-            it["_id"] = ObjectId()
-            interaction_docs.append(it)
-            ins = doc["insights"]
-            ins["total"] += 1
-            ins["counts"][kind] = ins["counts"].get(kind, 0) + 1
-            if ins["lastActivityAt"] is None or it["occurredAt"] > ins["lastActivityAt"]:
-                ins["lastActivityAt"] = it["occurredAt"]
-    await _insert(db, contacts, contact_docs, progress, "contacts")
+        _interactions_of(rng, doc, created, now, domain, interactions_per_contact, interaction_docs)
+    return contact_docs, interaction_docs
 
+
+def _interactions_of(
+    rng: random.Random,
+    doc: Doc,
+    created: datetime,
+    now: datetime,
+    domain: str,
+    interactions_per_contact: int,
+    interaction_docs: list[Doc],
+) -> None:
+    """About ``interactions_per_contact`` interactions of the contact ``doc`` since it was
+    created, appended to ``interaction_docs`` and counted in its insights."""
+    for _ in range(rng.randint(interactions_per_contact // 2, interactions_per_contact * 3 // 2)):
+        kind = rng.choices(list(INTERACTION_WEIGHTS), weights=list(INTERACTION_WEIGHTS.values()))[0]
+        at = created + timedelta(seconds=rng.randint(0, int((now - created).total_seconds())))
+        it = interactions.new_document(
+            {
+                "contactId": doc["_id"],
+                "type": kind,
+                "occurredAt": at.replace(microsecond=0),
+                "formId": rng.choice(FORMS) if kind == "form_submitted" else None,
+                "eventId": "contoso-conference" if kind.startswith("event") else None,
+                "emailId": f"mail-{rng.randint(1, 40)}" if kind.startswith("email") else None,
+                "url": f"https://{domain}/p/{rng.randint(1, 30)}"
+                if kind == "website_visited"
+                else None,
+            }
+        )
+        it["_id"] = ObjectId()
+        interaction_docs.append(it)
+        ins = doc["insights"]
+        ins["total"] += 1
+        ins["counts"][kind] = ins["counts"].get(kind, 0) + 1
+        if ins["lastActivityAt"] is None or it["occurredAt"] > ins["lastActivityAt"]:
+            ins["lastActivityAt"] = it["occurredAt"]
+
+
+def _leads(
+    rng: random.Random,
+    fake: Faker,
+    now: datetime,
+    n_leads: int,
+    contact_docs: list[Doc],
+    funnel: Funnel,
+) -> list[Doc]:
+    """The demo's leads (6% orphans), new leads of the funnel at their creation time."""
     lead_docs = []
-    n_leads = int(n_contacts * leads_per_contact)
     for j in range(n_leads):
         orphan = rng.random() < 0.06
         contact = None if orphan else rng.choice(contact_docs)
@@ -219,17 +272,7 @@ async def seed_demo(
         doc["stageHistory"][0]["enteredAt"] = created
         doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
         lead_docs.append(doc)
-    _score_in_memory(funnel, lead_docs, contact_docs, account_docs, interaction_docs, progress)
-    await _insert(db, leads, lead_docs, progress, "leads")
-    await _insert(db, interactions, interaction_docs, progress, "interactions")
-    await funnel.rollups.refresh_all()  # the accounts' scores, rolled up from their leads
-    await subscription_lists.ensure(db, SUBSCRIPTION_LISTS)  # the lists the contacts name
-    return {
-        "accounts": len(account_docs),
-        "contacts": len(contact_docs),
-        "leads": len(lead_docs),
-        "interactions": len(interaction_docs),
-    }
+    return lead_docs
 
 
 def _score_in_memory(
