@@ -1,5 +1,6 @@
 """The demo seed writes in bulk (a few insert_many batches, no per-document round trips) and
-scores its leads through the funnel's evaluation, explanations included."""
+scores its leads through the funnel's evaluation and persist point, explanations, score history
+and events included."""
 
 from __future__ import annotations
 
@@ -56,13 +57,30 @@ async def test_seed_is_bulk_and_scored(mongo_uri):
         )
 
         assert counts["contacts"] == 450 and counts["leads"] == int(450 * 2.5)
-        # one insert per BATCH documents per collection ...
+        # one insert per BATCH documents per seeded collection ...
         inserts = {k: v for k, v in commands.names.items() if k[0] == "insert"}
-        assert inserts == {("insert", c): -(-n // BATCH) for c, n in counts.items()}
+        assert {k: v for k, v in inserts.items() if k[1] in counts} == {
+            ("insert", c): -(-n // BATCH) for c, n in counts.items()
+        }
+        # ... the funnel's persist point a few commands per BATCH leads (their rev-guarded
+        # update, their score history and events, the webhooks that may want them) ...
+        batches = -(-counts["leads"] // BATCH)
+        for collection in ("lead_history", "events"):
+            assert 1 <= inserts[("insert", collection)] <= batches
+        assert commands.names[("update", "leads")] == batches
         # ... and no command per document: besides them only the accounts' roll-up pass,
         # which works a chunk of accounts at a time
-        others = sum(n for k, n in commands.names.items() if k[0] != "insert")
+        persisting = {"lead_history", "events", "leads", "rule_versions", "webhooks"}
+        others = sum(
+            n for k, n in commands.names.items() if k[0] != "insert" and k[1] not in persisting
+        )
         assert others <= 10 < counts["accounts"], commands.names
+        # every scored lead has its score history and its lead.scored event
+        scored_ids = {
+            d["_id"] for d in await db.leads.find({"scores.0": {"$exists": True}}).to_list()
+        }
+        assert set(await db.lead_history.distinct("leadId")) >= scored_ids
+        assert set(await db.events.distinct("record.id", {"type": "lead.scored"})) == scored_ids
         assert progress["scoring"] == counts["leads"] == progress["leads"]
         assert progress["interactions"] == counts["interactions"]
 

@@ -218,14 +218,25 @@ class Funnel:
             self, query, batch=batch, progress=progress, triggers=triggers, cause=cause
         )
 
-    def evaluate_new(self, facts: dict[ObjectId, Facts], docs: list[dict[str, Any]]) -> None:
-        """Score and advance leads not yet written (the demo seed), in place."""
+    async def persist_new(
+        self, facts: dict[ObjectId, Facts], docs: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Score and advance leads just inserted unscored (the demo seed, its facts already in
+        memory) and store that through the persist point, with their score history and events:
+        the leads after it."""
         if self.ruleset is None:
-            return
+            return docs
         t = db_now()
+        writes = []
         for doc in docs:
             e = evaluate(self.ruleset, facts[doc["_id"]], {"created"}, t)
-            doc.update(applied(doc, e.update))
+            if e.update is not None:
+                via = [tr.name for tr in e.transitions]
+                writes.append(Write(doc, e.update, applied(doc, e.update), Cause("created"), via))
+        lost = await self.history.persist(writes, t)
+        await self.announce(writes)
+        written = {w.before["_id"]: w.after for w in writes if w.before["_id"] not in lost}
+        return [written.get(d["_id"], d) for d in docs]
 
     # ------------------------------------------------------------ decisions by hand
 

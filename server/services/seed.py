@@ -90,9 +90,10 @@ async def seed_demo(
     """Insert demo data in bulk (``insert_many`` batches of ``BATCH``); ``progress(stage, n)``
     is called as leads are scored and documents are written.
 
-    With a ``funnel`` that has rules, the leads start at the lifecycle's initial stage and are
-    scored and moved along it before they are written, by the funnel runner's pure evaluation
-    over the documents already in memory (no second read of the interactions).
+    With a ``funnel`` that has rules, the leads are written at the lifecycle's initial stage,
+    then scored and moved along it through the funnel: its evaluation over the documents
+    already in memory (no second read of the interactions), then its persist point, so the
+    leads have score history and ``lead.scored`` / ``lead.stage_changed`` events.
     """
     funnel = funnel or Funnel(db, None, None)  # no rules: unscored, at the default stage
     if interactions_per_contact is None:
@@ -110,9 +111,9 @@ async def seed_demo(
     )
     await _insert(db, contacts, contact_docs, progress, "contacts")
     lead_docs = _leads(rng, fake, now, int(n_contacts * leads_per_contact), contact_docs, funnel)
-    _score_in_memory(funnel, lead_docs, contact_docs, account_docs, interaction_docs, progress)
     await _insert(db, leads, lead_docs, progress, "leads")
     await _insert(db, interactions, interaction_docs, progress, "interactions")
+    await _score(funnel, lead_docs, contact_docs, account_docs, interaction_docs, progress)
     await funnel.rollups.refresh_all()  # the accounts' scores, rolled up from their leads
     await subscription_lists.ensure(db, SUBSCRIPTION_LISTS)  # the lists the contacts name
     return {
@@ -275,7 +276,7 @@ def _leads(
     return lead_docs
 
 
-def _score_in_memory(
+async def _score(
     funnel: Funnel,
     lead_docs: list[dict[str, Any]],
     contact_docs: list[dict[str, Any]],
@@ -283,8 +284,9 @@ def _score_in_memory(
     interaction_docs: list[dict[str, Any]],
     progress: Progress,
 ) -> None:
-    """Score and stage the new leads through the funnel's pure evaluation (the same rules
-    and explanations as every other road), ``BATCH`` leads at a time."""
+    """Score and stage the leads just written through the funnel (its evaluation over the
+    facts in memory, then its persist point: score history and events like every other road),
+    ``BATCH`` leads at a time."""
     members: dict[Any, list[dict[str, Any]]] = {}
     for contact in contact_docs:
         if contact.get("accountId"):
@@ -296,7 +298,8 @@ def _score_in_memory(
     by_id = {a["_id"]: a for a in account_docs}
     for start in range(0, len(lead_docs), BATCH):
         chunk = lead_docs[start : start + BATCH]
-        funnel.evaluate_new(assemble_facts(chunk, people, by_id, members, by_contact), chunk)
+        facts = assemble_facts(chunk, people, by_id, members, by_contact)
+        await funnel.persist_new(facts, chunk)
         progress("scoring", len(chunk))
 
 
