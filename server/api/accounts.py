@@ -119,12 +119,25 @@ class Account(StoredNode, collection=store.NAME):
 
 @strawberry.input(description="Filter accounts; all given conditions must hold.")
 class AccountFilter:
-    name_contains: str | None = None
-    domain: str | None = None
-    industry: str | None = None
-    country: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    name_contains: str | None = strawberry.field(
+        default=None, description="Text in the account's name, ignoring case."
+    )
+    domain: str | None = strawberry.field(
+        default=None,
+        description="The company's web domain (compared normalised: no scheme, `www.` or path).",
+    )
+    industry: str | None = strawberry.field(
+        default=None, description="The company's industry, exactly."
+    )
+    country: str | None = strawberry.field(
+        default=None, description="The company's country, exactly."
+    )
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created at or after this time."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created before this time."
+    )
 
 
 AccountOrder = order_input(

@@ -81,8 +81,10 @@ def order_input(type_name: str, **fields: str) -> Any:
     annotations: dict[str, Any] = {"field": field_enum, "direction": Direction}
     namespace: dict[str, Any] = {
         "__module__": __name__,
-        "field": next(iter(field_enum)),
-        "direction": Direction.ASC,
+        "field": strawberry.field(default=next(iter(field_enum)), description="What to order by."),
+        "direction": strawberry.field(
+            default=Direction.ASC, description="Ascending (the default) or descending."
+        ),
     }
     if any(PER_MODEL in stored for stored in fields.values()):
         annotations["model"] = str | None

@@ -94,9 +94,16 @@ class Interaction(StoredNode, collection=store.NAME):
 
 @strawberry.input(description="Filter interactions.")
 class InteractionFilter:
-    types: list[InteractionType] | None = None
-    occurred_after: datetime | None = None
-    occurred_before: datetime | None = None
+    types: list[InteractionType] | None = strawberry.field(
+        default=None,
+        description="Any of these types (CUSTOM: every type the rules or plugins declare).",
+    )
+    occurred_after: datetime | None = strawberry.field(
+        default=None, description="Occurred at or after this time."
+    )
+    occurred_before: datetime | None = strawberry.field(
+        default=None, description="Occurred before this time."
+    )
 
 
 def interaction_query(f: InteractionFilter) -> dict[str, Any]:

@@ -102,12 +102,24 @@ class Opportunity(StoredNode, collection=store.NAME):
 
 @strawberry.input(description="Filter opportunities; all given conditions must hold.")
 class OpportunityFilter:
-    stage: OpportunityStage | None = None
-    owner: str | None = None
-    contact: relay.GlobalID | None = None
-    account: relay.GlobalID | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    stage: OpportunityStage | None = strawberry.field(
+        default=None, description="Open, won or lost."
+    )
+    owner: str | None = strawberry.field(
+        default=None, description="The salesperson who owns the opportunity."
+    )
+    contact: relay.GlobalID | None = strawberry.field(
+        default=None, description="The opportunities of this contact."
+    )
+    account: relay.GlobalID | None = strawberry.field(
+        default=None, description="The opportunities of this account."
+    )
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created at or after this time."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created before this time."
+    )
 
 
 OpportunityOrder = order_input("Opportunity", CREATED_AT="createdAt", UPDATED_AT="updatedAt")

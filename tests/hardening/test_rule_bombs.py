@@ -26,7 +26,7 @@ def alias_bomb(levels: int = 10, fanout: int = 10) -> str:
     lines = [
         "segments:",
         "  - name: s0",
-        "    where: &s0 {fact: contact.role, op: eq, value: x}",
+        "    where: &s0 {fact: contact.role, op: eq, value: user}",
     ]
     for i in range(1, levels + 1):
         refs = ", ".join([f"*s{i - 1}"] * fanout)

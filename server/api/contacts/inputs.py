@@ -34,24 +34,52 @@ class ConsentInput:
 
 @strawberry.input(description="Filter contacts; all given conditions must hold.")
 class ContactFilter:
-    email: str | None = None
-    name_contains: str | None = None
-    account: relay.GlobalID | None = None
-    role: ContactRole | None = None
-    marketing_only: bool | None = None
+    email: str | None = strawberry.field(
+        default=None,
+        description="The contact's email address (compared normalised: case and spaces ignored).",
+    )
+    name_contains: str | None = strawberry.field(
+        default=None, description="Text in the contact's first or last name, ignoring case."
+    )
+    account: relay.GlobalID | None = strawberry.field(
+        default=None, description="The contacts of this account (its employees)."
+    )
+    role: ContactRole | None = strawberry.field(
+        default=None, description="The contact's role in buying decisions."
+    )
+    marketing_only: bool | None = strawberry.field(
+        default=None,
+        description="Contacts created automatically for marketing (true), or the others (false).",
+    )
     include_marketing_only: bool | None = strawberry.field(
         default=None,
         description="For a sales key: list marketing-only contacts too (sales views leave them "
         "out by default). Other roles see every contact; `marketingOnly` filters exactly.",
     )
-    allow_bulk_email: bool | None = None
-    allow_email: bool | None = None
-    allow_prefill: bool | None = None
-    track_email: bool | None = None
-    consent_level: ConsentLevel | None = None
-    is_child: bool | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    allow_bulk_email: bool | None = strawberry.field(
+        default=None, description="Whether marketing email from journeys may reach the contact."
+    )
+    allow_email: bool | None = strawberry.field(
+        default=None, description="Whether any app may send the contact any email."
+    )
+    allow_prefill: bool | None = strawberry.field(
+        default=None, description="Whether marketing pages may prefill forms for the contact."
+    )
+    track_email: bool | None = strawberry.field(
+        default=None, description="Whether the contact's email engagement is tracked."
+    )
+    consent_level: ConsentLevel | None = strawberry.field(
+        default=None, description="The data-protection consent the contact granted."
+    )
+    is_child: bool | None = strawberry.field(
+        default=None, description="Whether the contact is a child (data protection)."
+    )
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created at or after this time."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created before this time."
+    )
 
 
 ContactOrder = order_input(

@@ -41,21 +41,52 @@ class LeadGradeFilter:
 
 @strawberry.input(description="Filter leads; all given conditions must hold.")
 class LeadFilter:
-    topic: str | None = None
-    topic_contains: str | None = None
-    stage: str | None = None
-    status: LeadStatus | None = None
-    sales_ready: bool | None = None
-    owner: str | None = None
-    form_id: str | None = None
-    email: str | None = None
-    parent_contact: relay.GlobalID | None = None
-    parent_account: relay.GlobalID | None = None
-    orphan: bool | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    score: LeadScoreFilter | None = None
-    grade: LeadGradeFilter | None = None
+    topic: str | None = strawberry.field(default=None, description="The lead's topic, exactly.")
+    topic_contains: str | None = strawberry.field(
+        default=None, description="Text in the lead's topic, ignoring case."
+    )
+    stage: str | None = strawberry.field(
+        default=None,
+        description="The lifecycle stage the lead is in (a stage of the live lifecycle).",
+    )
+    status: LeadStatus | None = strawberry.field(
+        default=None, description="Open in the funnel, qualified or disqualified."
+    )
+    sales_ready: bool | None = strawberry.field(
+        default=None, description="Sales-ready leads (true) or the others (false)."
+    )
+    owner: str | None = strawberry.field(
+        default=None, description="The salesperson the lead is assigned to."
+    )
+    form_id: str | None = strawberry.field(
+        default=None, description="The marketing form (landing page) that created the lead."
+    )
+    email: str | None = strawberry.field(
+        default=None,
+        description="The email address the lead was captured with (compared normalised).",
+    )
+    parent_contact: relay.GlobalID | None = strawberry.field(
+        default=None, description="The leads of this parent contact."
+    )
+    parent_account: relay.GlobalID | None = strawberry.field(
+        default=None, description="The leads of this parent account."
+    )
+    orphan: bool | None = strawberry.field(
+        default=None,
+        description="Leads with neither parent contact nor parent account (true), or the others.",
+    )
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created at or after this time."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created before this time."
+    )
+    score: LeadScoreFilter | None = strawberry.field(
+        default=None, description="Scored by a model within a score range."
+    )
+    grade: LeadGradeFilter | None = strawberry.field(
+        default=None, description="Graded by a model with one of some grades."
+    )
 
 
 LeadOrder = order_input(
