@@ -23,7 +23,7 @@ from leadgraph.rules.manager import RulesManager
 from leadgraph.rules.ruleset import RuleSet
 from leadgraph.rules.scoring import indexed_models
 from leadgraph.store.explain import count_plan, find_plan, plan_stages, scans_collection
-from leadgraph.store.leads import ensure_model_indexes
+from leadgraph.store.lead_scores import ensure_model_indexes
 from leadgraph.web import schema  # noqa: F401  (builds every connection field)
 from strawberry import relay
 from strawberry.types.base import has_object_definition

@@ -115,5 +115,5 @@ def lead_update(results: list[ScoreResult], now: datetime | None = None) -> dict
 
 def indexed_models(ruleset: RuleSet) -> list[tuple[str, bool]]:
     """``(model, whether it grades)`` of every scoring model: what the per-model lead indexes
-    are made of (:func:`leadgraph.store.leads.model_indexes`)."""
+    are made of (:func:`leadgraph.store.lead_scores.model_indexes`)."""
     return [(m.name, bool(m.grades)) for m in ruleset.scoring_models]

@@ -28,7 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..rules.grades import best
 from ..rules.ruleset import RuleSet
-from ..store import accounts, contacts, leads
+from ..store import accounts, contacts, lead_scores, leads
 
 CHUNK = 500  # accounts refreshed per aggregation
 
@@ -104,7 +104,7 @@ class Rollups:
         if not revs:
             return
         ids = list(revs)
-        rows = await leads.score_partials(self.db, ids, list(members), list(self.methods))
+        rows = await lead_scores.score_partials(self.db, ids, list(members), list(self.methods))
         wanted = set(ids)
         totals: dict[tuple[ObjectId, str], _Total] = {}
         for row in rows:

@@ -22,6 +22,7 @@ from ..rules.loader import RuleError
 from ..rules.ruleset import RuleSet
 from ..rules.scoring import indexed_models
 from ..store import events as events_store
+from ..store import lead_scores
 from ..store import leads as leads_store
 from ..types import PluginManager
 from .funnel import Funnel
@@ -56,7 +57,7 @@ class DatabaseStages:
         ``rules.version_live`` event when the version is not the one live last, with the
         background rescore of the leads (:mod:`leadgraph.services.rescore_job`)."""
         db = self._db()
-        await leads_store.ensure_model_indexes(db, indexed_models(ruleset))
+        await lead_scores.ensure_model_indexes(db, indexed_models(ruleset))
         last = await events_store.latest(db, RulesVersionLive.type)
         if (last["record"]["id"] if last else None) != ruleset.version:
             await went_live(db, self._pm(), ruleset.version, last, rescore=self._rescore)

@@ -1,0 +1,83 @@
+"""Pydantic models of the rule files: what each kind of rule may say, one module per section.
+
+Holds pure models (pydantic only); may import the core, nothing of store, services, db or api.
+
+One YAML file is one :class:`RuleFile`; a directory of them becomes one immutable
+:class:`~leadgraph.rules.ruleset.RuleSet`.  Field names of records (``contact.jobTitle``) are
+camelCase as stored; the keys of the rule files themselves are snake_case.
+"""
+
+from .base import Duration, ListName, Name, Rule, Scalar, Value, as_datetime, as_list, duration
+from .condition import AllOf, AnyOf, Compare, Condition, Event, EventSpec, NotOf
+from .file import (
+    INTERACTION_TYPE_NAME,
+    MERGED_FIELDS,
+    InteractionTypeDecl,
+    MergedField,
+    Policy,
+    RuleFile,
+    Survivorship,
+)
+from .lifecycle import TRIGGERS, ActionCall, Lifecycle, Stage, StageField, StartAt, Transition
+from .matching import FormAssignment, Matching, MatchingDefaults, Strategy
+from .rule_tests import Expect, Given, RuleTest
+from .scoring import (
+    GRADES,
+    ROLLUP_METHODS,
+    Grade,
+    GradeRule,
+    RollupMethod,
+    ScoringModel,
+    ScoringRule,
+)
+from .segments import SEGMENT_KINDS, Segment, SegmentKind
+
+__all__ = [
+    "GRADES",
+    "INTERACTION_TYPE_NAME",
+    "MERGED_FIELDS",
+    "ROLLUP_METHODS",
+    "SEGMENT_KINDS",
+    "TRIGGERS",
+    "ActionCall",
+    "AllOf",
+    "AnyOf",
+    "Compare",
+    "Condition",
+    "Duration",
+    "Event",
+    "EventSpec",
+    "Expect",
+    "FormAssignment",
+    "Given",
+    "Grade",
+    "GradeRule",
+    "InteractionTypeDecl",
+    "Lifecycle",
+    "ListName",
+    "Matching",
+    "MatchingDefaults",
+    "MergedField",
+    "Name",
+    "NotOf",
+    "Policy",
+    "RollupMethod",
+    "Rule",
+    "RuleFile",
+    "RuleTest",
+    "Scalar",
+    "ScoringModel",
+    "ScoringRule",
+    "Segment",
+    "SegmentKind",
+    "Stage",
+    "StageField",
+    "StartAt",
+    "Strategy",
+    "Survivorship",
+    "Transition",
+    "Value",
+    "as_datetime",
+    "as_list",
+    "duration",
+]

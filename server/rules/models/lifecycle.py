@@ -1,0 +1,147 @@
+"""The ``lifecycle`` section: stages, their fields, where new leads start, and the transitions
+between stages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, StringConstraints
+
+from .base import Name, Rule, as_list
+from .condition import Condition
+
+TRIGGERS = ("created", "scored", "updated", "interaction")
+
+
+class StageField(Rule):
+    """A value a person records for a lead in a stage (the teleprospecting call notes, a
+    budget): given with ``moveLeadStage(..., fields:)`` when a person moves the lead into the
+    stage, and shown on ``Lead.stageFields``."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")] = Field(
+        description="The field's name in `fields:` and `lead.stageFields.<stage>.<name>`."
+    )
+    type: Literal["string", "number", "date", "enum"] = Field(
+        default="string", description="string, number, date (YYYY-MM-DD) or enum (of `values`)."
+    )
+    required: bool = Field(
+        default=False, description="A person moving the lead into the stage must give it."
+    )
+    values: list[str] = Field(
+        default_factory=list, description="The allowed values of an enum field."
+    )
+    label: str = ""
+    description: str = ""
+
+
+class Stage(Rule):
+    name: Name
+    label: str = ""
+    description: str = ""
+    fields: list[StageField] = Field(
+        default_factory=list, description="What a person records when moving a lead into it."
+    )
+
+    def field(self, name: str) -> StageField | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+class StartAt(Rule):
+    """A new lead meeting ``when`` (a condition on its own ``lead.`` fields, e.g. its
+    ``marketingSource`` or the role of the key that created it) starts at ``stage``."""
+
+    stage: str
+    when: Condition = Field(description="A condition on the new lead's own `lead.` fields.")
+    description: str = ""
+
+
+class ActionCall(Rule):
+    action: str = Field(description="An action provided by a plugin (built-in: set).")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+
+
+class Transition(Rule):
+    name: Name
+    from_: Annotated[list[str], BeforeValidator(as_list)] = Field(
+        alias="from", min_length=1, description="Stage(s) the lead may be in."
+    )
+    to: str
+    on: Annotated[
+        list[Literal["created", "scored", "updated", "interaction"]], BeforeValidator(as_list)
+    ] = Field(
+        default_factory=list,
+        description="Triggers that take this transition automatically; none: by hand only.",
+    )
+    guard: Condition | None = None
+    requires: list[str] = Field(default_factory=list, description="Named guards from plugins.")
+    actions: list[ActionCall] = Field(default_factory=list)
+    description: str = ""
+
+
+class Lifecycle(Rule):
+    name: Name
+    initial: str
+    stages: list[Stage] = Field(min_length=1)
+    transitions: list[Transition] = Field(default_factory=list)
+    qualify_from: Annotated[list[str] | None, BeforeValidator(as_list)] = Field(
+        default=None,
+        description="Stages a lead may be qualified into an opportunity from (default: "
+        "sales_acceptance when the lifecycle has it, else its last stage).",
+    )
+    qualify_accepted_only: bool = Field(
+        default=True,
+        description='`qualifyLead` only qualifies a lead sales accepted (an owner and "sales '
+        'accepted", at the acceptance stage); false: any lead at a `qualify_from` stage. '
+        "Without an acceptance stage no lead can be accepted and this does not apply.",
+    )
+    qualify_roles: list[str] = Field(
+        default_factory=lambda: ["sales", "admin"],
+        min_length=1,
+        description="The API-key roles that may qualify a lead into an opportunity.",
+    )
+    start_at: list[StartAt] = Field(
+        default_factory=list,
+        description="Where new leads start instead of `initial`: the first rule whose `when` "
+        "holds for the new lead (leads created by sales start at sales acceptance).",
+    )
+    accept_at: str | None = Field(
+        default=None,
+        description="The stage where sales accepts a lead and assigns it an owner (default: "
+        "sales_acceptance when the lifecycle has it).",
+    )
+    retired_stages: dict[str, str] = Field(
+        default_factory=dict,
+        description="Stages removed from the lifecycle -> the stage their leads move to when "
+        "these rules go live (a stage that still holds leads cannot simply be removed).",
+    )
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    @property
+    def acceptance_stage(self) -> str | None:
+        """The stage where entering by a person's hand (or ``assignLead``) records "sales
+        accepted" with an owner."""
+        if self.accept_at is not None:
+            return self.accept_at
+        return "sales_acceptance" if "sales_acceptance" in self.stage_names else None
+
+    @property
+    def qualification_stages(self) -> list[str]:
+        """The stages ``qualifyLead`` accepts a lead in."""
+        if self.qualify_from is not None:
+            return list(self.qualify_from)
+        names = self.stage_names
+        return ["sales_acceptance"] if "sales_acceptance" in names else names[-1:]
+
+
+for _model in (
+    Transition,
+    StartAt,
+    Lifecycle,
+):
+    _model.model_rebuild()
