@@ -22,6 +22,7 @@ PROTECTED = {
     "rev",
     "funnelVersion",
     "scoreError",
+    "scoreErrors",
 }
 
 

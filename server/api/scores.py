@@ -41,6 +41,14 @@ class LeadScore:
     explanation: list[ScoreExplanation]
     rules_version: str | None
     scored_at: datetime | None
+    stale: bool = strawberry.field(
+        default=False,
+        description="The model's plugin failed since `staleSince`: this is its last score, "
+        "kept as it was (`Lead.scoreErrors` says why); the other models are up to date.",
+    )
+    stale_since: datetime | None = strawberry.field(
+        default=None, description="When the model first failed in a row (null: not stale)."
+    )
 
     @classmethod
     def from_entry(cls, s: dict[str, Any]) -> LeadScore:
@@ -57,4 +65,33 @@ class LeadScore:
             ],
             rules_version=s.get("rulesVersion"),
             scored_at=s.get("scoredAt"),
+            stale=bool(s.get("stale")),
+            stale_since=s.get("staleSince"),
+        )
+
+
+@strawberry.type(
+    description="A scoring model that could not score the lead: its plugin failed. The model's "
+    "last score is kept in `scores`, marked `stale`; the other models are scored as usual."
+)
+class ModelScoreError:
+    model: str = strawberry.field(description="The scoring model that failed.")
+    plugin: str = strawberry.field(description="The plugin whose scoring kind raised.")
+    hook: str = strawberry.field(description="Where in the plugin (the model and its kind).")
+    message: str = strawberry.field(description="What the plugin said.")
+    since: datetime = strawberry.field(description="When the model first failed in a row.")
+    at: datetime = strawberry.field(description="The latest failed try.")
+    rules_version: str | None = strawberry.field(description="The rules of the latest try.")
+
+    @classmethod
+    def from_entry(cls, e: dict[str, Any]) -> ModelScoreError:
+        """One entry of a lead's ``scoreErrors``."""
+        return cls(
+            model=e["model"],
+            plugin=e["plugin"],
+            hook=e.get("hook") or "",
+            message=e["message"],
+            since=e["since"],
+            at=e.get("at") or e["since"],
+            rules_version=e.get("rulesVersion"),
         )

@@ -25,16 +25,19 @@ class Evaluation:
     update: dict[str, Any] | None
     results: list[scoring.ScoreResult] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
+    #: The first plugin failure (None: the lead is up to date), and every one of them.
     failure: PluginFailure | None = None
+    failures: list[PluginFailure] = field(default_factory=list)
 
 
 def failure_of(exc: PluginError) -> PluginFailure:
     return PluginFailure(plugin=exc.plugin, hook=exc.hook, message=exc.message)
 
 
-def sales_ready_fields(lead: dict[str, Any], results: list[scoring.ScoreResult]) -> dict[str, Any]:
-    """``salesReady`` and ``salesReadyHeld`` as the new ``results`` imply (see the module)."""
-    over = {r.model for r in results if r.sales_ready}
+def sales_ready_fields(lead: dict[str, Any], scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """``salesReady`` and ``salesReadyHeld`` as the new ``scores`` entries imply (see the
+    module; a stale entry counts as it was)."""
+    over = {s["model"] for s in scores if s.get("salesReady")}
     held = sorted(set(lead.get("salesReadyHeld") or []) & over)  # under the threshold: released
     fields: dict[str, Any] = {"salesReadyHeld": held}
     if lead.get("salesReadyBy") != "hand":
@@ -64,38 +67,50 @@ def evaluate(
     """Score the lead of ``facts`` and follow the automatic transitions ``triggers`` fire.
 
     ``manual`` are fields a person set in this same step (a flag by hand): they are applied
-    first, as a decision.  A plugin failure is returned as ``failure`` with an update that
-    stores only the manual fields and the stale mark.
+    first, as a decision.  A scoring model whose plugin fails keeps its last score, marked
+    stale (``scoreErrors`` names the model), while the other models are scored and the
+    transitions follow; a guard or action plugin that fails leaves the stage as it was.  Either
+    failure is returned as ``failures`` (the first as ``failure``) and sets ``scoreError``.
     """
     now = now or datetime.now(UTC)
     lead = facts["lead"]
     fields = decision_fields(lead, manual) if manual else {}
     fields["funnelVersion"] = ruleset.version
     fired = set(triggers)
+    scored = scoring.score_models(ruleset, {**facts, "lead": {**lead, **fields}}, now)
+    failures = [failure_of(f.error) for f in scored.failed]
+    kept, errors = scoring.stale_entries(lead, scored.failed, now, ruleset.version)
+    if scored.results:
+        fired.add("scored")
+    if scored.results or scored.failed:
+        fields.update(scoring.lead_update(scored.results, now, stale=kept))
+        fields.update(sales_ready_fields({**lead, **fields}, fields["scores"]))
+    if errors or lead.get("scoreErrors"):
+        fields["scoreErrors"] = errors
+    current: dict[str, Any] = {**lead, **fields}
     try:
-        results = scoring.score_lead(ruleset, {**facts, "lead": {**lead, **fields}}, now)
-        if results:
-            fired.add("scored")
-            fields.update(scoring.lead_update(results, now))
-            fields.update(sales_ready_fields({**lead, **fields}, results))
-        current: dict[str, Any] = {**lead, **fields}
         transitions = lifecycle.advance(ruleset, {**facts, "lead": current}, fired, now)
         move = lifecycle.transition_update(ruleset, current, transitions, now=now)
     except PluginError as exc:
-        failure = failure_of(exc)
-        del fields["funnelVersion"]  # not brought up to date with these rules
-        stale = {
-            **fields,
-            "scoreError": {**failure.as_document(), "at": now, "rulesVersion": ruleset.version},
-        }
-        return Evaluation(update=_update(stale, None, now), failure=failure)
+        failures.append(failure_of(exc))
+        transitions, move = [], None
     if move is not None:
         fields.update(decision_fields(current, move["$set"]))
-    if lead.get("scoreError") is not None:
+    if failures:
+        del fields["funnelVersion"]  # not brought up to date with these rules
+        first = failures[0]
+        fields["scoreError"] = {**first.as_document(), "at": now, "rulesVersion": ruleset.version}
+    elif lead.get("scoreError") is not None:
         fields["scoreError"] = None
-    if not _changes(lead, fields) and move is None:
-        return Evaluation(update=None, results=results)
-    return Evaluation(update=_update(fields, move, now), results=results, transitions=transitions)
+    if not failures and not _changes(lead, fields) and move is None:
+        return Evaluation(update=None, results=scored.results)
+    return Evaluation(
+        update=_update(fields, move, now),
+        results=scored.results,
+        transitions=transitions,
+        failure=failures[0] if failures else None,
+        failures=failures,
+    )
 
 
 def _changes(lead: dict[str, Any], fields: dict[str, Any]) -> bool:

@@ -19,9 +19,11 @@ hand) *holds* the models then over their threshold (``salesReadyHeld``): such a 
 the lead sales-ready again only after its score fell under the threshold and newly crossed it,
 never because of an unrelated interaction.
 
-A plugin that fails while a lead is evaluated (a scoring kind, a guard, an action) leaves the
-lead's derived data as it was, marks it stale with ``scoreError {plugin, hook, message}`` and
-is reported to the caller; the next successful run clears the mark.
+A plugin that fails while a lead is evaluated is reported to the caller and marks the lead
+stale with ``scoreError {plugin, hook, message}``; the next successful run clears the mark.  A
+scoring kind that fails stales only its own model (the last score kept, ``stale``, and
+``scoreErrors`` naming the model since its first failure): the other models are scored and the
+transitions follow.  A guard or action that fails leaves the stage as it was.
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ class Funnel:
                 if rollup.scores_changed(doc, after):
                     report.accounts |= rollup.accounts_of(doc, known[doc["_id"]]["contact"])
                 if e.failure is not None:
-                    report.failed.append(LeadFailure(doc["_id"], e.failure))
+                    report.failed.append(LeadFailure(doc["_id"], e.failure, e.failures[1:]))
                     log.warning("lead %s: %s", doc["_id"], e.failure)
                 elif changed(doc, after):  # counted as a preview counts
                     report.changed += 1

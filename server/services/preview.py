@@ -353,9 +353,7 @@ class Preview:
                     report.failed += 1
                     if e.failure not in report.failures:
                         report.failures.append(e.failure)
-                    tally.add(doc, doc)
-                    continue
-                tally.add(doc, applied(doc, e.update))
+                tally.add(doc, applied(doc, e.update))  # a failed model: its score as it was
             if progress is not None:
                 progress(len(chunk))
         if segments:

@@ -15,6 +15,8 @@ from ..contracts import PluginFailure
 class LeadFailure:
     lead_id: ObjectId
     failure: PluginFailure
+    #: Further failures for the same lead (a second scoring model's plugin, a guard).
+    more: list[PluginFailure] = field(default_factory=list)
 
 
 @dataclass
@@ -32,7 +34,8 @@ class Report:
     @property
     def failures(self) -> list[PluginFailure]:
         """Every plugin failure of the run, each once."""
-        return list(dict.fromkeys([f.failure for f in self.failed] + self.event_failures))
+        found = [g for f in self.failed for g in [f.failure, *f.more]]
+        return list(dict.fromkeys(found + self.event_failures))
 
     def merge(self, other: Report) -> None:
         self.leads += other.leads

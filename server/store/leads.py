@@ -126,6 +126,7 @@ def new_document(
         "salesReadyHeld": [],
         "teleprospectReady": False,
         "scoreError": None,
+        "scoreErrors": [],
         "rev": 0,
         "status": "open",
         "createdAt": t,

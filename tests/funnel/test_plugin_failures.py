@@ -56,8 +56,9 @@ EXTRA_TRANSITIONS = """\
       guard: {event: {type: email_clicked, within: 1d}}
 """
 
-LEAD = """id topic stage scores { model score }
+LEAD = """id topic stage scores { model score stale staleSince explanation { rule points } }
   scoreError { plugin hook message rulesVersion }
+  scoreErrors { model plugin hook message since at rulesVersion }
   stageHistory { stage transition }"""
 
 
@@ -141,7 +142,52 @@ async def test_record_interaction_keeps_the_event_and_names_the_plugin(fragile: 
     lead = (await fragile.gql(f'{{ lead(id: "{created["lead"]["id"]}") {{ {LEAD} }} }}'))["lead"]
     assert lead["scoreError"]["plugin"] == "fragile"
     assert lead["scoreError"]["rulesVersion"]
-    assert lead["scores"] == []  # never computed: stale, and marked so
+    # the failing model never scored it, and is named; the built-in model scored the open
+    (failed,) = lead["scoreErrors"]
+    assert failed["model"] == "fragile-fit" and failed["plugin"] == "fragile"
+    scores = {s["model"]: s for s in lead["scores"]}
+    assert "fragile-fit" not in scores
+    assert scores["engagement"]["stale"] is False
+    assert any("email opened" in e["rule"] for e in scores["engagement"]["explanation"])
+
+
+async def test_one_failing_model_keeps_its_last_score_stale_and_the_others_go_on(
+    fragile: Api,
+) -> None:
+    contact = await _contact(fragile)
+    lead = (await _lead(fragile, contact, "steady deal"))["lead"]
+    before = {s["model"]: s for s in lead["scores"]}
+    assert before["fragile-fit"]["score"] == 1 and lead["scoreErrors"] == []
+    await fragile.db["leads"].update_one(
+        {"_id": oid_of(lead["id"])}, {"$set": {"topic": "explode deal"}}
+    )
+    query = f'{{ lead(id: "{lead["id"]}") {{ {LEAD} }} }}'
+    seen = []
+    for _ in range(2):  # the second failure keeps the first one's time
+        payload = await fragile.gql(RECORD, {"i": {"contact": contact, "type": "EMAIL_OPENED"}})
+        (error,) = payload["recordInteraction"]["pluginErrors"]
+        assert error["plugin"] == "fragile" and "fragile-fit" in error["hook"]
+        seen.append((await fragile.gql(query))["lead"])
+    first, got = seen
+    scores = {s["model"]: s for s in got["scores"]}
+    assert scores["fragile-fit"]["score"] == 1 and scores["fragile-fit"]["stale"] is True
+    assert scores["engagement"]["stale"] is False and scores["engagement"]["staleSince"] is None
+    assert scores["engagement"]["score"] > before["engagement"]["score"]  # two opens counted
+    (failed,) = got["scoreErrors"]
+    assert failed["model"] == "fragile-fit" and "exploded" in failed["message"]
+    assert failed["since"] == first["scoreErrors"][0]["since"]
+    assert scores["fragile-fit"]["staleSince"] == failed["since"]
+    assert failed["at"] != failed["since"]
+
+    # the plugin works again for this lead: nothing is stale any more
+    await fragile.db["leads"].update_one(
+        {"_id": oid_of(lead["id"])}, {"$set": {"topic": "steady again"}}
+    )
+    rescore = "mutation($id: ID!) { rescoreLead(id: $id) { ... on LeadPayload { lead { %s } } } }"
+    rescored = await fragile.gql(rescore % LEAD, {"id": lead["id"]})
+    fixed = rescored["rescoreLead"]["lead"]
+    assert fixed["scoreError"] is None and fixed["scoreErrors"] == []
+    assert all(s["stale"] is False for s in fixed["scores"])
 
 
 async def test_a_healthy_lead_of_the_same_contact_is_still_scored(fragile: Api) -> None:

@@ -22,7 +22,7 @@ from ..common import stored_enum, vocabulary_enum
 from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ..history import ReplayRules, ScoreChange
 from ..relay import After, Before, Connection, First, Last, StoredNode, relation_field
-from ..scores import LeadScore
+from ..scores import LeadScore, ModelScoreError
 
 if TYPE_CHECKING:
     from ..history import LeadAsOf
@@ -134,7 +134,12 @@ class Lead(StoredNode, collection=store.NAME):
         description="Which initiative created the lead (`sales`: a salesperson registered it)."
     )
     score_error: ScoreError | None = strawberry.field(
-        description="Set while the scores and stage are stale because a plugin failed."
+        description="Set while the scores and stage are stale because a plugin failed (the "
+        "first failure; `scoreErrors` names each scoring model that failed)."
+    )
+    score_errors: list[ModelScoreError] = strawberry.field(
+        description="The scoring models whose plugin failed, each since when: only their "
+        "scores are stale (marked `stale` in `scores`), the other models are up to date."
     )
     rules_version: str | None = strawberry.field(
         description="The rules version that last scored the lead (null: never scored); after "
@@ -200,6 +205,7 @@ class Lead(StoredNode, collection=store.NAME):
             )
             if (err := doc.get("scoreError"))
             else None,
+            score_errors=[ModelScoreError.from_entry(e) for e in doc.get("scoreErrors") or []],
             rules_version=doc.get("funnelVersion"),
             created_at=doc["createdAt"],
             updated_at=doc.get("updatedAt") or doc["createdAt"],
