@@ -53,28 +53,47 @@ else:
     "account and of its contacts (the model's `account_rollup` in the rules)."
 )
 class AccountScore:
-    model: str
-    score: float
+    model: str = strawberry.field(description="The scoring model's name, as in the rules.")
+    score: float = strawberry.field(
+        description="The rolled-up score (points, the model's scale), computed by `method` over "
+        "the leads' scores.",
+    )
     grade: Grade | None = strawberry.field(description="The best grade among those leads.")
     lead_count: int = strawberry.field(description="How many leads the model scored.")
-    method: RollupMethod | None
+    method: RollupMethod | None = strawberry.field(
+        description="How the leads' scores were rolled up (the model's `account_rollup`); null "
+        "when a stored method is no longer known.",
+    )
 
 
 @strawberry.type(description="A company you market and sell to (or a partner or vendor).")
 class Account(StoredNode, collection=store.NAME):
     oid: relay.NodeID[str]
-    name: str | None
+    name: str | None = strawberry.field(
+        description="The company's name as entered; matching compares it normalised.",
+    )
     domain: str | None = strawberry.field(description="Web domain, normalised (no www., scheme).")
-    industry: str | None
-    number_of_employees: int | None
-    annual_revenue: float | None
-    country: str | None
+    industry: str | None = strawberry.field(
+        description="The company's industry (free text); null when not known.",
+    )
+    number_of_employees: int | None = strawberry.field(
+        description="Headcount (a whole number, at least 0); null when not known.",
+    )
+    annual_revenue: float | None = strawberry.field(
+        description="Yearly revenue in the company's currency, as entered (no currency is "
+        "stored); null when not known.",
+    )
+    country: str | None = strawberry.field(
+        description="The company's country, as entered; null when not known.",
+    )
     scores: list[AccountScore] = strawberry.field(
         description="Scores rolled up from the account's and its contacts' leads, per model; "
         "kept current as their scores change."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When the account was created.")
+    updated_at: datetime = strawberry.field(
+        description="When the account last changed (its creation time if never changed).",
+    )
     _doc: strawberry.Private[dict[str, Any]]
 
     @classmethod
@@ -172,23 +191,61 @@ class AccountQuery:
 
 @strawberry.input(description="Fields of a new account.")
 class CreateAccountInput:
-    name: str
-    domain: str | None = strawberry.UNSET
-    industry: str | None = strawberry.UNSET
-    number_of_employees: int | None = strawberry.UNSET
-    annual_revenue: float | None = strawberry.UNSET
-    country: str | None = strawberry.UNSET
+    name: str = strawberry.field(
+        description="The company's name; must not be blank.",
+    )
+    domain: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Web domain or site address (`https://www.contoso.com/` is stored as "
+        "`contoso.com`); leads and imports link to accounts by it. Must contain a "
+        "dot.",
+    )
+    industry: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The company's industry (free text).",
+    )
+    number_of_employees: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Headcount; must not be negative.",
+    )
+    annual_revenue: float | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Yearly revenue, in the company's currency (no currency is stored).",
+    )
+    country: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The company's country.",
+    )
 
 
 @strawberry.input(description="Changes to an account; omitted fields stay as they are.")
 class UpdateAccountInput:
-    id: relay.GlobalID
-    name: str | None = strawberry.UNSET
-    domain: str | None = strawberry.UNSET
-    industry: str | None = strawberry.UNSET
-    number_of_employees: int | None = strawberry.UNSET
-    annual_revenue: float | None = strawberry.UNSET
-    country: str | None = strawberry.UNSET
+    id: relay.GlobalID = strawberry.field(description="The account to change (its global id).")
+    name: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The company's name; must not be blank or null.",
+    )
+    domain: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Web domain or site address (stored normalised, e.g. `contoso.com`); null "
+        "clears it. Must contain a dot.",
+    )
+    industry: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The company's industry (free text); null clears it.",
+    )
+    number_of_employees: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Headcount; must not be negative; null clears it.",
+    )
+    annual_revenue: float | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Yearly revenue, in the company's currency; null clears it.",
+    )
+    country: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The company's country; null clears it.",
+    )
 
 
 _FIELDS = {
@@ -218,7 +275,7 @@ def account_fields(input: CreateAccountInput | UpdateAccountInput) -> dict[str, 
 
 @strawberry.type(description="The account after the change.")
 class AccountPayload:
-    account: Account
+    account: Account = strawberry.field(description="The account as stored after the change.")
     plugin_errors: list[PluginErrorType] = strawberry.field(
         default_factory=list,
         description="Plugins that failed while the account's leads were rescored (then their "

@@ -30,31 +30,46 @@ from ..services.segment_records import SegmentCycle, SegmentUnusable
 
 @strawberry.interface(description="An error a client can act on.")
 class Error:
-    message: str
-    code: str
+    message: str = strawberry.field(
+        description="What went wrong, as a sentence for a person (English; wording may change: "
+        "branch on `code`)."
+    )
+    code: str = strawberry.field(
+        description="Stable machine-readable reason, e.g. `BAD_USER_INPUT`, `NOT_FOUND`, "
+        "`FORBIDDEN`, `CONFLICT`."
+    )
 
 
 @strawberry.type(description="One invalid input field.")
 class FieldError:
     field: str = strawberry.field(description="Path of the input field, e.g. `input.email`.")
-    message: str
+    message: str = strawberry.field(description="What is wrong with that field's value.")
 
 
 @strawberry.type(description="The input was rejected; nothing was written.")
 class ValidationError(Error):
     field: str | None = strawberry.field(description="The first offending input field.")
-    fields: list[FieldError]
+    fields: list[FieldError] = strawberry.field(
+        description="Every offending input field with its own message (at least one)."
+    )
 
 
 @strawberry.type(description="A referenced record does not exist.")
 class NotFoundError(Error):
-    id: str
+    id: str = strawberry.field(
+        description="The id that matched nothing, as it was given (a global id or a name)."
+    )
 
 
 @strawberry.type(description="The caller's role does not grant this operation.")
 class ForbiddenError(Error):
-    permission: str
-    role: str
+    permission: str = strawberry.field(
+        description="The permission the operation needs, e.g. `leads:write`."
+    )
+    role: str = strawberry.field(
+        description="The role of the API key that called (`admin`, `marketer`, `sales`, "
+        "`read-only`)."
+    )
 
 
 @strawberry.type(description="The operation conflicts with the current state of the data.")
@@ -85,7 +100,9 @@ class SegmentError(Error):
     "(forged, altered, or its contact no longer exists) or `EXPIRED`."
 )
 class InvalidTokenError(Error):
-    reason: str
+    reason: str = strawberry.field(
+        description="`INVALID` (forged, altered or its contact is gone) or `EXPIRED`."
+    )
 
 
 @strawberry.type(

@@ -49,16 +49,28 @@ else:
 @strawberry.type(description="A sale in the making: what a lead qualified by sales became.")
 class Opportunity(StoredNode, collection=store.NAME):
     oid: relay.NodeID[str]
-    topic: str | None
+    topic: str | None = strawberry.field(
+        description="What is being sold; the lead's topic unless the qualifier gave another.",
+    )
     value: float | None = strawberry.field(description="The expected (or, won, final) amount.")
     owner: str | None = strawberry.field(description="The salesperson working it.")
-    stage: OpportunityStage
-    created_by: str | None
-    close_reason: str | None
-    closed_by: str | None
-    closed_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    stage: OpportunityStage = strawberry.field(description="Open until marked won or lost.")
+    created_by: str | None = strawberry.field(
+        description="The API key's name of the person who qualified the lead into it.",
+    )
+    close_reason: str | None = strawberry.field(
+        description="Why it was won or lost, as given; null while open or when none was given.",
+    )
+    closed_by: str | None = strawberry.field(
+        description="The API key's name of the person who marked it won or lost; null while open.",
+    )
+    closed_at: datetime | None = strawberry.field(
+        description="When it was marked won or lost; null while open.",
+    )
+    created_at: datetime = strawberry.field(description="When the lead was qualified into it.")
+    updated_at: datetime = strawberry.field(
+        description="When it last changed (its creation time if never changed).",
+    )
     _doc: strawberry.Private[dict[str, Any]]
 
     @classmethod
@@ -143,7 +155,9 @@ OPPORTUNITIES = Listing(
 
 @strawberry.type(description="The opportunity after the change.")
 class OpportunityPayload:
-    opportunity: Opportunity
+    opportunity: Opportunity = strawberry.field(
+        description="The opportunity as stored after the change.",
+    )
     plugin_errors: list[PluginErrorType] = strawberry.field(
         default_factory=list,
         description="Plugins that failed after the change was stored (event handlers).",
@@ -204,15 +218,27 @@ class OpportunityMutation:
         self,
         info: Info,
         id: RecordId,
-        value: float | None = None,
-        reason: str | None = None,
+        value: Annotated[
+            float | None,
+            strawberry.argument(
+                description="The final amount (finite, 0 or more); null keeps the expected one."
+            ),
+        ] = None,
+        reason: Annotated[
+            str | None, strawberry.argument(description="Why it was won (free text).")
+        ] = None,
     ) -> OpportunityResult:
         return await _close(info, id, "won", reason, value)
 
     @strawberry.mutation(description="Mark an open opportunity lost.")
     @errors_as_data
     async def mark_opportunity_lost(
-        self, info: Info, id: RecordId, reason: str | None = None
+        self,
+        info: Info,
+        id: RecordId,
+        reason: Annotated[
+            str | None, strawberry.argument(description="Why it was lost (free text).")
+        ] = None,
     ) -> OpportunityResult:
         return await _close(info, id, "lost", reason, None)
 
@@ -224,7 +250,14 @@ class OpportunitySubscription:
         "one owner); from a MongoDB change stream."
     )
     async def lead_qualified(
-        self, info: Info, owner: str | None = None
+        self,
+        info: Info,
+        owner: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only the opportunities of this salesperson; null: all of them."
+            ),
+        ] = None,
     ) -> AsyncIterator[Opportunity]:
         return await info.context.subscribe(
             live.OPPORTUNITIES,

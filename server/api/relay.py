@@ -37,10 +37,21 @@ def _end_cursor(root: Any) -> str | None:
 
 @strawberry.type(description="Relay page information.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None = strawberry.field(resolver=_start_cursor)
-    end_cursor: str | None = strawberry.field(resolver=_end_cursor)
+    has_next_page: bool = strawberry.field(
+        description="More records follow this page: page on with `first` and `after: endCursor`."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Records come before this page: page back with `last` and "
+        "`before: startCursor`."
+    )
+    start_cursor: str | None = strawberry.field(
+        resolver=_start_cursor,
+        description="The cursor of the page's first edge; null when the page is empty.",
+    )
+    end_cursor: str | None = strawberry.field(
+        resolver=_end_cursor,
+        description="The cursor of the page's last edge; null when the page is empty.",
+    )
     _page: strawberry.Private[Page]
 
 
@@ -51,16 +62,22 @@ def _edge_cursor(root: Any) -> str:
 
 @strawberry.type(description="An edge in a connection.")
 class Edge(Generic[NodeT]):
-    cursor: str = strawberry.field(resolver=_edge_cursor)
-    node: NodeT
+    cursor: str = strawberry.field(
+        resolver=_edge_cursor,
+        description="Opaque position of this record in the connection's order, for `after` or "
+        "`before`; only valid with the same filter and order.",
+    )
+    node: NodeT = strawberry.field(description="The record.")
     _doc: strawberry.Private[dict[str, Any]]
     _page: strawberry.Private[Page]
 
 
 @strawberry.type(description="A page of a list, with Relay cursors and the total count.")
 class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
-    page_info: PageInfo
+    edges: list[Edge[NodeT]] = strawberry.field(
+        description="The page's records with their cursors, in the requested order."
+    )
+    page_info: PageInfo = strawberry.field(description="Where this page is and how to page on.")
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="How many records match the filter (across all pages).")

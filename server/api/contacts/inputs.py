@@ -19,17 +19,39 @@ from .types import ConsentLevel, ContactRole
 
 @strawberry.input(description="Contact preferences to set; omitted fields stay as they are.")
 class ContactPreferencesInput:
-    allow_bulk_email: bool | None = strawberry.UNSET
-    allow_email: bool | None = strawberry.UNSET
-    allow_prefill: bool | None = strawberry.UNSET
-    track_email: bool | None = strawberry.UNSET
+    allow_bulk_email: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="May marketing email from journeys reach the contact.",
+    )
+    allow_email: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="May any app send the contact any email, commercial or transactional.",
+    )
+    allow_prefill: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="May marketing pages prefill forms for the contact ('remember me').",
+    )
+    track_email: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Track the contact's email engagement (usable in segment criteria; no effect "
+        "on scoring).",
+    )
 
 
 @strawberry.input(description="Data-protection settings to set.")
 class ConsentInput:
-    level: ConsentLevel | None = strawberry.UNSET
-    is_child: bool | None = strawberry.UNSET
-    guardian: str | None = strawberry.UNSET
+    level: ConsentLevel | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The data-protection consent level the contact granted; null clears it.",
+    )
+    is_child: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The contact is a child (then give `guardian`).",
+    )
+    guardian: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The child's parent or guardian (free text); null clears it.",
+    )
 
 
 @strawberry.input(description="Filter contacts; all given conditions must hold.")
@@ -129,26 +151,65 @@ def contact_query(f: ContactFilter) -> dict[str, Any]:
 
 @strawberry.input(description="Fields of a new contact.")
 class CreateContactInput:
-    first_name: str | None = strawberry.UNSET
-    last_name: str | None = strawberry.UNSET
-    email: str | None = strawberry.UNSET
-    phone: str | None = strawberry.UNSET
-    job_title: str | None = strawberry.UNSET
-    role: ContactRole | None = strawberry.UNSET
-    account: relay.GlobalID | None = strawberry.UNSET
-    marketing_source: str | None = strawberry.UNSET
-    marketing_only: bool | None = strawberry.UNSET
+    first_name: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Given name; must not be blank when given.",
+    )
+    last_name: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Family name; must not be blank when given. A new contact needs a last name "
+        "or an email.",
+    )
+    email: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Email address (validated; matching compares it normalised, case ignored). A "
+        "new contact needs an email or a last name.",
+    )
+    phone: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Phone number, as the contact gave it.",
+    )
+    job_title: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Job title (free text).",
+    )
+    role: ContactRole | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The contact's role in buying decisions; null clears it.",
+    )
+    account: relay.GlobalID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The account (company) the contact works for, by global id; null unlinks it. "
+        "The account must exist.",
+    )
+    marketing_source: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Which marketing initiative brought the contact in (free text, e.g. a "
+        "campaign name).",
+    )
+    marketing_only: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A contact kept for marketing only (sales views hide it); cleared "
+        "automatically when one of its leads qualifies.",
+    )
     subscriptions: list[str] | None = strawberry.field(
         default=strawberry.UNSET,
         description="Active subscription lists (recorded as a `consent_changed` interaction).",
     )
-    preferences: ContactPreferencesInput | None = strawberry.UNSET
-    consent: ConsentInput | None = strawberry.UNSET
+    preferences: ContactPreferencesInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Contact preferences; omitted ones keep their value (new contacts start from "
+        "the defaults).",
+    )
+    consent: ConsentInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Data-protection settings; omitted ones keep their value.",
+    )
 
 
 @strawberry.input(description="Changes to a contact; omitted fields stay as they are.")
 class UpdateContactInput(CreateContactInput):
-    id: relay.GlobalID
+    id: relay.GlobalID = strawberry.field(description="The contact to change (its global id).")
 
 
 _FIELDS = {

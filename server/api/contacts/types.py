@@ -51,21 +51,37 @@ class ContactPreferences:
 
 @strawberry.type(description="Data protection: consent level, child status and guardian.")
 class Consent:
-    level: ConsentLevel | None
-    is_child: bool
-    guardian: str | None
+    level: ConsentLevel | None = strawberry.field(
+        description="The data-protection consent level the contact granted; null when never "
+        "recorded.",
+    )
+    is_child: bool = strawberry.field(
+        description="The contact is a child: a parent or guardian (`guardian`) acts for them.",
+    )
+    guardian: str | None = strawberry.field(
+        description="The child contact's parent or guardian, as recorded (free text); null for "
+        "adults or when unknown.",
+    )
 
 
 @strawberry.type(description="Count of one interaction type.")
 class InteractionCount:
-    type: str
-    count: int
+    type: str = strawberry.field(
+        description="The interaction type (`email_opened`, `form_submitted`, ... or a custom type "
+        "the rules declare).",
+    )
+    count: int = strawberry.field(description="How many interactions of that type the contact has.")
 
 
 @strawberry.type(description="Marketing insights: KPIs over the contact's interactions.")
 class MarketingInsights:
-    total: int
-    last_activity_at: datetime | None
+    total: int = strawberry.field(
+        description="How many interactions the contact has, all types together (kept current as "
+        "they are recorded).",
+    )
+    last_activity_at: datetime | None = strawberry.field(
+        description="When the contact's latest interaction occurred; null when it has none.",
+    )
     _counts: strawberry.Private[dict[str, int]]
 
     @strawberry.field(description="Interactions by type, in type order.")
@@ -77,12 +93,24 @@ class MarketingInsights:
 @strawberry.type(description="One person: customer, prospect, partner, vendor, speaker, sponsor.")
 class Contact(StoredNode, collection=store.NAME):
     oid: relay.NodeID[str]
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    phone: str | None
-    job_title: str | None
-    role: ContactRole | None
+    first_name: str | None = strawberry.field(
+        description="Given name; null when not known (e.g. an imported email-only contact).",
+    )
+    last_name: str | None = strawberry.field(description="Family name; null when not known.")
+    email: str | None = strawberry.field(
+        description="Primary email address as entered, trimmed; matching compares it normalised "
+        "(case ignored). Null when the contact has none.",
+    )
+    phone: str | None = strawberry.field(
+        description="Phone number as entered; null when not known.",
+    )
+    job_title: str | None = strawberry.field(
+        description="Job title as entered (free text); `role` is the controlled buying role.",
+    )
+    role: ContactRole | None = strawberry.field(
+        description="The contact's role in buying decisions; null when not set (or a stored value "
+        "the vocabulary no longer knows).",
+    )
     marketing_source: str | None = strawberry.field(
         description="Which marketing initiative created this contact."
     )
@@ -90,8 +118,14 @@ class Contact(StoredNode, collection=store.NAME):
         description="Created automatically for marketing (e.g. for an orphan lead); sales views "
         "may hide it. Cleared when a lead of the contact qualifies."
     )
-    preferences: ContactPreferences
-    consent: Consent
+    preferences: ContactPreferences = strawberry.field(
+        description="What the contact allows marketing and apps to do (the contact can change "
+        "`allowBulkEmail` in the subscription centre).",
+    )
+    consent: Consent = strawberry.field(
+        description="Data protection: consent level, whether the contact is a child, and the "
+        "guardian.",
+    )
     subscriptions: list[str] = strawberry.field(
         description="Subscription lists the contact is subscribed to."
     )
@@ -99,9 +133,13 @@ class Contact(StoredNode, collection=store.NAME):
         description="Subscription lists the contact left: bulk adds (imports, "
         "subscribeContacts without resubscribe) never put it back on them."
     )
-    insights: MarketingInsights
-    created_at: datetime
-    updated_at: datetime
+    insights: MarketingInsights = strawberry.field(
+        description="Marketing insights: counts over the contact's interactions.",
+    )
+    created_at: datetime = strawberry.field(description="When the contact was created.")
+    updated_at: datetime = strawberry.field(
+        description="When the contact last changed (its creation time if never changed).",
+    )
     _doc: strawberry.Private[dict[str, Any]]
 
     @classmethod
@@ -172,7 +210,7 @@ class Contact(StoredNode, collection=store.NAME):
 
 @strawberry.type(description="The contact after the change.")
 class ContactPayload:
-    contact: Contact
+    contact: Contact = strawberry.field(description="The contact as stored after the change.")
     plugin_errors: list[PluginErrorType] = strawberry.field(
         default_factory=list,
         description="Plugins that failed after the change was stored (event handlers), or "

@@ -142,28 +142,70 @@ def model_filter_index(f: LeadFilter) -> str | None:
 
 @strawberry.input(description="The lead's marketing context.")
 class MarketingContextInput:
-    kind: MarketingContextKind
-    name: str
+    kind: MarketingContextKind = strawberry.field(description="Product, offer, campaign or event.")
+    name: str = strawberry.field(
+        description="Its name, e.g. `Contoso Ltd Conference`; must not be blank.",
+    )
 
 
 @strawberry.input(description="Fields of a new lead.")
 class CreateLeadInput:
-    topic: str | None = strawberry.UNSET
-    marketing_context: MarketingContextInput | None = strawberry.UNSET
-    form_id: str | None = strawberry.UNSET
-    email: str | None = strawberry.UNSET
-    first_name: str | None = strawberry.UNSET
-    last_name: str | None = strawberry.UNSET
-    company_name: str | None = strawberry.UNSET
-    job_title: str | None = strawberry.UNSET
-    marketing_source: str | None = strawberry.UNSET
-    parent_contact: relay.GlobalID | None = strawberry.UNSET
-    parent_account: relay.GlobalID | None = strawberry.UNSET
+    topic: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="What the lead is about, in a few words; must not be blank. A new lead needs "
+        "a topic or a marketingContext.",
+    )
+    marketing_context: MarketingContextInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The product, offer, campaign or event the lead is interested in; null clears "
+        "it.",
+    )
+    form_id: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The marketing form (landing page) the lead came from; lead matching compares "
+        "email plus form id.",
+    )
+    email: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The email address the lead was captured with (validated).",
+    )
+    first_name: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Given name as captured with the lead.",
+    )
+    last_name: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Family name as captured with the lead.",
+    )
+    company_name: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Company name as captured (linkOrphanLeads links an account by it).",
+    )
+    job_title: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Job title as captured with the lead.",
+    )
+    marketing_source: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Which marketing initiative brought the lead in (free text; `sales` for a "
+        "salesperson's own).",
+    )
+    parent_contact: relay.GlobalID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The parent contact, by global id (it must exist); null unlinks it. A lead "
+        "with neither parent contact nor account is an orphan: no insights, no "
+        "automatic scoring.",
+    )
+    parent_account: relay.GlobalID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The parent account, for an account-based lead (it must exist); null unlinks "
+        "it.",
+    )
 
 
 @strawberry.input(description="Changes to a lead; omitted fields stay as they are.")
 class UpdateLeadInput(CreateLeadInput):
-    id: relay.GlobalID
+    id: relay.GlobalID = strawberry.field(description="The lead to change (its global id).")
 
 
 _FIELDS = {

@@ -53,22 +53,38 @@ else:
 
 @strawberry.type(description="The product, offer, campaign or event the lead is interested in.")
 class MarketingContext:
-    kind: MarketingContextKind | None
-    name: str | None
+    kind: MarketingContextKind | None = strawberry.field(
+        description="Product, offer, campaign or event; null when not given.",
+    )
+    name: str | None = strawberry.field(
+        description="Its name, e.g. `Contoso Ltd Conference`; null when not given.",
+    )
 
 
 @strawberry.type(description="One entry of the lead's stage history.")
 class StageEntry:
-    stage: str
-    entered_at: datetime
-    reason: str | None
-    by: str | None
+    stage: str = strawberry.field(
+        description="The lifecycle stage entered (a stage name of the rules' lifecycle, e.g. "
+        "`inquiry`).",
+    )
+    entered_at: datetime = strawberry.field(description="When the lead entered that stage.")
+    reason: str | None = strawberry.field(
+        description="Why: the transition's name for an automatic move, or the reason a person "
+        "gave.",
+    )
+    by: str | None = strawberry.field(
+        description="The API key's name of the person who moved it; null for an automatic move "
+        "(scoring, capture, the lifecycle).",
+    )
     transition: str | None = strawberry.field(
         description="The lifecycle transition taken, or `qualified` / `disqualified` when the "
         "lead was closed, `sales_accepted` when a person accepted it for sales, "
         "`manual_override` when an admin moved it outside the lifecycle's transitions."
     )
-    rules_version: str | None
+    rules_version: str | None = strawberry.field(
+        description="The rules version live when the lead moved (null for moves recorded without "
+        "rules).",
+    )
     override: bool = strawberry.field(
         default=False, description="An admin's move outside the lifecycle (`reason` says why)."
     )
@@ -79,15 +95,18 @@ class StageEntry:
 
 @strawberry.type(description="A person accepted the lead for sales and assigned its owner.")
 class SalesAcceptance:
-    owner: str | None
+    owner: str | None = strawberry.field(description="The salesperson the lead was assigned to.")
     by: str | None = strawberry.field(description="Who accepted it (an API key's name).")
-    at: datetime
+    at: datetime = strawberry.field(description="When the lead was accepted for sales.")
 
 
 @strawberry.type(description="A value a person recorded for a field of a lifecycle stage.")
 class StageFieldValue:
-    stage: str
-    name: str
+    stage: str = strawberry.field(description="The lifecycle stage the field belongs to.")
+    name: str = strawberry.field(
+        description="The field's name, as the stage declares it in the rules (see "
+        "`leadLifecycle.stages.fields`).",
+    )
     value: JSON = strawberry.field(description="A string, number, date (YYYY-MM-DD) or enum value.")
 
 
@@ -96,33 +115,61 @@ class StageFieldValue:
     "They are as they were before, i.e. stale, until a later run succeeds."
 )
 class ScoreError:
-    plugin: str
-    hook: str
-    message: str
-    at: datetime
-    rules_version: str | None
+    plugin: str = strawberry.field(description="The failing plugin's registered name.")
+    hook: str = strawberry.field(description="What of the plugin failed: a hook or a scoring kind.")
+    message: str = strawberry.field(description="What the plugin raised.")
+    at: datetime = strawberry.field(description="When the failed run happened.")
+    rules_version: str | None = strawberry.field(description="The rules version of the failed run.")
 
 
 @strawberry.type(description="An expression of interest by a contact in a marketing context.")
 class Lead(StoredNode, collection=store.NAME):
     oid: relay.NodeID[str]
-    topic: str | None
-    marketing_context: MarketingContext | None
+    topic: str | None = strawberry.field(
+        description="What the lead is about, in a few words (e.g. `Contoso Ltd Conference`); "
+        "segments and filters read it.",
+    )
+    marketing_context: MarketingContext | None = strawberry.field(
+        description="The product, offer, campaign or event the lead is interested in; null when "
+        "not given.",
+    )
     form_id: str | None = strawberry.field(description="Marketing form (landing page) id.")
-    email: str | None
-    first_name: str | None
-    last_name: str | None
-    company_name: str | None
-    job_title: str | None
+    email: str | None = strawberry.field(
+        description="The email address the lead was captured with (matching compares it "
+        "normalised); may differ from the parent contact's.",
+    )
+    first_name: str | None = strawberry.field(
+        description="Given name as captured with the lead (the parent contact holds the person's "
+        "current data).",
+    )
+    last_name: str | None = strawberry.field(description="Family name as captured with the lead.")
+    company_name: str | None = strawberry.field(
+        description="Company name as captured; used to link an account when the lead has none.",
+    )
+    job_title: str | None = strawberry.field(description="Job title as captured with the lead.")
     stage: str = strawberry.field(description="Current stage of the lead lifecycle.")
-    stage_history: list[StageEntry]
-    scores: list[LeadScore]
-    sales_ready: bool
+    stage_history: list[StageEntry] = strawberry.field(
+        description="Every stage the lead entered, oldest first, with when, why and by whom.",
+    )
+    scores: list[LeadScore] = strawberry.field(
+        description="The lead's current score under each scoring model that scores it (none: "
+        "unscored, e.g. an orphan lead).",
+    )
+    sales_ready: bool = strawberry.field(
+        description="The lead is sales-ready: a model's sales-ready threshold was crossed, or a "
+        "person marked it. Sales views show only sales-ready leads.",
+    )
     sales_ready_by_hand: bool = strawberry.field(
         description="A person marked the lead sales-ready: scores no longer change the flag."
     )
-    teleprospect_ready: bool
-    status: LeadStatus
+    teleprospect_ready: bool = strawberry.field(
+        description="A person marked the lead ready for teleprospecting (a telemarketer may pick "
+        "it up).",
+    )
+    status: LeadStatus = strawberry.field(
+        description="Open while in the funnel; qualified (became an opportunity) or disqualified "
+        "once closed.",
+    )
     owner: str | None = strawberry.field(description="The salesperson the lead is assigned to.")
     sales_accepted: SalesAcceptance | None = strawberry.field(
         description="Set while the lead is accepted by sales (at the acceptance stage)."
@@ -146,8 +193,10 @@ class Lead(StoredNode, collection=store.NAME):
         "a rules version goes live, the background rescore brings every lead to it "
         "(`rulesStatus.rescore`)."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When the lead was created.")
+    updated_at: datetime = strawberry.field(
+        description="When the lead last changed (its creation time if never changed).",
+    )
     _doc: strawberry.Private[dict[str, Any]]
 
     @classmethod
@@ -248,7 +297,12 @@ class Lead(StoredNode, collection=store.NAME):
     async def score_history(
         self,
         info: Info,
-        model: str | None = None,
+        model: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only the changes of this scoring model (by name); null: every model."
+            ),
+        ] = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -262,14 +316,27 @@ class Lead(StoredNode, collection=store.NAME):
         "(LIVE)."
     )
     async def as_of(
-        self, info: Info, time: datetime, rules: ReplayRules = ReplayRules.THEN
+        self,
+        info: Info,
+        time: Annotated[
+            datetime, strawberry.argument(description="The moment to look at (ISO 8601, UTC).")
+        ],
+        rules: Annotated[
+            ReplayRules,
+            strawberry.argument(
+                description="THEN (the default): the lead as stored at `time`; LIVE: "
+                "re-scored with today's rules over the interactions known at `time`."
+            ),
+        ] = ReplayRules.THEN,
     ) -> LeadAsOfT | None:
         return await history.as_of(info, self._doc, time, rules)
 
 
 @strawberry.type(description="The lead after the change.")
 class LeadPayload:
-    lead: Lead
+    lead: Lead = strawberry.field(
+        description="The lead as stored after the change, with its scores and stage.",
+    )
     plugin_errors: list[PluginErrorType] = strawberry.field(
         default_factory=list,
         description="Plugins that failed after the change was stored (event handlers), or "
