@@ -1,7 +1,7 @@
 """A form submission's ``fields``, validated and split by destination: the contact's
 fields, the lead's, consent and preferences, subscription lists, and the rest (kept as the
 interaction's details).  Used by capture (:mod:`leadgraph.services.capture`) and the import
-(:mod:`leadgraph.services.importing`)."""
+(:mod:`leadgraph.services.import_batch`)."""
 
 from __future__ import annotations
 

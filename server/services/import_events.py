@@ -35,7 +35,7 @@ def updated(
 
 
 def accounts_created(items: Iterable[Any]) -> list[Event]:
-    """An ``account.created`` for each batch item (``importing.Item``) that made an account."""
+    """An ``account.created`` for each batch item (``import_batch.Item``) that made an account."""
     return [
         AccountCreated(
             account_id=item.rid,

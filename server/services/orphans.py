@@ -19,7 +19,7 @@ from ..rules.matcher import row_key
 from ..store import contacts, leads
 from . import dispatch
 from .funnel import Funnel
-from .importing import PERSON_FIELDS, Engine, Item, _rids, match_item
+from .import_batch import PERSON_FIELDS, Engine, Item, _rids, match_item
 from .matching import Matching
 from .privacy import suppressed
 

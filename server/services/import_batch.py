@@ -1,0 +1,425 @@
+"""The batch engine of an import: one batch's records found or created with a constant
+number of round trips (:class:`Engine`), per kind (:class:`Batcher`), tallied into the
+import's :class:`Summary`.
+
+Each record's match key (the strategy's, whatever its kind, or for a row that has none, the
+row's own identity ``<file hash>:<line>``; a fuzzy kind's ``find`` is asked first) is claimed
+with one unordered bulk insert into ``match_keys``; keys someone already holds are read back
+with a few ``$in`` finds.  New records are then inserted in bulk, matched ones updated in bulk.
+Leads get a parent contact (matched, or created ``marketingOnly`` from the lead's data);
+contacts and leads are linked to accounts by normalised domain, else by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson import ObjectId
+
+from ..contracts import PluginFailure
+from ..events import Event, ImportRow, RecordType
+from ..rules.matcher import row_key, signature_of_key
+from ..rules.models import Strategy
+from ..store import accounts, contacts, leads, records
+from ..store._base import now
+from . import import_events
+from .consent import Actor, Consent, ConsentChange
+from .form_fields import contact_changes
+from .matching import Matching
+
+PERSON_FIELDS = ("email", "firstName", "lastName", "jobTitle")
+
+
+@dataclass
+class Summary:
+    import_id: str
+    kind: str
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    contacts_created: int = 0
+    accounts_created: int = 0
+    lines: int = 0
+    resumed_from_line: int = 0
+    already_done: bool = False
+    plugin_failures: list[PluginFailure] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "contactsCreated": self.contacts_created,
+            "accountsCreated": self.accounts_created,
+        }
+
+
+# ---------------------------------------------------------------- matching in batches
+
+
+@dataclass
+class Item:
+    """One record to find or create, with every file line merged into it."""
+
+    keys: list[str]
+    fields: dict[str, Any]
+    lines: list[int]
+    insert_only: dict[str, Any] = field(default_factory=dict)
+    rid: ObjectId | None = None
+    created: bool = False
+    found: bool = True
+
+    def merge(self, other: Item) -> None:
+        for name, value in other.fields.items():
+            if isinstance(value, dict) and isinstance(self.fields.get(name), dict):
+                self.fields[name] = {**self.fields[name], **value}
+            else:
+                self.fields[name] = value
+        for name, value in other.insert_only.items():
+            self.insert_only.setdefault(name, value)
+        self.lines.extend(other.lines)
+        self.keys.extend(k for k in other.keys if k not in self.keys)
+
+
+def dedupe(items: list[Item]) -> list[Item]:
+    """Merge items sharing any key (the file's own duplicates); richer keys first."""
+    by_key: dict[str, Item] = {}
+    out: list[Item] = []
+    for item in sorted(items, key=lambda i: -len(i.keys)):
+        holder = next((by_key[k] for k in item.keys if k in by_key), None)
+        if holder is None:
+            out.append(item)
+            holder = item
+        else:
+            holder.merge(item)
+        for k in item.keys:
+            by_key.setdefault(k, holder)
+    return out
+
+
+class Engine:
+    """Finds or creates the records of one batch with a constant number of round trips."""
+
+    def __init__(self, matching: Matching, import_id: str, first_line: int) -> None:
+        self.matching = matching
+        self.db = matching.db
+        self.import_id = import_id
+        self.first_line = first_line
+        #: the batch's update events (stored with its checkpoint: :mod:`.import_events`)
+        self.events: list[Event] = []
+
+    async def resolve(
+        self,
+        collection: str,
+        items: list[Item],
+        new_doc: Callable[[dict[str, Any]], dict[str, Any]],
+        changes: Callable[[dict[str, Any]], dict[str, Any]] | None,
+        *,
+        create: bool = True,
+    ) -> list[Item]:
+        """Items a fuzzy kind already found (``rid`` set) are updated; the others claim their
+        first key (or, with ``create`` false, only look it up)."""
+        items = dedupe(items)
+        meta = {"collection": collection, "importId": self.import_id}
+        found = {i.keys[0]: {"recordId": i.rid} for i in items if i.rid is not None}
+        keyed = [i for i in items if i.rid is None]
+        if create:
+            claims = {i.keys[0]: (ObjectId(), {**meta, "line": i.lines[0]}) for i in keyed}
+            won, held = await self.matching.claim_many(claims)
+        else:
+            won, held = {}, await self.matching.holders([i.keys[0] for i in keyed])
+        held.update(found)
+        inserts: list[dict[str, Any]] = []
+        updates: list[tuple[ObjectId, dict[str, Any]]] = []
+        t = now()
+        for item in items:
+            primary = item.keys[0]
+            if primary in won:
+                item.rid, item.created = won[primary], True
+                doc = new_doc({**item.fields, **item.insert_only})
+                doc.update(
+                    _id=item.rid,
+                    matchKeyedOn=_signatures(item.keys),
+                    createdVia={"source": "import", "importId": self.import_id},
+                )
+                inserts.append(doc)
+                continue
+            claim = held.get(primary)
+            if claim is None:
+                item.found = False
+                continue
+            item.rid = claim["recordId"]
+            ours = claim.get("importId") == self.import_id
+            item.created = ours and claim.get("line", 0) >= self.first_line
+            sets = changes(item.fields) if changes else {}
+            if sets or ours:
+                doc = new_doc({**item.fields, **item.insert_only})
+                doc.update(matchKeyedOn=_signatures(item.keys))
+                upd: dict[str, Any] = {"$set": {**sets, "updatedAt": t}}
+                upd["$setOnInsert"] = records.set_on_insert(doc, upd["$set"], ())
+                assert item.rid is not None
+                updates.append((item.rid, upd))
+        reported = updates if collection in import_events.UPDATED else []
+        before = await records.by_ids(self.db, collection, [r for r, _ in reported])
+        await records.write_batch(self.db, collection, inserts, updates, create=create)
+        self.events += import_events.updated(collection, before, reported)
+        secondary = {
+            k: (i.rid, {**meta, "line": i.lines[0]})
+            for i in items
+            if i.rid is not None
+            for k in i.keys[1:]
+            if not k.startswith(FOUND)
+        }
+        if secondary:
+            await self.matching.claim_many(secondary)
+        return items
+
+
+#: The first key of a record a fuzzy kind found (never claimed: ``find`` decides each time).
+FOUND = "found:"
+
+
+def _signatures(keys: list[str]) -> list[str]:
+    return [
+        signature_of_key(k)
+        for k in keys
+        if not k.startswith(FOUND) and signature_of_key(k) != "row"
+    ]
+
+
+# ---------------------------------------------------------------- one batch per kind
+
+
+def _row_key(collection: str, import_id: str, line: int) -> str:
+    return row_key(collection, import_id, str(line))
+
+
+def _tally(summary: Summary, items: list[Item]) -> None:
+    for item in items:
+        if not item.found:
+            summary.skipped += len(item.lines)
+        elif item.created:
+            summary.created += 1
+            summary.updated += len(item.lines) - 1
+        else:
+            summary.updated += len(item.lines)
+
+
+def _rids(items: list[Item]) -> dict[str, ObjectId]:
+    return {k: i.rid for i in items if i.rid is not None for k in i.keys}
+
+
+async def match_item(
+    matching: Matching,
+    collection: str,
+    strategy: Strategy,
+    record: dict[str, Any],
+    fallback: str,
+    **item: Any,
+) -> Item:
+    """The batch item of one record: the record a fuzzy kind finds for it, else its key under
+    ``strategy`` (``fallback`` when it has none)."""
+    if matching.finds(strategy):
+        found = await matching.fuzzy_match(collection, strategy, record)
+        if found is not None:
+            return Item(keys=[f"{FOUND}{found['_id']}"], rid=found["_id"], **item)
+    key = matching.key(collection, strategy, record)
+    return Item(keys=[key.id if key else fallback], **item)
+
+
+class Batcher:
+    def __init__(
+        self,
+        matching: Matching,
+        import_id: str,
+        form_id: str | None,
+        new_lead: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        self.matching, self.import_id, self.form_id = matching, import_id, form_id
+        self.db = matching.db
+        self.new_lead = new_lead
+        self.source = f"import:{import_id}"
+        #: the batch's ``import.row`` events, stored with its checkpoint
+        self.rows: list[Event] = []
+
+    def record_rows(self, entity: RecordType, items: list[Item]) -> None:
+        """An ``import.row`` event for every row of ``items`` that reached a record."""
+        for item in items:
+            if item.rid is None:
+                continue
+            contact = item.rid if entity == "contact" else item.insert_only.get("parentContactId")
+            self.rows += [
+                ImportRow(
+                    target_id=item.rid,
+                    entity=entity,
+                    import_id=self.import_id,
+                    line=line,
+                    created=item.created and n == 0,
+                    contact_id=contact,
+                )
+                for n, line in enumerate(item.lines)
+            ]
+
+    async def accounts_for(
+        self, engine: Engine, refs: dict[int, dict[str, Any]], summary: Summary
+    ) -> dict[int, ObjectId]:
+        items = [
+            Item(
+                keys=self.matching.account_keys(ref),
+                fields={},
+                insert_only=dict(ref),
+                lines=[line],
+            )
+            for line, ref in refs.items()
+        ]
+        keys = {line: item.keys[0] for line, item in zip(refs, items, strict=True)}
+        resolved = await engine.resolve("accounts", items, accounts.new_document, None)
+        summary.accounts_created += sum(i.created for i in resolved)
+        self.rows += import_events.accounts_created(resolved)
+        rids = _rids(resolved)
+        return {line: rids[k] for line, k in keys.items() if k in rids}
+
+    async def contacts(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
+        refs = {line: p["account"] for line, p in rows if p["account"]}
+        account_of = await self.accounts_for(engine, refs, s) if refs else {}
+        strategy = self.matching.strategy("contact", self.form_id)
+        items = []
+        consents: list[tuple[int, ConsentChange]] = []
+        for line, parsed in rows:
+            fields = dict(parsed["contact"])
+            change = ConsentChange.of_fields(fields)  # written by the consent service below
+            if change:
+                consents.append((line, change))
+            if line in account_of:
+                fields["accountId"] = account_of[line]
+            items.append(
+                await match_item(
+                    self.matching,
+                    "contacts",
+                    strategy,
+                    {**parsed.get("extra", {}), **fields},
+                    _row_key("contacts", self.import_id, line),
+                    fields=fields,
+                    insert_only={"marketingSource": self.source},
+                    lines=[line],
+                )
+            )
+        key_of = {item.lines[0]: item.keys[0] for item in items}
+        resolved = await engine.resolve("contacts", items, contacts.new_document, contact_changes)
+        _tally(s, resolved)
+        self.record_rows("contact", resolved)
+        if consents:
+            rids = _rids(resolved)
+            changes = [(rids[key_of[line]], c) for line, c in consents if key_of[line] in rids]
+            sources = {
+                rids[key_of[line]]: f"import:{self.import_id} line {line}"
+                for line, _ in consents
+                if key_of[line] in rids
+            }
+            actor = Actor(via="import", by=self.import_id, source=f"import:{self.import_id}")
+            await Consent(self.db, self.matching.pm).apply_many(changes, actor, sources=sources)
+
+    async def leads(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
+        keyed: list[tuple[Item, bool]] = []
+        for line, parsed in rows:
+            fields = {**parsed["lead"], "lastImportId": self.import_id}
+            strategy = self.matching.strategy("lead", fields.get("formId") or self.form_id)
+            record = {
+                **parsed.get("extra", {}),
+                **fields,
+                "formId": fields.get("formId") or self.form_id,
+            }
+            item = await match_item(
+                self.matching,
+                "leads",
+                strategy,
+                record,
+                "",
+                fields=fields,
+                lines=[line],
+            )
+            if not item.keys[0]:
+                if not strategy.create:
+                    s.skipped += 1
+                    continue
+                item.keys = [_row_key("leads", self.import_id, line)]
+            keyed.append((item, strategy.create))
+        # "Find and score, never create" strategies: only rows matching an existing lead go on.
+        find_only = [item for item, create in keyed if not create]
+        if find_only:
+            found = await engine.resolve(
+                "leads", find_only, self.new_lead, _lead_changes, create=False
+            )
+            _tally(s, found)
+            self.record_rows("lead", found)
+        creating = [item for item, create in keyed if create]
+        if not creating:
+            return
+        refs = {line: p["account"] for line, p in rows if p["account"]}
+        account_of = await self.accounts_for(engine, refs, s) if refs else {}
+        cstrategy = self.matching.strategy("contact", self.form_id)
+        people = []
+        for item in creating:
+            line = item.lines[0]
+            person = {k: item.fields[k] for k in PERSON_FIELDS if k in item.fields}
+            match = await match_item(
+                self.matching,
+                "contacts",
+                cstrategy,
+                dict(person),
+                _row_key("contacts", self.import_id, line),
+                fields={},
+                lines=[line],
+            )
+            person.update(marketingOnly=True, marketingSource=self.source)
+            if line in account_of:
+                person["accountId"] = account_of[line]
+            match.insert_only = person
+            people.append(match)
+        contact_keys = {p.lines[0]: p.keys[0] for p in people}
+        resolved = await engine.resolve("contacts", people, contacts.new_document, None)
+        s.contacts_created += sum(i.created for i in resolved)
+        contact_ids = _rids(resolved)
+        parent_of: dict[str, ObjectId] = {}
+        for item in creating:
+            line = item.lines[0]
+            cid = contact_ids.get(contact_keys[line])
+            item.insert_only = {"parentContactId": cid, "parentAccountId": account_of.get(line)}
+            if cid is not None:
+                parent_of.setdefault(item.keys[0], cid)
+        resolved = await engine.resolve("leads", creating, self.new_lead, _lead_changes)
+        _tally(s, resolved)
+        self.record_rows("lead", resolved)
+        await leads.adopt_many(
+            self.db,
+            {
+                i.rid: parent_of[i.keys[0]]
+                for i in resolved
+                if i.rid is not None and not i.created and i.keys[0] in parent_of
+            },
+        )
+
+    async def accounts(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
+        items = [
+            Item(
+                keys=self.matching.account_keys(p["account"]),
+                fields=dict(p["account"]),
+                lines=[line],
+            )
+            for line, p in rows
+        ]
+        resolved = await engine.resolve(
+            "accounts", items, accounts.new_document, lambda f: accounts.apply_fields({}, f)
+        )
+        _tally(s, resolved)
+        self.record_rows("account", resolved)
+        self.rows += import_events.accounts_created(resolved)
+
+
+def _lead_changes(fields: dict[str, Any]) -> dict[str, Any]:
+    return leads.apply_fields({}, {k: v for k, v in fields.items() if k != "topic"})
