@@ -578,3 +578,51 @@ def test_hookspecs_are_what_their_docstring_says() -> None:
     assert wanted <= set(callers)
     assert "leadgraph_contact_updated" in wanted
     assert not [n for n, c in callers.items() if not (c.spec and c.spec.function.__doc__)]
+
+
+#: what the fast tier (tests/fast/) may not import: the HTTP side and the test servers
+FAST_FORBIDDEN = ("httpx", "uvicorn", "serving", "conftest", "rules.live", "leadgraph.web")
+FAST_FORBIDDEN += ("leadgraph.api", "capture.partner", "httpx_ws")
+
+
+def _imported(tree: ast.AST) -> Iterator[tuple[str, int]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module, node.lineno
+
+
+def test_the_fast_tier_has_no_http() -> None:
+    """tests/fast/ calls rules, services and store directly (tests/fast/conftest.py also
+    fails a test there that asks for a fixture serving the app)."""
+    files = sorted((ROOT / "tests" / "fast").rglob("*.py"))
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in files
+        for name, line in _http_imports(path.read_text())
+    ]
+    assert len(files) > 10
+    assert found == [], "the fast tier imports the HTTP side:\n" + "\n".join(found)
+    sample = "import httpx.x\nfrom rules.live import a\nfrom rules.gen import b\nimport json\n"
+    assert [n for n, _ in _http_imports(sample)] == ["httpx.x", "rules.live"]
+    import types
+    import typing
+
+    import pytest
+    from fast.conftest import pytest_runtest_setup
+
+    def item(*fixtures: str) -> pytest.Item:
+        return typing.cast(pytest.Item, types.SimpleNamespace(nodeid="t", fixturenames=fixtures))
+
+    with pytest.raises(pytest.fail.Exception, match=r"uses \['api'\]"):
+        pytest_runtest_setup(item("db", "api"))
+    pytest_runtest_setup(item("db"))
+
+
+def _http_imports(source: str) -> list[tuple[str, int]]:
+    return [
+        (name, line)
+        for name, line in _imported(ast.parse(source))
+        if any(_within(name, banned) for banned in FAST_FORBIDDEN)
+    ]

@@ -17,8 +17,7 @@ from leadgraph.store import subscription_lists
 from leadgraph.store.condition_filters import compiler_of
 from leadgraph.store.segment_query import SegmentQuery
 from pymongo.asynchronous.database import AsyncDatabase
-
-from .gen import (
+from rules.gen import (
     ACCOUNT_FIELDS,
     CONTACT_FIELDS,
     INTERACTION_FIELDS,
@@ -30,7 +29,7 @@ from .gen import (
     nameable,
     segment,
 )
-from .helpers import SHIPPED
+from rules.helpers import SHIPPED
 
 RULES = load_rules(SHIPPED)
 

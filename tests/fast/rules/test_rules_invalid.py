@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from leadgraph.rules.manager import RulesManager
-
-from .helpers import INVALID, copy_rules
+from rules.helpers import INVALID, copy_rules
 
 FIXTURES = sorted(INVALID.glob("*.yml"))
 

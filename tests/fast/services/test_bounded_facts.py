@@ -17,7 +17,7 @@ from leadgraph.services.facts import assemble_facts, count_all, gather
 from leadgraph.store import accounts, contacts, interactions, leads
 from leadgraph.store._base import now as db_now
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 SCORING = """
 scoring:

@@ -13,9 +13,8 @@ from leadgraph.rules.models import Segment
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.store.condition_filters import compiler_of
 from pymongo import MongoClient
-
-from .gen import CONTACT_FIELDS, CONTAINS, NOW
-from .helpers import SHIPPED
+from rules.gen import CONTACT_FIELDS, CONTAINS, NOW
+from rules.helpers import SHIPPED
 
 RULES = load_rules(SHIPPED)
 SKIP = object()

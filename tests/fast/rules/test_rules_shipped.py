@@ -12,8 +12,7 @@ from leadgraph.cli.rules import rules
 from leadgraph.rules.jsonschema import SCHEMA_FILE, schema_text
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.rules.ruletests import run_test
-
-from .helpers import INVALID, SHIPPED, copy_rules
+from rules.helpers import INVALID, SHIPPED, copy_rules
 
 RULESET = load_rules(SHIPPED)
 

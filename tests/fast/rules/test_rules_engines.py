@@ -24,9 +24,8 @@ from leadgraph.rules.ruleset import load_rules
 from leadgraph.rules.scoring import lead_update, score_lead
 from leadgraph.store.segment_query import member_ids, segment_members_query
 from pymongo.asynchronous.database import AsyncDatabase
-
-from .gen import NOW
-from .helpers import ROOT, SHIPPED, copy_rules
+from rules.gen import NOW
+from rules.helpers import ROOT, SHIPPED, copy_rules
 
 RULES = load_rules(SHIPPED)
 
