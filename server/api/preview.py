@@ -14,6 +14,7 @@ from ..errors import InvalidInput, UserError
 from ..plugin_manager import PluginError
 from ..rules.loader import RuleError, RulesInvalid
 from ..services import preview as service
+from ..services.report import CHANGED_MEANS
 from .errors import (
     Error,
     ForbiddenError,
@@ -164,7 +165,10 @@ class RulesPreview:
     rules_version: str = strawberry.field(description="The candidate rules' version.")
     at: datetime = strawberry.field(description="The time the leads were evaluated at.")
     leads: int = strawberry.field(description="Leads evaluated.")
-    changed: int = strawberry.field(description="Leads whose scores, flag or stage change.")
+    changed: int = strawberry.field(
+        description=f"Leads that would change ({CHANGED_MEANS}); `leadgraph rescore` counts "
+        "the same leads as changed."
+    )
     score_changed: int = strawberry.field(description="Leads with a changed score or grade.")
     sales_ready_on: int = strawberry.field(description="Leads that would become sales-ready.")
     sales_ready_off: int = strawberry.field(description="Leads that would stop being so.")

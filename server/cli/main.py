@@ -14,6 +14,7 @@ from ..config import Settings, legacy_data_dir
 from ..db import Connection, open_database
 from ..services import Services
 from ..services.funnel import Report
+from ..services.report import changed_leads
 from ..store import contacts, leads
 from ..web.auth import ROLES
 from .common import (
@@ -275,9 +276,8 @@ def rescore_summary(total: int, version: str | None, report: Report) -> list[str
     sales-ready flag or its stage did: the comparison ``rules diff`` counts with), then each
     plugin failure as a sentence."""
     lines = [
-        f"rescored {_leads(total)} with rules {version}: {report.changed} changed, "
-        f"{report.unchanged} unchanged, {len(report.failed)} failed "
-        "(changed: scores, sales-ready flag or stage, as `leadgraph rules diff` counts)"
+        f"rescored {_leads(total)} with rules {version}: {changed_leads(report.changed)}, "
+        f"{report.unchanged} unchanged, {len(report.failed)} failed"
     ]
     by_plugin: dict[tuple[str, str], list[str]] = {}
     for failed in report.failed:

@@ -11,6 +11,7 @@ import click
 from ..db import Connection
 from ..rules.ruleset import RuleSet
 from ..services.preview import Distribution, PreviewReport, entries
+from ..services.report import changed_leads
 from ..store import leads
 from .common import progress_bar, services_of, settings_of, with_database
 from .rules import load_or_exit
@@ -44,7 +45,7 @@ def render(r: PreviewReport) -> list[str]:
     out = [
         f"rules {r.rules_version} (live: {r.live_version or 'none'}) over {r.leads} leads "
         f"at {r.now.isoformat()}; nothing was written",
-        f"{r.changed} leads would change: {r.score_changed} scores, "
+        f"{changed_leads(r.changed, would=True)}: {r.score_changed} scores, "
         f"{r.sales_ready_on} become sales-ready, {r.sales_ready_off} stop being sales-ready, "
         f"{sum(m.leads for m in r.stage_moves)} move stage",
     ]

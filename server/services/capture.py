@@ -27,15 +27,24 @@ from pymongo.errors import DuplicateKeyError
 from .. import normalize
 from ..contracts import PluginFailure
 from ..db import in_transaction
-from ..errors import Conflict, InvalidInput
+from ..errors import Conflict
 from ..events import Event
-from ..store import contacts, interactions, leads, pending_captures, privacy_audit, submissions
+from ..store import (
+    contacts,
+    interactions,
+    leads,
+    pending_captures,
+    privacy_audit,
+    records,
+    submissions,
+)
 from ..store._base import applied, now
 from ..types import PluginManager, Session
 from . import dispatch
+from .capture_input import actor_of, parsed_input, require_match_fields
 from .capture_outcome import Outcome, capture_events, replay_or_refuse, with_insight
 from .consent import Actor, Consent, ConsentChange, require_lists
-from .form_fields import Parsed, contact_changes, parse_fields
+from .form_fields import Parsed, contact_changes
 from .funnel import Funnel
 from .interactions import announce_and_score, write
 from .matching import Match, Matching, updated_events
@@ -78,7 +87,7 @@ async def capture(
     with it) or after it (a new contact): see :meth:`_Attempt.record`.  An idempotency key
     is ``owner``'s (the API key's id) for this operation (:mod:`leadgraph.store.submissions`).
     """
-    parsed = _parsed(form_id, fields, idempotency_key)
+    parsed = parsed_input(form_id, fields, idempotency_key)
     await require_lists(db, parsed.subscriptions, "input.fields.subscriptions")
     change = ConsentChange(
         preferences=parsed.contact.pop("preferences", None) or {},
@@ -86,7 +95,7 @@ async def capture(
         subscribe=parsed.subscriptions,
     )
     matching = matching or Matching(db, rules, pm)
-    _require_match_fields(matching, form_id, parsed)
+    require_match_fields(matching, form_id, parsed)
     if occurred_at is not None and occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)  # a time without zone is taken as UTC
     request = (pending or {}).get("request") or {}
@@ -108,7 +117,7 @@ async def capture(
         form_id=form_id,
         parsed=parsed,
         change=change,
-        actor=_actor(source, form_id, origin),
+        actor=actor_of(source, form_id, origin),
         interaction_type=interaction_type,
         event_id=event_id,
         marketing_context=marketing_context,
@@ -148,43 +157,6 @@ def request_digest(
     in its ``pending_captures`` note, so a capture run again keeps the client's hash)."""
     sent = [form_id, fields, interaction_type, event_id, marketing_context, occurred_at]
     return submissions.payload_hash(sent)
-
-
-def _parsed(form_id: str, fields: Any, idempotency_key: str | None) -> Parsed:
-    """The submission's fields, validated, with its form id and key (:raises InvalidInput:)."""
-    if not form_id or not form_id.strip():
-        raise InvalidInput("input.formId", "must not be blank")
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise InvalidInput("input.idempotencyKey", "must not be blank")
-    return parse_fields(fields)
-
-
-def _require_match_fields(matching: Matching, form_id: str, parsed: Parsed) -> None:
-    """Without its fields the contact could never be matched again (a duplicate per
-    submission): :raises InvalidInput: naming the fields the form's contact strategy needs."""
-    cstrat = matching.strategy("contact", form_id)
-    crecord = {**parsed.details, **parsed.contact, "formId": form_id}
-    if matching.finds(cstrat) or matching.values(cstrat, crecord) is not None:
-        return
-    missing = [f for f in cstrat.fields if f != "formId" and not crecord.get(f)]
-    raise InvalidInput(
-        [
-            (f"input.fields.{f}", f"is required by the contact matching strategy {cstrat.name}")
-            for f in missing or cstrat.fields
-        ]
-    )
-
-
-def _actor(source: str, form_id: str, origin: dict[str, str | None] | None) -> Actor:
-    """The person themselves, through this form (or event registration) and request."""
-    return Actor(
-        via="event" if source == "event" else "form",
-        by=form_id,
-        source=f"{source}:{form_id}",
-        ip=(origin or {}).get("ip"),
-        user_agent=(origin or {}).get("userAgent"),
-        form_id=form_id,
-    )
 
 
 #: How many times a capture whose contact was erased under it starts again (each start after
@@ -230,6 +202,8 @@ class _Attempt:
     pid: Any = None
     #: the submitted values to set on the contact found (none when it was made here)
     contact_set: dict[str, Any] = field(default_factory=dict)
+    #: the submitted values the lead found lacks (none when it was made here)
+    lead_set: dict[str, Any] = field(default_factory=dict)
 
     async def start(self, fields: Any) -> Outcome:
         """Note the request, then :meth:`run` it, again while its contact is erased under it."""
@@ -278,8 +252,7 @@ class _Attempt:
         # with the contact.updated event of what they changed (:meth:`record`)
         contact, cmatch = await self.matching.resolve("contacts", cstrat, crecord, new_contact, {})
         assert contact is not None  # contact strategies always create
-        if not cmatch.created:
-            self.contact_set = submitted_changes(contact, cfields)
+        self.contact_set = {} if cmatch.created else submitted_changes(contact, cfields)
         return contact, cmatch
 
     async def lead(self, contact: dict[str, Any]) -> tuple[dict[str, Any] | None, Match]:
@@ -297,6 +270,8 @@ class _Attempt:
         new_lead = self.make_lead({**lfields, "parentContactId": contact["_id"]})
         new_lead["createdVia"] = {"source": self.source, "formId": self.form_id}
         update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
+        # found or made here; the submitted values a found lead lacks are set in the
+        # interaction's transaction, with the lead.updated event of what they changed
         lead, lmatch = await self.matching.resolve(
             "leads",
             lstrat,
@@ -306,10 +281,14 @@ class _Attempt:
                 "email": lfields.get("email") or contact.get("email"),
             },
             new_lead,
-            leads.apply_fields({}, update),
+            {},
         )
         if lead is not None and lead.get("parentContactId") is None:
             lead = await leads.adopt(self.db, lead["_id"], contact["_id"]) or lead
+        self.lead_set = {}
+        if lead is not None and not lmatch.created:
+            changes = leads.apply_fields({}, update)
+            self.lead_set = {k: v for k, v in changes.items() if lead.get(k) != v}
         return lead, lmatch
 
     async def run(self) -> Outcome:
@@ -392,6 +371,7 @@ class _Attempt:
             made = (cmatch.created, lmatch.created)
             recorded[:] = [
                 *(updated_events("contact", before, after) if before else ()),
+                *await self.update_lead(lead, session),
                 *capture_events(after, lead, doc, made, self.form_id, consented),
             ]
             await dispatch.append(db, self.pm, recorded, session)
@@ -401,6 +381,22 @@ class _Attempt:
             return doc
 
         return await in_transaction(db, work), current, recorded
+
+    async def update_lead(
+        self, lead: dict[str, Any] | None, session: Session | None
+    ) -> list[Event]:
+        """Set the submitted values the lead found lacks (in the interaction's transaction):
+        its ``lead.updated`` event (none: nothing to set, or the lead is gone)."""
+        if lead is None or not self.lead_set:
+            return []
+        before = await records.set_before(
+            self.db, "leads", lead["_id"], self.lead_set, inc=leads.REV, session=session
+        )
+        if before is None:
+            return []
+        after = applied(before, self.lead_set)
+        lead.update(after)
+        return updated_events("lead", before, after)
 
     async def keep(
         self, interaction: dict[str, Any], cmatch: Match, lmatch: Match, session: Session | None

@@ -10,6 +10,20 @@ from bson import ObjectId
 
 from ..contracts import PluginFailure
 
+#: What counts as a lead changed, in the words ``leadgraph rescore`` and every preview of it
+#: (``leadgraph rules diff``, ``rescore --dry-run``, ``previewRules``) say it: the one
+#: definition :func:`leadgraph.services.preview.changed` counts by.
+CHANGED_MEANS = (
+    "changed: a model's score, grade or sales-ready flag, the lead's sales-ready flag or stage"
+)
+
+
+def changed_leads(n: int, *, would: bool = False) -> str:
+    """``"N leads changed (changed: ...)"``, or ``"N leads would change (changed: ...)"`` for a
+    preview: the same count in the same words (:data:`CHANGED_MEANS`)."""
+    noun = "lead" if n == 1 else "leads"
+    return f"{n} {noun} {'would change' if would else 'changed'} ({CHANGED_MEANS})"
+
 
 @dataclass
 class LeadFailure:

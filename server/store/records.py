@@ -14,6 +14,7 @@ from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from ..types import Session
 from ._base import BATCH_ALL, now
 
 # SecantusDB answers ``$in`` in time growing with the list length squared: keep lists short.
@@ -93,6 +94,26 @@ async def insert_claimed(
     except DuplicateKeyError:  # a concurrent submission read our claim and upserted first
         return None
     return doc
+
+
+async def set_before(
+    db: AsyncDatabase,
+    collection: str,
+    rid: ObjectId,
+    changes: dict[str, Any],
+    *,
+    inc: dict[str, int] | None = None,
+    session: Session | None = None,
+) -> dict[str, Any] | None:
+    """``$set`` of ``changes`` on record ``rid``, stamped ``updatedAt`` (and ``inc`` added: a
+    lead's revision), in one command, in the caller's transaction; the record as it was
+    before (None: there is none, nothing written)."""
+    update: dict[str, Any] = {"$set": {**changes, "updatedAt": now()}}
+    if inc:
+        update["$inc"] = inc
+    return await db[collection].find_one_and_update(
+        {"_id": rid}, update, return_document=ReturnDocument.BEFORE, session=session
+    )
 
 
 async def oldest_with(

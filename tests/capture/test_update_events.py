@@ -78,3 +78,24 @@ async def test_an_import_creating_accounts_appends_account_created(api):
     again = await run(api, "ACCOUNTS", "name,domain\nFabrikam,\nNorthwind,northwind.example\n")
     assert again["__typename"] == "ImportSummary", again
     assert len(await _log(api, None, "account.created")) == 3  # Northwind only
+
+
+async def test_a_submission_changing_a_lead_appends_lead_updated_in_its_transaction(api):
+    first = await submit(api, "f1", {"email": "lu@example.com", "jobTitle": "Intern"})
+    lead = first["lead"]["id"]
+    assert await _log(api, lead, "lead.updated") == []  # created, not updated
+    again = await submit(
+        api, "f1", {"email": "lu@example.com", "jobTitle": "CTO", "companyName": "Contoso"}
+    )
+    assert again["lead"]["id"] == lead and not again["leadCreated"], again
+    (entry,) = await _log(api, lead, "lead.updated")
+    assert entry["recordType"] == "lead"
+    assert sorted(entry["changes"], key=lambda c: c["field"]) == [
+        {"field": "companyName", "old": None, "new": "Contoso"},
+        {"field": "jobTitle", "old": "Intern", "new": "CTO"},
+    ]
+    stored = await api.db.leads.find_one({"emailNormalized": "lu@example.com"})
+    assert stored["jobTitle"] == "CTO" and stored["companyName"] == "Contoso"
+    # the same values again change nothing: no second event
+    await submit(api, "f1", {"email": "lu@example.com", "jobTitle": "CTO"})
+    assert len(await _log(api, lead, "lead.updated")) == 1

@@ -19,6 +19,7 @@ from foundation import oid_of
 from leadgraph.cli.main import cli
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.services import Services
+from leadgraph.services.report import changed_leads
 from leadgraph.services.seed import seed_demo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -157,7 +158,7 @@ async def test_a_preview_writes_nothing_and_counts_what_a_rescore_then_changes(w
     assert result.exit_code == 0, result.stderr
     # the rescore counts what the preview counted, not every lead it wrote
     unchanged = preview["leads"] - preview["changed"]
-    assert f": {preview['changed']} changed, {unchanged} unchanged" in result.stderr
+    assert f": {changed_leads(preview['changed'])}, {unchanged} unchanged" in result.stderr
     after = await snapshot(api.db)
     happened = changes(leads, after["leads"])
     assert happened["scoreChanged"] == preview["scoreChanged"]
@@ -248,6 +249,10 @@ async def test_dry_run_and_rules_diff_print_what_a_rescore_would_change(world) -
         f"{happened['off']} stop being sales-ready, {sum(happened['moves'].values())} move stage"
     )
     assert headline.endswith(expected)
+    # the preview and the rescore give that count in the same words (one definition)
+    count = int(headline.split(" ", 1)[0])
+    assert headline.startswith(changed_leads(count, would=True) + ": ")
+    assert f": {changed_leads(count)}, " in real.stderr
     again = await asyncio.to_thread(cli_run, live_env, "rescore", "--dry-run")
     assert again.stdout.splitlines()[1].startswith("0 leads would change")
 
