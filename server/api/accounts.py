@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from ..errors import NotFound
@@ -25,6 +26,7 @@ from .common import (
     vocabulary_enum,
 )
 from .contacts.resolvers import CONTACTS
+from .custom import CUSTOM_INPUT, custom_field, custom_input
 from .errors import (
     ForbiddenError,
     NotFoundError,
@@ -124,6 +126,7 @@ class Account(StoredNode, collection=store.NAME):
     contacts = connection_field(
         CONTACTS, parent_key="accountId", description="The account's contacts (its employees)."
     )
+    custom = custom_field("account")
     leads = connection_field(
         LEADS,
         parent_key="parentAccountId",
@@ -216,6 +219,7 @@ class CreateAccountInput:
         default=strawberry.UNSET,
         description="The company's country.",
     )
+    custom: JSON | None = strawberry.field(default=strawberry.UNSET, description=CUSTOM_INPUT)
 
 
 @strawberry.input(description="Changes to an account; omitted fields stay as they are.")
@@ -246,6 +250,7 @@ class UpdateAccountInput:
         default=strawberry.UNSET,
         description="The company's country; null clears it.",
     )
+    custom: JSON | None = strawberry.field(default=strawberry.UNSET, description=CUSTOM_INPUT)
 
 
 _FIELDS = {
@@ -258,7 +263,9 @@ _FIELDS = {
 }
 
 
-def account_fields(input: CreateAccountInput | UpdateAccountInput) -> dict[str, Any]:
+def account_fields(
+    info: Info, input: CreateAccountInput | UpdateAccountInput, *, creating: bool
+) -> dict[str, Any]:
     errors: list[tuple[str, str]] = []
     fields = set_fields(input, _FIELDS)
     require_text(fields.get("name"), "input.name", errors)
@@ -269,6 +276,7 @@ def account_fields(input: CreateAccountInput | UpdateAccountInput) -> dict[str, 
         errors.append(("input.numberOfEmployees", "must not be negative"))
     if fields.get("domain") and "." not in fields["domain"]:
         errors.append(("input.domain", "is not a domain name"))
+    fields.update(custom_input(info, "account", input.custom, creating=creating, errors=errors))
     raise_if(errors)
     return fields
 
@@ -299,7 +307,9 @@ class AccountMutation:
     @errors_as_data
     async def create_account(self, info: Info, input: CreateAccountInput) -> AccountResult:
         info.context.require("accounts:write")
-        out = await info.context.services.records.create_account(account_fields(input))
+        out = await info.context.services.records.create_account(
+            account_fields(info, input, creating=True)
+        )
         return AccountPayload(
             account=Account.from_doc(out.doc), plugin_errors=plugin_errors(out.plugin_failures)
         )
@@ -313,7 +323,7 @@ class AccountMutation:
         principal = info.context.require("accounts:write")
         oid = object_id(input.id, "Account", "input.id")
         out = await info.context.services.records.update_account(
-            oid, account_fields(input), by=principal.name
+            oid, account_fields(info, input, creating=False), by=principal.name
         )
         if out is None:
             raise NotFound("Account", str(input.id))

@@ -96,10 +96,21 @@ def diff(
     """The changes of a record's stored fields from ``before`` to ``after``, leaving out
     bookkeeping and derived fields (``updatedAt``, ``emailNormalized``, ...) and ``skip``."""
     left = BOOKKEEPING | set(skip)
-    keys = sorted(k for k in {*before, *after} if k not in left and not k.endswith("Normalized"))
-    return tuple(
-        Change(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)
-    )
+    old, new = _custom_flat(before), _custom_flat(after)
+    keys = sorted(k for k in {*old, *new} if k not in left and not k.endswith("Normalized"))
+    return tuple(Change(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k))
+
+
+def _custom_flat(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``record`` with its custom fields as fields of their own (``custom.tier``): an update
+    names each custom field it changed, like any other field."""
+    custom = record.get("custom")
+    if "custom" not in record:
+        return record
+    flat = {k: v for k, v in record.items() if k != "custom"}
+    if isinstance(custom, Mapping):
+        flat.update({f"custom.{k}": v for k, v in custom.items()})
+    return flat
 
 
 #: Stored fields an update's ``changes`` leave out (they follow from the others).

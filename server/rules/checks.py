@@ -49,6 +49,8 @@ class Checker:
     #: The known names values are checked against (set once the rules' stages, models and
     #: interaction types are read; until then the interaction types alone).
     vocabulary: Vocabulary | None = None
+    #: The facts the rules' custom fields add (``contact.custom.<name>``).
+    custom_facts: frozenset[str] = frozenset()
 
     @property
     def words(self) -> Vocabulary:
@@ -129,7 +131,8 @@ class Checker:
                 return
             if isinstance(node, Compare):
                 allowed = ("interaction",) if in_event(nloc) else ("contact", "lead", "account")
-                problem = fact_problem(node.fact, set(self.registry.facts), allowed)
+                facts = set(self.registry.facts) | self.custom_facts
+                problem = fact_problem(node.fact, facts, allowed)
                 if problem:
                     self.at(file, (*nloc, "fact"), problem)
                 else:

@@ -71,6 +71,9 @@ class RulesManager:
         self.errors: list[RuleError] = []
         #: called with each new version once it is live (the server wakes its rescore)
         self.on_live: Callable[[RuleSet], None] | None = None
+        #: also called with each new version once it is live (the server's schema follows
+        #: the custom fields); one that raises is logged and the others still run
+        self.listeners: list[Callable[[RuleSet], None]] = []
         self._lock = asyncio.Lock()
 
     @property
@@ -110,6 +113,11 @@ class RulesManager:
             log.info("rules %s loaded from %s", ruleset.version, self.directory)
             if self.on_live is not None:
                 self.on_live(ruleset)
+            for listener in self.listeners:
+                try:
+                    listener(ruleset)
+                except Exception:
+                    log.exception("a listener of rules %s failed", ruleset.version)
         return True
 
     def reload(self) -> bool:

@@ -31,6 +31,7 @@ from .checks import (
     segment_cycle,
 )
 from .conditions import Compiler, known_facts
+from .fields import ENTITIES, NO_FIELDS, CustomFields, coerce
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid, locate, parse_bytes, read_file, rule_files
 from .models import (
@@ -109,6 +110,8 @@ class RuleSet:
     #: The files as read (name, content) that make :attr:`version`: kept so that the score
     #: history can store each version's rules (``leadgraph.services.history``).
     sources: tuple[tuple[str, bytes], ...] = ()
+    #: The custom fields of contacts, accounts and leads (the ``fields:`` section).
+    custom_fields: CustomFields = NO_FIELDS
 
     def segment(self, name: str) -> Segment | None:
         return next((s for s in self.segments if s.name == name), None)
@@ -142,7 +145,12 @@ def segment_problems(
     facts, operators and known values (the checks a rule file's segment gets) and, when given,
     the subscription ``lists``; each error's ``loc`` says where."""
     vocab = ruleset.vocabulary if lists is None else ruleset.vocabulary.with_lists(lists)
-    c = Checker(ruleset.registry, interaction_types=ruleset.interaction_types, vocabulary=vocab)
+    c = Checker(
+        ruleset.registry,
+        interaction_types=ruleset.interaction_types,
+        vocabulary=vocab,
+        custom_facts=ruleset.custom_fields.facts(),
+    )
     check_segment(c, "input", seg, loc)
     return c.errors
 
@@ -174,6 +182,15 @@ def _read(
     return models, contents
 
 
+def check_defaults(checker: Checker, file: str, fields: CustomFields) -> None:
+    """Each custom field's ``default`` is a value of the field."""
+    for entity in ENTITIES:
+        for i, f in enumerate(fields.of(entity, retired=True)):
+            problem = coerce(f, f.default)[1] if f.default is not None else None
+            if problem:
+                checker.at(file, ("fields", entity, i, "default"), f"default: {problem}")
+
+
 def load_rules(
     directory: Path | str,
     pm: pluggy.PluginManager | None = None,
@@ -200,6 +217,11 @@ def load_rules(
         check_matching(checker, found_matching[0], matching)
     found_survivorship = only_one(checker, models, "survivorship")
     found_lc = only_one(checker, models, "lifecycle")
+    found_fields = only_one(checker, models, "fields")
+    custom_fields: CustomFields = found_fields[1] if found_fields else NO_FIELDS
+    checker.custom_facts = custom_fields.facts()
+    if found_fields:
+        check_defaults(checker, found_fields[0], custom_fields)
     lifecycle: Lifecycle | None = found_lc[1] if found_lc else None
     scoring = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.scoring)]
     checker.vocabulary = vocabulary(
@@ -246,6 +268,7 @@ def load_rules(
             else None
         ),
         sources=tuple(sorted(contents)),
+        custom_fields=custom_fields,
     )
 
 

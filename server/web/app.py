@@ -20,6 +20,7 @@ from .. import __version__, signing
 from ..config import Settings, server_secret
 from ..db import Connection, open_database, ping
 from ..store import pagination
+from . import custom_schema
 from .cors import Cors
 from .http_limits import RequestLimits
 from .media import GRAPHIQL_ASSETS
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, connection: Connection | None =
                     open_database(settings, publish=True)
                 )
             await start_runtime(state, stack)
+            custom_schema.follow(state, graphql)
             stack.push_async_callback(state.live.close)
             # what start-up built (schema, rules, plugins) lives as long as the process: out
             # of the garbage collector's way, so collections during large answers stay short

@@ -16,10 +16,12 @@ from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.types import ExecutionContext
 
+from ..api import custom
 from ..api.accounts import AccountMutation, AccountQuery
 from ..api.audit import AuditQuery
 from ..api.capture import CaptureMutation, CaptureQuery, ImportMutation
 from ..api.contacts.resolvers import ContactMutation, ContactQuery
+from ..api.custom import CustomFieldsQuery
 from ..api.funnel.resolvers import FunnelMutation, FunnelQuery, FunnelSubscription
 from ..api.interactions import InteractionMutation, InteractionSubscription
 from ..api.leads.resolvers import LeadMutation, LeadQuery
@@ -34,6 +36,7 @@ from ..api.webhooks import WebhookMutation, WebhookQuery
 from ..config import Settings
 from ..db import unavailable
 from ..errors import UserError
+from ..rules.fields import CustomFields
 from .cost import QueryCost
 from .execution import FastExecutionContext
 from .rate_limit import RateLimiter
@@ -60,6 +63,7 @@ class Query(
     PreviewQuery,
     WebhookQuery,
     AuditQuery,
+    CustomFieldsQuery,
 ):
     @strawberry.field(description="Any record by its global id.")
     async def node(self, info: strawberry.Info, id: RecordId) -> relay.Node | None:
@@ -165,7 +169,11 @@ def _should_mask(error: GraphQLError) -> bool:
 
 class LeadgraphSchema(strawberry.Schema):
     """strawberry's schema, logging each error once by whose fault it is (:func:`log_error`)
-    instead of every error at ERROR with a traceback."""
+    instead of every error at ERROR with a traceback.  It remembers the custom fields it was
+    built with and its rate limiter (a schema built for new fields keeps the buckets)."""
+
+    custom_fields: CustomFields
+    limiter: RateLimiter
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -193,18 +201,26 @@ class MaskInternalErrors(MaskErrors):
 DOCUMENT_CACHE = 1024  # parsed and validated documents kept per process (LRU)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(
+    settings: Settings | None = None,
+    fields: CustomFields | None = None,
+    limiter: RateLimiter | None = None,
+) -> LeadgraphSchema:
     """The schema with the request limits of ``settings`` (tokens; depth, aliases and
     selections measured without expanding fragments; the deadline; cost and the per-key rate
-    limit, whose buckets live as long as the schema).
+    limit, whose buckets live as long as the schema, or ``limiter``'s) and the typed custom
+    fields of ``fields`` (default: the ``fields:`` section of ``settings.rules_dir``).
 
     Parsing and validation are cached per document (LRU, :data:`DOCUMENT_CACHE`; see
     :mod:`leadgraph.web.validation`).  Plain fields are answered in place
     (:mod:`leadgraph.web.execution`)."""
     settings = settings or Settings()
-    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    if fields is None:
+        fields = custom.fields_of_directory(settings.rules_dir)
+    limiter = limiter or RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     validations = ValidationResults(settings, DOCUMENT_CACHE)
-    return LeadgraphSchema(
+    custom.install(fields)
+    built = LeadgraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -219,6 +235,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             ),
         ],
     )
+    built.custom_fields = fields
+    built.limiter = limiter
+    return built
 
 
 schema = build_schema()

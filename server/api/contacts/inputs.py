@@ -8,11 +8,13 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from ...errors import InvalidInput
 from ...store import contacts as store
 from ..common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
+from ..custom import CUSTOM_INPUT, custom_input
 from ..relay import object_id
 from .types import ConsentLevel, ContactRole
 
@@ -205,6 +207,7 @@ class CreateContactInput:
         default=strawberry.UNSET,
         description="Data-protection settings; omitted ones keep their value.",
     )
+    custom: JSON | None = strawberry.field(default=strawberry.UNSET, description=CUSTOM_INPUT)
 
 
 @strawberry.input(description="Changes to a contact; omitted fields stay as they are.")
@@ -263,5 +266,6 @@ async def contact_fields(info: Info, input: CreateContactInput, creating: bool) 
                 if await info.context.loaders.by_id("accounts").load(oid) is None:
                     errors.append(("input.account", f"no Account with id {account}"))
                 fields["accountId"] = oid
+    fields.update(custom_input(info, "contact", input.custom, creating=creating, errors=errors))
     raise_if(errors)
     return fields

@@ -14,6 +14,7 @@ from strawberry.types import Info
 from ...contracts import CONSENT_LEVELS, CONTACT_ROLES
 from ...store import contacts as store
 from ..common import stored_enum, vocabulary_enum
+from ..custom import custom_field
 from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ..interactions import INTERACTIONS
 from ..leads.resolvers import LEADS
@@ -186,6 +187,7 @@ class Contact(StoredNode, collection=store.NAME):
         "leadgraph.api.accounts:Account",
         description="The account (company) this contact works for.",
     )
+    custom = custom_field("contact")
 
     @strawberry.field(description="The published segments this contact is in now.")
     async def segments(self, info: Info) -> list[str]:

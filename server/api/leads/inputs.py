@@ -8,6 +8,7 @@ from typing import Any
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from ...errors import InvalidInput
@@ -21,6 +22,7 @@ from ..common import (
     require_text,
     set_fields,
 )
+from ..custom import CUSTOM_INPUT, custom_input
 from ..relay import object_id
 from ..scores import Grade
 from .types import LeadStatus, MarketingContextKind
@@ -201,6 +203,7 @@ class CreateLeadInput:
         description="The parent account, for an account-based lead (it must exist); null unlinks "
         "it.",
     )
+    custom: JSON | None = strawberry.field(default=strawberry.UNSET, description=CUSTOM_INPUT)
 
 
 @strawberry.input(description="Changes to a lead; omitted fields stay as they are.")
@@ -262,5 +265,6 @@ async def lead_fields(info: Info, input: CreateLeadInput, creating: bool) -> dic
     if creating and not (fields.get("topic") or fields.get("marketingContext")):
         errors.append(("input.topic", "a lead needs a topic or a marketingContext"))
     fields.update(await parent_ids(info, input.parent_contact, input.parent_account, errors))
+    fields.update(custom_input(info, "lead", input.custom, creating=creating, errors=errors))
     raise_if(errors)
     return fields

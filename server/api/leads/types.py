@@ -19,6 +19,7 @@ from ...store import opportunities
 from ...web.loaders import Children
 from .. import history
 from ..common import stored_enum, vocabulary_enum
+from ..custom import custom_field
 from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ..history import ReplayRules, ScoreChange
 from ..relay import After, Before, Connection, First, Last, StoredNode, relation_field
@@ -274,6 +275,7 @@ class Lead(StoredNode, collection=store.NAME):
         "leadgraph.api.accounts:Account",
         description="The parent account, for account-based leads.",
     )
+    custom = custom_field("lead")
 
     @strawberry.field(description="The opportunity the lead was qualified into.")
     async def opportunity(self, info: Info) -> OpportunityT | None:

@@ -9,6 +9,7 @@ camelCase as stored; the keys of the rule files themselves are snake_case.
 
 from .base import Duration, ListName, Name, Rule, Scalar, Value, as_datetime, as_list, duration
 from .condition import AllOf, AnyOf, Compare, Condition, Event, EventSpec, NotOf
+from .fields import FIELD_TYPES, CustomField, CustomFields, FieldType
 from .file import (
     INTERACTION_TYPE_NAME,
     MERGED_FIELDS,
@@ -33,6 +34,7 @@ from .scoring import (
 from .segments import SEGMENT_KINDS, Segment, SegmentKind
 
 __all__ = [
+    "FIELD_TYPES",
     "GRADES",
     "INTERACTION_TYPE_NAME",
     "MERGED_FIELDS",
@@ -44,10 +46,13 @@ __all__ = [
     "AnyOf",
     "Compare",
     "Condition",
+    "CustomField",
+    "CustomFields",
     "Duration",
     "Event",
     "EventSpec",
     "Expect",
+    "FieldType",
     "FormAssignment",
     "Given",
     "Grade",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from .base import Rule
+from .fields import CustomFields
 from .lifecycle import Lifecycle
 from .matching import Matching
 from .rule_tests import RuleTest
@@ -76,6 +77,9 @@ class RuleFile(Rule):
     interaction_types: list[InteractionTypeDecl] = Field(
         default_factory=list,
         description="Interaction types this rule set adds to the built-in ones.",
+    )
+    fields: CustomFields | None = Field(
+        default=None, description="Custom fields of contacts, accounts and leads."
     )
 
 

@@ -1,0 +1,230 @@
+"""Custom fields: what a ``fields:`` section (``rules/fields.yaml``) declares on contacts,
+accounts and leads, and how a value given for one is checked.
+
+A declared field is stored in the record's ``custom`` sub-document (``custom.<name>``), read by
+conditions as ``contact.custom.<name>`` (``account.``, ``lead.``), shown typed on
+``Contact.custom`` and checked on every write (:func:`check_custom`): the API's mutations,
+form submissions, imports (by name or label, :func:`column_field`) and the subscription centre.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from .models.fields import (
+    DEFAULT_MAX_LENGTH,
+    ENTITIES,
+    FIELD_TYPES,
+    MAX_FIELDS,
+    NO_FIELDS,
+    CustomField,
+    CustomFields,
+    FieldType,
+)
+
+__all__ = [
+    "DEFAULT_MAX_LENGTH",
+    "ENTITIES",
+    "FIELD_TYPES",
+    "MAX_FIELDS",
+    "NO_FIELDS",
+    "Checked",
+    "CustomField",
+    "CustomFields",
+    "FieldType",
+    "check_custom",
+    "coerce",
+    "column_field",
+    "from_text",
+    "removed",
+    "stored_changes",
+]
+
+# ---------------------------------------------------------------- values
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _as_date(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str) and _DATE.match(value.strip()):
+        try:
+            day = date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return None
+
+
+def coerce(f: CustomField, value: Any) -> tuple[Any, str | None]:
+    """``(value as stored, None)`` or ``(None, why it is not a value of the field)``; ``None``
+    is no value (allowed unless the field is required, which the caller checks)."""
+    if value is None:
+        return None, None
+    kind = f.type
+    if kind in ("string", "text"):
+        if not isinstance(value, str):
+            return None, f"expected text, got {_shown(value)}"
+        limit = f.limit or 0
+        if len(value) > limit:
+            return None, f"at most {limit} characters (got {len(value)})"
+        return value, None
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None, f"expected a number, got {_shown(value)}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return None, "expected a finite number"
+        if isinstance(value, int) and not -(2**53) <= value <= 2**53:
+            return None, "a number beyond ±2^53 cannot be kept exactly"
+        return value, None
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            return None, f"expected true or false, got {_shown(value)}"
+        return value, None
+    if kind == "date":
+        day = _as_date(value)
+        if day is None:
+            return None, f"expected a date YYYY-MM-DD, got {_shown(value)}"
+        return day, None
+    if kind == "enum":
+        if not isinstance(value, str) or value not in f.values:
+            return None, f"expected one of: {', '.join(f.values)} (got {_shown(value)})"
+        return value, None
+    if not isinstance(value, list):
+        return None, f"expected a list of: {', '.join(f.values)} (got {_shown(value)})"
+    unknown = [v for v in value if not isinstance(v, str) or v not in f.values]
+    if unknown:
+        return None, f"unknown value {_shown(unknown[0])}; expected any of: {', '.join(f.values)}"
+    return list(dict.fromkeys(value)), None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_TRUE = frozenset({"true", "yes", "y", "1"})
+_FALSE = frozenset({"false", "no", "n", "0"})
+
+
+def from_text(f: CustomField, text: Any) -> Any:
+    """A value given as text (an import's cell, a form's field) as the field's type, when it
+    reads as one (else the text itself, which :func:`coerce` then refuses); empty: no value."""
+    if not isinstance(text, str):
+        return text
+    raw = text.strip()
+    if raw == "":
+        return None
+    if f.type == "number":
+        try:
+            number = float(raw)
+        except ValueError:
+            return text
+        return (
+            int(number)
+            if number.is_integer() and "." not in raw and "e" not in raw.lower()
+            else number
+        )
+    if f.type == "boolean":
+        low = raw.lower()
+        return True if low in _TRUE else False if low in _FALSE else text
+    if f.type == "multi-enum":
+        return [part.strip() for part in re.split(r"[;,]", raw) if part.strip()]
+    return text
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A checked ``custom`` input: the values to store by field name (None: clear it) and the
+    problems, each ``(path, message)``."""
+
+    values: dict[str, Any]
+    errors: list[tuple[str, str]]
+
+
+def check_custom(
+    fields: CustomFields,
+    entity: str,
+    given: Any,
+    *,
+    creating: bool,
+    path: str = "input.custom",
+    as_text: bool = False,
+) -> Checked:
+    """Check the custom values ``given`` (a mapping of field name to value) for a new
+    (``creating``: defaults filled, required ones needed) or an existing ``entity`` record.
+    ``as_text``: values are text to read as the field's type first (imports, forms)."""
+    errors: list[tuple[str, str]] = []
+    out: dict[str, Any] = {}
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        return Checked({}, [(path, "expected an object of custom field values by name")])
+    declared = fields.of(entity)
+    for name, value in given.items():
+        f = fields.field(entity, str(name))
+        if f is None:
+            retired = any(r.name == name for r in fields.of(entity, retired=True))
+            known = ", ".join(d.name for d in declared) or f"none (no {entity} field is declared)"
+            why = "is retired" if retired else "is not declared"
+            errors.append((f"{path}.{name}", f"custom field {name!r} {why}; expected: {known}"))
+            continue
+        stored, problem = coerce(f, from_text(f, value) if as_text else value)
+        if problem is None and stored is None and f.required:
+            problem = "is required"
+        if problem is not None:
+            errors.append((f"{path}.{name}", problem))
+        else:
+            out[f.name] = stored
+    if creating:
+        for f in declared:
+            if out.get(f.name) is None and f.default is not None:
+                out[f.name] = coerce(f, f.default)[0]
+            named = any(p == f"{path}.{f.name}" for p, _ in errors)
+            if out.get(f.name) is None and f.required and not named:
+                errors.append((f"{path}.{f.name}", "is required"))
+    return Checked(out, errors)
+
+
+def stored_changes(values: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+    """The record fields a checked input sets: ``custom`` whole for a new record (nothing
+    when it has no value), ``custom.<name>`` each for an existing one (others stay)."""
+    if creating:
+        kept = {k: v for k, v in values.items() if v is not None}
+        return {"custom": kept} if kept else {}
+    return {f"custom.{k}": v for k, v in values.items()}
+
+
+def column_field(fields: CustomFields, entity: str, column: str) -> CustomField | None:
+    """The live field an import column names: ``custom.<name>``, the name or the label
+    (compared ignoring case and spaces)."""
+    key = column.strip()
+    if key.startswith("custom."):
+        key = key[len("custom.") :]
+    folded = _fold(key)
+    for f in fields.of(entity):
+        if f.name == key or _fold(f.name) == folded or (f.label and _fold(f.label) == folded):
+            return f
+    return None
+
+
+def _fold(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+def removed(old: CustomFields, new: CustomFields) -> Iterable[tuple[str, CustomField]]:
+    """The live fields of ``old`` that ``new`` neither declares nor retires: ``(entity,
+    field)``."""
+    for entity in ENTITIES:
+        kept = {f.name for f in new.of(entity, retired=True)}
+        for f in old.of(entity):
+            if f.name not in kept:
+                yield entity, f

@@ -1,0 +1,172 @@
+"""Issue 20 point 14: custom fields declared by ``rules/fields.yaml`` (the shipped example),
+typed in GraphQL, checked on every write, in events, filters and conditions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+ERRORS = "... on ValidationError { field fields { field message } }"
+CUSTOM = "custom { setFields tier linkedinUrl interests newsletterOptInDate }"
+CREATE = f"""mutation($i: CreateContactInput!) {{ createContact(input: $i) {{ __typename
+    ... on ContactPayload {{ contact {{ id {CUSTOM} }} }} {ERRORS} }} }}"""
+UPDATE = f"""mutation($i: UpdateContactInput!) {{ updateContact(input: $i) {{ __typename
+    ... on ContactPayload {{ contact {{ id {CUSTOM} }} }} {ERRORS} }} }}"""
+CREATE_ACCOUNT = f"""mutation($i: CreateAccountInput!) {{ createAccount(input: $i) {{ __typename
+    ... on AccountPayload {{ account {{ id custom {{ partnerLevel notes }} }} }} {ERRORS} }} }}"""
+CREATE_LEAD = f"""mutation($i: CreateLeadInput!) {{ createLead(input: $i) {{ __typename
+    ... on LeadPayload {{ lead {{ id custom {{ budget needsDemo setFields }} }} }} {ERRORS} }} }}"""
+
+
+async def create(api: Any, custom: Any, **more: Any) -> dict[str, Any]:
+    data = await api.gql(CREATE, {"i": {"email": "ada@example.com", "custom": custom, **more}})
+    return dict(data["createContact"])
+
+
+async def test_a_contact_s_custom_fields_are_typed_on_read(api: Any) -> None:
+    out = await create(
+        api,
+        {
+            "tier": "gold",
+            "linkedinUrl": "https://linkedin.example/ada",
+            "interests": ["security", "analytics", "security"],
+            "newsletterOptInDate": "2026-03-01",
+        },
+    )
+    assert out["__typename"] == "ContactPayload", out
+    assert out["contact"]["custom"] == {
+        "setFields": ["tier", "linkedinUrl", "interests", "newsletterOptInDate"],
+        "tier": "gold",
+        "linkedinUrl": "https://linkedin.example/ada",
+        "interests": ["security", "analytics"],  # a value given twice is kept once
+        "newsletterOptInDate": "2026-03-01",
+    }
+    stored = await api.db.contacts.find_one({})
+    assert stored["custom"]["newsletterOptInDate"] == datetime(2026, 3, 1, tzinfo=UTC)
+    account = (
+        await api.gql(
+            CREATE_ACCOUNT,
+            {
+                "i": {
+                    "name": "Contoso",
+                    "custom": {"partnerLevel": "gold", "notes": "long text " * 100},
+                }
+            },
+        )
+    )["createAccount"]
+    assert account["account"]["custom"] == {"partnerLevel": "gold", "notes": "long text " * 100}
+    lead = (
+        await api.gql(
+            CREATE_LEAD, {"i": {"topic": "demo", "custom": {"budget": 12000, "needsDemo": True}}}
+        )
+    )["createLead"]
+    assert lead["lead"]["custom"] == {
+        "budget": 12000.0,
+        "needsDemo": True,
+        "setFields": ["budget", "needsDemo"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("tier", "platinum", "expected one of: gold, silver, bronze (got 'platinum')"),
+        ("tier", 3, "expected one of: gold, silver, bronze (got 3)"),
+        ("linkedinUrl", 42, "expected text, got 42"),
+        ("linkedinUrl", "x" * 201, "at most 200 characters (got 201)"),
+        (
+            "interests",
+            "security",
+            "expected a list of: analytics, automation, security, cloud (got 'security')",
+        ),
+        (
+            "interests",
+            ["security", "knitting"],
+            "unknown value 'knitting'; expected any of: analytics, automation, security, cloud",
+        ),
+        ("newsletterOptInDate", "2026-02-30", "expected a date YYYY-MM-DD, got '2026-02-30'"),
+        ("newsletterOptInDate", True, "expected a date YYYY-MM-DD, got True"),
+        (
+            "nickname",
+            "Ada",
+            "custom field 'nickname' is not declared; expected: tier, "
+            "linkedinUrl, interests, newsletterOptInDate",
+        ),
+    ],
+)
+async def test_a_bad_value_is_a_validation_error_naming_the_field_and_writes_nothing(
+    api: Any, name: str, value: Any, message: str
+) -> None:
+    out = await create(api, {"tier": "silver", name: value})
+    assert out["__typename"] == "ValidationError", out
+    assert out["fields"] == [{"field": f"input.custom.{name}", "message": message}]
+    assert await api.db.contacts.count_documents({}) == 0
+
+
+async def test_number_and_boolean_are_checked_on_leads_and_accounts(api: Any) -> None:
+    for value, message in (
+        (True, "expected a number, got True"),
+        ("12", "expected a number, got '12'"),
+    ):
+        out = await api.gql(CREATE_LEAD, {"i": {"topic": "t", "custom": {"budget": value}}})
+        assert out["createLead"]["fields"] == [{"field": "input.custom.budget", "message": message}]
+    out = await api.gql(CREATE_LEAD, {"i": {"topic": "t", "custom": {"needsDemo": "yes"}}})
+    assert out["createLead"]["fields"] == [
+        {"field": "input.custom.needsDemo", "message": "expected true or false, got 'yes'"}
+    ]
+    out = await api.gql(CREATE_ACCOUNT, {"i": {"name": "A", "custom": {"notes": "n" * 10_001}}})
+    assert out["createAccount"]["fields"] == [
+        {"field": "input.custom.notes", "message": "at most 10000 characters (got 10001)"}
+    ]
+    assert await api.db.leads.count_documents({}) == 0
+    assert await api.db.accounts.count_documents({}) == 0
+
+
+async def test_max_length_allows_exactly_the_limit(api: Any) -> None:
+    out = await create(api, {"linkedinUrl": "x" * 200})
+    assert out["contact"]["custom"]["linkedinUrl"] == "x" * 200
+
+
+async def test_an_update_changes_only_the_named_fields_and_its_event_names_them(
+    api: Any,
+) -> None:
+    created = await create(api, {"tier": "gold", "interests": ["cloud"]})
+    cid = created["contact"]["id"]
+    out = await api.gql(UPDATE, {"i": {"id": cid, "custom": {"tier": "silver"}}})
+    assert out["updateContact"]["contact"]["custom"]["tier"] == "silver"
+    assert out["updateContact"]["contact"]["custom"]["interests"] == ["cloud"]
+    cleared = await api.gql(UPDATE, {"i": {"id": cid, "custom": {"interests": None}}})
+    assert cleared["updateContact"]["contact"]["custom"]["setFields"] == ["tier"]
+    events = [e async for e in api.db.events.find({"type": "contact.updated"}).sort("_id", 1)]
+    changes = [e["changes"] for e in events]
+    assert changes == [
+        [{"field": "custom.tier", "old": "gold", "new": "silver"}],
+        [{"field": "custom.interests", "old": ["cloud"], "new": None}],
+    ]
+    bad = await api.gql(UPDATE, {"i": {"id": cid, "custom": {"tier": "iron"}}})
+    assert bad["updateContact"]["field"] == "input.custom.tier"
+    assert (await api.db.contacts.find_one({}))["custom"]["tier"] == "silver"
+
+
+async def test_custom_fields_lists_the_definitions(api: Any) -> None:
+    query = """{ customFields(entity: CONTACT) { entity name label type required default
+        maxLength values indexed retired } }"""
+    found = (await api.gql(query, role="read-only"))["customFields"]
+    assert [f["name"] for f in found] == ["tier", "linkedinUrl", "interests", "newsletterOptInDate"]
+    assert found[0] == {
+        "entity": "CONTACT",
+        "name": "tier",
+        "label": "Customer tier",
+        "type": "ENUM",
+        "required": False,
+        "default": None,
+        "maxLength": None,
+        "values": ["gold", "silver", "bronze"],
+        "indexed": True,
+        "retired": False,
+    }
+    assert found[1]["maxLength"] == 200
+    everything = (await api.gql("{ customFields { entity name } }"))["customFields"]
+    assert {f["entity"] for f in everything} == {"CONTACT", "ACCOUNT", "LEAD"}
