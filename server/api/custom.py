@@ -186,7 +186,7 @@ class CustomFieldDefinition:
 
     @classmethod
     def of(cls, entity: str, f: CustomField) -> CustomFieldDefinition:
-        default = f.default.isoformat() if isinstance(f.default, date) else f.default
+        default: Any = f.default.isoformat() if isinstance(f.default, date) else f.default
         return cls(
             entity=CustomFieldEntity(entity),
             name=f.name,
@@ -231,7 +231,7 @@ class CustomFieldsQuery:
             bool, strawberry.argument(description="List the retired fields too.")
         ] = False,
     ) -> list[CustomFieldDefinition]:
-        entities = [entity.value] if entity is not None else list(ENTITIES)
+        entities = [str(entity.value)] if entity is not None else list(ENTITIES)
         return definitions(live_fields(info), entities, include_retired)
 
 
@@ -258,7 +258,7 @@ CUSTOM_INPUT += "against its declared type; null clears one. Omitted fields stay
 def custom_field(entity: str) -> Any:
     """The ``custom`` field of ``entity``'s GraphQL type (a resolver reading ``self._doc``)."""
     title = _TITLES[entity]
-    lazy = Annotated[f"{title}CustomFields", strawberry.lazy("leadgraph.api.custom")]
+    lazy: Any = Annotated[f"{title}CustomFields", strawberry.lazy("leadgraph.api.custom")]
 
     def resolve(root: Any) -> Any:
         return custom_values(root._doc)

@@ -103,6 +103,7 @@ def test_json_schema_file_is_current() -> None:
         "segments",
         "tests",
         "interaction_types",
+        "fields",
     }
     assert schema["additionalProperties"] is False
 
