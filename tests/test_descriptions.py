@@ -15,7 +15,7 @@ from graphql import get_introspection_query
 
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
 PAGING = {"first", "after", "last", "before", "filter", "orderBy"}
-BUDGET = {"type": 0, "field": 207, "argument": 69, "input field": 39, "enum value": 0}
+BUDGET = {"type": 0, "field": 107, "argument": 44, "input field": 18, "enum value": 0}
 
 
 def missing(schema: dict[str, Any]) -> list[tuple[str, str]]:

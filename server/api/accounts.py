@@ -305,7 +305,14 @@ AccountResult = Annotated[
 class AccountMutation:
     @strawberry.mutation(description="Create an account.")
     @errors_as_data
-    async def create_account(self, info: Info, input: CreateAccountInput) -> AccountResult:
+    async def create_account(
+        self,
+        info: Info,
+        input: Annotated[
+            CreateAccountInput,
+            strawberry.argument(description="The new account's fields (a name at least)."),
+        ],
+    ) -> AccountResult:
         info.context.require("accounts:write")
         out = await info.context.services.records.create_account(
             account_fields(info, input, creating=True)
@@ -319,7 +326,16 @@ class AccountMutation:
         "leads of the account and of its contacts are rescored before the answer."
     )
     @errors_as_data
-    async def update_account(self, info: Info, input: UpdateAccountInput) -> AccountResult:
+    async def update_account(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateAccountInput,
+            strawberry.argument(
+                description="The account and the fields to change; omitted fields keep their value."
+            ),
+        ],
+    ) -> AccountResult:
         principal = info.context.require("accounts:write")
         oid = object_id(input.id, "Account", "input.id")
         out = await info.context.services.records.update_account(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -14,17 +13,16 @@ from ..services.capture import Captured
 from ..services.matching import Match
 from ..store import imports
 from ..store import leads as leads_store
-from .common import described_values
 from .contacts.types import Contact
 from .errors import (
     ConflictError,
-    Error,
     ForbiddenError,
     PluginErrorType,
     ValidationError,
     errors_as_data,
     plugin_errors,
 )
+from .import_types import ImportFailedError, ImportInput, ImportResult, ImportStatus, ImportSummary
 from .interactions import Interaction
 from .leads.types import Lead
 from .origin import origin_of, owner_of
@@ -32,9 +30,17 @@ from .origin import origin_of, owner_of
 
 @strawberry.type(description="How a record was matched: strategy, fields and normalised values.")
 class MatchInfo:
-    strategy: str
-    kind: str
-    fields: list[str]
+    strategy: str = strawberry.field(
+        description="The matching strategy's name in the rules (e.g. the default contact "
+        "strategy).",
+    )
+    kind: str = strawberry.field(
+        description="How the strategy compares values: `exact` or a matching kind a plugin "
+        "provides.",
+    )
+    fields: list[str] = strawberry.field(
+        description="The fields the strategy compared (for a lead: email plus form id by default).",
+    )
     values: JSON | None = strawberry.field(description="Normalised values compared, by field.")
     matched: bool = strawberry.field(description="An existing record was found and updated.")
     created: bool = strawberry.field(description="A new record was created.")
@@ -57,15 +63,24 @@ class MatchInfo:
 
 @strawberry.type(description="The outcome of a submission or registration.")
 class CapturePayload:
-    contact: Contact
+    contact: Contact = strawberry.field(
+        description="The contact the submission was matched to or created for (with its "
+        "preferences as the submission left them).",
+    )
     lead: Lead | None = strawberry.field(
         description="Null when the form's lead strategy finds but never creates, and found none."
     )
-    interaction: Interaction
-    contact_created: bool
-    lead_created: bool
-    contact_match: MatchInfo
-    lead_match: MatchInfo
+    interaction: Interaction = strawberry.field(
+        description="The interaction recorded (`form_submitted`, or `event_registered`).",
+    )
+    contact_created: bool = strawberry.field(
+        description="A new contact was created (no existing contact matched).",
+    )
+    lead_created: bool = strawberry.field(
+        description="A new lead was created (no existing lead matched).",
+    )
+    contact_match: MatchInfo = strawberry.field(description="How the contact was found or created.")
+    lead_match: MatchInfo = strawberry.field(description="How the lead was found or created.")
     replayed: bool = strawberry.field(
         description="True when this idempotency key was seen before: nothing new was recorded."
     )
@@ -102,7 +117,10 @@ CaptureResult = Annotated[
 
 @strawberry.input(description="A marketing form (landing page) submission.")
 class SubmitFormInput:
-    form_id: str
+    form_id: str = strawberry.field(
+        description="The marketing form (landing page) id; it chooses the matching strategies "
+        "(the defaults for a form without its own).",
+    )
     fields: JSON = strawberry.field(
         description="Submitted values: email, firstName, lastName, phone, jobTitle, role, "
         "companyName, topic, allowBulkEmail, allowPrefill, allowEmail, trackEmail, consent, "
@@ -113,19 +131,35 @@ class SubmitFormInput:
         description="Retrying with the same key and input records nothing twice; the key is "
         "this API key's for this operation (another input with it: ConflictError).",
     )
-    occurred_at: datetime | None = None
+    occurred_at: datetime | None = strawberry.field(
+        default=None,
+        description="When the person submitted; default: now.",
+    )
 
 
 @strawberry.input(description="An event registration (an event's registration form).")
 class RegisterForEventInput:
-    event_id: str
-    fields: JSON
-    event_name: str | None = None
+    event_id: str = strawberry.field(description="The event's id; must not be blank.")
+    fields: JSON = strawberry.field(
+        description="The registration form's values, as for submitForm's `fields` (email, "
+        "firstName, ..., consent).",
+    )
+    event_name: str | None = strawberry.field(
+        default=None,
+        description="The event's name, the lead's marketing context (default: the event id).",
+    )
     form_id: str | None = strawberry.field(
         default=None, description="The registration form; defaults to `event:<eventId>`."
     )
-    idempotency_key: str | None = None
-    occurred_at: datetime | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Retrying with the same key and input records nothing twice (another input "
+        "with it: ConflictError).",
+    )
+    occurred_at: datetime | None = strawberry.field(
+        default=None,
+        description="When the person registered; default: now.",
+    )
 
 
 @strawberry.type
@@ -135,7 +169,16 @@ class CaptureMutation:
         "form's strategies, record the interaction, apply preference fields."
     )
     @errors_as_data
-    async def submit_form(self, info: Info, input: SubmitFormInput) -> CaptureResult:
+    async def submit_form(
+        self,
+        info: Info,
+        input: Annotated[
+            SubmitFormInput,
+            strawberry.argument(
+                description="The form, its submitted values and an optional idempotency key."
+            ),
+        ],
+    ) -> CaptureResult:
         info.context.require("capture:submit")
         done = await info.context.services.capture.submit(
             form_id=input.form_id,
@@ -152,7 +195,17 @@ class CaptureMutation:
         "`event_registered` interaction."
     )
     @errors_as_data
-    async def register_for_event(self, info: Info, input: RegisterForEventInput) -> CaptureResult:
+    async def register_for_event(
+        self,
+        info: Info,
+        input: Annotated[
+            RegisterForEventInput,
+            strawberry.argument(
+                description="The event, the registration form's values and an optional "
+                "idempotency key."
+            ),
+        ],
+    ) -> CaptureResult:
         info.context.require("capture:submit")
         if not input.event_id.strip():
             from ..errors import InvalidInput
@@ -173,108 +226,15 @@ class CaptureMutation:
         return CapturePayload.of(done)
 
 
-class ImportKind(Enum):
-    CONTACTS = "contacts"
-    LEADS = "leads"
-    ACCOUNTS = "accounts"
-
-
-class ImportFormat(Enum):
-    CSV = "csv"
-    JSONL = "jsonl"
-
-
-described_values(
-    strawberry.enum(ImportKind, description="What an import file holds."),
-    {
-        "contacts": "Rows are contacts.",
-        "leads": "Rows are leads (linked to contacts by email).",
-        "accounts": "Rows are accounts.",
-    },
-)
-described_values(
-    strawberry.enum(ImportFormat, description="Import file format."),
-    {"csv": "Comma-separated values with a header row.", "jsonl": "One JSON object per line."},
-)
-
-
-@strawberry.input(description="A file to import: its text, CSV (with a header) or JSON lines.")
-class ImportInput:
-    kind: ImportKind
-    data: str
-    format: ImportFormat = ImportFormat.CSV
-    form_id: str | None = strawberry.field(
-        default=None, description="Match with this form's strategies (default strategies else)."
-    )
-    name: str | None = None
-
-
-@strawberry.type(description="A row that was not imported, and why.")
-class RejectedRow:
-    line: int
-    reason: str
-
-
-@strawberry.type(description="What an import did. Sending the same file again resumes it.")
-class ImportSummary:
-    import_id: str
-    created: int
-    updated: int = strawberry.field(description="Rows merged into an existing record.")
-    skipped: int
-    rejected: int
-    rejected_rows: list[RejectedRow]
-    contacts_created: int = strawberry.field(
-        description="marketingOnly contacts created for leads."
-    )
-    accounts_created: int
-    resumed_from_line: int
-    already_done: bool
-    plugin_errors: list[PluginErrorType] = strawberry.field(
-        description="Plugins that failed after the rows were stored (event handlers, or scoring: "
-        "then the leads concerned carry `scoreError`)."
-    )
-
-    @classmethod
-    def of(cls, out: Any) -> ImportSummary:
-        return cls(
-            import_id=out.import_id,
-            created=out.created,
-            updated=out.updated,
-            skipped=out.skipped,
-            rejected=out.rejected,
-            rejected_rows=[RejectedRow(**r) for r in out.rejected_rows],
-            contacts_created=out.contacts_created,
-            accounts_created=out.accounts_created,
-            resumed_from_line=out.resumed_from_line,
-            already_done=out.already_done,
-            plugin_errors=plugin_errors(out.plugin_failures),
-        )
-
-
-@strawberry.type(
-    description="The import stopped: the rows up to `committedLine` are imported, the rest "
-    "are not. Sending the same import again resumes after that line."
-)
-class ImportFailedError(Error):
-    import_id: str
-    committed_line: int
-
-
-ImportResult = Annotated[
-    ImportSummary | ValidationError | ForbiddenError | PluginErrorType | ImportFailedError,
-    strawberry.union(
-        "ImportResult",
-        description="What an import answers: its summary (created, updated, skipped, failed "
-        "rows), or a typed error for the whole file.",
-    ),
-]
-
-
 @strawberry.type(description="What linking orphan leads did.")
 class LinkOrphansPayload:
-    linked: int
-    contacts_created: int
-    contacts_matched: int
+    linked: int = strawberry.field(description="Orphan leads that got a parent contact.")
+    contacts_created: int = strawberry.field(
+        description="marketingOnly contacts created for them (no existing contact matched).",
+    )
+    contacts_matched: int = strawberry.field(
+        description="Existing contacts they were linked to (matched by the contact strategy).",
+    )
     suppressed: int = strawberry.field(
         description="Orphan leads holding the email of a person erased on request: left "
         "unlinked, so the person is not re-created."
@@ -305,7 +265,14 @@ class ImportMutation:
         "orphan leads given marketingOnly contacts, accounts linked by domain or name)."
     )
     @errors_as_data
-    async def import_records(self, info: Info, input: ImportInput) -> ImportResult:
+    async def import_records(
+        self,
+        info: Info,
+        input: Annotated[
+            ImportInput,
+            strawberry.argument(description="The file, what its rows are and how to match them."),
+        ],
+    ) -> ImportResult:
         from ..errors import InvalidInput
         from ..services.importing import ImportFailed, run_import
 
@@ -337,7 +304,17 @@ class ImportMutation:
         "from the lead's data, or created marketingOnly. Safe to run again."
     )
     @errors_as_data
-    async def link_orphan_leads(self, info: Info, limit: int | None = None) -> LinkOrphansResult:
+    async def link_orphan_leads(
+        self,
+        info: Info,
+        limit: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Link at most this many orphan leads (at least 1); null: all of them. "
+                "Run again for the rest."
+            ),
+        ] = None,
+    ) -> LinkOrphansResult:
         from ..errors import InvalidInput
         from ..services.orphans import link_orphans
 
@@ -360,7 +337,16 @@ class ImportMutation:
 @strawberry.type
 class CaptureQuery:
     @strawberry.field(description="An import's progress and totals so far (by importId).")
-    async def import_status(self, info: Info, import_id: str) -> ImportStatus | None:
+    async def import_status(
+        self,
+        info: Info,
+        import_id: Annotated[
+            str,
+            strawberry.argument(
+                description="The import's id, as `importRecords` or `leadgraph import` answered it."
+            ),
+        ],
+    ) -> ImportStatus | None:
         from ..services.importing import _summary
 
         info.context.require("data:import")
@@ -375,13 +361,3 @@ class CaptureQuery:
             started_at=doc["startedAt"],
             finished_at=doc.get("finishedAt"),
         )
-
-
-@strawberry.type(description="Where an import stands.")
-class ImportStatus:
-    summary: ImportSummary
-    status: str = strawberry.field(description="running (or interrupted) | done | failed")
-    error: str | None = strawberry.field(description="Why a failed import stopped.")
-    committed_line: int = strawberry.field(description="Rows up to this line are imported.")
-    started_at: datetime
-    finished_at: datetime | None

@@ -44,7 +44,9 @@ class ChangeCause:
         description="Null for a kind this server does not know (written by a newer one)."
     )
     by: str | None = strawberry.field(description="Who decided, for a change by hand.")
-    reason: str | None
+    reason: str | None = strawberry.field(
+        description="The reason the person gave, for a change by hand; null otherwise.",
+    )
     _interaction_id: strawberry.Private[Any]
 
     @strawberry.field(description="The interaction that caused the change, if one did.")
@@ -56,7 +58,7 @@ class ChangeCause:
 
 @strawberry.type(description="How many points one rule gave before and after a change.")
 class RulePointsChange:
-    rule: str
+    rule: str = strawberry.field(description="The scoring rule's name.")
     before: float | None = strawberry.field(description="Null: the rule gave no points.")
     after: float | None = strawberry.field(description="Null: the rule gives no points.")
 
@@ -67,21 +69,43 @@ class RulePointsChange:
     "other fields are null."
 )
 class ScoreChange:
-    at: datetime
-    model: str | None
+    at: datetime = strawberry.field(description="When the change happened.")
+    model: str | None = strawberry.field(
+        description="The scoring model whose entry changed; null for a change of the lead's own "
+        "stage or sales-ready fields.",
+    )
     rules_version: str | None = strawberry.field(description="The rules that made the change.")
-    cause: ChangeCause
+    cause: ChangeCause = strawberry.field(
+        description="Why the lead changed: an interaction, an update, a person's decision, a "
+        "rescore, new rules, an import or a merge.",
+    )
     fields: list[str] = strawberry.field(
         description="The fields that changed (`score`, `salesReady`, `grade`, `stage`, ...)."
     )
-    score: float | None
-    score_before: float | None
-    sales_ready: bool | None
-    sales_ready_before: bool | None
-    grade: str | None
-    grade_before: str | None
-    stage: str | None
-    stage_before: str | None
+    score: float | None = strawberry.field(
+        description="The model's score after the change; null when it did not change.",
+    )
+    score_before: float | None = strawberry.field(
+        description="The score before (null: unchanged, or the model had not scored the lead yet).",
+    )
+    sales_ready: bool | None = strawberry.field(
+        description="Sales-ready after the change; null when it did not change.",
+    )
+    sales_ready_before: bool | None = strawberry.field(
+        description="Sales-ready before; null when it did not change.",
+    )
+    grade: str | None = strawberry.field(
+        description="The model's grade after the change; null when it did not change.",
+    )
+    grade_before: str | None = strawberry.field(
+        description="The grade before; null when it did not change or there was none.",
+    )
+    stage: str | None = strawberry.field(
+        description="The lifecycle stage after the move; null when the stage did not change.",
+    )
+    stage_before: str | None = strawberry.field(
+        description="The stage before the move; null when the stage did not change.",
+    )
     transitions: list[str] = strawberry.field(description="The transitions taken, for a move.")
     explanation: list[RulePointsChange] = strawberry.field(
         description="The rules whose points changed."
@@ -129,14 +153,20 @@ class ScoreChange:
 
 @strawberry.type(description="A lead as it was at a past time.")
 class LeadAsOf:
-    time: datetime
-    rules: ReplayRules
+    time: datetime = strawberry.field(description="The moment asked for.")
+    rules: ReplayRules = strawberry.field(
+        description="Which rules answered: THEN (as stored) or LIVE (today's, replayed).",
+    )
     rules_version: str | None = strawberry.field(
         description="THEN: the rules the lead was last changed with by that time; LIVE: today's."
     )
-    stage: str | None
-    sales_ready: bool
-    scores: list[LeadScore]
+    stage: str | None = strawberry.field(
+        description="The lifecycle stage the lead was in at that time.",
+    )
+    sales_ready: bool = strawberry.field(
+        description="Whether the lead was sales-ready at that time.",
+    )
+    scores: list[LeadScore] = strawberry.field(description="Its scores per model at that time.")
     explanation: list[str] = strawberry.field(
         description="How the answer was found: the changes up to that time (THEN), or what "
         "today's rules gave over the interactions known then (LIVE)."

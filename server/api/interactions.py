@@ -48,16 +48,34 @@ else:
 @strawberry.type(description="One engagement of a contact.")
 class Interaction(StoredNode, collection=store.NAME):
     oid: relay.NodeID[str]
-    type: InteractionType
+    type: InteractionType = strawberry.field(
+        description="The kind of engagement; CUSTOM for a type the rules or a plugin declare "
+        "(then see `customType`).",
+    )
     custom_type: str | None = strawberry.field(
         description="With type CUSTOM: the declared interaction type (e.g. webinar_watched)."
     )
-    occurred_at: datetime
-    form_id: str | None
-    event_id: str | None
-    email_id: str | None
-    url: str | None
-    details: JSON | None
+    occurred_at: datetime = strawberry.field(
+        description="When the contact engaged (given by the caller, else when it was recorded).",
+    )
+    form_id: str | None = strawberry.field(
+        description="The marketing form (landing page) submitted, for form interactions; null "
+        "otherwise.",
+    )
+    event_id: str | None = strawberry.field(
+        description="The event registered for or attended, for event interactions; null otherwise.",
+    )
+    email_id: str | None = strawberry.field(
+        description="The marketing email opened or clicked, for email interactions; null "
+        "otherwise.",
+    )
+    url: str | None = strawberry.field(
+        description="The page visited or the link clicked; null when not recorded.",
+    )
+    details: JSON | None = strawberry.field(
+        description="Free-form facts recorded with it (a JSON object, at most 16 KiB; form fields "
+        "for a submission); null when none.",
+    )
     _doc: strawberry.Private[dict[str, Any]]
 
     @classmethod
@@ -124,19 +142,47 @@ INTERACTIONS = Listing(
 
 @strawberry.input(description="An interaction to record for a contact.")
 class RecordInteractionInput:
-    contact: relay.GlobalID
-    type: InteractionType
+    contact: relay.GlobalID = strawberry.field(
+        description="The contact who engaged, by global id (it must exist).",
+    )
+    type: InteractionType = strawberry.field(
+        description="The kind of engagement; CUSTOM with `customType` for a declared type. "
+        "`consent_changed` is refused: leadgraph records it when consent changes.",
+    )
     custom_type: str | None = strawberry.field(
         default=None,
         description="With type CUSTOM (only then): an interaction type the live rules declare.",
     )
-    occurred_at: datetime | None = None
-    lead: relay.GlobalID | None = None
-    form_id: str | None = None
-    event_id: str | None = None
-    email_id: str | None = None
-    url: str | None = None
-    details: JSON | None = None
+    occurred_at: datetime | None = strawberry.field(
+        default=None,
+        description="When the contact engaged; default: now.",
+    )
+    lead: relay.GlobalID | None = strawberry.field(
+        default=None,
+        description="The lead this engagement is about, by global id (it must exist); the scores "
+        "of the contact's leads follow either way.",
+    )
+    form_id: str | None = strawberry.field(
+        default=None,
+        description="The marketing form (landing page) id, for form interactions.",
+    )
+    event_id: str | None = strawberry.field(
+        default=None,
+        description="The event's id, for event registrations and attendance.",
+    )
+    email_id: str | None = strawberry.field(
+        default=None,
+        description="The marketing email's id, for opens and clicks.",
+    )
+    url: str | None = strawberry.field(
+        default=None,
+        description="The page visited or the link clicked.",
+    )
+    details: JSON | None = strawberry.field(
+        default=None,
+        description="Free-form facts (a JSON object of at most 16 KiB); the rules' conditions can "
+        "read them.",
+    )
     idempotency_key: str | None = strawberry.field(
         default=None,
         description="Retrying with the same key and input records nothing twice; the key is "
@@ -146,7 +192,10 @@ class RecordInteractionInput:
 
 @strawberry.type(description="The recorded interaction.")
 class InteractionPayload:
-    interaction: Interaction
+    interaction: Interaction = strawberry.field(
+        description="The interaction as stored (on a repeated idempotency key: the one recorded "
+        "the first time).",
+    )
     created: bool = strawberry.field(description="False when the idempotency key was seen before.")
     plugin_errors: list[PluginErrorType] = strawberry.field(
         default_factory=list,
@@ -188,7 +237,12 @@ class InteractionMutation:
     @strawberry.mutation(description="Record an interaction and update the contact's insights.")
     @errors_as_data
     async def record_interaction(
-        self, info: Info, input: RecordInteractionInput
+        self,
+        info: Info,
+        input: Annotated[
+            RecordInteractionInput,
+            strawberry.argument(description="The interaction: who engaged, how and when."),
+        ],
     ) -> InteractionResult:
         info.context.require("interactions:write")
         errors: list[tuple[str, str]] = []
@@ -261,7 +315,14 @@ class InteractionSubscription:
         "from a MongoDB change stream."
     )
     async def interaction_recorded(
-        self, info: Info, contact: relay.GlobalID | None = None
+        self,
+        info: Info,
+        contact: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(
+                description="Only this contact's interactions (its global id); null: everyone's."
+            ),
+        ] = None,
     ) -> AsyncIterator[Interaction]:
         contact_id = object_id(contact, "Contact", "contact") if contact is not None else None
         return await info.context.subscribe(

@@ -35,7 +35,9 @@ MAX_SAMPLE = 100
 @strawberry.input(description="One candidate rule file: its name and its YAML text.")
 class RuleFileInput:
     path: str = strawberry.field(description="A file name ending in .yaml or .yml.")
-    content: str
+    content: str = strawberry.field(
+        description="The file's YAML text, as it would be saved in the rules directory.",
+    )
 
 
 @strawberry.type(description="The candidate rule files have errors; nothing was evaluated.")
@@ -67,22 +69,40 @@ def _candidate_invalid(exc: CandidateInvalid) -> RulesInvalidError:
 
 @strawberry.type(description="Leads with `low <= score < high`.")
 class ScoreBucket:
-    low: float
-    high: float
-    leads: int
+    low: float = strawberry.field(
+        description="The bucket's lowest score (included); buckets are 10 points wide.",
+    )
+    high: float = strawberry.field(description="The bucket's upper bound (excluded).")
+    leads: int = strawberry.field(description="How many leads score in the bucket.")
 
 
 @strawberry.type(description="How one model's scores spread over the leads it scores.")
 class ScoreDistribution:
-    count: int
-    mean: float | None
-    min: float | None
-    p25: float | None
-    p50: float | None
-    p75: float | None
-    p90: float | None
-    max: float | None
-    buckets: list[ScoreBucket]
+    count: int = strawberry.field(description="Leads the model scores.")
+    mean: float | None = strawberry.field(
+        description="Their mean score; null when the model scores no lead.",
+    )
+    min: float | None = strawberry.field(
+        description="The lowest score; null when the model scores no lead.",
+    )
+    p25: float | None = strawberry.field(
+        description="The 25th percentile score; null when the model scores no lead.",
+    )
+    p50: float | None = strawberry.field(
+        description="The median score; null when the model scores no lead.",
+    )
+    p75: float | None = strawberry.field(
+        description="The 75th percentile score; null when the model scores no lead.",
+    )
+    p90: float | None = strawberry.field(
+        description="The 90th percentile score; null when the model scores no lead.",
+    )
+    max: float | None = strawberry.field(
+        description="The highest score; null when the model scores no lead.",
+    )
+    buckets: list[ScoreBucket] = strawberry.field(
+        description="Leads per 10-point score range, lowest first; empty ranges are left out.",
+    )
 
     @classmethod
     def of(cls, d: service.Distribution) -> ScoreDistribution:
@@ -101,28 +121,43 @@ class ScoreDistribution:
 
 @strawberry.type(description="One rule of a model: leads whose points from it change.")
 class RulePreview:
-    rule: str
-    leads: int
+    rule: str = strawberry.field(
+        description="The scoring rule's name (a rule only one side has shows 0 points on the "
+        "other).",
+    )
+    leads: int = strawberry.field(description="Leads whose points from this rule change.")
     points_before: float = strawberry.field(description="Its points over those leads, now.")
     points_after: float = strawberry.field(description="Its points over them, after.")
 
 
 @strawberry.type(description="One scoring model across the leads, now and after the change.")
 class ModelPreview:
-    model: str
+    model: str = strawberry.field(
+        description="The scoring model's name (live, candidate, or both).",
+    )
     changed: int = strawberry.field(description="Leads whose score, grade or flag changes.")
     sales_ready_on: int = strawberry.field(description="Leads this model makes sales-ready.")
     sales_ready_off: int = strawberry.field(description="Leads no longer sales-ready by it.")
-    before: ScoreDistribution
-    after: ScoreDistribution
-    rules: list[RulePreview]
+    before: ScoreDistribution = strawberry.field(
+        description="Its scores over the leads now (live rules, as stored).",
+    )
+    after: ScoreDistribution = strawberry.field(
+        description="Its scores over the leads under the candidate rules.",
+    )
+    rules: list[RulePreview] = strawberry.field(
+        description="The model's rules whose points change for some lead.",
+    )
 
 
 @strawberry.type(description="Leads that would move from one stage to another.")
 class StageMovePreview:
-    from_stage: str | None
-    to_stage: str | None
-    leads: int
+    from_stage: str | None = strawberry.field(
+        description="The stage the leads are in now (null: none stored).",
+    )
+    to_stage: str | None = strawberry.field(
+        description="The stage the candidate rules would move them to.",
+    )
+    leads: int = strawberry.field(description="How many leads would make this move.")
 
 
 @strawberry.type(
@@ -130,29 +165,39 @@ class StageMovePreview:
     "segment is not defined there), counted by the segment query over the stored records."
 )
 class SegmentMembersChange:
-    name: str
-    before: int | None
-    after: int | None
-    added: int
-    removed: int
+    name: str = strawberry.field(description="The segment's name.")
+    before: int | None = strawberry.field(
+        description="Members under the live rules; null when the segment is not defined there.",
+    )
+    after: int | None = strawberry.field(
+        description="Members under the candidate rules; null when it is not defined there.",
+    )
+    added: int = strawberry.field(description="Contacts that would join.")
+    removed: int = strawberry.field(description="Contacts that would leave.")
     added_contacts: list[relay.GlobalID] = strawberry.field(description="A sample of joiners.")
     removed_contacts: list[relay.GlobalID] = strawberry.field(description="A sample of leavers.")
 
 
 @strawberry.type(description="One model's score of a lead, as stored and after the change.")
 class ScorePreview:
-    model: str
-    before: LeadScore | None
-    after: LeadScore | None
+    model: str = strawberry.field(description="The scoring model's name.")
+    before: LeadScore | None = strawberry.field(
+        description="The score as stored now; null when the live rules do not score the lead with "
+        "this model.",
+    )
+    after: LeadScore | None = strawberry.field(
+        description="The score under the candidate rules; null when they would not score it with "
+        "this model.",
+    )
 
 
 @strawberry.type(description="One changed lead, before and after, with its explanations.")
 class LeadPreview:
     lead: Lead = strawberry.field(description="The lead as stored now.")
-    stage_before: str | None
-    stage_after: str | None
-    sales_ready_before: bool
-    sales_ready_after: bool
+    stage_before: str | None = strawberry.field(description="The lead's stage now.")
+    stage_after: str | None = strawberry.field(description="Its stage under the candidate rules.")
+    sales_ready_before: bool = strawberry.field(description="Sales-ready now.")
+    sales_ready_after: bool = strawberry.field(description="Sales-ready under the candidate rules.")
     scores: list[ScorePreview] = strawberry.field(description="The models whose score changes.")
 
 
@@ -161,7 +206,10 @@ class LeadPreview:
     "rescored (nothing was written)."
 )
 class RulesPreview:
-    live_version: str | None
+    live_version: str | None = strawberry.field(
+        description="The version of the rules live now; null when none are live (invalid or "
+        "missing).",
+    )
     rules_version: str = strawberry.field(description="The candidate rules' version.")
     at: datetime = strawberry.field(description="The time the leads were evaluated at.")
     leads: int = strawberry.field(description="Leads evaluated.")
@@ -172,12 +220,23 @@ class RulesPreview:
     score_changed: int = strawberry.field(description="Leads with a changed score or grade.")
     sales_ready_on: int = strawberry.field(description="Leads that would become sales-ready.")
     sales_ready_off: int = strawberry.field(description="Leads that would stop being so.")
-    stage_moves: list[StageMovePreview]
-    models: list[ModelPreview]
-    segments: list[SegmentMembersChange]
-    samples: list[LeadPreview]
+    stage_moves: list[StageMovePreview] = strawberry.field(
+        description="The stage moves the candidate rules would make, by from/to pair.",
+    )
+    models: list[ModelPreview] = strawberry.field(
+        description="Per scoring model: distributions before and after, sales-ready flips and the "
+        "rules that change.",
+    )
+    segments: list[SegmentMembersChange] = strawberry.field(
+        description="Published segments whose members would change.",
+    )
+    samples: list[LeadPreview] = strawberry.field(
+        description="Up to `sample` changed leads, before and after, with their explanations.",
+    )
     failed: int = strawberry.field(description="Leads a plugin failed on (they would be stale).")
-    plugin_errors: list[PluginErrorType]
+    plugin_errors: list[PluginErrorType] = strawberry.field(
+        description="The plugins that failed, once each.",
+    )
 
     @classmethod
     def of(cls, r: service.PreviewReport) -> RulesPreview:
@@ -269,7 +328,21 @@ class PreviewQuery:
     )
     @errors_as_data
     async def preview_rules(
-        self, info: Info, files: list[RuleFileInput], sample: int = 10
+        self,
+        info: Info,
+        files: Annotated[
+            list[RuleFileInput],
+            strawberry.argument(
+                description="Every file of the candidate rules directory (the whole set, not just "
+                "the changed ones), each at most the rule-file size limit."
+            ),
+        ],
+        sample: Annotated[
+            int,
+            strawberry.argument(
+                description="How many changed leads to return in `samples` (0 to 100; default 10)."
+            ),
+        ] = 10,
     ) -> PreviewRulesResult:
         info.context.require("rules:admin")
         if not 0 <= sample <= MAX_SAMPLE:

@@ -20,8 +20,8 @@ else:
 
 @strawberry.type(description="Points one scoring rule gave.")
 class ScoreExplanation:
-    rule: str
-    points: float
+    rule: str = strawberry.field(description="The scoring rule's name in the model's rules.")
+    points: float = strawberry.field(description="Points it gave (negative for a penalty).")
     detail: str | None = strawberry.field(
         default=None, description="How the points were computed, when it needs saying (decay)."
     )
@@ -29,18 +29,31 @@ class ScoreExplanation:
 
 @strawberry.type(description="The lead's score under one scoring model, with its explanation.")
 class LeadScore:
-    model: str
-    score: float
-    sales_ready: bool
+    model: str = strawberry.field(description="The scoring model's name, as in the rules.")
+    score: float = strawberry.field(
+        description="The lead's score under the model: the sum of the rules' points (see "
+        "`explanation`).",
+    )
+    sales_ready: bool = strawberry.field(
+        description="The score reached the model's sales-ready threshold (`Lead.salesReady` "
+        "also counts a person's mark).",
+    )
     grade: Grade | None = strawberry.field(
         description="The model's grade (fit), when the model grades (`grades:` in its rules)."
     )
     grade_reason: str | None = strawberry.field(
         description="Which of the model's grade conditions gave the grade."
     )
-    explanation: list[ScoreExplanation]
-    rules_version: str | None
-    scored_at: datetime | None
+    explanation: list[ScoreExplanation] = strawberry.field(
+        description="The points each rule gave, in the order the model's scoring kind gives "
+        "them; `score` is their sum."
+    )
+    rules_version: str | None = strawberry.field(
+        description="The rules version that computed this score.",
+    )
+    scored_at: datetime | None = strawberry.field(
+        description="When the model last scored the lead; null for a score stored without it.",
+    )
     stale: bool = strawberry.field(
         default=False,
         description="The model's plugin failed since `staleSince`: this is its last score, "

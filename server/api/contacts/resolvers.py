@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
@@ -51,7 +53,16 @@ class ContactQuery:
 class ContactMutation:
     @strawberry.mutation(description="Create a contact.")
     @errors_as_data
-    async def create_contact(self, info: Info, input: CreateContactInput) -> ContactResult:
+    async def create_contact(
+        self,
+        info: Info,
+        input: Annotated[
+            CreateContactInput,
+            strawberry.argument(
+                description="The new contact's fields (a last name or an email at least)."
+            ),
+        ],
+    ) -> ContactResult:
         info.context.require("contacts:write")
         fields = await contact_fields(info, input, creating=True)
         out = await info.context.services.records.create_contact(fields, api_actor(info))
@@ -67,7 +78,16 @@ class ContactMutation:
         "before the answer: `contact.leads` shows their new scores."
     )
     @errors_as_data
-    async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactResult:
+    async def update_contact(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateContactInput,
+            strawberry.argument(
+                description="The contact and the fields to change; omitted fields keep their value."
+            ),
+        ],
+    ) -> ContactResult:
         info.context.require("contacts:write")
         oid = object_id(input.id, "Contact", "input.id")
         fields = await contact_fields(info, input, creating=False)

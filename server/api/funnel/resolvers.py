@@ -126,8 +126,16 @@ class FunnelMutation:
         self,
         info: Info,
         id: RecordId,
-        to: str,
-        reason: str | None = None,
+        to: Annotated[
+            str,
+            strawberry.argument(
+                description="The target stage's name, or a transition's name (see `leadLifecycle`)."
+            ),
+        ],
+        reason: Annotated[
+            str | None,
+            strawberry.argument(description="Why the lead is moved (kept in its stage history)."),
+        ] = None,
         fields: Annotated[
             JSON | None,
             strawberry.argument(
@@ -191,14 +199,31 @@ class FunnelMutation:
     )
     @errors_as_data
     async def mark_sales_ready(
-        self, info: Info, id: RecordId, sales_ready: bool = True
+        self,
+        info: Info,
+        id: RecordId,
+        sales_ready: Annotated[
+            bool,
+            strawberry.argument(
+                description="True (the default) marks the lead sales-ready; false un-marks it."
+            ),
+        ] = True,
     ) -> LeadResult:
         return await _set_by_hand(info, id, {"salesReady": sales_ready})
 
     @strawberry.mutation(description="Mark a lead ready for the telemarketers (or not).")
     @errors_as_data
     async def mark_teleprospect_ready(
-        self, info: Info, id: RecordId, teleprospect_ready: bool = True
+        self,
+        info: Info,
+        id: RecordId,
+        teleprospect_ready: Annotated[
+            bool,
+            strawberry.argument(
+                description="True (the default) marks the lead ready for teleprospecting; false "
+                "un-marks it."
+            ),
+        ] = True,
     ) -> LeadResult:
         return await _set_by_hand(info, id, {"teleprospectReady": teleprospect_ready})
 
@@ -213,7 +238,10 @@ class FunnelMutation:
         self,
         info: Info,
         id: RecordId,
-        reason: str | None = None,
+        reason: Annotated[
+            str | None,
+            strawberry.argument(description="Why the lead qualified (kept in its stage history)."),
+        ] = None,
         topic: Annotated[
             str | None,
             strawberry.argument(description="The opportunity's topic (default: the lead's)."),
@@ -254,7 +282,15 @@ class FunnelMutation:
     @strawberry.mutation(description="Close a lead as disqualified.")
     @errors_as_data
     async def disqualify_lead(
-        self, info: Info, id: RecordId, reason: str | None = None
+        self,
+        info: Info,
+        id: RecordId,
+        reason: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Why the lead is disqualified (kept in its stage history)."
+            ),
+        ] = None,
     ) -> LeadResult:
         principal = info.context.require("leads:stage")
         funnel = _funnel(info)
@@ -270,7 +306,19 @@ class FunnelMutation:
         "(`leadLifecycle.stages.fields`), merged over those stored; null clears one."
     )
     @errors_as_data
-    async def set_lead_stage_fields(self, info: Info, id: RecordId, fields: JSON) -> LeadResult:
+    async def set_lead_stage_fields(
+        self,
+        info: Info,
+        id: RecordId,
+        fields: Annotated[
+            JSON,
+            strawberry.argument(
+                description="A JSON object of field name to value for the lead's current stage "
+                "(strings, numbers, dates as YYYY-MM-DD, enum values), as "
+                "`leadLifecycle.stages.fields` declares them."
+            ),
+        ],
+    ) -> LeadResult:
         info.context.require("leads:stage")
         _funnel(info)
         lead = await _lead(info, id)
@@ -285,7 +333,17 @@ class FunnelMutation:
         'acceptance stage and not yet accepted, this records "sales accepted" too.'
     )
     @errors_as_data
-    async def assign_lead(self, info: Info, id: RecordId, owner: str | None = None) -> LeadResult:
+    async def assign_lead(
+        self,
+        info: Info,
+        id: RecordId,
+        owner: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The salesperson (an API key's name); null: the caller."
+            ),
+        ] = None,
+    ) -> LeadResult:
         principal = info.context.require("leads:stage")
         who = _owner(owner) or principal.name
         lead = await _lead(info, id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry import relay
 from strawberry.types import Info
@@ -54,7 +56,16 @@ class LeadMutation:
         "is scored at once and follows the `created` transitions."
     )
     @errors_as_data
-    async def create_lead(self, info: Info, input: CreateLeadInput) -> LeadResult:
+    async def create_lead(
+        self,
+        info: Info,
+        input: Annotated[
+            CreateLeadInput,
+            strawberry.argument(
+                description="The new lead's fields (a topic or a marketing context at least)."
+            ),
+        ],
+    ) -> LeadResult:
         principal = info.context.require("leads:write")
         fields = await lead_fields(info, input, creating=True)
         fields["createdBy"] = {"name": principal.name, "role": principal.role}
@@ -68,7 +79,16 @@ class LeadMutation:
         "changed) the lead is rescored and follows the `updated` transitions before the answer."
     )
     @errors_as_data
-    async def update_lead(self, info: Info, input: UpdateLeadInput) -> LeadResult:
+    async def update_lead(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateLeadInput,
+            strawberry.argument(
+                description="The lead and the fields to change; omitted fields keep their value."
+            ),
+        ],
+    ) -> LeadResult:
         principal = info.context.require("leads:write")
         oid = object_id(input.id, "Lead", "input.id")
         fields = await lead_fields(info, input, creating=False)
@@ -87,8 +107,20 @@ class LeadMutation:
         self,
         info: Info,
         id: RecordId,
-        parent_contact: relay.GlobalID | None = strawberry.UNSET,
-        parent_account: relay.GlobalID | None = strawberry.UNSET,
+        parent_contact: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(
+                description="The parent contact (its global id; it must exist); null unlinks it, "
+                "omitted keeps it."
+            ),
+        ] = strawberry.UNSET,
+        parent_account: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(
+                description="The parent account (its global id; it must exist); null unlinks it, "
+                "omitted keeps it."
+            ),
+        ] = strawberry.UNSET,
     ) -> LeadResult:
         info.context.require("leads:write")
         oid = object_id(id, "Lead")

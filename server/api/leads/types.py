@@ -321,7 +321,10 @@ class Lead(StoredNode, collection=store.NAME):
         self,
         info: Info,
         time: Annotated[
-            datetime, strawberry.argument(description="The moment to look at (ISO 8601, UTC).")
+            datetime,
+            strawberry.argument(
+                description="The moment to look at (ISO 8601; without a zone: UTC)."
+            ),
         ],
         rules: Annotated[
             ReplayRules,
