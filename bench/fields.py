@@ -42,9 +42,9 @@ import httpx
 import orjson
 from _harness import percentile, run_on_database, scratch_database, seed_with_key, timed
 from _server import cpu_seconds, leadgraph_server
+from leadgraph import cursors
 from leadgraph.contracts import CONSENT_LEVELS, CONTACT_ROLES, INTERACTION_TYPES
-from leadgraph.store import pagination
-from leadgraph.store.contacts import DEFAULT_PREFERENCES
+from leadgraph.documents import DEFAULT_PREFERENCES
 from pymongo.asynchronous.database import AsyncDatabase
 
 SCALARS = """query($n: Int!) {
@@ -232,7 +232,7 @@ async def raw_nested(db: AsyncDatabase) -> bytes:
             }
         }
 
-    end = pagination.encode_cursor("createdAt", page_docs[-1], "contacts") if page_docs else None
+    end = cursors.encode_cursor("createdAt", page_docs[-1], "contacts") if page_docs else None
     body = {
         "data": {
             "contacts": {
@@ -259,7 +259,7 @@ def resolved_fields(value: Any) -> int:
 
 async def run(args: argparse.Namespace, uri: str) -> None:
     secret = secrets.token_urlsafe(32)
-    pagination.use_secret(secret.encode())  # the server's, so the raw end cursor matches
+    cursors.use_secret(secret.encode())  # the server's, so the raw end cursor matches
     async with scratch_database(uri, "bench_fields") as db:
         key = await seed_with_key(db, args.contacts)
         env = {"LEADGRAPH_MAX_PAGE_SIZE": "500", "LEADGRAPH_SECRET": secret}

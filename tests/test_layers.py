@@ -299,30 +299,9 @@ CORE_FORBIDDEN = (
     "graphql",
 )
 
-# (importing module, imported module) pairs other work is removing: resolvers that still call
-# store (the api/<domain>/ step moves those calls behind services).
-PENDING_IMPORTS: set[tuple[str, str]] = {
-    # PENDING (api/<domain>/ step): resolvers that still call store
-    ("leadgraph.api.accounts", "leadgraph.store.accounts"),
-    ("leadgraph.api.capture", "leadgraph.store.imports"),
-    ("leadgraph.api.capture", "leadgraph.store.leads"),
-    ("leadgraph.api.contacts.inputs", "leadgraph.store.contacts"),
-    ("leadgraph.api.contacts.resolvers", "leadgraph.store.contacts"),
-    ("leadgraph.api.contacts.types", "leadgraph.store.contacts"),
-    ("leadgraph.api.funnel.resolvers", "leadgraph.store.leads"),
-    ("leadgraph.api.interactions", "leadgraph.store.interactions"),
-    ("leadgraph.api.interactions", "leadgraph.store.pagination"),
-    ("leadgraph.api.leads.inputs", "leadgraph.store.leads"),
-    ("leadgraph.api.leads.resolvers", "leadgraph.store.leads"),
-    ("leadgraph.api.leads.types", "leadgraph.store.leads"),
-    ("leadgraph.api.leads.types", "leadgraph.store.opportunities"),
-    ("leadgraph.api.opportunities", "leadgraph.store.opportunities"),
-    ("leadgraph.api.relay", "leadgraph.store.batches"),
-    ("leadgraph.api.relay", "leadgraph.store.pagination"),
-    ("leadgraph.api.segments.resolvers", "leadgraph.store.contacts"),
-    ("leadgraph.api.segments.types", "leadgraph.store.contacts"),
-    ("leadgraph.api.segments.types", "leadgraph.store.pagination"),
-}
+# (importing module, imported module) pairs other work is still removing (none now: resolvers
+# reach the store through services/listing and the web loaders only).
+PENDING_IMPORTS: set[tuple[str, str]] = set()
 
 
 def layer_breaches() -> list[tuple[str, str, int]]:

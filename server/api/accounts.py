@@ -11,9 +11,10 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from .. import documents
 from ..errors import NotFound
 from ..rules.models import ROLLUP_METHODS
-from ..store import accounts as store
+from ..services import listing
 from .common import (
     DeletePayload,
     DeleteResult,
@@ -69,7 +70,7 @@ class AccountScore:
 
 
 @strawberry.type(description="A company you market and sell to (or a partner or vendor).")
-class Account(StoredNode, collection=store.NAME):
+class Account(StoredNode, collection=documents.ACCOUNTS):
     oid: relay.NodeID[str]
     name: str | None = strawberry.field(
         description="The company's name as entered; matching compares it normalised.",
@@ -168,7 +169,8 @@ AccountOrder = order_input(
 
 
 def account_query(f: AccountFilter) -> dict[str, Any]:
-    return store.filter_query(
+    return listing.query(
+        documents.ACCOUNTS,
         name_contains=contains_text(f.name_contains, "filter.nameContains"),
         domain=f.domain,
         industry=f.industry,
@@ -189,7 +191,7 @@ class AccountQuery:
 
     @strawberry.field(description="One account by global id.")
     async def account(self, info: Info, id: RecordId) -> Account | None:
-        return await load_one(info, store.NAME, object_id(id, "Account"), Account.from_doc)
+        return await load_one(info, documents.ACCOUNTS, object_id(id, "Account"), Account.from_doc)
 
 
 @strawberry.input(description="Fields of a new account.")

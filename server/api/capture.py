@@ -9,10 +9,10 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from .. import documents
+from ..services import listing
 from ..services.capture import Captured
 from ..services.matching import Match
-from ..store import imports
-from ..store import leads as leads_store
 from .contacts.types import Contact
 from .errors import (
     ConflictError,
@@ -323,7 +323,7 @@ class ImportMutation:
             raise InvalidInput("limit", "must be positive")
         services = info.context.services
         out = await link_orphans(services.matching, services.funnel, limit=limit)
-        docs = await leads_store.by_ids_list(info.context.db, out.lead_ids[:500])
+        docs = await listing.by_ids(info.context.db, documents.LEADS, out.lead_ids[:500])
         return LinkOrphansPayload(
             linked=out.linked,
             contacts_created=out.contacts_created,
@@ -350,7 +350,7 @@ class CaptureQuery:
         from ..services.importing import _summary
 
         info.context.require("data:import")
-        doc = await imports.get(info.context.db, import_id)
+        doc = await listing.import_run(info.context.db, import_id)
         if doc is None:
             return None
         return ImportStatus(

@@ -12,13 +12,13 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from .. import json_values
-from ..contracts import CUSTOM_INTERACTION_TYPE
+from .. import documents, json_values
+from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
+from ..cursors import Order
 from ..errors import InvalidInput
 from ..rules.conditions import interaction_type_problem
+from ..services import listing
 from ..services.consent import TYPE as CONSENT_TYPE
-from ..store import interactions as store
-from ..store.pagination import Order
 from ..web import live
 from .common import raise_if, vocabulary_enum
 from .errors import (
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # built from leadgraph.contracts at import time; statically, 
 else:
     InteractionType = vocabulary_enum(
         "InteractionType",
-        store.TYPES,
+        INTERACTION_TYPES,
         "Kinds of engagement recorded for a contact. CUSTOM: a type declared by the rule files "
         "or a plugin, named in `customType`.",
         CUSTOM=CUSTOM_INTERACTION_TYPE,
@@ -46,7 +46,7 @@ else:
 
 
 @strawberry.type(description="One engagement of a contact.")
-class Interaction(StoredNode, collection=store.NAME):
+class Interaction(StoredNode, collection=documents.INTERACTIONS):
     oid: relay.NodeID[str]
     type: InteractionType = strawberry.field(
         description="The kind of engagement; CUSTOM for a type the rules or a plugin declare "
@@ -83,9 +83,9 @@ class Interaction(StoredNode, collection=store.NAME):
         return cls(
             oid=str(doc["_id"]),
             type=InteractionType(
-                doc["type"] if doc["type"] in store.TYPES else CUSTOM_INTERACTION_TYPE
+                doc["type"] if doc["type"] in INTERACTION_TYPES else CUSTOM_INTERACTION_TYPE
             ),
-            custom_type=None if doc["type"] in store.TYPES else doc["type"],
+            custom_type=None if doc["type"] in INTERACTION_TYPES else doc["type"],
             occurred_at=doc["occurredAt"],
             form_id=doc.get("formId"),
             event_id=doc.get("eventId"),
@@ -125,7 +125,8 @@ class InteractionFilter:
 
 
 def interaction_query(f: InteractionFilter) -> dict[str, Any]:
-    return store.filter_query(
+    return listing.query(
+        documents.INTERACTIONS,
         types=[t.value for t in f.types] if f.types else None,
         occurred_after=f.occurred_after,
         occurred_before=f.occurred_before,
@@ -221,10 +222,10 @@ def _interaction_type(info: Info, type_: str, custom_type: str | None) -> tuple[
         return type_, problem
     if not custom_type:
         return type_, "required with type CUSTOM"
-    if custom_type in store.TYPES:
+    if custom_type in INTERACTION_TYPES:
         return type_, f"{custom_type!r} is built in: use type {custom_type.upper()}"
     ruleset = getattr(info.context.rules, "current", None)
-    declared = [t for t in getattr(ruleset, "interaction_types", ()) if t not in store.TYPES]
+    declared = [t for t in getattr(ruleset, "interaction_types", ()) if t not in INTERACTION_TYPES]
     if custom_type not in declared:
         if not declared:
             return type_, "the live rules declare no interaction types"

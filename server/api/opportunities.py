@@ -12,9 +12,10 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from .. import documents
 from ..errors import Conflict, InvalidInput, NotFound
+from ..services import listing
 from ..services.funnel import Refused
-from ..store import opportunities as store
 from ..web import live
 from .common import order_input, stored_enum, vocabulary_enum
 from .errors import (
@@ -42,12 +43,14 @@ if TYPE_CHECKING:
     OpportunityStage = Enum
 else:
     OpportunityStage = vocabulary_enum(
-        "OpportunityStage", store.STAGES, "Where an opportunity stands: open, won or lost."
+        "OpportunityStage",
+        documents.OPPORTUNITY_STAGES,
+        "Where an opportunity stands: open, won or lost.",
     )
 
 
 @strawberry.type(description="A sale in the making: what a lead qualified by sales became.")
-class Opportunity(StoredNode, collection=store.NAME):
+class Opportunity(StoredNode, collection=documents.OPPORTUNITIES):
     oid: relay.NodeID[str]
     topic: str | None = strawberry.field(
         description="What is being sold; the lead's topic unless the qualifier gave another.",
@@ -138,7 +141,8 @@ OpportunityOrder = order_input("Opportunity", CREATED_AT="createdAt", UPDATED_AT
 
 
 def opportunity_query(f: OpportunityFilter) -> dict[str, Any]:
-    return store.filter_query(
+    return listing.query(
+        documents.OPPORTUNITIES,
         stage=f.stage.value if f.stage else None,
         owner=f.owner,
         contact_id=object_id(f.contact, "Contact", "filter.contact") if f.contact else None,
@@ -207,7 +211,9 @@ class OpportunityQuery:
 
     @strawberry.field(description="One opportunity by global id.")
     async def opportunity(self, info: Info, id: RecordId) -> Opportunity | None:
-        return await load_one(info, store.NAME, object_id(id, "Opportunity"), Opportunity.from_doc)
+        return await load_one(
+            info, documents.OPPORTUNITIES, object_id(id, "Opportunity"), Opportunity.from_doc
+        )
 
 
 @strawberry.type

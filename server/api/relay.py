@@ -15,9 +15,9 @@ from bson.errors import InvalidId
 from strawberry import relay
 from strawberry.types import Info
 
+from ..cursors import InvalidCursor, Order, Page
 from ..errors import InvalidInput
-from ..store import batches
-from ..store.pagination import InvalidCursor, Order, Page
+from ..services import listing as listing_service
 from ..web.cost import check_page_size
 from ..web.loaders import Children
 from .common import PER_MODEL, Direction
@@ -405,8 +405,10 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
             if listing.scope is not None:
                 query = {**query, **listing.scope(info, filter)}
             db = info.context.db
-            page = await batches.page(db, collection, query, order, **window)
-            count: Callable[[], Awaitable[int]] = partial(batches.count, db, collection, query)
+            page = await listing_service.page(db, collection, query, order, **window)
+            count: Callable[[], Awaitable[int]] = partial(
+                listing_service.count, db, collection, query
+            )
         else:
             parent = root._doc["_id"]
             page, count = await children_page(

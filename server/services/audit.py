@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..cursors import Page
 from ..errors import InvalidInput
 from ..store import events
-from ..store.pagination import Page
 from .webhooks import pattern_problems
 
 

@@ -38,7 +38,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import Facts, PluginFailure
 from ..db import in_transaction
-from ..errors import Forbidden
+from ..documents import DEFAULT_STAGE
+from ..errors import Forbidden, NotFound
 from ..events import Event, LeadDisqualified
 from ..rules import lifecycle
 from ..rules.evaluate import Evaluation, applied, decision_fields, evaluate
@@ -77,7 +78,7 @@ class Funnel:
     def initial_stage(self) -> str:
         """The stage a new lead starts in: the lifecycle's ``initial``."""
         lc = self.ruleset.lifecycle if self.ruleset is not None else None
-        return lc.initial if lc is not None else leads.DEFAULT_STAGE
+        return lc.initial if lc is not None else DEFAULT_STAGE
 
     def new_lead(self, fields: dict[str, Any]) -> dict[str, Any]:
         """A new lead document starting at the lifecycle's initial stage, or where its
@@ -87,6 +88,14 @@ class Funnel:
         if rules is not None and rules.lifecycle is not None:
             stage = lifecycle.start_stage(rules, fields)
         return leads.new_document(fields, stage=stage, rules_version=self.version)
+
+    async def lead(self, oid: ObjectId, id: str) -> dict[str, Any]:
+        """The lead ``oid`` as stored; raises :class:`NotFound` (naming ``id``, the id the
+        caller gave) when there is none."""
+        doc = await leads.get(self.db, oid)
+        if doc is None:
+            raise NotFound("Lead", id)
+        return doc
 
     @property
     def version(self) -> str | None:

@@ -36,13 +36,13 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from ..cursors import Page
 from ..errors import Conflict, PluginFailed
 from ..events import Event
 from ..rules.evaluate import applied, evaluate
 from ..rules.ruleset import RuleSet
 from ..store import events, leads
 from ..store import history as store
-from ..store.pagination import Page
 from ..types import PluginManager
 from . import dispatch
 from .facts import gather_facts  # the one gathering road

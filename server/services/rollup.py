@@ -26,9 +26,10 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..documents import GRADE_OF, SCORE_OF
 from ..rules.grades import best
 from ..rules.ruleset import RuleSet
-from ..store import accounts, contacts, lead_scores, leads
+from ..store import accounts, contacts, lead_scores
 
 CHUNK = 500  # accounts refreshed per aggregation
 
@@ -66,7 +67,7 @@ def accounts_of(lead: dict[str, Any], contact: dict[str, Any] | None) -> set[Obj
 
 def scores_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
     """Whether a write changed what roll-ups read of a lead (its scores or grades by model)."""
-    return any(before.get(k) != after.get(k) for k in (leads.SCORE_OF, leads.GRADE_OF))
+    return any(before.get(k) != after.get(k) for k in (SCORE_OF, GRADE_OF))
 
 
 class Rollups:

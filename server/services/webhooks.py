@@ -19,13 +19,13 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..config import Settings
+from ..cursors import Page
 from ..db import in_transaction
 from ..errors import Conflict, InvalidInput
 from ..events import CATALOGUE, Event
 from ..store import webhook_deliveries as deliveries
 from ..store import webhooks as store
 from ..store._base import now
-from ..store.pagination import Page
 from ..types import Session
 from . import addresses
 from .active_webhooks import ACTIVE

@@ -12,6 +12,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
+from ..documents import ACCOUNTS
 from ..types import Session
 from ._base import (
     between,
@@ -26,7 +27,7 @@ from ._base import (
     set_changes,
 )
 
-NAME = "accounts"
+NAME = ACCOUNTS
 
 INDEXES = {
     NAME: [

@@ -15,8 +15,9 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
+from ..cursors import Order, Page
 from ._base import BATCH_ALL, find_by_ids
-from .pagination import Order, Page, paginate
+from .pagination import paginate
 
 
 async def by_ids(

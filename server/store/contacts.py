@@ -12,6 +12,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
+from ..documents import CONTACTS, DEFAULT_PREFERENCES
 from ..types import Session
 from ._base import (
     between,
@@ -27,7 +28,7 @@ from ._base import (
     unlink,
 )
 
-NAME = "contacts"
+NAME = CONTACTS
 
 # indexes earlier versions created that a compound index above now serves: dropped at start-up
 RETIRED = {NAME: ["marketingOnly"]}
@@ -58,13 +59,6 @@ INDEXES = {
             )
         ),
     ]
-}
-
-DEFAULT_PREFERENCES = {
-    "allowBulkEmail": False,
-    "allowEmail": True,
-    "allowPrefill": False,
-    "trackEmail": True,
 }
 
 

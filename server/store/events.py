@@ -30,9 +30,10 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
+from ..cursors import Order, Page
 from ..types import Session
 from ._base import insert_all
-from .pagination import Order, Page, paginate
+from .pagination import paginate
 
 if TYPE_CHECKING:
     from ..events import Event

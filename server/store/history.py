@@ -19,9 +19,10 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..cursors import Order, Page
 from ..types import Session
 from ._base import insert_all
-from .pagination import Order, Page, paginate
+from .pagination import paginate
 
 NAME = "lead_history"
 RULE_VERSIONS = "rule_versions"

@@ -10,10 +10,11 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..documents import IMPORTS
 from ..types import Session
 from ._base import now
 
-NAME = "imports"
+NAME = IMPORTS
 INDEXES = {NAME: [IndexModel([("startedAt", ASCENDING)], name="startedAt")]}
 MAX_REJECTED_KEPT = 1000
 

@@ -12,6 +12,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
+from ..documents import INTERACTIONS
 from ..types import Session
 from ._base import (
     BATCH_ALL,
@@ -24,7 +25,7 @@ from ._base import (
     now,
 )
 
-NAME = "interactions"
+NAME = INTERACTIONS
 
 TYPES = INTERACTION_TYPES  # the built-in vocabulary (leadgraph.contracts)
 

@@ -11,8 +11,9 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..documents import GRADE_OF, SCORE_OF, grade_index, score_index
 from ._base import BATCH_ALL
-from .leads import GRADE_OF, NAME, SCORE_OF, grade_index, score_index
+from .leads import NAME
 
 
 def model_indexes(models: Iterable[tuple[str, bool]]) -> list[IndexModel]:

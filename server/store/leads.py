@@ -14,6 +14,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
+from ..documents import GRADE_OF, LEADS, SCORE_OF
 from ..types import Session
 from ._base import (
     between,
@@ -28,7 +29,7 @@ from ._base import (
     unlink,
 )
 
-NAME = "leads"
+NAME = LEADS
 
 # indexes earlier versions created that a compound index above now serves: dropped at start-up
 RETIRED = {NAME: ["parentContact", "parentAccount", "stage"]}
@@ -65,22 +66,7 @@ INDEXES = {
     ]
 }
 
-SCORE_OF = "scoreOf"  # {model: score}: every model's score by name (see rules/scoring.py)
-GRADE_OF = "gradeOf"  # {model: grade}
 
-
-def score_index(model: str) -> str:
-    """The name of the index that orders leads by ``model``'s score."""
-    return f"{SCORE_OF}_{model}"
-
-
-def grade_index(model: str) -> str:
-    """The name of the index that finds leads by ``model``'s grade (then score)."""
-    return f"{GRADE_OF}_{model}"
-
-
-# The stage of a lead created while no lifecycle is loaded (the shipped lifecycle's initial).
-DEFAULT_STAGE = "inquiry"
 OPEN = {"$in": ["open", None]}
 REV = {"rev": 1}  # every write to a lead increments its revision (optimistic concurrency)
 

@@ -11,11 +11,11 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
+from ..documents import OPPORTUNITIES
 from ..types import Session
 from ._base import between, get_by_id, insert_new, now, unlink
 
-NAME = "opportunities"
-STAGES = ("open", "won", "lost")
+NAME = OPPORTUNITIES
 
 INDEXES = {
     NAME: [

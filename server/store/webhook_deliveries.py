@@ -24,9 +24,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from ..cursors import Order, Page
 from ..types import Session
 from ._base import get_by_id
-from .pagination import Order, Page, paginate
+from .pagination import paginate
 
 NAME = "webhook_deliveries"
 INDEXES = {

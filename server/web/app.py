@@ -16,10 +16,9 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from .. import __version__, signing
+from .. import __version__, cursors, signing
 from ..config import Settings, server_secret
 from ..db import Connection, open_database, ping
-from ..store import pagination
 from . import custom_schema
 from .cors import Cors
 from .http_limits import RequestLimits
@@ -35,7 +34,7 @@ log = logging.getLogger("leadgraph")
 def create_app(settings: Settings | None = None, connection: Connection | None = None) -> Starlette:
     """Build the app; without ``connection`` the lifespan opens the database from ``settings``."""
     settings = settings or Settings.from_env()
-    pagination.use_secret(server_secret(settings))
+    cursors.use_secret(server_secret(settings))
     signing.use_secret(server_secret(settings))
     state = AppState(settings=settings, schema=build_schema(settings), connection=connection)
     graphql = LeadgraphGraphQL(state)

@@ -20,8 +20,8 @@ from bson import ObjectId, json_util
 from pymongo.asynchronous.database import AsyncDatabase
 from strawberry.dataloader import DataLoader
 
+from ..cursors import value_at
 from ..store import batches
-from ..store.pagination import _get
 
 
 @dataclass(frozen=True)
@@ -155,8 +155,8 @@ def sort_docs(docs: list[dict[str, Any]], sort: tuple[tuple[str, int], ...]) -> 
     if len({direction for _, direction in sort}) == 1:  # one pass with a composite key
         fields = [field for field, _ in sort]
         docs.sort(
-            key=lambda d: tuple(_sort_key(_get(d, f)) for f in fields), reverse=sort[0][1] < 0
+            key=lambda d: tuple(_sort_key(value_at(d, f)) for f in fields), reverse=sort[0][1] < 0
         )
         return
     for field, direction in reversed(sort):  # mixed directions: stable passes, last key first
-        docs.sort(key=lambda d: _sort_key(_get(d, field)), reverse=direction < 0)
+        docs.sort(key=lambda d: _sort_key(value_at(d, field)), reverse=direction < 0)

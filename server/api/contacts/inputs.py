@@ -11,8 +11,9 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from ... import documents
 from ...errors import InvalidInput
-from ...store import contacts as store
+from ...services import listing
 from ..common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
 from ..custom import CUSTOM_INPUT, custom_input
 from ..relay import object_id
@@ -137,7 +138,8 @@ def contact_query(f: ContactFilter) -> dict[str, Any]:
         }.items()
         if v is not None
     }
-    return store.filter_query(
+    return listing.query(
+        documents.CONTACTS,
         email=f.email,
         name_contains=contains_text(f.name_contains, "filter.nameContains"),
         account_id=object_id(f.account, "Account", "filter.account") if f.account else None,

@@ -8,8 +8,8 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from ... import documents
 from ...errors import NotFound
-from ...store import contacts as store
 from ..common import DeletePayload, DeleteResult
 from ..errors import errors_as_data, plugin_errors
 from ..origin import api_actor
@@ -46,7 +46,7 @@ class ContactQuery:
 
     @strawberry.field(description="One contact by global id.")
     async def contact(self, info: Info, id: RecordId) -> Contact | None:
-        return await load_one(info, store.NAME, object_id(id, "Contact"), Contact.from_doc)
+        return await load_one(info, documents.CONTACTS, object_id(id, "Contact"), Contact.from_doc)
 
 
 @strawberry.type

@@ -11,8 +11,8 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from ... import documents
 from ...contracts import CONSENT_LEVELS, CONTACT_ROLES
-from ...store import contacts as store
 from ..common import stored_enum, vocabulary_enum
 from ..custom import custom_field
 from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
@@ -92,7 +92,7 @@ class MarketingInsights:
 
 
 @strawberry.type(description="One person: customer, prospect, partner, vendor, speaker, sponsor.")
-class Contact(StoredNode, collection=store.NAME):
+class Contact(StoredNode, collection=documents.CONTACTS):
     oid: relay.NodeID[str]
     first_name: str | None = strawberry.field(
         description="Given name; null when not known (e.g. an imported email-only contact).",
@@ -145,7 +145,7 @@ class Contact(StoredNode, collection=store.NAME):
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Contact:
-        prefs = {**store.DEFAULT_PREFERENCES, **(doc.get("preferences") or {})}
+        prefs = {**documents.DEFAULT_PREFERENCES, **(doc.get("preferences") or {})}
         consent = doc.get("consent") or {}
         insights = doc.get("insights") or {}
         return cls(

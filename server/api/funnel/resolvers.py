@@ -10,10 +10,9 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from ...errors import Conflict, Forbidden, InvalidInput, NotFound
+from ...errors import Conflict, Forbidden, InvalidInput
 from ...rules import lifecycle
 from ...services.funnel import Funnel, Refused, Report
-from ...store import leads
 from ...web import live
 from ..errors import PluginErrorType, errors_as_data, plugin_errors
 from ..leads.types import Lead, LeadPayload, LeadResult
@@ -32,10 +31,7 @@ def _funnel(info: Info) -> Funnel:
 
 
 async def _lead(info: Info, id: relay.GlobalID) -> dict[str, Any]:
-    doc = await leads.get(info.context.db, object_id(id, "Lead"))
-    if doc is None:
-        raise NotFound("Lead", str(id))
-    return doc
+    return await info.context.services.funnel.lead(object_id(id, "Lead"), str(id))
 
 
 async def _set_by_hand(

@@ -11,8 +11,9 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from ... import documents
 from ...errors import InvalidInput
-from ...store import leads as store
+from ...services import listing
 from ..common import (
     check_names,
     clean_email,
@@ -92,12 +93,13 @@ class LeadFilter:
 
 
 LeadOrder = order_input(
-    "Lead", CREATED_AT="createdAt", UPDATED_AT="updatedAt", SCORE=f"{store.SCORE_OF}.{{model}}"
+    "Lead", CREATED_AT="createdAt", UPDATED_AT="updatedAt", SCORE=f"{documents.SCORE_OF}.{{model}}"
 )
 
 
 def lead_query(f: LeadFilter) -> dict[str, Any]:
-    return store.filter_query(
+    return listing.query(
+        documents.LEADS,
         topic=f.topic,
         topic_contains=contains_text(f.topic_contains, "filter.topicContains"),
         stage=f.stage,
@@ -138,8 +140,8 @@ def check_names_of(info: Info, f: LeadFilter | None, order_by: Any) -> None:
 def model_filter_index(f: LeadFilter) -> str | None:
     """The per-model index serving a score or grade filter."""
     if f.grade is not None:
-        return store.grade_index(f.grade.model)
-    return store.score_index(f.score.model) if f.score is not None else None
+        return documents.grade_index(f.grade.model)
+    return documents.score_index(f.score.model) if f.score is not None else None
 
 
 @strawberry.input(description="The lead's marketing context.")

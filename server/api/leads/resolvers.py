@@ -8,8 +8,8 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from ... import documents
 from ...errors import NotFound
-from ...store import leads as store
 from ..common import DeletePayload, DeleteResult, raise_if
 from ..errors import errors_as_data, plugin_errors
 from ..relay import Listing, RecordId, connection_field, load_one, object_id
@@ -31,7 +31,7 @@ LEADS = Listing(
     filter=LeadFilter,
     to_query=lead_query,
     order=LeadOrder,
-    model_index=store.score_index,
+    model_index=documents.score_index,
     check=check_names_of,
     filter_index=model_filter_index,
 )
@@ -45,7 +45,7 @@ class LeadQuery:
 
     @strawberry.field(description="One lead by global id.")
     async def lead(self, info: Info, id: RecordId) -> Lead | None:
-        return await load_one(info, store.NAME, object_id(id, "Lead"), Lead.from_doc)
+        return await load_one(info, documents.LEADS, object_id(id, "Lead"), Lead.from_doc)
 
 
 @strawberry.type

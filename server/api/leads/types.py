@@ -12,10 +12,9 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from ... import documents
 from ...contracts import LEAD_STATUSES
 from ...services.handoff import shown_value
-from ...store import leads as store
-from ...store import opportunities
 from ...web.loaders import Children
 from .. import history
 from ..common import stored_enum, vocabulary_enum
@@ -124,7 +123,7 @@ class ScoreError:
 
 
 @strawberry.type(description="An expression of interest by a contact in a marketing context.")
-class Lead(StoredNode, collection=store.NAME):
+class Lead(StoredNode, collection=documents.LEADS):
     oid: relay.NodeID[str]
     topic: str | None = strawberry.field(
         description="What the lead is about, in a few words (e.g. `Contoso Ltd Conference`); "
@@ -217,7 +216,7 @@ class Lead(StoredNode, collection=store.NAME):
             last_name=doc.get("lastName"),
             company_name=doc.get("companyName"),
             job_title=doc.get("jobTitle"),
-            stage=doc.get("stage") or store.DEFAULT_STAGE,
+            stage=doc.get("stage") or documents.DEFAULT_STAGE,
             stage_history=[
                 StageEntry(
                     stage=h["stage"],
@@ -283,7 +282,7 @@ class Lead(StoredNode, collection=store.NAME):
 
         if self._doc.get("status") != "qualified":
             return None
-        key = Children.of(opportunities.NAME, "leadId", self._doc["_id"], limit=1)
+        key = Children.of(documents.OPPORTUNITIES, "leadId", self._doc["_id"], limit=1)
         found = await info.context.loaders.children.load(key)
         return Opportunity.from_doc(found[0]) if found else None
 

@@ -12,7 +12,6 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from ...errors import InvalidInput
-from ...store import contacts as contacts_store
 from ...web import live
 from ..contacts.types import Contact
 from ..errors import errors_as_data
@@ -61,10 +60,8 @@ class SegmentQuery:
         fields = {"name": definition.name, **_fields(definition)}
         segment = await service.parse(fields, prefix="definition")
         ids = await service.preview(segment)
-        docs = await contacts_store.by_ids(info.context.db, ids[:sample])
-        return SegmentPreview(
-            count=len(ids), sample=[Contact.from_doc(docs[i]) for i in ids[:sample] if i in docs]
-        )
+        docs = await info.context.loaders.by_id(Contact.collection).load_many(ids[:sample])
+        return SegmentPreview(count=len(ids), sample=[Contact.from_doc(d) for d in docs if d])
 
     @strawberry.field(
         description="Why a contact is in a segment or not: each part of the definition with "

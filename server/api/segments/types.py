@@ -14,10 +14,9 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from ...cursors import Order, Page, decode_cursor
 from ...rules.models import SEGMENT_KINDS
 from ...services.segments import SegmentInvalid, SegmentRecord
-from ...store import contacts as contacts_store
-from ...store.pagination import Order, Page, decode_cursor
 from ..common import vocabulary_enum
 from ..contacts.types import Contact
 from ..errors import (
@@ -154,9 +153,9 @@ async def contact_page(
 ) -> Connection[Contact]:
     """A page of contacts out of sorted ids, with cursors stable under changes of the set."""
     start, chunk = _page(info, ids, first, after)
-    docs = await contacts_store.by_ids(info.context.db, chunk)
+    docs = await info.context.loaders.by_id(Contact.collection).load_many(chunk)
     page = Page(
-        docs=[docs[i] for i in chunk if i in docs],
+        docs=[d for d in docs if d],
         has_next=start + len(chunk) < len(ids),
         has_previous=start > 0,
         order=Order("_id"),
