@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from leadgraph.store.explain import find_plan, plan_stages, scans_collection
 
 ERRORS = "... on ValidationError { field fields { field message } }"
 CUSTOM = "custom { setFields tier linkedinUrl interests newsletterOptInDate }"
@@ -170,3 +171,82 @@ async def test_custom_fields_lists_the_definitions(api: Any) -> None:
     assert found[1]["maxLength"] == 200
     everything = (await api.gql("{ customFields { entity name } }"))["customFields"]
     assert {f["entity"] for f in everything} == {"CONTACT", "ACCOUNT", "LEAD"}
+
+
+CONTACTS = """query($f: ContactFilter) { contacts(filter: $f) { totalCount
+    edges { node { email custom { tier } } } } }"""
+
+
+async def test_contacts_filter_on_an_indexed_field_is_served_by_its_index(api: Any) -> None:
+    for email, tier in (("a@x.com", "gold"), ("b@x.com", "silver"), ("c@x.com", None)):
+        await api.gql(CREATE, {"i": {"email": email, "custom": {"tier": tier}}})
+    one = (await api.gql(CONTACTS, {"f": {"custom": {"tier": "gold"}}}))["contacts"]
+    assert [e["node"]["email"] for e in one["edges"]] == ["a@x.com"]
+    two = (await api.gql(CONTACTS, {"f": {"custom": {"tier": ["gold", "silver"]}}}))["contacts"]
+    assert two["totalCount"] == 2
+    none = (await api.gql(CONTACTS, {"f": {"custom": {"tier": None}}}))["contacts"]
+    assert [e["node"]["email"] for e in none["edges"]] == ["c@x.com"]
+    names = {i["name"] async for i in await api.db.contacts.list_indexes()}
+    assert "custom.tier" in names
+    plan = await find_plan(api.db, "contacts", {"custom.tier": "gold"}, [("createdAt", 1)])
+    assert not scans_collection(plan), plan_stages(plan)
+
+
+@pytest.mark.parametrize(
+    ("custom", "field", "message"),
+    [
+        (
+            {"linkedinUrl": "x"},
+            "filter.custom.linkedinUrl",
+            "custom field 'linkedinUrl' is not indexed; filterable: tier",
+        ),
+        (
+            {"nope": 1},
+            "filter.custom.nope",
+            "custom field 'nope' is not declared; filterable: tier",
+        ),
+        (
+            {"tier": "iron"},
+            "filter.custom.tier",
+            "expected one of: gold, silver, bronze (got 'iron')",
+        ),
+        ("gold", "filter.custom", "expected an object of indexed custom field names to values"),
+    ],
+)
+async def test_a_filter_on_a_field_that_is_not_indexed_or_a_bad_value_is_refused(
+    api: Any, custom: Any, field: str, message: str
+) -> None:
+    response = await api.post(CONTACTS, {"f": {"custom": custom}})
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert (field, message) in [(f["field"], f["message"]) for f in error["extensions"]["fields"]]
+
+
+async def test_a_lead_range_filter_on_a_number(api: Any) -> None:
+    for budget in (500, 5000, 50000):
+        await api.gql(CREATE_LEAD, {"i": {"topic": f"b{budget}", "custom": {"budget": budget}}})
+    query = """query($f: LeadFilter) { leads(filter: $f) { edges { node { topic } } } }"""
+    found = await api.gql(query, {"f": {"custom": {"budget": {"gte": 1000, "lt": 50000}}}})
+    assert [e["node"]["topic"] for e in found["leads"]["edges"]] == ["b5000"]
+
+
+PREVIEW = """query($d: SegmentInput!) { previewSegment(definition: $d) { count
+    sample { email } } }"""
+
+
+async def test_a_segment_condition_reads_a_custom_field(api: Any) -> None:
+    await api.gql(
+        CREATE, {"i": {"email": "g@x.com", "custom": {"tier": "gold", "interests": ["cloud"]}}}
+    )
+    await api.gql(CREATE, {"i": {"email": "s@x.com", "custom": {"tier": "silver"}}})
+    where = {
+        "all": [
+            {"fact": "contact.custom.tier", "op": "eq", "value": "gold"},
+            {"fact": "contact.custom.interests", "op": "in", "value": ["cloud"]},
+        ]
+    }
+    out = (await api.gql(PREVIEW, {"d": {"name": "gold", "where": where}}))["previewSegment"]
+    assert out == {"count": 1, "sample": [{"email": "g@x.com"}]}
+    bad = {"fact": "contact.custom.nickname", "op": "eq", "value": "x"}
+    response = await api.post(PREVIEW, {"d": {"name": "bad", "where": bad}})
+    assert "unknown fact 'contact.custom.nickname'" in response.text

@@ -27,7 +27,7 @@ from .common import (
     vocabulary_enum,
 )
 from .contacts.resolvers import CONTACTS
-from .custom import CUSTOM_INPUT, custom_field, custom_input
+from .custom import CUSTOM_FILTER, CUSTOM_INPUT, custom_field, custom_input
 from .errors import (
     ForbiddenError,
     NotFoundError,
@@ -161,6 +161,7 @@ class AccountFilter:
     created_before: datetime | None = strawberry.field(
         default=None, description="Created before this time."
     )
+    custom: JSON | None = strawberry.field(default=None, description=CUSTOM_FILTER)
 
 
 AccountOrder = order_input(
@@ -180,7 +181,14 @@ def account_query(f: AccountFilter) -> dict[str, Any]:
     )
 
 
-ACCOUNTS = Listing(Account, filter=AccountFilter, to_query=account_query, order=AccountOrder)
+ACCOUNTS = Listing(
+    Account,
+    filter=AccountFilter,
+    to_query=account_query,
+    order=AccountOrder,
+    scope_fields=("custom",),
+    custom="account",
+)
 
 
 @strawberry.type

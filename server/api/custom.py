@@ -27,9 +27,11 @@ from ..rules.fields import (
     CustomFields,
     check_custom,
     coerce,
+    filter_query,
     stored_changes,
 )
 from ..rules.loader import parse_bytes, read_file, rule_files
+from .common import raise_if
 
 _TITLES = {"contact": "Contact", "account": "Account", "lead": "Lead"}
 _GRAPHQL: dict[str, Any] = {
@@ -250,6 +252,21 @@ def custom_input(
     errors.extend(checked.errors)
     return stored_changes(checked.values, creating=creating)
 
+
+def custom_query(info: Info, entity: str, filter: Any) -> dict[str, Any]:
+    """The query of a listing filter's ``custom`` (none when not given), checked against the
+    live rules' indexed fields (:class:`InvalidInput` naming ``filter.custom.<name>``)."""
+    given = getattr(filter, "custom", None)
+    if given is None or given is strawberry.UNSET:
+        return {}
+    query, errors = filter_query(live_fields(info), entity, given)
+    raise_if(errors)
+    return query
+
+
+CUSTOM_FILTER = "Records by their indexed custom fields (`customFields` lists them): "
+CUSTOM_FILTER += "{name: value} (equal; a multi-enum holds it), {name: [a, b]} (any of them), "
+CUSTOM_FILTER += "{name: {gte: 10, lt: 20}} (numbers and dates), {name: null} (no value)."
 
 CUSTOM_INPUT = "Custom field values by name (`customFields` lists them): each is checked "
 CUSTOM_INPUT += "against its declared type; null clears one. Omitted fields stay as they are."

@@ -21,6 +21,7 @@ from ..services import listing as listing_service
 from ..web.cost import check_page_size
 from ..web.loaders import Children
 from .common import PER_MODEL, Direction
+from .custom import custom_query
 
 NodeT = TypeVar("NodeT")
 
@@ -301,8 +302,11 @@ class Listing:
     #: Conditions the caller's role adds to a top-level listing given its filter (None too):
     #: e.g. a sales key's ``contacts`` leave marketing-only contacts out unless asked.
     scope: Callable[[Info, Any], dict[str, Any]] | None = None
-    #: Filter fields that only steer ``scope`` (they compile to no condition of their own).
+    #: Filter fields that only steer ``scope`` (they compile to no condition of their own),
+    #: or that are read against the live rules (``custom``, see :attr:`custom`).
     scope_fields: tuple[str, ...] = ()
+    #: The record type whose indexed custom fields the filter's ``custom`` reads, if any.
+    custom: str | None = None
 
     def sort(self, order_by: Any) -> Order:
         """The sort an ``orderBy`` value (None: the order input's defaults) asks for."""
@@ -395,6 +399,8 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
         if listing.check is not None:
             listing.check(info, filter, order_by)
         query = listing.to_query(filter) if filter is not None else {}
+        if listing.custom is not None and filter is not None:
+            query = {**query, **custom_query(info, listing.custom, filter)}
         order = listing.sort(order_by)
         if order.index is None and filter is not None and listing.filter_index is not None:
             order = replace(order, index=listing.filter_index(filter))

@@ -40,8 +40,11 @@ __all__ = [
     "check_custom",
     "coerce",
     "column_field",
+    "filter_query",
     "from_text",
+    "removal_errors",
     "removed",
+    "removed_by_entity",
     "stored_changes",
 ]
 
@@ -228,3 +231,75 @@ def removed(old: CustomFields, new: CustomFields) -> Iterable[tuple[str, CustomF
         for f in old.of(entity):
             if f.name not in kept:
                 yield entity, f
+
+
+def removed_by_entity(old: CustomFields, new: CustomFields) -> dict[str, list[str]]:
+    """:func:`removed` as ``{record type: [field name, ...]}`` (types without one left out)."""
+    out: dict[str, list[str]] = {}
+    for entity, f in removed(old, new):
+        out.setdefault(entity, []).append(f.name)
+    return out
+
+
+def removal_errors(
+    held: Mapping[str, int], where: tuple[str, int, int]
+) -> list[tuple[str, int, int, str]]:
+    """``(file, line, column, message)`` for each removed field that records still hold
+    (``held``: ``<type>.custom.<name>`` -> how many records)."""
+    out = []
+    for fact, n in sorted(held.items()):
+        if n <= 0:
+            continue
+        entity, _, name = fact.partition(".custom.")
+        message = (
+            f"custom field {entity}.{name} is removed but {n} {entity}(s) hold a value of it; "
+            f"keep it, or retire it (`retired: true` on the field: the values are kept, the "
+            f"API no longer shows nor writes them)"
+        )
+        out.append((*where, message))
+    return out
+
+
+_RANGE = {"gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
+
+
+def filter_query(
+    fields: CustomFields, entity: str, given: Any, path: str = "filter.custom"
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The MongoDB query of a ``filter: {custom: {...}}``: by indexed field, a value (equal;
+    for a multi-enum: holds it), a list (any of them) or, for numbers and dates, a range
+    ``{gte, gt, lte, lt}``; null: no value.  ``(query, problems)``."""
+    if not isinstance(given, Mapping):
+        return {}, [(path, "expected an object of indexed custom field names to values")]
+    query: dict[str, Any] = {}
+    errors: list[tuple[str, str]] = []
+    for name, wanted in given.items():
+        at = f"{path}.{name}"
+        f = fields.field(entity, str(name))
+        if f is None or not f.indexed:
+            known = ", ".join(d.name for d in fields.of(entity) if d.indexed) or "none"
+            why = "is not indexed" if f is not None else "is not declared"
+            errors.append((at, f"custom field {name!r} {why}; filterable: {known}"))
+            continue
+        single = CustomField(name=f.name, type="enum", values=f.values) if f.values else f
+        if isinstance(wanted, Mapping) and f.type in ("number", "date"):
+            unknown = sorted(set(wanted) - set(_RANGE))
+            if unknown or not wanted:
+                errors.append((at, "a range takes gte, gt, lte and lt"))
+                continue
+            bounds = {op: coerce(f, v) for op, v in wanted.items()}
+            bad = next((p for _, p in bounds.values() if p), None)
+            if bad:
+                errors.append((at, bad))
+                continue
+            query[f"custom.{f.name}"] = {_RANGE[op]: v for op, (v, _) in bounds.items()}
+            continue
+        values = wanted if isinstance(wanted, list) else [wanted]
+        checked = [coerce(single, v) for v in values]
+        bad = next((p for _, p in checked if p), None)
+        if bad or not values:
+            errors.append((at, bad or "an empty list matches nothing"))
+            continue
+        stored = [v for v, _ in checked]
+        query[f"custom.{f.name}"] = stored[0] if len(stored) == 1 else {"$in": stored}
+    return query, errors

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from ..plugin_manager import PluginError, get_plugin_manager, refresh_entry_points
 from ..types import PluginManager
+from .fields import removal_errors, removed_by_entity
 from .lifecycle import stage_errors, stage_moves
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid
@@ -39,6 +40,11 @@ class LeadStages(Protocol):
     ) -> Mapping[str, int]:
         """Move the leads of each ``old`` stage to ``new`` (through the funnel, announced to
         the plugins of ``pm``); how many moved per old stage."""
+        ...
+
+    async def custom_values(self, removed: Mapping[str, list[str]]) -> Mapping[str, int]:
+        """How many records hold a value of each removed custom field (``{record type:
+        [name, ...]}``), by ``<type>.custom.<name>``."""
         ...
 
     async def prepare(self, ruleset: RuleSet) -> None:
@@ -148,7 +154,7 @@ class RulesManager:
         assert self.stages is not None
         try:
             counts = await self.stages.counts()
-            errors = stage_errors(ruleset, counts)
+            errors = stage_errors(ruleset, counts) + await self._field_errors(ruleset)
             if errors:
                 self.errors = errors
                 return False
@@ -163,6 +169,19 @@ class RulesManager:
             self._fail(f"cannot check the leads' stages: {type(exc).__name__}: {exc}")
             return False
         return True
+
+    async def _field_errors(self, ruleset: RuleSet) -> list[RuleError]:
+        """Errors for each custom field of the live rules that ``ruleset`` drops without
+        retiring it while records hold values of it."""
+        assert self.stages is not None
+        if self.current is None:
+            return []
+        gone = removed_by_entity(self.current.custom_fields, ruleset.custom_fields)
+        if not gone:
+            return []
+        held = await self.stages.custom_values(gone)
+        where = ruleset.fields_source or (ruleset.directory, 1, 1)
+        return [RuleError(*e) for e in removal_errors(held, where)]
 
     async def watch(
         self,

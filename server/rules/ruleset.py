@@ -112,6 +112,8 @@ class RuleSet:
     sources: tuple[tuple[str, bytes], ...] = ()
     #: The custom fields of contacts, accounts and leads (the ``fields:`` section).
     custom_fields: CustomFields = NO_FIELDS
+    #: Where the ``fields:`` section is (file, line, column), for errors about its fields.
+    fields_source: tuple[str, int, int] | None = None
 
     def segment(self, name: str) -> Segment | None:
         return next((s for s in self.segments if s.name == name), None)
@@ -182,13 +184,22 @@ def _read(
     return models, contents
 
 
-def check_defaults(checker: Checker, file: str, fields: CustomFields) -> None:
-    """Each custom field's ``default`` is a value of the field."""
+def read_fields(
+    checker: Checker, models: dict[str, RuleFile]
+) -> tuple[CustomFields, tuple[str, int, int] | None]:
+    """The one ``fields:`` section (its custom fields' facts given to ``checker``, each
+    ``default`` checked to be a value of its field) and where it is."""
+    found = only_one(checker, models, "fields")
+    if not found:
+        return NO_FIELDS, None
+    file, fields = found
+    checker.custom_facts = fields.facts()
     for entity in ENTITIES:
         for i, f in enumerate(fields.of(entity, retired=True)):
             problem = coerce(f, f.default)[1] if f.default is not None else None
             if problem:
                 checker.at(file, ("fields", entity, i, "default"), f"default: {problem}")
+    return fields, (file, *locate(checker.raw.get(file), ("fields",), key=True))
 
 
 def load_rules(
@@ -217,11 +228,7 @@ def load_rules(
         check_matching(checker, found_matching[0], matching)
     found_survivorship = only_one(checker, models, "survivorship")
     found_lc = only_one(checker, models, "lifecycle")
-    found_fields = only_one(checker, models, "fields")
-    custom_fields: CustomFields = found_fields[1] if found_fields else NO_FIELDS
-    checker.custom_facts = custom_fields.facts()
-    if found_fields:
-        check_defaults(checker, found_fields[0], custom_fields)
+    custom_fields, fields_source = read_fields(checker, models)
     lifecycle: Lifecycle | None = found_lc[1] if found_lc else None
     scoring = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.scoring)]
     checker.vocabulary = vocabulary(
@@ -269,6 +276,7 @@ def load_rules(
         ),
         sources=tuple(sorted(contents)),
         custom_fields=custom_fields,
+        fields_source=fields_source,
     )
 
 

@@ -21,6 +21,7 @@ from ..rules.lifecycle import stage_errors
 from ..rules.loader import RuleError
 from ..rules.ruleset import RuleSet
 from ..rules.scoring import indexed_models
+from ..store import custom_fields as custom_store
 from ..store import events as events_store
 from ..store import lead_scores
 from ..store import leads as leads_store
@@ -47,6 +48,16 @@ class DatabaseStages:
     async def counts(self) -> Mapping[str, int]:
         return await leads_store.count_by_stage(self._db())
 
+    async def custom_values(self, removed: Mapping[str, list[str]]) -> Mapping[str, int]:
+        """How many records hold a value of each removed custom field (``{record type:
+        [field, ...]}``), by ``<type>.custom.<name>``."""
+        db = self._db()
+        out: dict[str, int] = {}
+        for entity, names in removed.items():
+            held = await custom_store.holding(db, entity, names)
+            out.update({f"{entity}.custom.{n}": k for n, k in held.items()})
+        return out
+
     async def move(
         self, moves: Mapping[str, str], ruleset: RuleSet, pm: PluginManager | None
     ) -> Mapping[str, int]:
@@ -58,6 +69,7 @@ class DatabaseStages:
         background rescore of the leads (:mod:`leadgraph.services.rescore_job`)."""
         db = self._db()
         await lead_scores.ensure_model_indexes(db, indexed_models(ruleset))
+        await custom_store.ensure_field_indexes(db, ruleset.custom_fields.indexed())
         last = await events_store.latest(db, RulesVersionLive.type)
         if (last["record"]["id"] if last else None) != ruleset.version:
             await went_live(db, self._pm(), ruleset.version, last, rescore=self._rescore)

@@ -15,7 +15,7 @@ from ... import documents
 from ...errors import InvalidInput
 from ...services import listing
 from ..common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
-from ..custom import CUSTOM_INPUT, custom_input
+from ..custom import CUSTOM_FILTER, CUSTOM_INPUT, custom_input
 from ..relay import object_id
 from .types import ConsentLevel, ContactRole
 
@@ -105,6 +105,7 @@ class ContactFilter:
     created_before: datetime | None = strawberry.field(
         default=None, description="Created before this time."
     )
+    custom: JSON | None = strawberry.field(default=None, description=CUSTOM_FILTER)
 
 
 ContactOrder = order_input(

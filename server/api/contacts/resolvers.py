@@ -31,7 +31,8 @@ CONTACTS = Listing(
     to_query=contact_query,
     order=ContactOrder,
     scope=contact_scope,
-    scope_fields=("include_marketing_only",),
+    scope_fields=("include_marketing_only", "custom"),
+    custom="contact",
 )
 
 

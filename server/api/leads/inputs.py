@@ -23,7 +23,7 @@ from ..common import (
     require_text,
     set_fields,
 )
-from ..custom import CUSTOM_INPUT, custom_input
+from ..custom import CUSTOM_FILTER, CUSTOM_INPUT, custom_input
 from ..relay import object_id
 from ..scores import Grade
 from .types import LeadStatus, MarketingContextKind
@@ -90,6 +90,7 @@ class LeadFilter:
     grade: LeadGradeFilter | None = strawberry.field(
         default=None, description="Graded by a model with one of some grades."
     )
+    custom: JSON | None = strawberry.field(default=None, description=CUSTOM_FILTER)
 
 
 LeadOrder = order_input(

@@ -34,6 +34,8 @@ LEADS = Listing(
     model_index=documents.score_index,
     check=check_names_of,
     filter_index=model_filter_index,
+    scope_fields=("custom",),
+    custom="lead",
 )
 
 

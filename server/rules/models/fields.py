@@ -118,6 +118,10 @@ class CustomFields(BaseModel):
         """The live (not retired) field ``name`` of ``entity``."""
         return next((f for f in self.of(entity) if f.name == name), None)
 
+    def indexed(self) -> dict[str, list[str]]:
+        """``{record type: [indexed live field, ...]}``."""
+        return {e: [f.name for f in self.of(e) if f.indexed] for e in ENTITIES}
+
     def facts(self) -> frozenset[str]:
         """The condition facts the fields add: ``contact.custom.<name>``, ..."""
         return frozenset(f"{e}.custom.{f.name}" for e in ENTITIES for f in self.of(e))
