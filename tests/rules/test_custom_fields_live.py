@@ -5,7 +5,6 @@ follows at once), and the refusal to drop a field records hold unless it is reti
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
