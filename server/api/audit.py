@@ -5,7 +5,7 @@ writes with the values they changed, which a marketer or sales key may not all r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from bson import ObjectId
@@ -50,26 +50,38 @@ class AuditActor:
     name: str | None = strawberry.field(
         description="The API key's name, the import, the form, or null for the server itself."
     )
-    role: str | None
+    role: str | None = strawberry.field(
+        description="The API key's role (`admin`, `marketer`, `sales`, `read-only`); null when no "
+        "key acted.",
+    )
     via: str = strawberry.field(description="api, cli, import, centre or system.")
 
 
 @strawberry.type(description="One field's value before and after (null: not set, or erased).")
 class AuditChange:
-    field: str
-    old: JSON | None
-    new: JSON | None
+    field: str = strawberry.field(
+        description="The field that changed, e.g. `email` or `preferences.allowBulkEmail`.",
+    )
+    old: JSON | None = strawberry.field(
+        description="Its value before; null when it was not set (or the person was erased).",
+    )
+    new: JSON | None = strawberry.field(
+        description="Its value after; null when it was cleared (or the person was erased).",
+    )
 
 
 @strawberry.type(description="One change to a record, from the record of what changed.")
 class AuditEntry:
     id: str = strawberry.field(description="The event's id (a webhook's `webhook-id`).")
-    at: datetime
+    at: datetime = strawberry.field(description="When the change was made.")
     action: str = strawberry.field(description="The event type, e.g. `contact.updated`.")
     record: relay.GlobalID = strawberry.field(description="The record changed (maybe gone).")
     record_type: str = strawberry.field(description="contact, account, lead, ...")
-    actor: AuditActor | None
-    changes: list[AuditChange]
+    actor: AuditActor | None = strawberry.field(description="Who made it; null when not recorded.")
+    changes: list[AuditChange] = strawberry.field(
+        description="The fields that changed, with old and new values (empty for a creation or "
+        "deletion without values).",
+    )
     redacted: bool = strawberry.field(
         description="The person it is about was erased: the values are gone, the entry stays."
     )
@@ -119,9 +131,26 @@ class AuditQuery:
     async def audit_log(
         self,
         info: Info,
-        record: relay.GlobalID | None = None,
-        actor: str | None = None,
-        actions: list[str] | None = None,
+        record: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(
+                description="Only the entries of this record (its global id: Contact, Account, "
+                "Lead, Interaction, Opportunity, Segment or RulesVersion)."
+            ),
+        ] = None,
+        actor: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only the changes made by this actor (an API key's name)."
+            ),
+        ] = None,
+        actions: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only these event types: exact (`contact.updated`) or a kind "
+                "(`lead.*`)."
+            ),
+        ] = None,
         first: First = None,
         after: After = None,
     ) -> Connection[AuditEntry]:

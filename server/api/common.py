@@ -18,7 +18,9 @@ from .meanings import MEANINGS
 
 @strawberry.type(description="The id of the deleted record.")
 class DeletePayload:
-    deleted_id: relay.GlobalID
+    deleted_id: relay.GlobalID = strawberry.field(
+        description="The deleted record's global id (it no longer resolves).",
+    )
 
 
 DeleteResult = Annotated[

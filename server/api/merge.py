@@ -29,15 +29,25 @@ from .relay import global_id, object_id
 
 @strawberry.type(description="The audit record of a merge, from which undoMerge restores it.")
 class ContactMerge:
-    id: str
-    survivor_id: relay.GlobalID
-    duplicate_ids: list[relay.GlobalID]
+    id: str = strawberry.field(description="The merge's id, for undoMerge.")
+    survivor_id: relay.GlobalID = strawberry.field(
+        description="The contact that was kept (global id).",
+    )
+    duplicate_ids: list[relay.GlobalID] = strawberry.field(
+        description="The contacts merged into it (they no longer resolve until the merge is "
+        "undone).",
+    )
     filled_fields: list[str] = strawberry.field(
         description="Survivor fields the survivorship rules changed."
     )
-    changes: JSON
-    created_at: datetime
-    undone_at: datetime | None
+    changes: JSON = strawberry.field(
+        description="The survivor's fields as the merge set them (field name to new value; ids "
+        "and times as strings).",
+    )
+    created_at: datetime = strawberry.field(description="When the merge was made.")
+    undone_at: datetime | None = strawberry.field(
+        description="When it was undone; null while it stands.",
+    )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ContactMerge:
@@ -64,8 +74,13 @@ _PLUGIN_ERRORS = (
 
 @strawberry.type(description="The survivor after the merge, and the audit record.")
 class MergePayload:
-    contact: Contact
-    merge: ContactMerge
+    contact: Contact = strawberry.field(
+        description="The survivor after the merge, with the duplicates' leads, interactions and "
+        "subscriptions.",
+    )
+    merge: ContactMerge = strawberry.field(
+        description="The merge's audit record (keep its id to undo it).",
+    )
     plugin_errors: list[PluginErrorType] = strawberry.field(
         default_factory=list, description=_PLUGIN_ERRORS
     )
@@ -73,8 +88,12 @@ class MergePayload:
 
 @strawberry.type(description="The survivor and the restored duplicates.")
 class UndoMergePayload:
-    contact: Contact
-    restored: list[Contact]
+    contact: Contact = strawberry.field(
+        description="The survivor, with its fields as before the merge.",
+    )
+    restored: list[Contact] = strawberry.field(
+        description="The duplicates, back with their own leads and interactions.",
+    )
     plugin_errors: list[PluginErrorType] = strawberry.field(
         default_factory=list, description=_PLUGIN_ERRORS
     )
@@ -111,12 +130,14 @@ class DuplicateReason(Enum):
 
 @strawberry.type(description="Contacts that are likely one person.")
 class DuplicateGroup:
-    reason: DuplicateReason
+    reason: DuplicateReason = strawberry.field(description="Why they look like one person.")
     key: str = strawberry.field(description="The shared normalised value(s).")
     strategy: str | None = strawberry.field(
         default=None, description="The contact matching strategy whose key they share."
     )
-    contacts: list[Contact]
+    contacts: list[Contact] = strawberry.field(
+        description="The contacts of the group (two or more).",
+    )
 
 
 @strawberry.type
@@ -127,7 +148,18 @@ class MergeMutation:
     )
     @errors_as_data
     async def merge_contacts(
-        self, info: Info, survivor_id: relay.GlobalID, duplicate_ids: list[relay.GlobalID]
+        self,
+        info: Info,
+        survivor_id: Annotated[
+            relay.GlobalID,
+            strawberry.argument(description="The contact to keep (global id)."),
+        ],
+        duplicate_ids: Annotated[
+            list[relay.GlobalID],
+            strawberry.argument(
+                description="The contacts to merge into it (global ids; not the survivor)."
+            ),
+        ],
     ) -> MergeResult:
         principal = info.context.require("contacts:merge")
         survivor = object_id(survivor_id, "Contact", "survivorId")
@@ -141,7 +173,14 @@ class MergeMutation:
 
     @strawberry.mutation(description="Undo a merge: the duplicates come back with their records.")
     @errors_as_data
-    async def undo_merge(self, info: Info, merge_id: str) -> UndoMergeResult:
+    async def undo_merge(
+        self,
+        info: Info,
+        merge_id: Annotated[
+            str,
+            strawberry.argument(description="The merge's id (`ContactMerge.id`)."),
+        ],
+    ) -> UndoMergeResult:
         info.context.require("contacts:merge")
         try:
             oid = ObjectId(merge_id)

@@ -15,10 +15,13 @@ from ..services import rescore_job
 
 @strawberry.type(description="A problem in the rule files, where it is and what was expected.")
 class RuleFileError:
-    file: str
-    line: int
-    column: int
-    message: str
+    file: str = strawberry.field(
+        description="The file, relative to the rules directory (or `(plugins)` for a plugin that "
+        "failed to load).",
+    )
+    line: int = strawberry.field(description="The line, from 1.")
+    column: int = strawberry.field(description="The column, from 1.")
+    message: str = strawberry.field(description="What is wrong and what was expected.")
 
 
 @strawberry.enum(description="Where the background rescore of a rules version is.")
@@ -39,7 +42,7 @@ class RescoreState(Enum):
     "live (unless LEADGRAPH_RESCORE_ON_RULES_CHANGE=0)."
 )
 class RulesRescore:
-    state: RescoreState
+    state: RescoreState = strawberry.field(description="Where the run is.")
     rules_version: str = strawberry.field(description="The rules version the leads go to.")
     done: int = strawberry.field(description="Leads rescored so far.")
     total: int | None = strawberry.field(
@@ -48,8 +51,12 @@ class RulesRescore:
     )
     failed: int = strawberry.field(description="Leads a plugin failed on (marked stale).")
     error: str | None = strawberry.field(description="Why it failed or was retried, if it did.")
-    started_at: datetime | None
-    finished_at: datetime | None
+    started_at: datetime | None = strawberry.field(
+        description="When a server started the run; null while pending.",
+    )
+    finished_at: datetime | None = strawberry.field(
+        description="When it ended (done, failed or superseded); null while pending or running.",
+    )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> RulesRescore:
@@ -71,7 +78,10 @@ class RulesStatus:
         description="Content hash of the live rules; every score and stage move records it."
     )
     loaded_at: datetime | None = strawberry.field(description="When the live rules loaded.")
-    directory: str
+    directory: str = strawberry.field(
+        description="The rules directory the server reads and watches, as configured; empty "
+        "when the server runs without rules.",
+    )
     errors: list[RuleFileError] = strawberry.field(
         description="Errors of the last load; when not empty the previous rules stay live."
     )

@@ -34,8 +34,8 @@ def _service(info: Info) -> Webhooks:
 
 @strawberry.type(description="An endpoint the record of what changed is delivered to.")
 class Webhook:
-    id: relay.GlobalID
-    url: str
+    id: relay.GlobalID = strawberry.field(description="The webhook's global id.")
+    url: str = strawberry.field(description="Where deliveries are POSTed (http or https).")
     events: list[str] = strawberry.field(
         description="The event types it hears: a type (`contact.updated`), every type of a "
         "kind (`lead.*`) or `*`."
@@ -45,12 +45,16 @@ class Webhook:
         "`createWebhook` and `rotateWebhookSecret`; masked everywhere else."
     )
     active: bool = strawberry.field(description="False: nothing is sent to it.")
-    description: str | None
+    description: str | None = strawberry.field(
+        description="What the endpoint is for, in words; null when none was given.",
+    )
     disabled_reason: str | None = strawberry.field(
         description="Why leadgraph disabled it (410 Gone, a long run of failed attempts)."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When the webhook was registered.")
+    updated_at: datetime = strawberry.field(
+        description="When it last changed (its registration time otherwise).",
+    )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], *, reveal: bool = False) -> Webhook:
@@ -81,26 +85,36 @@ class WebhookDeliveryStatus(Enum):
 
 @strawberry.type(description="One event on its way to one webhook.")
 class WebhookDelivery:
-    id: relay.GlobalID
+    id: relay.GlobalID = strawberry.field(
+        description="The delivery's global id (for redeliverWebhook).",
+    )
     status: WebhookDeliveryStatus = strawberry.field(
         description="PENDING (to be attempted), DELIVERED (a 2xx), FAILED (410 Gone, or "
         "retries gave up) or CANCELLED (the webhook was disabled before it was sent)."
     )
     event_id: str = strawberry.field(description="The event's id: the `webhook-id` header.")
-    event_type: str
-    attempts: int
+    event_type: str = strawberry.field(
+        description="The event's type, e.g. `lead.stage_changed` (docs/events.md).",
+    )
+    attempts: int = strawberry.field(description="How many times it was sent so far (0: not yet).")
     last_response_code: int | None = strawberry.field(
         description="The status code of the last attempt's answer (null: no answer)."
     )
     last_error: str | None = strawberry.field(
         description="Why the last attempt got no answer (timeout, refused, ...)."
     )
-    last_attempt_at: datetime | None
+    last_attempt_at: datetime | None = strawberry.field(
+        description="When it was last sent; null before the first attempt.",
+    )
     next_attempt_at: datetime | None = strawberry.field(
         description="When it is attempted next (null once it is delivered or failed)."
     )
-    delivered_at: datetime | None
-    created_at: datetime
+    delivered_at: datetime | None = strawberry.field(
+        description="When the endpoint answered 2xx; null until then.",
+    )
+    created_at: datetime = strawberry.field(
+        description="When the event was queued for this webhook.",
+    )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> WebhookDelivery:
@@ -129,14 +143,26 @@ class CreateWebhookInput:
     events: list[str] = strawberry.field(
         description="Event types (docs/events.md), `kind.*` or `*`."
     )
-    description: str | None = None
+    description: str | None = strawberry.field(
+        default=None,
+        description="What the endpoint is for, in words.",
+    )
 
 
 @strawberry.input(description="What to change in a webhook (fields left out stay).")
 class UpdateWebhookInput:
-    url: str | None = None
-    events: list[str] | None = None
-    description: str | None = None
+    url: str | None = strawberry.field(
+        default=None,
+        description="The new URL (http(s), public unless private ones are allowed).",
+    )
+    events: list[str] | None = strawberry.field(
+        default=None,
+        description="The event types it hears from now on: a type, `kind.*` or `*`.",
+    )
+    description: str | None = strawberry.field(
+        default=None,
+        description="What the endpoint is for, in words.",
+    )
     active: bool | None = strawberry.field(
         default=None, description="true re-enables a disabled webhook (its failures forgotten)."
     )
@@ -144,17 +170,22 @@ class UpdateWebhookInput:
 
 @strawberry.type(description="The webhook after the change.")
 class WebhookPayload:
-    webhook: Webhook
+    webhook: Webhook = strawberry.field(
+        description="The webhook as saved (its secret in full only after createWebhook and "
+        "rotateWebhookSecret).",
+    )
 
 
 @strawberry.type(description="The webhook was deleted with its deliveries.")
 class DeleteWebhookPayload:
-    deleted_id: relay.GlobalID
+    deleted_id: relay.GlobalID = strawberry.field(description="The deleted webhook's global id.")
 
 
 @strawberry.type(description="The delivery, pending again.")
 class WebhookDeliveryPayload:
-    delivery: WebhookDelivery
+    delivery: WebhookDelivery = strawberry.field(
+        description="The delivery as queued again (PENDING).",
+    )
 
 
 WebhookResult = Annotated[
@@ -197,7 +228,10 @@ class WebhookQuery:
     async def webhook_deliveries(
         self,
         info: Info,
-        webhook: relay.GlobalID,
+        webhook: Annotated[
+            relay.GlobalID,
+            strawberry.argument(description="The webhook (global id)."),
+        ],
         first: First = None,
         after: After = None,
     ) -> Connection[WebhookDelivery]:
@@ -218,14 +252,29 @@ class WebhookMutation:
         "is shown. Admin only."
     )
     @errors_as_data
-    async def create_webhook(self, info: Info, input: CreateWebhookInput) -> WebhookResult:
+    async def create_webhook(
+        self,
+        info: Info,
+        input: Annotated[
+            CreateWebhookInput,
+            strawberry.argument(
+                description="The endpoint's URL, the events it hears and a description."
+            ),
+        ],
+    ) -> WebhookResult:
         doc = await _service(info).create(input.url, input.events, input.description)
         return WebhookPayload(webhook=Webhook.from_doc(doc, reveal=True))
 
     @strawberry.mutation(description="Change a webhook's URL, events, description or state.")
     @errors_as_data
     async def update_webhook(
-        self, info: Info, id: RecordId, input: UpdateWebhookInput
+        self,
+        info: Info,
+        id: RecordId,
+        input: Annotated[
+            UpdateWebhookInput,
+            strawberry.argument(description="What to change; fields left out stay."),
+        ],
     ) -> WebhookResult:
         service = _service(info)
         oid = object_id(id, "Webhook")
@@ -261,7 +310,12 @@ class WebhookMutation:
     )
     @errors_as_data
     async def redeliver_webhook(
-        self, info: Info, delivery: relay.GlobalID
+        self,
+        info: Info,
+        delivery: Annotated[
+            relay.GlobalID,
+            strawberry.argument(description="The delivery to send again (global id)."),
+        ],
     ) -> RedeliverWebhookResult:
         service = _service(info)
         doc = await service.redeliver(object_id(delivery, "WebhookDelivery", "delivery"))

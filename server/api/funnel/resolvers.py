@@ -378,7 +378,17 @@ class FunnelSubscription:
         description="Leads as they are created or change (score, stage, sales-ready), "
         "optionally only those now in one stage; from a MongoDB change stream."
     )
-    async def lead_changed(self, info: Info, stage: str | None = None) -> AsyncIterator[Lead]:
+    async def lead_changed(
+        self,
+        info: Info,
+        stage: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only leads now in this lifecycle stage (a stage of the live rules); "
+                "null: every lead."
+            ),
+        ] = None,
+    ) -> AsyncIterator[Lead]:
         if stage is not None:
             _known_stage(info, stage)
         return await info.context.subscribe(

@@ -15,4 +15,8 @@ class UpdateSubscriptionsInput:
         default=False,
         description="Leave every list and stop bulk email (`allowBulkEmail` false), at once.",
     )
-    allow_bulk_email: bool | None = None
+    allow_bulk_email: bool | None = strawberry.field(
+        default=None,
+        description="Accept (true) or refuse (false) marketing email from journeys; null leaves "
+        "it.",
+    )

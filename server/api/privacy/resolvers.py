@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -68,7 +68,12 @@ def _refused(exc: signing.TokenRefused) -> InvalidToken:
 class PrivacyQuery:
     @strawberry.field(description="Subscription lists by name (of one status when given).")
     async def subscription_lists(
-        self, info: Info, status: SubscriptionListStatus | None = None
+        self,
+        info: Info,
+        status: Annotated[
+            SubscriptionListStatus | None,
+            strawberry.argument(description="Only the lists of this status; null: all."),
+        ] = None,
     ) -> list[SubscriptionList]:
         docs = await info.context.services.subscription_lists.lists(
             status.value if status else None
@@ -80,7 +85,17 @@ class PrivacyQuery:
         "needs no API key (the token is the credential)."
     )
     @errors_as_data
-    async def subscription_centre(self, info: Info, token: str) -> SubscriptionCentreResult:
+    async def subscription_centre(
+        self,
+        info: Info,
+        token: Annotated[
+            str,
+            strawberry.argument(
+                description="The token from the subscription-centre link "
+                "(issueSubscriptionToken); it is the credential."
+            ),
+        ],
+    ) -> SubscriptionCentreResult:
         try:
             view = await info.context.services.privacy.centre(token)
         except signing.TokenRefused as exc:
@@ -92,7 +107,11 @@ class PrivacyQuery:
 class PrivacyMutation:
     @strawberry.mutation(description="Create an active subscription list.")
     @errors_as_data
-    async def create_subscription_list(self, info: Info, name: str) -> SubscriptionListResult:
+    async def create_subscription_list(
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="The new list's name (unique).")],
+    ) -> SubscriptionListResult:
         info.context.require("lists:write")
         doc = await info.context.services.subscription_lists.create(name)
         return SubscriptionListPayload(list=SubscriptionList.from_doc(doc))
@@ -102,7 +121,15 @@ class PrivacyMutation:
     )
     @errors_as_data
     async def rename_subscription_list(
-        self, info: Info, id: RecordId, name: str
+        self,
+        info: Info,
+        id: RecordId,
+        name: Annotated[
+            str,
+            strawberry.argument(
+                description="The list's new name (unique); every member's subscriptions follow."
+            ),
+        ],
     ) -> SubscriptionListResult:
         info.context.require("lists:write")
         oid = object_id(id, "SubscriptionList")
@@ -132,9 +159,21 @@ class PrivacyMutation:
     async def subscribe_contacts(
         self,
         info: Info,
-        contacts: list[relay.GlobalID],
-        lists: list[str],
-        resubscribe: bool = False,
+        contacts: Annotated[
+            list[relay.GlobalID],
+            strawberry.argument(description="The contacts to subscribe, by global id."),
+        ],
+        lists: Annotated[
+            list[str],
+            strawberry.argument(description="The active lists (by name) to subscribe them to."),
+        ],
+        resubscribe: Annotated[
+            bool,
+            strawberry.argument(
+                description="Put back on a list contacts that had unsubscribed from it: only when "
+                "the person asked."
+            ),
+        ] = False,
     ) -> SubscriptionChangeResult:
         info.context.require("contacts:write")
         ids = _contact_ids(contacts)
@@ -149,7 +188,18 @@ class PrivacyMutation:
     )
     @errors_as_data
     async def unsubscribe_contacts(
-        self, info: Info, contacts: list[relay.GlobalID], lists: list[str]
+        self,
+        info: Info,
+        contacts: Annotated[
+            list[relay.GlobalID],
+            strawberry.argument(description="The contacts to unsubscribe, by global id."),
+        ],
+        lists: Annotated[
+            list[str],
+            strawberry.argument(
+                description="The lists (by name, archived ones too) to take them off."
+            ),
+        ],
     ) -> SubscriptionChangeResult:
         info.context.require("contacts:write")
         ids = _contact_ids(contacts)
@@ -164,7 +214,20 @@ class PrivacyMutation:
     )
     @errors_as_data
     async def update_subscriptions(
-        self, info: Info, token: str, input: UpdateSubscriptionsInput
+        self,
+        info: Info,
+        token: Annotated[
+            str,
+            strawberry.argument(
+                description="The token from the subscription-centre link; it is the credential."
+            ),
+        ],
+        input: Annotated[
+            UpdateSubscriptionsInput,
+            strawberry.argument(
+                description="What the person changed: lists joined and left, bulk email."
+            ),
+        ],
     ) -> SubscriptionCentreResult:
         where = origin_of(info)
         actor = Actor(
@@ -197,7 +260,18 @@ class PrivacyMutation:
     )
     @errors_as_data
     async def issue_subscription_token(
-        self, info: Info, contact: relay.GlobalID, expires_in_days: int = 30
+        self,
+        info: Info,
+        contact: Annotated[
+            relay.GlobalID,
+            strawberry.argument(description="The contact the link is for (global id)."),
+        ],
+        expires_in_days: Annotated[
+            int,
+            strawberry.argument(
+                description="How long the link works, in days (1 to 365; default 30)."
+            ),
+        ] = 30,
     ) -> SubscriptionTokenResult:
         info.context.require("privacy:admin")
         oid = object_id(contact, "Contact", "contact")

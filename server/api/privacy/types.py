@@ -37,11 +37,20 @@ class SubscriptionListStatus(Enum):
     "(subscribed) and `unsubscribed` (left it)."
 )
 class SubscriptionList:
-    id: relay.GlobalID
-    name: str
-    status: SubscriptionListStatus
-    created_at: datetime
-    updated_at: datetime
+    id: relay.GlobalID = strawberry.field(
+        description="The list's global id (rename and archive take it).",
+    )
+    name: str = strawberry.field(
+        description="The list's unique name, as contacts' `subscriptions` and `unsubscribed` hold "
+        "it.",
+    )
+    status: SubscriptionListStatus = strawberry.field(
+        description="active (contacts may join) or archived (kept for its history; nobody joins).",
+    )
+    created_at: datetime = strawberry.field(description="When the list was created.")
+    updated_at: datetime = strawberry.field(
+        description="When it was last renamed or archived (its creation time otherwise).",
+    )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> SubscriptionList:
@@ -56,7 +65,7 @@ class SubscriptionList:
 
 @strawberry.type(description="The list after the change.")
 class SubscriptionListPayload:
-    list: SubscriptionList
+    list: SubscriptionList = strawberry.field(description="The list as saved.")
 
 
 SubscriptionListResult = Annotated[
@@ -70,13 +79,17 @@ SubscriptionListResult = Annotated[
 
 @strawberry.type(description="Lists a bulk add left a contact out of: it had unsubscribed.")
 class KeptOut:
-    contact: relay.GlobalID
-    lists: list[str]
+    contact: relay.GlobalID = strawberry.field(description="The contact's global id.")
+    lists: list[str] = strawberry.field(
+        description="The lists it was kept out of, because it had unsubscribed from them.",
+    )
 
 
 @strawberry.type(description="The contacts after a subscription change.")
 class SubscriptionChangePayload:
-    contacts: list[Contact]
+    contacts: list[Contact] = strawberry.field(
+        description="The contacts after the change, with their `subscriptions` and `unsubscribed`.",
+    )
     kept_out: list[KeptOut] = strawberry.field(
         description="Contacts left out of lists they had unsubscribed from (unsubscribe wins "
         "over bulk adds; pass `resubscribe: true` when the person asked to come back)."
@@ -98,15 +111,20 @@ SubscriptionChangeResult = Annotated[
 
 @strawberry.type(description="One list as the subscription centre shows it.")
 class SubscriptionCentreList:
-    name: str
-    subscribed: bool
+    name: str = strawberry.field(description="The list's name.")
+    subscribed: bool = strawberry.field(description="The person is on the list.")
 
 
 @strawberry.type(description="What a person sees on the subscription centre page their link opens.")
 class SubscriptionCentre:
-    first_name: str | None
+    first_name: str | None = strawberry.field(
+        description="The person's first name, to greet them; null when not known (the page "
+        "shows no other name).",
+    )
     email: str | None = strawberry.field(description="Masked: `a***@example.com`.")
-    allow_bulk_email: bool
+    allow_bulk_email: bool = strawberry.field(
+        description="Whether the person accepts marketing email from journeys (`allowBulkEmail`).",
+    )
     lists: list[SubscriptionCentreList] = strawberry.field(
         description="Every active list, and whether the person is on it."
     )
@@ -148,7 +166,9 @@ SubscriptionCentreResult = Annotated[
 @strawberry.type(description="A subscription-centre link's token.")
 class SubscriptionTokenPayload:
     token: str = strawberry.field(description="Put it in the link of the public page.")
-    expires_at: datetime
+    expires_at: datetime = strawberry.field(
+        description="When the token (and its link) stops working.",
+    )
 
 
 SubscriptionTokenResult = Annotated[
@@ -166,8 +186,11 @@ SubscriptionTokenResult = Annotated[
 
 @strawberry.type(description="Everything stored about a person, as one JSON document.")
 class ContactDataExport:
-    contact_id: relay.GlobalID
-    document: JSON
+    contact_id: relay.GlobalID = strawberry.field(description="The exported contact's global id.")
+    document: JSON = strawberry.field(
+        description="The JSON document: the contact, its leads, interactions, submissions, merges "
+        "and consent history, as stored.",
+    )
 
 
 ExportResult = Annotated[
@@ -182,7 +205,9 @@ ExportResult = Annotated[
 
 @strawberry.type(description="The person was erased; what was removed or anonymised.")
 class ErasePayload:
-    erased_id: relay.GlobalID
+    erased_id: relay.GlobalID = strawberry.field(
+        description="The erased contact's global id (it no longer resolves).",
+    )
     counts: JSON = strawberry.field(
         description="interactions, leadsAnonymized, matchKeys, merges, submissions, "
         "pendingCaptures deleted; suppressed: emails kept as keyed hashes."

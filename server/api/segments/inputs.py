@@ -17,27 +17,68 @@ from .types import SegmentKind
 
 @strawberry.input(description="A new segment (the condition as the rule files write it).")
 class SegmentInput:
-    name: str
-    description: str | None = None
-    kind: SegmentKind = SegmentKind("dynamic")
+    name: str = strawberry.field(
+        description="A unique segment name (not one the rule files define).",
+    )
+    description: str | None = strawberry.field(
+        default=None,
+        description="What the segment is for, in words.",
+    )
+    kind: SegmentKind = strawberry.field(
+        default=SegmentKind("dynamic"),
+        description="dynamic (the default; give `where`), static (a list: fill it with "
+        "addToSegment) or compound (give `include`/`exclude`).",
+    )
     purpose: str | None = strawberry.field(
         default=None, description=f"One of: {', '.join(PURPOSES)}."
     )
-    subscription_list: str | None = None
+    subscription_list: str | None = strawberry.field(
+        default=None,
+        description="With an email purpose: contacts who unsubscribed from this subscription list "
+        "are excluded.",
+    )
     where: JSON | None = strawberry.field(default=None, description="dynamic: the condition.")
-    include: list[str] | None = None
-    exclude: list[str] | None = None
+    include: list[str] | None = strawberry.field(
+        default=None,
+        description="compound: the segments whose members are in.",
+    )
+    exclude: list[str] | None = strawberry.field(
+        default=None,
+        description="compound: the segments whose members are kept out.",
+    )
 
 
 @strawberry.input(description="Changes to a segment; omitted fields stay, null clears.")
 class SegmentChanges:
-    description: str | None = strawberry.UNSET
-    kind: SegmentKind | None = strawberry.UNSET
-    purpose: str | None = strawberry.UNSET
-    subscription_list: str | None = strawberry.UNSET
-    where: JSON | None = strawberry.UNSET
-    include: list[str] | None = strawberry.UNSET
-    exclude: list[str] | None = strawberry.UNSET
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="What the segment is for, in words.",
+    )
+    kind: SegmentKind | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="dynamic, static or compound (the definition must fit the kind).",
+    )
+    purpose: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="What the segment is for (its consent rules apply); null clears it.",
+    )
+    subscription_list: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="With an email purpose: contacts who unsubscribed from this list are "
+        "excluded; null clears it.",
+    )
+    where: JSON | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="dynamic: the condition, as the rule files write it.",
+    )
+    include: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="compound: the segments whose members are in.",
+    )
+    exclude: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="compound: the segments whose members are kept out.",
+    )
 
 
 _FIELDS = {

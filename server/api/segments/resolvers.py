@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -43,7 +43,11 @@ class SegmentQuery:
         return [Segment.of(r) for r in (await request_catalog(info)).by_name.values()]
 
     @strawberry.field(description="One segment by name.")
-    async def segment(self, info: Info, name: str) -> Segment | None:
+    async def segment(
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="The segment's name.")],
+    ) -> Segment | None:
         found = (await request_catalog(info)).get(name)
         return Segment.of(found) if found else None
 
@@ -52,7 +56,20 @@ class SegmentQuery:
         "`sample` of them. Nothing is saved."
     )
     async def preview_segment(
-        self, info: Info, definition: SegmentInput, sample: int = 10
+        self,
+        info: Info,
+        definition: Annotated[
+            SegmentInput,
+            strawberry.argument(
+                description="The definition to try (as createSegment takes it); nothing is saved."
+            ),
+        ],
+        sample: Annotated[
+            int,
+            strawberry.argument(
+                description="How many of the selected contacts to return (0 to 100; default 10)."
+            ),
+        ] = 10,
     ) -> SegmentPreview:
         if not 0 <= sample <= 100:
             raise InvalidInput("sample", "must be between 0 and 100")
@@ -68,7 +85,13 @@ class SegmentQuery:
         "true/false, and each consent rule of its purpose with whether it excludes the contact."
     )
     async def segment_membership(
-        self, info: Info, contact: relay.GlobalID, segment: str
+        self,
+        info: Info,
+        contact: Annotated[
+            relay.GlobalID,
+            strawberry.argument(description="The contact's global id."),
+        ],
+        segment: Annotated[str, strawberry.argument(description="The segment's name.")],
     ) -> SegmentMembership:
         service = segments_service(info)
         record = await service.get(segment, await request_catalog(info))
@@ -93,7 +116,17 @@ class SegmentQuery:
         description="Contacts that joined or left a segment since the evaluation recorded at "
         "or before `since` (evaluations are recorded on publish and by `evaluateSegment`)."
     )
-    async def segment_diff(self, info: Info, segment: str, since: datetime) -> SegmentDiff:
+    async def segment_diff(
+        self,
+        info: Info,
+        segment: Annotated[str, strawberry.argument(description="The segment's name.")],
+        since: Annotated[
+            datetime,
+            strawberry.argument(
+                description="Compare with the latest evaluation recorded at or before this time."
+            ),
+        ],
+    ) -> SegmentDiff:
         then, members, added, removed = await segments_service(info).diff(segment, since)
         return SegmentDiff(
             segment=segment,
@@ -108,7 +141,14 @@ class SegmentQuery:
 class SegmentMutation:
     @strawberry.mutation(description="Create a segment (a draft until `publishSegment`).")
     @errors_as_data
-    async def create_segment(self, info: Info, input: SegmentInput) -> SegmentResult:
+    async def create_segment(
+        self,
+        info: Info,
+        input: Annotated[
+            SegmentInput,
+            strawberry.argument(description="The new segment: name, kind and definition."),
+        ],
+    ) -> SegmentResult:
         info.context.require("segments:write")
         fields = {"name": input.name, **_fields(input)}
         return SegmentPayload(segment=Segment.of(await segments_service(info).create(fields)))
@@ -117,20 +157,45 @@ class SegmentMutation:
         description="Change a segment kept through the API; it becomes a draft again."
     )
     @errors_as_data
-    async def update_segment(self, info: Info, name: str, input: SegmentChanges) -> SegmentResult:
+    async def update_segment(
+        self,
+        info: Info,
+        name: Annotated[
+            str,
+            strawberry.argument(
+                description="The segment to change (by name; rule-file segments cannot be changed "
+                "here)."
+            ),
+        ],
+        input: Annotated[
+            SegmentChanges,
+            strawberry.argument(description="The changes; omitted fields stay, null clears."),
+        ],
+    ) -> SegmentResult:
         info.context.require("segments:write")
         record = await segments_service(info).update(name, _fields(input))
         return SegmentPayload(segment=Segment.of(record))
 
     @strawberry.mutation(description="Delete a segment that no other segment names.")
     @errors_as_data
-    async def delete_segment(self, info: Info, name: str) -> SegmentResult:
+    async def delete_segment(
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="The segment to delete (by name).")],
+    ) -> SegmentResult:
         info.context.require("segments:write")
         return SegmentPayload(segment=Segment.of(await segments_service(info).delete(name)))
 
     @strawberry.mutation(description="Make a draft segment live and record its members.")
     @errors_as_data
-    async def publish_segment(self, info: Info, name: str) -> SegmentResult:
+    async def publish_segment(
+        self,
+        info: Info,
+        name: Annotated[
+            str,
+            strawberry.argument(description="The draft segment to publish (by name)."),
+        ],
+    ) -> SegmentResult:
         info.context.require("segments:write")
         return SegmentPayload(segment=Segment.of(await segments_service(info).publish(name)))
 
@@ -142,9 +207,18 @@ class SegmentMutation:
     async def add_to_segment(
         self,
         info: Info,
-        segment: str,
-        contacts: list[relay.GlobalID] | None = None,
-        where: JSON | None = None,
+        segment: Annotated[str, strawberry.argument(description="The static segment (by name).")],
+        contacts: Annotated[
+            list[relay.GlobalID] | None,
+            strawberry.argument(description="Contacts to add, by global id."),
+        ] = None,
+        where: Annotated[
+            JSON | None,
+            strawberry.argument(
+                description="A condition (as the rule files write it): every contact meeting it "
+                "now is added."
+            ),
+        ] = None,
     ) -> SegmentListResult:
         return await _change_list(info, segment, True, contacts, where)
 
@@ -156,9 +230,17 @@ class SegmentMutation:
     async def remove_from_segment(
         self,
         info: Info,
-        segment: str,
-        contacts: list[relay.GlobalID] | None = None,
-        where: JSON | None = None,
+        segment: Annotated[str, strawberry.argument(description="The static segment (by name).")],
+        contacts: Annotated[
+            list[relay.GlobalID] | None,
+            strawberry.argument(description="Contacts to remove, by global id."),
+        ] = None,
+        where: Annotated[
+            JSON | None,
+            strawberry.argument(
+                description="A condition: every contact meeting it now is removed."
+            ),
+        ] = None,
     ) -> SegmentListResult:
         return await _change_list(info, segment, False, contacts, where)
 
@@ -167,7 +249,14 @@ class SegmentMutation:
         "left since the last evaluation); `segmentMembershipChanged` subscribers are told."
     )
     @errors_as_data
-    async def evaluate_segment(self, info: Info, segment: str) -> SegmentEvaluationResult:
+    async def evaluate_segment(
+        self,
+        info: Info,
+        segment: Annotated[
+            str,
+            strawberry.argument(description="The segment to evaluate (by name)."),
+        ],
+    ) -> SegmentEvaluationResult:
         info.context.require("segments:write")
         return SegmentEvaluation.from_doc(await segments_service(info).evaluate(segment))
 
@@ -192,7 +281,12 @@ class SegmentSubscription:
         "(from a MongoDB change stream of evaluations)."
     )
     async def segment_membership_changed(
-        self, info: Info, segment: str
+        self,
+        info: Info,
+        segment: Annotated[
+            str,
+            strawberry.argument(description="The segment to follow (by name; it must exist)."),
+        ],
     ) -> AsyncIterator[SegmentEvaluation]:
         await segments_service(info).get(segment)
         return await info.context.subscribe(

@@ -66,33 +66,53 @@ class SegmentDefinition:
 
 @strawberry.type(description="How many contacts one consent rule of the purpose excludes.")
 class SegmentExclusion:
-    reason: str
-    description: str
-    count: int
+    reason: str = strawberry.field(
+        description="The consent rule's code, e.g. `no_email`, `bulk_email_not_allowed`, "
+        "`unsubscribed`.",
+    )
+    description: str = strawberry.field(
+        description="What the rule checks, in a sentence (e.g. the contact does not allow bulk "
+        "email).",
+    )
+    count: int = strawberry.field(
+        description="Contacts that meet the definition but this rule keeps out.",
+    )
 
 
 @strawberry.type(description="One part of a segment's definition and whether it holds.")
 class SegmentConditionResult:
     path: str = strawberry.field(description="Where in the definition, e.g. `where.all.0`.")
-    condition: str
-    holds: bool
+    condition: str = strawberry.field(
+        description="That part written out, e.g. `contact.role eq decisionMaker`.",
+    )
+    holds: bool = strawberry.field(description="Whether it holds for the contact.")
 
 
 @strawberry.type(description="One consent rule of the segment's purpose for this contact.")
 class SegmentConsentCheck:
-    reason: str
-    description: str
-    excludes: bool
+    reason: str = strawberry.field(
+        description="The consent rule's code, e.g. `bulk_email_not_allowed`.",
+    )
+    description: str = strawberry.field(description="What the rule checks, in a sentence.")
+    excludes: bool = strawberry.field(description="The rule keeps this contact out of the segment.")
 
 
 @strawberry.type(description="Why a contact is in a segment or not.")
 class SegmentMembership:
-    member: bool
+    member: bool = strawberry.field(
+        description="The contact is a member now: the definition holds and no consent rule "
+        "excludes it.",
+    )
     matched: bool = strawberry.field(
         description="The definition holds (condition, list, include/exclude), before consent."
     )
-    conditions: list[SegmentConditionResult]
-    consent: list[SegmentConsentCheck]
+    conditions: list[SegmentConditionResult] = strawberry.field(
+        description="Each part of the definition with whether it holds for the contact.",
+    )
+    consent: list[SegmentConsentCheck] = strawberry.field(
+        description="Each consent rule of the segment's purpose for the contact (empty without a "
+        "purpose).",
+    )
     excluded_by: list[str] = strawberry.field(description="The consent rules that exclude it.")
     lead: relay.GlobalID | None = strawberry.field(
         description="The lead that satisfied the lead criteria, if any."
@@ -101,18 +121,23 @@ class SegmentMembership:
 
 @strawberry.type(description="What a definition would select now (nothing was saved).")
 class SegmentPreview:
-    count: int
-    sample: list[Contact]
+    count: int = strawberry.field(
+        description="How many contacts the definition selects now (consent exclusions applied).",
+    )
+    sample: list[Contact] = strawberry.field(description="The first `sample` of them, by id.")
 
 
 @strawberry.type(description="A recorded evaluation of a segment's members.")
 class SegmentEvaluation:
-    segment: str
-    at: datetime
-    count: int
+    segment: str = strawberry.field(description="The segment's name.")
+    at: datetime = strawberry.field(description="When the members were computed and recorded.")
+    count: int = strawberry.field(description="Members at that time.")
     added: list[relay.GlobalID] = strawberry.field(description="Contacts in since the last one.")
     removed: list[relay.GlobalID] = strawberry.field(description="Contacts out since the last one.")
-    reason: str
+    reason: str = strawberry.field(
+        description="What recorded it: `published` (on publishSegment) or `evaluated` "
+        "(evaluateSegment).",
+    )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> SegmentEvaluation:
@@ -128,11 +153,15 @@ class SegmentEvaluation:
 
 @strawberry.type(description="How a segment's members changed since a recorded evaluation.")
 class SegmentDiff:
-    segment: str
+    segment: str = strawberry.field(description="The segment's name.")
     since: datetime = strawberry.field(description="When the evaluation compared with was made.")
     count: int = strawberry.field(description="Members now.")
-    added: list[relay.GlobalID]
-    removed: list[relay.GlobalID]
+    added: list[relay.GlobalID] = strawberry.field(
+        description="Contacts that are members now and were not then.",
+    )
+    removed: list[relay.GlobalID] = strawberry.field(
+        description="Contacts that were members then and are not now.",
+    )
 
 
 # the scope of member-list cursors (a page of a segment's sorted member ids)
@@ -168,11 +197,23 @@ async def contact_page(
 
 @strawberry.type(description="A named set of contacts: dynamic, static or compound.")
 class Segment:
-    name: str
-    description: str
-    kind: SegmentKind
-    status: SegmentStatus
-    source: SegmentSource
+    name: str = strawberry.field(
+        description="The segment's unique name; queries and mutations address it by name.",
+    )
+    description: str = strawberry.field(
+        description="What the segment is for, in words (empty when none was given).",
+    )
+    kind: SegmentKind = strawberry.field(
+        description="dynamic (a condition over contacts and their leads, accounts, ...), static "
+        "(a list of contacts) or compound (other segments included and excluded).",
+    )
+    status: SegmentStatus = strawberry.field(
+        description="draft or published; only published segments are live (evaluated, usable by "
+        "journeys).",
+    )
+    source: SegmentSource = strawberry.field(
+        description="Defined in the rule files (read-only here) or kept through the API.",
+    )
     purpose: str | None = strawberry.field(
         description="What the segment is for (e.g. commercial_email): contacts its consent "
         "rules exclude are not members (see `exclusions`)."
@@ -180,10 +221,20 @@ class Segment:
     subscription_list: str | None = strawberry.field(
         description="Contacts who unsubscribed from this list are excluded (email purposes)."
     )
-    definition: SegmentDefinition
-    created_at: datetime | None
-    updated_at: datetime | None
-    published_at: datetime | None
+    definition: SegmentDefinition = strawberry.field(
+        description="What selects its members: the condition (dynamic) or the included and "
+        "excluded segments (compound).",
+    )
+    created_at: datetime | None = strawberry.field(
+        description="When it was created through the API; null for a rule-file segment.",
+    )
+    updated_at: datetime | None = strawberry.field(
+        description="When it last changed through the API; null for a rule-file segment.",
+    )
+    published_at: datetime | None = strawberry.field(
+        description="When it was last published; null for a draft (rule-file segments are live "
+        "without it).",
+    )
     error: SegmentError | None = strawberry.field(
         description="Why its stored definition cannot be evaluated now (null when it can): "
         "then `members`, `memberCount` and `exclusions` are null with a `SEGMENT_INVALID` "
@@ -253,13 +304,18 @@ class Segment:
 
 @strawberry.type(description="A segment, as changed.")
 class SegmentPayload:
-    segment: Segment
+    segment: Segment = strawberry.field(
+        description="The segment as saved (a deleted one: as it was).",
+    )
 
 
 @strawberry.type(description="A static segment and how many contacts the change added or removed.")
 class SegmentListPayload:
-    segment: Segment
-    changed: int
+    segment: Segment = strawberry.field(description="The static segment after the change.")
+    changed: int = strawberry.field(
+        description="Contacts actually added or removed (ones already in, or already out, are not "
+        "counted).",
+    )
 
 
 SegmentResult = Annotated[
