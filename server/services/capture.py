@@ -356,7 +356,12 @@ class _Attempt:
 
         async def work(session: Session | None) -> dict[str, Any]:
             doc, before = await write(db, ifields, session, self.contact_set)
-            if doc is None or await privacy_audit.erased(db, contact["_id"], session=session):
+            # a contact this capture inserted under its own new key was never erased; one it
+            # matched (or upserted by a key's id) may have been, under it
+            if doc is None or (
+                not cmatch.inserted
+                and await privacy_audit.erased(db, contact["_id"], session=session)
+            ):
                 raise Erased(contact, lead)
             after = applied(before, self.contact_set) if before else contact
             current.clear()
@@ -466,8 +471,10 @@ class Capture:
         if out.replayed:
             return Captured(out)
         created = [out.lead["_id"]] if out.lead is not None and out.lead_match.created else []
+        # a contact made here has this lead and this interaction alone: scored from them
+        first = out.lead if created and out.contact_match.created else None
         report, failures = await announce_and_score(
-            self.funnel, self.pm, out.contact, out.interaction, out.events, created
+            self.funnel, self.pm, out.contact, out.interaction, out.events, created, first
         )
         if out.lead is not None and report is not None:
             out.lead = report.lead(out.lead["_id"]) or out.lead

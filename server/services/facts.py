@@ -94,6 +94,23 @@ async def count_all(db: AsyncDatabase, ruleset: RuleSet, now: datetime) -> Event
     return EventCounts(now, await count_events(db, ruleset, reads.counts, now, None))
 
 
+def counts_of_first(
+    ruleset: RuleSet, interaction: dict[str, Any], now: datetime
+) -> EventCounts | None:
+    """The counts at ``now`` of a contact whose only interaction is ``interaction`` (a capture
+    that just created the contact), made without reading; None when the rules need more than
+    plain counts (a ``where`` on occurrences, or the interactions themselves)."""
+    reads = ruleset_reads(ruleset)
+    if reads.everything or reads.documents or any(s.where is not None for s in reads.counts):
+        return None
+    at = as_utc(interaction["occurredAt"])
+    mine: dict[str, int] = {}
+    for s in reads.counts:
+        recent = s.within is None or at >= as_utc(now) - duration(s.within)
+        mine[spec_key(s)] = int(interaction["type"] in s.type and recent)
+    return EventCounts(now, {interaction["contactId"]: mine})
+
+
 async def gather(
     db: AsyncDatabase,
     docs: Iterable[dict[str, Any]],
@@ -102,19 +119,20 @@ async def gather(
     counted: EventCounts | None = None,
     *,
     until: datetime | None = None,
+    known: dict[ObjectId, dict[str, Any]] | None = None,
 ) -> dict[ObjectId, Facts]:
     """``{lead id: facts}`` for many leads with one batched read per collection.
 
     Interactions belong to contacts: a lead's are those of its parent contact or, for an
     account-based lead without one, those of every contact of its account.  ``counted``:
     counts already made for the whole database at ``now`` (:func:`count_all`); ``until``:
-    only the interactions that occurred at or before it (a replay).  Without a rule set every
-    interaction is read.
+    only the interactions that occurred at or before it (a replay); ``known``: contacts in hand
+    as stored now, by id (not read again).  Without a rule set every interaction is read.
     """
     docs = list(docs)
-    people = await contacts.by_ids(
-        db, [d["parentContactId"] for d in docs if d.get("parentContactId")]
-    )
+    parents = [d["parentContactId"] for d in docs if d.get("parentContactId")]
+    people = {p: known[p] for p in parents if known and p in known}
+    people.update(await contacts.by_ids(db, [p for p in parents if p not in people]))
     account_ids = [d["parentAccountId"] for d in docs if d.get("parentAccountId")]
     account_ids += [c["accountId"] for c in people.values() if c.get("accountId")]
     by_id = await accounts.by_ids(db, account_ids)

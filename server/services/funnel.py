@@ -48,7 +48,7 @@ from ..store import contacts, leads
 from ..store._base import now as db_now
 from ..types import PluginManager, Session
 from . import dispatch, rollup
-from .facts import EventCounts, gather
+from .facts import EventCounts, counts_of_first, gather
 from .history import Cause, History, Write, inferred
 from .preview import changed
 from .report import LeadFailure, Report
@@ -112,14 +112,16 @@ class Funnel:
         rollups: bool = True,
         cause: Cause | None = None,
         counted: EventCounts | None = None,
+        known: dict[ObjectId, dict[str, Any]] | None = None,
     ) -> Report:
         """Evaluate, persist and announce ``docs`` (stored leads) for ``triggers``.
 
         ``created`` leads also fire ``created`` (their creator recorded ``lead.created``);
         ``manual``
         fields are a person's decision stored in the same write; ``counted``: interaction
-        counts already made for the whole database at ``now``.  Leads another run changed
-        meanwhile are evaluated again from fresh facts.  ``cause`` is what the score history
+        counts already made for the whole database at ``now``; ``known``: contacts in hand as
+        stored (by id).  Leads another run changed meanwhile are evaluated again from fresh
+        facts.  ``cause`` is what the score history
         records (inferred from the triggers when not given).  Then the roll-ups of the accounts
         whose leads' scores changed are refreshed (unless ``rollups`` is false: the caller
         refreshes ``report.accounts`` itself).
@@ -131,12 +133,12 @@ class Funnel:
         pending = list(docs)
         for _ in range(RETRIES):
             t = now or db_now()
-            known = await gather(self.db, pending, self.ruleset, t, counted)
+            facts = await gather(self.db, pending, self.ruleset, t, counted, known=known)
             evaluations: list[tuple[dict[str, Any], Evaluation]] = []
             for doc in pending:
                 fired = set(triggers) | ({"created"} if doc["_id"] in created else set())
                 evaluations.append(
-                    (doc, evaluate(self.ruleset, known[doc["_id"]], fired, t, manual=manual))
+                    (doc, evaluate(self.ruleset, facts[doc["_id"]], fired, t, manual=manual))
                 )
             writes = [
                 Write(
@@ -159,7 +161,7 @@ class Funnel:
                 after = applied(doc, e.update)
                 report.leads.append(after)
                 if rollup.scores_changed(doc, after):
-                    report.accounts |= rollup.accounts_of(doc, known[doc["_id"]]["contact"])
+                    report.accounts |= rollup.accounts_of(doc, facts[doc["_id"]]["contact"])
                 if e.failure is not None:
                     report.failed.append(LeadFailure(doc["_id"], e.failure, e.failures[1:]))
                     log.warning("lead %s: %s", doc["_id"], e.failure)
@@ -170,7 +172,7 @@ class Funnel:
             if not retry:
                 break
             pending = await leads.by_ids_list(self.db, retry)
-            counted = None  # they changed: count their interactions afresh
+            counted = known = None  # they changed: read their facts afresh
         else:
             log.error("leads %s kept changing during %d funnel runs", retry, RETRIES)
         if rollups:
@@ -190,10 +192,27 @@ class Funnel:
         *,
         created: Collection[ObjectId] = (),
         cause: Cause | None = None,
+        first: tuple[dict[str, Any], dict[str, Any]] | None = None,
     ) -> Report:
         """A contact engaged (``cause``: the interaction): rescore its open leads and the open
         account-based leads of its account, and follow the ``interaction`` and ``scored``
-        transitions."""
+        transitions.
+
+        ``first``: (lead, interaction) when a capture just created the contact (without an
+        account) and that lead with that interaction, its only one: the lead is scored from
+        the documents in hand, reading nothing.  Should another road have written the lead
+        or its contact meanwhile, the lead's revision has moved and it is evaluated again
+        from fresh facts (:meth:`run`)."""
+        t = db_now()
+        if first is not None and self.ruleset is not None and not contact.get("accountId"):
+            lead, interaction = first
+            counted = counts_of_first(self.ruleset, interaction, t)
+            if counted is not None:
+                known = {contact["_id"]: contact}
+                return await self.run(
+                    [lead], {"interaction"}, created=created, cause=cause, now=t,
+                    counted=counted, known=known,
+                )  # fmt: skip
         docs = await leads.open_of_contact(self.db, contact["_id"], contact.get("accountId"))
         return await self.run(docs, {"interaction"}, created=created, cause=cause)
 

@@ -59,15 +59,20 @@ async def announce_and_score(
     interaction: dict[str, Any],
     events: list[Event],
     created: Collection[ObjectId] = (),
+    first: dict[str, Any] | None = None,
 ) -> tuple[Report | None, list[PluginFailure]]:
     """After the commit: hand the events to plugins, then rescore the contact's open leads
-    (``created``: the leads this interaction made).  The report (None without a contact) and
-    the plugins that failed."""
+    (``created``: the leads this interaction made; ``first``: the lead of a contact the
+    capture just created, see :meth:`Funnel.after_engagement`).  The report (None without a
+    contact) and the plugins that failed."""
     failures = await dispatch.deliver(funnel.db, pm, events)
     if contact is None:
         return None, failures
     report = await funnel.after_engagement(
-        contact, created=created, cause=history.interaction(interaction)
+        contact,
+        created=created,
+        cause=history.interaction(interaction),
+        first=(first, interaction) if first is not None else None,
     )
     return report, [*failures, *report.failures]
 

@@ -82,9 +82,12 @@ class Match:
     matched: bool
     created: bool
     rules_version: str | None = None  # the rules that chose the strategy
+    #: created by the insert of a key this call claimed (not by an upsert by a key's id,
+    #: which may bring back a record erased meanwhile); not stored
+    inserted: bool = False
 
     def to_doc(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "inserted"}
 
 
 class Matching(Matcher):
@@ -179,7 +182,9 @@ class Matching(Matcher):
         if fresh:
             doc = await records.insert_claimed(self.db, collection, rid, new_doc, add_to_set)
             if doc is not None:
-                return doc, self._match(strategy, values, matched=False, created=True)
+                made = self._match(strategy, values, matched=False, created=True)
+                made.inserted = True
+                return doc, made
         token = ObjectId()
         new_doc = {**new_doc, "createdVia": {**new_doc.get("createdVia", {}), "token": token}}
         try:
