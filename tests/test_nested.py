@@ -150,7 +150,8 @@ async def test_account_contacts_and_leads(demo):
         name
         contacts(orderBy: {field: NAME, direction: DESC}) {
           totalCount edges { node { id account { id } } } }
-        leads { totalCount edges { node { id parentAccount { id name } } } } } }"""
+        leads(first: 100) { totalCount
+          edges { node { id parentAccount { id name } parentContact { account { id } } } } } } }"""
     aid = gid("Account", account["_id"])
     data = (await demo.gql(q, {"id": aid}))["account"]
     contacts = (
@@ -163,11 +164,16 @@ async def test_account_contacts_and_leads(demo):
         c["_id"] for c in contacts
     ]
     assert all(e["node"]["account"]["id"] == aid for e in data["contacts"]["edges"])
-    expected = await db.leads.count_documents({"parentAccountId": account["_id"]})
-    assert data["leads"]["totalCount"] == expected >= 1
+    # the account's leads: its account-based ones and its contacts' (as its roll-up counts)
+    members = [c["_id"] for c in contacts]
+    expected = await db.leads.count_documents(
+        {"$or": [{"parentAccountId": account["_id"]}, {"parentContactId": {"$in": members}}]}
+    )
+    assert data["leads"]["totalCount"] == expected >= 2
     assert lead["_id"] in [oid_of(e["node"]["id"]) for e in data["leads"]["edges"]]
     assert all(
         e["node"]["parentAccount"] == {"id": aid, "name": account["name"]}
+        or (e["node"]["parentContact"] or {}).get("account") == {"id": aid}
         for e in data["leads"]["edges"]
     )
 

@@ -36,6 +36,7 @@ from .errors import (
     errors_as_data,
     plugin_errors,
 )
+from .insights import MarketingInsights
 from .leads.resolvers import LEADS
 from .opportunities import OPPORTUNITIES
 from .relay import Listing, RecordId, StoredNode, connection_field, load_one, object_id
@@ -130,9 +131,22 @@ class Account(StoredNode, collection=documents.ACCOUNTS):
     custom = custom_field("account")
     leads = connection_field(
         LEADS,
-        parent_key="parentAccountId",
-        description="Account-based leads (leads whose parent account is this one).",
+        scope_of=lambda info, root: info.context.services.people.account_leads_query(
+            root._doc["_id"]
+        ),
+        description="The account's leads: its account-based leads (parent account) and its "
+        "contacts' leads (parent contact), each once: the leads its roll-ups (`scores`, "
+        "`leadCount`) count.",
     )
+
+    @strawberry.field(
+        description="Marketing insights of the account: its contacts' interaction KPIs added "
+        "up (interactions belong to contacts; an account is a collection of them)."
+    )
+    async def insights(self, info: Info) -> MarketingInsights:
+        found = await info.context.services.people.account_insights(self._doc["_id"])
+        return MarketingInsights.of(found)
+
     opportunities = connection_field(
         OPPORTUNITIES,
         parent_key="accountId",

@@ -379,11 +379,19 @@ def _described(kind: Any, description: str) -> Any:
     return Annotated[kind | None, strawberry.argument(description=description)]
 
 
-def connection_field(listing: Listing, *, description: str, parent_key: str | None = None) -> Any:
+def connection_field(
+    listing: Listing,
+    *,
+    description: str,
+    parent_key: str | None = None,
+    scope_of: Callable[[Info, Any], Awaitable[dict[str, Any]]] | None = None,
+) -> Any:
     """A connection field (``first/after/last/before``, ``filter``, ``orderBy``) over ``listing``.
 
     Without ``parent_key`` a top-level field over the whole collection; with it, a field of a
-    Node type listing the children whose ``parent_key`` is the parent's ``_id``."""
+    Node type listing the children whose ``parent_key`` is the parent's ``_id``; with
+    ``scope_of(info, parent)``, a field of a Node type listing the documents of that query
+    (a relation no single key holds: an account's own and its contacts' leads)."""
     CONNECTIONS.append((listing, parent_key))
 
     async def resolve(
@@ -408,7 +416,10 @@ def connection_field(listing: Listing, *, description: str, parent_key: str | No
         first, last = check_page_args(info, first, last)
         window: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}
         if parent_key is None:  # one keyset-paginated query; the count on demand
-            if listing.scope is not None:
+            if scope_of is not None:
+                scope = await scope_of(info, root)
+                query = {"$and": [query, scope]} if query else scope
+            elif listing.scope is not None:
                 query = {**query, **listing.scope(info, filter)}
             db = info.context.db
             page = await listing_service.page(db, collection, query, order, **window)

@@ -29,6 +29,7 @@ from .interactions import Interactions
 from .matching import Matching
 from .merging import Merging
 from .opportunities import Opportunities
+from .people import People
 from .preview import Preview
 from .privacy import Privacy
 from .records import Records
@@ -58,6 +59,11 @@ class Services:
     def opportunities(self) -> Opportunities:
         """Qualifying leads into opportunities, and winning or losing those."""
         return Opportunities(self.db, self.funnel, self.pm)
+
+    @cached_property
+    def people(self) -> People:
+        """Who an account or a lead reaches: an account's leads, account and lead insights."""
+        return People(self.db)
 
     @cached_property
     def history(self) -> History:

@@ -184,6 +184,42 @@ async def accounts_of_members(
     return {doc["_id"]: doc["accountId"] async for doc in cursor}
 
 
+async def member_ids(db: AsyncDatabase, account_id: ObjectId) -> list[ObjectId]:
+    """The ids of the account's contacts (its ``accountId`` index, ids only)."""
+    cursor = db[NAME].find({"accountId": account_id}, {"_id": 1})
+    return [doc["_id"] async for doc in cursor]
+
+
+async def insights_summed(db: AsyncDatabase, match: dict[str, Any]) -> dict[str, Any]:
+    """The ``insights`` of the contacts matching ``match`` added up by the database:
+    ``{total, counts: {type: n}, lastActivityAt}`` (two indexed aggregations: the totals,
+    and the counts by type)."""
+    totals: list[dict[str, Any]] = [
+        {"$match": match},
+        {
+            "$group": {
+                "_id": None,
+                "total": {"$sum": "$insights.total"},
+                "last": {"$max": "$insights.lastActivityAt"},
+            }
+        },
+    ]
+    by_type: list[dict[str, Any]] = [
+        {"$match": match},
+        {"$project": {"c": {"$objectToArray": {"$ifNull": ["$insights.counts", {}]}}}},
+        {"$unwind": "$c"},
+        {"$group": {"_id": "$c.k", "n": {"$sum": "$c.v"}}},
+    ]
+    row = await (await db[NAME].aggregate(totals)).to_list()
+    counts = {r["_id"]: int(r["n"]) async for r in await db[NAME].aggregate(by_type)}
+    first = row[0] if row else {}
+    return {
+        "total": int(first.get("total") or 0),
+        "counts": {k: n for k, n in sorted(counts.items()) if n},
+        "lastActivityAt": first.get("last"),
+    }
+
+
 async def get(
     db: AsyncDatabase, oid: ObjectId, session: Session | None = None
 ) -> dict[str, Any] | None:

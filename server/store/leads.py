@@ -206,6 +206,16 @@ async def by_ids_list(db: AsyncDatabase, ids: list[ObjectId]) -> list[dict[str, 
     return [found[i] for i in ids if i in found]
 
 
+def of_account(account_id: ObjectId, member_ids: list[ObjectId]) -> dict[str, Any]:
+    """An account's leads: those whose parent account it is and those whose parent contact
+    works there (the account's contacts, ``member_ids``), each once.  The one definition
+    ``Account.leads`` lists and the account roll-ups count (services/rollup.py)."""
+    own: dict[str, Any] = {"parentAccountId": account_id}
+    if not member_ids:
+        return own
+    return {"$or": [own, {"parentContactId": {"$in": member_ids}}]}
+
+
 async def open_of_contact(
     db: AsyncDatabase, contact_id: ObjectId, account_id: ObjectId | None
 ) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from ...contracts import CONSENT_LEVELS, CONTACT_ROLES
 from ..common import stored_enum, vocabulary_enum
 from ..custom import custom_field
 from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
+from ..insights import MarketingInsights
 from ..interactions import INTERACTIONS
 from ..leads.resolvers import LEADS
 from ..opportunities import OPPORTUNITIES
@@ -63,32 +64,6 @@ class Consent:
         description="The child contact's parent or guardian, as recorded (free text); null for "
         "adults or when unknown.",
     )
-
-
-@strawberry.type(description="Count of one interaction type.")
-class InteractionCount:
-    type: str = strawberry.field(
-        description="The interaction type (`email_opened`, `form_submitted`, ... or a custom type "
-        "the rules declare).",
-    )
-    count: int = strawberry.field(description="How many interactions of that type the contact has.")
-
-
-@strawberry.type(description="Marketing insights: KPIs over the contact's interactions.")
-class MarketingInsights:
-    total: int = strawberry.field(
-        description="How many interactions the contact has, all types together (kept current as "
-        "they are recorded).",
-    )
-    last_activity_at: datetime | None = strawberry.field(
-        description="When the contact's latest interaction occurred; null when it has none.",
-    )
-    _counts: strawberry.Private[dict[str, int]]
-
-    @strawberry.field(description="Interactions by type, in type order.")
-    def counts(self) -> list[InteractionCount]:
-        # built when asked: most pages never list them, and a page builds one per contact
-        return [InteractionCount(type=k, count=v) for k, v in sorted(self._counts.items())]
 
 
 @strawberry.type(description="One person: customer, prospect, partner, vendor, speaker, sponsor.")
@@ -147,7 +122,6 @@ class Contact(StoredNode, collection=documents.CONTACTS):
     def from_doc(cls, doc: dict[str, Any]) -> Contact:
         prefs = {**documents.DEFAULT_PREFERENCES, **(doc.get("preferences") or {})}
         consent = doc.get("consent") or {}
-        insights = doc.get("insights") or {}
         return cls(
             oid=str(doc["_id"]),
             first_name=doc.get("firstName"),
@@ -171,11 +145,7 @@ class Contact(StoredNode, collection=documents.CONTACTS):
             ),
             subscriptions=list(doc.get("subscriptions") or []),
             unsubscribed=list(doc.get("unsubscribed") or []),
-            insights=MarketingInsights(
-                total=int(insights.get("total") or 0),
-                last_activity_at=insights.get("lastActivityAt"),
-                _counts=insights.get("counts") or {},
-            ),
+            insights=MarketingInsights.of(doc.get("insights")),
             created_at=doc["createdAt"],
             updated_at=doc.get("updatedAt") or doc["createdAt"],
             _doc=doc,

@@ -21,6 +21,7 @@ from ..common import stored_enum, vocabulary_enum
 from ..custom import custom_field
 from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ..history import ReplayRules, ScoreChange
+from ..insights import MarketingInsights
 from ..relay import After, Before, Connection, First, Last, StoredNode, relation_field
 from ..scores import LeadScore, ModelScoreError
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 OpportunityT = Annotated["Opportunity", strawberry.lazy("leadgraph.api.opportunities")]
 LeadAsOfT = Annotated["LeadAsOf", strawberry.lazy("leadgraph.api.history")]
+MarketingInsightsT = Annotated["MarketingInsights", strawberry.lazy("leadgraph.api.contacts.types")]
 
 
 @strawberry.enum(description="What kind of thing the lead is interested in.")
@@ -285,6 +287,18 @@ class Lead(StoredNode, collection=documents.LEADS):
         key = Children.of(documents.OPPORTUNITIES, "leadId", self._doc["_id"], limit=1)
         found = await info.context.loaders.children.load(key)
         return Opportunity.from_doc(found[0]) if found else None
+
+    @strawberry.field(
+        description="Marketing insights of the lead: the interaction KPIs of its linked "
+        "contacts (its parent contact, or for an account-based lead the account's contacts, "
+        "added up); null for an orphan lead (no linked contact: no insights)."
+    )
+    async def insights(self, info: Info) -> MarketingInsights | None:
+        contact_id = self._doc.get("parentContactId")
+        loader = info.context.loaders.by_id("contacts")
+        contact = await loader.load(contact_id) if contact_id else None
+        found = await info.context.services.people.lead_insights(self._doc, contact)
+        return MarketingInsights.of(found) if found is not None else None
 
     @strawberry.field(description="True when the lead has neither parent contact nor account.")
     def orphan(self) -> bool:
