@@ -379,6 +379,37 @@ def _described(kind: Any, description: str) -> Any:
     return Annotated[kind | None, strawberry.argument(description=description)]
 
 
+def _signature(listing: Listing) -> inspect.Signature:
+    """The resolver signature of a connection over ``listing``: strawberry reads the GraphQL
+    arguments from it, so it carries the listing's filter and order types."""
+    params = [
+        inspect.Parameter("root", _ARG),
+        inspect.Parameter("info", _ARG, annotation=Info),
+        *(
+            inspect.Parameter(name, _ARG, default=None, annotation=kind)
+            for name, kind in (
+                ("first", First),
+                ("after", After),
+                ("last", Last),
+                ("before", Before),
+            )
+        ),
+        inspect.Parameter(
+            "filter", _ARG, default=None, annotation=_described(listing.filter, FILTER_DESCRIPTION)
+        ),
+    ]
+    if listing.fixed_order is None:
+        params.append(
+            inspect.Parameter(
+                "order_by",
+                _ARG,
+                default=None,
+                annotation=_described(listing.order, ORDER_DESCRIPTION),
+            )
+        )
+    return inspect.Signature(params, return_annotation=cast(Any, Connection)[listing.node])
+
+
 def connection_field(
     listing: Listing,
     *,
@@ -433,33 +464,5 @@ def connection_field(
             )
         return connection(page, listing.node.from_doc, count)
 
-    # strawberry reads the GraphQL arguments from the signature: give it the listing's types
-    params = [
-        inspect.Parameter("root", _ARG),
-        inspect.Parameter("info", _ARG, annotation=Info),
-        *(
-            inspect.Parameter(name, _ARG, default=None, annotation=kind)
-            for name, kind in (
-                ("first", First),
-                ("after", After),
-                ("last", Last),
-                ("before", Before),
-            )
-        ),
-        inspect.Parameter(
-            "filter", _ARG, default=None, annotation=_described(listing.filter, FILTER_DESCRIPTION)
-        ),
-    ]
-    if listing.fixed_order is None:
-        params.append(
-            inspect.Parameter(
-                "order_by",
-                _ARG,
-                default=None,
-                annotation=_described(listing.order, ORDER_DESCRIPTION),
-            )
-        )
-    resolve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        params, return_annotation=cast(Any, Connection)[listing.node]
-    )
+    resolve.__signature__ = _signature(listing)  # type: ignore[attr-defined]
     return strawberry.field(resolver=resolve, description=description)
