@@ -17,7 +17,7 @@ from .relay import Connection, check_page_args, connection, load_one
 from .scores import LeadScore
 
 if TYPE_CHECKING:
-    from .interactions import Interaction
+    from .interactions.types import Interaction
 
     ChangeCauseKind = Enum
 else:
@@ -25,7 +25,7 @@ else:
         "ChangeCauseKind", CAUSES, "Why the funnel changed a lead's scores or stage."
     )
 
-InteractionT = Annotated["Interaction", strawberry.lazy("leadgraph.api.interactions")]
+InteractionT = Annotated["Interaction", strawberry.lazy("leadgraph.api.interactions.types")]
 
 
 @strawberry.enum(description="Which rules an as-of replay answers with.")
@@ -51,7 +51,7 @@ class ChangeCause:
 
     @strawberry.field(description="The interaction that caused the change, if one did.")
     async def interaction(self, info: Info) -> InteractionT | None:
-        from .interactions import Interaction
+        from .interactions.types import Interaction
 
         return await load_one(info, "interactions", self._interaction_id, Interaction.from_doc)
 

@@ -19,11 +19,11 @@ from strawberry.types import ExecutionContext
 from ..api import custom
 from ..api.accounts import AccountMutation, AccountQuery
 from ..api.audit import AuditQuery
-from ..api.capture import CaptureMutation, CaptureQuery, ImportMutation
+from ..api.capture.resolvers import CaptureMutation, CaptureQuery, ImportMutation
 from ..api.contacts.resolvers import ContactMutation, ContactQuery
 from ..api.custom import CustomFieldsQuery
 from ..api.funnel.resolvers import FunnelMutation, FunnelQuery, FunnelSubscription
-from ..api.interactions import InteractionMutation, InteractionSubscription
+from ..api.interactions.resolvers import InteractionMutation, InteractionSubscription
 from ..api.leads.resolvers import LeadMutation, LeadQuery
 from ..api.merge import MergeMutation, MergeQuery
 from ..api.opportunities import OpportunityMutation, OpportunityQuery, OpportunitySubscription

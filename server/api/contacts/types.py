@@ -17,7 +17,7 @@ from ..common import stored_enum, vocabulary_enum
 from ..custom import custom_field
 from ..errors import ConflictError, ForbiddenError, NotFoundError, PluginErrorType, ValidationError
 from ..insights import MarketingInsights
-from ..interactions import INTERACTIONS
+from ..interactions.inputs import INTERACTIONS
 from ..leads.resolvers import LEADS
 from ..opportunities import OPPORTUNITIES
 from ..relay import StoredNode, connection_field, relation_field
