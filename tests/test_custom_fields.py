@@ -250,3 +250,73 @@ async def test_a_segment_condition_reads_a_custom_field(api: Any) -> None:
     bad = {"fact": "contact.custom.nickname", "op": "eq", "value": "x"}
     response = await api.post(PREVIEW, {"d": {"name": "bad", "where": bad}})
     assert "unknown fact 'contact.custom.nickname'" in response.text
+
+
+IMPORT = """mutation($i: ImportInput!) { importRecords(input: $i) { __typename
+    ... on ImportSummary { created updated rejected rejectedRows { line reason } } } }"""
+
+
+async def test_an_import_maps_columns_to_custom_fields_by_label_or_name(api: Any) -> None:
+    rows = (
+        "Email,Customer tier,LinkedIn profile,interests,custom.newsletterOptInDate,Shoe size\n"
+        "ada@x.com,gold,https://li/ada,cloud; security,2026-01-05,38\n"
+        "bo@x.com,iron,,,,41\n"
+    )
+    out = (await api.gql(IMPORT, {"i": {"kind": "CONTACTS", "data": rows}}))["importRecords"]
+    assert (out["created"], out["rejected"]) == (1, 1), out
+    assert out["rejectedRows"] == [
+        {"line": 3, "reason": "custom.tier: expected one of: gold, silver, bronze (got 'iron')"}
+    ]
+    stored = await api.db.contacts.find_one({"email": "ada@x.com"})
+    assert stored["custom"] == {
+        "tier": "gold",
+        "linkedinUrl": "https://li/ada",
+        "interests": ["cloud", "security"],
+        "newsletterOptInDate": datetime(2026, 1, 5, tzinfo=UTC),
+    }
+    # a second import of the same person changes the one column it has; the others stay
+    again = "email,Customer Tier\nada@x.com,silver\n"
+    await api.gql(IMPORT, {"i": {"kind": "CONTACTS", "data": again}})
+    stored = await api.db.contacts.find_one({"email": "ada@x.com"})
+    assert stored["custom"]["tier"] == "silver" and stored["custom"]["interests"] == [
+        "cloud",
+        "security",
+    ]
+    leads = "email,topic,Budget (EUR),Needs a demo\nlea@x.com,demo,1500.5,yes\n"
+    await api.gql(IMPORT, {"i": {"kind": "LEADS", "data": leads}})
+    lead = await api.db.leads.find_one({"email": "lea@x.com"})
+    assert lead["custom"] == {"budget": 1500.5, "needsDemo": True}
+
+
+SUBMIT = """mutation($i: SubmitFormInput!) { submitForm(input: $i) { __typename
+    ... on CapturePayload { contact { custom { tier interests } } lead { custom { budget } } }
+    ... on ValidationError { fields { field message } } } }"""
+
+
+async def test_a_form_submission_writes_and_checks_custom_fields(api: Any) -> None:
+    given = {
+        "email": "f@x.com",
+        "custom": {"tier": "bronze", "interests": "cloud", "budget": "900"},
+    }
+    out = (await api.gql(SUBMIT, {"i": {"formId": "f1", "fields": given}}))["submitForm"]
+    assert out["contact"]["custom"] == {"tier": "bronze", "interests": ["cloud"]}
+    assert out["lead"]["custom"] == {"budget": 900.0}
+    bad = {"email": "g@x.com", "custom": {"tier": "iron", "shoe": "38"}}
+    out = (await api.gql(SUBMIT, {"i": {"formId": "f1", "fields": bad}}))["submitForm"]
+    assert out["fields"] == [
+        {
+            "field": "input.fields.custom.tier",
+            "message": "expected one of: gold, silver, bronze (got 'iron')",
+        },
+        {
+            "field": "input.fields.custom.shoe",
+            "message": "custom field 'shoe' is not declared "
+            "for contacts or leads; expected: budget, interests, linkedinUrl, needsDemo, "
+            "newsletterOptInDate, tier",
+        },
+    ]
+    assert await api.db.contacts.count_documents({"email": "g@x.com"}) == 0
+    # the same person again: the found contact's other custom fields stay
+    more = {"email": "f@x.com", "custom": {"tier": "gold"}}
+    out = (await api.gql(SUBMIT, {"i": {"formId": "f1", "fields": more}}))["submitForm"]
+    assert out["contact"]["custom"] == {"tier": "gold", "interests": ["cloud"]}

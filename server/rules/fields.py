@@ -41,11 +41,15 @@ __all__ = [
     "coerce",
     "column_field",
     "filter_query",
+    "flat_changes",
     "from_text",
     "removal_errors",
     "removed",
     "removed_by_entity",
+    "row_custom",
     "stored_changes",
+    "value_at",
+    "with_defaults",
 ]
 
 # ---------------------------------------------------------------- values
@@ -204,6 +208,57 @@ def stored_changes(values: Mapping[str, Any], *, creating: bool) -> dict[str, An
         kept = {k: v for k, v in values.items() if v is not None}
         return {"custom": kept} if kept else {}
     return {f"custom.{k}": v for k, v in values.items()}
+
+
+def flat_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` (a ``$set`` of an existing record) with a ``custom`` object as
+    ``custom.<name>`` keys: the named custom fields change, the others stay."""
+    custom = changes.get("custom")
+    if not isinstance(custom, Mapping):
+        return changes
+    out = {k: v for k, v in changes.items() if k != "custom"}
+    out.update({f"custom.{k}": v for k, v in custom.items()})
+    return out
+
+
+def value_at(doc: Mapping[str, Any], key: str) -> Any:
+    """A stored record's value of a ``$set`` key (``custom.<name>`` reaches into ``custom``)."""
+    if key.startswith("custom."):
+        custom = doc.get("custom")
+        return custom.get(key[len("custom.") :]) if isinstance(custom, Mapping) else None
+    return doc.get(key)
+
+
+def row_custom(
+    fields: CustomFields, entity: str, row: Mapping[str, Any]
+) -> tuple[dict[str, Any], set[str]]:
+    """An import row's custom values for ``entity``: each column naming a live field (by
+    ``custom.<name>``, name or label) read as the field's type; ``(values, columns used)``.
+    :raises ValueError: ``"<name>: <problem>"`` for a value that is not one of the field."""
+    found: dict[str, Any] = {}
+    used: set[str] = set()
+    for column, value in row.items():
+        f = column_field(fields, entity, str(column))
+        if f is None:
+            continue
+        used.add(str(column))
+        stored, problem = coerce(f, from_text(f, value))
+        if problem is not None:
+            raise ValueError(f"custom.{f.name}: {problem}")
+        if stored is not None:
+            found[f.name] = stored
+    return found, used
+
+
+def with_defaults(fields: CustomFields, entity: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """A new ``entity`` document with the defaults of the custom fields it has no value of."""
+    custom = dict(doc.get("custom") or {})
+    for f in fields.of(entity):
+        if custom.get(f.name) is None and f.default is not None:
+            custom[f.name] = coerce(f, f.default)[0]
+    if custom:
+        doc["custom"] = custom
+    return doc
 
 
 def column_field(fields: CustomFields, entity: str, column: str) -> CustomField | None:

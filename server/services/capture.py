@@ -29,6 +29,7 @@ from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..errors import Conflict
 from ..events import Event
+from ..rules.fields import flat_changes, value_at
 from ..store import (
     contacts,
     interactions,
@@ -41,7 +42,7 @@ from ..store import (
 from ..store._base import applied, now
 from ..types import PluginManager, Session
 from . import dispatch
-from .capture_input import actor_of, parsed_input, require_match_fields
+from .capture_input import actor_of, custom_of, parsed_input, require_match_fields
 from .capture_outcome import Outcome, capture_events, replay_or_refuse, with_insight
 from .consent import Actor, Consent, ConsentChange, require_lists
 from .form_fields import Parsed, contact_changes
@@ -87,7 +88,7 @@ async def capture(
     with it) or after it (a new contact): see :meth:`_Attempt.record`.  An idempotency key
     is ``owner``'s (the API key's id) for this operation (:mod:`leadgraph.store.submissions`).
     """
-    parsed = parsed_input(form_id, fields, idempotency_key)
+    parsed = parsed_input(form_id, fields, idempotency_key, custom_of(matching, rules))
     await require_lists(db, parsed.subscriptions, "input.fields.subscriptions")
     change = ConsentChange(
         preferences=parsed.contact.pop("preferences", None) or {},
@@ -287,8 +288,8 @@ class _Attempt:
             lead = await leads.adopt(self.db, lead["_id"], contact["_id"]) or lead
         self.lead_set = {}
         if lead is not None and not lmatch.created:
-            changes = leads.apply_fields({}, update)
-            self.lead_set = {k: v for k, v in changes.items() if lead.get(k) != v}
+            changes = flat_changes(leads.apply_fields({}, update))
+            self.lead_set = {k: v for k, v in changes.items() if value_at(lead, k) != v}
         return lead, lmatch
 
     async def run(self) -> Outcome:

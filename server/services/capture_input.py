@@ -6,18 +6,29 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidInput
+from ..rules.fields import NO_FIELDS, CustomFields
 from .consent import Actor
 from .form_fields import Parsed, parse_fields
 from .matching import Matching
 
 
-def parsed_input(form_id: str, fields: Any, idempotency_key: str | None) -> Parsed:
-    """The submission's fields, validated, with its form id and key (:raises InvalidInput:)."""
+def parsed_input(
+    form_id: str, fields: Any, idempotency_key: str | None, custom: CustomFields = NO_FIELDS
+) -> Parsed:
+    """The submission's fields, validated (custom values against ``custom``), with its form
+    id and key (:raises InvalidInput:)."""
     if not form_id or not form_id.strip():
         raise InvalidInput("input.formId", "must not be blank")
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidInput("input.idempotencyKey", "must not be blank")
-    return parse_fields(fields)
+    return parse_fields(fields, custom=custom)
+
+
+def custom_of(matching: Matching | None, rules: Any) -> CustomFields:
+    """The custom fields of the live rules a capture runs with (the matching service's)."""
+    live = matching.ruleset if matching is not None else rules
+    fields = getattr(live, "custom_fields", None)
+    return fields if isinstance(fields, CustomFields) else NO_FIELDS
 
 
 def require_match_fields(matching: Matching, form_id: str, parsed: Parsed) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from .. import json_values, normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
 from ..errors import InvalidInput
+from ..rules.fields import NO_FIELDS, CustomFields, check_custom, flat_changes
 from ..store import contacts
 
 CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "jobTitle", "role", "marketingSource")
@@ -30,8 +31,12 @@ class Parsed:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
-    """Validate submitted form fields; raises InvalidInput naming each bad field."""
+def parse_fields(
+    raw: Any, prefix: str = "input.fields", custom: CustomFields = NO_FIELDS
+) -> Parsed:
+    """Validate submitted form fields; raises InvalidInput naming each bad field.  A
+    ``custom`` object holds custom field values (text read as each field's type) of the
+    contact or the lead, by the names ``custom`` declares for them."""
     if not isinstance(raw, dict):
         raise InvalidInput(prefix, "must be a JSON object of field name to value")
     errors: list[tuple[str, str]] = []
@@ -67,6 +72,8 @@ def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
                 errors.append((path, "must be a list of subscription list names"))
                 continue
             out.subscriptions = [i.strip() for i in items if i.strip()]
+        elif name == "custom":
+            errors.extend(_custom(custom, value, f"{prefix}.custom", out))
         elif name in CONTACT_FIELDS or name in LEAD_FIELDS:
             if not isinstance(value, str):
                 errors.append((path, "must be a string"))
@@ -98,7 +105,38 @@ def parse_fields(raw: Any, prefix: str = "input.fields") -> Parsed:
 def contact_changes(fields: dict[str, Any]) -> dict[str, Any]:
     """The ``$set`` map for submitted contact fields (derived fields recomputed)."""
     scratch: dict[str, Any] = {}
-    changes = contacts.apply_fields(scratch, fields)
+    changes = flat_changes(contacts.apply_fields(scratch, fields))
     if "sortName" in changes and not ("firstName" in fields and "lastName" in fields):
         changes.pop("sortName")  # needs the stored other half of the name: left as it was
     return changes
+
+
+def _custom(custom: CustomFields, value: Any, path: str, out: Parsed) -> list[tuple[str, str]]:
+    """A submission's ``custom`` values into ``out.contact`` / ``out.lead`` (a name declared
+    for both goes to both); the problems, each naming ``<path>.<name>``."""
+    if not isinstance(value, dict):
+        return [(path, "must be a JSON object of custom field name to value")]
+    errors: list[tuple[str, str]] = []
+    for name, given in value.items():
+        targets = [
+            (e, r)
+            for e, r in (("contact", out.contact), ("lead", out.lead))
+            if custom.field(e, str(name)) is not None
+        ]
+        if not targets:
+            known = sorted({f.name for e in ("contact", "lead") for f in custom.of(e)})
+            errors.append(
+                (
+                    f"{path}.{name}",
+                    f"custom field {name!r} is not declared for "
+                    f"contacts or leads; expected: {', '.join(known) or 'none'}",
+                )
+            )
+            continue
+        for entity, record in targets:
+            checked = check_custom(
+                custom, entity, {name: given}, creating=False, path=path, as_text=True
+            )
+            errors.extend(checked.errors)
+            record.setdefault("custom", {}).update(checked.values)
+    return list(dict.fromkeys(errors))

@@ -20,6 +20,7 @@ from bson import ObjectId
 
 from ..contracts import PluginFailure
 from ..events import Event, ImportRow, RecordType
+from ..rules.fields import flat_changes
 from ..rules.matcher import row_key, signature_of_key
 from ..rules.models import Strategy
 from ..store import accounts, contacts, leads, records
@@ -414,7 +415,10 @@ class Batcher:
             for line, p in rows
         ]
         resolved = await engine.resolve(
-            "accounts", items, accounts.new_document, lambda f: accounts.apply_fields({}, f)
+            "accounts",
+            items,
+            accounts.new_document,
+            lambda f: flat_changes(accounts.apply_fields({}, f)),
         )
         _tally(s, resolved)
         self.record_rows("account", resolved)
@@ -422,4 +426,4 @@ class Batcher:
 
 
 def _lead_changes(fields: dict[str, Any]) -> dict[str, Any]:
-    return leads.apply_fields({}, {k: v for k, v in fields.items() if k != "topic"})
+    return flat_changes(leads.apply_fields({}, {k: v for k, v in fields.items() if k != "topic"}))

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
+from ..rules.fields import row_custom
 
 FORMATS = ("csv", "jsonl")
 
@@ -318,6 +319,34 @@ def account_row(row: dict[str, Any]) -> dict[str, Any]:
     if "annualRevenue" in cols:
         fields["annualRevenue"] = _number("annualRevenue", cols["annualRevenue"], float)
     return {"account": fields}
+
+
+#: The record of each import kind (its custom fields are that record type's).
+ENTITY = {"contacts": "contact", "leads": "lead", "accounts": "account"}
+
+
+def with_custom(
+    parse: Callable[[dict[str, Any]], dict[str, Any]], kind: str, ruleset: Any
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``parse`` that also reads the row's custom field columns (by ``custom.<name>``, name
+    or label: :func:`leadgraph.rules.fields.row_custom`) into the record's ``custom``; a
+    value that is not one of its field rejects the row.  Those columns are not extras."""
+    fields = getattr(ruleset, "custom_fields", None)
+    if fields is None:
+        return parse
+    entity = ENTITY[kind]
+
+    def parse_row(row: dict[str, Any]) -> dict[str, Any]:
+        try:
+            values, used = row_custom(fields, entity, row)
+        except ValueError as exc:
+            raise Rejected(str(exc)) from None
+        parsed = parse({k: v for k, v in row.items() if str(k) not in used})
+        if values:
+            parsed[entity] = {**parsed[entity], "custom": values}
+        return parsed
+
+    return parse_row
 
 
 PARSERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

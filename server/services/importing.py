@@ -31,7 +31,16 @@ from . import dispatch
 from .funnel import Funnel
 from .history import Cause
 from .import_batch import Batcher, Engine, Summary
-from .import_files import FORMATS, PARSERS, Rejected, count_rows, detect_format, read_rows, shown
+from .import_files import (
+    FORMATS,
+    PARSERS,
+    Rejected,
+    count_rows,
+    detect_format,
+    read_rows,
+    shown,
+    with_custom,
+)
 from .matching import Matching
 from .privacy import suppressed
 
@@ -194,7 +203,7 @@ async def _import(
 
     batcher = Batcher(matching, import_id, form_id, funnel.new_lead)
     handle = getattr(batcher, kind)
-    parse = PARSERS[kind]
+    parse = with_custom(PARSERS[kind], kind, funnel.ruleset)
     pending: list[tuple[int, Any]] = []
     rejects: list[dict[str, Any]] = []
     skipped_blank = 0

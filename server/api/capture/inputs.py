@@ -19,7 +19,9 @@ class SubmitFormInput:
     fields: JSON = strawberry.field(
         description="Submitted values: email, firstName, lastName, phone, jobTitle, role, "
         "companyName, topic, allowBulkEmail, allowPrefill, allowEmail, trackEmail, consent, "
-        "subscriptions; anything else is kept in the interaction's details."
+        "subscriptions, custom (an object of the contact's and the lead's custom field values "
+        "by name, text read as each field's type); anything else is kept in the interaction's "
+        "details."
     )
     idempotency_key: str | None = strawberry.field(
         default=None,
