@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 #: A contact's role in the buying decision (``contact.role``).
 CONTACT_ROLES: tuple[str, ...] = ("decisionMaker", "influencer", "user", "other")
 
+#: What kind of contact a person is (``contact.contactType``, seed 000: partners, vendors,
+#: speakers and sponsors are contacts too); rule files add types (``contact_types:``).
+CONTACT_TYPES: tuple[str, ...] = ("customer", "prospect", "partner", "vendor", "speaker", "sponsor")
+
 #: The data-protection consent a contact granted (``contact.consent.level``), weakest first.
 CONSENT_LEVELS: tuple[str, ...] = (
     "not_set",

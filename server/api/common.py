@@ -145,6 +145,15 @@ def raise_if(errors: list[tuple[str, str]]) -> None:
         raise InvalidInput(errors)
 
 
+def name_problems(info: Any, path: str, fact: str, value: Any) -> list[tuple[str, str]]:
+    """``(path, message)`` when ``value`` is not a name the live rules know for ``fact`` (none
+    without valid rules): an input field's check, as :func:`check_names` is a filter's."""
+    ruleset = getattr(info.context.rules, "current", None)
+    if ruleset is None or value is None:
+        return []
+    return [(path, m) for _, m in ruleset.vocabulary.value_problems(fact, "eq", value)]
+
+
 def check_names(info: Any, named: Iterable[tuple[str, str, Any]]) -> None:
     """Each ``(path, fact, value)`` of a request (``filter.stage`` read as ``lead.stage``) must
     be a name the live rules know for that fact (:mod:`leadgraph.rules.vocabulary`, the one the

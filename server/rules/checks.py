@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES, Scorer
+from ..contracts import CONTACT_TYPES, CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES, Scorer
 from ..plugin_manager import PluginError, Provided, guarded
 from .conditions import Compiler, fact_problem, in_event, walk
 from .limits import DEFAULT_LIMITS, RuleLimits
@@ -451,3 +451,16 @@ def declared_interaction_types(
         else:
             vocabulary.setdefault(d.name, d.description)
     return vocabulary
+
+
+def declared_contact_types(c: Checker, models: dict[str, RuleFile]) -> dict[str, str]:
+    """The contact types: the built-in ones, then the rule files' (``contact_types:``)."""
+    known = dict.fromkeys(CONTACT_TYPES, "built in")
+    declared = [(f, i, d) for f, m in models.items() for i, d in enumerate(m.contact_types)]
+    c.unique(((d.name, f, ("contact_types", i, "name")) for f, i, d in declared), "contact type")
+    for f, i, d in declared:
+        if d.name in CONTACT_TYPES:
+            c.at(f, ("contact_types", i, "name"), f"{d.name!r} is a built-in contact type")
+        else:
+            known.setdefault(d.name, d.description)
+    return known

@@ -42,6 +42,7 @@ KNOWN_FACTS: dict[str, tuple[str, ...]] = {
         "phone",
         "jobTitle",
         "role",
+        "contactType",
         "accountId",
         "marketingSource",
         "preferences.allowBulkEmail",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pluggy
 
-from ..contracts import INTERACTION_TYPES, Scorer
+from ..contracts import CONTACT_TYPES, INTERACTION_TYPES, Scorer
 from ..plugin_manager import PluginError, Provided, check_hooks, collect, get_plugin_manager
 from .checks import (
     Checker,
@@ -26,6 +26,7 @@ from .checks import (
     check_segment,
     check_segments,
     check_tests,
+    declared_contact_types,
     declared_interaction_types,
     only_one,
     segment_cycle,
@@ -110,6 +111,11 @@ class RuleSet:
     #: The files as read (name, content) that make :attr:`version`: kept so that the score
     #: history can store each version's rules (``leadgraph.services.history``).
     sources: tuple[tuple[str, bytes], ...] = ()
+    #: Every contact type the rules know -> its description: the built-in ones and the rule
+    #: files' (``contact_types:``).
+    contact_types: Mapping[str, str] = field(
+        default_factory=lambda: dict.fromkeys(CONTACT_TYPES, "built in")
+    )
     #: The custom fields of contacts, accounts and leads (the ``fields:`` section).
     custom_fields: CustomFields = NO_FIELDS
     #: Where the ``fields:`` section is (file, line, column), for errors about its fields.
@@ -129,6 +135,7 @@ class RuleSet:
             stages=self.lifecycle.stage_names if self.lifecycle is not None else None,
             models=[m.name for m in self.scoring_models],
             interaction_types=self.interaction_types,
+            contact_types=self.contact_types,
         )
 
 
@@ -220,6 +227,7 @@ def load_rules(
     checker = Checker(registry, limits)
     models, contents = _read(directory, limits, checker)
     checker.interaction_types = declared_interaction_types(checker, registry, models)
+    contact_types = declared_contact_types(checker, models)
     operators = {name: p.value for name, p in registry.operators.items()}
     compiler = Compiler(operators)
     found_matching = only_one(checker, models, "matching")
@@ -235,6 +243,7 @@ def load_rules(
         stages=lifecycle.stage_names if lifecycle is not None else None,
         models=[s.name for _, _, s in scoring],
         interaction_types=checker.interaction_types,
+        contact_types=contact_types,
     )
     if found_lc and lifecycle is not None:
         check_lifecycle(checker, found_lc[0], lifecycle)
@@ -269,6 +278,7 @@ def load_rules(
         scorers=scorers,
         survivorship=found_survivorship[1] if found_survivorship else Survivorship(),
         interaction_types=checker.interaction_types,
+        contact_types=contact_types,
         lifecycle_source=(
             (found_lc[0], *locate(checker.raw.get(found_lc[0]), ("lifecycle", "stages"), key=True))
             if found_lc

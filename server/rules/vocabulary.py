@@ -16,13 +16,14 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, LEAD_STATUSES
+from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, CONTACT_TYPES, LEAD_STATUSES
 from .models import GRADES
 
 #: fact (``entity.field``; ``.*`` for a wildcard's key) -> which kind of name it holds.
 #: A wildcard fact (``lead.scoreOf.*``) names by its key: ``lead.scoreOf.<model>``.
 NAMED: Mapping[str, str] = {
     "contact.role": "contact role",
+    "contact.contactType": "contact type",
     "contact.consent.level": "consent level",
     "contact.subscriptions": "subscription list",
     "contact.unsubscribed": "subscription list",
@@ -124,11 +125,14 @@ def vocabulary(
     models: Iterable[str] | None,
     interaction_types: Iterable[str],
     lists: Collection[str] | None = None,
+    contact_types: Iterable[str] = CONTACT_TYPES,
 ) -> Vocabulary:
     """The known names: the domain's closed vocabularies and the given rules' (``stages`` None:
-    rules without a lifecycle; ``models`` / ``lists`` None: not checked)."""
+    rules without a lifecycle; ``models`` / ``lists`` None: not checked; ``contact_types``: the
+    built-in ones and those the rule files add)."""
     kinds = {
         "contact role": CONTACT_ROLES,
+        "contact type": tuple(contact_types),
         "consent level": CONSENT_LEVELS,
         "lead status": LEAD_STATUSES,
         "grade": tuple(GRADES),

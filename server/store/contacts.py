@@ -50,6 +50,7 @@ INDEXES = {
             IndexModel([(path, ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING)], name=path)
             for path in (
                 "role",
+                "contactType",
                 "preferences.allowBulkEmail",
                 "preferences.allowEmail",
                 "preferences.allowPrefill",
@@ -73,6 +74,7 @@ def new_document(fields: dict[str, Any]) -> dict[str, Any]:
         "phone": None,
         "jobTitle": None,
         "role": None,
+        "contactType": None,
         "accountId": None,
         "marketingSource": None,
         "preferences": dict(DEFAULT_PREFERENCES),
@@ -133,6 +135,7 @@ def filter_query(
     account_id: ObjectId | None = None,
     marketing_only: bool | None = None,
     role: str | None = None,
+    contact_type: str | None = None,
     preferences: dict[str, bool] | None = None,
     consent_level: str | None = None,
     is_child: bool | None = None,
@@ -151,6 +154,8 @@ def filter_query(
         query["marketingOnly"] = marketing_only
     if role is not None:
         query["role"] = role
+    if contact_type is not None:
+        query["contactType"] = contact_type
     for key, value in (preferences or {}).items():
         query[f"preferences.{key}"] = value
     if consent_level is not None:

@@ -14,7 +14,16 @@ from strawberry.types import Info
 from ... import documents
 from ...errors import InvalidInput
 from ...services import listing
-from ..common import clean_email, contains_text, order_input, raise_if, require_text, set_fields
+from ..common import (
+    check_names,
+    clean_email,
+    contains_text,
+    name_problems,
+    order_input,
+    raise_if,
+    require_text,
+    set_fields,
+)
 from ..custom import CUSTOM_FILTER, CUSTOM_INPUT, custom_input
 from ..relay import object_id
 from .types import ConsentLevel, ContactRole
@@ -72,6 +81,12 @@ class ContactFilter:
     role: ContactRole | None = strawberry.field(
         default=None, description="The contact's role in buying decisions."
     )
+    contact_type: str | None = strawberry.field(
+        default=None,
+        description="What kind of contact: a contact type the live rules know (customer, "
+        "prospect, partner, vendor, speaker, sponsor, or one a rule file's `contact_types` "
+        "adds); an unknown one is BAD_USER_INPUT naming the known ones.",
+    )
     marketing_only: bool | None = strawberry.field(
         default=None,
         description="Contacts created automatically for marketing (true), or the others (false).",
@@ -128,6 +143,12 @@ def contact_scope(info: Info, f: ContactFilter | None) -> dict[str, Any]:
     return {"marketingOnly": False}
 
 
+def check_contact_names(info: Info, f: ContactFilter | None, order_by: Any) -> None:
+    """The contact type a contact listing names (``filter.contactType``) must be one the live
+    rules know."""
+    check_names(info, [("filter.contactType", "contact.contactType", f and f.contact_type)])
+
+
 def contact_query(f: ContactFilter) -> dict[str, Any]:
     prefs = {
         k: v
@@ -146,6 +167,7 @@ def contact_query(f: ContactFilter) -> dict[str, Any]:
         account_id=object_id(f.account, "Account", "filter.account") if f.account else None,
         marketing_only=f.marketing_only,
         role=f.role.value if f.role else None,
+        contact_type=f.contact_type,
         preferences=prefs,
         consent_level=f.consent_level.value if f.consent_level else None,
         is_child=f.is_child,
@@ -181,6 +203,12 @@ class CreateContactInput:
     role: ContactRole | None = strawberry.field(
         default=strawberry.UNSET,
         description="The contact's role in buying decisions; null clears it.",
+    )
+    contact_type: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="What kind of contact (customer, prospect, partner, vendor, speaker, "
+        "sponsor, or a type a rule file's `contact_types` adds); null clears it. An unknown "
+        "type is a ValidationError naming the known ones.",
     )
     account: relay.GlobalID | None = strawberry.field(
         default=strawberry.UNSET,
@@ -225,6 +253,7 @@ _FIELDS = {
     "phone": "phone",
     "job_title": "jobTitle",
     "role": "role",
+    "contact_type": "contactType",
     "marketing_source": "marketingSource",
     "marketing_only": "marketingOnly",
     "subscriptions": "subscriptions",
@@ -242,6 +271,10 @@ async def contact_fields(info: Info, input: CreateContactInput, creating: bool) 
     """Validate a contact input; returns storable fields or raises InvalidInput naming fields."""
     errors: list[tuple[str, str]] = []
     fields = set_fields(input, _FIELDS)
+    if fields.get("contactType") is not None:
+        errors += name_problems(
+            info, "input.contactType", "contact.contactType", fields["contactType"]
+        )
     if "email" in fields:
         fields["email"] = clean_email(fields["email"], "input.email", errors)
     for name in ("firstName", "lastName"):

@@ -19,6 +19,7 @@ from .inputs import (
     ContactOrder,
     CreateContactInput,
     UpdateContactInput,
+    check_contact_names,
     contact_fields,
     contact_query,
     contact_scope,
@@ -31,6 +32,7 @@ CONTACTS = Listing(
     to_query=contact_query,
     order=ContactOrder,
     scope=contact_scope,
+    check=check_contact_names,
     scope_fields=("include_marketing_only", "custom"),
     custom="contact",
 )

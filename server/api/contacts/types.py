@@ -87,6 +87,10 @@ class Contact(StoredNode, collection=documents.CONTACTS):
         description="The contact's role in buying decisions; null when not set (or a stored value "
         "the vocabulary no longer knows).",
     )
+    contact_type: str | None = strawberry.field(
+        description="What kind of contact: customer, prospect, partner, vendor, speaker, "
+        "sponsor, or a type a rule file's `contact_types` adds; null when not set.",
+    )
     marketing_source: str | None = strawberry.field(
         description="Which marketing initiative created this contact."
     )
@@ -130,6 +134,7 @@ class Contact(StoredNode, collection=documents.CONTACTS):
             phone=doc.get("phone"),
             job_title=doc.get("jobTitle"),
             role=stored_enum(ContactRole, doc.get("role")),
+            contact_type=doc.get("contactType"),
             marketing_source=doc.get("marketingSource"),
             marketing_only=bool(doc.get("marketingOnly")),
             preferences=ContactPreferences(

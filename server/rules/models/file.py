@@ -27,6 +27,15 @@ class InteractionTypeDecl(Rule):
     description: str = ""
 
 
+class ContactTypeDecl(Rule):
+    """A contact type beyond the built-in ones (``customer``, ``partner``, ``speaker``, ...)."""
+
+    name: Annotated[str, StringConstraints(pattern=INTERACTION_TYPE_NAME)] = Field(
+        description="Lowercase snake_case, e.g. analyst."
+    )
+    description: str = ""
+
+
 MERGED_FIELDS = (
     "firstName",
     "lastName",
@@ -34,6 +43,7 @@ MERGED_FIELDS = (
     "phone",
     "jobTitle",
     "role",
+    "contactType",
     "accountId",
     "marketingSource",
     "marketingOnly",
@@ -80,6 +90,11 @@ class RuleFile(Rule):
     )
     fields: CustomFields | None = Field(
         default=None, description="Custom fields of contacts, accounts and leads."
+    )
+    contact_types: list[ContactTypeDecl] = Field(
+        default_factory=list,
+        description="Contact types this rule set adds to the built-in ones (customer, prospect, "
+        "partner, vendor, speaker, sponsor).",
     )
 
 

@@ -104,6 +104,7 @@ def test_json_schema_file_is_current() -> None:
         "tests",
         "interaction_types",
         "fields",
+        "contact_types",
     }
     assert schema["additionalProperties"] is False
 
