@@ -56,3 +56,18 @@ async def test_a_retryable_label_is_retried() -> None:
     step = Flaky(1, error)
     assert await setup("API key", step, attempts=2, backoff_s=0) == "done"
     assert step.calls == 2
+
+
+def test_every_bench_sets_up_through_the_retrying_harness() -> None:
+    """No bench creates indexes or API keys but through ``_harness`` (which retries), and every
+    seeding call of a bench sits in a step handed to ``setup``: a bench that called them bare
+    would die on the first transient error again (issue 21 point 4)."""
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    for path in sorted(bench.glob("*.py")):
+        if path.name == "_harness.py":
+            continue
+        text = path.read_text()
+        assert "ensure_indexes(" not in text, f"{path.name}: use _harness.indexes"
+        assert "keys.create(" not in text, f"{path.name}: use _harness.api_key"
+        if "seed_demo(" in text or "regenerate(" in text:
+            assert "setup(" in text, f"{path.name}: seed inside _harness.setup"

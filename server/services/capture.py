@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -42,10 +43,17 @@ from ..store import (
 from ..store._base import applied, now
 from ..types import PluginManager, Session
 from . import dispatch
-from .capture_input import actor_of, custom_of, parsed_input, require_match_fields
+from .capture_input import (
+    actor_of,
+    custom_of,
+    parsed_input,
+    request_digest,
+    require_match_fields,
+    submitted_changes,
+)
 from .capture_outcome import Outcome, capture_events, replay_or_refuse, with_insight
 from .consent import Actor, Consent, ConsentChange, require_lists
-from .form_fields import Parsed, contact_changes
+from .form_fields import Parsed
 from .funnel import Funnel
 from .interactions import announce_and_score, write
 from .matching import Match, Matching, updated_events
@@ -134,32 +142,6 @@ async def capture(
     return await attempt.start(fields)
 
 
-def submitted_changes(contact: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """The ``$set`` of a submission's contact ``fields`` on the ``contact`` it found (its
-    ``marketingSource`` is the first road's, kept), the sort name following the name."""
-    changes = contact_changes({k: v for k, v in fields.items() if k != "marketingSource"})
-    changes.pop("sortName", None)
-    merged = {**contact, **fields}
-    sort_name = normalize.sort_name(merged.get("firstName"), merged.get("lastName"))
-    if contact.get("sortName") != sort_name:
-        changes["sortName"] = sort_name
-    return changes
-
-
-def request_digest(
-    form_id: str,
-    fields: Any,
-    interaction_type: str,
-    event_id: str | None,
-    marketing_context: dict[str, Any] | None,
-    occurred_at: datetime | None,
-) -> str:
-    """The hash of a capture's input as the client sent it, kept with its idempotency key (and
-    in its ``pending_captures`` note, so a capture run again keeps the client's hash)."""
-    sent = [form_id, fields, interaction_type, event_id, marketing_context, occurred_at]
-    return submissions.payload_hash(sent)
-
-
 #: How many times a capture whose contact was erased under it starts again (each start after
 #: the first finds the keys released and makes a new contact, so one more is almost always
 #: enough; concurrent submitters of the same person may need a second).
@@ -205,6 +187,8 @@ class _Attempt:
     contact_set: dict[str, Any] = field(default_factory=dict)
     #: the submitted values the lead found lacks (none when it was made here)
     lead_set: dict[str, Any] = field(default_factory=dict)
+    #: the holders of the keys read at once (:meth:`read_keys`)
+    held: dict[str, ObjectId | None] = field(default_factory=dict)
 
     async def start(self, fields: Any) -> Outcome:
         """Note the request, then :meth:`run` it, again while its contact is erased under it."""
@@ -240,24 +224,12 @@ class _Attempt:
             },
         )
 
-    async def contact(self) -> tuple[dict[str, Any], Match]:
-        source, form_id = self.source, self.form_id
-        cstrat = self.matching.strategy("contact", form_id)
-        cfields = dict(self.parsed.contact)
-        crecord = {**self.parsed.details, **cfields, "formId": form_id}
-        # an event's default form id already names the road ("event:<id>"): not twice
-        origin = form_id if form_id.startswith(f"{source}:") else f"{source}:{form_id}"
-        new_contact = contacts.new_document({"marketingSource": origin, **cfields})
-        new_contact["createdVia"] = {"source": source, "formId": form_id}
-        # found or made here; the submitted values are set in the interaction's transaction,
-        # with the contact.updated event of what they changed (:meth:`record`)
-        contact, cmatch = await self.matching.resolve("contacts", cstrat, crecord, new_contact, {})
-        assert contact is not None  # contact strategies always create
-        self.contact_set = {} if cmatch.created else submitted_changes(contact, cfields)
-        return contact, cmatch
+    def contact_record(self) -> dict[str, Any]:
+        """What the contact strategy matches on: the submitted fields and the form."""
+        return {**self.parsed.details, **self.parsed.contact, "formId": self.form_id}
 
-    async def lead(self, contact: dict[str, Any]) -> tuple[dict[str, Any] | None, Match]:
-        lstrat = self.matching.strategy("lead", self.form_id)
+    def lead_fields(self) -> dict[str, Any]:
+        """The submitted lead fields, with the form, its marketing context and topic."""
         lfields = {**self.parsed.lead, "formId": self.form_id}
         if self.marketing_context:
             lfields["marketingContext"] = self.marketing_context
@@ -268,6 +240,49 @@ class _Attempt:
                 lfields["topic"] = context["name"]
             elif not context:
                 lfields["topic"] = self.form_id
+        return lfields
+
+    def lead_record(self, lfields: dict[str, Any], email: str | None) -> dict[str, Any]:
+        """What the lead strategy matches on (``email``: the contact's, when none was sent)."""
+        return {**self.parsed.details, **lfields, "email": lfields.get("email") or email}
+
+    async def read_keys(self) -> None:
+        """Read the holders of the contact's key and, when it does not depend on the contact
+        found (the email was sent), the lead's, in one command (:attr:`held`)."""
+        cstrat = self.matching.strategy("contact", self.form_id)
+        lstrat = self.matching.strategy("lead", self.form_id)
+        found = [
+            self.matching.key("contacts", cstrat, self.contact_record())
+            if not self.matching.finds(cstrat)
+            else None
+        ]
+        lfields = self.lead_fields()
+        if lfields.get("email") and not self.matching.finds(lstrat):
+            found.append(self.matching.key("leads", lstrat, self.lead_record(lfields, None)))
+        kids = [k.id for k in found if k is not None]
+        self.held = await self.matching.holders_of(kids) if kids else {}
+
+    async def contact(self) -> tuple[dict[str, Any], Match]:
+        source, form_id = self.source, self.form_id
+        cstrat = self.matching.strategy("contact", form_id)
+        cfields = dict(self.parsed.contact)
+        crecord = self.contact_record()
+        # an event's default form id already names the road ("event:<id>"): not twice
+        origin = form_id if form_id.startswith(f"{source}:") else f"{source}:{form_id}"
+        new_contact = contacts.new_document({"marketingSource": origin, **cfields})
+        new_contact["createdVia"] = {"source": source, "formId": form_id}
+        # found or made here; the submitted values are set in the interaction's transaction,
+        # with the contact.updated event of what they changed (:meth:`record`)
+        contact, cmatch = await self.matching.resolve(
+            "contacts", cstrat, crecord, new_contact, {}, held=self.held
+        )
+        assert contact is not None  # contact strategies always create
+        self.contact_set = {} if cmatch.created else submitted_changes(contact, cfields)
+        return contact, cmatch
+
+    async def lead(self, contact: dict[str, Any]) -> tuple[dict[str, Any] | None, Match]:
+        lstrat = self.matching.strategy("lead", self.form_id)
+        lfields = self.lead_fields()
         new_lead = self.make_lead({**lfields, "parentContactId": contact["_id"]})
         new_lead["createdVia"] = {"source": self.source, "formId": self.form_id}
         update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
@@ -276,13 +291,10 @@ class _Attempt:
         lead, lmatch = await self.matching.resolve(
             "leads",
             lstrat,
-            {
-                **self.parsed.details,
-                **lfields,
-                "email": lfields.get("email") or contact.get("email"),
-            },
+            self.lead_record(lfields, contact.get("email")),
             new_lead,
             {},
+            held=self.held,
         )
         if lead is not None and lead.get("parentContactId") is None:
             lead = await leads.adopt(self.db, lead["_id"], contact["_id"]) or lead
@@ -293,6 +305,7 @@ class _Attempt:
         return lead, lmatch
 
     async def run(self) -> Outcome:
+        await self.read_keys()
         contact, cmatch = await self.contact()
         lead, lmatch = await self.lead(contact)
         if self.pending is not None and not self.idempotency_key:

@@ -1,14 +1,18 @@
 """A capture's input checked before anything is written: the submitted fields parsed, the
-fields its contact strategy needs present, and who acts (the person, through the form)."""
+fields its contact strategy needs present, who acts (the person, through the form), the hash
+of the input as sent, and the changes its contact fields make to a contact found."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from .. import normalize
 from ..errors import InvalidInput
 from ..rules.fields import NO_FIELDS, CustomFields
+from ..store import submissions
 from .consent import Actor
-from .form_fields import Parsed, parse_fields
+from .form_fields import Parsed, contact_changes, parse_fields
 from .matching import Matching
 
 
@@ -57,3 +61,29 @@ def actor_of(source: str, form_id: str, origin: dict[str, str | None] | None) ->
         user_agent=(origin or {}).get("userAgent"),
         form_id=form_id,
     )
+
+
+def submitted_changes(contact: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The ``$set`` of a submission's contact ``fields`` on the ``contact`` it found (its
+    ``marketingSource`` is the first road's, kept), the sort name following the name."""
+    changes = contact_changes({k: v for k, v in fields.items() if k != "marketingSource"})
+    changes.pop("sortName", None)
+    merged = {**contact, **fields}
+    sort_name = normalize.sort_name(merged.get("firstName"), merged.get("lastName"))
+    if contact.get("sortName") != sort_name:
+        changes["sortName"] = sort_name
+    return changes
+
+
+def request_digest(
+    form_id: str,
+    fields: Any,
+    interaction_type: str,
+    event_id: str | None,
+    marketing_context: dict[str, Any] | None,
+    occurred_at: datetime | None,
+) -> str:
+    """The hash of a capture's input as the client sent it, kept with its idempotency key (and
+    in its ``pending_captures`` note, so a capture run again keeps the client's hash)."""
+    sent = [form_id, fields, interaction_type, event_id, marketing_context, occurred_at]
+    return submissions.payload_hash(sent)

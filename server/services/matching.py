@@ -152,9 +152,11 @@ class Matching(Matcher):
         changes: dict[str, Any],
         *,
         add_to_set: dict[str, list[Any]] | None = None,
+        held: Mapping[str, ObjectId | None] | None = None,
     ) -> tuple[dict[str, Any] | None, Match]:
         """Find the record ``strategy`` matches (claiming its key) and update it with
-        ``changes``, or create it from ``new_doc`` (unless the strategy never creates)."""
+        ``changes``, or create it from ``new_doc`` (unless the strategy never creates).
+        ``held``: the holders of keys read already (:meth:`holders`), not read again."""
         key = self.key(collection, strategy, record)
         values = key.values if key else None
         rid: ObjectId | None = None
@@ -163,7 +165,10 @@ class Matching(Matcher):
             found = await self.fuzzy_match(collection, strategy, record)
             rid = found["_id"] if found else None
         if rid is None and key is not None:
-            rid = await match_keys.lookup(self.db, key.id)
+            if held is not None and key.id in held:
+                rid = held[key.id]
+            else:
+                rid = await match_keys.lookup(self.db, key.id)
             if rid is None:
                 legacy = await self.legacy_record(collection, strategy, key.values)
                 if legacy is None and not strategy.create:
@@ -227,6 +232,12 @@ class Matching(Matcher):
 
     async def holders(self, kids: list[str]) -> dict[str, dict[str, Any]]:
         return await match_keys.find_many(self.db, kids)
+
+    async def holders_of(self, kids: list[str]) -> dict[str, ObjectId | None]:
+        """The record each key points at (None: nobody holds it), in one read: a capture
+        reads its contact's and its lead's key at once and hands them to :meth:`resolve`."""
+        found = await match_keys.find_many(self.db, kids)
+        return {k: (found[k]["recordId"] if k in found else None) for k in kids}
 
     async def backfill(self, collection: str) -> int:
         """Claim the keys of records written without them (manual entry, seed data, or keyed
