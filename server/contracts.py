@@ -59,12 +59,6 @@ CUSTOM_INTERACTION_TYPE = "custom"
 #: A lead's status: open in the funnel, or closed either way.
 LEAD_STATUSES: tuple[str, ...] = ("open", "qualified", "disqualified")
 
-#: What starts a funnel run; lifecycle transitions name them in ``on:``.
-#: ``created``: a lead was created; ``interaction``: its contact (or, for an account-based
-#: lead, a contact of its account) engaged; ``updated``: a person changed the lead (a flag or a
-#: field); ``scored``: the lead's scores were computed (every run that scores adds it).
-TRIGGERS: tuple[str, ...] = ("created", "interaction", "updated", "scored")
-
 # ---------------------------------------------------------------- facts
 
 

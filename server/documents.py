@@ -1,9 +1,13 @@
 """What every layer knows of the stored records the API lists: their collections' names, the
-defaults a stored document may lack, and the names of the fields and indexes derived per
-scoring model.  Plain constants (no imports): store/ writes by them, api/ reads by them.
+defaults a stored document may lack, the names of the fields and indexes derived per scoring
+model, and the one builder of a lead's stage-history entries.  Constants and pure functions
+(no leadgraph imports): store/ and services/ write by them, rules/ and api/ read by them.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 CONTACTS = "contacts"
 ACCOUNTS = "accounts"
@@ -38,3 +42,28 @@ def score_index(model: str) -> str:
 def grade_index(model: str) -> str:
     """The name of the index that finds leads by ``model``'s grade (then score)."""
     return f"{GRADE_OF}_{model}"
+
+
+def stage_entry(
+    stage: str | None,
+    at: datetime,
+    *,
+    reason: str | None,
+    rules_version: str | None,
+    by: str | None = None,
+    transition: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One entry of a lead's ``stageHistory``, the only place one is made: the stage entered
+    (closing a lead: the stage it closed at), when, why, by whom (None: the rules), through
+    which transition, under which rules version; ``extra`` is what one kind of entry adds (a
+    sales acceptance's ``owner``, a close's ``status``)."""
+    return {
+        "stage": stage,
+        "enteredAt": at,
+        "reason": reason,
+        "by": by,
+        "transition": transition,
+        "rulesVersion": rules_version,
+        **extra,
+    }

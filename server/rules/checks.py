@@ -22,7 +22,7 @@ from .models import (
     Event,
     EventSpec,
     Lifecycle,
-    Matching,
+    MatchingRules,
     RuleFile,
     RuleTest,
     ScoringModel,
@@ -171,7 +171,7 @@ def only_one(checker: Checker, models: dict[str, RuleFile], section: str) -> tup
     return found[0] if found else None
 
 
-def check_matching(c: Checker, file: str, m: Matching) -> None:
+def check_matching(c: Checker, file: str, m: MatchingRules) -> None:
     c.unique(
         ((s.name, file, ("matching", "strategies", i, "name")) for i, s in enumerate(m.strategies)),
         "strategy",
@@ -394,7 +394,7 @@ def check_tests(
     models: set[str],
     segments: set[str],
     lc: Lifecycle | None,
-    m: Matching,
+    m: MatchingRules,
 ) -> None:
     c.unique(((t.name, file, ("tests", i, "name")) for i, t in enumerate(tests)), "test")
     for i, t in enumerate(tests):

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..documents import stage_entry
 from ..plugin_manager import guarded
 from .loader import RuleError
 from .models import Lifecycle, Transition
@@ -180,14 +181,14 @@ def transition_update(
         fields.update(action_fields(ruleset, {**facts, "lead": {**facts["lead"], **fields}}, t))
         fields["stage"] = t.to
         history.append(
-            {
-                "stage": t.to,
-                "enteredAt": now,
-                "reason": reason or t.name,
-                "by": by,
-                "transition": t.name,
-                "rulesVersion": ruleset.version,
-            }
+            stage_entry(
+                t.to,
+                now,
+                reason=reason or t.name,
+                by=by,
+                transition=t.name,
+                rules_version=ruleset.version,
+            )
         )
     fields["updatedAt"] = now
     return {"$set": fields, "$push": {"stageHistory": {"$each": history}}}

@@ -13,8 +13,7 @@ from typing import Any, Literal
 from .. import normalize
 from ..plugin_manager import PluginError, Provided, get_plugin_manager, guarded
 from ..types import PluginManager
-from .models import Matching as MatchingRules
-from .models import Strategy
+from .models import MatchingRules, Strategy
 from .ruleset import DEFAULT_MATCHING, Registry, RuleSet
 
 Entity = Literal["contact", "lead"]

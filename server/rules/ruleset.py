@@ -37,8 +37,8 @@ from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid, locate, parse_bytes, read_file, rule_files
 from .models import (
     Lifecycle,
-    Matching,
     MatchingDefaults,
+    MatchingRules,
     RuleFile,
     RuleTest,
     ScoringModel,
@@ -48,7 +48,7 @@ from .models import (
 )
 from .vocabulary import Vocabulary, vocabulary
 
-DEFAULT_MATCHING = Matching(
+DEFAULT_MATCHING = MatchingRules(
     strategies=[
         Strategy(name="contact-email", entity="contact", fields=["email"]),
         Strategy(name="lead-email-form", entity="lead", fields=["email", "formId"]),
@@ -91,7 +91,7 @@ class RuleSet:
     version: str
     directory: str
     files: tuple[str, ...]
-    matching: Matching
+    matching: MatchingRules
     scoring_models: tuple[ScoringModel, ...]
     lifecycle: Lifecycle | None
     segments: tuple[Segment, ...]

@@ -38,7 +38,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import Facts, PluginFailure
 from ..db import in_transaction
-from ..documents import DEFAULT_STAGE
+from ..documents import DEFAULT_STAGE, stage_entry
 from ..errors import Forbidden, NotFound
 from ..events import Event, LeadDisqualified
 from ..rules import lifecycle
@@ -364,15 +364,15 @@ class Funnel:
         if doc.get("status", "open") != "open":
             raise Refused(f"the lead is already {doc['status']}")
         t = db_now()
-        entry = {
-            "stage": doc.get("stage"),
-            "enteredAt": t,
-            "reason": reason or status,
-            "by": by,
-            "transition": status,
-            "status": status,
-            "rulesVersion": self.version,
-        }
+        entry = stage_entry(
+            doc.get("stage"),
+            t,
+            reason=reason or status,
+            by=by,
+            transition=status,
+            rules_version=self.version,
+            status=status,
+        )
         fields: dict[str, Any] = {"status": status, "updatedAt": t}
         if status == "disqualified":
             fields["disqualifiedReason"] = reason
@@ -437,14 +437,9 @@ class Funnel:
                 lost = 0
                 async for chunk in leads.batches(self.db, {"stage": old}, batch):
                     t = db_now()
-                    entry = {
-                        "stage": new,
-                        "enteredAt": t,
-                        "reason": f"stage {old!r} retired",
-                        "by": None,
-                        "transition": None,
-                        "rulesVersion": self.version,
-                    }
+                    entry = stage_entry(
+                        new, t, reason=f"stage {old!r} retired", rules_version=self.version
+                    )
                     update = {
                         "$set": {"stage": new, "updatedAt": t},
                         "$push": {"stageHistory": entry},

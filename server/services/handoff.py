@@ -35,6 +35,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import PluginFailure
+from ..documents import stage_entry
 from ..errors import Conflict, InvalidInput
 from ..events import Event, LeadAssigned, LeadUpdated, diff
 from ..rules.evaluate import applied
@@ -139,15 +140,15 @@ def acceptance(
         return {}, []
     who = owner or lead.get("owner") or by
     fields = {"owner": who, "salesAccepted": {"owner": who, "by": by, "at": at}}
-    entry = {
-        "stage": stage,
-        "enteredAt": at,
-        "reason": "sales accepted",
-        "by": by,
-        "transition": SALES_ACCEPTED,
-        "owner": who,
-        "rulesVersion": ruleset.version,
-    }
+    entry = stage_entry(
+        stage,
+        at,
+        reason="sales accepted",
+        by=by,
+        transition=SALES_ACCEPTED,
+        rules_version=ruleset.version,
+        owner=who,
+    )
     return fields, [entry]
 
 

@@ -106,7 +106,7 @@ class Records:
         await require_lists(self.db, change.subscribe, change.path)
 
         async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
-            doc = await contacts.insert(self.db, fields, session=session)
+            doc = await contacts.create(self.db, fields, session=session)
             applied = await self.consent.apply(doc["_id"], change, actor, session=session)
             found: list[Event] = [
                 ContactCreated(
@@ -129,7 +129,7 @@ class Records:
         """Store an account from validated fields (with its ``account.created`` event)."""
 
         async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
-            doc = await accounts.insert(self.db, fields, session=session)
+            doc = await accounts.create(self.db, fields, session=session)
             found: list[Event] = [AccountCreated(account_id=doc["_id"], name=doc.get("name"))]
             await dispatch.append(self.db, self.pm, found, session)
             return doc, found

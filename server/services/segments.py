@@ -130,7 +130,7 @@ class Segments:
             raise Conflict(f"a segment named {segment.name!r} already exists")
         self._check_references(segment, catalog)
         try:
-            doc = await store.insert(self.db, {**self._stored(segment), "status": "draft"})
+            doc = await store.create(self.db, {**self._stored(segment), "status": "draft"})
         except store.NameTaken as exc:
             raise Conflict(f"a segment named {segment.name!r} already exists") from exc
         return record_of(doc, self._rules())

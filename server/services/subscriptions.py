@@ -45,7 +45,7 @@ class SubscriptionLists:
         """A new active list.  :raises Conflict: the name is taken."""
         name = clean_name(name, "name")
         try:
-            return await subscription_lists.insert(self.db, name)
+            return await subscription_lists.create(self.db, name)
         except DuplicateKeyError:
             raise Conflict(f"a subscription list named {name!r} already exists") from None
 

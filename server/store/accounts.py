@@ -71,9 +71,11 @@ def new_document(fields: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-async def insert(
+async def create(
     db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any]:
+    """Store a new account made from validated input ``fields`` (:func:`new_document` fills in
+    the defaults); returns it with its ``_id``."""
     return await insert_new(db[NAME], new_document(fields), session=session)
 
 

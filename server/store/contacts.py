@@ -113,9 +113,12 @@ def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-async def insert(
+async def create(
     db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any]:
+    """Store a new contact made from validated input ``fields`` (:func:`new_document` fills in
+    the defaults); returns it with its ``_id``.  (``insert`` names, across store/, storing a
+    document the caller made complete.)"""
     return await insert_new(db[NAME], new_document(fields), session=session)
 
 

@@ -14,7 +14,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
-from ..documents import GRADE_OF, LEADS, SCORE_OF
+from ..documents import GRADE_OF, LEADS, SCORE_OF, stage_entry
 from ..types import Session
 from ._base import (
     between,
@@ -97,15 +97,7 @@ def new_document(
         "parentContactId": None,
         "parentAccountId": None,
         "stage": stage,
-        "stageHistory": [
-            {
-                "stage": stage,
-                "enteredAt": t,
-                "reason": "created",
-                "by": None,
-                "rulesVersion": rules_version,
-            }
-        ],
+        "stageHistory": [stage_entry(stage, t, reason="created", rules_version=rules_version)],
         "scores": [],
         "salesReady": False,
         "salesReadyBy": None,

@@ -30,11 +30,12 @@ async def by_name(
     return await db[NAME].find_one({"name": name}, session=session)
 
 
-async def insert(
+async def create(
     db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any]:
-    """Store a new segment; raises :class:`NameTaken` when the name is in use (the unique
-    index decides, so two requests at once cannot both create it)."""
+    """Store a new segment made from ``fields`` (revision and timestamps added); raises
+    :class:`NameTaken` when the name is in use (the unique index decides, so two requests at
+    once cannot both create it)."""
     stamp = now()
     doc = {**fields, "rev": 1, "createdAt": stamp, "updatedAt": stamp}
     try:

@@ -23,7 +23,7 @@ STATUSES = ("active", "archived")
 INDEXES = {NAME: [IndexModel([("name", ASCENDING)], name="name_unique", unique=True)]}
 
 
-async def insert(db: AsyncDatabase, name: str) -> dict[str, Any]:
+async def create(db: AsyncDatabase, name: str) -> dict[str, Any]:
     """A new active list (a taken name raises ``DuplicateKeyError``)."""
     t = now()
     doc: dict[str, Any] = {"name": name, "status": "active", "createdAt": t, "updatedAt": t}

@@ -51,8 +51,10 @@ class ContactPreferences:
     )
 
 
-@strawberry.type(description="Data protection: consent level, child status and guardian.")
-class Consent:
+@strawberry.type(
+    name="Consent", description="Data protection: consent level, child status and guardian."
+)
+class ContactConsent:
     level: ConsentLevel | None = strawberry.field(
         description="The data-protection consent level the contact granted; null when never "
         "recorded.",
@@ -102,7 +104,7 @@ class Contact(StoredNode, collection=documents.CONTACTS):
         description="What the contact allows marketing and apps to do (the contact can change "
         "`allowBulkEmail` in the subscription centre).",
     )
-    consent: Consent = strawberry.field(
+    consent: ContactConsent = strawberry.field(
         description="Data protection: consent level, whether the contact is a child, and the "
         "guardian.",
     )
@@ -143,7 +145,7 @@ class Contact(StoredNode, collection=documents.CONTACTS):
                 allow_prefill=bool(prefs["allowPrefill"]),
                 track_email=bool(prefs["trackEmail"]),
             ),
-            consent=Consent(
+            consent=ContactConsent(
                 level=stored_enum(ConsentLevel, consent.get("level")),
                 is_child=bool(consent.get("isChild")),
                 guardian=consent.get("guardian"),

@@ -19,8 +19,8 @@ from .file import (
     RuleFile,
     Survivorship,
 )
-from .lifecycle import TRIGGERS, ActionCall, Lifecycle, Stage, StageField, StartAt, Transition
-from .matching import FormAssignment, Matching, MatchingDefaults, Strategy
+from .lifecycle import ActionCall, Lifecycle, Stage, StageField, StartAt, Transition, Trigger
+from .matching import FormAssignment, MatchingDefaults, MatchingRules, Strategy
 from .rule_tests import Expect, Given, RuleTest
 from .scoring import (
     GRADES,
@@ -40,7 +40,6 @@ __all__ = [
     "MERGED_FIELDS",
     "ROLLUP_METHODS",
     "SEGMENT_KINDS",
-    "TRIGGERS",
     "ActionCall",
     "AllOf",
     "AnyOf",
@@ -60,8 +59,8 @@ __all__ = [
     "InteractionTypeDecl",
     "Lifecycle",
     "ListName",
-    "Matching",
     "MatchingDefaults",
+    "MatchingRules",
     "MergedField",
     "Name",
     "NotOf",
@@ -81,6 +80,7 @@ __all__ = [
     "Strategy",
     "Survivorship",
     "Transition",
+    "Trigger",
     "Value",
     "as_datetime",
     "as_list",

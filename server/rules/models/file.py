@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from .base import Rule
 from .fields import CustomFields
 from .lifecycle import Lifecycle
-from .matching import Matching
+from .matching import MatchingRules
 from .rule_tests import RuleTest
 from .scoring import ScoringModel
 from .segments import Segment
@@ -78,7 +78,7 @@ class Survivorship(Rule):
 class RuleFile(Rule):
     """One YAML file under ``rules/``; every section is optional."""
 
-    matching: Matching | None = None
+    matching: MatchingRules | None = None
     survivorship: Survivorship | None = None
     scoring: list[ScoringModel] = Field(default_factory=list)
     lifecycle: Lifecycle | None = None

@@ -10,7 +10,11 @@ from pydantic import BeforeValidator, Field, StringConstraints
 from .base import Name, Rule, as_list
 from .condition import Condition
 
-TRIGGERS = ("created", "scored", "updated", "interaction")
+#: What starts a funnel run; lifecycle transitions name them in ``on:``.
+#: ``created``: a lead was created; ``interaction``: its contact (or, for an account-based
+#: lead, a contact of its account) engaged; ``updated``: a person changed the lead (a flag or a
+#: field); ``scored``: the lead's scores were computed (every run that scores adds it).
+Trigger = Literal["created", "scored", "updated", "interaction"]
 
 
 class StageField(Rule):
@@ -66,9 +70,7 @@ class Transition(Rule):
         alias="from", min_length=1, description="Stage(s) the lead may be in."
     )
     to: str
-    on: Annotated[
-        list[Literal["created", "scored", "updated", "interaction"]], BeforeValidator(as_list)
-    ] = Field(
+    on: Annotated[list[Trigger], BeforeValidator(as_list)] = Field(
         default_factory=list,
         description="Triggers that take this transition automatically; none: by hand only.",
     )

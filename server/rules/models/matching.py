@@ -35,7 +35,7 @@ class MatchingDefaults(Rule):
     lead: str
 
 
-class Matching(Rule):
+class MatchingRules(Rule):
     strategies: list[Strategy] = Field(min_length=1)
     defaults: MatchingDefaults
     forms: list[FormAssignment] = Field(default_factory=list)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from .base import Rule, as_datetime
+from .lifecycle import Trigger
 from .scoring import Grade
 
 
@@ -49,7 +50,7 @@ class RuleTest(Rule):
     name: str = Field(min_length=1)
     now: Annotated[datetime | None, BeforeValidator(as_datetime)] = None
     given: Given = Field(default_factory=Given)
-    trigger: Literal["created", "scored", "updated", "interaction"] | None = Field(
+    trigger: Trigger | None = Field(
         default=None, description="Lifecycle tests: the trigger applied to `given.lead`."
     )
     form: str | None = Field(default=None, description="Matching tests: the form id.")
