@@ -320,3 +320,42 @@ async def test_a_form_submission_writes_and_checks_custom_fields(api: Any) -> No
     more = {"email": "f@x.com", "custom": {"tier": "gold"}}
     out = (await api.gql(SUBMIT, {"i": {"formId": "f1", "fields": more}}))["submitForm"]
     assert out["contact"]["custom"] == {"tier": "gold", "interests": ["cloud"]}
+
+
+CENTRE_UPDATE = """mutation($t: String!, $i: UpdateSubscriptionsInput!) {
+  updateSubscriptions(token: $t, input: $i) { __typename
+    ... on SubscriptionCentre { custom allowBulkEmail }
+    ... on ValidationError { fields { field message } } } }"""
+TOKEN = """mutation($c: ID!) { issueSubscriptionToken(contact: $c) {
+    ... on SubscriptionTokenPayload { token } } }"""
+
+
+async def test_the_subscription_centre_changes_only_its_fields_and_checks_them(api: Any) -> None:
+    made = await create(
+        api, {"tier": "gold", "interests": ["cloud"]}, preferences={"allowBulkEmail": True}
+    )
+    token = (await api.gql(TOKEN, {"c": made["contact"]["id"]}))["issueSubscriptionToken"]["token"]
+
+    async def centre(given: dict[str, Any]) -> dict[str, Any]:
+        response = await api.post(CENTRE_UPDATE, {"t": token, "i": given}, role=None)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["data"]["updateSubscriptions"])
+
+    changed = await centre({"custom": {"interests": ["security", "automation"]}})
+    assert changed["custom"] == {"interests": ["security", "automation"]}
+    stored = await api.db.contacts.find_one({})
+    assert stored["custom"] == {"tier": "gold", "interests": ["security", "automation"]}
+    event = await api.db.events.find_one({"type": "contact.updated"})
+    assert event["changes"] == [
+        {"field": "custom.interests", "old": ["cloud"], "new": ["security", "automation"]}
+    ]
+    assert event["actor"]["via"] == "centre"
+    refused = await centre({"custom": {"tier": "bronze"}, "allowBulkEmail": False})
+    assert refused["fields"] == [
+        {"field": "input.custom.tier", "message": "is not changed in the subscription centre"}
+    ]
+    bad = await centre({"custom": {"interests": ["knitting"]}})
+    assert bad["fields"][0]["field"] == "input.custom.interests"
+    after = await api.db.contacts.find_one({})
+    assert after["custom"]["tier"] == "gold"
+    assert after["preferences"]["allowBulkEmail"] is True  # the refused update wrote nothing

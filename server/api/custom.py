@@ -182,6 +182,9 @@ class CustomFieldDefinition:
     indexed: bool = strawberry.field(
         description="Filterable (`filter: {custom: {<name>: ...}}`), with a database index."
     )
+    subscription_centre: bool = strawberry.field(
+        description="The person sees and changes it in the subscription centre."
+    )
     retired: bool = strawberry.field(
         description="Retired: not shown nor written any more; stored values are kept."
     )
@@ -200,6 +203,7 @@ class CustomFieldDefinition:
             max_length=f.limit,
             values=list(f.values),
             indexed=f.indexed,
+            subscription_centre=f.subscription_centre,
             retired=f.retired,
         )
 

@@ -104,7 +104,7 @@ class Services:
     @cached_property
     def privacy(self) -> Privacy:
         """Export and erase a person, suppression, the subscription centre."""
-        return Privacy(self.db, self.consent)
+        return Privacy(self.db, self.consent, self.matching)
 
     @cached_property
     def merging(self) -> Merging:

@@ -21,7 +21,7 @@ subscription centre the person reaches through a signed link.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import signing
 from ..db import in_transaction
-from ..events import ContactErased
+from ..events import ContactErased, Event
+from ..rules.fields import CustomFields
 from ..store import (
     contacts,
     events,
@@ -49,8 +50,10 @@ from ..store import (
 from ..store._base import now
 from ..types import Session
 from . import dispatch
+from .centre_fields import centre_changes, centre_values
 from .consent import TYPE as CONSENT_TYPE
 from .consent import Actor, Consent, ConsentChange, require_lists
+from .matching import Matching
 
 #: How long a subscription-centre link works unless the issuer says otherwise.
 DEFAULT_TOKEN_TTL = timedelta(days=30)
@@ -131,12 +134,22 @@ class CentreView:
     contact: dict[str, Any]
     lists: list[dict[str, Any]]
     expires_at: datetime
+    #: the values of the custom fields the person changes here, by name
+    custom: dict[str, Any] = field(default_factory=dict)
 
 
 class Privacy:
-    def __init__(self, db: AsyncDatabase, consent: Consent) -> None:
+    def __init__(
+        self, db: AsyncDatabase, consent: Consent, matching: Matching | None = None
+    ) -> None:
         self.db = db
         self.consent = consent
+        self.matching = matching  # a centre update of custom fields edits through it
+
+    @property
+    def custom_fields(self) -> CustomFields | None:
+        ruleset = self.matching.ruleset if self.matching is not None else None
+        return ruleset.custom_fields if ruleset is not None else None
 
     # ------------------------------------------------------------ subscription centre
 
@@ -163,7 +176,8 @@ class Privacy:
 
     async def _view(self, contact: dict[str, Any], read: signing.Token) -> CentreView:
         active = await subscription_lists.all_lists(self.db, "active")
-        return CentreView(contact, active, read.expires_at)
+        custom = centre_values(self.custom_fields, contact)
+        return CentreView(contact, active, read.expires_at, custom)
 
     async def update_centre(
         self,
@@ -174,9 +188,11 @@ class Privacy:
         unsubscribe_all: bool,
         allow_bulk_email: bool | None,
         actor: Actor,
+        custom: Any = None,
     ) -> CentreView:
         """The person changes their subscriptions (``unsubscribe_all``: every list and
-        ``allowBulkEmail`` false, in one call).  Only the token's contact is touched."""
+        ``allowBulkEmail`` false, in one call) and the ``custom`` fields the rules let them
+        change here, in one transaction.  Only the token's contact is touched."""
         contact, read = await self._token_contact(token)
         await require_lists(self.db, subscribe, "subscribe")
         await require_lists(self.db, unsubscribe, "unsubscribe", active=False)
@@ -186,9 +202,28 @@ class Privacy:
             unsubscribe=unsubscribe,
             unsubscribe_all=unsubscribe_all,
         )
-        await self.consent.apply(contact["_id"], change, actor)
+        changes = centre_changes(self.custom_fields, custom)
+        if changes and self.matching is not None:
+            await self._edit(contact["_id"], changes, change, actor)
+        else:
+            await self.consent.apply(contact["_id"], change, actor)
         contact = await contacts.get(self.db, contact["_id"]) or contact
         return await self._view(contact, read)
+
+    async def _edit(
+        self, oid: ObjectId, changes: dict[str, Any], change: ConsentChange, actor: Actor
+    ) -> None:
+        """The centre's custom field ``changes`` (a ``contact.updated`` event) and its consent
+        ``change``, in one transaction."""
+        assert self.matching is not None
+
+        async def then(
+            session: Session | None, after: dict[str, Any]
+        ) -> tuple[dict[str, Any], list[Event]]:
+            applied = await self.consent.apply(oid, change, actor, session=session)
+            return after, [applied.event] if applied is not None and applied.event else []
+
+        await self.matching.edit("contact", oid, changes, then=then if change else None)
 
     # ------------------------------------------------------------ export
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 
 
 @strawberry.input(description="What the person changes in the subscription centre.")
@@ -19,4 +20,9 @@ class UpdateSubscriptionsInput:
         default=None,
         description="Accept (true) or refuse (false) marketing email from journeys; null leaves "
         "it.",
+    )
+    custom: JSON | None = strawberry.field(
+        default=None,
+        description="New values of the custom fields the centre shows (`custom`), by name, each "
+        "checked against its declared type; null clears one. Other fields are refused.",
     )

@@ -249,6 +249,7 @@ class PrivacyMutation:
                     unsubscribe_all=input.unsubscribe_all,
                     allow_bulk_email=input.allow_bulk_email,
                     actor=actor,
+                    custom=input.custom,
                 )
         except signing.TokenRefused as exc:
             raise _refused(exc) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry import relay
@@ -129,6 +129,10 @@ class SubscriptionCentre:
         description="Every active list, and whether the person is on it."
     )
     expires_at: datetime = strawberry.field(description="When the link stops working.")
+    custom: JSON = strawberry.field(
+        description="The custom fields the person may change here (the rules' "
+        "`subscription_centre: true` contact fields), by name; null: no value."
+    )
 
     @classmethod
     def of(cls, view: CentreView) -> SubscriptionCentre:
@@ -143,6 +147,7 @@ class SubscriptionCentre:
                 for d in view.lists
             ],
             expires_at=view.expires_at,
+            custom=cast(JSON, view.custom),
         )
 
 

@@ -59,6 +59,11 @@ class CustomField(BaseModel):
     indexed: bool = Field(
         default=False, description="Filterable in the API (`filter: {custom: ...}`), with an index."
     )
+    subscription_centre: bool = Field(
+        default=False,
+        description="contact fields: the person sees and changes it in the subscription "
+        "centre (their interests, say).",
+    )
     retired: bool = Field(
         default=False,
         description="Removed from the API and from writes; the stored values stay (a field "
