@@ -19,6 +19,7 @@ import asyncio
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _harness import api_key, indexes
@@ -31,11 +32,19 @@ from leadgraph.services import Services
 from leadgraph.services.importing import run_import
 from leadgraph.store import contacts
 from pymongo import InsertOne, monitoring
+from pymongo.asynchronous.collection import AsyncCollection
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SUBMIT = """mutation($input: SubmitFormInput!) { submitForm(input: $input) {
   __typename ... on CapturePayload { contactCreated } } }"""
+
+
+async def _id_of(collection: AsyncCollection, query: dict[str, Any]) -> Any:
+    """The ``_id`` of the document an upsert found (it did not insert one)."""
+    doc = await collection.find_one(query, {"_id": 1})
+    assert doc is not None, query
+    return doc["_id"]
 
 
 async def bench_submissions(uri: str, n: int, clients: int) -> tuple[float, float]:
@@ -78,16 +87,13 @@ async def bench_submissions(uri: str, n: int, clients: int) -> tuple[float, floa
         r = await raw.contacts.update_one(
             {"emailNormalized": email}, {"$setOnInsert": doc}, upsert=True
         )
-        cid = r.upserted_id or (await raw.contacts.find_one({"emailNormalized": email}))["_id"]
+        cid = r.upserted_id or await _id_of(raw.contacts, {"emailNormalized": email})
         r = await raw.leads.update_one(
             {"emailNormalized": email, "formId": form},
             {"$setOnInsert": {"parentContactId": cid, "topic": form}},
             upsert=True,
         )
-        lid = (
-            r.upserted_id
-            or (await raw.leads.find_one({"emailNormalized": email, "formId": form}))["_id"]
-        )
+        lid = r.upserted_id or await _id_of(raw.leads, {"emailNormalized": email, "formId": form})
         await raw.interactions.insert_one(
             {"contactId": cid, "leadId": lid, "type": "form_submitted"}
         )

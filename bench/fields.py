@@ -335,16 +335,16 @@ async def run(args: argparse.Namespace, uri: str) -> None:
         )
         per_field: dict[str, tuple[float, float]] = {}
         for name in cases:
-            lg, raw = results[f"lg {name}"], results[f"raw {name}"]
-            lg50, raw50 = percentile(lg, 50), percentile(raw, 50)
+            lg_times, raw_times = results[f"lg {name}"], results[f"raw {name}"]
+            lg50, raw50 = percentile(lg_times, 50), percentile(raw_times, 50)
             us = (lg50 - raw50) * 1000 / fields[name]
             per_field[name] = (us, lg50 / raw50)
             lg_cpu = statistics.fmean(cpu[f"lg {name}"][-args.reps :]) * 1000
             raw_cpu = statistics.fmean(cpu[f"raw {name}"][-args.reps :]) * 1000
             print(
                 f"  {name}: {fields[name]} resolved fields\n"
-                f"    wall  leadgraph {lg50:7.1f} ms ({percentile(lg, 90):7.1f})   "
-                f"raw {raw50:7.1f} ms ({percentile(raw, 90):7.1f})   "
+                f"    wall  leadgraph {lg50:7.1f} ms ({percentile(lg_times, 90):7.1f})   "
+                f"raw {raw50:7.1f} ms ({percentile(raw_times, 90):7.1f})   "
                 f"{us:5.1f} us/field above raw   ratio {lg50 / raw50:.2f}\n"
                 f"    CPU   leadgraph {lg_cpu:7.1f} ms   raw {raw_cpu:7.1f} ms   "
                 f"{(lg_cpu - raw_cpu) * 1000 / fields[name]:5.1f} us/field above raw"

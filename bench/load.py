@@ -22,6 +22,7 @@ import statistics
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from _harness import api_key, empty, indexes, percentile, setup
@@ -63,6 +64,7 @@ async def worker(
         i += 1
         roll = rng.random()
         idem = f"load-{n}-{i}"
+        body: dict[str, Any]
         if roll < 0.4:
             op, body = "nested", {"query": NESTED}
         elif roll < 0.7:

@@ -268,7 +268,12 @@ async def live(db: AsyncDatabase, n: int, recordings: int) -> tuple[list[float],
     """Record ``recordings`` interactions for a contact with ``n`` interactions, rescoring its
     lead each time as ``recordInteraction`` does; and read its interactions whole as often."""
     now = datetime.now(UTC)
-    contact = {"_id": ObjectId(), "lastName": "Busy", "role": "user", "insights": {}}
+    contact: dict[str, Any] = {
+        "_id": ObjectId(),
+        "lastName": "Busy",
+        "role": "user",
+        "insights": {},
+    }
     await db["contacts"].insert_one(contact)
     await db["leads"].insert_one(
         leads.new_document({"topic": "busy", "parentContactId": contact["_id"]}, stage="inquiry")

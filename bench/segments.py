@@ -59,7 +59,7 @@ PAGE = 100
 BIG = 100_000
 CONFERENCE = "bench-conference-decision-makers"
 ENGAGED = "bench-engaged-email-audience"
-SEGMENTS = {
+SEGMENTS: dict[str, dict[str, Any]] = {
     CONFERENCE: {
         "where": {
             "all": [
@@ -165,7 +165,7 @@ async def _page(db: AsyncDatabase, ids: list[ObjectId]) -> tuple[int, list[str]]
 
 async def raw_conference(db: AsyncDatabase) -> tuple[int, list[str]]:
     """Leads on the topic (index on topic) -> their contacts that are decision makers."""
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"topic": CONTOSO, "parentContactId": {"$ne": None}}},
         {"$group": {"_id": "$parentContactId"}},
     ]
@@ -178,7 +178,7 @@ async def raw_conference(db: AsyncDatabase) -> tuple[int, list[str]]:
 async def raw_engaged(db: AsyncDatabase) -> tuple[int, list[str]]:
     """Email opens in 30 days by contact (index on type, occurredAt) -> the reachable ones."""
     since = datetime.now(UTC) - timedelta(days=30)
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"type": "email_opened", "occurredAt": {"$gte": since}}},
         {"$group": {"_id": "$contactId"}},
     ]

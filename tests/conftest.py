@@ -19,6 +19,7 @@ from leadgraph.db import Connection, ensure_indexes, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.services.stages import DatabaseStages
 from leadgraph.store import keys
+from leadgraph.store.clock import ManualClock, set_clock
 from leadgraph.web.app import create_app
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -32,6 +33,19 @@ os.environ["LEADGRAPH_DATA_DIR"] = tempfile.mkdtemp(prefix="leadgraph-tests-")
 # Webhooks to the tests' receivers on loopback (tests/webhooks/test_addresses.py checks the
 # refusal without it).
 os.environ["LEADGRAPH_WEBHOOK_ALLOW_PRIVATE"] = "1"
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    """The clock every service, store module and event reads (``leadgraph.store.clock``),
+    stopped at the test's start: time passes only by ``clock.advance(timedelta)``, so no test
+    sleeps for it.  The test's servers run in this process and read it too."""
+    manual = ManualClock()
+    previous = set_clock(manual)
+    try:
+        yield manual
+    finally:
+        set_clock(previous)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from conftest import serving
 from leadgraph.config import Settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 APP = "https://app.example.com"
 QUERY = "{ contacts { totalCount } }"
@@ -125,7 +126,7 @@ def ws_url(base: str) -> str:
 async def test_legacy_graphql_ws_is_closed_with_4406_after_a_handshake_naming_it(api):
     """A browser fails a handshake that names none of its offered protocols (1006), so the
     socket is accepted naming the legacy protocol and closed at once with 4406."""
-    async with connect(ws_url(api.base_url), subprotocols=["graphql-ws"]) as ws:
+    async with connect(ws_url(api.base_url), subprotocols=[Subprotocol("graphql-ws")]) as ws:
         assert ws.subprotocol == "graphql-ws"
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
@@ -136,6 +137,7 @@ async def test_legacy_graphql_ws_is_closed_with_4406_after_a_handshake_naming_it
     )
     # the protocol we speak is still chosen when offered with others
     async with connect(
-        ws_url(api.base_url), subprotocols=["graphql-ws", "graphql-transport-ws"]
+        ws_url(api.base_url),
+        subprotocols=[Subprotocol("graphql-ws"), Subprotocol("graphql-transport-ws")],
     ) as ws:
         assert ws.subprotocol == "graphql-transport-ws"

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +23,7 @@ def env(mongo_uri, tmp_path):
         "LEADGRAPH_DB_NAME": name,
         "LEADGRAPH_DATA_DIR": str(tmp_path / "data"),
     }
-    with MongoClient(mongo_uri, tz_aware=True) as client:
+    with MongoClient[dict[str, Any]](mongo_uri, tz_aware=True) as client:
         yield env, client[name]
         client.drop_database(name)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from foundation import gid, oid_of, walk
@@ -172,7 +173,7 @@ async def test_account_and_lead_filters(demo):
 
     lq = """query($f: LeadFilter) { leads(first: 100, filter: $f) {
             totalCount edges { node { id topic stage orphan } } } }"""
-    checks = [
+    checks: list[tuple[dict[str, Any], dict[str, Any]]] = [
         ({"topic": "Contoso Ltd Conference"}, {"topic": "Contoso Ltd Conference"}),
         ({"topicContains": "contoso"}, {"topic": {"$regex": "contoso", "$options": "i"}}),
         ({"stage": "inquiry"}, {"stage": "inquiry"}),
@@ -183,6 +184,7 @@ async def test_account_and_lead_filters(demo):
         ),
     ]
     lead = await db.leads.find_one({"parentContactId": {"$ne": None}})
+    assert lead is not None
     checks.append(
         (
             {"parentContact": gid("Contact", lead["parentContactId"])},

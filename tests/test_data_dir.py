@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 from click.testing import CliRunner
@@ -35,7 +36,7 @@ def test_the_database_named_in_the_uri_is_the_default(mongo_uri, tmp_path):
         "LEADGRAPH_DATA_DIR": str(tmp_path),
     }
     runner = CliRunner()
-    with MongoClient(mongo_uri) as client:
+    with MongoClient[dict[str, Any]](mongo_uri) as client:
         try:
             made = runner.invoke(cli, ["keys", "create", "--role", "sales", "--name", "a"], env=env)
             assert made.exit_code == 0, made.output

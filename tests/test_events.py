@@ -5,7 +5,7 @@ even when the process died between the commit and the dispatch."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,7 +59,9 @@ class Wrapper:
         self.heard = heard
 
     @hookimpl(wrapper=True)
-    def leadgraph_contact_created(self, event: ContactCreated) -> Iterator[None]:
+    def leadgraph_contact_created(
+        self, event: ContactCreated
+    ) -> Generator[None, list[Any], list[Any]]:
         self.heard.append("wrapper before")
         results = yield
         self.heard.append(f"wrapper after {len(results)} results")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from graphql import build_client_schema, get_introspection_query, print_schema
+from graphql import (
+    GraphQLObjectType,
+    build_client_schema,
+    get_introspection_query,
+    print_schema,
+)
 from leadgraph.web.schema import schema
 
 
@@ -11,13 +16,18 @@ async def test_standard_introspection_builds_a_client_schema(api):
         get_introspection_query(descriptions=True, specified_by_url=True), role="read-only"
     )
     client = build_client_schema(data)
-    query = client.query_type
-    assert query is not None
+    query, mutation, subscription = (
+        client.query_type,
+        client.mutation_type,
+        client.subscription_type,
+    )
+    assert query is not None and mutation is not None and subscription is not None
     for field in ("contacts", "accounts", "leads", "contact", "account", "lead", "node", "nodes"):
         assert field in query.fields
-    assert {"createContact", "linkLead", "recordInteraction"} <= set(client.mutation_type.fields)
-    assert "interactionRecorded" in client.subscription_type.fields
+    assert {"createContact", "linkLead", "recordInteraction"} <= set(mutation.fields)
+    assert "interactionRecorded" in subscription.fields
     contact = client.get_type("Contact")
+    assert isinstance(contact, GraphQLObjectType)
     assert {"account", "leads", "interactions", "preferences", "consent", "marketingOnly"} <= set(
         contact.fields
     )

@@ -212,7 +212,9 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _statements(tree: ast.AST, guarded: bool = False) -> Iterator[tuple[ast.stmt, bool]]:
+def _statements(
+    tree: ast.AST, guarded: bool = False
+) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
     """Every import statement anywhere in ``tree`` (functions included), with whether it sits
     under ``if TYPE_CHECKING:``."""
     for node in ast.iter_child_nodes(tree):
@@ -560,8 +562,8 @@ def test_hookspecs_are_what_their_docstring_says() -> None:
 
 
 #: what the fast tier (tests/fast/) may not import: the HTTP side and the test servers
-FAST_FORBIDDEN = ("httpx", "uvicorn", "serving", "conftest", "rules.live", "leadgraph.web")
-FAST_FORBIDDEN += ("leadgraph.api", "capture.partner", "httpx_ws")
+FAST_FORBIDDEN: tuple[str, ...] = ("httpx", "httpx_ws", "uvicorn", "serving", "conftest")
+FAST_FORBIDDEN += ("rules.live", "capture.partner", "leadgraph.web", "leadgraph.api")
 
 
 def _imported(tree: ast.AST) -> Iterator[tuple[str, int]]:
@@ -605,3 +607,75 @@ def _http_imports(source: str) -> list[tuple[str, int]]:
         for name, line in _imported(ast.parse(source))
         if any(_within(name, banned) for banned in FAST_FORBIDDEN)
     ]
+
+
+#: The only sleeps with a constant in the tests: each polls (inside a loop, for a condition
+#: another process or task makes true, with a bound) and is here with why.  A sleep so that
+#: time passes is never needed: tests set the clock (the ``clock`` fixture).
+POLLING_SLEEPS: dict[tuple[str, str], str] = {
+    ("tests/serving.py", "served"): "until uvicorn has started the test's server",
+    ("tests/rules/live.py", "until"): "the rules tests' poll: the watcher works in the background",
+    ("tests/webhooks/helpers.py", "until"): "the webhook tests' poll: deliveries are async",
+    ("tests/capture/test_sweep.py", "until"): "until the background sweep has come",
+    ("tests/fast/rules/test_rules_engines.py", "until"): "until the file watcher reloads",
+    (
+        "tests/test_data_dir.py",
+        "test_a_key_made_in_another_directory_works_on_the_running_server",
+    ): ("until `leadgraph serve` (a child process) answers /readyz, and its database exits"),
+    (
+        "tests/capture/test_multiprocess.py",
+        "test_submissions_through_two_processes_make_one_contact",
+    ): ("until the second server process answers /healthz"),
+    ("tests/capture/test_import.py", "test_killed_import_resumes_without_loss_or_duplicates"): (
+        "until the import process has committed a batch (then it is killed)"
+    ),
+    (
+        "tests/hardening/test_outage.py",
+        "test_a_request_the_outage_cuts_off_while_it_runs_is_unavailable",
+    ): ("until the import has committed a line (then the database is stopped)"),
+    ("tests/hardening/test_subscription_limits.py", "until_all_receive"): (
+        "until every one of 150 subscriptions has started (they subscribe in the background)"
+    ),
+}
+
+
+def _sleeps(tree: ast.AST) -> Iterator[tuple[str, bool, int]]:
+    """Every ``sleep(<constant>)`` call (``time.sleep``, ``asyncio.sleep``, a bare ``sleep``):
+    the function it is in, whether a loop of that function holds it, its line."""
+
+    def visit(node: ast.AST, function: str, looped: bool) -> Iterator[tuple[str, bool, int]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                name = getattr(child, "name", function)
+                yield from visit(child, name, False)
+                continue
+            if isinstance(child, ast.Call) and _is_constant_sleep(child):
+                yield function, looped, child.lineno
+            loop = isinstance(child, ast.For | ast.AsyncFor | ast.While)
+            yield from visit(child, function, looped or loop)
+
+    yield from visit(tree, "<module>", False)
+
+
+def _is_constant_sleep(call: ast.Call) -> bool:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name == "sleep" and bool(call.args) and isinstance(call.args[0], ast.Constant)
+
+
+def test_no_test_sleeps_for_timing() -> None:
+    found, seen = [], set()
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        for function, looped, line in _sleeps(ast.parse(path.read_text())):
+            seen.add((rel, function))
+            if (rel, function) not in POLLING_SLEEPS or not looped:
+                found.append(f"{rel}:{line} in {function}")
+    assert found == [], "sleeps for timing (set the clock fixture, or poll):\n" + "\n".join(found)
+    gone = sorted(set(POLLING_SLEEPS) - seen)
+    assert gone == [], f"no longer sleeping: remove from POLLING_SLEEPS: {gone}"
+    sample = (
+        "import time\nasync def f():\n    await asyncio.sleep(0.3)\n"
+        "def g():\n    while x:\n        time.sleep(1)\n    sleep(n)\n"
+    )
+    assert list(_sleeps(ast.parse(sample))) == [("f", False, 3), ("g", True, 6)]

@@ -31,7 +31,7 @@ def _shown(value: Any) -> Any:
 
 def facts_example() -> str:
     """The facts of one lead of the shipped rules, as the JSON block of docs/plugins.md."""
-    account = {
+    account: dict[str, Any] = {
         "_id": ObjectId("665f1c2a9b1e8a0001a00001"),
         "name": "Contoso Ltd",
         "domain": "contoso.com",
@@ -39,7 +39,7 @@ def facts_example() -> str:
         "numberOfEmployees": 250,
         "createdAt": AT,
     }
-    contact = {
+    contact: dict[str, Any] = {
         "_id": ObjectId("665f1c2a9b1e8a0001c00001"),
         "firstName": "Ana",
         "lastName": "Lopez",

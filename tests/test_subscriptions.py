@@ -11,6 +11,7 @@ from foundation import gid
 from test_mutations import RECORD, make_contact
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 SUBSCRIBE = """subscription($c: ID) { interactionRecorded(contact: $c) {
     id type occurredAt contact { id email } } }"""
@@ -30,7 +31,7 @@ async def subscribed(
 ):
     """A graphql-transport-ws connection, acknowledged, with ``query`` subscribed as ``op_id``."""
     key = await api.key(role)
-    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
+    async with connect(ws_url(api), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         assert ws.subprotocol == "graphql-transport-ws"
         await ws.send(
             json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}})
@@ -75,7 +76,7 @@ async def test_interaction_recorded_is_pushed(api):
 
 async def test_bad_key_is_rejected(api):
     for payload in ({"Authorization": "Bearer lg_wrong"}, {}):
-        async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
+        async with connect(ws_url(api), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
             await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
             try:
                 message = await recv(ws, timeout=10)

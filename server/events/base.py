@@ -13,17 +13,12 @@ import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from bson import ObjectId
 
-
-def now() -> datetime:
-    # MongoDB stores milliseconds; truncate so an event read back equals the one written.
-    t = datetime.now(UTC)
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
-
+from ..store.clock import now  # an event's time: the one clock
 
 Via = Literal["api", "cli", "import", "centre", "system"]
 RecordType = Literal["contact", "account", "lead", "interaction", "opportunity", "segment", "rules"]

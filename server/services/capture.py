@@ -40,7 +40,8 @@ from ..store import (
     records,
     submissions,
 )
-from ..store._base import applied, now
+from ..store._base import applied
+from ..store.clock import now
 from ..types import PluginManager, Session
 from . import dispatch
 from .capture_input import (

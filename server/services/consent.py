@@ -31,7 +31,7 @@ from ..db import in_transaction
 from ..errors import InvalidInput
 from ..events import Change, ConsentChanged, Event
 from ..store import contacts, interactions, subscription_lists
-from ..store._base import now
+from ..store.clock import now
 from ..types import PluginManager, Session
 from . import dispatch
 

@@ -41,7 +41,7 @@ from ..config import Settings
 from ..store import events as event_store
 from ..store import webhook_deliveries as deliveries
 from ..store import webhooks
-from ..store._base import now
+from ..store.clock import now
 from . import addresses
 from .active_webhooks import ACTIVE
 

@@ -34,7 +34,7 @@ from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..events import Event, from_doc, hook_name
 from ..store import events as store
-from ..store._base import now
+from ..store.clock import now
 from ..types import PluginManager, Session
 from . import webhooks
 

@@ -27,7 +27,7 @@ from ..rules.models import EventSpec, duration
 from ..rules.reads import ruleset_reads
 from ..rules.ruleset import RuleSet
 from ..store import accounts, contacts, interactions
-from ..store._base import now as db_now
+from ..store.clock import now as db_now
 from ..store.condition_filters import compiler_of
 
 Counts = dict[ObjectId, dict[str, int]]  # contact id -> spec key -> how many

@@ -45,7 +45,7 @@ from ..rules import lifecycle
 from ..rules.evaluate import Evaluation, applied, decision_fields, evaluate
 from ..rules.ruleset import RuleSet
 from ..store import contacts, leads
-from ..store._base import now as db_now
+from ..store.clock import now as db_now
 from ..types import PluginManager, Session
 from . import dispatch, rollup
 from .facts import EventCounts, counts_of_first, gather
@@ -292,13 +292,13 @@ class Funnel:
         :raises PluginError: a guard or action plugin failed (nothing written).
         :raises Refused: the lead changed meanwhile (nothing written).
         """
-        ruleset = self._rules()
-        facts = (await gather(self.db, [doc], ruleset, db_now()))[doc["_id"]]
+        ruleset, at = self._rules(), db_now()
+        facts = (await gather(self.db, [doc], ruleset, at))[doc["_id"]]
         if override:
             t = lifecycle.override_transition(ruleset, doc, to)
         else:
-            t = lifecycle.manual_transition(ruleset, facts, to)
-        move = lifecycle.transition_update(ruleset, doc, [t], by=by, reason=reason)
+            t = lifecycle.manual_transition(ruleset, facts, to, at)
+        move = lifecycle.transition_update(ruleset, doc, [t], by=by, reason=reason, now=at)
         assert move is not None
         fields = decision_fields(doc, move["$set"])
         history = move["$push"]["stageHistory"]["$each"]
@@ -312,7 +312,7 @@ class Funnel:
         after = applied(doc, update)
         cause = Cause("hand", by=by, reason=reason)
         write = Write(doc, update, after, cause, [t.name], also(after) if also else [])
-        if await self.history.persist([write], db_now()):
+        if await self.history.persist([write], at):
             raise Refused("the lead changed meanwhile; read it again")
         return after, await self.announce([write])
 

@@ -41,7 +41,7 @@ from ..events import Event, LeadAssigned, LeadUpdated, diff
 from ..rules.evaluate import applied
 from ..rules.models import Lifecycle, Stage, StageField
 from ..rules.ruleset import RuleSet
-from ..store._base import now as db_now
+from ..store.clock import now as db_now
 from ..types import PluginManager
 from .funnel import Funnel, Refused
 from .history import Cause, Write

@@ -24,7 +24,7 @@ from ..rules.fields import flat_changes
 from ..rules.matcher import row_key, signature_of_key
 from ..rules.models import Strategy
 from ..store import accounts, contacts, leads, records
-from ..store._base import now
+from ..store.clock import now
 from . import import_events
 from .consent import Actor, Consent, ConsentChange
 from .form_fields import contact_changes

@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..events import Actor as EventActor
 from ..events import ContactCreated, Event, acting, acting_as, lead_created
 from ..store import contacts, imports, leads, match_keys, subscription_lists
-from ..store._base import now
+from ..store.clock import now
 from ..types import PluginManager, Session
 from . import dispatch
 from .funnel import Funnel

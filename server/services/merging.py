@@ -27,7 +27,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..events import ContactMerged, ContactMergeUndone
 from ..rules.models import MERGED_FIELDS, Survivorship
 from ..store import contacts, interactions, leads, match_keys, merges
-from ..store._base import now
+from ..store.clock import now
 from ..types import PluginManager, Session
 from . import dispatch
 from .funnel import Funnel

@@ -32,7 +32,7 @@ from ..rules.limits import DEFAULT_LIMITS, RuleLimits
 from ..rules.loader import RuleError, RulesInvalid
 from ..rules.ruleset import RuleSet, load_rules
 from ..store import leads
-from ..store._base import now as db_now
+from ..store.clock import now as db_now
 from ..store.segment_query import member_ids
 from ..types import PluginManager
 from .facts import count_all, gather

@@ -47,7 +47,7 @@ from ..store import (
     subscription_lists,
     suppressions,
 )
-from ..store._base import now
+from ..store.clock import now
 from ..types import Session
 from . import dispatch
 from .centre_fields import centre_changes, centre_values

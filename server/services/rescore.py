@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 
 from ..store import leads
-from ..store._base import now as db_now
+from ..store.clock import now as db_now
 from .facts import count_all
 from .history import Cause
 from .report import Report

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
-from ..store import accounts, contacts, interactions, leads, subscription_lists
+from ..store import accounts, clock, contacts, interactions, leads, subscription_lists
 from ..types import Doc
 from .facts import assemble_facts
 from .funnel import Funnel
@@ -101,7 +101,7 @@ async def seed_demo(
     rng = random.Random(seed)
     fake = Faker()
     fake.seed_instance(seed)
-    now = now or datetime.now(UTC).replace(microsecond=0)
+    now = now or clock.now().replace(microsecond=0)
     n_accounts = n_accounts if n_accounts is not None else max(1, n_contacts // 5)
 
     account_docs = _accounts(rng, fake, now, n_accounts)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -27,7 +27,7 @@ from ..rules.models import AnyOf, Condition, NotOf, Segment
 from ..rules.purposes import PURPOSES
 from ..rules.ruleset import RuleSet, segment_cycle
 from ..rules.segments import Explanation, Facts, exclusion_rules, explain
-from ..store import segment_evaluations, segment_members, segment_plans, subscription_lists
+from ..store import clock, segment_evaluations, segment_members, segment_plans, subscription_lists
 from ..store import segments as store
 from ..store.segment_query import SegmentQuery, contacts_where
 from ..types import PluginManager, Session
@@ -196,7 +196,7 @@ class Segments:
         record = await self._own(name)
         record.usable()  # an invalid one is not published (nor evaluated)
         doc = await store.update(
-            self.db, name, record.rev, {"status": "published", "publishedAt": datetime.now(UTC)}
+            self.db, name, record.rev, {"status": "published", "publishedAt": clock.now()}
         )
         if doc is None:
             raise Conflict(f"segment {name!r} changed meanwhile; read it again and retry")
@@ -224,7 +224,7 @@ class Segments:
             if missing and add:
                 raise InvalidInput(missing)
         if where is not None:
-            ids += await contacts_where(self._rules(), self.db, where, datetime.now(UTC))
+            ids += await contacts_where(self._rules(), self.db, where, clock.now())
         assert record.id is not None
         if add:
             changed = await segment_members.add(self.db, record.id, ids)
@@ -242,13 +242,13 @@ class Segments:
         segment that is not valid now, :class:`SegmentEvaluationFailed` when it fails)."""
         segment = record.usable()
         catalog = catalog or await self.catalog()
-        return await _Evaluation(self, catalog, now or datetime.now(UTC)).members(segment)
+        return await _Evaluation(self, catalog, now or clock.now()).members(segment)
 
     async def preview(self, segment: Segment) -> list[ObjectId]:
         """The members a definition would have now (nothing is stored)."""
         catalog = await self.catalog()
         self._check_references(segment, catalog)
-        return await _Evaluation(self, catalog, datetime.now(UTC)).members(segment)
+        return await _Evaluation(self, catalog, clock.now()).members(segment)
 
     async def exclusions(self, record: SegmentRecord) -> list[tuple[str, str, int]]:
         """(reason, description, how many contacts it excludes) per consent rule of the
@@ -256,7 +256,7 @@ class Segments:
         rules = exclusion_rules(record.usable())
         if not rules:
             return []
-        run = _Evaluation(self, await self.catalog(), datetime.now(UTC))
+        run = _Evaluation(self, await self.catalog(), clock.now())
         candidates = set(await run.candidates(record.segment))
         out = []
         with evaluating(record.name):
@@ -283,6 +283,7 @@ class Segments:
                 self._rules(),
                 record.usable(),
                 Facts(**found),
+                now=clock.now(),
                 resolve=resolve,
                 listed=lambda name: name in listed,
             )

@@ -25,7 +25,7 @@ from ..errors import Conflict, InvalidInput
 from ..events import CATALOGUE, Event
 from ..store import webhook_deliveries as deliveries
 from ..store import webhooks as store
-from ..store._base import now
+from ..store.clock import now
 from ..types import Session
 from . import addresses
 from .active_webhooks import ACTIVE

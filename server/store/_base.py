@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -12,17 +11,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from ..types import Session
+from .clock import now as now  # the store modules' time: the public clock
 
 # Batch size for finds whose whole result is wanted at once (``$in`` batches of a DataLoader,
 # pages): the server then answers in one reply (up to its 16 MiB message limit) instead of a
 # 101-document first batch followed by getMore round trips.
 BATCH_ALL = 100_000
-
-
-def now() -> datetime:
-    # MongoDB stores milliseconds; truncate so a value read back equals the one written.
-    t = datetime.now(UTC)
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
 async def find_by_ids(

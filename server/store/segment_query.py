@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -39,6 +39,7 @@ from ..rules.models import (
 )
 from ..rules.ruleset import RuleSet
 from ..rules.segments import get_segment, mentions_leads, with_consent
+from . import clock
 from . import segment_plans as reads
 from .condition_filters import MongoCompiler, compiler_of, is_plain, merge_filters, pushed_down
 
@@ -397,7 +398,7 @@ async def contacts_where(
 
 def segment_members_query(ruleset: RuleSet, name: str, now: datetime | None = None) -> SegmentQuery:
     """The database work of the rule files' dynamic segment ``name``."""
-    return SegmentQuery(ruleset, get_segment(ruleset, name), now or datetime.now(UTC))
+    return SegmentQuery(ruleset, get_segment(ruleset, name), now or clock.now())
 
 
 async def member_ids(

@@ -17,11 +17,11 @@ import json
 import logging
 import os
 import socket
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ..errors import UserError
-from ..store import leases, match_keys, pending_captures
+from ..store import clock, leases, match_keys, pending_captures
 from .state import AppState
 
 log = logging.getLogger("leadgraph")
@@ -77,7 +77,7 @@ async def sweep_round(state: AppState, holder: str) -> int | None:
     if await leases.acquire(db, LEASE, holder, ttl) is None:
         return None
     try:
-        cutoff = datetime.now(UTC) - timedelta(seconds=state.settings.capture_sweep_age_seconds)
+        cutoff = clock.now() - timedelta(seconds=state.settings.capture_sweep_age_seconds)
         done = 0
         for doc in await pending_captures.started_before(db, cutoff):
             if await leases.renew(db, LEASE, holder, ttl) is None:

@@ -7,14 +7,14 @@ import contextlib
 import logging
 import os
 import socket
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from ..plugin_manager import get_plugin_manager
 from ..rules.manager import RulesManager
 from ..services import dispatch
 from ..services.delivery import Worker
 from ..services.stages import DatabaseStages
-from ..store import leases
+from ..store import clock, leases
 from . import capture_sweep, rules_rescore
 from .state import AppState
 
@@ -61,7 +61,7 @@ async def repair(state: AppState) -> None:
     db = state.db
     await capture_sweep.start_up_round(state)
     history = state.services.get(db, state.rules, state.pm).history
-    missing = await history.repair(datetime.now(UTC) - HISTORY_REPAIR)
+    missing = await history.repair(clock.now() - HISTORY_REPAIR)
     if missing:
         log.warning("stored %d score history entries an interrupted write left out", missing)
 

@@ -28,7 +28,8 @@ async def test_partner_kind_finds_the_contact_on_every_road(partner: Api) -> Non
     )
     assert (out["created"], out["updated"]) == (0, 1), out
     assert await partner.db.contacts.count_documents({}) == 1
-    assert (await partner.db.contacts.find_one({}))["firstName"] == "Cy"
+    stored = await partner.db.contacts.find_one({})
+    assert stored is not None and stored["firstName"] == "Cy"
 
     lead = await partner.gql(
         CREATE_LEAD, {"i": {"topic": "stand visit", "formId": "booth", "lastName": "Berg"}}

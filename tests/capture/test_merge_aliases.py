@@ -7,9 +7,9 @@ gives the keys back to the duplicate."""
 from __future__ import annotations
 
 from foundation import create_contact, create_lead, oid_of
+from privacy.helpers import import_rows
 
-from tests.capture.helpers import submit
-from tests.privacy.helpers import import_rows
+from capture.helpers import submit
 
 MERGE = """mutation($s: ID!, $d: [ID!]!) { mergeContacts(survivorId: $s, duplicateIds: $d) {
   __typename ... on MergePayload { merge { id } } } }"""

@@ -106,6 +106,7 @@ async def test_external_id_ab_12_normalises_the_same_everywhere(partner: Api) ->
     )
     assert (out["created"], out["updated"]) == (0, 1), out
     lead = await partner.db.leads.find_one({"_id": oid_of(first["lead"]["id"])})
+    assert lead is not None
     assert lead["email"] == "h@x.com"
     assert await partner.db.leads.count_documents({}) == 2
 

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 from conftest import ROOT
+from hardening.test_outage import interrupted
 from leadgraph.config import Settings
 from leadgraph.db import Connection
 from leadgraph.store import leases, pending_captures
 from leadgraph.web.app import create_app
-from leadgraph.web.capture_sweep import LEASE
+from leadgraph.web.capture_sweep import LEASE, start_up_round
 from serving import free_port, served
-
-from tests.hardening.test_outage import interrupted
 
 DEADLINE = 30.0  # seconds a sweep may take to get there on a loaded machine
 
@@ -47,7 +46,7 @@ async def until(check: Any) -> None:
 
 
 async def test_a_running_server_finishes_an_interrupted_capture(db: Any) -> None:
-    async with sweeping(db, every=0.1):
+    async with sweeping(db, every=0.1) as app:
         # a process dies mid-capture while this server runs (after its start-up repair)
         cid = await interrupted(db, "ann@example.com", key="sub-1")
         fresh = {"formId": "webinar", "fields": '{"email": "bob@example.com"}'}
@@ -60,7 +59,7 @@ async def test_a_running_server_finishes_an_interrupted_capture(db: Any) -> None
         # the interrupted note goes with the interaction's transaction; on an engine whose
         # commit shows one collection a moment before the other, wait for both to be seen
         await until(only_the_fresh_note_left)
-        await asyncio.sleep(0.3)  # a few more rounds (every 0.1 s): the fresh note stays
+        await start_up_round(app.state.leadgraph)  # one more whole round: the fresh note stays
         (interaction,) = await db.interactions.find({"contactId": cid}).to_list()
         assert interaction["formId"] == "webinar"
         assert await db.submissions.find_one({"key": "sub-1"}) is not None

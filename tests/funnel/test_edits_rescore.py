@@ -48,6 +48,7 @@ async def test_a_job_title_edit_rescores_the_contacts_lead_in_the_answer(api: Ap
     assert score(answered) == 0  # + "senior job title", already in the mutation's answer
 
     stored = await api.db["leads"].find_one({"_id": oid_of(lead["id"])})
+    assert stored is not None
     assert stored["scores"][0]["score"] == 0
     last = (await history(api, lead["id"]))[-1]
     assert last["cause"]["kind"] == "UPDATE" and last["cause"]["by"] == "test admin"
@@ -59,6 +60,7 @@ async def test_a_job_title_edit_rescores_the_contacts_lead_in_the_answer(api: Ap
     entries = len(await history(api, lead["id"]))
     await api.gql(UPDATE_CONTACT, {"i": {"id": contact, "firstName": "Aiko", "phone": "+1 555"}})
     again = await api.db["leads"].find_one({"_id": oid_of(lead["id"])})
+    assert again is not None
     assert again["rev"] == rev and len(await history(api, lead["id"])) == entries
 
 

@@ -246,6 +246,7 @@ async def test_import_keeps_every_row_and_reports_the_plugin(fragile: Api) -> No
     assert [e["plugin"] for e in summary["pluginErrors"]] == ["fragile"]
     stale = await fragile.db["leads"].find_one({"topic": "explode now"})
     fine = await fragile.db["leads"].find_one({"topic": "steady"})
+    assert stale is not None and fine is not None
     assert stale["scoreError"]["plugin"] == "fragile"
     assert fine["scoreError"] is None and fine["scores"]
 
@@ -277,6 +278,7 @@ async def test_rescore_command_goes_on_summarises_and_fails(
     assert rerun.exit_code == 0, rerun.stderr
     assert "rescored 1 lead with" in rerun.stderr and "0 failed" in rerun.stderr
     fixed = await fragile.db["leads"].find_one({"_id": oid_of(bad)})
+    assert fixed is not None
     assert fixed["scoreError"] is None and fixed["scores"]
 
 

@@ -12,6 +12,7 @@ from bson import ObjectId
 from click.testing import CliRunner
 from foundation import create_contact, create_lead, oid_of
 from leadgraph.cli.main import cli
+from leadgraph.store.clock import ManualClock
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from rules.live import live_server, reload_rules
@@ -48,9 +49,16 @@ LIFECYCLE = """lifecycle:
 """
 
 
-async def as_of(api, lead: str, t: datetime, rules: str) -> dict | None:
+async def as_of_or_none(api, lead: str, t: datetime, rules: str) -> dict | None:
     data = await api.gql(AS_OF, {"id": lead, "t": t.isoformat(), "rules": rules})
     return data["lead"]["asOf"]
+
+
+async def as_of(api, lead: str, t: datetime, rules: str) -> dict:
+    """What the lead had at ``t`` (it existed then)."""
+    answer = await as_of_or_none(api, lead, t, rules)
+    assert answer is not None
+    return answer
 
 
 async def click(api, contact: str, at: datetime | None = None) -> None:
@@ -67,7 +75,11 @@ def replay_cli(uri: str, db_name: str, rules_dir: Path, *args: str) -> tuple[int
 
 
 async def test_replay_gives_the_score_a_lead_had_before_a_rule_change(
-    tmp_path: Path, db: AsyncDatabase, mongo_client: AsyncMongoClient, mongo_uri: str
+    tmp_path: Path,
+    db: AsyncDatabase,
+    mongo_client: AsyncMongoClient,
+    mongo_uri: str,
+    clock: ManualClock,
 ) -> None:
     directory = tmp_path / "rules"
     directory.mkdir()
@@ -77,13 +89,12 @@ async def test_replay_gives_the_score_a_lead_had_before_a_rule_change(
         old_version = (await reload_rules(api))["version"]
         contact = await create_contact(api, lastName="Lee", email=f"{ObjectId()}@example.com")
         lead = (await create_lead(api, topic="Spring webinar", parentContact=contact))["id"]
-        before_any = datetime.now(UTC)
-        await asyncio.sleep(0.01)
+        before_any = clock.advance()  # the lead exists, nothing clicked yet
+        clock.advance()
         await click(api, contact)
         await click(api, contact)
-        await asyncio.sleep(0.01)
-        before_change = datetime.now(UTC)
-        await asyncio.sleep(0.01)
+        before_change = clock.advance()
+        clock.advance()
 
         # the rules change: a click is now worth 25 points (hot-reloaded)
         (directory / "scoring.yaml").write_text(scoring(points=25))
@@ -119,7 +130,7 @@ async def test_replay_gives_the_score_a_lead_had_before_a_rule_change(
         # before the clicks: a score of 0 under either rules; THEN now: the new score
         assert (await as_of(api, lead, before_any, "THEN"))["scores"][0]["score"] == 0
         assert (await as_of(api, lead, before_any, "LIVE"))["scores"][0]["score"] == 0
-        now = await as_of(api, lead, datetime.now(UTC), "THEN")
+        now = await as_of(api, lead, clock.advance(), "THEN")
         assert (now["scores"][0]["score"], now["stage"], now["rulesVersion"]) == (
             50,
             "hot",
@@ -142,7 +153,7 @@ async def test_replay_gives_the_score_a_lead_had_before_a_rule_change(
         assert {f["path"]: f["content"] for f in kept["files"]}["scoring.yaml"] == scoring(10)
 
         # before the lead existed: null; a bad time: a typed error
-        assert (await as_of(api, lead, before_any - timedelta(days=1), "THEN")) is None
+        assert (await as_of_or_none(api, lead, before_any - timedelta(days=1), "THEN")) is None
         bad = await api.post(AS_OF, {"id": lead, "t": "yesterday", "rules": "THEN"})
         assert bad.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
@@ -204,4 +215,4 @@ async def test_live_replay_counts_only_the_interactions_known_then(
         assert (await as_of(api, lead, now, "LIVE"))["scores"][0]["score"] == 30
         assert (await as_of(api, lead, now - timedelta(days=25), "LIVE"))["scores"][0]["score"] == 0
         # 61 days ago the lead did not exist yet
-        assert await as_of(api, lead, now - timedelta(days=61), "LIVE") is None
+        assert await as_of_or_none(api, lead, now - timedelta(days=61), "LIVE") is None

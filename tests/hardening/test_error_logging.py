@@ -60,7 +60,7 @@ async def test_bad_json_and_a_too_large_persisted_query_are_info_lines(
         {"json": {"query": padded, "extensions": {"persistedQuery": persisted}}},
     ):
         caplog.clear()
-        answer = await api.http.post(url, headers=headers, **send)  # type: ignore[arg-type]
+        answer = await api.http.post(url, headers=headers, **send)
         assert answer.status_code == 400, answer.text
         (record,) = ours(caplog)
         assert record.levelno == logging.INFO and record.exc_info is None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from conftest import ROOT
 from leadgraph.config import Settings
 from leadgraph.db import Connection
 from leadgraph.web.app import create_app
@@ -18,8 +19,7 @@ from serving import free_port, served
 from test_subscriptions import recv, ws_url
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-
-from tests.conftest import ROOT
+from websockets.typing import Subprotocol
 
 QUERY = {"query": "{ contacts { totalCount } }"}
 
@@ -156,7 +156,7 @@ async def test_a_subscription_sent_over_post_is_a_400_not_an_internal_error(api)
 
 @pytest.mark.parametrize("authorization", [123, {"Bearer": "x"}, ["Bearer x"], True])
 async def test_a_non_string_authorization_in_connection_init_is_refused(api, authorization):
-    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"]) as ws:
+    async with connect(ws_url(api), subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
         await ws.send(
             json.dumps({"type": "connection_init", "payload": {"Authorization": authorization}})
         )

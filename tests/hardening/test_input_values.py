@@ -4,9 +4,8 @@ and every malformed value is a typed input error (never a masked internal error)
 from __future__ import annotations
 
 import pytest
+from capture.helpers import submit
 from test_mutations import RECORD, counts, make_contact
-
-from tests.capture.helpers import submit
 
 CONTACTS = "{ contacts { edges { node { id email consent { level isChild guardian } } } } }"
 

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from bson import ObjectId
+from capture.helpers import submit
+from conftest import ROOT
 from leadgraph.config import Settings
 from leadgraph.db import Connection, make_client
 from leadgraph.embedded import EmbeddedMongo
@@ -18,9 +20,7 @@ from leadgraph.store import keys, pending_captures
 from leadgraph.web.app import create_app
 from serving import free_port, served
 from websockets.asyncio.client import connect
-
-from tests.capture.helpers import submit
-from tests.conftest import ROOT
+from websockets.typing import Subprotocol
 
 QUERY = "{ contacts { totalCount } }"
 
@@ -48,7 +48,7 @@ async def test_a_database_outage_answers_503_and_unavailable_at_once():
             ok = await http.post(f"{url}/graphql", json={"query": QUERY}, headers=auth)
             assert ok.json()["data"] == {"contacts": {"totalCount": 0}}
             ws_url = url.replace("http://", "ws://") + "/graphql"
-            async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+            async with connect(ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
                 init = {"type": "connection_init", "payload": auth}
                 await ws.send(json.dumps(init))
                 assert json.loads(await ws.recv())["type"] == "connection_ack"

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from capture.helpers import submit
 from conftest import Api
 from foundation import oid_of
-
-from tests.capture.helpers import submit
 
 UPDATE_CONTACT = """mutation($i: UpdateContactInput!) { updateContact(input: $i) {
   __typename
@@ -40,6 +39,7 @@ async def test_contact_keys_follow_an_edited_email(api: Api) -> None:
     again = await submit(api, "f1", {"email": "ann@x.com", "firstName": "Ann"})
     assert again["contactCreated"] and again["contact"]["id"] != cid
     kept = await api.db.contacts.find_one({"_id": oid_of(cid)})
+    assert kept is not None
     assert (kept["emailNormalized"], kept["firstName"]) == ("bob@x.com", "Bob")
     assert await api.db.contacts.count_documents({}) == 2
 
@@ -54,6 +54,7 @@ async def test_a_value_another_contact_holds_is_a_conflict_and_writes_nothing(ap
     assert str(oid_of(ann["contact"]["id"])) in out["message"]
     assert "ann@x.com" in out["message"]
     doc = await api.db.contacts.find_one({"_id": oid_of(dan["contact"]["id"])})
+    assert doc is not None
     assert (doc["email"], doc["firstName"]) == ("dan@x.com", "Dan")
     keys_after = sorted([d async for d in api.db.match_keys.find({})], key=lambda d: d["_id"])
     assert keys_after == keys_before
@@ -69,6 +70,7 @@ async def test_merge_aliases_stay_with_the_survivor(api: Api) -> None:
     merged = await api.gql(MERGE, {"s": survivor, "d": [dup["contact"]["id"]]})
     assert merged["mergeContacts"]["__typename"] == "MergePayload"
     alias = await api.db.match_keys.find_one({"_id": "contacts:email:eve.b@x.com"})
+    assert alias is not None
     assert alias["alias"] is True and alias["recordId"] == oid_of(survivor)
 
     await _update_contact(api, id=survivor, email="eva@x.com")

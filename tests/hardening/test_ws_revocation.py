@@ -14,6 +14,7 @@ from leadgraph.store import keys
 from test_mutations import CREATE_CONTACT, make_contact
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from .ws import INTERACTIONS, leadgraph, live_event, open_socket, recv_for, tuned, ws_url
 
@@ -83,7 +84,7 @@ async def test_downgraded_key_gets_its_new_role_on_an_open_socket(api, server, m
 async def test_legacy_graphql_ws_protocol_is_refused(api):
     """Only graphql-transport-ws is spoken, so no socket escapes the re-checks."""
     key = await api.key("read-only")
-    async with connect(ws_url(api), subprotocols=["graphql-ws"]) as ws:
+    async with connect(ws_url(api), subprotocols=[Subprotocol("graphql-ws")]) as ws:
         try:
             await ws.send(
                 json.dumps({"type": "connection_init", "payload": {"Authorization": key}})

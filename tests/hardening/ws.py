@@ -16,6 +16,7 @@ from leadgraph.cli.main import cli
 from test_mutations import RECORD
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 INTERACTIONS = """subscription { interactionRecorded { id type contact { id } } }"""
 
@@ -60,7 +61,9 @@ async def open_socket(api: Any, key: str, *, small: bool = False) -> AsyncIterat
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", int(api.base_url.rsplit(":", 1)[1])))
         options = {"sock": sock, "max_queue": 1, "compression": None}
-    async with connect(ws_url(api), subprotocols=["graphql-transport-ws"], **options) as ws:
+    async with connect(
+        ws_url(api), subprotocols=[Subprotocol("graphql-transport-ws")], **options
+    ) as ws:
         init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
         await ws.send(json.dumps(init))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"

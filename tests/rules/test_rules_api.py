@@ -13,6 +13,7 @@ from leadgraph.config import Settings
 from leadgraph.rules.manager import RulesManager
 from leadgraph.web.auth import Principal
 from leadgraph.web.context import Context
+from leadgraph.web.loaders import Loaders
 from pymongo.asynchronous.database import AsyncDatabase
 
 from .gen import NOW
@@ -36,8 +37,8 @@ STATUS = "{ version loadedAt errors { file line column message } }"
 async def run(query: str, manager: RulesManager, db: AsyncDatabase, role: str = "admin") -> Any:
     context = Context(
         db=db,
-        loaders=None,
-        settings=Settings(),  # type: ignore[arg-type]
+        loaders=Loaders(db),
+        settings=Settings(),
         principal=Principal("test", role),
         rules=manager,
     )
@@ -97,13 +98,13 @@ async def test_segment_members_are_paged(db: AsyncDatabase, tmp_path: Path) -> N
           pageInfo { hasNextPage endCursor } edges { node { firstName } } } } }"""
     context = Context(
         db=db,
-        loaders=None,
-        settings=Settings(),  # type: ignore[arg-type]
+        loaders=Loaders(db),
+        settings=Settings(),
         principal=Principal("test", "read-only"),
         rules=manager,
     )
     first = await SCHEMA.execute(query, context_value=context)
-    assert first.errors is None, first.errors
+    assert first.errors is None and first.data is not None, first.errors
     segment = first.data["segment"]
     assert segment["memberCount"] == 3
     assert [e["node"]["firstName"] for e in segment["members"]["edges"]] == ["c0", "c1"]
@@ -112,7 +113,7 @@ async def test_segment_members_are_paged(db: AsyncDatabase, tmp_path: Path) -> N
     cursor = segment["members"]["pageInfo"]["endCursor"]
     context.extras.clear()
     second = await SCHEMA.execute(query, variable_values={"after": cursor}, context_value=context)
-    assert second.errors is None, second.errors
+    assert second.errors is None and second.data is not None, second.errors
     page = second.data["segment"]["members"]
     assert [e["node"]["firstName"] for e in page["edges"]] == ["c2"]
     assert page["pageInfo"]["hasNextPage"] is False

@@ -171,7 +171,7 @@ def test_failing_scoring_kind_names_the_plugin(tmp_path: Path) -> None:
     )
     ruleset = load_rules(directory, pm)
     lead = {"parentContactId": "c1", "stage": "inquiry"}
-    facts = {"lead": lead, "contact": {}, "account": None, "interactions": []}
+    facts: dict[str, Any] = {"lead": lead, "contact": {}, "account": None, "interactions": []}
     with pytest.raises(PluginError) as caught:
         score_lead(ruleset, facts, NOW)
     assert caught.value.plugin == "acme-fragile"

@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from leadgraph.config import Settings
 from leadgraph.events import ContactUpdated, Event, LeadCreated
@@ -27,6 +27,8 @@ FAST = Settings(
     webhook_timeout=2.0,
     webhook_poll_seconds=0.05,
 )
+
+E = TypeVar("E", bound=Event)
 
 
 @dataclass
@@ -89,7 +91,7 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> A
         await asyncio.sleep(0.02)
 
 
-async def happened(db: Any, *evts: Event) -> list[Event]:
+async def happened(db: Any, *evts: E) -> list[E]:
     """Record events as a service does (stored in a transaction, then dispatched)."""
     await dispatch.record(db, None, list(evts))
     return list(evts)

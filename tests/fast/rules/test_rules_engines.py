@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from rules.helpers import ROOT, SHIPPED, copy_rules
 RULES = load_rules(SHIPPED)
 
 
-def facts(lead: dict, contact: dict | None = None, interactions: tuple = ()) -> dict:
+def facts(lead: dict, contact: dict | None = None, interactions: Iterable[dict] = ()) -> dict:
     return {"lead": lead, "contact": contact, "account": None, "interactions": list(interactions)}
 
 
@@ -173,7 +174,6 @@ async def test_watch_hot_reloads_good_changes_and_keeps_rules_on_bad_ones(
         (directory / "extra.yaml").write_text("segments:\n  - name: broken\n")
 
     try:
-        await asyncio.sleep(0.3)  # let the watcher start
         await until(lambda: manager.version != first, "loaded the new file", good)
         second = manager.version
         assert manager.current is not None and manager.current.segment("everyone-in-nl")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from leadgraph.rules.purposes import PURPOSES
@@ -56,6 +57,7 @@ async def test_single_collection_filters_match_the_predicate(db: AsyncDatabase) 
         for _ in range(150):
             raw = condition(rng, {entity: fields}, events=False)
             cond = segment(raw).where
+            assert cond is not None
             test = RULES.compiler.predicate(cond)
             expected = {d["_id"] for d in docs if test({entity: d}, NOW)}
             query = compiler_of(RULES).filter(cond, entity)
@@ -99,6 +101,11 @@ async def test_segment_plans_match_one_contact_at_a_time(db: AsyncDatabase) -> N
     assert splitting >= 40  # most generated conditions split the contacts: the test has teeth
 
 
+def _listed(lists: dict[str, set[Any]], contact_id: Any) -> Callable[[str], bool]:
+    """Whether the contact is on a static list (a segment name), as the catalog answers."""
+    return lambda name: contact_id in lists.get(name, set())
+
+
 async def test_stored_segments_of_every_kind_match_one_contact_at_a_time(db: AsyncDatabase) -> None:
     """Dynamic segments with purposes (consent exclusions), static lists and compound segments
     (nested, include and exclude), kept through the service: the database's members equal the
@@ -131,12 +138,12 @@ async def test_stored_segments_of_every_kind_match_one_contact_at_a_time(db: Asy
         await service.change_list(f"s{i}", False, dropped, None)
         lists[f"s{i}"] = set(ids) - set(dropped)
     for i in range(10):
-        fields = {
+        compound: dict[str, Any] = {
             "kind": "compound",
             "include": rng.sample(names, k=rng.randint(1, 3)),
             "exclude": rng.sample(names, k=rng.randint(0, 2)),
         }
-        await _add(service, names, f"c{i}", fields, rng, purposes)
+        await _add(service, names, f"c{i}", compound, rng, purposes)
 
     catalog = await service.catalog()
     splitting = excluded = 0
@@ -150,7 +157,7 @@ async def test_stored_segments_of_every_kind_match_one_contact_at_a_time(db: Asy
                 Facts(c, accounts.get(c.get("accountId")), leads[c["_id"]], interactions[c["_id"]]),
                 now=NOW,
                 resolve=catalog.segment,
-                listed=lambda s, c=c: c["_id"] in lists.get(s, set()),
+                listed=_listed(lists, c["_id"]),
             )
             for c in contacts
         }

@@ -111,6 +111,7 @@ def test_filter_and_predicate_agree(mongo_uri: str) -> None:
         collection.insert_many([dict(d) for d in docs])
         stored = list(collection.find())
         cond = Segment.model_validate({"name": "h", "where": raw}).where
+        assert cond is not None
         test = RULES.compiler.predicate(cond)
         expected = {d["_id"] for d in stored if test({"contact": d}, NOW)}
         found = collection.find(compiler_of(RULES).filter(cond, "contact"), {"_id": 1})
