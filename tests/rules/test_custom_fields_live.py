@@ -83,8 +83,9 @@ async def test_required_default_scoring_segments_reload_and_removal(
     directory = tmp_path / "rules"
     directory.mkdir()
     write(directory, FIELDS)
-    off = {"rescore_on_rules_change": False}
-    async with live_server(directory, db, mongo_client, mongo_uri, **off) as (api, state):
+    async with live_server(
+        directory, db, mongo_client, mongo_uri, rescore_on_rules_change=False
+    ) as (api, state):
         # required without a default: refused, nothing written; with one: filled in
         missing = (await api.gql(CREATE, {"i": {"email": "a@x.com"}}))["createContact"]
         assert missing == {
@@ -160,7 +161,8 @@ async def test_required_default_scoring_segments_reload_and_removal(
             {"id": cid},
         )
         assert "Cannot query field 'tier'" in gone.text
-        assert (await db.contacts.find_one({}))["custom"]["tier"] == "gold"
+        stored = await db.contacts.find_one({})
+        assert stored is not None and stored["custom"]["tier"] == "gold"
         listed = await api.gql(
             "{ customFields(entity: CONTACT, includeRetired: true) { name retired } }"
         )

@@ -9,17 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from leadgraph.events import Actor
 from leadgraph.plugin_manager import get_plugin_manager
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.services import Services
+from leadgraph.services.consent import Actor
 from leadgraph.store import leads
 from leadgraph.store.clock import ManualClock, now, set_clock
 from pymongo.asynchronous.database import AsyncDatabase
 from rules.helpers import SHIPPED
 
 RULES = load_rules(SHIPPED)
-ACTOR = Actor("fast test", "admin", "api")
+ACTOR = Actor(via="api", by="fast test", source="api")
 OPENED = "email opened (5 each, last 30 days)"
 
 
