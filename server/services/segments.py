@@ -231,6 +231,10 @@ class Segments:
         else:
             changed = await segment_members.remove(self.db, record.id, ids)
         doc = await store.update(self.db, name, record.rev, {})  # a new version: caches renew
+        if changed and record.status == "published":
+            # the list is its membership: recorded as an evaluation, with its
+            # segment.membership_changed event (who joined or left, by whom)
+            await self.evaluate(name, reason="added" if add else "removed")
         return (record_of(doc, self._rules()) if doc else record), changed
 
     # ------------------------------------------------------------ members
