@@ -24,6 +24,8 @@ from .common import (
     require_text,
     set_fields,
     stored_enum,
+    time_from,
+    time_until,
     vocabulary_enum,
 )
 from .contacts.resolvers import CONTACTS
@@ -169,12 +171,8 @@ class AccountFilter:
     country: str | None = strawberry.field(
         default=None, description="The company's country, exactly."
     )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this time."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this time."
-    )
+    created_after: datetime | None = time_from()
+    created_before: datetime | None = time_until()
     custom: JSON | None = strawberry.field(default=None, description=CUSTOM_FILTER)
 
 

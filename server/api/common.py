@@ -100,6 +100,17 @@ def order_input(type_name: str, **fields: str) -> Any:
     )
 
 
+def time_from(happened: str = "Created") -> Any:
+    """A filter field: at or after a time (``createdAfter``, ``occurredAfter``, ...), the same
+    field in every filter that has one."""
+    return strawberry.field(default=None, description=f"{happened} at or after this time.")
+
+
+def time_until(happened: str = "Created") -> Any:
+    """A filter field: before a time (``createdBefore``, ``occurredBefore``, ...)."""
+    return strawberry.field(default=None, description=f"{happened} before this time.")
+
+
 def stored_enum(cls: type[Enum], value: Any) -> Any:
     """The ``cls`` member of a stored value; None for None or a value ``cls`` does not know."""
     try:

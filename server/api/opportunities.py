@@ -17,7 +17,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..services import listing
 from ..services.funnel import Refused
 from ..web import live
-from .common import order_input, stored_enum, vocabulary_enum
+from .common import order_input, stored_enum, time_from, time_until, vocabulary_enum
 from .errors import (
     ConflictError,
     ForbiddenError,
@@ -129,12 +129,8 @@ class OpportunityFilter:
     account: relay.GlobalID | None = strawberry.field(
         default=None, description="The opportunities of this account."
     )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this time."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this time."
-    )
+    created_after: datetime | None = time_from()
+    created_before: datetime | None = time_until()
 
 
 OpportunityOrder = order_input("Opportunity", CREATED_AT="createdAt", UPDATED_AT="updatedAt")

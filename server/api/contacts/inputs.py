@@ -23,6 +23,8 @@ from ..common import (
     raise_if,
     require_text,
     set_fields,
+    time_from,
+    time_until,
 )
 from ..custom import CUSTOM_FILTER, CUSTOM_INPUT, custom_input
 from ..relay import object_id
@@ -114,12 +116,8 @@ class ContactFilter:
     is_child: bool | None = strawberry.field(
         default=None, description="Whether the contact is a child (data protection)."
     )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this time."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this time."
-    )
+    created_after: datetime | None = time_from()
+    created_before: datetime | None = time_until()
     custom: JSON | None = strawberry.field(default=None, description=CUSTOM_FILTER)
 
 

@@ -16,6 +16,7 @@ from ...contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
 from ...cursors import Order
 from ...rules.conditions import interaction_type_problem
 from ...services import listing
+from ..common import time_from, time_until
 from ..relay import Listing
 from .types import Interaction, InteractionType
 
@@ -26,12 +27,8 @@ class InteractionFilter:
         default=None,
         description="Any of these types (CUSTOM: every type the rules or plugins declare).",
     )
-    occurred_after: datetime | None = strawberry.field(
-        default=None, description="Occurred at or after this time."
-    )
-    occurred_before: datetime | None = strawberry.field(
-        default=None, description="Occurred before this time."
-    )
+    occurred_after: datetime | None = time_from("Occurred")
+    occurred_before: datetime | None = time_until("Occurred")
 
 
 def interaction_query(f: InteractionFilter) -> dict[str, Any]:

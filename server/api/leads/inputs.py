@@ -22,6 +22,8 @@ from ..common import (
     raise_if,
     require_text,
     set_fields,
+    time_from,
+    time_until,
 )
 from ..custom import CUSTOM_FILTER, CUSTOM_INPUT, custom_input
 from ..relay import object_id
@@ -78,12 +80,8 @@ class LeadFilter:
         default=None,
         description="Leads with neither parent contact nor parent account (true), or the others.",
     )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this time."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this time."
-    )
+    created_after: datetime | None = time_from()
+    created_before: datetime | None = time_until()
     score: LeadScoreFilter | None = strawberry.field(
         default=None, description="Scored by a model within a score range."
     )
