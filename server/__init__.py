@@ -1,4 +1,5 @@
-"""leadgraph: a marketing-CRM back end served as an async GraphQL API over MongoDB."""
+"""leadgraph: a marketing-CRM back end served as an async GraphQL API over MongoDB; holds the
+pluggy markers (``hookimpl``, ``hookspec``) and the version.  May import pluggy only."""
 
 import pluggy
 

@@ -525,23 +525,109 @@ def test_plugin_managers_and_sessions_are_typed() -> None:
     assert sorted(n for n, _ in _loosely_typed(ast.parse(sample))) == ["pm", "session"]
 
 
-def architecture_paths() -> list[str]:
-    """Every file or directory path docs/architecture.md names in backquotes
-    (``server/...``, ``plugins/...``, ``tests/...``)."""
+DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+
+
+def named_paths(text: str) -> set[str]:
+    """Every file or directory path a document names: in backquotes (``server/...``,
+    ``plugins/...``, ``tests/...``, ``docs/...``, ``bench/...``), or a ``.py`` path anywhere."""
     import re
 
-    text = (ROOT / "docs" / "architecture.md").read_text()
-    return sorted(
-        set(re.findall(r"`((?:server|plugins|tests|docs)/[\w./]*)`", text))
-        | {p for p in re.findall(r"\b((?:server|plugins|tests)/[\w/]+\.py)\b", text)}
+    return set(re.findall(r"`((?:server|plugins|tests|docs|bench)/[\w./-]*)`", text)) | set(
+        re.findall(r"\b((?:server|plugins|tests|bench)/[\w/]+\.py)\b", text)
     )
+
+
+def architecture_paths() -> list[str]:
+    """Every path docs/architecture.md names."""
+    return sorted(named_paths((ROOT / "docs" / "architecture.md").read_text()))
 
 
 def test_every_path_the_architecture_names_exists() -> None:
     paths = architecture_paths()
     assert "server/api/errors.py" in paths and "tests/test_layers.py" in paths
-    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert "server/services/listing.py" in paths and "server/cursors.py" in paths
+    missing = [p for p in paths if not (ROOT / p.rstrip(".")).exists()]
     assert missing == [], f"docs/architecture.md names what does not exist: {missing}"
+
+
+def test_every_path_the_docs_name_exists() -> None:
+    """docs/*.md and the README: every path they name is a file or directory of the tree."""
+    missing = [
+        f"{doc.relative_to(ROOT)}: {p}"
+        for doc in DOCS
+        for p in sorted(named_paths(doc.read_text()))
+        if not (ROOT / p.rstrip(".")).exists()
+    ]
+    assert missing == [], "the docs name what does not exist:\n" + "\n".join(missing)
+    assert named_paths("see `server/nowhere.py` and server/api/x.py") == {
+        "server/nowhere.py",
+        "server/api/x.py",
+    }
+
+
+def _resolves(name: str) -> bool:
+    """``leadgraph.a.b.c``: a module, or an attribute of the longest module prefix."""
+    import importlib
+
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_every_leadgraph_name_the_docs_give_exists() -> None:
+    """A backquoted ``leadgraph.x.y`` (``leadgraph.web.schema:schema``, ``leadgraph.rules.models``)
+    in docs/*.md or the README is a module or a name in one."""
+    import re
+
+    missing = [
+        f"{doc.relative_to(ROOT)}: {name}"
+        for doc in DOCS
+        for name in sorted(
+            set(re.findall(r"`(leadgraph(?:\.\w+)+)(?:[:(][^`]*)?`", doc.read_text()))
+        )
+        if not _resolves(name)
+    ]
+    assert missing == [], "the docs name what leadgraph does not have:\n" + "\n".join(missing)
+    assert _resolves("leadgraph.documents.stage_entry") and not _resolves("leadgraph.nowhere")
+
+
+def test_the_readme_layout_is_the_tree() -> None:
+    """Each entry of the README's ``## Layout`` block (``server/``, its ``web/``, ``api/``, ...,
+    then ``plugins/``, ``rules/``, ...) is a directory or file of the tree, and every package of
+    ``server/`` is listed."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    top = [m for m in re.findall(r"^(\S+)\s", block, re.M)]
+    inner = [m for m in re.findall(r"^  (\w+/)\s", block, re.M)]
+    missing = [name for name in top if not (ROOT / name).exists()]
+    missing += [f"server/{name}" for name in inner if not (SERVER / name).is_dir()]
+    assert missing == [], f"the README's layout names what does not exist: {missing}"
+    packages = {p.parent.name + "/" for p in SERVER.glob("*/__init__.py")}
+    assert packages - set(inner) == set(), "packages the README's layout leaves out"
+
+
+def test_every_package_says_what_it_holds_and_may_import() -> None:
+    """Each package's ``__init__.py`` opens with a docstring whose first lines say what it
+    holds and what it may import."""
+    quiet = []
+    for init in sorted([*SERVER.rglob("__init__.py"), *PLUGINS.glob("__init__.py")]):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        head = " ".join(doc.split("\n\n")[0].splitlines()[:3]).lower()
+        if not doc or "may import" not in head:
+            quiet.append(init.relative_to(ROOT).as_posix())
+    assert quiet == [], f"packages whose docstring does not say what they may import: {quiet}"
 
 
 def test_hookspecs_are_what_their_docstring_says() -> None:

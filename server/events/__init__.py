@@ -1,4 +1,5 @@
 """The record of what changed: one frozen dataclass per event type, all in this module.
+May import the core only (a core module itself: no api, web, cli, services or GraphQL).
 
 Every service that changes a record appends the typed event of that change to the ``events``
 collection in the same transaction as the change (:mod:`leadgraph.store.events` stores it,

@@ -1,8 +1,5 @@
 """The service layer: what leadgraph does, whoever asks (resolvers, the CLI, the importer).
-
 May import store, rules and the core, never api, web, cli or strawberry (tests/test_layers.py).
-
-importer).
 
 A :class:`Services` is built once per (database, rules version) from the database, the rule
 set and the plugin manager, and handed to every caller.  Resolvers validate input, call one

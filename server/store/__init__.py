@@ -1,5 +1,4 @@
 """Data access: one module per collection, the only code that talks to MongoDB.
-
 May import rules and the core, never services, api, web, cli or strawberry.
 
 Each module declares ``INDEXES`` (collection name -> index models); ``INDEXES`` here is their

@@ -1,7 +1,4 @@
 """The HTTP and WebSocket face: the ASGI app, the GraphQL view, limits, cost, auth, live feeds.
-
 May import api, services, store, rules and the core; api uses only its request helpers
 (loaders, live feeds, answer cache, page-size checks), and cli starts the app.
-
-May import everything below it (api, services, store, rules, core); nothing but cli imports it.
 """

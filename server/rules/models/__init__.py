@@ -1,5 +1,4 @@
 """Pydantic models of the rule files: what each kind of rule may say, one module per section.
-
 Holds pure models (pydantic only); may import the core, nothing of store, services, db or api.
 
 One YAML file is one :class:`RuleFile`; a directory of them becomes one immutable
