@@ -2,12 +2,13 @@
 
 (a) ``submitForm`` over HTTP with N concurrent clients (the server in its own process) vs a
     raw PyMongo loop doing the equivalent writes (contact upsert, lead upsert, interaction
-    insert, insights update) in the same run; target: submissions >= 0.3x the raw rate.
+    insert, insights update) in the same run; target: submissions >= 0.5x the raw rate.
 (b) importing a generated CSV (default 100,000 rows) through matching vs a raw ``bulk_write``
     of the same contact documents; target: import <= 3x the raw time.
 
 It first prints `commands_per_submission:`, the database commands one submission sends (through
-the capture service), for new people and for matched ones changing a field.
+the capture service), for new people and for matched ones changing a field (target: at most 8,
+the events record included).
 
     python bench/capture.py [--rows 100000] [--submissions 2000] [--clients 16] [--commands 200]
 """
@@ -206,7 +207,7 @@ async def main() -> None:
         ):
             detail = ", ".join(f"{k} {v / args.commands:.2f}" for k, v in names.most_common())
             print(
-                f"commands_per_submission: {per:.2f} ({label}; capture service, "
+                f"commands_per_submission: {per:.2f} ({label}; target <= 8; capture service, "
                 f"{args.commands} submissions: {detail})"
             )
         if not args.skip_submit:
@@ -216,7 +217,7 @@ async def main() -> None:
             print(
                 f"submitForm over HTTP, {args.clients} clients: {http_rate:,.0f}/s; "
                 f"raw PyMongo loop: {raw_rate:,.0f}/s; ratio {http_rate / raw_rate:.2f}x "
-                f"(target >= 0.3x)"
+                f"(target >= 0.5x)"
             )
         if not args.skip_import:
             import_time, raw_time = await bench_import(server.uri, args.rows)

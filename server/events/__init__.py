@@ -222,8 +222,8 @@ def lead_created(doc: Mapping[str, Any], source: str) -> LeadCreated:
 @dataclass(frozen=True, kw_only=True)
 class LeadUpdated(_LeadEvent):
     """A person changed a lead's fields or links (``updateLead``, ``linkLead``, flags, stage
-    fields), or an import updated a matched lead; ``changes`` holds each field's old and new
-    value."""
+    fields), or a capture or an import updated a matched lead; ``changes`` holds each field's
+    old and new value."""
 
     type: ClassVar[str] = "lead.updated"
 
@@ -378,7 +378,9 @@ class ImportRow(Event):
 @dataclass(frozen=True, kw_only=True)
 class SegmentMembershipChanged(Event):
     """An evaluation of a segment found members that joined or left it since the last one
-    (``segmentEvaluations`` holds the evaluation, ``evaluation_id``)."""
+    (``segmentEvaluations`` holds the evaluation, ``evaluation_id``): ``evaluateSegment``,
+    ``publishSegment``, or ``addToSegment`` / ``removeFromSegment`` changing a published static
+    list (``reason`` ``added`` / ``removed``)."""
 
     type: ClassVar[str] = "segment.membership_changed"
     record: ClassVar[RecordType] = "segment"
