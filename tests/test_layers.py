@@ -21,6 +21,7 @@ a test fails when an entry is no longer needed, so each list only shrinks."""
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,12 +252,14 @@ def imports_of(name: str, source: str, is_package: bool = False) -> list[Import]
     return found
 
 
-def all_imports() -> list[Import]:
-    return [
+@functools.cache
+def all_imports() -> tuple[Import, ...]:
+    """Every import of the package, parsed once for all the tests here."""
+    return tuple(
         imp
         for name, path in sorted(MODULES.items())
         for imp in imports_of(name, path.read_text(), path.name == "__init__.py")
-    ]
+    )
 
 
 def _within(module: str, package: str) -> bool:
