@@ -80,7 +80,7 @@ async def _reads_for(api: Any, counted: Reads, n: int) -> Counter[str]:
 async def test_round_trips_do_not_grow_with_page_size(api, counted, children, monkeypatch):
     if children == "in-find":  # the loader's fallback for servers without $documents
         monkeypatch.setattr(batches.ServerFeatures, "documents_stage", False)
-    await seed_demo(api.db, n_contacts=120, interactions_per_contact=25)
+    await seed_demo(api.db, n_contacts=120, interactions_per_contact=6)  # ~600 a page: > one batch
     small = await _reads_for(api, counted, 10)
     large = await _reads_for(api, counted, 100)
     assert small == large, (small, large)
