@@ -50,6 +50,7 @@ from .capture_input import (
     parsed_input,
     request_digest,
     require_match_fields,
+    rule_defaults,
     submitted_changes,
 )
 from .capture_outcome import Outcome, capture_events, replay_or_refuse, with_insight
@@ -270,7 +271,8 @@ class _Attempt:
         crecord = self.contact_record()
         # an event's default form id already names the road ("event:<id>"): not twice
         origin = form_id if form_id.startswith(f"{source}:") else f"{source}:{form_id}"
-        new_contact = contacts.new_document({"marketingSource": origin, **cfields})
+        made = contacts.new_document({"marketingSource": origin, **cfields})
+        new_contact = rule_defaults(self.matching, "contact", made)
         new_contact["createdVia"] = {"source": source, "formId": form_id}
         # found or made here; the submitted values are set in the interaction's transaction,
         # with the contact.updated event of what they changed (:meth:`record`)
@@ -284,7 +286,8 @@ class _Attempt:
     async def lead(self, contact: dict[str, Any]) -> tuple[dict[str, Any] | None, Match]:
         lstrat = self.matching.strategy("lead", self.form_id)
         lfields = self.lead_fields()
-        new_lead = self.make_lead({**lfields, "parentContactId": contact["_id"]})
+        made = self.make_lead({**lfields, "parentContactId": contact["_id"]})
+        new_lead = rule_defaults(self.matching, "lead", made)
         new_lead["createdVia"] = {"source": self.source, "formId": self.form_id}
         update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
         # found or made here; the submitted values a found lead lacks are set in the

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import normalize
 from ..errors import InvalidInput
-from ..rules.fields import NO_FIELDS, CustomFields
+from ..rules.fields import NO_FIELDS, CustomFields, with_defaults
 from ..store import submissions
 from .consent import Actor
 from .form_fields import Parsed, contact_changes, parse_fields
@@ -33,6 +33,11 @@ def custom_of(matching: Matching | None, rules: Any) -> CustomFields:
     live = matching.ruleset if matching is not None else rules
     fields = getattr(live, "custom_fields", None)
     return fields if isinstance(fields, CustomFields) else NO_FIELDS
+
+
+def rule_defaults(matching: Matching, entity: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """A new record ``doc`` of a submission with its custom fields' defaults."""
+    return with_defaults(custom_of(matching, None), entity, doc)
 
 
 def require_match_fields(matching: Matching, form_id: str, parsed: Parsed) -> None:

@@ -20,7 +20,7 @@ from bson import ObjectId
 
 from ..contracts import PluginFailure
 from ..events import Event, ImportRow, RecordType
-from ..rules.fields import flat_changes
+from ..rules.fields import NO_FIELDS, flat_changes, with_defaults
 from ..rules.matcher import row_key, signature_of_key
 from ..rules.models import Strategy
 from ..store import accounts, contacts, leads, records
@@ -311,7 +311,7 @@ class Batcher:
                 )
             )
         key_of = {item.lines[0]: item.keys[0] for item in items}
-        resolved = await engine.resolve("contacts", items, contacts.new_document, contact_changes)
+        resolved = await engine.resolve("contacts", items, self.new("contact"), contact_changes)
         _tally(s, resolved)
         self.record_rows("contact", resolved)
         if consents:
@@ -393,7 +393,7 @@ class Batcher:
             item.insert_only = {"parentContactId": cid, "parentAccountId": account_of.get(line)}
             if cid is not None:
                 parent_of.setdefault(item.keys[0], cid)
-        resolved = await engine.resolve("leads", creating, self.new_lead, _lead_changes)
+        resolved = await engine.resolve("leads", creating, self.new("lead"), _lead_changes)
         _tally(s, resolved)
         self.record_rows("lead", resolved)
         await leads.adopt_many(
@@ -404,6 +404,15 @@ class Batcher:
                 if i.rid is not None and not i.created and i.keys[0] in parent_of
             },
         )
+
+    def new(self, entity: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """A new ``entity`` document of an import row, with its custom fields' defaults."""
+        make = {"contact": contacts.new_document, "lead": self.new_lead}.get(
+            entity, accounts.new_document
+        )
+        ruleset = self.matching.ruleset
+        fields = ruleset.custom_fields if ruleset is not None else NO_FIELDS
+        return lambda f: with_defaults(fields, entity, make(f))
 
     async def accounts(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
         items = [
@@ -417,7 +426,7 @@ class Batcher:
         resolved = await engine.resolve(
             "accounts",
             items,
-            accounts.new_document,
+            self.new("account"),
             lambda f: flat_changes(accounts.apply_fields({}, f)),
         )
         _tally(s, resolved)

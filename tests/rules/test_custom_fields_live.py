@@ -109,6 +109,20 @@ async def test_required_default_scoring_segments_reload_and_removal(
             {"field": "input.custom.region", "message": "is required"}
         ]
 
+        # a form's and an import's new contacts get the defaults too
+        submit = """mutation($i: SubmitFormInput!) { submitForm(input: $i) { __typename } }"""
+        await api.gql(submit, {"i": {"formId": "f", "fields": {"email": "form@x.com"}}})
+        rows = "email,Account owner\nimp@x.com,lou\n"
+        await api.gql(
+            """mutation($i: ImportInput!) { importRecords(input: $i) { __typename } }""",
+            {"i": {"kind": "CONTACTS", "data": rows}},
+        )
+        for email, custom in (
+            ("form@x.com", {"region": "emea"}),
+            ("imp@x.com", {"region": "emea", "owner": "lou"}),
+        ):
+            assert (await db.contacts.find_one({"email": email}))["custom"] == custom
+
         # scoring and grades read contact.custom / lead.custom; the segment too
         lead = (
             await api.gql(
