@@ -25,6 +25,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from .store import clock
+
 _TOKEN_SALT = "leadgraph subscription centre"
 _secret: bytes | None = None
 
@@ -84,7 +86,7 @@ def _serializer() -> URLSafeSerializer:
 
 def issue_token(contact_id: ObjectId, ttl: timedelta) -> tuple[str, datetime]:
     """A token for ``contact_id`` valid for ``ttl``; returns it and its expiry time."""
-    expires = datetime.now(UTC) + ttl
+    expires = clock.now() + ttl
     token = _serializer().dumps({"c": str(contact_id), "e": int(expires.timestamp())})
     return str(token), datetime.fromtimestamp(int(expires.timestamp()), UTC)
 
@@ -103,6 +105,6 @@ def read_token(token: str) -> Token:
         expires_at = datetime.fromtimestamp(int(payload["e"]), UTC)
     except (BadSignature, InvalidId, KeyError, TypeError, ValueError, OverflowError):
         raise TokenRefused("INVALID", "this link is not valid") from None
-    if expires_at <= datetime.now(UTC):
+    if expires_at <= clock.now():
         raise TokenRefused("EXPIRED", "this link has expired: ask for a new one")
     return Token(contact_id, expires_at)

@@ -1,7 +1,8 @@
 """Services called directly on the embedded database (no HTTP), with the test's clock: records
 and their events take the clock's time; an engagement scores the contact's lead through the
 funnel, the same idempotency key answers the first interaction, and a 30-day window closes
-when the clock moves past it (no sleeping)."""
+when the clock moves past it; a subscription-centre token expires by the same clock (no
+sleeping)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
+from leadgraph import signing
 from leadgraph.plugin_manager import get_plugin_manager
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.services import Services
@@ -84,6 +87,17 @@ async def test_an_open_counts_for_30_days_of_the_clock(
     report = await services.funnel.rescore(stored)
     rescored = report.lead(lead["_id"])
     assert rescored is not None and engagement(rescored) == (base, rules)
+
+
+def test_a_centre_token_expires_when_the_clock_passes_its_time(clock: ManualClock) -> None:
+    contact = ObjectId()
+    token, expires = signing.issue_token(contact, timedelta(hours=1))
+    assert expires == (clock.time + timedelta(hours=1)).replace(microsecond=0)  # to the second
+    clock.advance(timedelta(minutes=59))
+    assert signing.read_token(token).contact_id == contact
+    clock.advance(timedelta(minutes=1))
+    with pytest.raises(signing.TokenRefused, match="expired"):
+        signing.read_token(token)
 
 
 def test_set_clock_returns_the_source_it_replaces() -> None:
