@@ -23,6 +23,7 @@ from .lifecycle import stage_errors, stage_moves
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid
 from .ruleset import RuleSet, load_rules
+from .ruletests import failing_tests
 
 log = logging.getLogger("leadgraph.rules")
 
@@ -94,7 +95,11 @@ class RulesManager:
         try:
             for name in refresh_entry_points(self.pm):
                 log.info("plugin %s installed since the last load: loaded", name)
-            return load_rules(self.directory, self.pm, self.limits)
+            ruleset = load_rules(self.directory, self.pm, self.limits)
+            failing = failing_tests(ruleset)  # rules whose own tests fail stay out
+            if failing:
+                raise RulesInvalid(failing)
+            return ruleset
         except RulesInvalid as exc:
             self.errors = exc.errors
         except PluginError as exc:

@@ -120,6 +120,9 @@ class RuleSet:
     custom_fields: CustomFields = NO_FIELDS
     #: Where the ``fields:`` section is (file, line, column), for errors about its fields.
     fields_source: tuple[str, int, int] | None = None
+    #: Where each of :attr:`tests` starts in its file (line, column), in the same order: a
+    #: failing test is reported there (:func:`leadgraph.rules.ruletests.failing_tests`).
+    test_marks: tuple[tuple[int, int], ...] = ()
 
     def segment(self, name: str) -> Segment | None:
         return next((s for s in self.segments if s.name == name), None)
@@ -287,6 +290,11 @@ def load_rules(
         sources=tuple(sorted(contents)),
         custom_fields=custom_fields,
         fields_source=fields_source,
+        test_marks=tuple(
+            locate(checker.raw.get(f), ("tests", i))
+            for f, m in models.items()
+            for i in range(len(m.tests))
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from ..contracts import Facts
 from .evaluate import evaluate
 from .lifecycle import start_stage
+from .loader import RuleError
 from .matcher import Matcher
 from .models import RuleTest, duration
 from .ruleset import RuleSet
@@ -176,3 +177,20 @@ def _check_matching(ruleset: RuleSet, test: RuleTest, out: Outcome) -> None:
 def run_tests(ruleset: RuleSet) -> list[Outcome]:
     """Every ``tests:`` entry of every rule file, in file order."""
     return [run_test(ruleset, file, test) for file, test in ruleset.tests]
+
+
+def failing_tests(ruleset: RuleSet) -> list[RuleError]:
+    """The rule files' own ``tests:`` that fail, as errors like an invalid file's (at the
+    test's ``- name:`` line): rules whose tests fail do not go live on a reload, and
+    ``leadgraph rules check`` refuses them."""
+    marks = ruleset.test_marks or ((1, 1),) * len(ruleset.tests)
+    errors: list[RuleError] = []
+    index: dict[str, int] = {}
+    for (file, test), (line, column) in zip(ruleset.tests, marks, strict=True):
+        i = index[file] = index.get(file, -1) + 1
+        outcome = run_test(ruleset, file, test)
+        if not outcome.ok:
+            failures = "; ".join(outcome.failures)
+            message = f"test {test.name!r} fails: {failures}"
+            errors.append(RuleError(file, line, column, message, ("tests", i)))
+    return errors

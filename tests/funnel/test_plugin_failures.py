@@ -42,7 +42,8 @@ scoring:
     threshold: 100
 """
 
-# The shipped lifecycle plus one transition for each trigger it does not use.
+# The shipped lifecycle plus one transition for each trigger it does not use, guarded so that
+# the shipped files' own tests still pass (rules whose tests fail never go live).
 EXTRA_TRANSITIONS = """\
     - name: vip
       from: inquiry
@@ -53,7 +54,10 @@ EXTRA_TRANSITIONS = """\
       from: automated_marketing_qualification
       to: teleprospecting_acceptance
       on: [interaction]
-      guard: {event: {type: email_clicked, within: 1d}}
+      guard:
+        all:
+          - {event: {type: email_clicked, within: 1d}}
+          - {fact: lead.topic, op: eq, value: steady}
 """
 
 LEAD = """id topic stage scores { model score stale staleSince explanation { rule points } }

@@ -34,8 +34,8 @@ MODEL = """scoring:
     kind: titlefit
     threshold: 10
     rules:
-      - name: a director
-        when: {fact: contact.jobTitle, op: contains, value: director}
+      - name: a founder
+        when: {fact: contact.jobTitle, op: contains, value: founder}
         points: 10
 """
 
