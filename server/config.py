@@ -48,12 +48,6 @@ def uri_database(uri: str | None) -> str | None:
     return unquote(rest.split("/", 1)[1]) or None
 
 
-def _default_rules_dir() -> Path:
-    # A source checkout ships its rules beside the package; an installed wheel uses ./rules.
-    here = Path(__file__).resolve().parent.parent / "rules"
-    return here if here.is_dir() else Path.cwd() / "rules"
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything the server needs to know to start."""
@@ -61,7 +55,8 @@ class Settings:
     mongodb_uri: str | None = None
     db_name: str = "leadgraph"
     data_dir: Path = field(default_factory=default_data_dir)
-    rules_dir: Path = field(default_factory=_default_rules_dir)
+    # --rules / LEADGRAPH_RULES_DIR; None: the data directory's rules (see rules_directory)
+    rules_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # Query limits (README "Limits"); each can be set with LEADGRAPH_<NAME IN CAPITALS>.
@@ -147,6 +142,12 @@ class Settings:
     webhook_lease_seconds: float = 60.0  # a claimed delivery's lease (at least the timeout + 2)
     webhook_concurrency: int = 8  # attempts one worker has in flight at once
     webhook_poll_seconds: float = 1.0  # how often an idle worker looks for due deliveries
+
+    @property
+    def rules_directory(self) -> Path:
+        """The rules directory: ``rules_dir`` when given, else ``<data_dir>/rules`` (made from
+        the shipped rules on first use: :func:`leadgraph.defaults.rules_dir_of`)."""
+        return self.rules_dir if self.rules_dir is not None else self.data_dir / "rules"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

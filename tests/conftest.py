@@ -24,6 +24,7 @@ from leadgraph.web.app import create_app
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from serving import free_port, served
+from shipped import SHIPPED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +76,7 @@ async def serving(
     client: AsyncMongoClient,
     uri: str,
     db_name: str,
-    rules_dir: Path = ROOT / "rules",
+    rules_dir: Path = SHIPPED,
     pm: Any = None,
     **fields: Any,
 ) -> AsyncIterator[Any]:

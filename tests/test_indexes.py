@@ -11,7 +11,6 @@ from __future__ import annotations
 import typing
 from datetime import UTC, datetime
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,15 +24,15 @@ from leadgraph.rules.scoring import indexed_models
 from leadgraph.store.explain import count_plan, find_plan, plan_stages, scans_collection
 from leadgraph.store.lead_scores import ensure_model_indexes
 from leadgraph.web import schema  # noqa: F401  (builds every connection field)
+from shipped import SHIPPED
 from strawberry import relay
 from strawberry.types.base import has_object_definition
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _shipped_rules() -> RuleSet:
-    rules = RulesManager(ROOT / "rules")
+    rules = RulesManager(SHIPPED)
     assert rules.reload() and rules.current is not None
     return rules.current
 

@@ -15,6 +15,7 @@ from leadgraph.rules.conditions import spec_key
 from leadgraph.rules.reads import ruleset_reads
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.services.facts import assemble_facts
+from shipped import SHIPPED
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "plugins.md"
@@ -64,7 +65,7 @@ def facts_example() -> str:
         "salesReady": False,
         "createdAt": AT,
     }
-    keys = [spec_key(s) for s in ruleset_reads(load_rules(ROOT / "rules")).counts]
+    keys = [spec_key(s) for s in ruleset_reads(load_rules(SHIPPED)).counts]
     counts = {contact["_id"]: {"email_opened|30d|": 2, "form_submitted|90d|": 1}}
     people = {contact["_id"]: contact}
     facts = assemble_facts(

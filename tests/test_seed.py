@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from bson import ObjectId
@@ -17,8 +16,7 @@ from leadgraph.services.seed import BATCH, interactions_per_contact_for, seed_de
 from leadgraph.store import interactions
 from pymongo import monitoring
 from pymongo.errors import BulkWriteError
-
-ROOT = Path(__file__).resolve().parent.parent
+from shipped import SHIPPED
 
 
 class Commands(monitoring.CommandListener):
@@ -42,7 +40,7 @@ async def test_seed_is_bulk_and_scored(mongo_uri):
     db = client[f"seed_{uuid.uuid4().hex[:10]}"]
     try:
         await ensure_indexes(db)
-        rules = RulesManager(ROOT / "rules")
+        rules = RulesManager(SHIPPED)
         assert rules.reload() and rules.current is not None
         funnel = Services(db, rules.current, rules.pm).funnel
         progress: Counter[str] = Counter()

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import events
 from ..config import Settings
 from ..db import Connection, open_database
+from ..defaults import rules_dir_of
 from ..embedded import EmbeddedDatabaseError
 from ..rules.manager import RulesManager
 from ..services import Services
@@ -92,10 +93,10 @@ def progress_bar() -> Progress:
 
 
 def services_of(conn: Connection, settings: Settings) -> Services:
-    """The services over ``conn`` with the valid rules of ``settings.rules_dir``."""
-    rules = RulesManager(settings.rules_dir, limits=settings.rule_limits)
+    """The services over ``conn`` with the valid rules of the settings' rules directory."""
+    rules = RulesManager(rules_dir_of(settings), limits=settings.rule_limits)
     if not rules.reload() or rules.current is None:
         for error in rules.errors:
             err.print(f"[red]{error}[/]")
-        raise click.ClickException(f"the rules in {settings.rules_dir} are not valid")
+        raise click.ClickException(f"the rules in {rules.directory} are not valid")
     return Services(conn.db, rules.current, rules.pm)

@@ -9,6 +9,7 @@ import click
 
 from ..config import Settings
 from ..db import Connection
+from ..defaults import rules_dir_of
 from ..services import Services
 from ..services.importing import FORMATS, ImportFailed, count_rows, detect_format, run_import
 from .common import err, progress_bar, with_database
@@ -22,11 +23,11 @@ async def _rules_and_plugins(conn: Connection) -> tuple[Any, Any]:
     ctx = click.get_current_context(silent=True)
     settings = (ctx.find_object(Settings) if ctx else None) or Settings.from_env()
     pm = get_plugin_manager()
-    rules = RulesManager(settings.rules_dir, pm)
-    if settings.rules_dir.is_dir():
+    rules = RulesManager(rules_dir_of(settings), pm)
+    if rules.directory.is_dir():
         rules.reload()
     if rules.current is None:
-        err.print(f"[yellow]no valid rules in {settings.rules_dir}: default strategies apply")
+        err.print(f"[yellow]no valid rules in {rules.directory}: default strategies apply")
     return rules, pm
 
 

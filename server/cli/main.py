@@ -12,6 +12,7 @@ from platformdirs import user_data_dir
 
 from ..config import Settings, legacy_data_dir
 from ..db import Connection, open_database
+from ..defaults import rules_dir_of
 from ..services import Services
 from ..services.funnel import Report
 from ..services.report import changed_leads
@@ -30,7 +31,7 @@ from .imports import import_
 from .persisted import persisted
 from .preview import diff, preview
 from .replay import replay
-from .rules import rules
+from .rules import init, rules
 from .webhooks import webhooks
 
 
@@ -130,7 +131,8 @@ def serve(
             app = create_app(settings, connection=conn)
             url = f"http://{settings.host}:{settings.port}/graphql"
             err.print(
-                f"[bold green]leadgraph[/] on {where}\n  GraphiQL: {url}{key_line}\n"
+                f"[bold green]leadgraph[/] on {where}\n  rules: {rules_dir_of(settings)}\n"
+                f"  GraphiQL: {url}{key_line}\n"
                 f"  send it as: Authorization: Bearer <key>"
             )
             config = uvicorn.Config(
@@ -246,7 +248,7 @@ async def privacy_token(conn: Connection, contact_id: str, days: int) -> None:
 
 
 async def _rescore(conn: Connection, settings: Settings, stale_only: bool = False) -> None:
-    """Rescore leads with the rules of ``settings.rules_dir`` (a progress bar on stderr when
+    """Rescore leads with the rules of the settings' rules directory (a progress bar on stderr when
     it is a terminal); goes on past leads a plugin fails on, prints a summary and fails when
     any lead failed."""
     funnel = services_of(conn, settings).funnel
@@ -365,6 +367,7 @@ async def seed_demo_cmd(conn: Connection, n_contacts: int) -> None:
 
 rules.add_command(diff)
 cli.add_command(rules)
+cli.add_command(init)
 cli.add_command(import_)
 cli.add_command(replay)
 cli.add_command(persisted)

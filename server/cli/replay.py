@@ -10,6 +10,7 @@ from bson import ObjectId
 from strawberry import relay
 
 from ..db import Connection
+from ..defaults import rules_dir_of
 from ..errors import UserError
 from ..rules.manager import RulesManager
 from ..services import Services
@@ -74,9 +75,9 @@ async def replay(conn: Connection, lead: str, at: str, rules: str) -> None:
     """Show a lead's scores, stage and sales-ready flag as they were at a past time."""
     oid, t = lead_id(lead), when(at)
     settings = settings_of(click.get_current_context())
-    manager = RulesManager(settings.rules_dir, limits=settings.rule_limits)
+    manager = RulesManager(rules_dir_of(settings), limits=settings.rule_limits)
     if not manager.reload() and rules == "live":
-        raise click.ClickException(f"the rules in {settings.rules_dir} are not valid")
+        raise click.ClickException(f"the rules in {manager.directory} are not valid")
     doc = await leads.get(conn.db, oid)
     if doc is None:
         raise click.ClickException(f"no lead with id {lead}")

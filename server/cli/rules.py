@@ -1,4 +1,4 @@
-"""``leadgraph rules check DIR | test DIR | schema``."""
+"""``leadgraph rules check DIR | test DIR | schema`` and ``leadgraph init DIR``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..config import Settings
+from ..defaults import CHECK, ProjectExists, init_project, version
 from ..plugin_manager import PluginError
 from ..rules.jsonschema import schema_text
 from ..rules.loader import RulesInvalid
@@ -99,3 +100,22 @@ def schema(output: Path | None) -> None:
     else:
         output.write_text(schema_text(), encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def init(directory: Path) -> None:
+    """Make the rules project DIRECTORY (new or empty): the shipped rule files with their
+    ``tests:``, their JSON Schema, a README and a CI job running ``leadgraph rules check``
+    and ``leadgraph rules test``.  Serve it with ``leadgraph serve --rules DIRECTORY``."""
+    try:
+        written = init_project(directory)
+    except ProjectExists as exc:
+        raise click.ClickException(f"{exc}: leadgraph init makes a new project") from exc
+    for name in written:
+        click.echo(f"  {name}")
+    click.echo(
+        f"rules project {directory} made from the rules of leadgraph {version()}; next:\n"
+        f"  cd {directory} && {CHECK}\n"
+        f"  leadgraph serve --rules {directory}"
+    )

@@ -212,6 +212,15 @@ def read_fields(
     return fields, (file, *locate(checker.raw.get(file), ("fields",), key=True))
 
 
+def _test_marks(checker: Checker, models: dict[str, RuleFile]) -> tuple[tuple[int, int], ...]:
+    """Where each test of ``models`` starts (line, column), in :attr:`RuleSet.tests` order."""
+    return tuple(
+        locate(checker.raw.get(f), ("tests", i))
+        for f, m in models.items()
+        for i in range(len(m.tests))
+    )
+
+
 def load_rules(
     directory: Path | str,
     pm: pluggy.PluginManager | None = None,
@@ -290,11 +299,7 @@ def load_rules(
         sources=tuple(sorted(contents)),
         custom_fields=custom_fields,
         fields_source=fields_source,
-        test_marks=tuple(
-            locate(checker.raw.get(f), ("tests", i))
-            for f, m in models.items()
-            for i in range(len(m.tests))
-        ),
+        test_marks=_test_marks(checker, models),
     )
 
 

@@ -9,6 +9,7 @@ import os
 import socket
 from datetime import timedelta
 
+from ..defaults import rules_dir_of
 from ..plugin_manager import get_plugin_manager
 from ..rules.manager import RulesManager
 from ..services import dispatch
@@ -28,7 +29,7 @@ async def load_rules(state: AppState) -> RulesManager:
         state.pm = get_plugin_manager()
     if state.rules is None:
         state.rules = RulesManager(
-            state.settings.rules_dir,
+            rules_dir_of(state.settings),
             state.pm,
             limits=state.settings.rule_limits,
             stages=DatabaseStages(
@@ -42,7 +43,7 @@ async def load_rules(state: AppState) -> RulesManager:
             log.error(
                 "no valid rules in %s: scoring, stages and matching use built-in defaults "
                 "until the files are fixed",
-                state.settings.rules_dir,
+                state.rules.directory,
             )
     return state.rules
 

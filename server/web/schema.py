@@ -35,6 +35,7 @@ from ..api.segments.resolvers import SegmentMutation, SegmentQuery, SegmentSubsc
 from ..api.webhooks import WebhookMutation, WebhookQuery
 from ..config import Settings
 from ..db import unavailable
+from ..defaults import default_rules_dir, rules_dir_of
 from ..errors import UserError
 from ..rules.fields import CustomFields
 from .cost import QueryCost
@@ -209,14 +210,16 @@ def build_schema(
     """The schema with the request limits of ``settings`` (tokens; depth, aliases and
     selections measured without expanding fragments; the deadline; cost and the per-key rate
     limit, whose buckets live as long as the schema, or ``limiter``'s) and the typed custom
-    fields of ``fields`` (default: the ``fields:`` section of ``settings.rules_dir``).
+    fields of ``fields`` (default: the ``fields:`` section of the rules directory of
+    ``settings``; without settings, of the shipped rules, as ``schema.graphql`` is exported).
 
     Parsing and validation are cached per document (LRU, :data:`DOCUMENT_CACHE`; see
     :mod:`leadgraph.web.validation`).  Plain fields are answered in place
     (:mod:`leadgraph.web.execution`)."""
+    if fields is None:  # the server's rules directory; the shipped rules' for the export
+        directory = default_rules_dir() if settings is None else rules_dir_of(settings)
+        fields = custom.fields_of_directory(directory)
     settings = settings or Settings()
-    if fields is None:
-        fields = custom.fields_of_directory(settings.rules_dir)
     limiter = limiter or RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     validations = ValidationResults(settings, DOCUMENT_CACHE)
     custom.install(fields)

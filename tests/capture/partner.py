@@ -18,10 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, Api, serving
+from conftest import Api, serving
 from leadgraph import hookimpl
 from leadgraph.plugin_manager import get_plugin_manager
 from pymongo import AsyncMongoClient
+from shipped import SHIPPED
 
 MATCHING = """\
 matching:
@@ -133,7 +134,7 @@ class Partner:
 def rules_dir(tmp: Path) -> Path:
     """The shipped rules with the partner's ``matching:`` section."""
     directory = tmp / "rules"
-    shutil.copytree(ROOT / "rules", directory)
+    shutil.copytree(SHIPPED, directory)
     (directory / "matching.yaml").write_text(MATCHING)
     return directory
 

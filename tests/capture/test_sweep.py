@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import ROOT
 from hardening.test_outage import interrupted
 from leadgraph.config import Settings
 from leadgraph.db import Connection
@@ -18,6 +17,7 @@ from leadgraph.store import leases, pending_captures
 from leadgraph.web.app import create_app
 from leadgraph.web.capture_sweep import LEASE, start_up_round
 from serving import free_port, served
+from shipped import SHIPPED
 
 DEADLINE = 30.0  # seconds a sweep may take to get there on a loaded machine
 
@@ -25,7 +25,7 @@ DEADLINE = 30.0  # seconds a sweep may take to get there on a loaded machine
 @contextlib.asynccontextmanager
 async def sweeping(db: Any, every: float) -> AsyncIterator[Any]:
     settings = Settings(
-        rules_dir=ROOT / "rules",
+        rules_dir=SHIPPED,
         port=free_port(),
         capture_sweep_seconds=every,
         capture_sweep_age_seconds=30,

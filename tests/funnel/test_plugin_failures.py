@@ -24,7 +24,7 @@ import httpx
 import pytest
 from bson import ObjectId
 from click.testing import CliRunner
-from conftest import ROOT, Api, serving
+from conftest import Api, serving
 from foundation import oid_of
 from installed import install_like_pip
 from leadgraph import hookimpl
@@ -32,6 +32,7 @@ from leadgraph.cli.main import cli
 from leadgraph.plugin_manager import get_plugin_manager
 from leadgraph.rules.manager import RulesManager
 from pymongo import AsyncMongoClient
+from shipped import SHIPPED
 
 PACKAGE = Path(__file__).parent / "fragile_plugin"
 
@@ -74,7 +75,7 @@ def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     sys.path.insert(0, str(work / "site"))
     importlib.invalidate_caches()
     directory = work / "rules"
-    shutil.copytree(ROOT / "rules", directory)
+    shutil.copytree(SHIPPED, directory)
     (directory / "fragile.yaml").write_text(FRAGILE_RULES)
     lifecycle = directory / "lifecycle.yaml"
     text = lifecycle.read_text()
@@ -317,7 +318,7 @@ class Misspelled:
 def test_a_misspelled_hook_is_an_error_at_load(tmp_path: Path) -> None:
     pm = get_plugin_manager(entry_points=False)
     pm.register(Misspelled(), name="acme-typo")
-    manager = RulesManager(ROOT / "rules", pm)
+    manager = RulesManager(SHIPPED, pm)
     assert manager.reload() is False
     (error,) = manager.errors
     assert "plugin 'acme-typo'" in error.message

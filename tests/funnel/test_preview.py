@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, Api, serving
+from conftest import Api, serving
 from foundation import oid_of
 from leadgraph.cli.main import cli
 from leadgraph.rules.ruleset import load_rules
@@ -23,6 +23,7 @@ from leadgraph.services.report import changed_leads
 from leadgraph.services.seed import seed_demo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from shipped import SHIPPED
 
 PREVIEW = """
 query($files: [RuleFileInput!]!, $sample: Int) { previewRules(files: $files, sample: $sample) {
@@ -49,7 +50,7 @@ query($files: [RuleFileInput!]!, $sample: Int) { previewRules(files: $files, sam
 def candidate_files() -> dict[str, str]:
     """The shipped rules with a lower threshold, a heavier and a lighter rule, and a segment
     that asks for one recent open instead of two."""
-    files = {p.name: p.read_text() for p in sorted((ROOT / "rules").glob("*.yaml"))}
+    files = {p.name: p.read_text() for p in sorted(SHIPPED.glob("*.yaml"))}
     scoring = files["scoring.yaml"]
     scoring = scoring.replace("threshold: 60", "threshold: 45", 1)
     scoring = scoring.replace("points: 20\n", "points: 30\n", 1)  # decision maker
@@ -68,7 +69,7 @@ async def world(
 ) -> AsyncIterator[tuple[Api, Path, dict[str, str]]]:
     """A server on its own copy of the shipped rules, over a seeded demo database."""
     rules_dir = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules_dir)
+    shutil.copytree(SHIPPED, rules_dir)
     name = f"t_{uuid.uuid4().hex[:12]}"
     db = mongo_client[name]
     live = load_rules(rules_dir)

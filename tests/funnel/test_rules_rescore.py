@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, Api, serving
+from conftest import Api, serving
 from foundation import create_lead, oid_of
 from leadgraph.cli.main import cli
 from leadgraph.db import ensure_indexes
@@ -28,6 +28,7 @@ from leadgraph.services.stages import DatabaseStages
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from rules.live import until
+from shipped import SHIPPED
 
 from funnel.test_preview import PREVIEW, candidate_files, changes, snapshot
 
@@ -42,7 +43,7 @@ async def seeded(
 ) -> AsyncIterator[tuple[AsyncDatabase, Path]]:
     """A small demo database scored with a copy of the shipped rules, and that copy."""
     rules_dir = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules_dir)
+    shutil.copytree(SHIPPED, rules_dir)
     db = mongo_client[f"t_{uuid.uuid4().hex[:12]}"]
     await ensure_indexes(db)
     await seed_demo(db, n_contacts=16, funnel=Services(db, load_rules(rules_dir), None).funnel)

@@ -17,7 +17,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,8 +32,8 @@ from leadgraph.web.app import create_app
 from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from serving import free_port, served
+from shipped import SHIPPED
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = {"contacts", "accounts", "leads", "interactions"}  # the collections queries read
 
 
@@ -111,7 +110,7 @@ async def serve(mongo_uri: str, db: AsyncDatabase, **limits: Any) -> AsyncIterat
     """The real app on a loopback port, with ``limits`` overriding the default settings."""
     commands = Commands(db.name)
     client = make_client(mongo_uri, event_listeners=[commands])
-    settings = Settings(rules_dir=ROOT / "rules", port=free_port(), **limits)
+    settings = Settings(rules_dir=SHIPPED, port=free_port(), **limits)
     connection = Connection(client=client, db=client[db.name], embedded=None, uri=mongo_uri)
     app = create_app(settings, connection=connection)
     try:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from conftest import ROOT
 from leadgraph.config import Settings
 from leadgraph.db import Connection
 from leadgraph.web.app import create_app
 from serving import free_port, served
+from shipped import SHIPPED
 from test_subscriptions import recv, ws_url
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -39,7 +39,7 @@ class Limited:
 async def limited(api) -> AsyncIterator[Limited]:
     """A server with small limits: 4 KiB bodies, half a second to send headers or a body."""
     settings = Settings(
-        rules_dir=ROOT / "rules",
+        rules_dir=SHIPPED,
         port=free_port(),
         max_body_bytes=4096,
         read_timeout=0.5,

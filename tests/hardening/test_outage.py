@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from bson import ObjectId
 from capture.helpers import submit
-from conftest import ROOT
 from leadgraph.config import Settings
 from leadgraph.db import Connection, make_client
 from leadgraph.embedded import EmbeddedMongo
@@ -19,6 +18,7 @@ from leadgraph.services.capture import request_digest
 from leadgraph.store import keys, pending_captures
 from leadgraph.web.app import create_app
 from serving import free_port, served
+from shipped import SHIPPED
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
@@ -31,7 +31,7 @@ async def test_a_database_outage_answers_503_and_unavailable_at_once():
         settings = Settings(
             mongodb_uri=mongo.uri,
             db_name="outage",
-            rules_dir=ROOT / "rules",
+            rules_dir=SHIPPED,
             port=free_port(),
             db_timeout=0.3,
             ready_timeout=0.3,
@@ -92,7 +92,7 @@ async def test_a_request_the_outage_cuts_off_while_it_runs_is_unavailable():
         settings = Settings(
             mongodb_uri=mongo.uri,
             db_name="cut",
-            rules_dir=ROOT / "rules",
+            rules_dir=SHIPPED,
             port=free_port(),
             db_timeout=0.3,
         )
@@ -149,7 +149,7 @@ async def test_start_up_releases_match_keys_left_without_their_records(api):
             },
         ]
     )
-    settings = Settings(rules_dir=ROOT / "rules", port=free_port())
+    settings = Settings(rules_dir=SHIPPED, port=free_port())
     conn = Connection(client=db.client, db=db, embedded=None, uri="")
     async with served(create_app(settings, connection=conn), settings):
         pass  # start-up (the lifespan) runs the repair
@@ -163,7 +163,7 @@ async def test_start_up_releases_match_keys_left_without_their_records(api):
 
 async def restart(db) -> None:
     """Start (and stop) a server on ``db``: its start-up runs the repair."""
-    settings = Settings(rules_dir=ROOT / "rules", port=free_port())
+    settings = Settings(rules_dir=SHIPPED, port=free_port())
     conn = Connection(client=db.client, db=db, embedded=None, uri="")
     async with served(create_app(settings, connection=conn), settings):
         pass

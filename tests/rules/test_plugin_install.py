@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from leadgraph.cli.main import cli
 from leadgraph.plugin_manager import get_plugin_manager
 from leadgraph.rules.manager import RulesManager
+from shipped import SHIPPED
 
-ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = """
 from leadgraph import hookimpl
 from leadgraph.plugins.scoring_points import PointsKind
@@ -63,7 +63,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def rules(tmp_path: Path) -> Path:
     directory = tmp_path / "rules"
     directory.mkdir()
-    for path in (ROOT / "rules").glob("*.yaml"):
+    for path in SHIPPED.glob("*.yaml"):
         (directory / path.name).write_bytes(path.read_bytes())
     (directory / "titles.yaml").write_text(MODEL)
     return directory

@@ -7,16 +7,15 @@ segment still answer."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from leadgraph.rules.ruleset import RulesInvalid, load_rules
+from shipped import SHIPPED
 
 from .helpers import PUBLISH, UPDATE, contact, create
 
 REGEX = {"fact": "contact.email", "op": "in", "value": [{"$regex": ".*"}]}
-ROOT = Path(__file__).resolve().parents[2]
 PREVIEW = """query($d: SegmentInput!) { previewSegment(definition: $d) { count } }"""
 
 
@@ -80,7 +79,7 @@ async def test_each_operator_takes_only_its_shape_of_value(api, where, field, sa
 
 def test_a_rule_file_with_an_object_value_does_not_load(tmp_path):
     for name in ("matching.yaml", "lifecycle.yaml", "scoring.yaml"):
-        (tmp_path / name).write_bytes((ROOT / "rules" / name).read_bytes())
+        (tmp_path / name).write_bytes((SHIPPED / name).read_bytes())
     (tmp_path / "segments.yaml").write_text(
         "segments:\n"
         "  - name: everyone\n"

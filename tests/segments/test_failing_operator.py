@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, Api, serving
+from conftest import Api, serving
 from leadgraph import hookimpl
 from leadgraph.plugin_manager import get_plugin_manager
 from pymongo import AsyncMongoClient
+from shipped import SHIPPED
 
 from .helpers import contact
 
@@ -46,7 +47,7 @@ async def partner(
     tmp_path: Path, mongo_client: AsyncMongoClient, mongo_uri: str
 ) -> AsyncIterator[Api]:
     rules = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules)
+    shutil.copytree(SHIPPED, rules)
     (rules / "partner.yaml").write_text(RULES)
     pm = get_plugin_manager()
     pm.register(_Partner(), name="partner")

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from foundation import create_lists
 from leadgraph.cli.main import cli
+from shipped import SHIPPED
 
 from .helpers import ADD, create
 
-ROOT = Path(__file__).resolve().parents[2]
 PREVIEW = """query($d: SegmentInput!) { previewSegment(definition: $d) { count } }"""
 STAGES = (
     "inquiry, automated_marketing_qualification, teleprospecting_acceptance, "
@@ -163,7 +163,7 @@ async def test_preview_and_bulk_add_check_the_names_too(api):
 def test_rules_check_refuses_an_unknown_name_where_it_is_written(tmp_path: Path) -> None:
     directory = tmp_path / "rules"
     directory.mkdir()
-    for path in (ROOT / "rules").glob("*.yaml"):
+    for path in SHIPPED.glob("*.yaml"):
         (directory / path.name).write_bytes(path.read_bytes())
     (directory / "bosses.yaml").write_text(
         "segments:\n  - name: bosses\n    where: {fact: contact.role, value: boss}\n"

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-from conftest import ROOT
 from serving import free_port
+from shipped import SHIPPED
 from standardwebhooks import Webhook
 from strawberry.relay import GlobalID
 
@@ -27,7 +27,7 @@ def _env(mongo_uri: str, db_name: str, tmp_path: Path) -> dict[str, str]:
         "MONGODB_URI": mongo_uri,
         "LEADGRAPH_DB_NAME": db_name,
         "LEADGRAPH_DATA_DIR": str(tmp_path),
-        "LEADGRAPH_RULES_DIR": str(ROOT / "rules"),
+        "LEADGRAPH_RULES_DIR": str(SHIPPED),
         "LEADGRAPH_WEBHOOK_ALLOW_PRIVATE": "1",
         "LEADGRAPH_WEBHOOK_TIMEOUT": "3",
         "LEADGRAPH_WEBHOOK_LEASE_SECONDS": "1",  # the lease is at least timeout + 2 s

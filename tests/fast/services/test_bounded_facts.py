@@ -16,8 +16,7 @@ from leadgraph.rules.ruleset import load_rules
 from leadgraph.services.facts import assemble_facts, count_all, gather
 from leadgraph.store import accounts, contacts, interactions, leads
 from leadgraph.store._base import now as db_now
-
-ROOT = Path(__file__).resolve().parents[3]
+from shipped import SHIPPED
 
 SCORING = """
 scoring:
@@ -83,7 +82,7 @@ def rules_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "rules"
     directory.mkdir()
     (directory / "scoring.yaml").write_text(SCORING)
-    lifecycle = (ROOT / "rules" / "lifecycle.yaml").read_text().split("\ntests:")[0]
+    lifecycle = (SHIPPED / "lifecycle.yaml").read_text().split("\ntests:")[0]
     guard = (
         "      guard: {fact: lead.salesReady, op: eq, value: true}\n"
         "      description: Sales-ready leads (scored or marked by hand) skip teleprospecting.\n"
