@@ -121,7 +121,8 @@ async def test_required_default_scoring_segments_reload_and_removal(
             ("form@x.com", {"region": "emea"}),
             ("imp@x.com", {"region": "emea", "owner": "lou"}),
         ):
-            assert (await db.contacts.find_one({"email": email}))["custom"] == custom
+            stored = await db.contacts.find_one({"email": email})
+            assert stored is not None and stored["custom"] == custom
 
         # scoring and grades read contact.custom / lead.custom; the segment too
         lead = (
