@@ -34,6 +34,8 @@ class AppState:
     key_states: KeyStates = field(default_factory=KeyStates)
     segment_counts: AnswerCache[tuple[str, str, str], int] | None = None
     persisted: PersistedQueries | None = None
+    #: The start-up task linking the orphan leads already stored (web/orphan_link.py).
+    orphan_link: Any = None
 
     def __post_init__(self) -> None:
         if self.segment_counts is None:  # one per process, shared by all requests
