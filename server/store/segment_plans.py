@@ -39,6 +39,31 @@ async def leads_of(db: AsyncDatabase, contact_ids: list[ObjectId]) -> dict[Objec
     return {d["_id"]: d["parentContactId"] async for d in found}
 
 
+#: The leads with no parent contact but a parent account: they reach the account's contacts.
+ACCOUNT_BASED: dict[str, Any] = {"parentContactId": None, "parentAccountId": {"$ne": None}}
+
+
+async def account_leads(db: AsyncDatabase, query: dict[str, Any]) -> dict[ObjectId, ObjectId]:
+    """lead id -> parent account id, for the account-based leads matching ``query``."""
+    found = db["leads"].find(
+        {"$and": [query, ACCOUNT_BASED]} if query else ACCOUNT_BASED,
+        {"_id": 1, "parentAccountId": 1},
+        batch_size=BATCH_ALL,
+    )
+    return {d["_id"]: d["parentAccountId"] async for d in found}
+
+
+async def members_of(
+    db: AsyncDatabase, account_ids: list[ObjectId]
+) -> dict[ObjectId, list[ObjectId]]:
+    """account id -> the ids of its contacts."""
+    out: dict[ObjectId, list[ObjectId]] = {}
+    query = {"accountId": {"$in": account_ids}}
+    async for d in db["contacts"].find(query, {"_id": 1, "accountId": 1}, batch_size=BATCH_ALL):
+        out.setdefault(d["accountId"], []).append(d["_id"])
+    return out
+
+
 async def count(db: AsyncDatabase, entity: str, query: dict[str, Any]) -> int:
     """How many ``entity`` records match ``query`` (an estimate's input: callers pass filters
     on indexed fields, which the database counts from the index)."""
@@ -71,7 +96,15 @@ async def contact_facts(db: AsyncDatabase, contact_id: ObjectId) -> dict[str, An
         return None
     account_id = contact.get("accountId")
     account = await db["accounts"].find_one({"_id": account_id}) if account_id else None
-    leads = await db["leads"].find({"parentContactId": contact_id}).sort("_id", 1).to_list()
+    # its own leads, and its account's account-based ones (they reach people through the
+    # account's contacts)
+    mine: dict[str, Any] = {"parentContactId": contact_id}
+    query = (
+        {"$or": [mine, {"parentContactId": None, "parentAccountId": account_id}]}
+        if account_id
+        else mine
+    )
+    leads = await db["leads"].find(query).sort("_id", 1).to_list()
     interactions = await db["interactions"].find({"contactId": contact_id}).to_list()
     return {"contact": contact, "account": account, "leads": leads, "interactions": interactions}
 

@@ -43,6 +43,10 @@ from . import clock
 from . import segment_plans as reads
 from .condition_filters import MongoCompiler, compiler_of, is_plain, merge_filters, pushed_down
 
+#: A base id: a contact's, or for the lead base a lead's (the lead of a parent contact) or a
+#: ``(lead, contact)`` pair (an account-based lead reaches each contact of its account).
+Id = Any
+
 INFINITE = float("inf")
 UNKNOWN = 1e18  # no index counts it: after the counted ones, before a `not`
 #: Operators whose filter on an indexed field the database counts from the index.
@@ -68,23 +72,19 @@ class Plan:
         self.db = db
         self.base = base
         self.now = now
-        self.parent: dict[ObjectId, ObjectId] = {}  # lead -> parent contact
+        self.parent: dict[Id, ObjectId] = {}  # lead (or lead-contact pair) -> its contact
         self.account: dict[ObjectId, Any] = {}  # contact (seen, so existing) -> account id
-        self._universe: set[ObjectId] | None = None
+        self._universe: set[Id] | None = None
         self._all_contacts = False
         self._estimates: dict[str, float] = {}
 
     # ------------------------------------------------------------ entry points
 
-    async def contact_ids(
-        self, cond: Condition, within: set[ObjectId] | None = None
-    ) -> list[ObjectId]:
+    async def contact_ids(self, cond: Condition, within: set[Id] | None = None) -> list[ObjectId]:
         """The ids of the existing contacts satisfying ``cond`` (for a lead base: having a
         lead that satisfies it), among ``within`` (contact ids) when given; sorted."""
         if within is not None and self.base == "lead":
-            found = await reads.leads_of(self.db, list(within))
-            self.parent.update(found)
-            within = set(found)
+            within = await self._reach_of(within)
         ids = await self.run(pushed_down(cond), within)
         contacts = {self.parent[i] for i in ids} if self.base == "lead" else ids
         unseen = [c for c in contacts if c not in self.account]
@@ -92,20 +92,22 @@ class Plan:
             self.account.update(await reads.linked_ids(self.db, "contact", _among(unseen)))
         return sorted(c for c in contacts if c in self.account)
 
-    async def base_ids(self) -> set[ObjectId]:
+    async def base_ids(self) -> set[Id]:
         """Every base id (all contacts, or every lead that has a parent contact)."""
         if self._universe is None:
             if self.base == "contact":
                 found = await reads.linked_ids(self.db, "contact", {})
                 self.account.update(found)
                 self._all_contacts = True
+                self._universe = set(found)
             else:
                 found = await reads.linked_ids(self.db, "lead", {"parentContactId": {"$ne": None}})
                 self.parent.update(found)
-            self._universe = set(found)
+                based = await reads.account_leads(self.db, {})
+                self._universe = set(found) | await self._pairs(based)
         return self._universe
 
-    async def run(self, cond: Condition, within: set[ObjectId] | None = None) -> set[ObjectId]:
+    async def run(self, cond: Condition, within: set[Id] | None = None) -> set[Id]:
         """The base ids satisfying ``cond``, among ``within`` when given."""
         if within is not None and not within:
             return set()
@@ -120,7 +122,7 @@ class Plan:
                     return set()
             return out or set()
         if isinstance(cond, AnyOf):
-            union: set[ObjectId] = set()
+            union: set[Id] = set()
             for child in cond.any:
                 union |= await self.run(child, within)
             return union
@@ -197,16 +199,15 @@ class Plan:
     def _true_when_missing(self, cond: Condition, entity: str) -> bool:
         return self.compiler.python.predicate(cond)({entity: None}, self.now)
 
-    def _parents(self, leads: set[ObjectId] | None) -> set[ObjectId] | None:
+    def _parents(self, leads: set[Id] | None) -> set[Id] | None:
         return None if leads is None else {self.parent[i] for i in leads}
 
-    async def _single(
-        self, cond: Condition, entity: str, within: set[ObjectId] | None
-    ) -> set[ObjectId]:
+    async def _single(self, cond: Condition, entity: str, within: set[Id] | None) -> set[Id]:
+        if entity == self.base == "lead":
+            return await self._leads_where(cond, within)
         if entity == self.base:
-            extra = {"parentContactId": {"$ne": None}} if entity == "lead" else {}
-            found = await self._select(cond, entity, within, extra)
-            (self.parent if entity == "lead" else self.account).update(found)
+            found = await self._select(cond, entity, within, {})
+            self.account.update(found)
             return set(found)
         if entity == "lead":
             raise ValueError("lead facts need the lead base")
@@ -219,7 +220,7 @@ class Plan:
         self,
         cond: Condition,
         entity: str,
-        within: set[ObjectId] | None,
+        within: set[Id] | None,
         extra: dict[str, Any],
     ) -> dict[ObjectId, Any]:
         """id -> link of the ``entity`` records meeting a condition on its fields (and
@@ -274,9 +275,7 @@ class Plan:
             if test({entity: d}, self.now)
         }
 
-    async def _by_contact(
-        self, cond: Condition, entity: str, contacts: set[ObjectId] | None
-    ) -> set[ObjectId]:
+    async def _by_contact(self, cond: Condition, entity: str, contacts: set[Id] | None) -> set[Id]:
         """The contacts (among ``contacts``) satisfying a condition on contact or account
         fields."""
         if entity == "contact":
@@ -314,23 +313,63 @@ class Plan:
             self._all_contacts = True
         return self.account
 
-    async def _accounts_of(self, contacts: set[ObjectId]) -> dict[ObjectId, Any]:
+    async def _accounts_of(self, contacts: set[Id]) -> dict[ObjectId, Any]:
         """contact -> account id, for those of ``contacts`` that exist."""
         unseen = [c for c in contacts if c not in self.account]
         if unseen and not self._all_contacts:
             self.account.update(await reads.linked_ids(self.db, "contact", _among(unseen)))
         return {c: self.account[c] for c in contacts if c in self.account}
 
-    async def _leads_of(
-        self, contacts: set[ObjectId], within: set[ObjectId] | None
-    ) -> set[ObjectId]:
+    async def _leads_of(self, contacts: set[Id], within: set[Id] | None) -> set[Id]:
         if within is not None:
             return {i for i in within if self.parent[i] in contacts}
+        return await self._reach_of(contacts)
+
+    # ------------------------------------------------------------ account-based leads
+
+    async def _leads_where(self, cond: Condition, within: set[Id] | None) -> set[Id]:
+        """The base ids (among ``within``) whose lead meets a condition on lead fields: the
+        leads of a parent contact, and each (lead, contact) pair of an account-based lead."""
+        leads = None if within is None else {i[0] if isinstance(i, tuple) else i for i in within}
+        found = await self._select(cond, "lead", leads, {"parentContactId": {"$ne": None}})
+        self.parent.update(found)
+        based = await self._select(cond, "lead", leads, reads.ACCOUNT_BASED)
+        out = set(found)
+        if based:
+            out |= await self._pairs(await reads.account_leads(self.db, _among(based)))
+        return out if within is None else out & within
+
+    async def _pairs(self, based: dict[ObjectId, ObjectId]) -> set[Id]:
+        """The (lead, contact) pairs of account-based leads (``lead -> account``)."""
+        if not based:
+            return set()
+        members = await reads.members_of(self.db, list(set(based.values())))
+        out: set[Id] = set()
+        for lead, account in based.items():
+            for contact in members.get(account, ()):
+                self.parent[(lead, contact)] = contact
+                out.add((lead, contact))
+        return out
+
+    async def _reach_of(self, contacts: set[Id]) -> set[Id]:
+        """The base ids of these contacts: their leads, and a pair with each account-based
+        lead of their accounts."""
         found = await reads.leads_of(self.db, list(contacts))
         self.parent.update(found)
-        return set(found)
+        of_account: dict[Any, list[ObjectId]] = {}
+        for contact, account in (await self._accounts_of(contacts)).items():
+            if account is not None:
+                of_account.setdefault(account, []).append(contact)
+        out: set[Id] = set(found)
+        if of_account:
+            query = {"parentAccountId": {"$in": list(of_account)}}
+            for lead, account in (await reads.account_leads(self.db, query)).items():
+                for contact in of_account[account]:
+                    self.parent[(lead, contact)] = contact
+                    out.add((lead, contact))
+        return out
 
-    async def _event(self, spec: EventSpec, within: set[ObjectId] | None) -> set[ObjectId]:
+    async def _event(self, spec: EventSpec, within: set[Id] | None) -> set[Id]:
         contacts = within if self.base == "contact" else self._parents(within)
         pipeline = self.compiler.event_pipeline(spec, self.now, contacts)
         counts = await reads.event_counts(self.db, pipeline)
@@ -376,9 +415,7 @@ class SegmentQuery:
     def plan(self, db: AsyncDatabase) -> Plan:
         return Plan(compiler_of(self.ruleset), db, self.base, self.now)
 
-    async def contact_ids(
-        self, db: AsyncDatabase, within: set[ObjectId] | None = None
-    ) -> list[ObjectId]:
+    async def contact_ids(self, db: AsyncDatabase, within: set[Id] | None = None) -> list[ObjectId]:
         """The members' ids, sorted (so pages of members are stable)."""
         return await self.plan(db).contact_ids(self.condition, within)
 
@@ -388,7 +425,7 @@ async def contacts_where(
     db: AsyncDatabase,
     cond: Condition,
     now: datetime,
-    within: set[ObjectId] | None = None,
+    within: set[Id] | None = None,
 ) -> list[ObjectId]:
     """The contacts (among ``within``) meeting ``cond`` — with a lead meeting it when it
     mentions leads — sorted."""
