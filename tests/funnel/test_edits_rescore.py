@@ -112,9 +112,11 @@ async def test_an_account_edit_rescores_its_leads_and_its_contacts_leads(firmogr
     )
     payload = got["updateAccount"]
     assert payload["__typename"] == "AccountPayload"
-    (answered,) = payload["account"]["leads"]["nodes"]
-    assert answered["id"] == based["id"] and score(answered, "firmographic") == 35
-    assert answered["salesReady"] is True
+    # Account.leads: its account-based lead and its contact's (6ef92b4), both rescored
+    leads = {node["id"]: node for node in payload["account"]["leads"]["nodes"]}
+    assert set(leads) == {based["id"], own["id"]}
+    answered = leads[based["id"]]
+    assert score(answered, "firmographic") == 35 and answered["salesReady"] is True
     (through,) = payload["account"]["contacts"]["nodes"][0]["leads"]["nodes"]
     assert through["id"] == own["id"] and score(through, "firmographic") == 35
     last = (await history(api, own["id"]))[-1]
