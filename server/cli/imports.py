@@ -84,12 +84,17 @@ def _import_command(kind: str) -> click.Command:
             )
         for row in summary.rejected_rows:
             err.print(f"[red]rejected[/] line {row['line']}: {row['reason']}")
+        for row in summary.skipped_rows:
+            err.print(f"skipped line {row['line']}: {row['reason']}")
         click.echo(
             f"created {summary.created}, updated {summary.updated}, "
             f"skipped {summary.skipped}, rejected {summary.rejected}"
             + (f"; contacts created {summary.contacts_created}" if kind == "leads" else "")
             + (f"; accounts created {summary.accounts_created}" if kind != "accounts" else "")
         )
+        if summary.unmapped_columns:
+            names = ", ".join(repr(c) for c in summary.unmapped_columns)
+            click.echo(f"unmapped columns, not imported: {names}")
 
     return command
 

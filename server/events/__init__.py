@@ -168,7 +168,8 @@ class AccountCreated(_AccountEvent):
 @event
 @dataclass(frozen=True, kw_only=True)
 class AccountUpdated(_AccountEvent):
-    """An account's fields were changed; ``changes`` holds each field's old and new value."""
+    """An account's fields were changed (``updateAccount``, or an import updating a matched
+    account); ``changes`` holds each field's old and new value."""
 
     type: ClassVar[str] = "account.updated"
 

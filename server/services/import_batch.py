@@ -1,11 +1,9 @@
-"""The batch engine of an import: one batch's records found or created with a constant
-number of round trips (:class:`Engine`), per kind (:class:`Batcher`), tallied into the
-import's :class:`Summary`.
+"""The batch engine of an import: one batch's records found or created per kind
+(:class:`Batcher`) through the matching service's one find-or-create, batched
+(:mod:`leadgraph.services.matching_batch`), tallied into the import's :class:`Summary`.
 
-Each record's match key (the strategy's, whatever its kind, or for a row that has none, the
-row's own identity ``<file hash>:<line>``; a fuzzy kind's ``find`` is asked first) is claimed
-with one unordered bulk insert into ``match_keys``; keys someone already holds are read back
-with a few ``$in`` finds.  New records are then inserted in bulk, matched ones updated in bulk.
+A row that has no key under its strategy gets the row's own identity ``<file hash>:<line>``
+as its key.  Rows of one file matching one record become one record by the survivorship rules.
 Leads get a parent contact (matched, or created ``marketingOnly`` from the lead's data);
 contacts and leads are linked to accounts by normalised domain, else by name.
 """
@@ -21,16 +19,13 @@ from bson import ObjectId
 from ..contracts import PluginFailure
 from ..events import Event, ImportRow, RecordType
 from ..rules.fields import NO_FIELDS, flat_changes, with_defaults
-from ..rules.matcher import row_key, signature_of_key
-from ..rules.models import Strategy
-from ..store import accounts, contacts, leads, records
-from ..store.clock import now
+from ..rules.matcher import row_key
+from ..store import accounts, contacts, leads
 from . import import_events
 from .consent import Actor, Consent, ConsentChange
 from .form_fields import contact_changes
 from .matching import Matching
-
-PERSON_FIELDS = ("email", "firstName", "lastName", "jobTitle")
+from .matching_batch import PERSON_FIELDS, Item, ids_by_key
 
 
 @dataclass
@@ -42,6 +37,10 @@ class Summary:
     skipped: int = 0
     rejected: int = 0
     rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    #: rows not imported that are no error (empty rows), ``{line, reason}`` each
+    skipped_rows: list[dict[str, Any]] = field(default_factory=list)
+    #: the file's columns no field takes and no matching strategy reads, each once
+    unmapped_columns: list[str] = field(default_factory=list)
     contacts_created: int = 0
     accounts_created: int = 0
     lines: int = 0
@@ -63,48 +62,10 @@ class Summary:
 # ---------------------------------------------------------------- matching in batches
 
 
-@dataclass
-class Item:
-    """One record to find or create, with every file line merged into it."""
-
-    keys: list[str]
-    fields: dict[str, Any]
-    lines: list[int]
-    insert_only: dict[str, Any] = field(default_factory=dict)
-    rid: ObjectId | None = None
-    created: bool = False
-    found: bool = True
-
-    def merge(self, other: Item) -> None:
-        for name, value in other.fields.items():
-            if isinstance(value, dict) and isinstance(self.fields.get(name), dict):
-                self.fields[name] = {**self.fields[name], **value}
-            else:
-                self.fields[name] = value
-        for name, value in other.insert_only.items():
-            self.insert_only.setdefault(name, value)
-        self.lines.extend(other.lines)
-        self.keys.extend(k for k in other.keys if k not in self.keys)
-
-
-def dedupe(items: list[Item]) -> list[Item]:
-    """Merge items sharing any key (the file's own duplicates); richer keys first."""
-    by_key: dict[str, Item] = {}
-    out: list[Item] = []
-    for item in sorted(items, key=lambda i: -len(i.keys)):
-        holder = next((by_key[k] for k in item.keys if k in by_key), None)
-        if holder is None:
-            out.append(item)
-            holder = item
-        else:
-            holder.merge(item)
-        for k in item.keys:
-            by_key.setdefault(k, holder)
-    return out
-
-
 class Engine:
-    """Finds or creates the records of one batch with a constant number of round trips."""
+    """Finds or creates the records of one batch through the matching service's batched
+    find-or-create (:meth:`~leadgraph.services.matching_batch.MatchingCore.resolve_many`),
+    collecting the update events of the records it changed."""
 
     def __init__(self, matching: Matching, import_id: str, first_line: int) -> None:
         self.matching = matching
@@ -125,72 +86,18 @@ class Engine:
     ) -> list[Item]:
         """Items a fuzzy kind already found (``rid`` set) are updated; the others claim their
         first key (or, with ``create`` false, only look it up)."""
-        items = dedupe(items)
-        meta = {"collection": collection, "importId": self.import_id}
-        found = {i.keys[0]: {"recordId": i.rid} for i in items if i.rid is not None}
-        keyed = [i for i in items if i.rid is None]
-        if create:
-            claims = {i.keys[0]: (ObjectId(), {**meta, "line": i.lines[0]}) for i in keyed}
-            won, held = await self.matching.claim_many(claims)
-        else:
-            won, held = {}, await self.matching.holders([i.keys[0] for i in keyed])
-        held.update(found)
-        inserts: list[dict[str, Any]] = []
-        updates: list[tuple[ObjectId, dict[str, Any]]] = []
-        t = now()
-        for item in items:
-            primary = item.keys[0]
-            if primary in won:
-                item.rid, item.created = won[primary], True
-                doc = new_doc({**item.fields, **item.insert_only})
-                doc.update(
-                    _id=item.rid,
-                    matchKeyedOn=_signatures(item.keys),
-                    createdVia={"source": "import", "importId": self.import_id},
-                )
-                inserts.append(doc)
-                continue
-            claim = held.get(primary)
-            if claim is None:
-                item.found = False
-                continue
-            item.rid = claim["recordId"]
-            ours = claim.get("importId") == self.import_id
-            item.created = ours and claim.get("line", 0) >= self.first_line
-            sets = changes(item.fields) if changes else {}
-            if sets or ours:
-                doc = new_doc({**item.fields, **item.insert_only})
-                doc.update(matchKeyedOn=_signatures(item.keys))
-                upd: dict[str, Any] = {"$set": {**sets, "updatedAt": t}}
-                upd["$setOnInsert"] = records.set_on_insert(doc, upd["$set"], ())
-                assert item.rid is not None
-                updates.append((item.rid, upd))
-        reported = updates if collection in import_events.UPDATED else []
-        before = await records.by_ids(self.db, collection, [r for r, _ in reported])
-        await records.write_batch(self.db, collection, inserts, updates, create=create)
-        self.events += import_events.updated(collection, before, reported)
-        secondary = {
-            k: (i.rid, {**meta, "line": i.lines[0]})
-            for i in items
-            if i.rid is not None
-            for k in i.keys[1:]
-            if not k.startswith(FOUND)
-        }
-        if secondary:
-            await self.matching.claim_many(secondary)
-        return items
-
-
-#: The first key of a record a fuzzy kind found (never claimed: ``find`` decides each time).
-FOUND = "found:"
-
-
-def _signatures(keys: list[str]) -> list[str]:
-    return [
-        signature_of_key(k)
-        for k in keys
-        if not k.startswith(FOUND) and signature_of_key(k) != "row"
-    ]
+        done = await self.matching.resolve_many(
+            collection,
+            items,
+            new_doc,
+            changes,
+            source=self.import_id,
+            first_line=self.first_line,
+            create=create,
+            before=collection in import_events.UPDATED,
+        )
+        self.events += import_events.updated(collection, done.before, done.updates)
+        return done.items
 
 
 # ---------------------------------------------------------------- one batch per kind
@@ -209,28 +116,6 @@ def _tally(summary: Summary, items: list[Item]) -> None:
             summary.updated += len(item.lines) - 1
         else:
             summary.updated += len(item.lines)
-
-
-def _rids(items: list[Item]) -> dict[str, ObjectId]:
-    return {k: i.rid for i in items if i.rid is not None for k in i.keys}
-
-
-async def match_item(
-    matching: Matching,
-    collection: str,
-    strategy: Strategy,
-    record: dict[str, Any],
-    fallback: str,
-    **item: Any,
-) -> Item:
-    """The batch item of one record: the record a fuzzy kind finds for it, else its key under
-    ``strategy`` (``fallback`` when it has none)."""
-    if matching.finds(strategy):
-        found = await matching.fuzzy_match(collection, strategy, record)
-        if found is not None:
-            return Item(keys=[f"{FOUND}{found['_id']}"], rid=found["_id"], **item)
-    key = matching.key(collection, strategy, record)
-    return Item(keys=[key.id if key else fallback], **item)
 
 
 class Batcher:
@@ -282,7 +167,7 @@ class Batcher:
         resolved = await engine.resolve("accounts", items, accounts.new_document, None)
         summary.accounts_created += sum(i.created for i in resolved)
         self.rows += import_events.accounts_created(resolved)
-        rids = _rids(resolved)
+        rids = ids_by_key(resolved)
         return {line: rids[k] for line, k in keys.items() if k in rids}
 
     async def contacts(self, engine: Engine, rows: list[tuple[int, Any]], s: Summary) -> None:
@@ -299,8 +184,7 @@ class Batcher:
             if line in account_of:
                 fields["accountId"] = account_of[line]
             items.append(
-                await match_item(
-                    self.matching,
+                await self.matching.item(
                     "contacts",
                     strategy,
                     {**parsed.get("extra", {}), **fields},
@@ -315,7 +199,7 @@ class Batcher:
         _tally(s, resolved)
         self.record_rows("contact", resolved)
         if consents:
-            rids = _rids(resolved)
+            rids = ids_by_key(resolved)
             changes = [(rids[key_of[line]], c) for line, c in consents if key_of[line] in rids]
             sources = {
                 rids[key_of[line]]: f"import:{self.import_id} line {line}"
@@ -335,8 +219,7 @@ class Batcher:
                 **fields,
                 "formId": fields.get("formId") or self.form_id,
             }
-            item = await match_item(
-                self.matching,
+            item = await self.matching.item(
                 "leads",
                 strategy,
                 record,
@@ -368,8 +251,7 @@ class Batcher:
         for item in creating:
             line = item.lines[0]
             person = {k: item.fields[k] for k in PERSON_FIELDS if k in item.fields}
-            match = await match_item(
-                self.matching,
+            match = await self.matching.item(
                 "contacts",
                 cstrategy,
                 dict(person),
@@ -385,7 +267,7 @@ class Batcher:
         contact_keys = {p.lines[0]: p.keys[0] for p in people}
         resolved = await engine.resolve("contacts", people, contacts.new_document, None)
         s.contacts_created += sum(i.created for i in resolved)
-        contact_ids = _rids(resolved)
+        contact_ids = ids_by_key(resolved)
         parent_of: dict[str, ObjectId] = {}
         for item in creating:
             line = item.lines[0]

@@ -1,8 +1,10 @@
 """The events an import batch appends besides its rows' ``import.row``: ``contact.updated`` /
-``lead.updated`` for each existing record whose fields the batch changed (each field's old
-and new value, by the edit's own builder, :func:`leadgraph.services.matching.updated_events`)
-and ``account.created`` for each account it made.  They are stored with the batch's
-checkpoint (:func:`leadgraph.services.importing._checkpoint`), in one transaction."""
+``lead.updated`` / ``account.updated`` for each existing record whose fields the batch changed
+(each field's old and new value, by the edits' own builders:
+:func:`leadgraph.services.matching.updated_events`, and for accounts :func:`leadgraph.events.diff`
+as ``updateAccount`` uses it) and ``account.created`` for each account it made.  They are stored
+with the batch's checkpoint (:func:`leadgraph.services.importing._checkpoint`), in one
+transaction."""
 
 from __future__ import annotations
 
@@ -11,12 +13,12 @@ from typing import Any
 
 from bson import ObjectId
 
-from ..events import AccountCreated, Event
+from ..events import AccountCreated, AccountUpdated, Event, diff
 from ..store._base import applied
 from .matching import updated_events
 
 #: The collections whose updates an import reports, and their records' entity.
-UPDATED: dict[str, str] = {"contacts": "contact", "leads": "lead"}
+UPDATED: dict[str, str] = {"contacts": "contact", "leads": "lead", "accounts": "account"}
 
 
 def updated(
@@ -29,13 +31,19 @@ def updated(
     out: list[Event] = []
     for rid, update in updates:
         old = before.get(rid)
-        if old is not None:
-            out += updated_events(UPDATED[collection], old, applied(old, update["$set"]))
+        if old is None:
+            continue
+        after = applied(old, update["$set"])
+        if collection == "accounts":
+            changes = diff(old, after)
+            out += [AccountUpdated(account_id=rid, changes=changes)] if changes else []
+        else:
+            out += updated_events(UPDATED[collection], old, after)
     return out
 
 
 def accounts_created(items: Iterable[Any]) -> list[Event]:
-    """An ``account.created`` for each batch item (``import_batch.Item``) that made an account."""
+    """An ``account.created`` for each batch item (``matching_batch.Item``) that made an account."""
     return [
         AccountCreated(
             account_id=item.rid,

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import normalize
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
-from ..rules.fields import row_custom
+from ..rules.fields import column_field, row_custom
 
 FORMATS = ("csv", "jsonl")
 
@@ -85,6 +85,9 @@ def detect_format(name: str) -> str:
     return "csv"
 
 
+EMPTY_ROW = "empty row"
+"""The reason :func:`read_rows` gives an empty row: the import counts it as skipped."""
+
 MAX_ROW_CHARS = 65_536
 """The longest row imported (characters, separators included): a record of this domain is a
 few hundred; a longer row is rejected with its line number, the rest of the file imported."""
@@ -96,12 +99,14 @@ csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 def read_rows(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """``(line, row, error)`` for each record; blank lines are skipped.  A row that cannot be
-    read, or longer than :data:`MAX_ROW_CHARS`, comes with its error and no row."""
+    """``(line, row, error)`` for each record.  A row that cannot be read, or longer than
+    :data:`MAX_ROW_CHARS`, comes with its error and no row; an empty one (a blank line, a CSV
+    row of empty values) with :data:`EMPTY_ROW` and no row."""
     too_long = f"longer than {MAX_ROW_CHARS} characters"
     if fmt == "jsonl":
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
+                yield number, None, EMPTY_ROW
                 continue
             if len(line) > MAX_ROW_CHARS:
                 yield number, None, too_long
@@ -135,6 +140,7 @@ def read_rows(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None,
             continue
         number = reader.line_num
         if not any(v.strip() for v in values):
+            yield number, None, EMPTY_ROW
             continue
         if sum(len(v) + 1 for v in values) > MAX_ROW_CHARS:
             yield number, None, too_long
@@ -156,12 +162,76 @@ def shown(value: Any, limit: int = 40) -> str:
 LIST_COLUMNS = frozenset({"subscriptions"})
 
 
+def _field(name: Any) -> str | None:
+    """The stored field a column name maps to (compared lower-case without punctuation)."""
+    return COLUMNS.get("".join(ch for ch in str(name).lower() if ch.isalnum()))
+
+
+LEAD_COLUMNS = (
+    "topic",
+    "formId",
+    "email",
+    "firstName",
+    "lastName",
+    "companyName",
+    "jobTitle",
+    "marketingSource",  # `sales`: starts at sales acceptance with the shipped rules
+)
+
+
+#: The fields each kind's rows take; a column mapped to none of them is not imported.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "contacts": frozenset(
+        {
+            *("firstName", "lastName", "email", "phone", "jobTitle", "marketingSource", "role"),
+            *("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail", "consent"),
+            *("subscriptions", "accountName", "companyName", "domain"),
+        }
+    ),
+    "leads": frozenset(
+        {*LEAD_COLUMNS, "contextKind", "contextName", "accountName", "companyName", "domain"}
+    ),
+    "accounts": frozenset(
+        {"name", "accountName", "companyName", "domain", "industry", "country"}
+        | {"numberOfEmployees", "annualRevenue"}
+    ),
+}
+
+
+#: The record of each import kind (its custom fields are that record type's).
+ENTITY = {"contacts": "contact", "leads": "lead", "accounts": "account"}
+
+
+class Unmapped:
+    """The columns of one file that no field of its kind takes and no matching strategy
+    reads (HubSpot's "Lifecycle Stage", say): each once, as the file first names it."""
+
+    def __init__(self, kind: str, read_by_matching: set[str], ruleset: Any = None) -> None:
+        self.fields = KIND_FIELDS[kind]
+        self.read = read_by_matching
+        self.custom = getattr(ruleset, "custom_fields", None)  # columns of custom fields
+        self.entity = ENTITY[kind]
+        self.seen: set[str] = set()
+        self.columns: list[str] = []
+
+    def note(self, row: dict[str, Any]) -> None:
+        for name in row:
+            if name in self.seen:
+                continue
+            self.seen.add(name)
+            label = str(name).strip()
+            if not label or _field(name) in self.fields or label in self.read:
+                continue
+            if self.custom is None or column_field(self.custom, self.entity, str(name)) is None:
+                self.columns.append(label)
+
+
 def _columns(row: dict[str, Any]) -> dict[str, Any]:
     """The row's known columns; an object (or a list, where the column takes one value)
     given for a column is refused, as ``submitForm`` refuses it."""
     out: dict[str, Any] = {}
     for name, value in row.items():
-        key = COLUMNS.get("".join(ch for ch in str(name).lower() if ch.isalnum()))
+        key = _field(name)
         if key is None:
             continue
         if isinstance(value, dict) or (isinstance(value, list) and key not in LIST_COLUMNS):
@@ -181,7 +251,7 @@ def _extra(row: dict[str, Any]) -> dict[str, Any]:
     strategy over ``externalId``, say), not stored."""
     out: dict[str, Any] = {}
     for name, value in row.items():
-        if COLUMNS.get("".join(ch for ch in str(name).lower() if ch.isalnum())) is not None:
+        if _field(name) is not None:
             continue
         if isinstance(value, str):
             value = value.strip()
@@ -268,18 +338,6 @@ def _account_ref(cols: dict[str, Any]) -> dict[str, Any] | None:
     return {"name": str(name) if name else (domain or ""), "domain": domain}
 
 
-LEAD_COLUMNS = (
-    "topic",
-    "formId",
-    "email",
-    "firstName",
-    "lastName",
-    "companyName",
-    "jobTitle",
-    "marketingSource",  # `sales`: starts at sales acceptance with the shipped rules
-)
-
-
 def lead_row(row: dict[str, Any]) -> dict[str, Any]:
     cols = _columns(row)
     _email(cols)
@@ -319,10 +377,6 @@ def account_row(row: dict[str, Any]) -> dict[str, Any]:
     if "annualRevenue" in cols:
         fields["annualRevenue"] = _number("annualRevenue", cols["annualRevenue"], float)
     return {"account": fields}
-
-
-#: The record of each import kind (its custom fields are that record type's).
-ENTITY = {"contacts": "contact", "leads": "lead", "accounts": "account"}
 
 
 def with_custom(

@@ -24,6 +24,7 @@ from ..db import in_transaction
 from ..errors import UserError
 from ..events import Actor as EventActor
 from ..events import ContactCreated, Event, acting, acting_as, lead_created
+from ..rules.matcher import Entity
 from ..store import contacts, imports, leads, match_keys, subscription_lists
 from ..store.clock import now
 from ..types import PluginManager, Session
@@ -32,9 +33,11 @@ from .funnel import Funnel
 from .history import Cause
 from .import_batch import Batcher, Engine, Summary
 from .import_files import (
+    EMPTY_ROW,
     FORMATS,
     PARSERS,
     Rejected,
+    Unmapped,
     count_rows,
     detect_format,
     read_rows,
@@ -177,6 +180,66 @@ async def _failed(db: AsyncDatabase, import_id: str, exc: Exception) -> Exceptio
     return exc if isinstance(exc, UserError) else ImportFailed(import_id, committed, error)
 
 
+class _Batches:
+    """The rows of one run of an import, gathered into batches and committed one by one."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        kind: str,
+        summary: Summary,
+        batcher: Batcher,
+        parse: Callable[[dict[str, Any]], dict[str, Any]],
+        unmapped: Unmapped,
+        progress: Callable[[int], None] | None,
+        pm: PluginManager | None,
+    ) -> None:
+        self.db, self.kind, self.summary, self.batcher = db, kind, summary, batcher
+        self.parse, self.unmapped, self.progress, self.pm = parse, unmapped, progress, pm
+        self.pending: list[tuple[int, Any]] = []
+        self.rejects: list[dict[str, Any]] = []
+        self.skips: list[dict[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.pending) + len(self.rejects) + len(self.skips)
+
+    def add(self, line: int, row: dict[str, Any] | None, error: str | None) -> None:
+        if error == EMPTY_ROW:
+            self.skips.append({"line": line, "reason": EMPTY_ROW})
+            return
+        if error is None:
+            try:
+                self.pending.append((line, self.parse(row or {})))
+            except Rejected as exc:
+                error = str(exc)
+        if error is not None:
+            self.rejects.append({"line": line, "reason": error})
+
+    async def commit(self, upto: int) -> None:
+        summary, pending = self.summary, self.pending
+        if pending and self.kind != "accounts":
+            await _screen(self.db, self.kind, pending, self.rejects)
+        # A key this import claimed at or after the batch's first line was claimed by an
+        # earlier, interrupted attempt at this very batch: its record counts as created.
+        engine = Engine(
+            self.batcher.matching, summary.import_id, pending[0][0] if pending else upto
+        )
+        if pending:
+            await getattr(self.batcher, self.kind)(engine, pending, summary)
+        summary.rejected += len(self.rejects)
+        summary.rejected_rows.extend(self.rejects)
+        summary.skipped += len(self.skips)
+        summary.skipped_rows.extend(self.skips)
+        summary.unmapped_columns = list(self.unmapped.columns)
+        rows, self.batcher.rows = [*self.batcher.rows, *engine.events], []
+        await _checkpoint(self.db, self.pm, summary, upto, self.rejects, self.skips, rows)
+        if self.progress:
+            self.progress(len(self))
+        pending.clear()
+        self.rejects.clear()
+        self.skips.clear()
+
+
 async def _import(
     db: AsyncDatabase,
     kind: str,
@@ -202,56 +265,38 @@ async def _import(
     await matching.backfill("accounts")
 
     batcher = Batcher(matching, import_id, form_id, funnel.new_lead)
-    handle = getattr(batcher, kind)
     parse = with_custom(PARSERS[kind], kind, funnel.ruleset)
-    pending: list[tuple[int, Any]] = []
-    rejects: list[dict[str, Any]] = []
-    skipped_blank = 0
+    unmapped = Unmapped(kind, _read_by_matching(matching, kind), funnel.ruleset)
+    batches = _Batches(db, kind, summary, batcher, parse, unmapped, progress, funnel.pm)
     last_line = summary.resumed_from_line
-
-    async def commit(upto: int) -> None:
-        nonlocal skipped_blank
-        # A key this import claimed at or after the batch's first line was claimed by an
-        # earlier, interrupted attempt at this very batch: its record counts as created.
-        if pending and kind != "accounts":
-            await _screen(db, kind, pending, rejects)
-        engine = Engine(matching, import_id, pending[0][0] if pending else upto)
-        if pending:
-            await handle(engine, pending, summary)
-        summary.rejected += len(rejects)
-        summary.rejected_rows.extend(rejects)
-        rows, batcher.rows = [*batcher.rows, *engine.events], []
-        await _checkpoint(db, funnel.pm, summary, upto, rejects, rows)
-        if progress:
-            progress(len(pending) + len(rejects) + skipped_blank)
-        pending.clear()
-        rejects.clear()
-        skipped_blank = 0
-
     for line, row, error in read_rows(text, fmt):
+        if row is not None:
+            unmapped.note(row)
         if line <= summary.resumed_from_line:
             if progress:
                 progress(1)
             continue
         last_line = line
-        if error is None:
-            try:
-                pending.append((line, parse(row or {})))
-            except Rejected as exc:
-                error = str(exc)
-        if error is not None:
-            rejects.append({"line": line, "reason": error})
-        if len(pending) + len(rejects) >= batch:
-            await commit(line)
-    await commit(last_line)
+        batches.add(line, row, error)
+        if len(batches) >= batch:
+            await batches.commit(line)
+    await batches.commit(last_line)
     summary.plugin_failures += await _announce_and_score(db, funnel, import_id, kind)
     summary.plugin_failures = list(dict.fromkeys(summary.plugin_failures))
     await imports.finish(db, import_id)
     summary.lines = last_line
-    summary.rejected_rows = sorted(summary.rejected_rows, key=lambda r: r["line"])[
-        : imports.MAX_REJECTED_KEPT
-    ]
+    for rows in (summary.rejected_rows, summary.skipped_rows):
+        rows[:] = sorted(rows, key=lambda r: r["line"])[: imports.MAX_REJECTED_KEPT]
     return summary
+
+
+def _read_by_matching(matching: Matching, kind: str) -> set[str]:
+    """The fields the matching strategies of ``kind``'s records read (a column of the file
+    they read is not unmapped, though no stored field takes it)."""
+    if kind == "accounts":  # accounts have no strategies (domain, else name)
+        return set()
+    entity: Entity = "contact" if kind == "contacts" else "lead"
+    return {f for s in matching.strategies(entity) for f in s.fields}
 
 
 async def _checkpoint(
@@ -260,14 +305,23 @@ async def _checkpoint(
     summary: Summary,
     upto: int,
     rejects: list[dict[str, Any]],
+    skips: list[dict[str, Any]],
     rows: list[Event],
 ) -> None:
     """The rows up to ``upto`` are written: the checkpoint and the batch's ``import.row``
     events in one transaction, then the events to plugins."""
 
     async def work(session: Session | None) -> None:
-        counts = summary.counts()
-        await imports.checkpoint(db, summary.import_id, upto, counts, rejects, session)
+        await imports.checkpoint(
+            db,
+            summary.import_id,
+            upto,
+            summary.counts(),
+            rejects,
+            session,
+            skipped=skips,
+            unmapped=summary.unmapped_columns,
+        )
         await dispatch.append(db, pm, rows, session)
 
     await in_transaction(db, work)
@@ -317,6 +371,8 @@ def _summary(import_id: str, kind: str, state: dict[str, Any]) -> Summary:
         skipped=counts.get("skipped", 0),
         rejected=counts.get("rejected", 0),
         rejected_rows=list(state.get("rejectedRows") or []),
+        skipped_rows=list(state.get("skippedRows") or []),
+        unmapped_columns=list(state.get("unmappedColumns") or []),
         contacts_created=counts.get("contactsCreated", 0),
         accounts_created=counts.get("accountsCreated", 0),
         lines=int(state.get("committedLine") or 0),

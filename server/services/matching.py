@@ -12,6 +12,10 @@ whichever road a record comes by.
   strategy's fields and kind, not its name) are the record's key in ``match_keys``, which the
   database keeps unique: a key points at one record.  A kind that offers ``find`` (fuzzy
   matching) is asked first.
+- **Find-or-create**: one definition (:mod:`.matching_batch`: ``locate`` finds a record's
+  match, ``keyed`` is what a created record carries), one record at a time for capture
+  (:meth:`Matching.resolve`), a batch at a time for import and orphan linking
+  (:meth:`~.matching_batch.MatchingCore.resolve_many`).
 - **Backfill**: records written without keys (by hand, seed data, under other rules) claim the
   keys of every strategy of their entity before an import or orphan linking matches against
   them.
@@ -24,26 +28,23 @@ whichever road a record comes by.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from ..contracts import PluginFailure
 from ..db import in_transaction
-from ..errors import Conflict, PluginFailed
+from ..errors import Conflict
 from ..events import ContactUpdated, Event, LeadUpdated, diff
-from ..plugin_manager import PluginError
-from ..rules.evaluate import failure_of
-from ..rules.matcher import COLLECTIONS, Entity, Matcher, signature
+from ..rules.matcher import COLLECTIONS, Entity, signature
 from ..rules.models import Strategy
-from ..rules.ruleset import RuleSet
 from ..store import contacts, leads, match_keys, records
-from ..types import PluginManager, Session
+from ..types import Session
 from . import dispatch
+from .matching_batch import MatchingCore
 
 #: Work an edit runs in its transaction after the update: the record to return, and events.
 Then = Callable[[Any, dict[str, Any]], Awaitable[tuple[dict[str, Any], list[Event]]]]
@@ -90,43 +91,14 @@ class Match:
         return {k: v for k, v in self.__dict__.items() if k != "inserted"}
 
 
-class Matching(Matcher):
+class Matching(MatchingCore):
     """The matching of one rule set (None: the defaults) over one database.
 
     A matching kind that raises stops the operation before anything is written and is
     reported as :class:`~leadgraph.errors.PluginFailed` (GraphQL ``PluginError`` naming it).
+    How a match is found and a record created is :class:`MatchingCore`'s, one record at a
+    time here (:meth:`resolve`), many at a time there (:meth:`MatchingCore.resolve_many`).
     """
-
-    def __init__(
-        self, db: AsyncDatabase, ruleset: RuleSet | None, pm: PluginManager | None
-    ) -> None:
-        super().__init__(ruleset, pm)
-        self.db = db
-
-    def values(self, strategy: Strategy, record: Mapping[str, Any]) -> dict[str, str] | None:
-        try:
-            return super().values(strategy, record)
-        except PluginError as exc:
-            raise PluginFailed(failure_of(exc)) from exc
-
-    async def fuzzy_match(
-        self, collection: str, strategy: Strategy, record: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
-        """The record a fuzzy kind (one with ``find``) picks for ``record``; None otherwise."""
-        provided = self.kind(strategy)
-        finder = getattr(provided.value, "find", None)
-        if finder is None:
-            return None
-        try:
-            found: dict[str, Any] | None = await finder(self.db[collection], record, strategy)
-        except Exception as exc:
-            failure = PluginFailure(
-                provided.plugin,
-                f"matching kind {strategy.kind!r} find",
-                f"{type(exc).__name__}: {exc}",
-            )
-            raise PluginFailed(failure) from exc
-        return found
 
     # ------------------------------------------------------------ one record (capture)
 
@@ -156,14 +128,11 @@ class Matching(Matcher):
     ) -> tuple[dict[str, Any] | None, Match]:
         """Find the record ``strategy`` matches (claiming its key) and update it with
         ``changes``, or create it from ``new_doc`` (unless the strategy never creates).
-        ``held``: the holders of keys read already (:meth:`holders`), not read again."""
-        key = self.key(collection, strategy, record)
+        ``held``: the holders of keys read already (:meth:`holders_of`), not read again."""
+        where = await self.locate(collection, strategy, record)
+        key, rid = where.key, where.rid
         values = key.values if key else None
-        rid: ObjectId | None = None
         fresh = False  # this call claimed a new key: the record does not exist yet
-        if self.finds(strategy):
-            found = await self.fuzzy_match(collection, strategy, record)
-            rid = found["_id"] if found else None
         if rid is None and key is not None:
             if held is not None and key.id in held:
                 rid = held[key.id]
@@ -183,7 +152,7 @@ class Matching(Matcher):
                 return None, self._match(strategy, values, matched=False, created=False)
             rid = ObjectId()
         if key is not None:
-            new_doc = {**new_doc, "matchKeyedOn": [signature(strategy)]}
+            new_doc = self.keyed(new_doc, [key.id])
         if fresh:
             doc = await records.insert_claimed(self.db, collection, rid, new_doc, add_to_set)
             if doc is not None:
@@ -222,16 +191,7 @@ class Matching(Matcher):
             rules_version=self.version,
         )
 
-    # ------------------------------------------------------------ many records (import)
-
-    async def claim_many(
-        self, claims: dict[str, tuple[ObjectId, dict[str, Any]]]
-    ) -> tuple[dict[str, ObjectId], dict[str, dict[str, Any]]]:
-        """Claim many keys at once: ``(won, held)`` (see :func:`match_keys.claim_many`)."""
-        return await match_keys.claim_many(self.db, claims)
-
-    async def holders(self, kids: list[str]) -> dict[str, dict[str, Any]]:
-        return await match_keys.find_many(self.db, kids)
+    # ------------------------------------------------------------ keys of records
 
     async def holders_of(self, kids: list[str]) -> dict[str, ObjectId | None]:
         """The record each key points at (None: nobody holds it), in one read: a capture

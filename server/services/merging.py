@@ -26,6 +26,7 @@ from ..db import in_transaction
 from ..errors import Conflict, InvalidInput, NotFound
 from ..events import ContactMerged, ContactMergeUndone
 from ..rules.models import MERGED_FIELDS, Survivorship
+from ..rules.survivorship import pick
 from ..store import contacts, interactions, leads, match_keys, merges
 from ..store.clock import now
 from ..types import PluginManager, Session
@@ -42,39 +43,23 @@ def _get(doc: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == []
-
-
 def survive(rules: Survivorship, survivor: dict[str, Any], dups: list[dict[str, Any]]) -> dict:
     """The survivor's fields after the merge, as ``{path: value}`` for the changed ones."""
     newest_first = sorted(dups, key=lambda d: d.get("updatedAt") or d["createdAt"], reverse=True)
     everyone = [survivor, *dups]
+    by_update = sorted(everyone, key=lambda d: d.get("updatedAt") or d["createdAt"], reverse=True)
+    by_creation = sorted(everyone, key=lambda d: d["createdAt"])
     out: dict[str, Any] = {}
     for path in MERGED_FIELDS:
-        policy = rules.policy(path)
         mine = _get(survivor, path)
-        values = [_get(d, path) for d in everyone]
-        if policy == "keep":
-            value = mine
-        elif policy == "survivor":
-            value = mine
-            if _empty(mine):
-                value = next((v for d in newest_first if not _empty(v := _get(d, path))), mine)
-        elif policy == "newest":
-            ordered = sorted(
-                everyone, key=lambda d: d.get("updatedAt") or d["createdAt"], reverse=True
-            )
-            value = next((v for d in ordered if not _empty(v := _get(d, path))), mine)
-        elif policy == "oldest":
-            ordered = sorted(everyone, key=lambda d: d["createdAt"])
-            value = next((v for d in ordered if not _empty(v := _get(d, path))), mine)
-        elif policy == "union":
-            value = list(dict.fromkeys(i for v in values if isinstance(v, list) for i in v))
-        elif policy == "any":
-            value = any(bool(v) for v in values)
-        else:  # all
-            value = all(bool(v) for v in values)
+        value = pick(
+            rules.policy(path),
+            mine,
+            others_newest=[_get(d, path) for d in newest_first],
+            newest=[_get(d, path) for d in by_update],
+            oldest=[_get(d, path) for d in by_creation],
+            everyone=[_get(d, path) for d in everyone],
+        )
         if value != mine:
             out[path] = value
     if "email" in out:

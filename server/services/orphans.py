@@ -19,8 +19,8 @@ from ..rules.matcher import row_key
 from ..store import contacts, leads
 from . import dispatch
 from .funnel import Funnel
-from .import_batch import PERSON_FIELDS, Engine, Item, _rids, match_item
 from .matching import Matching
+from .matching_batch import PERSON_FIELDS, Item, ids_by_key
 from .privacy import suppressed
 
 SOURCE = "link-orphans"
@@ -82,8 +82,7 @@ async def _link_batch(
     for lead in orphans:
         strategy = matching.strategy("contact", lead.get("formId"))
         person = {k: lead[k] for k in PERSON_FIELDS if lead.get(k)}
-        item = await match_item(
-            matching,
+        item = await matching.item(
             "contacts",
             strategy,
             dict(person),
@@ -95,12 +94,13 @@ async def _link_batch(
         key_of[lead["_id"]] = item.keys[0]
         people.append(item)
     # first_line beyond any line: a key held by an earlier run counts as matched, not created.
-    resolved = await Engine(matching, SOURCE, 1 << 62).resolve(
-        "contacts", people, contacts.new_document, None
+    done = await matching.resolve_many(
+        "contacts", people, contacts.new_document, None, source=SOURCE, first_line=1 << 62
     )
+    resolved = done.items
     out.contacts_created += sum(1 for i in resolved if i.created)
     out.contacts_matched += sum(1 for i in resolved if i.rid is not None and not i.created)
-    ids = _rids(resolved)
+    ids = ids_by_key(resolved)
     parents = {
         lead["_id"]: ids[key_of[lead["_id"]]] for lead in orphans if key_of[lead["_id"]] in ids
     }

@@ -1,7 +1,7 @@
 """The ``imports`` collection: one document per import (``_id``: kind + a hash of the format,
 the form and the file) with its status (``running`` | ``done`` | ``failed``), checkpoint (last
-committed line), running totals and rejected rows, so a killed or failed import resumes where
-it stopped."""
+committed line), running totals, rejected and skipped rows and the file's unmapped columns,
+so a killed or failed import resumes where it stopped."""
 
 from __future__ import annotations
 
@@ -43,13 +43,23 @@ async def checkpoint(
     counts: dict[str, int],
     rejected: list[dict[str, Any]],
     session: Session | None = None,
+    *,
+    skipped: list[dict[str, Any]] | None = None,
+    unmapped: list[str] | None = None,
 ) -> None:
-    """The rows up to ``line`` are written: remember it, the totals and the rejected rows."""
+    """The rows up to ``line`` are written: remember it, the totals, the rejected and the
+    skipped rows, and the file's columns no field takes (``unmapped``)."""
+    sets: dict[str, Any] = {"committedLine": line, "counts": counts, "updatedAt": now()}
+    if unmapped is not None:
+        sets["unmappedColumns"] = unmapped
     await db[NAME].update_one(
         {"_id": import_id},
         {
-            "$set": {"committedLine": line, "counts": counts, "updatedAt": now()},
-            "$push": {"rejectedRows": {"$each": rejected, "$slice": MAX_REJECTED_KEPT}},
+            "$set": sets,
+            "$push": {
+                "rejectedRows": {"$each": rejected, "$slice": MAX_REJECTED_KEPT},
+                "skippedRows": {"$each": skipped or [], "$slice": MAX_REJECTED_KEPT},
+            },
         },
         session=session,
     )

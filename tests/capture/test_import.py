@@ -59,7 +59,10 @@ async def test_contacts_csv_merges_duplicates_links_accounts_and_reports_bad_row
     assert (out["created"], out["updated"], out["rejected"]) == (3, 2, 4)
     assert await api.db.contacts.count_documents({}) == 4  # ana, bo, NoEmail, dee
     ana = await api.db.contacts.find_one({"emailNormalized": "ana@example.com"})
-    assert ana["lastName"] == "Lee-Smith" and ana["preferences"]["allowBulkEmail"] is True
+    # the file's own duplicate follows the survivorship rules (lastName: survivor): the
+    # earlier row's name stays, the later row only fills what the earlier one left empty
+    assert ana["lastName"] == "Lee" and ana["email"] == "ana@example.com"
+    assert ana["preferences"]["allowBulkEmail"] is True
     bo = await api.db.contacts.find_one({"emailNormalized": "bo@example.com"})
     assert bo["accountId"] == ana["accountId"]  # contoso.com, scheme/www/case ignored
     dee = await api.db.contacts.find_one({"emailNormalized": "dee@example.com"})
@@ -131,9 +134,10 @@ async def test_accounts_match_by_normalised_domain_then_name(api):
     out = await run(api, "ACCOUNTS", data)
     assert (out["created"], out["updated"], out["rejected"]) == (2, 2, 3)
     docs = await api.db.accounts.find({}).sort("nameNormalized", 1).to_list()
+    # rows of one file naming one account: the survivorship default (survivor) keeps the first
     assert [(d["name"], d["domain"], d["numberOfEmployees"]) for d in docs] == [
-        ("Contoso Inc", "contoso.com", 120),
-        ("fabrikam", None, 12),
+        ("Contoso", "contoso.com", 100),
+        ("Fabrikam", None, 10),
     ]
 
 

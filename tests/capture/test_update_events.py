@@ -99,3 +99,29 @@ async def test_a_submission_changing_a_lead_appends_lead_updated_in_its_transact
     # the same values again change nothing: no second event
     await submit(api, "f1", {"email": "lu@example.com", "jobTitle": "CTO"})
     assert len(await _log(api, lead, "lead.updated")) == 1
+
+
+CREATE_ACCOUNT = """mutation($i: CreateAccountInput!) { createAccount(input: $i) {
+  ... on AccountPayload { account { id } } } }"""
+
+
+async def test_an_import_updating_an_account_appends_account_updated_with_old_and_new(api):
+    fields = {"name": "Contoso", "domain": "contoso.com", "industry": "Retail"}
+    made = await api.gql(CREATE_ACCOUNT, {"i": fields})
+    account = made["createAccount"]["account"]["id"]
+    data = "name,domain,industry,numberOfEmployees\nContoso Inc,contoso.com,Software,120\n"
+    out = await run(api, "ACCOUNTS", data)
+    assert (out["created"], out["updated"]) == (0, 1), out
+    (entry,) = await _log(api, account, "account.updated")
+    assert entry["recordType"] == "account" and entry["actor"]["via"] == "import"
+    assert sorted(entry["changes"], key=lambda c: c["field"]) == [
+        {"field": "industry", "old": "Retail", "new": "Software"},
+        {"field": "name", "old": "Contoso", "new": "Contoso Inc"},
+        {"field": "numberOfEmployees", "old": None, "new": 120},
+    ]
+    stored = await api.db.accounts.find_one({"domain": "contoso.com"})
+    event = await api.db.events.find_one({"type": "account.updated"})
+    assert event is not None and event["record"]["id"] == stored["_id"]
+    again = await run(api, "ACCOUNTS", data + "\n")  # another file, the same values
+    assert again["updated"] == 1 and again["skipped"] == 1, again
+    assert len(await _log(api, account, "account.updated")) == 1  # nothing changed: no event

@@ -190,14 +190,22 @@ class ImportSummary:
     created: int = strawberry.field(description="Records created.")
     updated: int = strawberry.field(description="Rows merged into an existing record.")
     skipped: int = strawberry.field(
-        description="Rows neither imported nor refused: blank rows, and rows a find-only lead "
-        "strategy matched to no lead.",
+        description="Rows neither imported nor refused: empty rows (listed in `skippedRows`), "
+        "and rows a find-only lead strategy matched to no lead.",
     )
     rejected: int = strawberry.field(
         description="Rows refused (see `rejectedRows`); the rest of the file is imported.",
     )
     rejected_rows: list[RejectedRow] = strawberry.field(
         description="The refused rows with their reasons, by line (the first 1000).",
+    )
+    skipped_rows: list[RejectedRow] = strawberry.field(
+        description="The empty rows skipped (a blank line, a CSV row of empty values), by line "
+        "(the first 1000).",
+    )
+    unmapped_columns: list[str] = strawberry.field(
+        description="The file's columns that no field takes and no matching strategy reads "
+        "(HubSpot's `Lifecycle Stage`, say): not imported. Each once, as the file names it.",
     )
     contacts_created: int = strawberry.field(
         description="marketingOnly contacts created for leads."
@@ -227,6 +235,8 @@ class ImportSummary:
             skipped=out.skipped,
             rejected=out.rejected,
             rejected_rows=[RejectedRow(**r) for r in out.rejected_rows],
+            skipped_rows=[RejectedRow(**r) for r in out.skipped_rows],
+            unmapped_columns=list(out.unmapped_columns),
             contacts_created=out.contacts_created,
             accounts_created=out.accounts_created,
             resumed_from_line=out.resumed_from_line,
