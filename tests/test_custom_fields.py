@@ -253,7 +253,8 @@ async def test_a_segment_condition_reads_a_custom_field(api: Any) -> None:
 
 
 IMPORT = """mutation($i: ImportInput!) { importRecords(input: $i) { __typename
-    ... on ImportSummary { created updated rejected rejectedRows { line reason } } } }"""
+    ... on ImportSummary { created updated rejected rejectedRows { line reason }
+      unmappedColumns } } }"""
 
 
 async def test_an_import_maps_columns_to_custom_fields_by_label_or_name(api: Any) -> None:
@@ -264,6 +265,7 @@ async def test_an_import_maps_columns_to_custom_fields_by_label_or_name(api: Any
     )
     out = (await api.gql(IMPORT, {"i": {"kind": "CONTACTS", "data": rows}}))["importRecords"]
     assert (out["created"], out["rejected"]) == (1, 1), out
+    assert out["unmappedColumns"] == ["Shoe size"]  # the custom fields' columns are mapped
     assert out["rejectedRows"] == [
         {"line": 3, "reason": "custom.tier: expected one of: gold, silver, bronze (got 'iron')"}
     ]
