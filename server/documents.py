@@ -1,13 +1,14 @@
 """What every layer knows of the stored records the API lists: their collections' names, the
 defaults a stored document may lack, the names of the fields and indexes derived per scoring
 model, and the one builder of a lead's stage-history entries.  Constants and pure functions
-(no leadgraph imports): store/ and services/ write by them, rules/ and api/ read by them.
+(of leadgraph, only its types): store/ and services/ write by them, rules/ and api/ read by them.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+
+from .types import StageEntry
 
 CONTACTS = "contacts"
 ACCOUNTS = "accounts"
@@ -52,18 +53,23 @@ def stage_entry(
     rules_version: str | None,
     by: str | None = None,
     transition: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
+    owner: str | None = None,
+    status: str | None = None,
+) -> StageEntry:
     """One entry of a lead's ``stageHistory``, the only place one is made: the stage entered
     (closing a lead: the stage it closed at), when, why, by whom (None: the rules), through
-    which transition, under which rules version; ``extra`` is what one kind of entry adds (a
-    sales acceptance's ``owner``, a close's ``status``)."""
-    return {
-        "stage": stage,
-        "enteredAt": at,
-        "reason": reason,
-        "by": by,
-        "transition": transition,
-        "rulesVersion": rules_version,
-        **extra,
-    }
+    which transition, under which rules version; a sales acceptance adds its ``owner``, a
+    close its ``status``."""
+    entry = StageEntry(
+        stage=stage,
+        enteredAt=at,
+        reason=reason,
+        by=by,
+        transition=transition,
+        rulesVersion=rules_version,
+    )
+    if owner is not None:
+        entry["owner"] = owner
+    if status is not None:
+        entry["status"] = status
+    return entry

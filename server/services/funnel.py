@@ -46,7 +46,7 @@ from ..rules.evaluate import Evaluation, applied, decision_fields, evaluate
 from ..rules.ruleset import RuleSet
 from ..store import contacts, leads
 from ..store.clock import now as db_now
-from ..types import PluginManager, Session
+from ..types import PluginManager, Session, StageEntry
 from . import dispatch, rollup
 from .facts import EventCounts, counts_of_first, gather
 from .history import Cause, History, Write, inferred
@@ -278,7 +278,7 @@ class Funnel:
         by: str | None,
         reason: str | None,
         override: bool = False,
-        extra: Callable[[str], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None,
+        extra: Callable[[str], tuple[dict[str, Any], list[StageEntry]]] | None = None,
         also: Callable[[dict[str, Any]], list[Event]] | None = None,
     ) -> tuple[dict[str, Any], list[PluginFailure]]:
         """Move a lead to stage (or along the transition named) ``to``, if the lifecycle

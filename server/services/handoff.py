@@ -42,7 +42,7 @@ from ..rules.evaluate import applied
 from ..rules.models import Lifecycle, Stage, StageField
 from ..rules.ruleset import RuleSet
 from ..store.clock import now as db_now
-from ..types import PluginManager
+from ..types import PluginManager, StageEntry
 from .funnel import Funnel, Refused
 from .history import Cause, Write
 
@@ -131,7 +131,7 @@ def acceptance(
     owner: str | None,
     by: str | None,
     at: datetime,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], list[StageEntry]]:
     """The fields and stage-history entry recording that a person accepted the lead into the
     acceptance ``stage`` (nothing when ``stage`` is not it): the owner is ``owner``, else the
     lead's, else ``by``."""
@@ -202,7 +202,7 @@ class Handoff:
         ruleset, lc = self._lifecycle()
         t = db_now()
 
-        def extra(stage: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        def extra(stage: str) -> tuple[dict[str, Any], list[StageEntry]]:
             target = lc.stage(stage)
             assert target is not None
             out: dict[str, Any] = {}
@@ -265,7 +265,7 @@ class Handoff:
             raise Refused(f"the lead is {doc['status']}; only an open lead gets an owner")
         t = db_now()
         fields: dict[str, Any] = {"owner": owner, "updatedAt": t}
-        entries: list[dict[str, Any]] = []
+        entries: list[StageEntry] = []
         ruleset = self.funnel.ruleset
         if ruleset is not None and not doc.get("salesAccepted"):
             stage = doc.get("stage") or ""
