@@ -52,6 +52,7 @@ async def test_unmapped_columns_empty_rows_and_in_file_duplicates(api: Api) -> N
     ]
     assert await api.db.contacts.count_documents({}) == 2
     ana = await api.db.contacts.find_one({"emailNormalized": "ana.lopez@acme.com"})
+    assert ana is not None
     # the shipped survivorship rules: names and email keep the first row's (survivor),
     # phone and job title take the newest row that has one (newest)
     assert (ana["firstName"], ana["lastName"], ana["email"]) == (
@@ -105,6 +106,7 @@ async def test_the_cli_reports_them_and_keeps_its_progress_bar(
     assert "skipped line 5: empty row" in done.stderr
     assert "contacts" in done.stderr and "5/5" in done.stderr  # the bar, at its end
     ana = await api.db.contacts.find_one({"emailNormalized": "ana.lopez@acme.com"})
+    assert ana is not None
     assert ana["lastName"] == "López"
 
 
