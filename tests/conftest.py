@@ -90,6 +90,8 @@ async def serving(
     app.state.leadgraph.pm = pm
     async with served(app, settings) as url:
         app.base_url = url  # type: ignore[attr-defined]
+        if app.state.leadgraph.orphan_link is not None:  # its start-up step, settled first
+            await app.state.leadgraph.orphan_link
         yield app
 
 
