@@ -103,6 +103,10 @@ class Settings:
     # body may batch (LEADGRAPH_MAX_BATCH).
     cors_origins: tuple[str, ...] = ()
     max_batch: int = 10
+    # GraphQL's incremental delivery (`@defer`, `@stream`; strawberry's experimental support),
+    # answered as multipart/mixed: off unless LEADGRAPH_INCREMENTAL_DELIVERY=1
+    # (docs/performance.md "Incremental delivery" says what it was measured to do).
+    incremental_delivery: bool = False
     # The record of what changed (docs/events.md): days events are kept (a TTL index), and
     # seconds after which an event no plugin handler has heard yet (its process died between
     # the commit and the dispatch) is handed to the handlers by the sweep.
@@ -170,6 +174,9 @@ class Settings:
             secret=env.get("LEADGRAPH_SECRET") or None,
             persisted_only=_flag(env, "LEADGRAPH_PERSISTED_ONLY", base.persisted_only),
             cors_origins=parse_origins(env.get("LEADGRAPH_CORS_ORIGINS", "")),
+            incremental_delivery=_flag(
+                env, "LEADGRAPH_INCREMENTAL_DELIVERY", base.incremental_delivery
+            ),
             webhook_allow_private=_flag(env, "LEADGRAPH_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_worker=_flag(env, "LEADGRAPH_WEBHOOK_WORKER", base.webhook_worker),
             rescore_on_rules_change=_flag(

@@ -14,6 +14,7 @@ from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache
 from strawberry.relay.types import GlobalIDValueError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from ..api import custom
@@ -199,6 +200,15 @@ class MaskInternalErrors(MaskErrors):
         )
 
 
+_MASK = MaskInternalErrors(should_mask_error=_should_mask, error_message="Internal server error")
+
+
+def mask_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """``errors`` masked as the schema masks them (for the parts of an answer its extensions do
+    not see: :mod:`leadgraph.web.incremental`)."""
+    return _MASK._process_errors(errors)
+
+
 DOCUMENT_CACHE = 1024  # parsed and validated documents kept per process (LRU)
 
 
@@ -228,13 +238,16 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         execution_context_class=FastExecutionContext,
+        config=StrawberryConfig(
+            enable_experimental_incremental_execution=settings.incremental_delivery
+        ),
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=DOCUMENT_CACHE),
             lambda: CheckedValidation(validations),
             lambda: QueryCost(settings, limiter),
             lambda: MaskInternalErrors(
-                should_mask_error=_should_mask, error_message="Internal server error"
+                should_mask_error=_should_mask, error_message=_MASK.error_message
             ),
         ],
     )

@@ -29,6 +29,7 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import FieldNode, GraphQLError, get_operation_ast, parse
 from graphql import OperationType as AstOperation
+from graphql.execution import ExperimentalIncrementalExecutionResults
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -43,7 +44,7 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from ..db import unavailable
-from . import batch, documents, key_states
+from . import batch, documents, incremental, key_states
 from .auth import PUBLIC_FIELDS, PUBLIC_ROLE, Principal, bearer_token
 from .context import Context
 from .loaders import Loaders
@@ -58,7 +59,9 @@ from .media import (
     response_media_type,
 )
 from .persisted import PersistedQueryError, Registrar
+from .schema import log_error, mask_errors
 from .state import AppState
+from .validation import DEADLINE
 from .websocket import RecheckingTransportWS
 
 log = logging.getLogger("leadgraph")
@@ -92,6 +95,13 @@ def _error_code(error: GraphQLError) -> str | None:
     if error.original_error is None and error.message == "Internal server error":
         return "INTERNAL_SERVER_ERROR"  # masked by the schema's MaskErrors extension
     return None
+
+
+def _with_codes(errors: Any) -> None:
+    for error in errors:
+        code = _error_code(error)
+        if code is not None:
+            error.extensions = {**(error.extensions or {}), "code": code}
 
 
 def encode_json(data: object) -> bytes:
@@ -293,10 +303,7 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        for error in result.errors or ():
-            code = _error_code(error)
-            if code is not None:
-                error.extensions = {**(error.extensions or {}), "code": code}
+        _with_codes(result.errors or ())
         data = process_result(result)
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             data.pop("data", None)  # a request error (parse/validation): no data entry
@@ -428,8 +435,22 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
                 context.db, request_data.query, extensions, registrar
             )
         request_data.query = query
+        if self.state.settings.incremental_delivery and (
+            refused := incremental.refusal(
+                query,
+                context.batch is not None,
+                request.headers.get("accept"),
+                self.state.settings.max_tokens,
+            )
+        ):
+            return ExecutionResult(data=None, errors=[refused])
         result = await self._execute(request_adapter, context, root_value, request_data, allowed)
-        request_error = result.data is None and bool(result.errors)
+        first: Any = result
+        if isinstance(result, ExperimentalIncrementalExecutionResults):  # @defer, @stream
+            first = result.initial_result
+            deadline = DEADLINE.get()
+            result = incremental.guarded(result, mask_errors, _with_codes, log_error, deadline)
+        request_error = first.data is None and bool(first.errors)
         if register is not None and not request_error:
             await persisted.register(context.db, register, registrar)
         if (
