@@ -264,13 +264,14 @@ class LeadStageChanged(_LeadEvent):
 @event
 @dataclass(frozen=True, kw_only=True)
 class LeadAssigned(_LeadEvent):
-    """A lead got an owner (``assignLead``), or a person accepted it for sales
-    (``accepted``)."""
+    """A lead got an owner (``assignLead``, or the assignment ``rule`` that chose it), or a
+    person accepted it for sales (``accepted``)."""
 
     type: ClassVar[str] = "lead.assigned"
     owner: str | None
     previous_owner: str | None = None
     accepted: bool = False
+    rule: str | None = None
 
 
 @event

@@ -332,6 +332,24 @@ def check_lifecycle(c: Checker, file: str, lc: Lifecycle) -> None:
             if action is not None:
                 what = f"action {a.action!r}"
                 c.checked(file, aloc, what, action, a.with_, what)
+    check_assignment(c, file, lc)
+
+
+def check_assignment(c: Checker, file: str, lc: Lifecycle) -> None:
+    """The assignment rules' names (unique: each keeps its own round-robin turn) and
+    conditions; ``acceptance`` needs an acceptance stage."""
+    c.unique(
+        (
+            (r.name, file, ("lifecycle", "assignment", i, "name"))
+            for i, r in enumerate(lc.assignment)
+        ),
+        "assignment rule",
+    )
+    for i, rule in enumerate(lc.assignment):
+        loc = ("lifecycle", "assignment", i)
+        c.condition(file, rule.where, (*loc, "where"))
+        if "acceptance" in rule.when and lc.acceptance_stage is None:
+            c.at(file, (*loc, "when"), "`acceptance` needs an acceptance stage (accept_at)")
 
 
 def check_segment(c: Checker, file: str, seg: Segment, loc: tuple[Any, ...]) -> None:

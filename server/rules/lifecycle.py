@@ -18,7 +18,7 @@ from typing import Any
 from ..documents import stage_entry
 from ..plugin_manager import guarded
 from .loader import RuleError
-from .models import Lifecycle, Transition
+from .models import AssignmentRule, Lifecycle, Transition
 from .ruleset import RuleSet
 
 
@@ -225,3 +225,18 @@ def stage_moves(ruleset: RuleSet, counts: Mapping[str, int]) -> dict[str, str]:
     """``{retired stage: its new stage}`` for the retired stages that hold leads."""
     retired = ruleset.lifecycle.retired_stages if ruleset.lifecycle else {}
     return {old: new for old, new in retired.items() if counts.get(old, 0) > 0}
+
+
+def assignment_rule(
+    ruleset: RuleSet, facts: Mapping[str, Any], fired: Collection[str], now: datetime
+) -> AssignmentRule | None:
+    """The first assignment rule one of whose ``when`` is in ``fired`` (``acceptance``: the
+    lead reached the acceptance stage; a funnel trigger) and whose ``where`` holds for the
+    ``facts`` (the lead as it is now, its contact, account, interactions)."""
+    lc = ruleset.lifecycle
+    for rule in lc.assignment if lc is not None else []:
+        if set(fired).intersection(rule.when) and ruleset.compiler.predicate(rule.where)(
+            facts, now
+        ):
+            return rule
+    return None

@@ -47,7 +47,7 @@ from ..rules.ruleset import RuleSet
 from ..store import contacts, leads
 from ..store.clock import now as db_now
 from ..types import PluginManager, Session, StageEntry
-from . import dispatch, rollup
+from . import assignment, dispatch, rollup
 from .facts import EventCounts, counts_of_first, gather
 from .history import Cause, History, Write, inferred
 from .preview import changed
@@ -153,12 +153,14 @@ class Funnel:
             ]
             lost = await self.history.persist(writes, t)
             report.event_failures += await self.announce(writes)
+            owned, failures = await self._assign(evaluations, lost, facts, triggers, created, t)
+            report.event_failures += failures
             retry: list[ObjectId] = []
             for doc, e in evaluations:
                 if doc["_id"] in lost:
                     retry.append(doc["_id"])
                     continue
-                after = applied(doc, e.update)
+                after = owned.get(doc["_id"]) or applied(doc, e.update)
                 report.leads.append(after)
                 if rollup.scores_changed(doc, after):
                     report.accounts |= rollup.accounts_of(doc, facts[doc["_id"]]["contact"])
@@ -178,6 +180,28 @@ class Funnel:
         if rollups:
             await self.rollups.refresh(report.accounts)
         return report
+
+    async def _assign(
+        self,
+        evaluations: list[tuple[dict[str, Any], Evaluation]],
+        lost: Collection[ObjectId],
+        facts: dict[ObjectId, Facts],
+        triggers: Collection[str],
+        created: Collection[ObjectId],
+        t: datetime,
+    ) -> tuple[dict[ObjectId, dict[str, Any]], list[PluginFailure]]:
+        """The assignment rules over the leads just stored (:mod:`.assignment`)."""
+        arrivals = [
+            assignment.Arrival(
+                doc,
+                applied(doc, e.update),
+                facts[doc["_id"]],
+                frozenset(triggers) | ({"created"} if doc["_id"] in created else frozenset()),
+            )
+            for doc, e in evaluations
+            if doc["_id"] not in lost and e.failure is None
+        ]
+        return await assignment.assign(self.db, self.ruleset, self.pm, arrivals, created, t)
 
     async def announce(self, writes: list[Write]) -> list[PluginFailure]:
         """Hand the events the persist point stored with ``writes`` (scores, stage moves) to

@@ -11,6 +11,7 @@ from pymongo import IndexModel
 
 from . import (
     accounts,
+    assignment_turns,
     contacts,
     events,
     history,
@@ -39,6 +40,7 @@ from . import (
 INDEXES: dict[str, list[IndexModel]] = {}
 for _module in (
     accounts,
+    assignment_turns,
     contacts,
     events,
     history,

@@ -446,3 +446,30 @@ async def with_emails(
         return []
     query = {"emailNormalized": {"$in": list(dict.fromkeys(emails))}}
     return await db[NAME].find(query, session=session).to_list()
+
+
+async def open_by_owner(
+    db: AsyncDatabase, owners: list[str], session: Session | None = None
+) -> dict[str, int]:
+    """How many open leads each of ``owners`` has (owners without any are absent)."""
+    cursor = await db[NAME].aggregate(
+        [
+            {"$match": {"owner": {"$in": owners}, "status": OPEN}},
+            {"$group": {"_id": "$owner", "n": {"$sum": 1}}},
+        ],
+        session=session,
+    )
+    return {doc["_id"]: int(doc["n"]) async for doc in cursor}
+
+
+async def give_owner(
+    db: AsyncDatabase, oid: ObjectId, update: dict[str, Any], session: Session | None = None
+) -> dict[str, Any] | None:
+    """Apply ``update`` (an owner) to the lead ``oid`` if it is open and has no owner; the
+    lead after it (None: closed, gone or owned meanwhile)."""
+    return await db[NAME].find_one_and_update(
+        {"_id": oid, "owner": None, "status": OPEN},
+        update,
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )

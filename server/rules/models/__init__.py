@@ -18,7 +18,17 @@ from .file import (
     RuleFile,
     Survivorship,
 )
-from .lifecycle import ActionCall, Lifecycle, Stage, StageField, StartAt, Transition, Trigger
+from .lifecycle import (
+    ActionCall,
+    AssignmentRule,
+    AssignWhen,
+    Lifecycle,
+    Stage,
+    StageField,
+    StartAt,
+    Transition,
+    Trigger,
+)
 from .matching import FormAssignment, MatchingDefaults, MatchingRules, Strategy
 from .rule_tests import Expect, Given, RuleTest
 from .scoring import (
@@ -42,6 +52,8 @@ __all__ = [
     "ActionCall",
     "AllOf",
     "AnyOf",
+    "AssignWhen",
+    "AssignmentRule",
     "Compare",
     "Condition",
     "CustomField",

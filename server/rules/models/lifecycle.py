@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from .base import Name, Rule, as_list
 from .condition import Condition
@@ -80,6 +80,57 @@ class Transition(Rule):
     description: str = ""
 
 
+#: When an assignment rule is tried: ``acceptance`` (the lead reaches the acceptance stage,
+#: automatically) or a funnel trigger (a run of the funnel for that trigger).
+AssignWhen = Literal["acceptance", "created", "scored", "updated", "interaction"]
+Owner = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _on_acceptance() -> list[AssignWhen]:
+    return ["acceptance"]
+
+
+class AssignmentRule(Rule):
+    """Who gets an open lead that has no owner: the first rule whose ``when`` fired and whose
+    ``where`` holds names one owner by its strategy (exactly one of ``round_robin``,
+    ``owner``, ``least_loaded``)."""
+
+    name: Name = Field(description="The rule's name (its round-robin position is kept by it).")
+    when: Annotated[list[AssignWhen], BeforeValidator(as_list)] = Field(
+        default_factory=_on_acceptance,
+        min_length=1,
+        description="acceptance (the lead reaches the acceptance stage; the default) and/or "
+        "funnel triggers (created, scored, updated, interaction).",
+    )
+    where: Condition | None = Field(
+        default=None, description="A condition on the lead, its contact and account (a territory)."
+    )
+    round_robin: list[Owner] | None = Field(
+        default=None, min_length=1, description="Owners in turn, the turn kept in the database."
+    )
+    owner: Owner | None = Field(default=None, description="This one owner.")
+    least_loaded: list[Owner] | None = Field(
+        default=None,
+        min_length=1,
+        description="The owner with the fewest open leads (ties: the first listed).",
+    )
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_strategy(self) -> AssignmentRule:
+        given = [k for k in ("round_robin", "owner", "least_loaded") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                "an assignment rule needs exactly one of round_robin, owner, least_loaded"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+    @property
+    def strategy(self) -> str:
+        return "round_robin" if self.round_robin else "owner" if self.owner else "least_loaded"
+
+
 class Lifecycle(Rule):
     name: Name
     initial: str
@@ -110,6 +161,11 @@ class Lifecycle(Rule):
         default=None,
         description="The stage where sales accepts a lead and assigns it an owner (default: "
         "sales_acceptance when the lifecycle has it).",
+    )
+    assignment: list[AssignmentRule] = Field(
+        default_factory=list,
+        description="Assignment rules: the first whose `when` fired and whose `where` holds "
+        "gives an open lead without an owner one.",
     )
     retired_stages: dict[str, str] = Field(
         default_factory=dict,
@@ -142,6 +198,7 @@ class Lifecycle(Rule):
 
 
 for _model in (
+    AssignmentRule,
     Transition,
     StartAt,
     Lifecycle,
