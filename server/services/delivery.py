@@ -280,15 +280,17 @@ class Worker:
             gave_up = next_at > retry_until
             changes |= {"status": "failed"} if gave_up else {"status": "pending"}
             changes["nextAttemptAt"] = None if gave_up else next_at
+        if outcome.status == 410:
+            # disabled before the delivery is settled: whoever sees the delivery failed also
+            # sees the endpoint off, so no event after it is fanned out to a gone endpoint
+            reason = f"the endpoint answered 410 Gone at {at.isoformat()}"
+            await webhooks.disable(self.db, hook["_id"], reason)
+            ACTIVE.forget(self.db)
         if not await self._finish(doc, changes):
             return  # the lease ran out: another worker owns the delivery now
         if outcome.ok:
             await webhooks.succeeded(self.db, hook["_id"])
-        elif outcome.status == 410:
-            reason = f"the endpoint answered 410 Gone at {at.isoformat()}"
-            await webhooks.disable(self.db, hook["_id"], reason)
-            ACTIVE.forget(self.db)
-        else:
+        elif outcome.status != 410:
             await self._count_failure(hook["_id"], outcome, at)
 
     async def _count_failure(self, webhook: ObjectId, outcome: Outcome, at: datetime) -> None:
