@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import ROOT, Api, serving
+from conftest import Api, serving
 from foundation import gid
 from pymongo import AsyncMongoClient
+from shipped import SHIPPED
 
 LEADS = """{ leads(filter: {orphan: false}) { totalCount edges { node {
   id topic orphan scores { model } parentContact { id email marketingOnly } } } } }"""
@@ -43,7 +44,7 @@ def _orphan(topic: str, email: str) -> dict[str, Any]:
 
 @asynccontextmanager
 async def _started(
-    client: AsyncMongoClient, uri: str, rules: Path = ROOT / "rules"
+    client: AsyncMongoClient, uri: str, rules: Path = SHIPPED
 ) -> AsyncIterator[tuple[Api, Any]]:
     """A database holding an existing contact and two orphan leads (stored before the server
     started), then a server of its own started on it."""
@@ -96,7 +97,7 @@ async def test_link_orphan_leads_false_leaves_them(
     mongo_client: AsyncMongoClient, mongo_uri: str, tmp_path: Path
 ) -> None:
     rules = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules)
+    shutil.copytree(SHIPPED, rules)
     matching = rules / "matching.yaml"
     text = matching.read_text()
     assert "link_orphan_leads: true" in text
