@@ -91,8 +91,8 @@ async def assign_one(
     lead: Mapping[str, Any],
     rule: AssignmentRule,
 ) -> tuple[dict[str, Any], Event] | None:
-    """Give ``lead`` the owner ``rule`` picks, in one transaction (None: it was taken)."""
-    await turns.ensure(db, rule.name)
+    """Give ``lead`` the owner ``rule`` picks, in one transaction (None: it was taken); the
+    rule's counter exists (:func:`leadgraph.store.assignment_turns.ensure`)."""
 
     async def work(session: Session | None) -> tuple[dict[str, Any], Event]:
         t = db_now()
@@ -144,6 +144,7 @@ async def assign(
     t = now or db_now()
     out: dict[ObjectId, dict[str, Any]] = {}
     found: list[Event] = []
+    ready: set[str] = set()  # rules whose counter exists
     for a in arrivals:
         lead = a.after
         if lead.get("owner") or lead.get("status", "open") != "open":
@@ -152,6 +153,9 @@ async def assign(
         rule = assignment_rule(ruleset, {**a.facts, "lead": lead}, when, t)
         if rule is None:
             continue
+        if rule.name not in ready:
+            await turns.ensure(db, rule.name)
+            ready.add(rule.name)
         done = await assign_one(db, ruleset, pm, lead, rule)
         if done is not None:
             out[lead["_id"]], event = done

@@ -29,6 +29,10 @@ ASSIGNMENT = """\
     - name: americas
       where: {fact: account.country, op: in, value: [US, CA]}
       round_robin: [Ann, Bob]
+    - name: referrals
+      when: created
+      where: {fact: lead.topic, value: Partner referral}
+      owner: Pat
 """
 LEAD = "id stage owner stageHistory { stage reason by transition owner }"
 
@@ -136,6 +140,30 @@ async def test_least_loaded_takes_the_owner_with_fewest_open_leads(assigning):
     assert second["stageHistory"][-1]["reason"] == (
         "assignment rule 'enterprise': least loaded (1 open lead(s))"
     )
+
+
+async def test_a_named_trigger_assigns_a_new_lead(assigning):
+    api = assigning
+    contact = await create_contact(api, lastName="Ng", email=f"{ObjectId()}@acme.example")
+    lead = await create_lead(api, LEAD, topic="Partner referral", parentContact=contact)
+    assert lead["stage"] == "automated_marketing_qualification"
+    assert lead["owner"] == "Pat"
+    assert lead["stageHistory"][-1]["reason"] == "assignment rule 'referrals': owner"
+    other = await create_lead(api, LEAD, topic="Webinar", parentContact=contact)
+    assert other["owner"] is None
+
+
+async def test_two_server_processes_share_the_turn(
+    assigning, db, mongo_client, mongo_uri, tmp_path
+):
+    api = assigning
+    leads = [await lead_in_marketing(api, "US") for _ in range(6)]
+    async with live_server(tmp_path / "rules", db, mongo_client, mongo_uri) as (other, _state):
+        got = await asyncio.gather(
+            *(sales_ready(api if i % 2 else other, lead) for i, lead in enumerate(leads))
+        )
+    entries = sorted((turn(g["stageHistory"][-1]), g["owner"]) for g in got)
+    assert entries == [(n, ["Ann", "Bob"][(n - 1) % 2]) for n in range(1, 7)]
 
 
 async def test_no_rule_no_owner_and_an_owner_stays(assigning):
