@@ -80,7 +80,8 @@ class StageEntry:
     )
     transition: str | None = strawberry.field(
         description="The lifecycle transition taken, or `qualified` / `disqualified` when the "
-        "lead was closed, `sales_accepted` when a person accepted it for sales, "
+        "lead was closed, `sales_accepted` when a person accepted it for sales, `assigned` "
+        "when an assignment rule gave it an owner (`reason` names the rule), "
         "`manual_override` when an admin moved it outside the lifecycle's transitions."
     )
     rules_version: str | None = strawberry.field(
@@ -91,7 +92,8 @@ class StageEntry:
         default=False, description="An admin's move outside the lifecycle (`reason` says why)."
     )
     owner: str | None = strawberry.field(
-        default=None, description="With `sales_accepted`: the salesperson it was assigned to."
+        default=None,
+        description="With `sales_accepted` or `assigned`: the salesperson it was assigned to.",
     )
 
 
