@@ -68,7 +68,9 @@ class LeadDoc(TypedDict, total=False):
     salesReadyHeld: list[str]
     teleprospectReady: bool
     scoreError: dict[str, Any] | None
+    scoreErrors: list[dict[str, Any]]
     owner: str | None
+    salesAccepted: dict[str, Any]  # who accepted the lead into the acceptance stage, when
     status: str
     rev: int
     createdAt: datetime

@@ -528,6 +528,49 @@ def test_plugin_managers_and_sessions_are_typed() -> None:
     assert sorted(n for n, _ in _loosely_typed(ast.parse(sample))) == ["pm", "session"]
 
 
+# The store's public readers and builders of one document of these collections, and the
+# ``leadgraph.types`` TypedDict each returns (alone or ``| None``).
+STORED_DOCUMENTS = {
+    "leads": ("LeadDoc", {"new_document", "insert", "get", "update"}),
+    "contacts": ("ContactDoc", {"new_document", "create", "update"}),
+    "accounts": ("AccountDoc", {"new_document", "create", "get", "update"}),
+    "interactions": (
+        "InteractionDoc",
+        {"new_document", "record", "get", "latest_of", "find_since", "insert_records"},
+    ),
+}
+
+
+def _returns(tree: ast.AST) -> dict[str, str]:
+    """Each public module-level function's return annotation, as written."""
+    return {
+        node.name: ast.unparse(node.returns)
+        for node in ast.iter_child_nodes(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not node.name.startswith("_")
+        and node.returns is not None
+    }
+
+
+def test_the_stores_document_readers_return_the_stored_document_types() -> None:
+    """A lead, contact, account or interaction the store reads or builds is typed by its
+    TypedDict (``LeadDoc``, ...), not ``dict[str, Any]``: services and api rely on its fields."""
+    wrong = []
+    for module, (kind, readers) in STORED_DOCUMENTS.items():
+        returns = _returns(ast.parse((SERVER / "store" / f"{module}.py").read_text()))
+        for name in sorted(readers):
+            got = returns.get(name, "(no such function)")
+            if got not in (kind, f"{kind} | None", f"list[{kind}]"):
+                wrong.append(f"server/store/{module}.py {name} -> {got}, not {kind}")
+    assert wrong == [], "\n".join(wrong)
+    sample = "async def get() -> dict[str, Any] | None: ...\ndef new_document() -> LeadDoc: ...\n"
+    sample += "def _private() -> LeadDoc: ...\n"
+    assert _returns(ast.parse(sample)) == {
+        "get": "dict[str, Any] | None",
+        "new_document": "LeadDoc",
+    }
+
+
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 
 

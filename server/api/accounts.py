@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -100,10 +101,10 @@ class Account(StoredNode, collection=documents.ACCOUNTS):
     updated_at: datetime = strawberry.field(
         description="When the account last changed (its creation time if never changed).",
     )
-    _doc: strawberry.Private[dict[str, Any]]
+    _doc: strawberry.Private[Mapping[str, Any]]
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Account:
+    def from_doc(cls, doc: Mapping[str, Any]) -> Account:
         return cls(
             oid=str(doc["_id"]),
             name=doc.get("name"),

@@ -3,6 +3,7 @@ the fields are attached to :class:`leadgraph.api.leads.types.Lead`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from functools import partial
@@ -192,7 +193,7 @@ def utc(t: datetime) -> datetime:
 
 async def score_history(
     info: Info,
-    lead: dict[str, Any],
+    lead: Mapping[str, Any],
     model: str | None,
     first: int | None,
     after: str | None,
@@ -208,7 +209,7 @@ async def score_history(
 
 
 async def as_of(
-    info: Info, lead: dict[str, Any], time: datetime, rules: ReplayRules
+    info: Info, lead: Mapping[str, Any], time: datetime, rules: ReplayRules
 ) -> LeadAsOf | None:
     """``Lead.asOf``: the lead at ``time`` (null before it existed)."""
     got = await info.context.services.history.as_of(lead, utc(time), rules.value)

@@ -250,15 +250,14 @@ def row_custom(
     return found, used
 
 
-def with_defaults(fields: CustomFields, entity: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """A new ``entity`` document with the defaults of the custom fields it has no value of."""
+def with_defaults(fields: CustomFields, entity: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The new ``entity`` document ``doc`` (a copy) with the defaults of the custom fields it
+    has no value of."""
     custom = dict(doc.get("custom") or {})
     for f in fields.of(entity):
         if custom.get(f.name) is None and f.default is not None:
             custom[f.name] = coerce(f, f.default)[0]
-    if custom:
-        doc["custom"] = custom
-    return doc
+    return {**doc, "custom": custom} if custom else dict(doc)
 
 
 def column_field(fields: CustomFields, entity: str, column: str) -> CustomField | None:

@@ -16,7 +16,7 @@ runs the capture again (:func:`leadgraph.web.runtime.repair`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +42,7 @@ from ..store import (
 )
 from ..store._base import applied
 from ..store.clock import now
-from ..types import PluginManager, Session
+from ..types import InteractionDoc, PluginManager, Session
 from . import dispatch
 from .capture_input import (
     actor_of,
@@ -75,7 +75,7 @@ async def capture(
     idempotency_key: str | None = None,
     occurred_at: datetime | None = None,
     source: str = "form",
-    make_lead: Callable[[dict[str, Any]], dict[str, Any]],
+    make_lead: Callable[[dict[str, Any]], Mapping[str, Any]],
     matching: Matching | None = None,
     pending: dict[str, Any] | None = None,
     consent: Consent | None = None,
@@ -168,7 +168,7 @@ class _Attempt:
     pm: PluginManager | None
     matching: Matching
     consent: Consent
-    make_lead: Callable[[dict[str, Any]], dict[str, Any]]
+    make_lead: Callable[[dict[str, Any]], Mapping[str, Any]]
     form_id: str
     parsed: Parsed
     change: ConsentChange
@@ -320,7 +320,7 @@ class _Attempt:
             )
             if seen is not None:
                 await pending_captures.finish(self.db, self.pid)
-                return Outcome(contact, lead, seen, cmatch, lmatch, replayed=True)
+                return Outcome(contact, lead, dict(seen), cmatch, lmatch, replayed=True)
         try:
             interaction, current, recorded = await self.record(contact, lead, cmatch, lmatch)
         except DuplicateKeyError:
@@ -333,7 +333,7 @@ class _Attempt:
         return Outcome(
             with_insight(current, interaction),
             lead,
-            interaction,
+            dict(interaction),
             cmatch,
             lmatch,
             events=recorded,
@@ -345,7 +345,7 @@ class _Attempt:
         lead: dict[str, Any] | None,
         cmatch: Match,
         lmatch: Match,
-    ) -> tuple[dict[str, Any], dict[str, Any], list[Event]]:
+    ) -> tuple[InteractionDoc, dict[str, Any], list[Event]]:
         """The interaction, insights, the submitted contact fields, consent, a lifted
         suppression, the events and the idempotency record: all or nothing; the interaction,
         the contact as it is now (before the interaction's insights) and the events.
@@ -372,7 +372,7 @@ class _Attempt:
         current: dict[str, Any] = {}
         recorded: list[Event] = []
 
-        async def work(session: Session | None) -> dict[str, Any]:
+        async def work(session: Session | None) -> InteractionDoc:
             doc, before = await write(db, ifields, session, self.contact_set)
             # a contact this capture inserted under its own new key was never erased; one it
             # matched (or upserted by a key's id) may have been, under it
@@ -422,7 +422,7 @@ class _Attempt:
         return updated_events("lead", before, after)
 
     async def keep(
-        self, interaction: dict[str, Any], cmatch: Match, lmatch: Match, session: Session | None
+        self, interaction: Mapping[str, Any], cmatch: Match, lmatch: Match, session: Session | None
     ) -> None:
         """Keep the outcome under the caller's idempotency key (in the capture's transaction:
         a concurrent first request with the key fails there, and answers this outcome)."""

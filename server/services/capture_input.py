@@ -4,6 +4,7 @@ of the input as sent, and the changes its contact fields make to a contact found
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +36,7 @@ def custom_of(matching: Matching | None, rules: Any) -> CustomFields:
     return fields if isinstance(fields, CustomFields) else NO_FIELDS
 
 
-def rule_defaults(matching: Matching, entity: str, doc: dict[str, Any]) -> dict[str, Any]:
+def rule_defaults(matching: Matching, entity: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     """A new record ``doc`` of a submission with its custom fields' defaults."""
     return with_defaults(custom_of(matching, None), entity, doc)
 

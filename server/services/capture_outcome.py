@@ -4,6 +4,7 @@ retry: the outcome recorded under the caller's idempotency key (``submissions``)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ class Outcome:
 def capture_events(
     contact: dict[str, Any],
     lead: dict[str, Any] | None,
-    interaction: dict[str, Any],
+    interaction: Mapping[str, Any],
     created: tuple[bool, bool],
     form_id: str,
     applied: Any,
@@ -75,7 +76,7 @@ def capture_events(
     return out
 
 
-def with_insight(contact: dict[str, Any], interaction: dict[str, Any]) -> dict[str, Any]:
+def with_insight(contact: dict[str, Any], interaction: Mapping[str, Any]) -> dict[str, Any]:
     """``contact`` with ``interaction`` folded into its insights (as the transaction did)."""
     insights = dict(contact.get("insights") or {})
     counts = dict(insights.get("counts") or {})
@@ -111,9 +112,9 @@ async def replay(db: AsyncDatabase, done: dict[str, Any]) -> Outcome:
     if contact is None or interaction is None:
         raise Conflict("the records of this submission were deleted or merged away")
     return Outcome(
-        contact,
-        lead,
-        interaction,
+        dict(contact),
+        dict(lead) if lead is not None else None,
+        dict(interaction),
         Match(**done["contactMatch"]),
         Match(**done["leadMatch"]),
         replayed=True,

@@ -32,7 +32,7 @@ from ..errors import InvalidInput
 from ..events import Change, ConsentChanged, Event
 from ..store import contacts, interactions, subscription_lists
 from ..store.clock import now
-from ..types import PluginManager, Session
+from ..types import InteractionDoc, PluginManager, Session
 from . import dispatch
 
 TYPE = "consent_changed"
@@ -123,7 +123,7 @@ class Applied:
     changes: list[dict[str, Any]] = field(default_factory=list)
     kept_out: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
-    interaction: dict[str, Any] | None = None
+    interaction: InteractionDoc | None = None
     #: its ``consent.changed`` event (None when nothing changed): stored by the caller that
     #: gave a session, in its transaction's one insert of events
     event: ConsentChanged | None = None

@@ -29,7 +29,7 @@ transitions follow.  A guard or action that fails leaves the stage as it was.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +46,7 @@ from ..rules.evaluate import Evaluation, applied, decision_fields, evaluate
 from ..rules.ruleset import RuleSet
 from ..store import contacts, leads
 from ..store.clock import now as db_now
-from ..types import PluginManager, Session, StageEntry
+from ..types import LeadDoc, PluginManager, Session, StageEntry
 from . import assignment, dispatch, rollup
 from .facts import EventCounts, counts_of_first, gather
 from .history import Cause, History, Write, inferred
@@ -80,7 +80,7 @@ class Funnel:
         lc = self.ruleset.lifecycle if self.ruleset is not None else None
         return lc.initial if lc is not None else DEFAULT_STAGE
 
-    def new_lead(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def new_lead(self, fields: dict[str, Any]) -> LeadDoc:
         """A new lead document starting at the lifecycle's initial stage, or where its
         ``start_at`` rules send it (leads created by sales start at sales acceptance)."""
         rules = self.ruleset
@@ -89,7 +89,7 @@ class Funnel:
             stage = lifecycle.start_stage(rules, fields)
         return leads.new_document(fields, stage=stage, rules_version=self.version)
 
-    async def lead(self, oid: ObjectId, id: str) -> dict[str, Any]:
+    async def lead(self, oid: ObjectId, id: str) -> LeadDoc:
         """The lead ``oid`` as stored; raises :class:`NotFound` (naming ``id``, the id the
         caller gave) when there is none."""
         doc = await leads.get(self.db, oid)
@@ -240,12 +240,12 @@ class Funnel:
         docs = await leads.open_of_contact(self.db, contact["_id"], contact.get("accountId"))
         return await self.run(docs, {"interaction"}, created=created, cause=cause)
 
-    async def created(self, docs: list[dict[str, Any]]) -> Report:
+    async def created(self, docs: Sequence[Mapping[str, Any]]) -> Report:
         """Leads were created (by hand or by import): score them and fire ``created``."""
-        return await self.run(docs, (), created={d["_id"] for d in docs})
+        return await self.run([dict(d) for d in docs], (), created={d["_id"] for d in docs})
 
-    async def rescore(self, doc: dict[str, Any]) -> Report:
-        return await self.run([doc], ())
+    async def rescore(self, doc: Mapping[str, Any]) -> Report:
+        return await self.run([dict(doc)], ())
 
     async def set_by_hand(
         self, doc: dict[str, Any], fields: dict[str, Any], *, by: str | None = None

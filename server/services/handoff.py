@@ -42,7 +42,7 @@ from ..rules.evaluate import applied
 from ..rules.models import Lifecycle, Stage, StageField
 from ..rules.ruleset import RuleSet
 from ..store.clock import now as db_now
-from ..types import PluginManager, StageEntry
+from ..types import LeadDoc, PluginManager, StageEntry
 from .funnel import Funnel, Refused
 from .history import Cause, Write
 
@@ -152,7 +152,7 @@ def acceptance(
     return fields, [entry]
 
 
-def accept_new(ruleset: RuleSet | None, doc: dict[str, Any], by: str | None) -> None:
+def accept_new(ruleset: RuleSet | None, doc: LeadDoc, by: str | None) -> None:
     """A lead a person creates that starts at the acceptance stage (``start_at``) is accepted
     by its creator: updates the new document in place."""
     if ruleset is None or by is None:
@@ -160,7 +160,8 @@ def accept_new(ruleset: RuleSet | None, doc: dict[str, Any], by: str | None) -> 
     fields, entries = acceptance(
         ruleset, doc, doc["stage"], owner=doc.get("owner"), by=by, at=doc["createdAt"]
     )
-    doc.update(fields)
+    if entries:
+        doc["owner"], doc["salesAccepted"] = fields["owner"], fields["salesAccepted"]
     doc["stageHistory"] = [*doc.get("stageHistory", []), *entries]
 
 

@@ -27,7 +27,7 @@ its content hash) so that a version named in the history can always be read back
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -96,7 +96,7 @@ class Cause:
         return doc
 
 
-def interaction(doc: dict[str, Any] | None) -> Cause:
+def interaction(doc: Mapping[str, Any] | None) -> Cause:
     """The cause of a funnel run after the interaction ``doc`` was recorded."""
     return Cause("interaction", interaction_id=doc["_id"] if doc else None)
 
@@ -206,7 +206,7 @@ class AsOf:
     explanation: list[str] = field(default_factory=list)
 
 
-def undo(lead: dict[str, Any], entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def undo(lead: Mapping[str, Any], entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """``lead`` with ``entries`` (newest first) undone: each field and rule set back to its
     value before the entry; a model that had no score before it is dropped."""
     out = {**lead, "scores": [dict(s) for s in lead.get("scores") or []]}
@@ -386,7 +386,7 @@ class History:
 
     async def as_of(
         self,
-        lead: dict[str, Any],
+        lead: Mapping[str, Any],
         t: datetime,
         rules: str = "then",
     ) -> AsOf | None:
@@ -462,7 +462,7 @@ def _stored_line(t: datetime, version: str | None) -> str:
 
 
 def _version_at(
-    lead: dict[str, Any], earlier: list[dict[str, Any]], later: list[dict[str, Any]]
+    lead: Mapping[str, Any], earlier: list[dict[str, Any]], later: list[dict[str, Any]]
 ) -> str | None:
     """The rules version the lead was last written with at the time asked about."""
     if earlier:

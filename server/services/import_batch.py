@@ -10,7 +10,7 @@ contacts and leads are linked to accounts by normalised domain, else by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +79,7 @@ class Engine:
         self,
         collection: str,
         items: list[Item],
-        new_doc: Callable[[dict[str, Any]], dict[str, Any]],
+        new_doc: Callable[[dict[str, Any]], Mapping[str, Any]],
         changes: Callable[[dict[str, Any]], dict[str, Any]] | None,
         *,
         create: bool = True,
@@ -124,7 +124,7 @@ class Batcher:
         matching: Matching,
         import_id: str,
         form_id: str | None,
-        new_lead: Callable[[dict[str, Any]], dict[str, Any]],
+        new_lead: Callable[[dict[str, Any]], Mapping[str, Any]],
     ) -> None:
         self.matching, self.import_id, self.form_id = matching, import_id, form_id
         self.db = matching.db

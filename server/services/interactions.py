@@ -8,7 +8,7 @@ the contact's open leads rescored.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,14 +21,14 @@ from ..db import in_transaction
 from ..errors import Conflict, NotFound
 from ..events import Event, InteractionRecorded
 from ..store import contacts, interactions, submissions
-from ..types import PluginManager, Session
+from ..types import InteractionDoc, PluginManager, Session
 from . import dispatch, history
 from .funnel import Funnel, Report
 
 OPERATION = "recordInteraction"
 
 
-def interaction_event(doc: dict[str, Any]) -> InteractionRecorded:
+def interaction_event(doc: Mapping[str, Any]) -> InteractionRecorded:
     """The ``interaction.recorded`` event of a stored interaction."""
     return InteractionRecorded(
         interaction_id=doc["_id"],
@@ -44,7 +44,7 @@ async def write(
     fields: dict[str, Any],
     session: Session | None,
     contact_set: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+) -> tuple[InteractionDoc | None, dict[str, Any] | None]:
     """Store an interaction and fold it into its contact's insights, in the caller's
     transaction, setting ``contact_set`` on the contact in the same write (a capture's
     submitted fields); the interaction and the contact before it (when ``contact_set`` is
@@ -55,8 +55,8 @@ async def write(
 async def announce_and_score(
     funnel: Funnel,
     pm: PluginManager | None,
-    contact: dict[str, Any] | None,
-    interaction: dict[str, Any],
+    contact: Mapping[str, Any] | None,
+    interaction: Mapping[str, Any],
     events: list[Event],
     created: Collection[ObjectId] = (),
     first: dict[str, Any] | None = None,
@@ -69,10 +69,10 @@ async def announce_and_score(
     if contact is None:
         return None, failures
     report = await funnel.after_engagement(
-        contact,
+        dict(contact),
         created=created,
         cause=history.interaction(interaction),
-        first=(first, interaction) if first is not None else None,
+        first=(first, dict(interaction)) if first is not None else None,
     )
     return report, [*failures, *report.failures]
 
@@ -82,7 +82,7 @@ class Recorded:
     """What :meth:`Interactions.record` did: the interaction, whether it is new, the leads
     rescored and the plugins that failed."""
 
-    interaction: dict[str, Any]
+    interaction: Mapping[str, Any]
     created: bool
     leads: list[dict[str, Any]] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
@@ -110,7 +110,7 @@ class Interactions:
             return await self._replay(done, digest, key)
         found: list[Event] = []
 
-        async def work(session: Session | None) -> dict[str, Any] | None:
+        async def work(session: Session | None) -> InteractionDoc | None:
             doc, _ = await write(db, {**fields, "idempotencyKey": key}, session)
             if doc is None:
                 return None

@@ -168,7 +168,7 @@ class MatchingCore(Matcher):
         return Located(found["_id"] if found else None, key)
 
     @staticmethod
-    def keyed(new_doc: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    def keyed(new_doc: Mapping[str, Any], keys: list[str]) -> dict[str, Any]:
         """A new record's document as matching creates it: with the signatures of its keys."""
         return {**new_doc, "matchKeyedOn": signatures(keys)}
 
@@ -200,7 +200,7 @@ class MatchingCore(Matcher):
         self,
         collection: str,
         items: list[Item],
-        new_doc: Callable[[dict[str, Any]], dict[str, Any]],
+        new_doc: Callable[[dict[str, Any]], Mapping[str, Any]],
         changes: Callable[[dict[str, Any]], dict[str, Any]] | None,
         *,
         source: str,

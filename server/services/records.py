@@ -14,7 +14,7 @@ runner.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,7 @@ from ..store import (
     match_keys,
     opportunities,
 )
-from ..types import PluginManager, Session
+from ..types import AccountDoc, ContactDoc, LeadDoc, PluginManager, Session
 from . import dispatch
 from .consent import Actor, Consent, ConsentChange, require_lists
 from .funnel import Funnel, Report
@@ -58,7 +58,7 @@ from .orphans import link_orphans
 _BOOKKEEPING = frozenset({"updatedAt", "rev"})
 
 
-def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     """The top-level fields whose values an edit changed."""
     keys = dict.fromkeys([*before, *after])
     return [k for k in keys if k not in _BOOKKEEPING and before.get(k) != after.get(k)]
@@ -73,7 +73,7 @@ def edit_cause(entity: str, fields: list[str], by: str | None) -> Cause:
 class Saved:
     """A record after the write, and the plugins that failed afterwards (it stays written)."""
 
-    doc: dict[str, Any]
+    doc: Mapping[str, Any]
     plugin_failures: list[PluginFailure] = field(default_factory=list)
 
 
@@ -105,7 +105,7 @@ class Records:
         change.path = "input.subscriptions"
         await require_lists(self.db, change.subscribe, change.path)
 
-        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
+        async def work(session: Session | None) -> tuple[ContactDoc, list[Event]]:
             doc = await contacts.create(self.db, fields, session=session)
             applied = await self.consent.apply(doc["_id"], change, actor, session=session)
             found: list[Event] = [
@@ -121,6 +121,7 @@ class Records:
             await dispatch.append(self.db, self.pm, found, session)
             return doc, found
 
+        doc: Mapping[str, Any]
         doc, found = await in_transaction(self.db, work)
         doc = await contacts.get(self.db, doc["_id"]) or doc
         return Saved(doc, await dispatch.deliver(self.db, self.pm, found))
@@ -128,7 +129,7 @@ class Records:
     async def create_account(self, fields: dict[str, Any]) -> Saved:
         """Store an account from validated fields (with its ``account.created`` event)."""
 
-        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
+        async def work(session: Session | None) -> tuple[AccountDoc, list[Event]]:
             doc = await accounts.create(self.db, fields, session=session)
             found: list[Event] = [AccountCreated(account_id=doc["_id"], name=doc.get("name"))]
             await dispatch.append(self.db, self.pm, found, session)
@@ -142,15 +143,16 @@ class Records:
         it; one that starts at the acceptance stage is accepted by ``by``, the person creating
         it); the funnel scores it at once, follows the ``created`` transitions and announces
         ``lead_created``."""
-        doc = self.funnel.new_lead(fields)
-        accept_new(self.funnel.ruleset, doc, by)
+        new = self.funnel.new_lead(fields)
+        accept_new(self.funnel.ruleset, new, by)
 
-        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
-            stored = await leads.insert(self.db, doc, session=session)
+        async def work(session: Session | None) -> tuple[LeadDoc, list[Event]]:
+            stored = await leads.insert(self.db, new, session=session)
             found: list[Event] = [lead_created(stored, "api")]
             await dispatch.append(self.db, self.pm, found, session)
             return stored, found
 
+        doc: Mapping[str, Any]
         doc, found = await in_transaction(self.db, work)
         failures = await dispatch.deliver(self.db, self.pm, found)
         report = await self.funnel.created([doc])
@@ -205,7 +207,7 @@ class Records:
 
         async def work(
             session: Session | None,
-        ) -> tuple[dict[str, Any] | None, dict[str, Any], list[Event]]:
+        ) -> tuple[AccountDoc | None, AccountDoc, list[Event]]:
             before = await accounts.get(self.db, oid, session=session)
             after = await accounts.update(self.db, oid, fields, session=session)
             if before is None or after is None:
@@ -281,7 +283,7 @@ class Records:
         return report
 
     async def follow_account(
-        self, before: dict[str, Any], after: dict[str, Any], *, by: str | None
+        self, before: Mapping[str, Any], after: Mapping[str, Any], *, by: str | None
     ) -> Report:
         """Rescore what an account edit changed: when the rules read a changed field, the
         open leads of the account and of its contacts."""

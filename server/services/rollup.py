@@ -19,7 +19,7 @@ answer only if no later refresh was claimed meanwhile — the later one read at 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +79,7 @@ class Rollups:
         models = ruleset.scoring_models if ruleset is not None else ()
         self.methods = {m.name: m.account_rollup for m in models if m.account_rollup}
 
-    async def accounts_of_leads(self, docs: Iterable[dict[str, Any] | None]) -> set[ObjectId]:
+    async def accounts_of_leads(self, docs: Iterable[Mapping[str, Any] | None]) -> set[ObjectId]:
         """The accounts stored leads count for (their contacts read in one find)."""
         stored = [d for d in docs if d]
         ids = [d["parentContactId"] for d in stored if d.get("parentContactId")]

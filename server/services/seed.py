@@ -135,7 +135,7 @@ def _accounts(rng: random.Random, fake: Faker, now: datetime, n_accounts: int) -
             domain = normalize.domain(fake.domain_name(2))
         used_domains.add(domain)
         created = now - timedelta(days=rng.randint(200, 900))
-        doc = accounts.new_document(
+        made = accounts.new_document(
             {
                 "name": name,
                 "domain": domain,
@@ -145,7 +145,7 @@ def _accounts(rng: random.Random, fake: Faker, now: datetime, n_accounts: int) -
                 "country": fake.country_code(),
             }
         )
-        doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
+        doc: Doc = {**made, "_id": ObjectId(), "createdAt": created, "updatedAt": created}
         account_docs.append(doc)
     return account_docs
 
@@ -169,7 +169,7 @@ def _contacts(
         email = f"{first}.{last}.{i}@{domain}".lower().replace(" ", "").replace("'", "")
         is_child = rng.random() < 0.02
         created = now - timedelta(days=rng.randint(30, 700))
-        doc = contacts.new_document(
+        made = contacts.new_document(
             {
                 "firstName": first,
                 "lastName": last,
@@ -195,7 +195,7 @@ def _contacts(
                 },
             }
         )
-        doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
+        doc: Doc = {**made, "_id": ObjectId(), "createdAt": created, "updatedAt": created}
         contact_docs.append(doc)
         _interactions_of(rng, doc, created, now, domain, interactions_per_contact, interaction_docs)
     return contact_docs, interaction_docs
@@ -228,8 +228,7 @@ def _interactions_of(
                 else None,
             }
         )
-        it["_id"] = ObjectId()
-        interaction_docs.append(it)
+        interaction_docs.append({**it, "_id": ObjectId()})
         ins = doc["insights"]
         ins["total"] += 1
         ins["counts"][kind] = ins["counts"].get(kind, 0) + 1
@@ -256,7 +255,7 @@ def _leads(
         first = contact["firstName"] if contact else fake.first_name()
         last = contact["lastName"] if contact else fake.last_name()
         email = contact["email"] if contact else f"{first}.{last}.lead{j}@example.org".lower()
-        doc = funnel.new_lead(
+        made = funnel.new_lead(
             {
                 "topic": name,
                 "marketingContext": {"kind": kind, "name": name},
@@ -270,8 +269,8 @@ def _leads(
                 "parentAccountId": contact["accountId"] if contact and rng.random() < 0.3 else None,
             }
         )
-        doc["stageHistory"][0]["enteredAt"] = created
-        doc.update(_id=ObjectId(), createdAt=created, updatedAt=created)
+        made["stageHistory"][0]["enteredAt"] = created
+        doc: Doc = {**made, "_id": ObjectId(), "createdAt": created, "updatedAt": created}
         lead_docs.append(doc)
     return lead_docs
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -67,7 +67,7 @@ async def matching(
 
 
 async def insert_all(
-    collection: AsyncCollection, docs: list[dict[str, Any]], session: Session | None = None
+    collection: AsyncCollection, docs: Sequence[Mapping[str, Any]], session: Session | None = None
 ) -> None:
     """Store complete documents (``_id`` included) with one unordered bulk insert.
 
@@ -126,6 +126,22 @@ def applied(doc: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
         else:
             out[head] = value
     return out
+
+
+D = TypeVar("D", bound=Mapping[str, Any])
+
+
+def stored(doc: Mapping[str, Any], kind: type[D]) -> D:
+    """``doc`` (a document pymongo read, or one the store built from validated input) as the
+    stored-document type ``kind`` names (``leadgraph.types.LeadDoc``, ...).  The one place the
+    store narrows a document to its type: the driver answers untyped dicts, and the input
+    fields (custom fields included) are known only at run time."""
+    return cast(D, doc)
+
+
+def stored_or_none(doc: Mapping[str, Any] | None, kind: type[D]) -> D | None:
+    """:func:`stored`, None when there is no document."""
+    return None if doc is None else stored(doc, kind)
 
 
 async def get_by_id(

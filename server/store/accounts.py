@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
 from ..documents import ACCOUNTS
-from ..types import Session
+from ..types import AccountDoc, Session
 from ._base import (
     between,
     delete_by_id,
@@ -25,6 +25,8 @@ from ._base import (
     matching_ids,
     now,
     set_changes,
+    stored,
+    stored_or_none,
 )
 
 NAME = ACCOUNTS
@@ -44,7 +46,7 @@ INDEXES = {
 }
 
 
-def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+def apply_fields(doc: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
     changes = dict(fields)
     if "domain" in fields:
         changes["domain"] = normalize.domain(fields["domain"]) if fields["domain"] else None
@@ -54,7 +56,7 @@ def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-def new_document(fields: dict[str, Any]) -> dict[str, Any]:
+def new_document(fields: Mapping[str, Any]) -> AccountDoc:
     t = now()
     doc: dict[str, Any] = {
         "name": None,
@@ -68,27 +70,29 @@ def new_document(fields: dict[str, Any]) -> dict[str, Any]:
         "updatedAt": t,
     }
     apply_fields(doc, fields)
-    return doc
+    return stored(doc, AccountDoc)
 
 
 async def create(
     db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
-) -> dict[str, Any]:
+) -> AccountDoc:
     """Store a new account made from validated input ``fields`` (:func:`new_document` fills in
     the defaults); returns it with its ``_id``."""
-    return await insert_new(db[NAME], new_document(fields), session=session)
+    doc = await insert_new(db[NAME], dict(new_document(fields)), session=session)
+    return stored(doc, AccountDoc)
 
 
 async def get(
     db: AsyncDatabase, oid: ObjectId, session: Session | None = None
-) -> dict[str, Any] | None:
-    return await get_by_id(db[NAME], oid, session=session)
+) -> AccountDoc | None:
+    return stored_or_none(await get_by_id(db[NAME], oid, session=session), AccountDoc)
 
 
 async def update(
     db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Session | None = None
-) -> dict[str, Any] | None:
-    return await set_changes(db[NAME], oid, apply_fields({}, fields), session=session)
+) -> AccountDoc | None:
+    changes = apply_fields({}, fields)
+    return stored_or_none(await set_changes(db[NAME], oid, changes, session=session), AccountDoc)
 
 
 def filter_query(
@@ -164,6 +168,6 @@ async def delete(db: AsyncDatabase, oid: ObjectId, session: Session | None = Non
     return await delete_by_id(db[NAME], oid, session=session)
 
 
-async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
+async def insert_documents(db: AsyncDatabase, docs: Sequence[Mapping[str, Any]]) -> None:
     """Store complete account documents as they are (``_id`` included): the demo seed."""
     await insert_all(db[NAME], docs)

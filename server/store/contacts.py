@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
 from ..documents import CONTACTS, DEFAULT_PREFERENCES
-from ..types import Session
+from ..types import ContactDoc, Session
 from ._base import (
     between,
     delete_by_id,
@@ -25,6 +25,8 @@ from ._base import (
     matching_ids,
     now,
     set_changes,
+    stored,
+    stored_or_none,
     unlink,
 )
 
@@ -63,7 +65,7 @@ INDEXES = {
 }
 
 
-def new_document(fields: dict[str, Any]) -> dict[str, Any]:
+def new_document(fields: Mapping[str, Any]) -> ContactDoc:
     """A complete contact document from validated input fields (defaults filled in)."""
     t = now()
     doc: dict[str, Any] = {
@@ -87,10 +89,10 @@ def new_document(fields: dict[str, Any]) -> dict[str, Any]:
         "updatedAt": t,
     }
     apply_fields(doc, fields)
-    return doc
+    return stored(doc, ContactDoc)
 
 
-def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+def apply_fields(doc: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
     """Merge input fields into ``doc`` and recompute the derived ones; returns the $set map."""
     changes: dict[str, Any] = {}
     for key, value in fields.items():
@@ -115,20 +117,22 @@ def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
 
 async def create(
     db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
-) -> dict[str, Any]:
+) -> ContactDoc:
     """Store a new contact made from validated input ``fields`` (:func:`new_document` fills in
     the defaults); returns it with its ``_id``.  (``insert`` names, across store/, storing a
     document the caller made complete.)"""
-    return await insert_new(db[NAME], new_document(fields), session=session)
+    doc = await insert_new(db[NAME], dict(new_document(fields)), session=session)
+    return stored(doc, ContactDoc)
 
 
 async def update(
     db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Session | None = None
-) -> dict[str, Any] | None:
+) -> ContactDoc | None:
     current = await get_by_id(db[NAME], oid, session=session)
     if current is None:
         return None
-    return await set_changes(db[NAME], oid, apply_fields(current, fields), session=session)
+    changes = apply_fields(current, fields)
+    return stored_or_none(await set_changes(db[NAME], oid, changes, session=session), ContactDoc)
 
 
 def filter_query(
@@ -246,7 +250,7 @@ async def any_exist(db: AsyncDatabase, ids: list[ObjectId], session: Session | N
 
 
 async def insert_documents(
-    db: AsyncDatabase, docs: list[dict[str, Any]], session: Session | None = None
+    db: AsyncDatabase, docs: Sequence[Mapping[str, Any]], session: Session | None = None
 ) -> None:
     """Store complete contact documents as they are (``_id`` included): the demo seed, a
     merge undone."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
 from ..documents import INTERACTIONS
-from ..types import Session
+from ..types import InteractionDoc, Session
 from ._base import (
     BATCH_ALL,
     between,
@@ -23,6 +23,8 @@ from ._base import (
     insert_new,
     matching,
     now,
+    stored,
+    stored_or_none,
 )
 
 NAME = INTERACTIONS
@@ -45,7 +47,7 @@ INDEXES = {
 RETIRED = {NAME: ["idempotencyKey_unique"]}
 
 
-def new_document(fields: dict[str, Any]) -> dict[str, Any]:
+def new_document(fields: Mapping[str, Any]) -> InteractionDoc:
     doc: dict[str, Any] = {
         "contactId": None,
         "type": None,
@@ -58,10 +60,10 @@ def new_document(fields: dict[str, Any]) -> dict[str, Any]:
         "details": {},
     }
     doc.update({k: v for k, v in fields.items() if v is not None})
-    return doc
+    return stored(doc, InteractionDoc)
 
 
-def insights_update(doc: dict[str, Any]) -> dict[str, Any]:
+def insights_update(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The update that folds one interaction into its contact's marketing insights."""
     return {
         "$inc": {"insights.total": 1, f"insights.counts.{doc['type']}": 1},
@@ -71,7 +73,7 @@ def insights_update(doc: dict[str, Any]) -> dict[str, Any]:
 
 async def record(
     db: AsyncDatabase, fields: dict[str, Any], session: Session | None = None
-) -> dict[str, Any] | None:
+) -> InteractionDoc | None:
     """Update the contact's insights and insert the interaction (in the caller's
     transaction); None, with nothing written, when the contact does not exist.
 
@@ -87,7 +89,7 @@ async def record_changing(
     fields: dict[str, Any],
     contact_set: dict[str, Any] | None,
     session: Session | None = None,
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+) -> tuple[InteractionDoc | None, dict[str, Any] | None]:
     """:func:`record`, setting ``contact_set`` on the contact in the same update (one command);
     the interaction and the contact as it was before (both None, nothing written, when the
     contact does not exist).  Without ``contact_set`` the contact is not read back (None)."""
@@ -106,12 +108,12 @@ async def record_changing(
         before = None
         if not (await contacts.update_one(query, update, session=session)).matched_count:
             return None, None
-    return await insert_new(db[NAME], doc, session=session), before
+    return stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc), before
 
 
 async def insert_records(
     db: AsyncDatabase, docs: list[dict[str, Any]], session: Session | None = None
-) -> list[dict[str, Any]]:
+) -> list[InteractionDoc]:
     """Store interactions that are records, not engagement (consent changes): one bulk
     insert, the contacts' insights untouched."""
     if not docs:
@@ -229,8 +231,8 @@ async def watch_inserts(
     )
 
 
-async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
-    return await get_by_id(db[NAME], oid)
+async def get(db: AsyncDatabase, oid: ObjectId) -> InteractionDoc | None:
+    return stored_or_none(await get_by_id(db[NAME], oid), InteractionDoc)
 
 
 async def delete_of_contact(
@@ -242,23 +244,23 @@ async def delete_of_contact(
 
 async def latest_of(
     db: AsyncDatabase, contact_id: ObjectId, session: Session | None = None
-) -> dict[str, Any] | None:
+) -> InteractionDoc | None:
     """A contact's most recent interaction."""
-    return await db[NAME].find_one(
-        {"contactId": contact_id}, sort=[("occurredAt", -1)], session=session
-    )
+    query = {"contactId": contact_id}
+    latest = await db[NAME].find_one(query, sort=[("occurredAt", -1)], session=session)
+    return stored_or_none(latest, InteractionDoc)
 
 
-async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
+async def insert_documents(db: AsyncDatabase, docs: Sequence[Mapping[str, Any]]) -> None:
     """Store complete interaction documents as they are (``_id`` included): the demo seed."""
     await insert_all(db[NAME], docs)
 
 
 async def find_since(
     db: AsyncDatabase, contact_id: ObjectId, form_id: str, type: str, since: datetime
-) -> dict[str, Any] | None:
+) -> InteractionDoc | None:
     """The contact's first ``type`` interaction on form ``form_id`` stored since ``since``
     (by the time in its id, to the second)."""
     after = ObjectId.from_datetime(since)
     query = {"contactId": contact_id, "formId": form_id, "type": type, "_id": {"$gte": after}}
-    return await db[NAME].find_one(query, sort=[("_id", 1)])
+    return stored_or_none(await db[NAME].find_one(query, sort=[("_id", 1)]), InteractionDoc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from .. import normalize
 from ..documents import GRADE_OF, LEADS, SCORE_OF, stage_entry
-from ..types import Session
+from ..types import LeadDoc, Session
 from ._base import (
     between,
     delete_by_id,
@@ -26,6 +26,8 @@ from ._base import (
     insert_new,
     now,
     set_changes,
+    stored,
+    stored_or_none,
     unlink,
 )
 
@@ -71,7 +73,7 @@ OPEN = {"$in": ["open", None]}
 REV = {"rev": 1}  # every write to a lead increments its revision (optimistic concurrency)
 
 
-def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+def apply_fields(doc: dict[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
     changes = dict(fields)
     if "email" in fields:
         changes["emailNormalized"] = normalize.email(fields["email"]) if fields["email"] else None
@@ -80,8 +82,8 @@ def apply_fields(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_document(
-    fields: dict[str, Any], *, stage: str, rules_version: str | None = None
-) -> dict[str, Any]:
+    fields: Mapping[str, Any], *, stage: str, rules_version: str | None = None
+) -> LeadDoc:
     """A new lead at ``stage`` (the lifecycle's initial stage: see the funnel service)."""
     t = now()
     doc: dict[str, Any] = {
@@ -111,20 +113,21 @@ def new_document(
         "updatedAt": t,
     }
     apply_fields(doc, fields)
-    return doc
+    return stored(doc, LeadDoc)
 
 
-async def insert(
-    db: AsyncDatabase, doc: dict[str, Any], session: Session | None = None
-) -> dict[str, Any]:
+async def insert(db: AsyncDatabase, doc: LeadDoc, session: Session | None = None) -> LeadDoc:
     """Store a new lead document (see :func:`new_document`)."""
-    return await insert_new(db[NAME], dict(doc), session=session)
+    return stored(await insert_new(db[NAME], dict(doc), session=session), LeadDoc)
 
 
 async def update(
     db: AsyncDatabase, oid: ObjectId, fields: dict[str, Any], session: Session | None = None
-) -> dict[str, Any] | None:
-    return await set_changes(db[NAME], oid, apply_fields({}, fields), inc=REV, session=session)
+) -> LeadDoc | None:
+    changes = apply_fields({}, fields)
+    return stored_or_none(
+        await set_changes(db[NAME], oid, changes, inc=REV, session=session), LeadDoc
+    )
 
 
 def filter_query(
@@ -186,10 +189,8 @@ def filter_query(
     return query
 
 
-async def get(
-    db: AsyncDatabase, oid: ObjectId, session: Session | None = None
-) -> dict[str, Any] | None:
-    return await get_by_id(db[NAME], oid, session=session)
+async def get(db: AsyncDatabase, oid: ObjectId, session: Session | None = None) -> LeadDoc | None:
+    return stored_or_none(await get_by_id(db[NAME], oid, session=session), LeadDoc)
 
 
 async def by_ids_list(db: AsyncDatabase, ids: list[ObjectId]) -> list[dict[str, Any]]:
@@ -403,7 +404,7 @@ async def unlink_parent(
     await unlink(db[NAME], field, parent, inc=REV, session=session)
 
 
-async def insert_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
+async def insert_documents(db: AsyncDatabase, docs: Sequence[Mapping[str, Any]]) -> None:
     """Store complete lead documents as they are (``_id`` included): the demo seed."""
     await insert_all(db[NAME], docs)
 

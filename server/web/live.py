@@ -69,9 +69,10 @@ class Feed:
     load: Loader
 
 
-def _by_record(get: Callable[..., Awaitable[Document | None]]) -> Loader:
+def _by_record(get: Callable[..., Awaitable[Mapping[str, Any] | None]]) -> Loader:
     async def load(db: AsyncDatabase, event: Document) -> Document | None:
-        return await get(db, event["record"]["id"])
+        doc = await get(db, event["record"]["id"])
+        return dict(doc) if doc is not None else None
 
     return load
 

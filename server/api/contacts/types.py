@@ -3,6 +3,7 @@ change."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -122,10 +123,10 @@ class Contact(StoredNode, collection=documents.CONTACTS):
     updated_at: datetime = strawberry.field(
         description="When the contact last changed (its creation time if never changed).",
     )
-    _doc: strawberry.Private[dict[str, Any]]
+    _doc: strawberry.Private[Mapping[str, Any]]
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Contact:
+    def from_doc(cls, doc: Mapping[str, Any]) -> Contact:
         prefs = {**documents.DEFAULT_PREFERENCES, **(doc.get("preferences") or {})}
         consent = doc.get("consent") or {}
         return cls(

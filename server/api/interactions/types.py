@@ -3,6 +3,7 @@ submitted, ...), its type enum and what recording one answers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -66,10 +67,10 @@ class Interaction(StoredNode, collection=documents.INTERACTIONS):
         description="Free-form facts recorded with it (a JSON object, at most 16 KiB; form fields "
         "for a submission); null when none.",
     )
-    _doc: strawberry.Private[dict[str, Any]]
+    _doc: strawberry.Private[Mapping[str, Any]]
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Interaction:
+    def from_doc(cls, doc: Mapping[str, Any]) -> Interaction:
         return cls(
             oid=str(doc["_id"]),
             type=InteractionType(

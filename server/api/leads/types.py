@@ -3,6 +3,7 @@ Lead type, its parts and the payload of a change."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -201,10 +202,10 @@ class Lead(StoredNode, collection=documents.LEADS):
     updated_at: datetime = strawberry.field(
         description="When the lead last changed (its creation time if never changed).",
     )
-    _doc: strawberry.Private[dict[str, Any]]
+    _doc: strawberry.Private[Mapping[str, Any]]
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Lead:
+    def from_doc(cls, doc: Mapping[str, Any]) -> Lead:
         ctx = doc.get("marketingContext")
         return cls(
             oid=str(doc["_id"]),

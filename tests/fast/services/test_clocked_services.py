@@ -6,6 +6,7 @@ sleeping)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ def services(db: AsyncDatabase) -> Services:
     return Services(db, RULES, get_plugin_manager())
 
 
-async def contact_and_lead(services: Services) -> tuple[dict[str, Any], dict[str, Any]]:
+async def contact_and_lead(services: Services) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     contact = await services.records.create_contact(
         {"lastName": "Lee", "email": "lee@example.com", "role": "decisionMaker"}, ACTOR
     )
@@ -41,7 +42,7 @@ async def contact_and_lead(services: Services) -> tuple[dict[str, Any], dict[str
     return contact.doc, lead.doc
 
 
-def engagement(lead: dict[str, Any]) -> tuple[float, set[str]]:
+def engagement(lead: Mapping[str, Any]) -> tuple[float, set[str]]:
     """The lead's engagement score and the rules that gave it points."""
     [score] = [s for s in lead["scores"] if s["model"] == "engagement"]
     return score["score"], {e["rule"] for e in score["explanation"]}
