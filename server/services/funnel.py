@@ -196,7 +196,9 @@ class Funnel:
                 doc,
                 applied(doc, e.update),
                 facts[doc["_id"]],
-                frozenset(triggers) | ({"created"} if doc["_id"] in created else frozenset()),
+                frozenset(triggers)
+                | ({"created"} if doc["_id"] in created else frozenset())
+                | ({"scored"} if e.results else frozenset()),
             )
             for doc, e in evaluations
             if doc["_id"] not in lost and e.failure is None

@@ -33,6 +33,10 @@ ASSIGNMENT = """\
       when: created
       where: {fact: lead.topic, value: Partner referral}
       owner: Pat
+    - name: fairs
+      when: scored
+      where: {fact: lead.topic, value: Trade fair}
+      owner: Tess
 """
 LEAD = "id stage owner stageHistory { stage reason by transition owner }"
 
@@ -151,6 +155,10 @@ async def test_a_named_trigger_assigns_a_new_lead(assigning):
     assert lead["stageHistory"][-1]["reason"] == "assignment rule 'referrals': owner"
     other = await create_lead(api, LEAD, topic="Webinar", parentContact=contact)
     assert other["owner"] is None
+    # every run that scores fires `scored` (here: the new lead's first score)
+    fair = await create_lead(api, LEAD, topic="Trade fair", parentContact=contact)
+    assert fair["owner"] == "Tess"
+    assert fair["stageHistory"][-1]["reason"] == "assignment rule 'fairs': owner"
 
 
 async def test_two_server_processes_share_the_turn(
