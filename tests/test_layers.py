@@ -531,8 +531,8 @@ def test_plugin_managers_and_sessions_are_typed() -> None:
 # The store's public readers and builders of one document of these collections, and the
 # ``leadgraph.types`` TypedDict each returns (alone or ``| None``).
 STORED_DOCUMENTS = {
-    "leads": ("LeadDoc", {"new_document", "insert", "get", "update"}),
-    "contacts": ("ContactDoc", {"new_document", "create", "update"}),
+    "leads": ("LeadDoc", {"new_document", "insert", "get", "update", "close", "adopt"}),
+    "contacts": ("ContactDoc", {"new_document", "create", "get", "update"}),
     "accounts": ("AccountDoc", {"new_document", "create", "get", "update"}),
     "interactions": (
         "InteractionDoc",

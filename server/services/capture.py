@@ -301,7 +301,8 @@ class _Attempt:
             held=self.held,
         )
         if lead is not None and lead.get("parentContactId") is None:
-            lead = await leads.adopt(self.db, lead["_id"], contact["_id"]) or lead
+            adopted = await leads.adopt(self.db, lead["_id"], contact["_id"])
+            lead = dict(adopted) if adopted is not None else lead
         self.lead_set = {}
         if lead is not None and not lmatch.created:
             changes = flat_changes(leads.apply_fields({}, update))

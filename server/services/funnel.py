@@ -379,7 +379,7 @@ class Funnel:
         by: str | None,
         reason: str | None,
         on_commit: Callable[[Any], Any] | None = None,
-    ) -> tuple[dict[str, Any], list[PluginFailure]]:
+    ) -> tuple[LeadDoc, list[PluginFailure]]:
         """Close an open lead as ``qualified`` or ``disqualified``, with a stage-history
         entry; ``on_commit(session)`` writes what goes with it in the same transaction (not
         at all when the lead cannot be closed) and gives its events, stored with the
@@ -404,7 +404,7 @@ class Funnel:
             fields["disqualifiedReason"] = reason
         update = {"$set": fields, "$push": {"stageHistory": entry}, "$inc": {"rev": 1}}
 
-        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
+        async def work(session: Session | None) -> tuple[LeadDoc, list[Event]]:
             closed = await leads.close(self.db, doc, update, session=session)
             if closed is None:  # aborts the transaction: nothing that goes with it is written
                 raise Refused("the lead was closed or changed meanwhile; read it again")
@@ -429,7 +429,7 @@ class Funnel:
         reason: str | None,
         also: Callable[[Any], Any] | None = None,
         role: str | None = None,
-    ) -> tuple[dict[str, Any], list[PluginFailure]]:
+    ) -> tuple[LeadDoc, list[PluginFailure]]:
         """Qualify an open lead into an opportunity from a stage the lifecycle allows (see
         :meth:`may_qualify`; ``role``: the caller's API-key role, None for the system); its
         parent contact stops being marketing-only and ``also(session)`` (the opportunity's
@@ -448,7 +448,7 @@ class Funnel:
 
     async def disqualify(
         self, doc: dict[str, Any], *, by: str | None, reason: str | None
-    ) -> tuple[dict[str, Any], list[PluginFailure]]:
+    ) -> tuple[LeadDoc, list[PluginFailure]]:
         """Close an open lead as disqualified, from any stage."""
         return await self.close(doc, "disqualified", by=by, reason=reason)
 

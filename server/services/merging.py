@@ -14,6 +14,7 @@ survivor's, and after an undo the restored contacts') go through the funnel runn
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,21 +30,21 @@ from ..rules.models import MERGED_FIELDS, Survivorship
 from ..rules.survivorship import pick
 from ..store import contacts, interactions, leads, match_keys, merges
 from ..store.clock import now
-from ..types import PluginManager, Session
+from ..types import ContactDoc, PluginManager, Session
 from . import dispatch
 from .funnel import Funnel
 from .history import Cause
 from .matching import Matching
 
 
-def _get(doc: dict[str, Any], path: str) -> Any:
+def _get(doc: Mapping[str, Any], path: str) -> Any:
     value: Any = doc
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
 
 
-def survive(rules: Survivorship, survivor: dict[str, Any], dups: list[dict[str, Any]]) -> dict:
+def survive(rules: Survivorship, survivor: Mapping[str, Any], dups: list[dict[str, Any]]) -> dict:
     """The survivor's fields after the merge, as ``{path: value}`` for the changed ones."""
     newest_first = sorted(dups, key=lambda d: d.get("updatedAt") or d["createdAt"], reverse=True)
     everyone = [survivor, *dups]
@@ -73,7 +74,7 @@ def survive(rules: Survivorship, survivor: dict[str, Any], dups: list[dict[str, 
 
 
 def _unsubscribe_wins(
-    survivor: dict[str, Any], dups: list[dict[str, Any]], changes: dict[str, Any]
+    survivor: Mapping[str, Any], dups: list[dict[str, Any]], changes: dict[str, Any]
 ) -> dict[str, Any]:
     """A list any of the merged records left stays left: the survivor's ``unsubscribed`` is
     the union of all, and its ``subscriptions`` lose those lists (whatever the survivorship
@@ -106,7 +107,7 @@ def _add_insights(total: dict[str, Any], other: dict[str, Any], sign: int = 1) -
 class Merged:
     """The survivor after a merge, the merge record, and the plugins that failed afterwards."""
 
-    contact: dict[str, Any]
+    contact: ContactDoc
     record: dict[str, Any]
     plugin_failures: list[PluginFailure] = field(default_factory=list)
 
@@ -115,7 +116,7 @@ class Merged:
 class Unmerged:
     """The survivor and the restored duplicates after an undo, and the plugins that failed."""
 
-    contact: dict[str, Any]
+    contact: ContactDoc
     restored: list[dict[str, Any]]
     plugin_failures: list[PluginFailure] = field(default_factory=list)
 
@@ -156,7 +157,7 @@ class Merging:
 
         async def work(
             session: Session | None,
-        ) -> tuple[dict[str, Any], dict[str, Any], ContactMerged]:
+        ) -> tuple[ContactDoc, dict[str, Any], ContactMerged]:
             survivor = await contacts.get(db, survivor_id, session=session)
             if survivor is None:
                 raise NotFound("Contact", str(survivor_id))
@@ -219,7 +220,7 @@ class Merging:
 
         async def work(
             session: Session | None,
-        ) -> tuple[dict[str, Any], list[dict[str, Any]], ContactMergeUndone]:
+        ) -> tuple[ContactDoc, list[dict[str, Any]], ContactMergeUndone]:
             record = await merges.get(db, merge_id, session=session)
             if record is None:
                 raise NotFound("Merge", str(merge_id))
@@ -269,7 +270,7 @@ class Merging:
         failures += await self._rescore([survivor, *restored])
         return Unmerged(survivor, restored, failures)
 
-    async def _rescore(self, people: list[dict[str, Any]]) -> list[PluginFailure]:
+    async def _rescore(self, people: Sequence[Mapping[str, Any]]) -> list[PluginFailure]:
         """Run the open leads of these contacts through the funnel: their facts changed."""
         docs: dict[ObjectId, dict[str, Any]] = {}
         for person in people:

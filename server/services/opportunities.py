@@ -23,7 +23,7 @@ from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..events import Event, LeadQualified, OpportunityClosed
 from ..store import contacts, opportunities
-from ..types import PluginManager, Session
+from ..types import LeadDoc, PluginManager, Session
 from . import dispatch
 from .funnel import Funnel, Refused
 
@@ -32,7 +32,7 @@ from .funnel import Funnel, Refused
 class Qualified:
     """A qualified lead and the opportunity it became; plugins that failed afterwards."""
 
-    lead: dict[str, Any]
+    lead: LeadDoc
     opportunity: dict[str, Any]
     plugin_failures: list[PluginFailure] = field(default_factory=list)
 

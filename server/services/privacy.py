@@ -21,6 +21,7 @@ subscription centre the person reaches through a signed link.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +49,7 @@ from ..store import (
     suppressions,
 )
 from ..store.clock import now
-from ..types import Session
+from ..types import ContactDoc, Session
 from . import dispatch
 from .centre_fields import centre_changes, centre_values
 from .consent import TYPE as CONSENT_TYPE
@@ -131,7 +132,7 @@ async def erase_leftovers(
 class CentreView:
     """What the subscription centre shows the person."""
 
-    contact: dict[str, Any]
+    contact: ContactDoc
     lists: list[dict[str, Any]]
     expires_at: datetime
     #: the values of the custom fields the person changes here, by name
@@ -161,7 +162,7 @@ class Privacy:
             return None
         return signing.issue_token(contact_id, ttl)
 
-    async def _token_contact(self, token: str) -> tuple[dict[str, Any], signing.Token]:
+    async def _token_contact(self, token: str) -> tuple[ContactDoc, signing.Token]:
         """The contact a valid token names.  :raises signing.TokenRefused: otherwise (a
         contact erased since counts as an invalid link)."""
         read = signing.read_token(token)
@@ -174,7 +175,7 @@ class Privacy:
         contact, read = await self._token_contact(token)
         return await self._view(contact, read)
 
-    async def _view(self, contact: dict[str, Any], read: signing.Token) -> CentreView:
+    async def _view(self, contact: ContactDoc, read: signing.Token) -> CentreView:
         active = await subscription_lists.all_lists(self.db, "active")
         custom = centre_values(self.custom_fields, contact)
         return CentreView(contact, active, read.expires_at, custom)
@@ -282,7 +283,7 @@ class Privacy:
         )
         return dict(to_json(document))
 
-    async def _emails(self, contact: dict[str, Any]) -> list[str]:
+    async def _emails(self, contact: Mapping[str, Any]) -> list[str]:
         """Every normalised email the person held: their own and their merged duplicates'."""
         found = [contact.get("emailNormalized")]
         for merge in await merges.involving(self.db, contact["_id"]):

@@ -234,8 +234,8 @@ async def insights_summed(db: AsyncDatabase, match: dict[str, Any]) -> dict[str,
 
 async def get(
     db: AsyncDatabase, oid: ObjectId, session: Session | None = None
-) -> dict[str, Any] | None:
-    return await get_by_id(db[NAME], oid, session=session)
+) -> ContactDoc | None:
+    return stored_or_none(await get_by_id(db[NAME], oid, session=session), ContactDoc)
 
 
 async def by_ids_list(

@@ -292,18 +292,19 @@ async def history_outboxes(
 
 async def close(
     db: AsyncDatabase,
-    doc: dict[str, Any],
+    doc: Mapping[str, Any],
     update: dict[str, Any],
     session: Session | None = None,
-) -> dict[str, Any] | None:
+) -> LeadDoc | None:
     """Apply ``update`` to an open lead still at the revision ``doc`` was read at; returns
     the lead after it (None when it was closed or changed meanwhile)."""
-    return await db[NAME].find_one_and_update(
+    after = await db[NAME].find_one_and_update(
         {"_id": doc["_id"], "status": OPEN, "rev": doc.get("rev")},
         update,
         return_document=ReturnDocument.AFTER,
         session=session,
     )
+    return stored_or_none(after, LeadDoc)
 
 
 async def count(db: AsyncDatabase, query: dict[str, Any]) -> int:
@@ -340,13 +341,13 @@ async def count_by_stage(db: AsyncDatabase) -> dict[str, int]:
     return {doc["_id"]: int(doc["n"]) async for doc in cursor}
 
 
-async def adopt(db: AsyncDatabase, oid: ObjectId, contact_id: ObjectId) -> dict[str, Any] | None:
+async def adopt(db: AsyncDatabase, oid: ObjectId, contact_id: ObjectId) -> LeadDoc | None:
     """Give a lead that has no parent contact ``contact_id``; returns the lead after."""
     # (update_one + find_one: SecantusDB's find_one_and_update scans unless on _id alone)
     await db[NAME].update_one(
         {"_id": oid, "parentContactId": None}, {"$set": {"parentContactId": contact_id}}
     )
-    return await db[NAME].find_one({"_id": oid})
+    return stored_or_none(await db[NAME].find_one({"_id": oid}), LeadDoc)
 
 
 async def adopt_many(db: AsyncDatabase, parents: dict[ObjectId, ObjectId]) -> int:
