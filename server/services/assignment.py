@@ -32,6 +32,7 @@ from ..contracts import Facts, PluginFailure
 from ..db import in_transaction
 from ..documents import stage_entry
 from ..events import Event, LeadAssigned
+from ..rules.evaluate import Evaluation, applied
 from ..rules.lifecycle import assignment_rule
 from ..rules.models import AssignmentRule
 from ..rules.ruleset import RuleSet
@@ -161,3 +162,32 @@ async def assign(
             out[lead["_id"]], event = done
             found.append(event)
     return out, await dispatch.deliver(db, pm, found) if found else []
+
+
+async def after_run(
+    db: AsyncDatabase,
+    ruleset: RuleSet | None,
+    pm: PluginManager | None,
+    evaluations: list[tuple[dict[str, Any], Evaluation]],
+    lost: Collection[ObjectId],
+    facts: Mapping[ObjectId, Facts],
+    triggers: Collection[str],
+    created: Collection[ObjectId],
+    now: datetime,
+) -> tuple[dict[ObjectId, dict[str, Any]], list[PluginFailure]]:
+    """:func:`assign` over a funnel run just stored (``evaluations`` of the leads as read, but
+    those ``lost`` to another writer or failed): each fired its run's ``triggers``,
+    ``created`` when new, ``scored`` when scored."""
+    arrivals = [
+        Arrival(
+            doc,
+            applied(doc, e.update),
+            facts[doc["_id"]],
+            frozenset(triggers)
+            | ({"created"} if doc["_id"] in created else frozenset())
+            | ({"scored"} if e.results else frozenset()),
+        )
+        for doc, e in evaluations
+        if doc["_id"] not in lost and e.failure is None
+    ]
+    return await assign(db, ruleset, pm, arrivals, created, now)

@@ -190,20 +190,10 @@ class Funnel:
         created: Collection[ObjectId],
         t: datetime,
     ) -> tuple[dict[ObjectId, dict[str, Any]], list[PluginFailure]]:
-        """The assignment rules over the leads just stored (:mod:`.assignment`)."""
-        arrivals = [
-            assignment.Arrival(
-                doc,
-                applied(doc, e.update),
-                facts[doc["_id"]],
-                frozenset(triggers)
-                | ({"created"} if doc["_id"] in created else frozenset())
-                | ({"scored"} if e.results else frozenset()),
-            )
-            for doc, e in evaluations
-            if doc["_id"] not in lost and e.failure is None
-        ]
-        return await assignment.assign(self.db, self.ruleset, self.pm, arrivals, created, t)
+        """The assignment rules over a run just stored (:func:`assignment.after_run`)."""
+        return await assignment.after_run(
+            self.db, self.ruleset, self.pm, evaluations, lost, facts, triggers, created, t
+        )
 
     async def announce(self, writes: list[Write]) -> list[PluginFailure]:
         """Hand the events the persist point stored with ``writes`` (scores, stage moves) to
@@ -278,20 +268,24 @@ class Funnel:
         self, facts: dict[ObjectId, Facts], docs: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """Score and advance leads just inserted unscored (the demo seed, its facts already in
-        memory) and store that through the persist point, with their score history and events:
-        the leads after it."""
+        memory) and store that through the persist point, with their score history and events,
+        then the assignment rules: the leads after it."""
         if self.ruleset is None:
             return docs
         t = db_now()
         writes = []
+        evaluations = []
         for doc in docs:
             e = evaluate(self.ruleset, facts[doc["_id"]], {"created"}, t)
+            evaluations.append((doc, e))
             if e.update is not None:
                 via = [tr.name for tr in e.transitions]
                 writes.append(Write(doc, e.update, applied(doc, e.update), Cause("created"), via))
         lost = await self.history.persist(writes, t)
         await self.announce(writes)
         written = {w.before["_id"]: w.after for w in writes if w.before["_id"] not in lost}
+        owned, _ = await self._assign(evaluations, lost, facts, (), {d["_id"] for d in docs}, t)
+        written.update(owned)
         return [written.get(d["_id"], d) for d in docs]
 
     # ------------------------------------------------------------ decisions by hand

@@ -204,3 +204,22 @@ async def test_a_bad_assignment_rule_is_refused_with_its_line(assigning, tmp_pat
     # the live rules stay: the territory rule still assigns
     lead = await sales_ready(api, await lead_in_marketing(api, "DE"))
     assert lead["owner"] == "Marie"
+
+
+async def test_the_demo_seed_assigns_its_new_leads(db, tmp_path):
+    from leadgraph.rules.manager import RulesManager
+    from leadgraph.services import Services
+    from leadgraph.services.seed import seed_demo
+
+    rules = copy_rules(tmp_path / "rules")
+    rule = "  assignment:\n    - {name: all, when: created, round_robin: [Ann, Bob]}\n"
+    with_assignment(rules, rule)
+    manager = RulesManager(rules)
+    assert manager.reload() and manager.current is not None, manager.errors
+    funnel = Services(db, manager.current, manager.pm).funnel
+    counts = await seed_demo(db, n_contacts=12, interactions_per_contact=2, funnel=funnel)
+    owners = [d.get("owner") for d in await db["leads"].find().to_list()]
+    assert len(owners) == counts["leads"] > 0
+    assert set(owners) == {"Ann", "Bob"}
+    assert abs(owners.count("Ann") - owners.count("Bob")) <= 1
+    assert await db["events"].count_documents({"data.rule": "all"}) == len(owners)
