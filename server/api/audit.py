@@ -28,6 +28,8 @@ RECORD_TYPES = {
     "opportunity": "Opportunity",
     "segment": "Segment",  # by name
     "rules": "RulesVersion",  # by version
+    "subscription_list": "SubscriptionList",
+    "webhook": "Webhook",
 }
 _KINDS = {v: k for k, v in RECORD_TYPES.items()}
 _BY_NAME = frozenset({"segment", "rules"})
@@ -135,7 +137,8 @@ class AuditQuery:
             relay.GlobalID | None,
             strawberry.argument(
                 description="Only the entries of this record (its global id: Contact, Account, "
-                "Lead, Interaction, Opportunity, Segment or RulesVersion)."
+                "Lead, Interaction, Opportunity, Segment, RulesVersion, SubscriptionList or "
+                "Webhook)."
             ),
         ] = None,
         actor: Annotated[

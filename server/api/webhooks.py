@@ -11,7 +11,8 @@ from strawberry import relay
 from strawberry.types import Info
 
 from ..errors import NotFound
-from ..services.webhooks import Webhooks, masked
+from ..services.webhook_admin import Webhooks
+from ..services.webhooks import masked
 from .errors import ConflictError, ForbiddenError, NotFoundError, ValidationError, errors_as_data
 from .relay import (
     After,
@@ -29,7 +30,8 @@ PERMISSION = "webhooks:admin"
 
 def _service(info: Info) -> Webhooks:
     info.context.require(PERMISSION)
-    return Webhooks(info.context.db, info.context.settings)
+    services = info.context.services  # acts for the caller: the webhook.* events name its key
+    return Webhooks(info.context.db, info.context.settings, services.pm)
 
 
 @strawberry.type(description="An endpoint the record of what changed is delivered to.")

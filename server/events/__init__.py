@@ -1,5 +1,7 @@
-"""The record of what changed: one frozen dataclass per event type, all in this module.
+"""The record of what changed: one frozen dataclass per event type, all in this package.
 May import the core only (a core module itself: no api, web, cli, services or GraphQL).
+:mod:`leadgraph.events.definitions` holds the types of the records that configure leadgraph
+(segment definitions, subscription lists, webhooks), re-exported here.
 
 Every service that changes a record appends the typed event of that change to the ``events``
 collection in the same transaction as the change (:mod:`leadgraph.store.events` stores it,
@@ -52,7 +54,17 @@ __all__ = [
     "Change",
     "Event",
     "RecordType",
+    "SegmentCreated",
+    "SegmentDeleted",
+    "SegmentUpdated",
+    "SubscriptionListArchived",
+    "SubscriptionListCreated",
+    "SubscriptionListUpdated",
     "Via",
+    "WebhookCreated",
+    "WebhookDeleted",
+    "WebhookSecretRotated",
+    "WebhookUpdated",
     "act_as",
     "acting",
     "acting_as",
@@ -407,3 +419,18 @@ class RulesVersionLive(Event):
 
     rules_version: str
     previous_version: str | None = None
+
+
+# registered after the types above, so the catalogue lists them last
+from .definitions import (  # noqa: E402
+    SegmentCreated,
+    SegmentDeleted,
+    SegmentUpdated,
+    SubscriptionListArchived,
+    SubscriptionListCreated,
+    SubscriptionListUpdated,
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookSecretRotated,
+    WebhookUpdated,
+)

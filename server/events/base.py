@@ -21,7 +21,17 @@ from bson import ObjectId
 from ..store.clock import now  # an event's time: the one clock
 
 Via = Literal["api", "cli", "import", "centre", "system"]
-RecordType = Literal["contact", "account", "lead", "interaction", "opportunity", "segment", "rules"]
+RecordType = Literal[
+    "contact",
+    "account",
+    "lead",
+    "interaction",
+    "opportunity",
+    "segment",
+    "rules",
+    "subscription_list",
+    "webhook",
+]
 VIAS: tuple[str, ...] = typing.get_args(Via)
 
 
@@ -179,7 +189,7 @@ def hook_name(event_type: str) -> str:
 
 
 CATALOGUE: dict[str, type[Event]] = {}
-_TYPE_NAME = re.compile(r"^[a-z]+\.[a-z_]+$")
+_TYPE_NAME = re.compile(r"^[a-z][a-z_]*\.[a-z_]+$")
 
 
 def event(cls: type[Event]) -> type[Event]:

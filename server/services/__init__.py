@@ -96,7 +96,7 @@ class Services:
     @cached_property
     def subscription_lists(self) -> SubscriptionLists:
         """Subscription lists (create, rename, archive) and their subscribers."""
-        return SubscriptionLists(self.db, self.consent)
+        return SubscriptionLists(self.db, self.consent, self.pm)
 
     @cached_property
     def privacy(self) -> Privacy:

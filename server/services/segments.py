@@ -13,16 +13,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..db import in_transaction
 from ..errors import Conflict, InvalidInput, NotFound
-from ..events import Event, SegmentMembershipChanged
+from ..events import (
+    Event,
+    SegmentCreated,
+    SegmentDeleted,
+    SegmentMembershipChanged,
+    SegmentUpdated,
+    diff,
+)
 from ..rules.models import AnyOf, Condition, NotOf, Segment
 from ..rules.purposes import PURPOSES
 from ..rules.ruleset import RuleSet, segment_cycle
@@ -43,6 +51,10 @@ from .segment_records import (
     problems_of,
     record_of,
 )
+
+T = TypeVar("T")
+#: A write in a transaction: its result and the events it appends.
+Writing = Callable[["Session | None"], Awaitable[tuple[T, list[Event]]]]
 
 
 @dataclass
@@ -129,11 +141,45 @@ class Segments:
         if catalog.get(segment.name) is not None:
             raise Conflict(f"a segment named {segment.name!r} already exists")
         self._check_references(segment, catalog)
+        fields = {**self._stored(segment), "status": "draft"}
+
+        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
+            doc = await store.create(self.db, fields, session)
+            made = SegmentCreated(segment=segment.name, kind=segment.kind, purpose=segment.purpose)
+            return doc, [made]
+
         try:
-            doc = await store.create(self.db, {**self._stored(segment), "status": "draft"})
+            doc = await self._write(work)
         except store.NameTaken as exc:
             raise Conflict(f"a segment named {segment.name!r} already exists") from exc
         return record_of(doc, self._rules())
+
+    async def _write(self, work: Writing[T]) -> T:
+        """Run ``work`` in a transaction, appending the events it answers in it, and deliver
+        them after the commit: a write that fails appends nothing."""
+
+        async def run(session: Session | None) -> tuple[T, list[Event]]:
+            result, found = await work(session)
+            await dispatch.append(self.db, self.pm, found, session)
+            return result, found
+
+        result, found = await in_transaction(self.db, run)
+        await dispatch.deliver(self.db, self.pm, found)  # failures: kept on the event
+        return result
+
+    async def _revise(self, name: str, rev: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply ``changes`` to a segment still at ``rev``, with its ``segment.updated`` event
+        (each stored field's old and new value), in one transaction."""
+
+        async def work(session: Session | None) -> tuple[dict[str, Any], list[Event]]:
+            before = await store.by_name(self.db, name, session)
+            doc = await store.update(self.db, name, rev, changes, session)
+            if before is None or doc is None:
+                raise Conflict(f"segment {name!r} changed meanwhile; read it again and retry")
+            found = diff(before, doc, skip=("publishedAt",))
+            return doc, [SegmentUpdated(segment=name, changes=found)] if found else []
+
+        return await self._write(work)
 
     @staticmethod
     def _stored(segment: Segment) -> dict[str, Any]:
@@ -170,11 +216,7 @@ class Segments:
         merged["name"] = name
         segment = await self.parse(merged)
         self._check_references(segment, await self.catalog())
-        doc = await store.update(
-            self.db, name, record.rev, {**self._stored(segment), "status": "draft"}
-        )
-        if doc is None:
-            raise Conflict(f"segment {name!r} changed meanwhile; read it again and retry")
+        doc = await self._revise(name, record.rev, {**self._stored(segment), "status": "draft"})
         return record_of(doc, self._rules())
 
     async def delete(self, name: str) -> SegmentRecord:
@@ -183,11 +225,16 @@ class Segments:
         users = sorted(n for n, refs in (await self.catalog()).graph().items() if name in refs)
         if users:
             raise Conflict(f"segment {name!r} is used by {', '.join(users)}; change them first")
-        doc = await store.delete(self.db, name)
-        if doc is None:
-            raise NotFound("Segment", name)
-        await segment_members.drop_segment(self.db, doc["_id"])
-        await segment_evaluations.drop_segment(self.db, name)
+
+        async def work(session: Session | None) -> tuple[None, list[Event]]:
+            doc = await store.delete(self.db, name, session)
+            if doc is None:
+                raise NotFound("Segment", name)
+            await segment_members.drop_segment(self.db, doc["_id"], session)
+            await segment_evaluations.drop_segment(self.db, name, session)
+            return None, [SegmentDeleted(segment=name, kind=doc["kind"])]
+
+        await self._write(work)
         return record
 
     async def publish(self, name: str) -> SegmentRecord:
@@ -195,11 +242,8 @@ class Segments:
         ``segmentMembershipChanged`` compare with)."""
         record = await self._own(name)
         record.usable()  # an invalid one is not published (nor evaluated)
-        doc = await store.update(
-            self.db, name, record.rev, {"status": "published", "publishedAt": clock.now()}
-        )
-        if doc is None:
-            raise Conflict(f"segment {name!r} changed meanwhile; read it again and retry")
+        published = {"status": "published", "publishedAt": clock.now()}
+        doc = await self._revise(name, record.rev, published)
         await self.evaluate(name, reason="published")
         return record_of(doc, self._rules())
 
@@ -317,13 +361,9 @@ class Segments:
                     reason=reason,
                 )
             ]
-            found = found if joined or left else []
-            await dispatch.append(self.db, self.pm, found, session)
-            return doc, found
+            return doc, found if joined or left else []
 
-        doc, found = await in_transaction(self.db, work)
-        await dispatch.deliver(self.db, self.pm, found)  # failures: kept on the event
-        return doc
+        return await self._write(work)
 
     async def diff(
         self, name: str, since: datetime

@@ -9,6 +9,7 @@ contact in the rename's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bson import ObjectId
@@ -17,8 +18,16 @@ from pymongo.errors import DuplicateKeyError
 
 from ..db import in_transaction
 from ..errors import Conflict, InvalidInput, NotFound
+from ..events import (
+    Event,
+    SubscriptionListArchived,
+    SubscriptionListCreated,
+    SubscriptionListUpdated,
+    diff,
+)
 from ..store import contacts, subscription_lists
-from ..types import Session
+from ..types import PluginManager, Session
+from . import dispatch
 from .consent import Actor, Applied, Consent, ConsentChange, require_lists
 
 MAX_NAME = 100
@@ -36,42 +45,88 @@ def clean_name(name: str, path: str) -> str:
     return name
 
 
+#: A write in a transaction: the list after it (None: no such list) and the events it appends.
+Writing = Callable[["Session | None"], Awaitable[tuple[dict[str, Any] | None, list[Event]]]]
+
+
 class SubscriptionLists:
-    def __init__(self, db: AsyncDatabase, consent: Consent) -> None:
+    """Every write appends its ``subscription_list.*`` event in its own transaction."""
+
+    def __init__(
+        self, db: AsyncDatabase, consent: Consent, pm: PluginManager | None = None
+    ) -> None:
         self.db = db
         self.consent = consent
+        self.pm = pm
+
+    async def _write(self, work: Writing, name: str) -> dict[str, Any] | None:
+        """Run ``work`` in a transaction, appending its events there, and deliver them after
+        the commit.  :raises Conflict: ``name`` is taken (nothing written)."""
+
+        async def run(session: Session | None) -> tuple[dict[str, Any] | None, list[Event]]:
+            doc, found = await work(session)
+            await dispatch.append(self.db, self.pm, found, session)
+            return doc, found
+
+        try:
+            doc, found = await in_transaction(self.db, run)
+        except DuplicateKeyError:
+            raise Conflict(f"a subscription list named {name!r} already exists") from None
+        await dispatch.deliver(self.db, self.pm, found)
+        return doc
 
     async def create(self, name: str) -> dict[str, Any]:
         """A new active list.  :raises Conflict: the name is taken."""
         name = clean_name(name, "name")
-        try:
-            return await subscription_lists.create(self.db, name)
-        except DuplicateKeyError:
-            raise Conflict(f"a subscription list named {name!r} already exists") from None
+
+        async def work(session: Session | None) -> tuple[dict[str, Any] | None, list[Event]]:
+            doc = await subscription_lists.create(self.db, name, session)
+            return doc, [SubscriptionListCreated(list_id=doc["_id"], name=name)]
+
+        doc = await self._write(work, name)
+        assert doc is not None
+        return doc
 
     async def rename_list(self, oid: ObjectId, name: str) -> dict[str, Any] | None:
         """Rename a list and, in the same transaction, every contact's membership of it.
         None: no such list.  :raises Conflict: the new name is taken."""
         name = clean_name(name, "name")
 
-        async def work(session: Session | None) -> dict[str, Any] | None:
+        async def work(session: Session | None) -> tuple[dict[str, Any] | None, list[Event]]:
             before = await subscription_lists.get(self.db, oid, session=session)
             if before is None or before["name"] == name:
-                return before
+                return before, []
             after = await subscription_lists.set_fields(
                 self.db, oid, {"name": name}, session=session
             )
             await contacts.rename_subscription(self.db, before["name"], name, session=session)
-            return after
+            return after, self._changed(before, after)
 
-        try:
-            return await in_transaction(self.db, work)
-        except DuplicateKeyError:
-            raise Conflict(f"a subscription list named {name!r} already exists") from None
+        return await self._write(work, name)
 
     async def set_status(self, oid: ObjectId, status: str) -> dict[str, Any] | None:
         """Archive (or reactivate) a list; its members stay.  None: no such list."""
-        return await subscription_lists.set_fields(self.db, oid, {"status": status})
+
+        async def work(session: Session | None) -> tuple[dict[str, Any] | None, list[Event]]:
+            before = await subscription_lists.get(self.db, oid, session=session)
+            if before is None or before.get("status") == status:
+                return before, []
+            after = await subscription_lists.set_fields(
+                self.db, oid, {"status": status}, session=session
+            )
+            return after, self._changed(before, after)
+
+        return await self._write(work, "")
+
+    @staticmethod
+    def _changed(before: dict[str, Any], after: dict[str, Any] | None) -> list[Event]:
+        """The event of a list's change: archived, else updated (each field old and new)."""
+        if after is None:
+            return []
+        changes = diff(before, after)
+        archived = after.get("status") == "archived" != before.get("status")
+        kind = SubscriptionListArchived if archived else SubscriptionListUpdated
+        return [kind(list_id=after["_id"], name=after["name"], changes=changes)] if changes else []
 
     async def lists(self, status: str | None = None) -> list[dict[str, Any]]:
         return await subscription_lists.all_lists(self.db, status)

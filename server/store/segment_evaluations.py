@@ -66,8 +66,8 @@ async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
     return await db[NAME].find_one({"_id": oid})
 
 
-async def drop_segment(db: AsyncDatabase, segment: str) -> None:
-    await db[NAME].delete_many({"segment": segment})
+async def drop_segment(db: AsyncDatabase, segment: str, session: Session | None = None) -> None:
+    await db[NAME].delete_many({"segment": segment}, session=session)
 
 
 async def watch_inserts(

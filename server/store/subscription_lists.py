@@ -23,11 +23,11 @@ STATUSES = ("active", "archived")
 INDEXES = {NAME: [IndexModel([("name", ASCENDING)], name="name_unique", unique=True)]}
 
 
-async def create(db: AsyncDatabase, name: str) -> dict[str, Any]:
+async def create(db: AsyncDatabase, name: str, session: Session | None = None) -> dict[str, Any]:
     """A new active list (a taken name raises ``DuplicateKeyError``)."""
     t = now()
     doc: dict[str, Any] = {"name": name, "status": "active", "createdAt": t, "updatedAt": t}
-    doc["_id"] = (await db[NAME].insert_one(doc)).inserted_id
+    doc["_id"] = (await db[NAME].insert_one(doc, session=session)).inserted_id
     return doc
 
 

@@ -25,16 +25,21 @@ INDEXES: dict[str, list[IndexModel]] = {NAME: []}
 RETIRED = {NAME: ["active"]}
 
 
-async def create(db: AsyncDatabase, doc: dict[str, Any]) -> dict[str, Any]:
+async def create(
+    db: AsyncDatabase, doc: dict[str, Any], session: Session | None = None
+) -> dict[str, Any]:
     at = now()
     return await insert_new(
         db[NAME],
         {**doc, "failureCount": 0, "failingSince": None, "createdAt": at, "updatedAt": at},
+        session=session,
     )
 
 
-async def get(db: AsyncDatabase, oid: ObjectId) -> dict[str, Any] | None:
-    return await get_by_id(db[NAME], oid)
+async def get(
+    db: AsyncDatabase, oid: ObjectId, session: Session | None = None
+) -> dict[str, Any] | None:
+    return await get_by_id(db[NAME], oid, session=session)
 
 
 async def every(db: AsyncDatabase) -> list[dict[str, Any]]:
@@ -52,9 +57,9 @@ async def count(db: AsyncDatabase) -> int:
 
 
 async def update(
-    db: AsyncDatabase, oid: ObjectId, changes: dict[str, Any]
+    db: AsyncDatabase, oid: ObjectId, changes: dict[str, Any], session: Session | None = None
 ) -> dict[str, Any] | None:
-    return await set_changes(db[NAME], oid, changes)
+    return await set_changes(db[NAME], oid, changes, session=session)
 
 
 async def delete(db: AsyncDatabase, oid: ObjectId, session: Session | None = None) -> bool:
