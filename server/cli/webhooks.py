@@ -10,6 +10,7 @@ import logging
 import click
 
 from ..db import Connection
+from ..plugin_manager import get_plugin_manager
 from ..services.delivery import Worker
 from .common import err, settings_of, unwind_on_sigterm, with_database
 
@@ -36,7 +37,7 @@ def deliver(until_idle: bool) -> None:
 @with_database
 async def _deliver(conn: Connection, until_idle: bool) -> None:
     settings = settings_of(click.get_current_context())
-    async with Worker(conn.db, settings) as worker:
+    async with Worker(conn.db, settings, get_plugin_manager()) as worker:
         if until_idle:
             err.print(f"attempted {await worker.drain()} webhook deliveries")
             return

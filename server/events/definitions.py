@@ -119,8 +119,9 @@ class WebhookCreated(_WebhookEvent):
 @event
 @dataclass(frozen=True, kw_only=True)
 class WebhookUpdated(_WebhookEvent):
-    """A webhook's URL, event patterns, description or state changed (``updateWebhook``);
-    ``changes`` holds each field's old and new value."""
+    """A webhook's URL, event patterns, description or state changed (``updateWebhook``, or
+    the delivery worker turning it off after a 410 or a run of failures, with
+    ``disabledReason``); ``changes`` holds each field's old and new value."""
 
     type: ClassVar[str] = "webhook.updated"
 

@@ -38,22 +38,18 @@ from standardwebhooks import Webhook
 
 from .. import __version__
 from ..config import Settings
+from ..db import in_transaction
+from ..events import Change, Event, WebhookUpdated
 from ..store import events as event_store
 from ..store import webhook_deliveries as deliveries
 from ..store import webhooks
 from ..store.clock import now
-from . import addresses
+from ..types import PluginManager, Session
+from . import addresses, dispatch
 from .active_webhooks import ACTIVE
+from .delivery_wake import WAKERS
 
 log = logging.getLogger("leadgraph.webhooks")
-
-_WAKERS: set[asyncio.Event] = set()
-
-
-def wake() -> None:
-    """Tell this process's workers that deliveries were just stored (they also poll)."""
-    for waker in list(_WAKERS):
-        waker.set()
 
 
 @dataclass(frozen=True)
@@ -132,9 +128,12 @@ class Worker:
     """Delivers what is due in one database; ``async with`` it, then :meth:`run` or
     :meth:`drain`."""
 
-    def __init__(self, db: AsyncDatabase, settings: Settings) -> None:
+    def __init__(
+        self, db: AsyncDatabase, settings: Settings, pm: PluginManager | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.pm = pm  # hears the webhook.updated of an endpoint this worker disables
         # An attempt ends within the timeout; the lease outlasts it, so no other worker sends
         # a delivery whose attempt is still running.
         self.lease = timedelta(
@@ -166,7 +165,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set: up to ``webhook_concurrency`` attempts at once."""
         waker = asyncio.Event()
-        _WAKERS.add(waker)
+        WAKERS.add(waker)
         slots = asyncio.Semaphore(max(self.settings.webhook_concurrency, 1))
         running: set[asyncio.Task[None]] = set()
 
@@ -187,7 +186,7 @@ class Worker:
                 running.add(task)
                 task.add_done_callback(done)
         finally:
-            _WAKERS.discard(waker)
+            WAKERS.discard(waker)
             for task in list(running):
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
@@ -284,14 +283,36 @@ class Worker:
             # disabled before the delivery is settled: whoever sees the delivery failed also
             # sees the endpoint off, so no event after it is fanned out to a gone endpoint
             reason = f"the endpoint answered 410 Gone at {at.isoformat()}"
-            await webhooks.disable(self.db, hook["_id"], reason)
-            ACTIVE.forget(self.db)
+            await self._disable(hook["_id"], reason)
         if not await self._finish(doc, changes):
             return  # the lease ran out: another worker owns the delivery now
         if outcome.ok:
             await webhooks.succeeded(self.db, hook["_id"])
         elif outcome.status != 410:
             await self._count_failure(hook["_id"], outcome, at)
+
+    async def _disable(self, webhook: ObjectId, reason: str) -> bool:
+        """Turn an active endpoint off, saying why, with its ``webhook.updated`` event in the
+        same transaction (a change the server makes is recorded like a caller's)."""
+
+        async def work(session: Session) -> list[Event]:
+            before = await webhooks.disable(self.db, webhook, reason, session)
+            if before is None:
+                return []  # already off
+            changes = (
+                Change("active", True, False),
+                Change("disabledReason", before.get("disabledReason"), reason),
+            )
+            events: list[Event] = [WebhookUpdated(webhook_id=webhook, changes=changes)]
+            await dispatch.append(self.db, self.pm, events, session)
+            return events
+
+        events = await in_transaction(self.db, work)
+        if not events:
+            return False
+        ACTIVE.forget(self.db)
+        await dispatch.deliver(self.db, self.pm, events)
+        return True
 
     async def _count_failure(self, webhook: ObjectId, outcome: Outcome, at: datetime) -> None:
         """One more failure in the endpoint's run; a run long enough in number and in time
@@ -306,8 +327,7 @@ class Worker:
                 f"{count} failed attempts in a row since {since.isoformat()} "
                 f"(the last: {outcome.describe()})"
             )
-            if await webhooks.disable(self.db, webhook, reason):
-                ACTIVE.forget(self.db)
+            if await self._disable(webhook, reason):
                 log.warning("webhook %s disabled: %s", webhook, reason)
 
 

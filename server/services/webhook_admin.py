@@ -32,7 +32,7 @@ from ..types import PluginManager, Session
 from . import addresses, dispatch
 from . import webhooks as hooks
 from .active_webhooks import ACTIVE
-from .delivery import wake
+from .delivery_wake import wake
 from .webhooks import MAX_DESCRIPTION, new_secret, pattern_problems
 
 #: Stored fields a ``webhook.updated`` event leaves out: the secret (never in an event) and

@@ -22,7 +22,7 @@ from ..events import CATALOGUE, Event
 from ..store import webhook_deliveries as deliveries
 from ..store.clock import now
 from .active_webhooks import ACTIVE
-from .delivery import wake
+from .delivery_wake import wake
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24  # 192 random bits (the specification asks for 24 to 64 bytes)

@@ -87,10 +87,14 @@ async def failed(db: AsyncDatabase, oid: ObjectId, at: datetime) -> dict[str, An
     return doc
 
 
-async def disable(db: AsyncDatabase, oid: ObjectId, reason: str) -> bool:
-    """Stop delivering to an endpoint (if it was active), saying why."""
-    result = await db[NAME].update_one(
+async def disable(
+    db: AsyncDatabase, oid: ObjectId, reason: str, session: Session | None = None
+) -> dict[str, Any] | None:
+    """Stop delivering to an endpoint (if it was active), saying why; the endpoint as it was,
+    or None when it was not active."""
+    found: dict[str, Any] | None = await db[NAME].find_one_and_update(
         {"_id": oid, "active": True},
         {"$set": {"active": False, "disabledReason": reason, "updatedAt": now()}},
+        session=session,
     )
-    return bool(result.modified_count)
+    return found

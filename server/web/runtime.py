@@ -139,7 +139,7 @@ async def _stopping(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
 
 async def start_webhook_worker(state: AppState, stack: contextlib.AsyncExitStack) -> None:
     """The webhook delivery worker, on the database the server opened, until shutdown."""
-    worker = await stack.enter_async_context(Worker(state.db, state.settings))
+    worker = await stack.enter_async_context(Worker(state.db, state.settings, state.pm))
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="leadgraph-webhooks")
     stack.push_async_callback(_stopping, stop, task)

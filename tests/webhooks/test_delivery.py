@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import pytest
+from foundation import oid_of
 from leadgraph.services.webhooks import enqueue
 from leadgraph.store import events as event_store
 from standardwebhooks import Webhook
@@ -112,6 +113,13 @@ async def test_410_gone_disables_the_webhook(api):
     [listed] = (await api.gql("{ webhooks { active disabledReason } }"))["webhooks"]
     assert listed["active"] is False
     assert "410 Gone" in listed["disabledReason"]
+    # the server's own change is recorded like a caller's: one webhook.updated, by the system
+    mine = {"type": "webhook.updated", "record.id": oid_of(hook["id"])}
+    [off] = await api.db["events"].find(mine).to_list(None)
+    assert {(c["field"], c["old"], c["new"]) for c in off["changes"]} == {
+        ("active", True, False),
+        ("disabledReason", None, listed["disabledReason"]),
+    }
     again = await api.gql(
         "mutation($id: ID!) { updateWebhook(id: $id, input: {active: true}) "
         "{ ... on WebhookPayload { webhook { active disabledReason } } } }",
