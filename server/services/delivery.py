@@ -38,7 +38,6 @@ from standardwebhooks import Webhook
 
 from .. import __version__
 from ..config import Settings
-from ..db import in_transaction
 from ..events import Change, Event, WebhookUpdated
 from ..store import events as event_store
 from ..store import webhook_deliveries as deliveries
@@ -295,24 +294,19 @@ class Worker:
         """Turn an active endpoint off, saying why, with its ``webhook.updated`` event in the
         same transaction (a change the server makes is recorded like a caller's)."""
 
-        async def work(session: Session) -> list[Event]:
+        async def work(session: Session) -> tuple[bool, list[Event]]:
             before = await webhooks.disable(self.db, webhook, reason, session)
             if before is None:
-                return []  # already off
+                return False, []  # already off
             changes = (
                 Change("active", True, False),
                 Change("disabledReason", before.get("disabledReason"), reason),
             )
-            events: list[Event] = [WebhookUpdated(webhook_id=webhook, changes=changes)]
-            await dispatch.append(self.db, self.pm, events, session)
-            return events
+            return True, [WebhookUpdated(webhook_id=webhook, changes=changes)]
 
-        events = await in_transaction(self.db, work)
-        if not events:
-            return False
-        ACTIVE.forget(self.db)
-        await dispatch.deliver(self.db, self.pm, events)
-        return True
+        return await dispatch.written(
+            self.db, self.pm, work, committed=lambda: ACTIVE.forget(self.db)
+        )
 
     async def _count_failure(self, webhook: ObjectId, outcome: Outcome, at: datetime) -> None:
         """One more failure in the endpoint's run; a run long enough in number and in time

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -138,6 +138,34 @@ async def append(
         return wants(pm, event) or webhooks.taken(hooks, event.type)
 
     await store.append(db, events, session, pending=must_hear)
+
+
+T = TypeVar("T")
+#: A write in a transaction: given its session, its result and the events it appends.
+Writing = Callable[[Session], Awaitable[tuple[T, Sequence[Event]]]]
+
+
+async def written(
+    db: AsyncDatabase,
+    pm: PluginManager | None,
+    work: Writing[T],
+    *,
+    committed: Callable[[], None] | None = None,
+) -> T:
+    """Run ``work`` in a transaction, appending the events it answers in it; after the commit
+    (and ``committed``, when given), deliver them.  A write that fails appends nothing; a
+    handler's failure is kept on its event."""
+
+    async def run(session: Session) -> tuple[T, Sequence[Event]]:
+        result, events = await work(session)
+        await append(db, pm, events, session)
+        return result, events
+
+    result, events = await in_transaction(db, run)
+    if committed is not None:
+        committed()
+    await deliver(db, pm, events)
+    return result
 
 
 async def record(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,7 +20,6 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..db import in_transaction
 from ..errors import Conflict, InvalidInput, NotFound
 from ..events import (
     Event,
@@ -53,8 +51,6 @@ from .segment_records import (
 )
 
 T = TypeVar("T")
-#: A write in a transaction: its result and the events it appends.
-Writing = Callable[["Session | None"], Awaitable[tuple[T, list[Event]]]]
 
 
 @dataclass
@@ -154,18 +150,9 @@ class Segments:
             raise Conflict(f"a segment named {segment.name!r} already exists") from exc
         return record_of(doc, self._rules())
 
-    async def _write(self, work: Writing[T]) -> T:
-        """Run ``work`` in a transaction, appending the events it answers in it, and deliver
-        them after the commit: a write that fails appends nothing."""
-
-        async def run(session: Session | None) -> tuple[T, list[Event]]:
-            result, found = await work(session)
-            await dispatch.append(self.db, self.pm, found, session)
-            return result, found
-
-        result, found = await in_transaction(self.db, run)
-        await dispatch.deliver(self.db, self.pm, found)  # failures: kept on the event
-        return result
+    async def _write(self, work: dispatch.Writing[T]) -> T:
+        """``work`` with its events (:func:`dispatch.written`)."""
+        return await dispatch.written(self.db, self.pm, work)
 
     async def _revise(self, name: str, rev: int, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply ``changes`` to a segment still at ``rev``, with its ``segment.updated`` event

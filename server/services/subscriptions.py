@@ -9,14 +9,12 @@ contact in the rename's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from ..db import in_transaction
 from ..errors import Conflict, InvalidInput, NotFound
 from ..events import (
     Event,
@@ -45,10 +43,6 @@ def clean_name(name: str, path: str) -> str:
     return name
 
 
-#: A write in a transaction: the list after it (None: no such list) and the events it appends.
-Writing = Callable[["Session | None"], Awaitable[tuple[dict[str, Any] | None, list[Event]]]]
-
-
 class SubscriptionLists:
     """Every write appends its ``subscription_list.*`` event in its own transaction."""
 
@@ -59,21 +53,16 @@ class SubscriptionLists:
         self.consent = consent
         self.pm = pm
 
-    async def _write(self, work: Writing, name: str) -> dict[str, Any] | None:
+    async def _write(
+        self, work: dispatch.Writing[dict[str, Any] | None], name: str
+    ) -> dict[str, Any] | None:
         """Run ``work`` in a transaction, appending its events there, and deliver them after
         the commit.  :raises Conflict: ``name`` is taken (nothing written)."""
 
-        async def run(session: Session | None) -> tuple[dict[str, Any] | None, list[Event]]:
-            doc, found = await work(session)
-            await dispatch.append(self.db, self.pm, found, session)
-            return doc, found
-
         try:
-            doc, found = await in_transaction(self.db, run)
+            return await dispatch.written(self.db, self.pm, work)
         except DuplicateKeyError:
             raise Conflict(f"a subscription list named {name!r} already exists") from None
-        await dispatch.deliver(self.db, self.pm, found)
-        return doc
 
     async def create(self, name: str) -> dict[str, Any]:
         """A new active list.  :raises Conflict: the name is taken."""

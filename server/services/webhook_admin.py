@@ -6,7 +6,6 @@ plugins and other webhooks hear it like any other change."""
 from __future__ import annotations
 
 import typing
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..config import Settings
 from ..cursors import Page
-from ..db import in_transaction
 from ..errors import Conflict, InvalidInput
 from ..events import (
     Event,
@@ -38,8 +36,6 @@ from .webhooks import MAX_DESCRIPTION, new_secret, pattern_problems
 #: Stored fields a ``webhook.updated`` event leaves out: the secret (never in an event) and
 #: the delivery worker's bookkeeping.
 UNRECORDED = ("secret", "failureCount", "failingSince")
-#: A write in a transaction: its result and the events it appends.
-Writing = Callable[["Session | None"], Awaitable[tuple[Any, list[Event]]]]
 
 
 class Webhooks:
@@ -53,19 +49,13 @@ class Webhooks:
         self.settings = settings
         self.pm = pm
 
-    async def _write(self, work: Writing) -> Any:
+    async def _write(self, work: dispatch.Writing[Any]) -> Any:
         """Run ``work`` in a transaction, appending its events there; after the commit, the
         active webhooks are read again and the events delivered."""
 
-        async def run(session: Session | None) -> tuple[Any, list[Event]]:
-            result, found = await work(session)
-            await dispatch.append(self.db, self.pm, found, session)
-            return result, found
-
-        result, found = await in_transaction(self.db, run)
-        ACTIVE.forget(self.db)
-        await dispatch.deliver(self.db, self.pm, found)
-        return result
+        return await dispatch.written(
+            self.db, self.pm, work, committed=lambda: ACTIVE.forget(self.db)
+        )
 
     async def _check_url(self, url: str, field: str) -> str:
         url = url.strip()
