@@ -117,9 +117,23 @@ async def existing_ids(db: AsyncDatabase, ids: list[ObjectId]) -> set[ObjectId]:
 
 
 async def pending(db: AsyncDatabase, older_than: datetime, limit: int) -> list[dict[str, Any]]:
-    """Events still pending that were written before ``older_than``, oldest first."""
+    """Events still pending that were written before ``older_than``, oldest first.
+
+    Read through the partial ``pending`` index; before that index exists (a first start whose
+    sweep runs ahead of ``ensure_indexes``) the same read goes without the hint."""
     query = {"pending": True, "_id": {"$lt": ObjectId.from_datetime(older_than)}}
-    cursor = db[NAME].find(query, batch_size=limit, hint="pending").sort("_id", ASCENDING)
+    try:
+        return await _pending(db, query, limit, "pending")
+    except OperationFailure as exc:
+        if "hint" not in str(exc).lower():
+            raise
+        return await _pending(db, query, limit, None)
+
+
+async def _pending(
+    db: AsyncDatabase, query: dict[str, Any], limit: int, hint: str | None
+) -> list[dict[str, Any]]:
+    cursor = db[NAME].find(query, batch_size=limit, hint=hint).sort("_id", ASCENDING)
     return await cursor.limit(limit).to_list()
 
 
