@@ -3,19 +3,20 @@ interaction, without duplicates.
 
 The form's strategies and the records' keys come from the matching service
 (:mod:`leadgraph.services.matching`): a key is claimed in ``match_keys`` (an insert on
-``_id``), which the database serialises, so all concurrent submissions with the same email, in
-any process, get the same record id.  The record itself is then upserted by that id
-(``$setOnInsert`` for a new one, ``$set`` for the submitted values), so a claim left behind by a
-crash is completed by the next submission.  The interaction, the contact's insights and the
-idempotency record are written in one transaction: a retried submission (same idempotency
-key) records nothing twice.  A capture notes its request in ``pending_captures`` first and that
-transaction deletes the note: a process killed half way leaves the note, and the next start-up
-runs the capture again (:func:`leadgraph.web.runtime.repair`).
+``_id``), which the database keeps unique, so all concurrent submissions with the same email, in
+any process, get the same record id.  A capture is one transaction: the keys are read and
+claimed, the contact and the lead found or made, the interaction, the contact's insights, the
+events and the idempotency record written, all or nothing.  Two captures claiming the same key
+at once conflict (a write conflict, which the transaction's retry runs again whole: the second
+then finds the first one's records), so there is one contact and one lead per key; a retried
+submission (same idempotency key) records nothing twice.  A process killed half way leaves
+nothing: the client, answered nothing, sends it again.  Earlier versions noted each request in
+``pending_captures`` first; start-up and the sweep still finish the notes they left
+(:mod:`leadgraph.web.capture_sweep`), in the transaction of the capture run again.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +37,6 @@ from ..store import (
     interactions,
     leads,
     pending_captures,
-    privacy_audit,
     records,
     submissions,
 )
@@ -59,7 +59,7 @@ from .form_fields import Parsed
 from .funnel import Funnel
 from .interactions import announce_and_score, write
 from .matching import Match, Matching, updated_events
-from .privacy import erase_leftovers, lift_suppression
+from .privacy import lift_suppression
 
 
 async def capture(
@@ -88,14 +88,14 @@ async def capture(
     strategies) and ``pm`` the plugin manager, unless ``matching`` (the service) is given;
     ``make_lead`` builds a new lead document (at the lifecycle's initial stage).  The fields a
     form sends beyond the contact and lead fields are seen by the matching strategies too.
-    ``pending`` is the ``pending_captures`` record of an interrupted capture that start-up runs
-    again.  Preferences, consent and ``subscriptions`` (which must name active lists) change
-    through the ``consent`` service in the interaction's transaction, recorded as the
-    person's own act through this form, from ``origin`` (``ip``, ``userAgent`` of the
-    request).  A submission with an email that was erased lifts its suppression (in the
-    interaction's transaction): the person came back of their own accord and becomes a new
-    contact.  A submission racing the erasure of its contact lands before it (and is erased
-    with it) or after it (a new contact): see :meth:`_Attempt.record`.  An idempotency key
+    ``pending`` is the ``pending_captures`` note an earlier version left for an interrupted
+    capture, which start-up runs again.  Preferences, consent and ``subscriptions`` (which
+    must name active lists) change through the ``consent`` service in the capture's
+    transaction, recorded as the person's own act through this form, from ``origin`` (``ip``,
+    ``userAgent`` of the request).  A submission with an email that was erased lifts its
+    suppression (in the capture's transaction): the person came back of their own accord and
+    becomes a new contact.  A submission racing the erasure of its contact lands before it (and
+    is erased with it) or after it (a new contact): see :meth:`_Attempt.record`.  An idempotency key
     is ``owner``'s (the API key's id) for this operation (:mod:`leadgraph.store.submissions`).
     """
     parsed = parsed_input(form_id, fields, idempotency_key, custom_of(matching, rules))
@@ -141,22 +141,7 @@ async def capture(
         owner=owner,
         operation=operation,
     )
-    return await attempt.start(fields)
-
-
-#: How many times a capture whose contact was erased under it starts again (each start after
-#: the first finds the keys released and makes a new contact, so one more is almost always
-#: enough; concurrent submitters of the same person may need a second).
-ERASED_RETRIES = 5
-
-
-class Erased(Exception):
-    """The contact a capture resolved was erased (or deleted) before its interaction's
-    transaction: nothing was recorded; the capture starts again."""
-
-    def __init__(self, contact: dict[str, Any], lead: dict[str, Any] | None) -> None:
-        super().__init__("erased")
-        self.contact, self.lead = contact, lead
+    return await attempt.run()
 
 
 @dataclass
@@ -184,47 +169,12 @@ class _Attempt:
     digest: str = ""  # the input's hash
     owner: str | None = None
     operation: str = "submitForm"
-    pid: Any = None
     #: the submitted values to set on the contact found (none when it was made here)
     contact_set: dict[str, Any] = field(default_factory=dict)
     #: the submitted values the lead found lacks (none when it was made here)
     lead_set: dict[str, Any] = field(default_factory=dict)
     #: the holders of the keys read at once (:meth:`read_keys`)
     held: dict[str, ObjectId | None] = field(default_factory=dict)
-
-    async def start(self, fields: Any) -> Outcome:
-        """Note the request, then :meth:`run` it, again while its contact is erased under it."""
-        if self.pending is None:  # deleted with the interaction's transaction
-            await self.note(fields)
-        for _ in range(ERASED_RETRIES):
-            try:
-                return await self.run()
-            except Erased as gone:
-                await self.undo(gone)
-                if self.pending is not None:
-                    break  # the erasure dropped the interrupted capture: not run again
-                await self.note(fields)  # the erasure removed the note with the person
-        raise Conflict("the person was erased while this submission was recorded: send it again")
-
-    async def note(self, fields: Any) -> None:
-        """Note the request in ``pending_captures`` (see the module docstring)."""
-        if self.pid is not None:
-            await pending_captures.finish(self.db, self.pid)
-        self.pid = await pending_captures.start(
-            self.db,
-            {
-                "formId": self.form_id,
-                "fields": json.dumps(fields, default=str),  # text: the names are the client's
-                "interactionType": self.interaction_type,
-                "eventId": self.event_id,
-                "marketingContext": self.marketing_context,
-                "idempotencyKey": self.idempotency_key,
-                "occurredAt": self.occurred_at,
-                "source": self.source,
-                "owner": self.owner,
-                "payloadHash": self.digest,
-            },
-        )
 
     def contact_record(self) -> dict[str, Any]:
         """What the contact strategy matches on: the submitted fields and the form."""
@@ -248,7 +198,7 @@ class _Attempt:
         """What the lead strategy matches on (``email``: the contact's, when none was sent)."""
         return {**self.parsed.details, **lfields, "email": lfields.get("email") or email}
 
-    async def read_keys(self) -> None:
+    async def read_keys(self, session: Session) -> None:
         """Read the holders of the contact's key and, when it does not depend on the contact
         found (the email was sent), the lead's, in one command (:attr:`held`)."""
         cstrat = self.matching.strategy("contact", self.form_id)
@@ -262,9 +212,9 @@ class _Attempt:
         if lfields.get("email") and not self.matching.finds(lstrat):
             found.append(self.matching.key("leads", lstrat, self.lead_record(lfields, None)))
         kids = [k.id for k in found if k is not None]
-        self.held = await self.matching.holders_of(kids) if kids else {}
+        self.held = await self.matching.holders_of(kids, session) if kids else {}
 
-    async def contact(self) -> tuple[dict[str, Any], Match]:
+    async def contact(self, session: Session) -> tuple[dict[str, Any], Match]:
         source, form_id = self.source, self.form_id
         cstrat = self.matching.strategy("contact", form_id)
         cfields = dict(self.parsed.contact)
@@ -274,24 +224,26 @@ class _Attempt:
         made = contacts.new_document({"marketingSource": origin, **cfields})
         new_contact = rule_defaults(self.matching, "contact", made)
         new_contact["createdVia"] = {"source": source, "formId": form_id}
-        # found or made here; the submitted values are set in the interaction's transaction,
+        # found or made here; the submitted values are set with the interaction's insights,
         # with the contact.updated event of what they changed (:meth:`record`)
         contact, cmatch = await self.matching.resolve(
-            "contacts", cstrat, crecord, new_contact, {}, held=self.held
+            "contacts", cstrat, crecord, new_contact, {}, held=self.held, session=session
         )
         assert contact is not None  # contact strategies always create
         self.contact_set = {} if cmatch.created else submitted_changes(contact, cfields)
         return contact, cmatch
 
-    async def lead(self, contact: dict[str, Any]) -> tuple[dict[str, Any] | None, Match]:
+    async def lead(
+        self, contact: dict[str, Any], session: Session
+    ) -> tuple[dict[str, Any] | None, Match]:
         lstrat = self.matching.strategy("lead", self.form_id)
         lfields = self.lead_fields()
         made = self.make_lead({**lfields, "parentContactId": contact["_id"]})
         new_lead = rule_defaults(self.matching, "lead", made)
         new_lead["createdVia"] = {"source": self.source, "formId": self.form_id}
         update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
-        # found or made here; the submitted values a found lead lacks are set in the
-        # interaction's transaction, with the lead.updated event of what they changed
+        # found or made here; the submitted values a found lead lacks are set after, with
+        # the lead.updated event of what they changed (:meth:`update_lead`)
         lead, lmatch = await self.matching.resolve(
             "leads",
             lstrat,
@@ -299,9 +251,10 @@ class _Attempt:
             new_lead,
             {},
             held=self.held,
+            session=session,
         )
         if lead is not None and lead.get("parentContactId") is None:
-            adopted = await leads.adopt(self.db, lead["_id"], contact["_id"])
+            adopted = await leads.adopt(self.db, lead["_id"], contact["_id"], session)
             lead = dict(adopted) if adopted is not None else lead
         self.lead_set = {}
         if lead is not None and not lmatch.created:
@@ -310,27 +263,32 @@ class _Attempt:
         return lead, lmatch
 
     async def run(self) -> Outcome:
-        await self.read_keys()
-        contact, cmatch = await self.contact()
-        lead, lmatch = await self.lead(contact)
-        if self.pending is not None and not self.idempotency_key:
-            # Without a key, the client may have sent it again since: recorded once, not twice.
-            since = self.pending["createdAt"]
-            seen = await interactions.find_since(
-                self.db, contact["_id"], self.form_id, self.interaction_type, since
-            )
-            if seen is not None:
-                await pending_captures.finish(self.db, self.pid)
-                return Outcome(contact, lead, dict(seen), cmatch, lmatch, replayed=True)
+        """The whole capture in one transaction: the keys read and claimed, the records found
+        or made, the interaction, the events and the idempotency record (all or nothing; a
+        concurrent capture of the same person is a write conflict, retried whole)."""
         try:
-            interaction, current, recorded = await self.record(contact, lead, cmatch, lmatch)
+            return await in_transaction(self.db, self.work)
         except DuplicateKeyError:
-            await pending_captures.finish(self.db, self.pid)
             done = await submissions.get(self.db, self.sid or "")
             if done is None:
                 raise
             digest = None if self.pending else self.digest
             return await replay_or_refuse(self.db, done, digest, self.idempotency_key)
+
+    async def work(self, session: Session) -> Outcome:
+        await self.read_keys(session)
+        contact, cmatch = await self.contact(session)
+        lead, lmatch = await self.lead(contact, session)
+        if self.pending is not None and not self.idempotency_key:
+            # Without a key, the client may have sent it again since: recorded once, not twice.
+            since = self.pending["createdAt"]
+            seen = await interactions.find_since(
+                self.db, contact["_id"], self.form_id, self.interaction_type, since, session
+            )
+            if seen is not None:
+                await pending_captures.finish(self.db, self.pending["_id"], session=session)
+                return Outcome(contact, lead, dict(seen), cmatch, lmatch, replayed=True)
+        interaction, current, recorded = await self.record(contact, lead, cmatch, lmatch, session)
         return Outcome(
             with_insight(current, interaction),
             lead,
@@ -346,16 +304,17 @@ class _Attempt:
         lead: dict[str, Any] | None,
         cmatch: Match,
         lmatch: Match,
+        session: Session,
     ) -> tuple[InteractionDoc, dict[str, Any], list[Event]]:
         """The interaction, insights, the submitted contact fields, consent, a lifted
-        suppression, the events and the idempotency record: all or nothing; the interaction,
-        the contact as it is now (before the interaction's insights) and the events.
+        suppression, the events and the idempotency record, in the capture's transaction;
+        the interaction, the contact as it is now (before the interaction's insights) and the
+        events.
 
-        The transaction writes the contact first (:func:`interactions.record`): an erasure
-        committing meanwhile deletes it, so the two transactions conflict and one is retried
-        after the other.  Then it sees the erasure: the contact is gone, or was brought back
-        by this capture's upsert (matched before the erasure, written after it) and is in the
-        audit log as erased.  :raises Erased: then, with nothing written."""
+        The contact is written here (its insights): an erasure committing meanwhile deletes
+        it and its keys, so the two transactions conflict and one is retried after the other;
+        this capture then lands wholly before the erasure (and is erased with it) or finds
+        the keys released and makes a new contact."""
         db, key = self.db, self.idempotency_key
         ifields: dict[str, Any] = {
             "contactId": contact["_id"],
@@ -370,41 +329,30 @@ class _Attempt:
             "match": {"contact": cmatch.to_doc(), "lead": lmatch.to_doc()},
         }
         email = self.parsed.contact.get("email")
-        current: dict[str, Any] = {}
-        recorded: list[Event] = []
-
-        async def work(session: Session | None) -> InteractionDoc:
-            doc, before = await write(db, ifields, session, self.contact_set)
-            # a contact this capture inserted under its own new key was never erased; one it
-            # matched (or upserted by a key's id) may have been, under it
-            if doc is None or (
-                not cmatch.inserted
-                and await privacy_audit.erased(db, contact["_id"], session=session)
-            ):
-                raise Erased(contact, lead)
-            after = applied(before, self.contact_set) if before else contact
-            current.clear()
-            current.update(after)
-            if email:
-                await lift_suppression(db, normalize.email(email), self.actor.source or "", session)
-            consented = await self.consent.apply(
-                contact["_id"], self.change, self.actor, session=session
-            )
-            if consented is not None:
-                current.update(consented.state)
-            made = (cmatch.created, lmatch.created)
-            recorded[:] = [
-                *(updated_events("contact", before, after) if before else ()),
-                *await self.update_lead(lead, session),
-                *capture_events(after, lead, doc, made, self.form_id, consented),
-            ]
-            await dispatch.append(db, self.pm, recorded, session)
-            await pending_captures.finish(db, self.pid, session=session)
-            if key:
-                await self.keep(doc, cmatch, lmatch, session)
-            return doc
-
-        return await in_transaction(db, work), current, recorded
+        doc, before = await write(db, ifields, session, self.contact_set)
+        if doc is None:  # resolved in this very transaction: it cannot be gone
+            raise Conflict("the contact was removed while this submission was recorded")
+        after = applied(before, self.contact_set) if before else contact
+        current = dict(after)
+        if email:
+            await lift_suppression(db, normalize.email(email), self.actor.source or "", session)
+        consented = await self.consent.apply(
+            contact["_id"], self.change, self.actor, session=session
+        )
+        if consented is not None:
+            current.update(consented.state)
+        made = (cmatch.created, lmatch.created)
+        recorded: list[Event] = [
+            *(updated_events("contact", before, after) if before else ()),
+            *await self.update_lead(lead, session),
+            *capture_events(after, lead, doc, made, self.form_id, consented),
+        ]
+        await dispatch.append(db, self.pm, recorded, session)
+        if self.pending is not None:
+            await pending_captures.finish(db, self.pending["_id"], session=session)
+        if key:
+            await self.keep(doc, cmatch, lmatch, session)
+        return doc, current, recorded
 
     async def update_lead(
         self, lead: dict[str, Any] | None, session: Session | None
@@ -440,12 +388,6 @@ class _Attempt:
             self.operation, self.owner, self.idempotency_key, self.digest, outcome
         )
         await submissions.insert(self.db, record, session=session)
-
-    async def undo(self, gone: Erased) -> None:
-        """What this capture wrote outside its transaction for an erased contact goes too:
-        the contact if its upsert brought it back, and the person's copies on its lead (a
-        lead it created or updated after the erasure read the person's leads)."""
-        await erase_leftovers(self.db, gone.contact["_id"], gone.lead["_id"] if gone.lead else None)
 
 
 @dataclass

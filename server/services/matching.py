@@ -103,14 +103,18 @@ class Matching(MatchingCore):
     # ------------------------------------------------------------ one record (capture)
 
     async def legacy_record(
-        self, collection: str, strategy: Strategy, values: dict[str, str]
+        self,
+        collection: str,
+        strategy: Strategy,
+        values: dict[str, str],
+        session: Session | None = None,
     ) -> dict[str, Any] | None:
         """A record created without match keys (manual entry, seed data) holding ``values``."""
         stored = STORED_AS.get(collection, {})
         query = {stored.get(f, f): v for f, v in values.items()}
         if not query:
             return None
-        for doc in await records.oldest_with(self.db, collection, query):
+        for doc in await records.oldest_with(self.db, collection, query, session=session):
             if self.values(strategy, doc) == values:
                 return doc
         return None
@@ -125,10 +129,12 @@ class Matching(MatchingCore):
         *,
         add_to_set: dict[str, list[Any]] | None = None,
         held: Mapping[str, ObjectId | None] | None = None,
+        session: Session | None = None,
     ) -> tuple[dict[str, Any] | None, Match]:
         """Find the record ``strategy`` matches (claiming its key) and update it with
         ``changes``, or create it from ``new_doc`` (unless the strategy never creates).
-        ``held``: the holders of keys read already (:meth:`holders_of`), not read again."""
+        ``held``: the holders of keys read already (:meth:`holders_of`), not read again.
+        ``session``: in the caller's transaction (capture's: claims and writes at once)."""
         where = await self.locate(collection, strategy, record)
         key, rid = where.key, where.rid
         values = key.values if key else None
@@ -137,15 +143,14 @@ class Matching(MatchingCore):
             if held is not None and key.id in held:
                 rid = held[key.id]
             else:
-                rid = await match_keys.lookup(self.db, key.id)
+                rid = await match_keys.lookup(self.db, key.id, session=session)
             if rid is None:
-                legacy = await self.legacy_record(collection, strategy, key.values)
+                legacy = await self.legacy_record(collection, strategy, key.values, session)
                 if legacy is None and not strategy.create:
                     return None, self._match(strategy, values, matched=False, created=False)
                 proposed = legacy["_id"] if legacy else ObjectId()
-                rid = await match_keys.claim(
-                    self.db, key.id, proposed, {"collection": collection, "strategy": strategy.name}
-                )
+                meta = {"collection": collection, "strategy": strategy.name}
+                rid = await match_keys.claim(self.db, key.id, proposed, meta, session=session)
                 fresh = legacy is None and rid == proposed
         if rid is None:
             if not strategy.create:
@@ -154,7 +159,9 @@ class Matching(MatchingCore):
         if key is not None:
             new_doc = self.keyed(new_doc, [key.id])
         if fresh:
-            doc = await records.insert_claimed(self.db, collection, rid, new_doc, add_to_set)
+            doc = await records.insert_claimed(
+                self.db, collection, rid, new_doc, add_to_set, session=session
+            )
             if doc is not None:
                 made = self._match(strategy, values, matched=False, created=True)
                 made.inserted = True
@@ -170,6 +177,7 @@ class Matching(MatchingCore):
                 changes,
                 add_to_set=add_to_set,
                 create=strategy.create,
+                session=session,
             )
         except records.WriteRace as exc:
             raise Conflict(str(exc)) from None
@@ -193,10 +201,12 @@ class Matching(MatchingCore):
 
     # ------------------------------------------------------------ keys of records
 
-    async def holders_of(self, kids: list[str]) -> dict[str, ObjectId | None]:
+    async def holders_of(
+        self, kids: list[str], session: Session | None = None
+    ) -> dict[str, ObjectId | None]:
         """The record each key points at (None: nobody holds it), in one read: a capture
         reads its contact's and its lead's key at once and hands them to :meth:`resolve`."""
-        found = await match_keys.find_many(self.db, kids)
+        found = await match_keys.find_many(self.db, kids, session=session)
         return {k: (found[k]["recordId"] if k in found else None) for k in kids}
 
     async def backfill(self, collection: str) -> int:

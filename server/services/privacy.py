@@ -102,32 +102,6 @@ async def lift_suppression(
     return True
 
 
-async def erase_leftovers(
-    db: AsyncDatabase, contact_id: ObjectId, lead_id: ObjectId | None
-) -> None:
-    """A capture matched ``contact_id`` (and ``lead_id``) before the contact was erased and
-    wrote to them after the erasure read them (outside its own transaction): remove what it
-    brought back, as the erasure would have.  The contact, if its upsert re-created it, is
-    deleted with its match keys; the lead, if it is the erased contact's or was anonymised,
-    loses the person's copies again, its parent and its keys."""
-
-    async def work(session: Session | None) -> None:
-        back = await contacts.get(db, contact_id, session=session)
-        erased = await privacy_audit.erased(db, contact_id, session=session)
-        if back is not None and erased:
-            await contacts.delete(db, contact_id, session=session)
-            await match_keys.release_all(db, [contact_id], session=session)
-        lead = await leads.get(db, lead_id, session=session) if lead_id else None
-        if lead is None or (back is not None and not erased):
-            return
-        if lead.get("parentContactId") == contact_id or lead.get("anonymizedAt"):
-            await leads.anonymise(db, [lead["_id"]], session=session)
-            await leads.unlink_parent(db, "parentContactId", contact_id, session=session)
-            await match_keys.release_all(db, [lead["_id"]], session=session)
-
-    await in_transaction(db, work)
-
-
 @dataclass
 class CentreView:
     """What the subscription centre shows the person."""

@@ -257,10 +257,16 @@ async def insert_documents(db: AsyncDatabase, docs: Sequence[Mapping[str, Any]])
 
 
 async def find_since(
-    db: AsyncDatabase, contact_id: ObjectId, form_id: str, type: str, since: datetime
+    db: AsyncDatabase,
+    contact_id: ObjectId,
+    form_id: str,
+    type: str,
+    since: datetime,
+    session: Session | None = None,
 ) -> InteractionDoc | None:
     """The contact's first ``type`` interaction on form ``form_id`` stored since ``since``
     (by the time in its id, to the second)."""
     after = ObjectId.from_datetime(since)
     query = {"contactId": contact_id, "formId": form_id, "type": type, "_id": {"$gte": after}}
-    return stored_or_none(await db[NAME].find_one(query, sort=[("_id", 1)]), InteractionDoc)
+    found = await db[NAME].find_one(query, sort=[("_id", 1)], session=session)
+    return stored_or_none(found, InteractionDoc)

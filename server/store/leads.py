@@ -341,13 +341,17 @@ async def count_by_stage(db: AsyncDatabase) -> dict[str, int]:
     return {doc["_id"]: int(doc["n"]) async for doc in cursor}
 
 
-async def adopt(db: AsyncDatabase, oid: ObjectId, contact_id: ObjectId) -> LeadDoc | None:
+async def adopt(
+    db: AsyncDatabase, oid: ObjectId, contact_id: ObjectId, session: Session | None = None
+) -> LeadDoc | None:
     """Give a lead that has no parent contact ``contact_id``; returns the lead after."""
     # (update_one + find_one: SecantusDB's find_one_and_update scans unless on _id alone)
     await db[NAME].update_one(
-        {"_id": oid, "parentContactId": None}, {"$set": {"parentContactId": contact_id}}
+        {"_id": oid, "parentContactId": None},
+        {"$set": {"parentContactId": contact_id}},
+        session=session,
     )
-    return stored_or_none(await db[NAME].find_one({"_id": oid}), LeadDoc)
+    return stored_or_none(await db[NAME].find_one({"_id": oid}, session=session), LeadDoc)
 
 
 async def adopt_many(db: AsyncDatabase, parents: dict[ObjectId, ObjectId]) -> int:

@@ -37,14 +37,23 @@ async def lookup(db: AsyncDatabase, kid: str, session: Session | None = None) ->
 
 
 async def claim(
-    db: AsyncDatabase, kid: str, record_id: ObjectId, meta: dict[str, Any] | None = None
+    db: AsyncDatabase,
+    kid: str,
+    record_id: ObjectId,
+    meta: dict[str, Any] | None = None,
+    session: Session | None = None,
 ) -> ObjectId:
     """Claim ``kid`` for ``record_id`` unless someone holds it; returns the holder's id.
 
     An insert on ``_id``: the database lets exactly one of any number of concurrent claimers
-    in; the others get a duplicate-key error and read the winner.
+    in; the others get a duplicate-key error and read the winner.  In a transaction
+    (``session``), whose snapshot showed nobody holding ``kid``, a concurrent claimer's insert
+    is a write conflict instead: the transaction is retried whole and reads the winner then.
     """
     doc = {"_id": kid, "recordId": record_id, "createdAt": now(), **(meta or {})}
+    if session is not None:
+        await db[NAME].insert_one(doc, session=session)
+        return record_id
     for _ in range(5):
         try:
             await db[NAME].insert_one(doc)

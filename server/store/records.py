@@ -55,9 +55,12 @@ async def upsert(
     *,
     add_to_set: dict[str, list[Any]] | None = None,
     create: bool = True,
+    session: Session | None = None,
 ) -> dict[str, Any] | None:
     """Create record ``rid`` from ``new_doc`` or apply ``changes`` to it, in one operation;
-    returns the record after (None when it does not exist and ``create`` is false)."""
+    returns the record after (None when it does not exist and ``create`` is false).  In a
+    transaction (``session``) a racing upsert of the same id is a write conflict: the
+    transaction is retried whole."""
     sets = {**changes, "updatedAt": now()}
     update: dict[str, Any] = {"$set": sets}
     skip = tuple(add_to_set or ())
@@ -68,7 +71,11 @@ async def upsert(
     for _ in range(5):
         try:
             doc = await db[collection].find_one_and_update(
-                {"_id": rid}, update, upsert=create, return_document=ReturnDocument.AFTER
+                {"_id": rid},
+                update,
+                upsert=create,
+                return_document=ReturnDocument.AFTER,
+                session=session,
             )
         except DuplicateKeyError:  # two upserts of the same new id raced: now it is an update
             continue
@@ -84,13 +91,14 @@ async def insert_claimed(
     rid: ObjectId,
     new_doc: dict[str, Any],
     add_to_set: dict[str, list[Any]] | None,
+    session: Session | None = None,
 ) -> dict[str, Any] | None:
     """Insert the record of a key just claimed (None: a racer upserted it first)."""
     doc = {**new_doc, "_id": rid}
     for name, items in (add_to_set or {}).items():
         doc[name] = list(dict.fromkeys([*(doc.get(name) or []), *items]))
     try:
-        await db[collection].insert_one(doc)
+        await db[collection].insert_one(doc, session=session)
     except DuplicateKeyError:  # a concurrent submission read our claim and upserted first
         return None
     return doc
@@ -117,10 +125,15 @@ async def set_before(
 
 
 async def oldest_with(
-    db: AsyncDatabase, collection: str, query: dict[str, Any], limit: int = 20
+    db: AsyncDatabase,
+    collection: str,
+    query: dict[str, Any],
+    limit: int = 20,
+    session: Session | None = None,
 ) -> list[dict[str, Any]]:
     """The oldest records whose stored fields equal ``query`` (records created without keys)."""
-    return await db[collection].find(query).sort("createdAt", 1).limit(limit).to_list()
+    found = db[collection].find(query, session=session).sort("createdAt", 1).limit(limit)
+    return await found.to_list()
 
 
 async def write_batch(

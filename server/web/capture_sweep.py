@@ -1,8 +1,9 @@
 """Captures a killed process left half done, finished while the server runs.
 
-A capture notes its request in ``pending_captures`` and its transaction deletes the note
-(:mod:`leadgraph.services.capture`): a note older than ``capture_sweep_age_seconds`` belongs
-to a process killed mid-capture.  Every ``capture_sweep_seconds`` one server process (the
+A capture is one transaction now (:mod:`leadgraph.services.capture`) and leaves nothing half
+done; earlier versions noted each request in ``pending_captures`` and deleted the note in the
+interaction's transaction, so a note older than ``capture_sweep_age_seconds`` belongs to a
+process of such a version killed mid-capture.  Every ``capture_sweep_seconds`` one server process (the
 holder of the ``capture-sweep`` lease, :mod:`leadgraph.store.leases`) runs those captures again
 (matching finds what the first run wrote; the interaction is recorded once), renewing the
 lease before each, then releases match keys whose record was never written.  Start-up does
