@@ -59,7 +59,7 @@ from .form_fields import Parsed
 from .funnel import Funnel
 from .interactions import announce_and_score, write
 from .matching import Match, Matching, updated_events
-from .privacy import lift_suppression
+from .privacy import lift_suppression, suppression_id
 
 
 async def capture(
@@ -175,6 +175,10 @@ class _Attempt:
     lead_set: dict[str, Any] = field(default_factory=dict)
     #: the holders of the keys read at once (:meth:`read_keys`)
     held: dict[str, ObjectId | None] = field(default_factory=dict)
+    #: the records without keys holding those keys' values (:meth:`read_keys`)
+    legacy: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: whether the submitted email is suppressed (:meth:`read_keys`)
+    suppressed: bool = False
 
     def contact_record(self) -> dict[str, Any]:
         """What the contact strategy matches on: the submitted fields and the form."""
@@ -199,20 +203,42 @@ class _Attempt:
         return {**self.parsed.details, **lfields, "email": lfields.get("email") or email}
 
     async def read_keys(self, session: Session) -> None:
-        """Read the holders of the contact's key and, when it does not depend on the contact
-        found (the email was sent), the lead's, in one command (:attr:`held`)."""
+        """One command, in the capture's transaction: the holders of the contact's key and,
+        when it does not depend on the contact found (the email was sent), the lead's
+        (:attr:`held`); the records without keys that hold those keys' values
+        (:attr:`legacy`); whether the email is suppressed (:attr:`suppressed`)."""
         cstrat = self.matching.strategy("contact", self.form_id)
         lstrat = self.matching.strategy("lead", self.form_id)
-        found = [
-            self.matching.key("contacts", cstrat, self.contact_record())
-            if not self.matching.finds(cstrat)
-            else None
-        ]
+        found = []
+        if not self.matching.finds(cstrat):
+            found.append(("contacts", cstrat, self.contact_record()))
         lfields = self.lead_fields()
         if lfields.get("email") and not self.matching.finds(lstrat):
-            found.append(self.matching.key("leads", lstrat, self.lead_record(lfields, None)))
-        kids = [k.id for k in found if k is not None]
-        self.held = await self.matching.holders_of(kids, session) if kids else {}
+            found.append(("leads", lstrat, self.lead_record(lfields, None)))
+        keyed = [
+            (collection, strategy, key)
+            for collection, strategy, record in found
+            if (key := self.matching.key(collection, strategy, record)) is not None
+        ]
+        kids = [key.id for _, _, key in keyed]
+        reads: list[records.Read] = [("match_keys", {"_id": {"$in": kids}}, len(kids))]
+        unkeyed = []  # the keys whose values records without keys may hold
+        for collection, strategy, key in keyed:
+            query = self.matching.legacy_query(collection, key.values)
+            if query is not None:
+                reads.append((collection, query, records.LEGACY_LIMIT))
+                unkeyed.append((strategy, key))
+        email = self.parsed.contact.get("email")
+        if email:
+            reads.append(("suppressions", {"_id": suppression_id(normalize.email(email))}, 1))
+        answers = await records.read_together(self.db, reads, session)
+        holders = {d["_id"]: d["recordId"] for d in answers[0]}
+        self.held = {kid: holders.get(kid) for kid in kids}
+        self.legacy = {
+            key.id: self.matching.legacy_pick(strategy, docs, key.values)
+            for (strategy, key), docs in zip(unkeyed, answers[1 : 1 + len(unkeyed)], strict=True)
+        }
+        self.suppressed = bool(answers[-1]) if email else False
 
     async def contact(self, session: Session) -> tuple[dict[str, Any], Match]:
         source, form_id = self.source, self.form_id
@@ -227,7 +253,14 @@ class _Attempt:
         # found or made here; the submitted values are set with the interaction's insights,
         # with the contact.updated event of what they changed (:meth:`record`)
         contact, cmatch = await self.matching.resolve(
-            "contacts", cstrat, crecord, new_contact, {}, held=self.held, session=session
+            "contacts",
+            cstrat,
+            crecord,
+            new_contact,
+            {},
+            held=self.held,
+            legacy=self.legacy,
+            session=session,
         )
         assert contact is not None  # contact strategies always create
         self.contact_set = {} if cmatch.created else submitted_changes(contact, cfields)
@@ -251,6 +284,7 @@ class _Attempt:
             new_lead,
             {},
             held=self.held,
+            legacy=self.legacy,
             session=session,
         )
         if lead is not None and lead.get("parentContactId") is None:
@@ -335,7 +369,10 @@ class _Attempt:
         after = applied(before, self.contact_set) if before else contact
         current = dict(after)
         if email:
-            await lift_suppression(db, normalize.email(email), self.actor.source or "", session)
+            source = self.actor.source or ""
+            await lift_suppression(
+                db, normalize.email(email), source, session, held=self.suppressed
+            )
         consented = await self.consent.apply(
             contact["_id"], self.change, self.actor, session=session
         )

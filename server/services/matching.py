@@ -102,6 +102,19 @@ class Matching(MatchingCore):
 
     # ------------------------------------------------------------ one record (capture)
 
+    @staticmethod
+    def legacy_query(collection: str, values: dict[str, str]) -> dict[str, Any] | None:
+        """The filter of the records created without match keys (manual entry, seed data)
+        that may hold ``values`` (None: the values are none of their stored fields)."""
+        stored = STORED_AS.get(collection, {})
+        return {stored.get(f, f): v for f, v in values.items()} or None
+
+    def legacy_pick(
+        self, strategy: Strategy, docs: list[dict[str, Any]], values: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """The oldest of ``docs`` (read by :meth:`legacy_query`) holding ``values``."""
+        return next((d for d in docs if self.values(strategy, d) == values), None)
+
     async def legacy_record(
         self,
         collection: str,
@@ -110,14 +123,11 @@ class Matching(MatchingCore):
         session: Session | None = None,
     ) -> dict[str, Any] | None:
         """A record created without match keys (manual entry, seed data) holding ``values``."""
-        stored = STORED_AS.get(collection, {})
-        query = {stored.get(f, f): v for f, v in values.items()}
-        if not query:
+        query = self.legacy_query(collection, values)
+        if query is None:
             return None
-        for doc in await records.oldest_with(self.db, collection, query, session=session):
-            if self.values(strategy, doc) == values:
-                return doc
-        return None
+        docs = await records.oldest_with(self.db, collection, query, session=session)
+        return self.legacy_pick(strategy, docs, values)
 
     async def resolve(
         self,
@@ -129,11 +139,13 @@ class Matching(MatchingCore):
         *,
         add_to_set: dict[str, list[Any]] | None = None,
         held: Mapping[str, ObjectId | None] | None = None,
+        legacy: Mapping[str, dict[str, Any] | None] | None = None,
         session: Session | None = None,
     ) -> tuple[dict[str, Any] | None, Match]:
         """Find the record ``strategy`` matches (claiming its key) and update it with
         ``changes``, or create it from ``new_doc`` (unless the strategy never creates).
-        ``held``: the holders of keys read already (:meth:`holders_of`), not read again.
+        ``held``: the holders of keys read already (:meth:`holders_of`), and ``legacy``: the
+        records without keys holding a key's values (:meth:`legacy_pick`), not read again.
         ``session``: in the caller's transaction (capture's: claims and writes at once)."""
         where = await self.locate(collection, strategy, record)
         key, rid = where.key, where.rid
@@ -145,13 +157,16 @@ class Matching(MatchingCore):
             else:
                 rid = await match_keys.lookup(self.db, key.id, session=session)
             if rid is None:
-                legacy = await self.legacy_record(collection, strategy, key.values, session)
-                if legacy is None and not strategy.create:
+                if legacy is not None and key.id in legacy:
+                    unkeyed = legacy[key.id]
+                else:
+                    unkeyed = await self.legacy_record(collection, strategy, key.values, session)
+                if unkeyed is None and not strategy.create:
                     return None, self._match(strategy, values, matched=False, created=False)
-                proposed = legacy["_id"] if legacy else ObjectId()
+                proposed = unkeyed["_id"] if unkeyed else ObjectId()
                 meta = {"collection": collection, "strategy": strategy.name}
                 rid = await match_keys.claim(self.db, key.id, proposed, meta, session=session)
-                fresh = legacy is None and rid == proposed
+                fresh = unkeyed is None and rid == proposed
         if rid is None:
             if not strategy.create:
                 return None, self._match(strategy, values, matched=False, created=False)

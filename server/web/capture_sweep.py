@@ -3,11 +3,11 @@
 A capture is one transaction now (:mod:`leadgraph.services.capture`) and leaves nothing half
 done; earlier versions noted each request in ``pending_captures`` and deleted the note in the
 interaction's transaction, so a note older than ``capture_sweep_age_seconds`` belongs to a
-process of such a version killed mid-capture.  Every ``capture_sweep_seconds`` one server process (the
-holder of the ``capture-sweep`` lease, :mod:`leadgraph.store.leases`) runs those captures again
-(matching finds what the first run wrote; the interaction is recorded once), renewing the
-lease before each, then releases match keys whose record was never written.  Start-up does
-one round before serving, waiting for a round another process is in to end.
+process of such a version killed mid-capture.  Every ``capture_sweep_seconds`` one server
+process (the holder of the ``capture-sweep`` lease, :mod:`leadgraph.store.leases`) runs those
+captures again (matching finds what the first run wrote; the interaction is recorded once),
+renewing the lease before each, then releases match keys whose record was never written.
+Start-up does one round before serving, waiting for a round another process is in to end.
 """
 
 from __future__ import annotations
