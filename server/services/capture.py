@@ -36,6 +36,7 @@ from ..store import (
     contacts,
     interactions,
     leads,
+    match_keys,
     pending_captures,
     records,
     submissions,
@@ -58,7 +59,7 @@ from .consent import Actor, Consent, ConsentChange, require_lists
 from .form_fields import Parsed
 from .funnel import Funnel
 from .interactions import announce_and_score, write
-from .matching import Match, Matching, updated_events
+from .matching import Deferred, Match, Matching, updated_events
 from .privacy import lift_suppression, suppression_id
 
 
@@ -179,6 +180,10 @@ class _Attempt:
     legacy: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     #: whether the submitted email is suppressed (:meth:`read_keys`)
     suppressed: bool = False
+    #: the records read with the keys, by id (:meth:`read_keys`)
+    known: dict[ObjectId, dict[str, Any]] = field(default_factory=dict)
+    #: the claims and new records resolving left to :meth:`record` (:class:`Deferred`)
+    deferred: Deferred = field(default_factory=Deferred)
 
     def contact_record(self) -> dict[str, Any]:
         """What the contact strategy matches on: the submitted fields and the form."""
@@ -205,8 +210,9 @@ class _Attempt:
     async def read_keys(self, session: Session) -> None:
         """One command, in the capture's transaction: the holders of the contact's key and,
         when it does not depend on the contact found (the email was sent), the lead's
-        (:attr:`held`); the records without keys that hold those keys' values
-        (:attr:`legacy`); whether the email is suppressed (:attr:`suppressed`)."""
+        (:attr:`held`); the records that hold those keys' values by their stored fields
+        (:attr:`known`), those of them without keys (:attr:`legacy`); whether the email is
+        suppressed (:attr:`suppressed`)."""
         cstrat = self.matching.strategy("contact", self.form_id)
         lstrat = self.matching.strategy("lead", self.form_id)
         found = []
@@ -239,6 +245,8 @@ class _Attempt:
             for (strategy, key), docs in zip(unkeyed, answers[1 : 1 + len(unkeyed)], strict=True)
         }
         self.suppressed = bool(answers[-1]) if email else False
+        # a key's holder has the key's values, so it is among them: found without a write
+        self.known = {d["_id"]: d for docs in answers[1 : 1 + len(unkeyed)] for d in docs}
 
     async def contact(self, session: Session) -> tuple[dict[str, Any], Match]:
         source, form_id = self.source, self.form_id
@@ -261,6 +269,8 @@ class _Attempt:
             held=self.held,
             legacy=self.legacy,
             session=session,
+            deferred=self.deferred,
+            known=self.known,
         )
         assert contact is not None  # contact strategies always create
         self.contact_set = {} if cmatch.created else submitted_changes(contact, cfields)
@@ -286,6 +296,8 @@ class _Attempt:
             held=self.held,
             legacy=self.legacy,
             session=session,
+            deferred=self.deferred,
+            known=self.known,
         )
         if lead is not None and lead.get("parentContactId") is None:
             adopted = await leads.adopt(self.db, lead["_id"], contact["_id"], session)
@@ -310,6 +322,7 @@ class _Attempt:
             return await replay_or_refuse(self.db, done, digest, self.idempotency_key)
 
     async def work(self, session: Session) -> Outcome:
+        self.deferred = Deferred()  # afresh on each try of the transaction
         await self.read_keys(session)
         contact, cmatch = await self.contact(session)
         lead, lmatch = await self.lead(contact, session)
@@ -363,7 +376,11 @@ class _Attempt:
             "match": {"contact": cmatch.to_doc(), "lead": lmatch.to_doc()},
         }
         email = self.parsed.contact.get("email")
-        doc, before = await write(db, ifields, session, self.contact_set)
+        made_here = self.deferred.records
+        await match_keys.insert_claims(db, self.deferred.claims, session)
+        if "leads" in made_here:
+            await records.insert(db, "leads", made_here["leads"], session)
+        doc, before = await write(db, ifields, session, self.contact_set, made_here.get("contacts"))
         if doc is None:  # resolved in this very transaction: it cannot be gone
             raise Conflict("the contact was removed while this submission was recorded")
         after = applied(before, self.contact_set) if before else contact

@@ -44,11 +44,16 @@ async def write(
     fields: dict[str, Any],
     session: Session | None,
     contact_set: dict[str, Any] | None = None,
+    new_contact: Mapping[str, Any] | None = None,
 ) -> tuple[InteractionDoc | None, dict[str, Any] | None]:
     """Store an interaction and fold it into its contact's insights, in the caller's
     transaction, setting ``contact_set`` on the contact in the same write (a capture's
     submitted fields); the interaction and the contact before it (when ``contact_set`` is
-    given), both None (nothing written) when the contact is gone (deleted or erased)."""
+    given), both None (nothing written) when the contact is gone (deleted or erased).
+    ``new_contact``: the contact, made in this transaction and not stored yet, is inserted
+    with its first insights."""
+    if new_contact is not None:
+        return await interactions.record_first(db, fields, new_contact, session=session), None
     return await interactions.record_changing(db, fields, contact_set, session=session)
 
 

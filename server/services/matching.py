@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
@@ -70,6 +70,17 @@ STORED_AS: dict[str, dict[str, str]] = {
     "contacts": {"email": "emailNormalized"},
     "leads": {"email": "emailNormalized"},
 }
+
+
+@dataclass
+class Deferred:
+    """What :meth:`Matching.resolve` leaves a transaction's caller to write, so that it writes
+    each collection once: the claims of new keys (one ``insert_many``,
+    :func:`match_keys.insert_claims`) and the new record of each collection (inserted whole,
+    with what the caller adds to it: a contact's first insights)."""
+
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -141,12 +152,18 @@ class Matching(MatchingCore):
         held: Mapping[str, ObjectId | None] | None = None,
         legacy: Mapping[str, dict[str, Any] | None] | None = None,
         session: Session | None = None,
+        deferred: Deferred | None = None,
+        known: Mapping[ObjectId, dict[str, Any]] | None = None,
     ) -> tuple[dict[str, Any] | None, Match]:
         """Find the record ``strategy`` matches (claiming its key) and update it with
         ``changes``, or create it from ``new_doc`` (unless the strategy never creates).
         ``held``: the holders of keys read already (:meth:`holders_of`), and ``legacy``: the
         records without keys holding a key's values (:meth:`legacy_pick`), not read again.
-        ``session``: in the caller's transaction (capture's: claims and writes at once)."""
+        ``session``: in the caller's transaction (capture's: claims and writes at once);
+        ``deferred``: a new key's claim and a new record are collected there, for the caller
+        to write in that transaction (:class:`Deferred`), instead of written here; ``known``:
+        records read already in that transaction, by id: a key's holder among them, with
+        nothing to change, is the match as it is (not written, not read again)."""
         where = await self.locate(collection, strategy, record)
         key, rid = where.key, where.rid
         values = key.values if key else None
@@ -163,20 +180,19 @@ class Matching(MatchingCore):
                     unkeyed = await self.legacy_record(collection, strategy, key.values, session)
                 if unkeyed is None and not strategy.create:
                     return None, self._match(strategy, values, matched=False, created=False)
-                proposed = unkeyed["_id"] if unkeyed else ObjectId()
-                meta = {"collection": collection, "strategy": strategy.name}
-                rid = await match_keys.claim(self.db, key.id, proposed, meta, session=session)
-                fresh = unkeyed is None and rid == proposed
+                rid, fresh = await self._claim(
+                    collection, strategy, key.id, unkeyed, session, deferred
+                )
         if rid is None:
             if not strategy.create:
                 return None, self._match(strategy, values, matched=False, created=False)
             rid = ObjectId()
+        if not fresh and known and rid in known and not changes and not add_to_set:
+            return known[rid], self._match(strategy, values, matched=True, created=False)
         if key is not None:
             new_doc = self.keyed(new_doc, [key.id])
         if fresh:
-            doc = await records.insert_claimed(
-                self.db, collection, rid, new_doc, add_to_set, session=session
-            )
+            doc = await self._insert(collection, rid, new_doc, add_to_set, session, deferred)
             if doc is not None:
                 made = self._match(strategy, values, matched=False, created=True)
                 made.inserted = True
@@ -200,6 +216,44 @@ class Matching(MatchingCore):
             return None, self._match(strategy, values, matched=False, created=False)
         created = (doc.get("createdVia") or {}).get("token") == token
         return doc, self._match(strategy, values, matched=not created, created=created)
+
+    async def _insert(
+        self,
+        collection: str,
+        rid: ObjectId,
+        new_doc: dict[str, Any],
+        add_to_set: dict[str, list[Any]] | None,
+        session: Session | None,
+        deferred: Deferred | None,
+    ) -> dict[str, Any] | None:
+        """The new record of a key just claimed, inserted (None: a racer upserted it first)
+        or left to ``deferred``'s caller."""
+        if deferred is None:
+            return await records.insert_claimed(
+                self.db, collection, rid, new_doc, add_to_set, session=session
+            )
+        doc = records.claimed_document(rid, new_doc, add_to_set)
+        deferred.records[collection] = doc
+        return doc
+
+    async def _claim(
+        self,
+        collection: str,
+        strategy: Strategy,
+        kid: str,
+        unkeyed: dict[str, Any] | None,
+        session: Session | None,
+        deferred: Deferred | None,
+    ) -> tuple[ObjectId, bool]:
+        """Claim ``kid`` nobody held for the record without keys holding its values
+        (``unkeyed``), else for a new id: the holder's id, and whether it is a new record."""
+        proposed = unkeyed["_id"] if unkeyed else ObjectId()
+        meta = {"collection": collection, "strategy": strategy.name}
+        if deferred is not None and unkeyed is None:
+            deferred.claims.append(match_keys.claim_document(kid, proposed, meta))
+            return proposed, True
+        rid = await match_keys.claim(self.db, kid, proposed, meta, session=session)
+        return rid, unkeyed is None and rid == proposed
 
     def _match(
         self, strategy: Strategy, values: dict[str, str] | None, *, matched: bool, created: bool

@@ -111,6 +111,37 @@ async def record_changing(
     return stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc), before
 
 
+def first_insights(contact: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``contact``'s insights with the interaction ``doc`` folded in, as
+    :func:`insights_update` would make them (for a contact not stored yet)."""
+    insights = dict(contact.get("insights") or {})
+    counts = dict(insights.get("counts") or {})
+    counts[doc["type"]] = counts.get(doc["type"], 0) + 1
+    last = insights.get("lastActivityAt")
+    at = doc["occurredAt"] if last is None or doc["occurredAt"] > last else last
+    return {
+        **insights,
+        "total": (insights.get("total") or 0) + 1,
+        "counts": counts,
+        "lastActivityAt": at,
+    }
+
+
+async def record_first(
+    db: AsyncDatabase,
+    fields: dict[str, Any],
+    contact: Mapping[str, Any],
+    session: Session | None = None,
+) -> InteractionDoc:
+    """:func:`record` for a contact made in the caller's transaction and not stored yet:
+    the contact is inserted with the interaction's insights in it (one insert, not an insert
+    and an update), then the interaction."""
+    doc = new_document(fields)
+    new_contact = {**contact, "insights": first_insights(contact, doc)}
+    await db["contacts"].insert_one(new_contact, session=session)
+    return stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc)
+
+
 async def insert_records(
     db: AsyncDatabase, docs: list[dict[str, Any]], session: Session | None = None
 ) -> list[InteractionDoc]:

@@ -36,6 +36,21 @@ async def lookup(db: AsyncDatabase, kid: str, session: Session | None = None) ->
     return doc["recordId"] if doc else None
 
 
+def claim_document(kid: str, record_id: ObjectId, meta: dict[str, Any]) -> dict[str, Any]:
+    """The claim of ``kid`` for ``record_id`` as it is stored."""
+    return {"_id": kid, "recordId": record_id, "createdAt": now(), **meta}
+
+
+async def insert_claims(
+    db: AsyncDatabase, docs: list[dict[str, Any]], session: Session | None = None
+) -> None:
+    """Store claims of keys nobody held (:func:`claim_document`) with one ``insert_many``, in
+    the caller's transaction: a key a concurrent transaction claims too is a write conflict,
+    and the transaction is retried whole (it reads that claim then)."""
+    if docs:
+        await db[NAME].insert_many(docs, session=session)
+
+
 async def claim(
     db: AsyncDatabase,
     kid: str,
@@ -50,7 +65,7 @@ async def claim(
     (``session``), whose snapshot showed nobody holding ``kid``, a concurrent claimer's insert
     is a write conflict instead: the transaction is retried whole and reads the winner then.
     """
-    doc = {"_id": kid, "recordId": record_id, "createdAt": now(), **(meta or {})}
+    doc = claim_document(kid, record_id, meta or {})
     if session is not None:
         await db[NAME].insert_one(doc, session=session)
         return record_id

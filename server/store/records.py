@@ -85,6 +85,23 @@ async def upsert(
     raise WriteRace(f"could not write {collection} {rid}")
 
 
+def claimed_document(
+    rid: ObjectId, new_doc: dict[str, Any], add_to_set: dict[str, list[Any]] | None
+) -> dict[str, Any]:
+    """The new record of a key just claimed for ``rid`` (``add_to_set``'s items added)."""
+    doc = {**new_doc, "_id": rid}
+    for name, items in (add_to_set or {}).items():
+        doc[name] = list(dict.fromkeys([*(doc.get(name) or []), *items]))
+    return doc
+
+
+async def insert(
+    db: AsyncDatabase, collection: str, doc: dict[str, Any], session: Session | None = None
+) -> None:
+    """Insert a new record (in the caller's transaction)."""
+    await db[collection].insert_one(doc, session=session)
+
+
 async def insert_claimed(
     db: AsyncDatabase,
     collection: str,
@@ -94,9 +111,7 @@ async def insert_claimed(
     session: Session | None = None,
 ) -> dict[str, Any] | None:
     """Insert the record of a key just claimed (None: a racer upserted it first)."""
-    doc = {**new_doc, "_id": rid}
-    for name, items in (add_to_set or {}).items():
-        doc[name] = list(dict.fromkeys([*(doc.get(name) or []), *items]))
+    doc = claimed_document(rid, new_doc, add_to_set)
     try:
         await db[collection].insert_one(doc, session=session)
     except DuplicateKeyError:  # a concurrent submission read our claim and upserted first
