@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..contracts import CONTACT_TYPES, CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES, Scorer
 from ..plugin_manager import PluginError, Provided, guarded
-from .conditions import Compiler, fact_problem, in_event, walk
+from .conditions import Compiler, entities, fact_problem, in_event, walk
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, locate
 from .models import (
@@ -35,6 +35,15 @@ if TYPE_CHECKING:
     from .ruleset import Registry
 
 TYPE_NAME = re.compile(INTERACTION_TYPE_NAME)
+Records = tuple[str, ...]
+#: The records a condition reads (scoring, guards, matching ...); a segment's may also read
+#: opportunities (which reach people through their contact or their account's contacts).
+RECORDS: Records = ("contact", "lead", "account")
+SEGMENT_RECORDS: Records = (*RECORDS, "opportunity")
+
+
+def _of(node: Any, entity: str) -> bool:
+    return isinstance(node, Compare) and node.fact.partition(".")[0] == entity
 
 
 @dataclass
@@ -115,7 +124,11 @@ class Checker:
         line, col = locate(self.raw.get(file), loc)
         return f"{file}:{line}:{col}"
 
-    def condition(self, file: str, cond: Condition | None, loc: tuple[Any, ...]) -> None:
+    def condition(
+        self, file: str, cond: Condition | None, loc: tuple[Any, ...], records: Records = RECORDS
+    ) -> None:
+        """A condition's nesting, facts (of ``records``; ``interaction`` inside an event),
+        operators and values."""
         if cond is None:
             return
         for node, nloc in walk(cond, loc):
@@ -130,7 +143,7 @@ class Checker:
                 )
                 return
             if isinstance(node, Compare):
-                allowed = ("interaction",) if in_event(nloc) else ("contact", "lead", "account")
+                allowed = ("interaction",) if in_event(nloc) else records
                 facts = set(self.registry.facts) | self.custom_facts
                 problem = fact_problem(node.fact, facts, allowed)
                 if problem:
@@ -354,7 +367,10 @@ def check_assignment(c: Checker, file: str, lc: Lifecycle) -> None:
 
 def check_segment(c: Checker, file: str, seg: Segment, loc: tuple[Any, ...]) -> None:
     """One segment's condition, purpose and subscription list (not its references)."""
-    c.condition(file, seg.where, (*loc, "where"))
+    c.condition(file, seg.where, (*loc, "where"), SEGMENT_RECORDS)
+    if seg.where is not None and {"lead", "opportunity"} <= entities(seg.where):
+        first = next(nl for n, nl in walk(seg.where, (*loc, "where")) if _of(n, "opportunity"))
+        c.at(file, (*first, "fact"), "a segment reads lead facts or opportunity facts, not both")
     if seg.subscription_list is not None:
         problem = c.words.name_problem("subscription list", seg.subscription_list)
         if problem:

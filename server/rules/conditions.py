@@ -108,6 +108,23 @@ KNOWN_FACTS: dict[str, tuple[str, ...]] = {
         "createdAt",
         "updatedAt",
     ),
+    # segments only: an opportunity reaches its contact, or its account's contacts
+    "opportunity": (
+        "_id",
+        "topic",
+        "value",
+        "owner",
+        "stage",
+        "leadId",
+        "contactId",
+        "accountId",
+        "createdBy",
+        "closedAt",
+        "closedBy",
+        "closeReason",
+        "createdAt",
+        "updatedAt",
+    ),
     "interaction": (
         "_id",
         "contactId",

@@ -143,6 +143,7 @@ def _check_segments(
             given.contact or {},
             account=given.account,
             leads=given.leads,
+            opportunities=given.opportunities,
             interactions=facts["interactions"],
             now=now,
         )

@@ -46,6 +46,18 @@ def mentions_leads(cond: Condition | None) -> bool:
     return cond is not None and "lead" in entities(cond)
 
 
+#: The records that reach people (through their contact, else their account's contacts): a
+#: condition on their fields makes a contact a member when one of *its* records meets it.
+REACHING = ("lead", "opportunity")
+
+
+def base_of(cond: Condition | None) -> str:
+    """What a condition's members are found through: ``lead`` or ``opportunity`` when it reads
+    their facts (a segment reads one of them, never both), else ``contact``."""
+    found = entities(cond) if cond is not None else set()
+    return next((r for r in REACHING if r in found), "contact")
+
+
 def with_consent(segment: Segment) -> Condition:
     """A dynamic segment's condition with its purpose's exclusions: what the database runs."""
     assert segment.where is not None
@@ -65,14 +77,22 @@ class Facts:
     account: Mapping[str, Any] | None = None
     leads: Sequence[Mapping[str, Any]] = ()
     interactions: Sequence[Mapping[str, Any]] = ()
+    #: its opportunities and its account's that have no contact
+    opportunities: Sequence[Mapping[str, Any]] = ()
 
-    def record(self, lead: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def record(self, base: str = "contact", one: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The facts with ``one`` of its leads or opportunities (``base``) as ``lead`` or
+        ``opportunity``."""
         return {
             "contact": self.contact,
             "account": self.account,
-            "lead": lead,
+            "lead": one if base == "lead" else None,
+            "opportunity": one if base == "opportunity" else None,
             "interactions": list(self.interactions),
         }
+
+    def of(self, base: str) -> Sequence[Mapping[str, Any]]:
+        return {"lead": self.leads, "opportunity": self.opportunities}.get(base, ())
 
 
 def is_member(
@@ -83,6 +103,7 @@ def is_member(
     account: Mapping[str, Any] | None = None,
     leads: Sequence[Mapping[str, Any]] = (),
     interactions: Sequence[Mapping[str, Any]] = (),
+    opportunities: Sequence[Mapping[str, Any]] = (),
     now: datetime | None = None,
     resolve: Resolve | None = None,
     listed: Listed | None = None,
@@ -91,7 +112,7 @@ def is_member(
 
     ``resolve`` finds the segments a compound one names (default: the rule set's);
     ``listed`` says whether the contact is on a static segment's list (default: never)."""
-    facts = Facts(contact, account, leads, interactions)
+    facts = Facts(contact, account, leads, interactions, opportunities)
     return explain(ruleset, segment, facts, now=now, resolve=resolve, listed=listed).member
 
 
@@ -120,6 +141,7 @@ class Explanation:
     conditions: list[ConditionResult] = field(default_factory=list)
     exclusions: list[ExclusionResult] = field(default_factory=list)
     lead: Mapping[str, Any] | None = None  # the lead that satisfied a lead condition
+    opportunity: Mapping[str, Any] | None = None  # the opportunity that satisfied one
 
     @property
     def excluded_by(self) -> list[str]:
@@ -168,12 +190,16 @@ def explain(
         assert segment.where is not None
         test = ruleset.compiler.predicate
         record = facts.record()
-        if mentions_leads(segment.where):
-            whole = test(segment.where)
-            chosen = next((ld for ld in facts.leads if whole(facts.record(ld), now)), None)
-            lead = chosen if chosen is not None else (facts.leads[0] if facts.leads else None)
-            out.lead = chosen
-            record = facts.record(lead) if lead is not None else {}
+        base = base_of(segment.where)
+        if base != "contact":
+            whole, ones = test(segment.where), facts.of(base)
+            chosen = next((r for r in ones if whole(facts.record(base, r), now)), None)
+            one = chosen if chosen is not None else (ones[0] if ones else None)
+            if base == "lead":
+                out.lead = chosen
+            else:
+                out.opportunity = chosen
+            record = facts.record(base, one) if one is not None else {}
         for node, loc in walk(segment.where, ("where",)):
             if any(part == "where" for part in loc[1:]):
                 continue  # inside an event: the event's line says it

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, CONTACT_TYPES, LEAD_STATUSES
+from ..documents import OPPORTUNITY_STAGES
 from .models import GRADES
 
 #: fact (``entity.field``; ``.*`` for a wildcard's key) -> which kind of name it holds.
@@ -34,6 +35,7 @@ NAMED: Mapping[str, str] = {
     "lead.scores.grade": "grade",
     "lead.scoreOf.*": "scoring model",
     "lead.gradeOf.*": "scoring model",
+    "opportunity.stage": "opportunity stage",
     "interaction.type": "interaction type",
 }
 
@@ -135,6 +137,7 @@ def vocabulary(
         "contact type": tuple(contact_types),
         "consent level": CONSENT_LEVELS,
         "lead status": LEAD_STATUSES,
+        "opportunity stage": OPPORTUNITY_STAGES,
         "grade": tuple(GRADES),
         "interaction type": tuple(sorted(interaction_types)),
     }

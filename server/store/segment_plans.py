@@ -17,10 +17,14 @@ COLLECTIONS = {
     "lead": "leads",
     "account": "accounts",
     "interaction": "interactions",
+    "opportunity": "opportunities",
 }
 #: The field linking a record to the one above it: a lead to its contact, a contact to its
 #: account (read together with the ids, so a plan never reads a record twice).
-LINKS = {"lead": "parentContactId", "contact": "accountId"}
+LINKS = {"lead": "parentContactId", "contact": "accountId", "opportunity": "contactId"}
+#: The records that reach people: the field naming their contact, and their account's (a
+#: record with no contact but an account reaches each of the account's contacts).
+REACH = {"lead": ("parentContactId", "parentAccountId"), "opportunity": ("contactId", "accountId")}
 
 
 async def linked_ids(db: AsyncDatabase, entity: str, query: dict[str, Any]) -> dict[ObjectId, Any]:
@@ -32,25 +36,37 @@ async def linked_ids(db: AsyncDatabase, entity: str, query: dict[str, Any]) -> d
     return {d["_id"]: d.get(link) if link else None async for d in found}
 
 
-async def leads_of(db: AsyncDatabase, contact_ids: list[ObjectId]) -> dict[ObjectId, ObjectId]:
-    """lead id -> parent contact id, for the leads of the given contacts."""
-    query = {"parentContactId": {"$in": contact_ids}}
-    found = db["leads"].find(query, {"_id": 1, "parentContactId": 1}, batch_size=BATCH_ALL)
-    return {d["_id"]: d["parentContactId"] async for d in found}
+def with_contact(entity: str) -> dict[str, Any]:
+    """The ``entity`` records (see :data:`REACH`) that have a contact."""
+    return {REACH[entity][0]: {"$ne": None}}
 
 
-#: The leads with no parent contact but a parent account: they reach the account's contacts.
-ACCOUNT_BASED: dict[str, Any] = {"parentContactId": None, "parentAccountId": {"$ne": None}}
+def account_based(entity: str) -> dict[str, Any]:
+    """The ``entity`` records with no contact but an account: they reach its contacts."""
+    contact, account = REACH[entity]
+    return {contact: None, account: {"$ne": None}}
 
 
-async def account_leads(db: AsyncDatabase, query: dict[str, Any]) -> dict[ObjectId, ObjectId]:
-    """lead id -> parent account id, for the account-based leads matching ``query``."""
-    found = db["leads"].find(
-        {"$and": [query, ACCOUNT_BASED]} if query else ACCOUNT_BASED,
-        {"_id": 1, "parentAccountId": 1},
-        batch_size=BATCH_ALL,
+async def records_of(
+    db: AsyncDatabase, entity: str, contact_ids: list[ObjectId]
+) -> dict[ObjectId, ObjectId]:
+    """record id -> contact id, for the ``entity`` records of the given contacts."""
+    link = REACH[entity][0]
+    found = db[COLLECTIONS[entity]].find(
+        {link: {"$in": contact_ids}}, {"_id": 1, link: 1}, batch_size=BATCH_ALL
     )
-    return {d["_id"]: d["parentAccountId"] async for d in found}
+    return {d["_id"]: d[link] async for d in found}
+
+
+async def account_records(
+    db: AsyncDatabase, entity: str, query: dict[str, Any]
+) -> dict[ObjectId, ObjectId]:
+    """record id -> account id, for the account-based ``entity`` records matching ``query``."""
+    based, link = account_based(entity), REACH[entity][1]
+    found = db[COLLECTIONS[entity]].find(
+        {"$and": [query, based]} if query else based, {"_id": 1, link: 1}, batch_size=BATCH_ALL
+    )
+    return {d["_id"]: d[link] async for d in found}
 
 
 async def members_of(
@@ -89,8 +105,8 @@ def indexed_fields() -> dict[str, set[str]]:
 
 
 async def contact_facts(db: AsyncDatabase, contact_id: ObjectId) -> dict[str, Any] | None:
-    """One contact with its account, leads and interactions (what a segment reads of it), or
-    None when there is no such contact."""
+    """One contact with its account, leads, opportunities and interactions (what a segment
+    reads of it), or None when there is no such contact."""
     contact = await db["contacts"].find_one({"_id": contact_id})
     if contact is None:
         return None
@@ -106,7 +122,17 @@ async def contact_facts(db: AsyncDatabase, contact_id: ObjectId) -> dict[str, An
     )
     leads = await db["leads"].find(query).sort("_id", 1).to_list()
     interactions = await db["interactions"].find({"contactId": contact_id}).to_list()
-    return {"contact": contact, "account": account, "leads": leads, "interactions": interactions}
+    own: dict[str, Any] = {"contactId": contact_id}
+    of_account = {"contactId": None, "accountId": account_id}
+    found = {"$or": [own, of_account]} if account_id else own
+    opportunities = await db["opportunities"].find(found).sort("_id", 1).to_list()
+    return {
+        "contact": contact,
+        "account": account,
+        "leads": leads,
+        "interactions": interactions,
+        "opportunities": opportunities,
+    }
 
 
 async def existing_contacts(db: AsyncDatabase, ids: list[ObjectId]) -> set[ObjectId]:

@@ -38,13 +38,14 @@ from ..rules.models import (
     Segment,
 )
 from ..rules.ruleset import RuleSet
-from ..rules.segments import get_segment, mentions_leads, with_consent
+from ..rules.segments import base_of, get_segment, with_consent
 from . import clock
 from . import segment_plans as reads
 from .condition_filters import MongoCompiler, compiler_of, is_plain, merge_filters, pushed_down
 
-#: A base id: a contact's, or for the lead base a lead's (the lead of a parent contact) or a
-#: ``(lead, contact)`` pair (an account-based lead reaches each contact of its account).
+#: A base id: a contact's, or for the lead (opportunity) base a lead's (the lead of a parent
+#: contact) or a ``(lead, contact)`` pair (an account-based lead reaches each contact of its
+#: account); likewise an opportunity's.
 Id = Any
 
 INFINITE = float("inf")
@@ -61,8 +62,8 @@ def _indexed(entity: str) -> set[str]:
 
 
 class Plan:
-    """Runs one condition over a base record kind (``contact``, or ``lead`` = the leads of
-    contacts), answering with the set of base ids that satisfy it.
+    """Runs one condition over a base record kind (``contact``, or ``lead`` / ``opportunity``
+    = the leads / opportunities of contacts), answering with the set of base ids that satisfy it.
 
     Every read records the links it saw (lead -> parent contact, contact -> account), so later
     parts of the plan restrict their reads to the records linked to what was found before."""
@@ -83,10 +84,10 @@ class Plan:
     async def contact_ids(self, cond: Condition, within: set[Id] | None = None) -> list[ObjectId]:
         """The ids of the existing contacts satisfying ``cond`` (for a lead base: having a
         lead that satisfies it), among ``within`` (contact ids) when given; sorted."""
-        if within is not None and self.base == "lead":
+        if within is not None and self.base != "contact":
             within = await self._reach_of(within)
         ids = await self.run(pushed_down(cond), within)
-        contacts = {self.parent[i] for i in ids} if self.base == "lead" else ids
+        contacts = {self.parent[i] for i in ids} if self.base != "contact" else ids
         unseen = [c for c in contacts if c not in self.account]
         if unseen:  # e.g. counted from interactions: keep only contacts that exist
             self.account.update(await reads.linked_ids(self.db, "contact", _among(unseen)))
@@ -101,9 +102,9 @@ class Plan:
                 self._all_contacts = True
                 self._universe = set(found)
             else:
-                found = await reads.linked_ids(self.db, "lead", {"parentContactId": {"$ne": None}})
+                found = await reads.linked_ids(self.db, self.base, reads.with_contact(self.base))
                 self.parent.update(found)
-                based = await reads.account_leads(self.db, {})
+                based = await reads.account_records(self.db, self.base, {})
                 self._universe = set(found) | await self._pairs(based)
         return self._universe
 
@@ -203,14 +204,14 @@ class Plan:
         return None if leads is None else {self.parent[i] for i in leads}
 
     async def _single(self, cond: Condition, entity: str, within: set[Id] | None) -> set[Id]:
-        if entity == self.base == "lead":
-            return await self._leads_where(cond, within)
+        if entity == self.base != "contact":
+            return await self._records_where(cond, within)
         if entity == self.base:
             found = await self._select(cond, entity, within, {})
             self.account.update(found)
             return set(found)
-        if entity == "lead":
-            raise ValueError("lead facts need the lead base")
+        if entity in reads.REACH:
+            raise ValueError(f"{entity} facts need the {entity} base")
         if self.base == "contact":
             return await self._by_contact(cond, entity, within)
         chosen = await self._by_contact(cond, entity, self._parents(within))
@@ -325,22 +326,24 @@ class Plan:
             return {i for i in within if self.parent[i] in contacts}
         return await self._reach_of(contacts)
 
-    # ------------------------------------------------------------ account-based leads
+    # ------------------------------------------------------------ account-based records
 
-    async def _leads_where(self, cond: Condition, within: set[Id] | None) -> set[Id]:
-        """The base ids (among ``within``) whose lead meets a condition on lead fields: the
-        leads of a parent contact, and each (lead, contact) pair of an account-based lead."""
-        leads = None if within is None else {i[0] if isinstance(i, tuple) else i for i in within}
-        found = await self._select(cond, "lead", leads, {"parentContactId": {"$ne": None}})
+    async def _records_where(self, cond: Condition, within: set[Id] | None) -> set[Id]:
+        """The base ids (among ``within``) whose lead (or opportunity) meets a condition on its
+        fields: the records of a contact, and each (record, contact) pair of an account-based
+        one."""
+        base = self.base
+        ones = None if within is None else {i[0] if isinstance(i, tuple) else i for i in within}
+        found = await self._select(cond, base, ones, reads.with_contact(base))
         self.parent.update(found)
-        based = await self._select(cond, "lead", leads, reads.ACCOUNT_BASED)
+        based = await self._select(cond, base, ones, reads.account_based(base))
         out = set(found)
         if based:
-            out |= await self._pairs(await reads.account_leads(self.db, _among(based)))
+            out |= await self._pairs(await reads.account_records(self.db, base, _among(based)))
         return out if within is None else out & within
 
     async def _pairs(self, based: dict[ObjectId, ObjectId]) -> set[Id]:
-        """The (lead, contact) pairs of account-based leads (``lead -> account``)."""
+        """The (record, contact) pairs of account-based records (``record -> account``)."""
         if not based:
             return set()
         members = await reads.members_of(self.db, list(set(based.values())))
@@ -352,9 +355,9 @@ class Plan:
         return out
 
     async def _reach_of(self, contacts: set[Id]) -> set[Id]:
-        """The base ids of these contacts: their leads, and a pair with each account-based
-        lead of their accounts."""
-        found = await reads.leads_of(self.db, list(contacts))
+        """The base ids of these contacts: their leads (opportunities), and a pair with each
+        account-based one of their accounts."""
+        found = await reads.records_of(self.db, self.base, list(contacts))
         self.parent.update(found)
         of_account: dict[Any, list[ObjectId]] = {}
         for contact, account in (await self._accounts_of(contacts)).items():
@@ -362,8 +365,8 @@ class Plan:
                 of_account.setdefault(account, []).append(contact)
         out: set[Id] = set(found)
         if of_account:
-            query = {"parentAccountId": {"$in": list(of_account)}}
-            for lead, account in (await reads.account_leads(self.db, query)).items():
+            query = {reads.REACH[self.base][1]: {"$in": list(of_account)}}
+            for lead, account in (await reads.account_records(self.db, self.base, query)).items():
                 for contact in of_account[account]:
                     self.parent[(lead, contact)] = contact
                     out.add((lead, contact))
@@ -410,7 +413,7 @@ class SegmentQuery:
 
     @property
     def base(self) -> str:
-        return "lead" if mentions_leads(self.segment.where) else "contact"
+        return base_of(self.segment.where)
 
     def plan(self, db: AsyncDatabase) -> Plan:
         return Plan(compiler_of(self.ruleset), db, self.base, self.now)
@@ -427,10 +430,9 @@ async def contacts_where(
     now: datetime,
     within: set[Id] | None = None,
 ) -> list[ObjectId]:
-    """The contacts (among ``within``) meeting ``cond`` — with a lead meeting it when it
-    mentions leads — sorted."""
-    base = "lead" if mentions_leads(cond) else "contact"
-    return await Plan(compiler_of(ruleset), db, base, now).contact_ids(cond, within)
+    """The contacts (among ``within``) meeting ``cond`` — with a lead (an opportunity) meeting
+    it when it mentions leads (opportunities) — sorted."""
+    return await Plan(compiler_of(ruleset), db, base_of(cond), now).contact_ids(cond, within)
 
 
 def segment_members_query(ruleset: RuleSet, name: str, now: datetime | None = None) -> SegmentQuery:

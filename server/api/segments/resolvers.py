@@ -96,7 +96,7 @@ class SegmentQuery:
         service = segments_service(info)
         record = await service.get(segment, await request_catalog(info))
         found = await service.explain(record, object_id(contact, "Contact", "contact"))
-        lead = found.lead
+        lead, opp = found.lead, found.opportunity
         return SegmentMembership(
             member=found.member,
             matched=found.matched,
@@ -110,6 +110,7 @@ class SegmentQuery:
             ],
             excluded_by=found.excluded_by,
             lead=global_id("Lead", lead["_id"]) if lead is not None else None,
+            opportunity=global_id("Opportunity", opp["_id"]) if opp is not None else None,
         )
 
     @strawberry.field(

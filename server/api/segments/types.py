@@ -117,6 +117,11 @@ class SegmentMembership:
     lead: relay.GlobalID | None = strawberry.field(
         description="The lead that satisfied the lead criteria, if any."
     )
+    opportunity: relay.GlobalID | None = strawberry.field(
+        description="The opportunity that satisfied the opportunity criteria, if any (its own "
+        "or, when it has no contact, one of its account's).",
+        default=None,
+    )
 
 
 @strawberry.type(description="What a definition would select now (nothing was saved).")

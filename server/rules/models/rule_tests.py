@@ -19,6 +19,11 @@ class Given(Rule):
     leads: list[dict[str, Any]] = Field(
         default_factory=list, description="The contact's leads (segment tests)."
     )
+    opportunities: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The contact's opportunities, and its account's without a contact "
+        "(segment tests).",
+    )
     interactions: list[dict[str, Any]] = Field(
         default_factory=list,
         description="The contact's interactions; `ago: 3d` instead of `occurredAt` is relative "
