@@ -125,6 +125,10 @@ class Settings:
     rescore_batch: int = 500
     rescore_lease_seconds: float = 60.0
     rescore_poll_seconds: float = 30.0
+    # Stage SLAs (docs/rules.md "Stage SLAs"): every sla_poll_seconds one server process acts
+    # on the breaches due, sla_batch leads read at a time.
+    sla_poll_seconds: float = 30.0
+    sla_batch: int = 100
     # Webhooks (README "Webhooks"): the delivery worker's limits and schedule.  A failed
     # attempt is retried after webhook_retry_base * 2^n seconds (n: attempts so far; with
     # jitter, at most webhook_retry_max apart) for webhook_retry_hours; an endpoint whose

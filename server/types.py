@@ -71,6 +71,7 @@ class LeadDoc(TypedDict, total=False):
     scoreErrors: list[dict[str, Any]]
     owner: str | None
     salesAccepted: dict[str, Any]  # who accepted the lead into the acceptance stage, when
+    sla: dict[str, Any] | None  # the SLA of its stage: {stage, within, enteredAt, dueAt, ...}
     status: str
     rev: int
     createdAt: datetime

@@ -71,5 +71,6 @@ MEANINGS: Mapping[str, Mapping[str, str]] = {
         "rule_change": "New rules moved it (its stage was retired).",
         "import": "A file import created or changed it.",
         "merge": "Contacts were merged, or a merge undone.",
+        "sla": "The SLA of its stage was breached: the scheduler acted on it (`reason`).",
     },
 }

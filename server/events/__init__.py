@@ -288,6 +288,22 @@ class LeadAssigned(_LeadEvent):
 
 @event
 @dataclass(frozen=True, kw_only=True)
+class LeadSlaBreached(_LeadEvent):
+    """A lead stayed in ``stage`` past its SLA (due ``due_at``, ``within`` of entering it) and
+    the SLA scheduler acted on it, once: ``actions`` done (``event``, ``move:<stage>``,
+    ``reassign:<owner>``) and ``skipped`` (an action that could not be done, and why)."""
+
+    type: ClassVar[str] = "lead.sla_breached"
+    stage: str
+    within: str
+    due_at: datetime
+    actions: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    rules_version: str | None = None
+
+
+@event
+@dataclass(frozen=True, kw_only=True)
 class LeadQualified(_LeadEvent):
     """A lead was qualified into an opportunity (``qualifyLead``), in the transaction that
     created the opportunity."""

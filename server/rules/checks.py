@@ -29,6 +29,7 @@ from .models import (
     Segment,
 )
 from .purposes import PURPOSES
+from .sla import check_slas
 from .vocabulary import Vocabulary, vocabulary
 
 if TYPE_CHECKING:
@@ -346,6 +347,7 @@ def check_lifecycle(c: Checker, file: str, lc: Lifecycle) -> None:
                 what = f"action {a.action!r}"
                 c.checked(file, aloc, what, action, a.with_, what)
     check_assignment(c, file, lc)
+    check_slas(c, file, lc)
 
 
 def check_assignment(c: Checker, file: str, lc: Lifecycle) -> None:

@@ -20,6 +20,7 @@ from ..plugin_manager import guarded
 from .loader import RuleError
 from .models import AssignmentRule, Lifecycle, Transition
 from .ruleset import RuleSet
+from .sla import update as sla_update
 
 
 class InvalidTransition(ValueError):
@@ -170,7 +171,8 @@ def transition_update(
     now: datetime | None = None,
 ) -> dict[str, Any] | None:
     """One MongoDB update moving the lead along ``transitions``: the new stage, the fields the
-    actions set and a ``stageHistory`` entry per step carrying the rules version."""
+    actions set, a ``stageHistory`` entry per step carrying the rules version, and the new
+    stage's SLA (:func:`leadgraph.rules.sla.update`)."""
     if not transitions:
         return None
     now = now or datetime.now(UTC)
@@ -190,6 +192,7 @@ def transition_update(
                 rules_version=ruleset.version,
             )
         )
+    fields.update(sla_update(ruleset, facts["lead"], transitions[-1].to, now))
     fields["updatedAt"] = now
     return {"$set": fields, "$push": {"stageHistory": {"$each": history}}}
 

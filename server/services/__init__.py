@@ -31,6 +31,7 @@ from .preview import Preview
 from .privacy import Privacy
 from .records import Records
 from .segments import Segments
+from .sla import Breaches
 from .subscriptions import SubscriptionLists
 
 
@@ -112,6 +113,11 @@ class Services:
     def segments(self) -> Segments:
         """Segments: definitions (rule files and API), members, consent, evaluations."""
         return Segments(self.db, self.ruleset, self.pm)
+
+    @cached_property
+    def sla(self) -> Breaches:
+        """Stage SLAs: acting on each breach once (the scheduler's work)."""
+        return Breaches(self.funnel)
 
     @cached_property
     def preview(self) -> Preview:

@@ -81,6 +81,26 @@ async def pick(db: AsyncDatabase, rule: AssignmentRule, session: Session | None)
     return rule.owner, "owner"
 
 
+async def pick_other(
+    db: AsyncDatabase, rule: AssignmentRule, current: str | None, session: Session | None
+) -> tuple[str, str] | None:
+    """An owner ``rule`` gives a lead ``current`` owns, other than ``current`` (a breached
+    SLA's reassignment), and why; None when the rule names nobody else.  Round robin takes
+    turns until one is another owner's; least loaded leaves ``current`` out."""
+    names = rule.round_robin or rule.least_loaded or [rule.owner or ""]
+    if not [o for o in names if o != current]:
+        return None
+    if rule.least_loaded:
+        owners = [o for o in rule.least_loaded if o != current]
+        loads = await leads.open_by_owner(db, owners, session)
+        who = min(owners, key=lambda o: (loads.get(o, 0), owners.index(o)))
+        return who, f"least loaded ({loads.get(who, 0)} open lead(s))"
+    while True:  # round robin: another owner within len(names) turns; ``owner``: at once
+        who, how = await pick(db, rule, session)
+        if who != current:
+            return who, how
+
+
 class _Taken(Exception):
     """The lead was closed or got an owner meanwhile: the transaction is aborted."""
 

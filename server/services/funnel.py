@@ -41,13 +41,13 @@ from ..db import in_transaction
 from ..documents import DEFAULT_STAGE, stage_entry
 from ..errors import Forbidden, NotFound
 from ..events import Event, LeadDisqualified
-from ..rules import lifecycle
-from ..rules.evaluate import Evaluation, applied, decision_fields, evaluate
+from ..rules import lifecycle, sla
+from ..rules.evaluate import Evaluation, applied, evaluate
 from ..rules.ruleset import RuleSet
 from ..store import contacts, leads
 from ..store.clock import now as db_now
 from ..types import LeadDoc, PluginManager, Session, StageEntry
-from . import assignment, dispatch, rollup
+from . import assignment, dispatch, rollup, stage_move
 from .facts import EventCounts, counts_of_first, gather
 from .history import Cause, History, Write, inferred
 from .preview import changed
@@ -87,7 +87,11 @@ class Funnel:
         stage = self.initial_stage
         if rules is not None and rules.lifecycle is not None:
             stage = lifecycle.start_stage(rules, fields)
-        return leads.new_document(fields, stage=stage, rules_version=self.version)
+        doc = leads.new_document(fields, stage=stage, rules_version=self.version)
+        due = sla.state(rules, stage, doc["createdAt"])
+        if due is not None:
+            doc["sla"] = due
+        return doc
 
     async def lead(self, oid: ObjectId, id: str) -> LeadDoc:
         """The lead ``oid`` as stored; raises :class:`NotFound` (naming ``id``, the id the
@@ -312,29 +316,14 @@ class Funnel:
         :raises PluginError: a guard or action plugin failed (nothing written).
         :raises Refused: the lead changed meanwhile (nothing written).
         """
-        ruleset, at = self._rules(), db_now()
-        facts = (await gather(self.db, [doc], ruleset, at))[doc["_id"]]
-        if override:
-            t = lifecycle.override_transition(ruleset, doc, to)
-        else:
-            t = lifecycle.manual_transition(ruleset, facts, to, at)
-        move = lifecycle.transition_update(ruleset, doc, [t], by=by, reason=reason, now=at)
-        assert move is not None
-        fields = decision_fields(doc, move["$set"])
-        history = move["$push"]["stageHistory"]["$each"]
-        if override:
-            history[-1]["override"] = True
-        if extra is not None:
-            more, entries = extra(t.to)
-            fields.update(more)
-            history += entries
-        update = {"$set": fields, "$push": move["$push"], "$inc": {"rev": 1}}
-        after = applied(doc, update)
-        cause = Cause("hand", by=by, reason=reason)
-        write = Write(doc, update, after, cause, [t.name], also(after) if also else [])
+        at = db_now()
+        write = await stage_move.plan(
+            self.db, self._rules(), doc, to, at,
+            by=by, reason=reason, override=override, extra=extra, also=also,
+        )  # fmt: skip
         if await self.history.persist([write], at):
             raise Refused("the lead changed meanwhile; read it again")
-        return after, await self.announce([write])
+        return write.after, await self.announce([write])
 
     def may_qualify(self, doc: dict[str, Any], role: str | None) -> None:
         """Refuse qualifying ``doc`` as the lifecycle says: by a role outside
@@ -394,6 +383,8 @@ class Funnel:
             status=status,
         )
         fields: dict[str, Any] = {"status": status, "updatedAt": t}
+        if doc.get("sla") is not None:
+            fields["sla"] = None  # a closed lead is past every stage's SLA
         if status == "disqualified":
             fields["disqualifiedReason"] = reason
         update = {"$set": fields, "$push": {"stageHistory": entry}, "$inc": {"rev": 1}}
@@ -451,6 +442,7 @@ class Funnel:
         ``retired_stages``) to its new stage, with a stage-history entry and its
         ``lead.stage_changed`` event; how many leads moved per old stage."""
         moved: dict[str, int] = {}
+        rules = self.ruleset
         for old, new in moves.items():
             moved[old] = 0
             for _ in range(RETRIES):  # leads another writer changed meanwhile: once more
@@ -461,7 +453,7 @@ class Funnel:
                         new, t, reason=f"stage {old!r} retired", rules_version=self.version
                     )
                     update = {
-                        "$set": {"stage": new, "updatedAt": t},
+                        "$set": {"stage": new, "updatedAt": t, "sla": sla.state(rules, new, t)},
                         "$push": {"stageHistory": entry},
                         "$inc": {"rev": 1},
                     }

@@ -43,7 +43,7 @@ from ..rules.evaluate import applied, evaluate
 from ..rules.ruleset import RuleSet
 from ..store import events, leads
 from ..store import history as store
-from ..types import PluginManager
+from ..types import PluginManager, Session
 from . import dispatch
 from .facts import gather_facts  # the one gathering road
 from .lead_events import lead_events
@@ -65,6 +65,7 @@ CAUSES = (
     "rule_change",  # new rules moved it (a retired stage)
     "import",  # a file import created or changed it
     "merge",  # contacts were merged (or the merge undone)
+    "sla",  # the SLA of its stage was breached: the scheduler acted on it
 )
 
 #: The lead's own fields the history follows (scores are followed per model).
@@ -281,7 +282,9 @@ class History:
         self.pm = pm
         self._rules_kept = False
 
-    async def persist(self, writes: list[Write], at: datetime) -> set[ObjectId]:
+    async def persist(
+        self, writes: list[Write], at: datetime, session: Session | None = None
+    ) -> set[ObjectId]:
         """The funnel's one persist point: apply the rev-guarded ``writes``, then append the
         history of what they changed and their events (``lead.scored``,
         ``lead.stage_changed``; each write's are left in ``Write.events`` for the caller to
@@ -294,7 +297,8 @@ class History:
         insert fails or the process dies in between, the change is kept and :meth:`repair`
         (run at start-up) inserts what is still missing.  (Not a transaction: the outbox makes
         the change and its record one atomic document write without the transaction's extra
-        round trips on the capture path.)
+        round trips on the capture path.)  Given the ``session`` of a transaction (a breached
+        SLA's, with the claim and the owner's turn), it all goes in it, and a failure aborts it.
 
         Returns the ids of the leads another writer changed meanwhile (nothing written).
         """
@@ -324,16 +328,18 @@ class History:
             pairs.append((w.before, {**w.update, "$set": sets} if sets else w.update))
         if entries:
             await self.keep_rules(at)
-        lost = await leads.write_revisions(self.db, pairs)
+        lost = await leads.write_revisions(self.db, pairs, session)
         for w in writes:
             if w.before["_id"] in lost:
                 w.events = []
         kept = [e for oid, found in entries.items() if oid not in lost for e in found]
         stored = [e for oid, docs in records.items() if oid not in lost for e in docs]
         try:
-            await store.append(self.db, kept)
-            await events.append_documents(self.db, stored)
-        except PyMongoError:  # the change is stored; its entries wait in the lead's outbox
+            await store.append(self.db, kept, session)
+            await events.append_documents(self.db, stored, session)
+        except PyMongoError:
+            if session is not None:
+                raise  # the change is stored; its entries wait in the lead's outbox
             log.exception(
                 "score history or events of %d lead(s) not written; repaired at start-up",
                 len(entries) + len(records),

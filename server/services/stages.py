@@ -9,6 +9,7 @@ entry, when the rules go live.  The server and ``leadgraph rules check`` run the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -26,8 +27,11 @@ from ..store import events as events_store
 from ..store import lead_scores
 from ..store import leads as leads_store
 from ..types import PluginManager
+from . import sla
 from .funnel import Funnel
 from .rescore_job import went_live
+
+log = logging.getLogger("leadgraph")
 
 
 class DatabaseStages:
@@ -64,14 +68,18 @@ class DatabaseStages:
         return await Funnel(self._db(), ruleset, pm).retire_stages(dict(moves))
 
     async def prepare(self, ruleset: RuleSet) -> None:
-        """The rules are about to go live: the indexes their models need, and the
-        ``rules.version_live`` event when the version is not the one live last, with the
+        """The rules are about to go live: the indexes their models need, and when the
+        version is not the one live last, the stored SLAs brought to it
+        (:func:`leadgraph.services.sla.restate`) and the ``rules.version_live`` event with the
         background rescore of the leads (:mod:`leadgraph.services.rescore_job`)."""
         db = self._db()
         await lead_scores.ensure_model_indexes(db, indexed_models(ruleset))
         await custom_store.ensure_field_indexes(db, ruleset.custom_fields.indexed())
         last = await events_store.latest(db, RulesVersionLive.type)
         if (last["record"]["id"] if last else None) != ruleset.version:
+            restated = await sla.restate(db, ruleset)
+            if restated:
+                log.info("%d lead(s) got their stage's SLA of %s", restated, ruleset.version)
             await went_live(db, self._pm(), ruleset.version, last, rescore=self._rescore)
 
 

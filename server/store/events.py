@@ -102,10 +102,12 @@ async def append(
     await db[NAME].insert_many(docs, ordered=True, session=session)
 
 
-async def append_documents(db: AsyncDatabase, docs: list[dict[str, Any]]) -> None:
+async def append_documents(
+    db: AsyncDatabase, docs: list[dict[str, Any]], session: Session | None = None
+) -> None:
     """Store event documents made earlier (:func:`document`; a lead's outbox), with one
     unordered insert; those already stored are left as they are."""
-    await insert_all(db[NAME], docs)
+    await insert_all(db[NAME], docs, session=session)
 
 
 async def existing_ids(db: AsyncDatabase, ids: list[ObjectId]) -> set[ObjectId]:

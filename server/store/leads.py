@@ -147,10 +147,14 @@ def filter_query(
     created_before: datetime | None = None,
     score: tuple[str, float | None, float | None] | None = None,
     grade: tuple[str, list[str]] | None = None,
+    sla_breached: bool | None = None,
 ) -> dict[str, Any]:
     """The query of a lead filter; ``score``: ``(model, at least, at most)`` (leads the model
-    scored, within the bounds given); ``grade``: ``(model, grades)``."""
+    scored, within the bounds given); ``grade``: ``(model, grades)``; ``sla_breached``: leads
+    past (true) or within (false) the SLA of their stage (``store.lead_slas``)."""
     query: dict[str, Any] = {}
+    if sla_breached is not None:
+        query["sla.dueAt"] = {"$lte" if sla_breached else "$gt": now()}
     if score is not None:
         model, low, high = score
         # numbers only (MongoDB compares within a type): every scored lead, on the index
@@ -253,7 +257,9 @@ async def batches(
 
 
 async def write_revisions(
-    db: AsyncDatabase, writes: list[tuple[dict[str, Any], dict[str, Any]]]
+    db: AsyncDatabase,
+    writes: list[tuple[dict[str, Any], dict[str, Any]]],
+    session: Session | None = None,
 ) -> set[ObjectId]:
     """Apply each ``(lead as read, update)`` only if the lead is still at the revision it was
     read at (the update must ``$inc`` ``rev``); one unordered ``bulk_write``.
@@ -272,7 +278,7 @@ async def write_revisions(
         )
         for doc, up in writes
     ]
-    result = await db[NAME].bulk_write(ops, ordered=False)
+    result = await db[NAME].bulk_write(ops, ordered=False, session=session)
     if result.matched_count == len(ops):
         return set()
     found = await find_by_ids(db[NAME], list(stamps), {"writeId": 1})

@@ -16,7 +16,7 @@ from ..services import dispatch
 from ..services.delivery import Worker
 from ..services.stages import DatabaseStages
 from ..store import clock, leases
-from . import capture_sweep, orphan_link, rules_rescore
+from . import capture_sweep, orphan_link, rules_rescore, sla_scheduler
 from .state import AppState
 
 log = logging.getLogger("leadgraph")
@@ -97,7 +97,8 @@ async def sweep_round(state: AppState, holder: str) -> int | None:
 async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> None:
     """Load plugins and rules, repair interrupted captures, sweep pending events, rescore the
     leads when rules go live (:mod:`leadgraph.web.rules_rescore`), link the stored orphan leads
-    (:mod:`leadgraph.web.orphan_link`), deliver webhooks (unless
+    (:mod:`leadgraph.web.orphan_link`), act on breached stage SLAs
+    (:mod:`leadgraph.web.sla_scheduler`), deliver webhooks (unless
     ``LEADGRAPH_WEBHOOK_WORKER=0``), watch the rules directory."""
     rules = await load_rules(state)
     await repair(state)
@@ -108,13 +109,14 @@ async def start_runtime(state: AppState, stack: contextlib.AsyncExitStack) -> No
     )
     rescore = rules_rescore.start(state, stopping)
     orphans = orphan_link.start(state)
+    slas = sla_scheduler.start(state, stopping)
 
     async def stop_sweeping() -> None:
         stopping.set()
         if rescore is not None:  # mid-run it stops at once: the next start resumes it
             rescore.cancel()
         orphans.cancel()  # what it linked stays linked; the next start links the rest
-        for task in (sweeper, captures, rescore, orphans):
+        for task in (sweeper, captures, rescore, orphans, state.sla_start, slas):
             if task is None:
                 continue
             with contextlib.suppress(asyncio.CancelledError, Exception):

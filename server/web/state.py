@@ -36,6 +36,8 @@ class AppState:
     persisted: PersistedQueries | None = None
     #: The start-up task linking the orphan leads already stored (web/orphan_link.py).
     orphan_link: Any = None
+    #: The SLA scheduler's start-up round (web/sla_scheduler.py).
+    sla_start: Any = None
 
     def __post_init__(self) -> None:
         if self.segment_counts is None:  # one per process, shared by all requests

@@ -88,6 +88,11 @@ class LeadFilter:
     grade: LeadGradeFilter | None = strawberry.field(
         default=None, description="Graded by a model with one of some grades."
     )
+    sla_breached: bool | None = strawberry.field(
+        default=None,
+        description="Leads past the SLA of their stage (true: its due date passed, acted on or "
+        "not yet), or within it (false); leads whose stage has no SLA are in neither.",
+    )
     custom: JSON | None = strawberry.field(default=None, description=CUSTOM_FILTER)
 
 
@@ -118,6 +123,7 @@ def lead_query(f: LeadFilter) -> dict[str, Any]:
         created_before=f.created_before,
         score=(f.score.model, f.score.gte, f.score.lte) if f.score else None,
         grade=(f.grade.model, [g.value for g in f.grade.in_]) if f.grade else None,
+        sla_breached=f.sla_breached,
     )
 
 
@@ -137,7 +143,9 @@ def check_names_of(info: Info, f: LeadFilter | None, order_by: Any) -> None:
 
 
 def model_filter_index(f: LeadFilter) -> str | None:
-    """The per-model index serving a score or grade filter."""
+    """The per-model index serving a score or grade filter, or the SLA due dates'."""
+    if f.sla_breached is not None and f.score is None and f.grade is None:
+        return "sla.dueAt"
     if f.grade is not None:
         return documents.grade_index(f.grade.model)
     return documents.score_index(f.score.model) if f.score is not None else None

@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from ... import documents
 from ...contracts import LEAD_STATUSES
+from ...services import sla
 from ...services.handoff import shown_value
 from ...web.loaders import Children
 from .. import history
@@ -113,6 +114,25 @@ class StageFieldValue:
         "`leadLifecycle.stages.fields`).",
     )
     value: JSON = strawberry.field(description="A string, number, date (YYYY-MM-DD) or enum value.")
+
+
+@strawberry.type(
+    description="The SLA of the lead's current stage (`lifecycle.stages[].sla`): by when it "
+    "should leave the stage, and whether it stayed longer."
+)
+class LeadSla:
+    stage: str = strawberry.field(description="The stage whose SLA this is (the lead's).")
+    within: str = strawberry.field(
+        description="How long a lead may stay in the stage, as the rules say it (e.g. `2d`)."
+    )
+    entered_at: datetime = strawberry.field(description="When the lead entered the stage.")
+    due_at: datetime = strawberry.field(description="When the lead should have left it by.")
+    breached: bool = strawberry.field(
+        description="The due date passed while the lead stayed in the stage."
+    )
+    breached_at: datetime | None = strawberry.field(
+        description="When the SLA scheduler acted on the breach (once per stay; null: not yet)."
+    )
 
 
 @strawberry.type(
@@ -302,6 +322,23 @@ class Lead(StoredNode, collection=documents.LEADS):
         contact = await loader.load(contact_id) if contact_id else None
         found = await info.context.services.people.lead_insights(self._doc, contact)
         return MarketingInsights.of(found) if found is not None else None
+
+    @strawberry.field(
+        description="The SLA of the lead's current stage: when it is due and whether it is "
+        "breached; null when the stage has none (or the lead is closed)."
+    )
+    def sla(self) -> LeadSla | None:
+        due = sla.shown(self._doc)
+        if due is None:
+            return None
+        return LeadSla(
+            stage=due["stage"],
+            within=due["within"],
+            entered_at=due["enteredAt"],
+            due_at=due["dueAt"],
+            breached=due["breached"],
+            breached_at=due.get("breachedAt"),
+        )
 
     @strawberry.field(description="True when the lead has neither parent contact nor account.")
     def orphan(self) -> bool:

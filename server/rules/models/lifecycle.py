@@ -3,11 +3,12 @@ between stages."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator
 
-from .base import Name, Rule, as_list
+from .base import Duration, Name, Rule, as_list, duration
 from .condition import Condition
 
 #: What starts a funnel run; lifecycle transitions name them in ``on:``.
@@ -38,12 +39,106 @@ class StageField(Rule):
     description: str = ""
 
 
+#: The longest SLA a stage may have (ten years): a longer window is a typo.
+MAX_SLA = timedelta(weeks=520)
+
+
+def _sla_window(text: str) -> str:
+    """An SLA's ``within``: longer than nothing, at most :data:`MAX_SLA`."""
+    try:
+        window = duration(text) if len(text) <= 12 else None
+    except OverflowError:
+        window = None
+    if window is None or window > MAX_SLA:
+        raise ValueError(f"an SLA's `within` may be at most 520w (ten years), got {text}")
+    if window <= timedelta(0):
+        raise ValueError(f"an SLA's `within` must be longer than nothing, got {text}")
+    return text
+
+
+def _action(value: Any) -> Any:
+    return {"event": True} if value == "event" else value
+
+
+class SlaAction(Rule):
+    """One thing a breach of a stage's SLA does: exactly one of ``event`` (tell plugins and
+    webhooks: ``lead.sla_breached``, which every breach appends anyway), ``reassign`` (a new
+    owner by the assignment rule named, or ``true``: by the first assignment rule whose
+    ``where`` holds) or ``move`` (to a stage, through a lifecycle transition and its guards)."""
+
+    event: bool = Field(default=False, description="Tell plugins and webhooks (the default).")
+    reassign: bool | Name | None = Field(
+        default=None,
+        description="An assignment rule's name, or true: the first assignment rule whose "
+        "`where` holds gives the lead another owner.",
+    )
+    move: Name | None = Field(
+        default=None, description="Move the lead to this stage (a transition must lead there)."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> SlaAction:
+        given = [k for k in ("event", "reassign", "move") if getattr(self, k) not in (None, False)]
+        if len(given) != 1:
+            raise ValueError(
+                "an SLA action is one of `event`, `reassign: <rule>|true`, `move: <stage>`"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "event" if self.event else "reassign" if self.reassign is not None else "move"
+
+
+def _tell() -> list[SlaAction]:
+    return [SlaAction(event=True)]
+
+
+class Sla(Rule):
+    """How long a lead may stay in the stage (``within``: 30m, 4h, 2d, 1w) and what happens
+    once it stayed longer (``then``), once per stay: the scheduler of ``leadgraph serve``
+    acts on it and records it (a ``sla_breached`` stage-history entry, ``lead.sla_breached``)."""
+
+    within: Annotated[Duration, AfterValidator(_sla_window)] = Field(
+        description="How long a lead may stay in the stage: a number and m, h, d or w."
+    )
+    then: Annotated[
+        list[Annotated[SlaAction, BeforeValidator(_action)]], BeforeValidator(as_list)
+    ] = Field(
+        default_factory=_tell,
+        description="What a breach does: event (the default), reassign, move (at most one "
+        "of each).",
+    )
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _once_each(self) -> Sla:
+        kinds = [a.kind for a in self.then]
+        twice = sorted({k for k in kinds if kinds.count(k) > 1})
+        if twice:
+            raise ValueError(f"an SLA does each action at most once (twice: {', '.join(twice)})")
+        return self
+
+    @property
+    def window(self) -> timedelta:
+        return duration(self.within)
+
+    def action(self, kind: str) -> SlaAction | None:
+        return next((a for a in self.then if a.kind == kind), None)
+
+
 class Stage(Rule):
     name: Name
     label: str = ""
     description: str = ""
     fields: list[StageField] = Field(
         default_factory=list, description="What a person records when moving a lead into it."
+    )
+    sla: Sla | None = Field(
+        default=None,
+        description="How long a lead may stay in the stage, and what happens when it stays "
+        "longer (docs/rules.md, Stage SLAs).",
     )
 
     def field(self, name: str) -> StageField | None:
@@ -198,6 +293,8 @@ class Lifecycle(Rule):
 
 
 for _model in (
+    Sla,
+    Stage,
     AssignmentRule,
     Transition,
     StartAt,
