@@ -38,6 +38,10 @@ async def served(app: Starlette, settings: Settings) -> AsyncIterator[str]:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
+    # the SLA scheduler's start-up round reads the database: settled before a test talks to it
+    sla_start = getattr(getattr(app.state, "leadgraph", None), "sla_start", None)
+    if sla_start is not None:
+        await sla_start
     try:
         yield f"http://127.0.0.1:{settings.port}"
     finally:
