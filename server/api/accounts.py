@@ -16,6 +16,7 @@ from .. import documents
 from ..errors import NotFound
 from ..rules.models import ROLLUP_METHODS
 from ..services import listing
+from ..web.loaders import ACCOUNT_LEADS
 from .common import (
     DeletePayload,
     DeleteResult,
@@ -134,9 +135,7 @@ class Account(StoredNode, collection=documents.ACCOUNTS):
     custom = custom_field("account")
     leads = connection_field(
         LEADS,
-        scope_of=lambda info, root: info.context.services.people.account_leads_query(
-            root._doc["_id"]
-        ),
+        relation=ACCOUNT_LEADS,
         description="The account's leads: its account-based leads (parent account) and its "
         "contacts' leads (parent contact), each once: the leads its roll-ups (`scores`, "
         "`leadCount`) count.",
@@ -147,8 +146,10 @@ class Account(StoredNode, collection=documents.ACCOUNTS):
         "up (interactions belong to contacts; an account is a collection of them)."
     )
     async def insights(self, info: Info) -> MarketingInsights:
-        found = await info.context.services.people.account_insights(self._doc["_id"])
-        return MarketingInsights.of(found)
+        # batched with the page's other accounts (two aggregations for all of them)
+        return MarketingInsights.of(
+            await info.context.loaders.account_insights.load(self._doc["_id"])
+        )
 
     opportunities = connection_field(
         OPPORTUNITIES,

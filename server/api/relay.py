@@ -415,14 +415,15 @@ def connection_field(
     *,
     description: str,
     parent_key: str | None = None,
-    scope_of: Callable[[Info, Any], Awaitable[dict[str, Any]]] | None = None,
+    relation: str | None = None,
 ) -> Any:
     """A connection field (``first/after/last/before``, ``filter``, ``orderBy``) over ``listing``.
 
     Without ``parent_key`` a top-level field over the whole collection; with it, a field of a
     Node type listing the children whose ``parent_key`` is the parent's ``_id``; with
-    ``scope_of(info, parent)``, a field of a Node type listing the documents of that query
-    (a relation no single key holds: an account's own and its contacts' leads)."""
+    ``relation``, a field of a Node type listing a relation no single key holds, which the
+    request's loaders batch by that name (:data:`leadgraph.web.loaders.ACCOUNT_LEADS`: an
+    account's own and its contacts' leads)."""
     CONNECTIONS.append((listing, parent_key))
 
     async def resolve(
@@ -446,11 +447,8 @@ def connection_field(
         collection = listing.node.collection
         first, last = check_page_args(info, first, last)
         window: dict[str, Any] = {"first": first, "after": after, "last": last, "before": before}
-        if parent_key is None:  # one keyset-paginated query; the count on demand
-            if scope_of is not None:
-                scope = await scope_of(info, root)
-                query = {"$and": [query, scope]} if query else scope
-            elif listing.scope is not None:
+        if parent_key is None and relation is None:  # one keyset-paginated query
+            if listing.scope is not None:
                 query = {**query, **listing.scope(info, filter)}
             db = info.context.db
             page = await listing_service.page(db, collection, query, order, **window)
@@ -459,8 +457,10 @@ def connection_field(
             )
         else:
             parent = root._doc["_id"]
+            field = relation or parent_key
+            assert field is not None
             page, count = await children_page(
-                info, collection, parent_key, parent, query, order, **window
+                info, collection, field, parent, query, order, **window
             )
         return connection(page, listing.node.from_doc, count)
 

@@ -206,11 +206,26 @@ async def insights_summed(db: AsyncDatabase, match: dict[str, Any]) -> dict[str,
     """The ``insights`` of the contacts matching ``match`` added up by the database:
     ``{total, counts: {type: n}, lastActivityAt}`` (two indexed aggregations: the totals,
     and the counts by type)."""
+    return (await _insights_grouped(db, match, None)).get(None) or _summed({}, {})
+
+
+async def insights_by_account(
+    db: AsyncDatabase, account_ids: list[ObjectId]
+) -> dict[ObjectId, dict[str, Any]]:
+    """:func:`insights_summed` of each account's contacts, for many accounts in the same two
+    aggregations (grouped by ``accountId``); an account without contacts has zeros."""
+    found = await _insights_grouped(db, {"accountId": {"$in": account_ids}}, "$accountId")
+    return {a: found.get(a) or _summed({}, {}) for a in account_ids}
+
+
+async def _insights_grouped(
+    db: AsyncDatabase, match: dict[str, Any], by: str | None
+) -> dict[Any, dict[str, Any]]:
     totals: list[dict[str, Any]] = [
         {"$match": match},
         {
             "$group": {
-                "_id": None,
+                "_id": by,
                 "total": {"$sum": "$insights.total"},
                 "last": {"$max": "$insights.lastActivityAt"},
             }
@@ -218,17 +233,27 @@ async def insights_summed(db: AsyncDatabase, match: dict[str, Any]) -> dict[str,
     ]
     by_type: list[dict[str, Any]] = [
         {"$match": match},
-        {"$project": {"c": {"$objectToArray": {"$ifNull": ["$insights.counts", {}]}}}},
+        {
+            "$project": {
+                "g": by if by is not None else {"$literal": None},
+                "c": {"$objectToArray": {"$ifNull": ["$insights.counts", {}]}},
+            }
+        },
         {"$unwind": "$c"},
-        {"$group": {"_id": "$c.k", "n": {"$sum": "$c.v"}}},
+        {"$group": {"_id": {"g": "$g", "k": "$c.k"}, "n": {"$sum": "$c.v"}}},
     ]
-    row = await (await db[NAME].aggregate(totals)).to_list()
-    counts = {r["_id"]: int(r["n"]) async for r in await db[NAME].aggregate(by_type)}
-    first = row[0] if row else {}
+    rows = {r["_id"]: r for r in await (await db[NAME].aggregate(totals)).to_list()}
+    counts: dict[Any, dict[str, int]] = {}
+    async for r in await db[NAME].aggregate(by_type):
+        counts.setdefault(r["_id"].get("g"), {})[r["_id"]["k"]] = int(r["n"])
+    return {g: _summed(rows.get(g) or {}, counts.get(g) or {}) for g in {*rows, *counts}}
+
+
+def _summed(row: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
     return {
-        "total": int(first.get("total") or 0),
+        "total": int(row.get("total") or 0),
         "counts": {k: n for k, n in sorted(counts.items()) if n},
-        "lastActivityAt": first.get("last"),
+        "lastActivityAt": row.get("last"),
     }
 
 

@@ -21,7 +21,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from strawberry.dataloader import DataLoader
 
 from ..cursors import value_at
-from ..store import batches
+from ..store import account_leads, batches, contacts
+
+#: The ``field`` of a :class:`Children` key for an account's leads: its own (parent account)
+#: and its contacts' (parent contact), each once (:mod:`leadgraph.store.account_leads`).
+ACCOUNT_LEADS = "account+contacts"
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class Loaders:
             self._load_children, cache=cache
         )
         self.child_counts: DataLoader[Children, int] = DataLoader(self._count_children, cache=cache)
+        self.account_insights: DataLoader[ObjectId, dict[str, Any]] = DataLoader(
+            self._account_insights, cache=cache
+        )
         self._cache = cache
 
     def by_id(self, collection: str) -> DataLoader[ObjectId, dict[str, Any] | None]:
@@ -96,6 +103,8 @@ class Loaders:
         ) -> dict[Any, list[dict[str, Any]]]:
             group = groups[collection, field, filter_json, sort, limit]
             parents = list(dict.fromkeys(k.parent for k in group))
+            if field == ACCOUNT_LEADS:
+                return await _account_leads(self.db, parents, filter_json, sort, limit)
             docs = await batches.children(
                 self.db, collection, field, parents, json_util.loads(filter_json), sort, limit
             )
@@ -123,6 +132,12 @@ class Loaders:
             groups[(key.collection, key.field, key.filter)].append(key)
         counts: dict[tuple[str, str, str, Any], int] = {}
         for (collection, field, filter_json), group in groups.items():
+            if field == ACCOUNT_LEADS:
+                parents = list(dict.fromkeys(k.parent for k in group))
+                extra = json_util.loads(filter_json)
+                found = await account_leads.counts(self.db, parents, extra)
+                counts.update(((collection, field, filter_json, p), n) for p, n in found.items())
+                continue
             found = await batches.child_counts(
                 self.db,
                 collection,
@@ -133,6 +148,28 @@ class Loaders:
             for parent, n in found.items():
                 counts[(collection, field, filter_json, parent)] = n
         return [counts.get((k.collection, k.field, k.filter, k.parent), 0) for k in keys]
+
+    async def _account_insights(self, keys: list[ObjectId]) -> list[dict[str, Any]]:
+        """The summed insights of each account's contacts (two aggregations for all)."""
+        found = await contacts.insights_by_account(self.db, list(dict.fromkeys(keys)))
+        return [found[k] for k in keys]
+
+
+async def _account_leads(
+    db: AsyncDatabase,
+    accounts: list[Any],
+    filter_json: str,
+    sort: tuple[tuple[str, int], ...],
+    limit: int | None,
+) -> dict[Any, list[dict[str, Any]]]:
+    """Each account's leads in ``sort`` order, at most ``limit`` of them."""
+    found = await account_leads.page_docs(db, accounts, json_util.loads(filter_json), sort, limit)
+    buckets: dict[Any, list[dict[str, Any]]] = {}
+    for account in accounts:
+        docs = found.get(account) or []
+        sort_docs(docs, sort)
+        buckets[account] = docs[:limit] if limit is not None else docs
+    return buckets
 
 
 # BSON's order of types, so documents with a missing or odd sort value still sort like MongoDB
