@@ -31,7 +31,6 @@ from leadgraph.db import Connection, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.web.app import create_app
 
-
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
@@ -40,7 +39,8 @@ async def run(args: argparse.Namespace, uri: str) -> None:
     db = client[f"bench_profile_{uuid.uuid4().hex[:8]}"]
     try:
         key = await seed_with_key(db, args.contacts)
-        settings = Settings(max_page_size=500, secret="profile")
+        # no background rescore of the seeded leads: it would be profiled with the requests
+        settings = Settings(max_page_size=500, secret="profile", rescore_on_rules_change=False)
         app = create_app(settings, Connection(client=client, db=db, embedded=None, uri=uri))
         body = (
             {"query": NESTED, "variables": {}}

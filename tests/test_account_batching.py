@@ -60,7 +60,7 @@ async def _expected_leads(db: Any, account: ObjectId) -> list[str]:
     members = await contacts.member_ids(db, account)
     query = {"$or": [{"parentAccountId": account}, {"parentContactId": {"$in": members}}]}
     docs = await db.leads.find(query).sort([("createdAt", 1), ("_id", 1)]).to_list()
-    return [GlobalID("Lead", str(d["_id"])).to_base64() for d in docs]
+    return [str(GlobalID("Lead", str(d["_id"]))) for d in docs]
 
 
 @pytest.mark.parametrize("children", ["lookup", "in-find"])
@@ -78,7 +78,7 @@ async def test_accounts_page_leads_and_insights_cost_constant_commands(
     await api.db.leads.update_one(
         {"_id": lead["_id"]}, {"$set": {"parentAccountId": contact["accountId"]}}
     )
-    small, few = await _page(api, counted, 3)
+    _, few = await _page(api, counted, 3)
     large, many = await _page(api, counted, 20)
     assert few == many, (few, many)
     # key, accounts page; leads: members + leads, members + counts; insights: 2 aggregations

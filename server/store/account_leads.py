@@ -53,7 +53,7 @@ async def page_docs(
         inner += [{"$sort": dict(sort)}] if sort else []
         inner.append({"$limit": limit})
     if ServerFeatures.documents_stage:
-        lookups = [
+        lookups: list[dict[str, Any]] = [
             {"$lookup": {"from": LEADS, "localField": local, "foreignField": foreign, "as": out}}
             for local, foreign, out in (
                 ("a", "parentAccountId", "x"),
@@ -63,7 +63,10 @@ async def page_docs(
         for lookup in lookups:
             if inner:
                 lookup["$lookup"]["pipeline"] = inner
-        pipeline = [{"$documents": [{"a": a, "m": m} for a, m in by_account.items()]}, *lookups]
+        pipeline: list[dict[str, Any]] = [
+            {"$documents": [{"a": a, "m": m} for a, m in by_account.items()]},
+            *lookups,
+        ]
         try:
             rows = await (await db.aggregate(pipeline, batchSize=BATCH_ALL)).to_list()
             return {row["a"]: _theirs(row, by_account[row["a"]]) for row in rows}
@@ -108,7 +111,7 @@ async def counts(
             {"parentContactId": {"$in": list(owner)}},
         ]
     }
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"$and": [match, extra]} if extra else match},
         {
             "$group": {
@@ -118,7 +121,7 @@ async def counts(
         },
     ]
     found = dict.fromkeys(accounts, 0)
-    async for row in await db[LEADS].aggregate(pipeline):
+    async for row in await db[LEADS].aggregate(pipeline, batchSize=BATCH_ALL):
         for account in {row["_id"].get("a"), owner.get(row["_id"].get("c"))}:
             if account in found:
                 found[account] += row["n"]

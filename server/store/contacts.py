@@ -15,6 +15,7 @@ from .. import normalize
 from ..documents import CONTACTS, DEFAULT_PREFERENCES
 from ..types import ContactDoc, Session
 from ._base import (
+    BATCH_ALL,
     between,
     delete_by_id,
     get_by_id,
@@ -192,7 +193,8 @@ async def accounts_of_members(
 ) -> dict[ObjectId, ObjectId]:
     """``{contact id: account id}`` for the contacts of these accounts (one ``$in`` find of
     ids only)."""
-    cursor = db[NAME].find({"accountId": {"$in": account_ids}}, {"accountId": 1})
+    query = {"accountId": {"$in": account_ids}}
+    cursor = db[NAME].find(query, {"accountId": 1}, batch_size=BATCH_ALL)  # one reply
     return {doc["_id"]: doc["accountId"] async for doc in cursor}
 
 
@@ -242,9 +244,10 @@ async def _insights_grouped(
         {"$unwind": "$c"},
         {"$group": {"_id": {"g": "$g", "k": "$c.k"}, "n": {"$sum": "$c.v"}}},
     ]
-    rows = {r["_id"]: r for r in await (await db[NAME].aggregate(totals)).to_list()}
+    aggregate = db[NAME].aggregate
+    rows = {r["_id"]: r for r in await (await aggregate(totals, batchSize=BATCH_ALL)).to_list()}
     counts: dict[Any, dict[str, int]] = {}
-    async for r in await db[NAME].aggregate(by_type):
+    async for r in await aggregate(by_type, batchSize=BATCH_ALL):
         counts.setdefault(r["_id"].get("g"), {})[r["_id"]["k"]] = int(r["n"])
     return {g: _summed(rows.get(g) or {}, counts.get(g) or {}) for g in {*rows, *counts}}
 
