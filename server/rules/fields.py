@@ -40,14 +40,17 @@ __all__ = [
     "check_custom",
     "coerce",
     "column_field",
+    "custom_key_problem",
     "filter_query",
     "flat_changes",
     "from_text",
+    "missing_required",
     "removal_errors",
     "removed",
     "removed_by_entity",
     "row_custom",
     "stored_changes",
+    "undeclared_held",
     "value_at",
     "with_defaults",
 ]
@@ -260,6 +263,15 @@ def with_defaults(fields: CustomFields, entity: str, doc: Mapping[str, Any]) -> 
     return {**doc, "custom": custom} if custom else dict(doc)
 
 
+def missing_required(
+    fields: CustomFields, entity: str, doc: Mapping[str, Any]
+) -> list[CustomField]:
+    """The required live fields of ``entity`` a new record ``doc`` would be without (its
+    defaults filled in): a form or an import row that creates it is refused."""
+    custom = with_defaults(fields, entity, doc).get("custom") or {}
+    return [f for f in fields.of(entity) if f.required and custom.get(f.name) is None]
+
+
 def column_field(fields: CustomFields, entity: str, column: str) -> CustomField | None:
     """The live field an import column names: ``custom.<name>``, the name or the label
     (compared ignoring case and spaces)."""
@@ -277,6 +289,24 @@ def _fold(text: str) -> str:
     return "".join(text.split()).lower()
 
 
+def custom_key_problem(entity: str, field: str, fields: CustomFields) -> str | None:
+    """Why a ``<record type>.custom.<name>`` strategy field cannot be a key of an ``entity``
+    strategy (None when it can: a declared, indexed field of that record type with one
+    value)."""
+    owner, _, name = field.partition(".custom.")
+    if owner != entity:
+        return f"a {entity} strategy compares {entity} fields, not {field!r}"
+    f = fields.field(entity, name)
+    indexed = ", ".join(d.name for d in fields.of(entity) if d.indexed) or "none"
+    if f is None:
+        return f"custom field {field!r} is not declared; indexed {entity} fields: {indexed}"
+    if not f.indexed:
+        return f"custom field {field!r} is not indexed (`indexed: true`); indexed: {indexed}"
+    if f.type in ("multi-enum", "boolean"):
+        return f"custom field {field!r} is a {f.type}: a key compares one value"
+    return None
+
+
 def removed(old: CustomFields, new: CustomFields) -> Iterable[tuple[str, CustomField]]:
     """The live fields of ``old`` that ``new`` neither declares nor retires: ``(entity,
     field)``."""
@@ -292,6 +322,17 @@ def removed_by_entity(old: CustomFields, new: CustomFields) -> dict[str, list[st
     out: dict[str, list[str]] = {}
     for entity, f in removed(old, new):
         out.setdefault(entity, []).append(f.name)
+    return out
+
+
+def undeclared_held(new: CustomFields, held: Mapping[str, int]) -> dict[str, int]:
+    """Of ``held`` (``<type>.custom.<name>`` -> how many records hold a value, as the
+    database says), those ``new`` neither declares nor retires."""
+    out = {}
+    for fact, n in held.items():
+        entity, _, name = fact.partition(".custom.")
+        if not any(f.name == name for f in new.of(entity, retired=True)):
+            out[fact] = n
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from ..plugin_manager import PluginError, get_plugin_manager, refresh_entry_points
 from ..types import PluginManager
-from .fields import removal_errors, removed_by_entity
+from .fields import removal_errors, removed_by_entity, undeclared_held
 from .lifecycle import stage_errors, stage_moves
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid
@@ -46,6 +46,11 @@ class LeadStages(Protocol):
     async def custom_values(self, removed: Mapping[str, list[str]]) -> Mapping[str, int]:
         """How many records hold a value of each removed custom field (``{record type:
         [name, ...]}``), by ``<type>.custom.<name>``."""
+        ...
+
+    async def held_custom(self) -> Mapping[str, int]:
+        """How many records hold a value of each custom field the database holds, declared
+        or not, by ``<type>.custom.<name>`` (the start-up check: no rules were live yet)."""
         ...
 
     async def prepare(self, ruleset: RuleSet) -> None:
@@ -176,15 +181,17 @@ class RulesManager:
         return True
 
     async def _field_errors(self, ruleset: RuleSet) -> list[RuleError]:
-        """Errors for each custom field of the live rules that ``ruleset`` drops without
-        retiring it while records hold values of it."""
+        """Errors for each custom field of the live rules (at start-up, before any is live:
+        of the database's records) that ``ruleset`` drops without retiring it while records
+        hold values of it."""
         assert self.stages is not None
         if self.current is None:
+            held = undeclared_held(ruleset.custom_fields, await self.stages.held_custom())
+        else:
+            gone = removed_by_entity(self.current.custom_fields, ruleset.custom_fields)
+            held = dict(await self.stages.custom_values(gone)) if gone else {}
+        if not held:
             return []
-        gone = removed_by_entity(self.current.custom_fields, ruleset.custom_fields)
-        if not gone:
-            return []
-        held = await self.stages.custom_values(gone)
         where = ruleset.fields_source or (ruleset.directory, 1, 1)
         return [RuleError(*e) for e in removal_errors(held, where)]
 

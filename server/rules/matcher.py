@@ -35,6 +35,32 @@ class Key:
     values: dict[str, str]
 
 
+def custom_key(field: str) -> tuple[str, str] | None:
+    """``(record type, name)`` of a strategy field naming a custom field
+    (``contact.custom.<name>``), else None."""
+    entity, sep, name = field.partition(".custom.")
+    return (entity, name) if sep and entity in ("contact", "lead") and name else None
+
+
+def stored_path(field: str) -> str:
+    """Where a strategy field's value is stored in a record (``custom.<name>`` for a custom
+    field's key)."""
+    found = custom_key(field)
+    return f"custom.{found[1]}" if found else field
+
+
+def viewed(record: Mapping[str, Any], strategy: Strategy) -> Mapping[str, Any]:
+    """``record`` as a matching kind reads it: each custom field the strategy compares
+    (``contact.custom.<name>``) as a field of its own, its value the record's ``custom``'s."""
+    extra: dict[str, Any] = {}
+    for f in strategy.fields:
+        found = custom_key(f)
+        if found is not None and f not in record:
+            custom = record.get("custom")
+            extra[f] = custom.get(found[1]) if isinstance(custom, Mapping) else None
+    return {**record, **extra} if extra else record
+
+
 def signature(strategy: Strategy) -> str:
     """What a key compares: the fields (and the kind, unless exact), not the strategy's name,
     so two strategies over the same fields find the same records."""
@@ -104,7 +130,7 @@ class Matcher:
         value the strategy needs is missing); a failing kind raises :class:`PluginError`."""
         provided = self.kind(strategy)
         what = f"matching kind {strategy.kind!r} key"
-        values = guarded(provided, what, provided.value.key, record, strategy)
+        values = guarded(provided, what, provided.value.key, viewed(record, strategy), strategy)
         return dict(values) if values else None
 
     def key(self, collection: str, strategy: Strategy, record: Mapping[str, Any]) -> Key | None:

@@ -139,6 +139,7 @@ class RuleSet:
             models=[m.name for m in self.scoring_models],
             interaction_types=self.interaction_types,
             contact_types=self.contact_types,
+            custom=self.custom_fields.enum_values(),
         )
 
 
@@ -240,15 +241,14 @@ def load_rules(
     models, contents = _read(directory, limits, checker)
     checker.interaction_types = declared_interaction_types(checker, registry, models)
     contact_types = declared_contact_types(checker, models)
-    operators = {name: p.value for name, p in registry.operators.items()}
-    compiler = Compiler(operators)
+    compiler = Compiler({name: p.value for name, p in registry.operators.items()})
+    custom_fields, fields_source = read_fields(checker, models)
     found_matching = only_one(checker, models, "matching")
     matching = found_matching[1] if found_matching else DEFAULT_MATCHING
     if found_matching:
-        check_matching(checker, found_matching[0], matching)
+        check_matching(checker, found_matching[0], matching, custom_fields)
     found_survivorship = only_one(checker, models, "survivorship")
     found_lc = only_one(checker, models, "lifecycle")
-    custom_fields, fields_source = read_fields(checker, models)
     lifecycle: Lifecycle | None = found_lc[1] if found_lc else None
     scoring = [(f, i, s) for f, m in models.items() for i, s in enumerate(m.scoring)]
     checker.vocabulary = vocabulary(
@@ -256,6 +256,7 @@ def load_rules(
         models=[s.name for _, _, s in scoring],
         interaction_types=checker.interaction_types,
         contact_types=contact_types,
+        custom=custom_fields.enum_values(),
     )
     if found_lc and lifecycle is not None:
         check_lifecycle(checker, found_lc[0], lifecycle)

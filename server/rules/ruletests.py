@@ -9,7 +9,7 @@ from typing import Any
 
 from ..contracts import Facts
 from .evaluate import evaluate
-from .lifecycle import start_stage
+from .lifecycle import assignment_rule, start_stage
 from .loader import RuleError
 from .matcher import Matcher
 from .models import RuleTest, duration
@@ -58,6 +58,7 @@ def run_test(ruleset: RuleSet, file: str, test: RuleTest) -> Outcome:
     )
     _check_scores(ruleset, test, facts, now, out)
     _check_stage(ruleset, test, facts, now, out)
+    _check_owner(ruleset, test, facts, now, out)
     _check_segments(ruleset, test, facts, now, out)
     _check_matching(ruleset, test, out)
     return out
@@ -127,6 +128,38 @@ def _check_stage(
         if expect.transition is not None and (not path or path[0].name != expect.transition):
             got_t = path[0].name if path else None
             out.failures.append(f"transition: expected {expect.transition!r}, got {got_t!r}")
+
+
+def _check_owner(
+    ruleset: RuleSet, test: RuleTest, facts: Facts, now: datetime, out: Outcome
+) -> None:
+    """``expect.owner``: the owner the lead has after its trigger, as the assignment rules
+    give one to an open lead without (:mod:`leadgraph.services.assignment`): the first rule
+    one of whose ``when`` fired (the trigger; ``acceptance`` when the lead reaches the
+    acceptance stage) and whose ``where`` holds.  A test starts every round robin afresh and
+    knows no other lead: the first owner of a ``round_robin`` or ``least_loaded`` list."""
+    expect = test.expect
+    if "owner" not in expect.model_fields_set:
+        return
+    lead = dict(facts["lead"])
+    trigger = test.trigger or "updated"
+    lc = ruleset.lifecycle
+    if trigger == "created" and not lead.get("stage") and lc is not None:
+        lead["stage"] = start_stage(ruleset, lead, now)
+    path = evaluate(ruleset, {**facts, "lead": lead}, {trigger}, now).transitions
+    before = None if trigger == "created" else lead.get("stage")
+    stage = path[-1].to if path else lead.get("stage")
+    fired: set[str] = {trigger}
+    if lc is not None and stage == lc.acceptance_stage and (path or before != stage):
+        fired.add("acceptance")
+    got = lead.get("owner")
+    if not got and lead.get("status", "open") == "open":
+        rule = assignment_rule(ruleset, {**facts, "lead": {**lead, "stage": stage}}, fired, now)
+        if rule is not None:
+            listed = rule.round_robin or rule.least_loaded or []
+            got = rule.owner or (listed[0] if listed else None)
+    if got != expect.owner:
+        out.failures.append(f"owner: expected {expect.owner!r}, got {got!r}")
 
 
 def _check_segments(

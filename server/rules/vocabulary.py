@@ -97,6 +97,8 @@ class Vocabulary:
         """Why a comparison's value is not a known name: ``(where in the value, message)``
         pairs (``()`` for the value itself, ``(k,)`` for its k-th element)."""
         what = NAMED.get(fact)
+        if what is None and f"{fact} value" in self.kinds:
+            what = f"{fact} value"  # an enum custom field's values
         if what is None:
             wildcard, _ = _wildcard(fact)
             what = VALUE_OF_KEY.get(wildcard) if wildcard is not None else None
@@ -128,10 +130,12 @@ def vocabulary(
     interaction_types: Iterable[str],
     lists: Collection[str] | None = None,
     contact_types: Iterable[str] = CONTACT_TYPES,
+    custom: Mapping[str, Iterable[str]] | None = None,
 ) -> Vocabulary:
     """The known names: the domain's closed vocabularies and the given rules' (``stages`` None:
     rules without a lifecycle; ``models`` / ``lists`` None: not checked; ``contact_types``: the
-    built-in ones and those the rule files add)."""
+    built-in ones and those the rule files add; ``custom``: each enum custom field's fact to
+    its values, checked as ``<fact> value``)."""
     kinds = {
         "contact role": CONTACT_ROLES,
         "contact type": tuple(contact_types),
@@ -147,4 +151,6 @@ def vocabulary(
         kinds["stage"] = tuple(stages)
     if lists is not None:
         kinds["subscription list"] = tuple(sorted(lists))
+    for fact, values in (custom or {}).items():
+        kinds[f"{fact} value"] = tuple(values)
     return Vocabulary({what: Known(what, values) for what, values in kinds.items()})

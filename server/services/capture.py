@@ -47,11 +47,10 @@ from ..types import InteractionDoc, PluginManager, Session
 from . import dispatch
 from .capture_input import (
     actor_of,
-    custom_of,
     parsed_input,
     request_digest,
+    require_custom,
     require_match_fields,
-    rule_defaults,
     submitted_changes,
 )
 from .capture_outcome import Outcome, capture_events, replay_or_refuse, with_insight
@@ -99,14 +98,14 @@ async def capture(
     is erased with it) or after it (a new contact): see :meth:`_Attempt.record`.  An idempotency key
     is ``owner``'s (the API key's id) for this operation (:mod:`leadgraph.store.submissions`).
     """
-    parsed = parsed_input(form_id, fields, idempotency_key, custom_of(matching, rules))
+    matching = matching or Matching(db, rules, pm)
+    parsed = parsed_input(form_id, fields, idempotency_key, matching.ruleset)
     await require_lists(db, parsed.subscriptions, "input.fields.subscriptions")
     change = ConsentChange(
         preferences=parsed.contact.pop("preferences", None) or {},
         consent=parsed.contact.pop("consent", None) or {},
         subscribe=parsed.subscriptions,
     )
-    matching = matching or Matching(db, rules, pm)
     require_match_fields(matching, form_id, parsed)
     if occurred_at is not None and occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)  # a time without zone is taken as UTC
@@ -255,8 +254,7 @@ class _Attempt:
         crecord = self.contact_record()
         # an event's default form id already names the road ("event:<id>"): not twice
         origin = form_id if form_id.startswith(f"{source}:") else f"{source}:{form_id}"
-        made = contacts.new_document({"marketingSource": origin, **cfields})
-        new_contact = rule_defaults(self.matching, "contact", made)
+        new_contact = dict(contacts.new_document({"marketingSource": origin, **cfields}))
         new_contact["createdVia"] = {"source": source, "formId": form_id}
         # found or made here; the submitted values are set with the interaction's insights,
         # with the contact.updated event of what they changed (:meth:`record`)
@@ -273,6 +271,8 @@ class _Attempt:
             known=self.known,
         )
         assert contact is not None  # contact strategies always create
+        if cmatch.created:
+            require_custom(self.matching, "contact", contact)
         self.contact_set = {} if cmatch.created else submitted_changes(contact, cfields)
         return contact, cmatch
 
@@ -281,8 +281,7 @@ class _Attempt:
     ) -> tuple[dict[str, Any] | None, Match]:
         lstrat = self.matching.strategy("lead", self.form_id)
         lfields = self.lead_fields()
-        made = self.make_lead({**lfields, "parentContactId": contact["_id"]})
-        new_lead = rule_defaults(self.matching, "lead", made)
+        new_lead = dict(self.make_lead({**lfields, "parentContactId": contact["_id"]}))
         new_lead["createdVia"] = {"source": self.source, "formId": self.form_id}
         update = {k: v for k, v in lfields.items() if k not in ("topic", "marketingContext")}
         # found or made here; the submitted values a found lead lacks are set after, with
@@ -303,6 +302,8 @@ class _Attempt:
             adopted = await leads.adopt(self.db, lead["_id"], contact["_id"], session)
             lead = dict(adopted) if adopted is not None else lead
         self.lead_set = {}
+        if lead is not None and lmatch.created:
+            require_custom(self.matching, "lead", lead)
         if lead is not None and not lmatch.created:
             changes = flat_changes(leads.apply_fields({}, update))
             self.lead_set = {k: v for k, v in changes.items() if value_at(lead, k) != v}

@@ -9,24 +9,25 @@ from datetime import datetime
 from typing import Any
 
 from .. import normalize
+from ..contracts import CONTACT_TYPES
 from ..errors import InvalidInput
-from ..rules.fields import NO_FIELDS, CustomFields, with_defaults
+from ..rules.fields import NO_FIELDS, CustomFields, missing_required
+from ..rules.matcher import stored_path, viewed
 from ..store import submissions
 from .consent import Actor
 from .form_fields import Parsed, contact_changes, parse_fields
 from .matching import Matching
 
 
-def parsed_input(
-    form_id: str, fields: Any, idempotency_key: str | None, custom: CustomFields = NO_FIELDS
-) -> Parsed:
-    """The submission's fields, validated (custom values against ``custom``), with its form
-    id and key (:raises InvalidInput:)."""
+def parsed_input(form_id: str, fields: Any, idempotency_key: str | None, live: Any) -> Parsed:
+    """The submission's fields, validated (custom values and the contact type against the
+    ``live`` rules), with its form id and key (:raises InvalidInput:)."""
     if not form_id or not form_id.strip():
         raise InvalidInput("input.formId", "must not be blank")
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidInput("input.idempotencyKey", "must not be blank")
-    return parse_fields(fields, custom=custom)
+    types = getattr(live, "contact_types", None) or CONTACT_TYPES
+    return parse_fields(fields, custom=custom_of(None, live), contact_types=tuple(types))
 
 
 def custom_of(matching: Matching | None, rules: Any) -> CustomFields:
@@ -36,9 +37,16 @@ def custom_of(matching: Matching | None, rules: Any) -> CustomFields:
     return fields if isinstance(fields, CustomFields) else NO_FIELDS
 
 
-def rule_defaults(matching: Matching, entity: str, doc: Mapping[str, Any]) -> dict[str, Any]:
-    """A new record ``doc`` of a submission with its custom fields' defaults."""
-    return with_defaults(custom_of(matching, None), entity, doc)
+def require_custom(matching: Matching, entity: str, created: Mapping[str, Any]) -> None:
+    """A submission that makes a new contact (or lead) must give its required custom fields
+    (or they have a default); one that finds an existing record need not send them again.
+    Called in the capture's transaction with the record it would create (defaults filled):
+    :raises InvalidInput: naming ``input.fields.custom.<name>`` of each one missing (the
+    transaction is abandoned: nothing is written)."""
+    missing = missing_required(custom_of(matching, None), entity, created)
+    if missing:
+        why = f"is required for a new {entity}"
+        raise InvalidInput([(f"input.fields.custom.{f.name}", why) for f in missing])
 
 
 def require_match_fields(matching: Matching, form_id: str, parsed: Parsed) -> None:
@@ -48,10 +56,14 @@ def require_match_fields(matching: Matching, form_id: str, parsed: Parsed) -> No
     crecord = {**parsed.details, **parsed.contact, "formId": form_id}
     if matching.finds(cstrat) or matching.values(cstrat, crecord) is not None:
         return
-    missing = [f for f in cstrat.fields if f != "formId" and not crecord.get(f)]
+    viewed_record = viewed(crecord, cstrat)
+    missing = [f for f in cstrat.fields if f != "formId" and not viewed_record.get(f)]
     raise InvalidInput(
         [
-            (f"input.fields.{f}", f"is required by the contact matching strategy {cstrat.name}")
+            (
+                f"input.fields.{stored_path(f)}",
+                f"is required by the contact matching strategy {cstrat.name}",
+            )
             for f in missing or cstrat.fields
         ]
     )

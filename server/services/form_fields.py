@@ -5,11 +5,12 @@ interaction's details).  Used by capture (:mod:`leadgraph.services.capture`) and
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import json_values, normalize
-from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
+from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, CONTACT_TYPES
 from ..errors import InvalidInput
 from ..rules.fields import NO_FIELDS, CustomFields, check_custom, flat_changes
 from ..store import contacts
@@ -32,11 +33,15 @@ class Parsed:
 
 
 def parse_fields(
-    raw: Any, prefix: str = "input.fields", custom: CustomFields = NO_FIELDS
+    raw: Any,
+    prefix: str = "input.fields",
+    custom: CustomFields = NO_FIELDS,
+    contact_types: Collection[str] = CONTACT_TYPES,
 ) -> Parsed:
     """Validate submitted form fields; raises InvalidInput naming each bad field.  A
     ``custom`` object holds custom field values (text read as each field's type) of the
-    contact or the lead, by the names ``custom`` declares for them."""
+    contact or the lead, by the names ``custom`` declares for them; ``contactType`` must be
+    one of ``contact_types`` (the live rules' vocabulary)."""
     if not isinstance(raw, dict):
         raise InvalidInput(prefix, "must be a JSON object of field name to value")
     errors: list[tuple[str, str]] = []
@@ -74,6 +79,12 @@ def parse_fields(
             out.subscriptions = [i.strip() for i in items if i.strip()]
         elif name == "custom":
             errors.extend(_custom(custom, value, f"{prefix}.custom", out))
+        elif name == "contactType":
+            problem = contact_type_problem(value, contact_types)
+            if problem:
+                errors.append((path, problem))
+            else:
+                out.contact["contactType"] = value.strip()
         elif name in CONTACT_FIELDS or name in LEAD_FIELDS:
             if not isinstance(value, str):
                 errors.append((path, "must be a string"))
@@ -100,6 +111,14 @@ def parse_fields(
     if errors:
         raise InvalidInput(errors)
     return out
+
+
+def contact_type_problem(value: Any, known: Collection[str]) -> str | None:
+    """Why ``value`` is not a contact type of the vocabulary ``known`` (None when it is)."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text in known:
+        return None
+    return f"unknown contact type {text!r}; expected one of: {', '.join(known)}"
 
 
 def contact_changes(fields: dict[str, Any]) -> dict[str, Any]:

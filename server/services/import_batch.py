@@ -18,8 +18,8 @@ from bson import ObjectId
 
 from ..contracts import PluginFailure
 from ..events import Event, ImportRow, RecordType
-from ..rules.fields import NO_FIELDS, flat_changes, with_defaults
-from ..rules.matcher import row_key
+from ..rules.fields import NO_FIELDS, flat_changes, missing_required, with_defaults
+from ..rules.matcher import Entity, row_key
 from ..store import accounts, contacts, leads
 from . import import_events
 from .consent import Actor, Consent, ConsentChange
@@ -286,6 +286,40 @@ class Batcher:
                 if i.rid is not None and not i.created and i.keys[0] in parent_of
             },
         )
+
+    async def refuse_incomplete(
+        self, kind: str, pending: list[tuple[int, Any]], rejects: list[dict[str, Any]]
+    ) -> None:
+        """Move out of ``pending`` (into ``rejects``) the rows that would create a record
+        without a required custom field (no value, no default); a row that matches an
+        existing record need not give it again.  Only reads: before the batch writes."""
+        entity = {"contacts": "contact", "leads": "lead"}.get(kind, "account")
+        fields = self.matching.custom_fields
+        if not any(f.required for f in fields.of(entity)):
+            return
+        kept: list[tuple[int, Any]] = []
+        for line, parsed in pending:
+            record = dict(parsed[entity] or {})
+            missing = missing_required(fields, entity, {"custom": record.get("custom")})
+            if missing and await self._creates(kind, record, parsed):
+                names = ", ".join(
+                    f"custom.{f.name}" + (f" ({f.label})" if f.label else "") for f in missing
+                )
+                rejects.append({"line": line, "reason": f"{names}: required for a new {entity}"})
+            else:
+                kept.append((line, parsed))
+        pending[:] = kept
+
+    async def _creates(self, kind: str, record: dict[str, Any], parsed: Any) -> bool:
+        """Whether an import row's ``record`` makes a new record (nothing written)."""
+        if kind == "accounts":
+            keys = self.matching.account_keys(record)
+            return not await self.matching.holders(keys) if keys else True
+        entity: Entity = "contact" if kind == "contacts" else "lead"
+        form_id = record.get("formId") or self.form_id
+        strategy = self.matching.strategy(entity, form_id)
+        full = {**parsed.get("extra", {}), **record, "formId": form_id}
+        return await self.matching.would_create(f"{entity}s", strategy, full)
 
     def new(self, entity: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """A new ``entity`` document of an import row, with its custom fields' defaults."""

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import normalize
-from ..contracts import CONSENT_LEVELS, CONTACT_ROLES
-from ..rules.fields import column_field, row_custom
+from ..contracts import CONSENT_LEVELS, CONTACT_ROLES, CONTACT_TYPES
+from ..rules.fields import NO_FIELDS, column_field, row_custom
 
 FORMATS = ("csv", "jsonl")
 
@@ -31,6 +31,7 @@ COLUMNS = {
     "jobtitle": "jobTitle",
     "title": "jobTitle",
     "role": "role",
+    "contacttype": "contactType",
     "marketingsource": "marketingSource",
     "company": "companyName",
     "companyname": "companyName",
@@ -308,6 +309,8 @@ def contact_row(row: dict[str, Any]) -> dict[str, Any]:
         if cols["role"] not in CONTACT_ROLES:
             raise Rejected(f"role: must be one of {', '.join(CONTACT_ROLES)}")
         fields["role"] = cols["role"]
+    if cols.get("contactType") not in (None, ""):
+        fields["contactType"] = str(cols["contactType"]).strip()
     prefs = {
         name: _bool(name, cols[name])
         for name in ("allowBulkEmail", "allowEmail", "allowPrefill", "trackEmail")
@@ -384,10 +387,10 @@ def with_custom(
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """``parse`` that also reads the row's custom field columns (by ``custom.<name>``, name
     or label: :func:`leadgraph.rules.fields.row_custom`) into the record's ``custom``; a
-    value that is not one of its field rejects the row.  Those columns are not extras."""
-    fields = getattr(ruleset, "custom_fields", None)
-    if fields is None:
-        return parse
+    value that is not one of its field rejects the row.  Those columns are not extras.  A
+    contact's ``contactType`` must be one of the rules' contact types."""
+    fields = getattr(ruleset, "custom_fields", None) or NO_FIELDS
+    types = tuple(getattr(ruleset, "contact_types", None) or CONTACT_TYPES)
     entity = ENTITY[kind]
 
     def parse_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -396,6 +399,9 @@ def with_custom(
         except ValueError as exc:
             raise Rejected(str(exc)) from None
         parsed = parse({k: v for k, v in row.items() if str(k) not in used})
+        kind_of = parsed[entity].get("contactType") if entity == "contact" else None
+        if kind_of is not None and kind_of not in types:
+            raise Rejected(f"contactType: {kind_of!r} is not one of {', '.join(types)}"[:200])
         if values:
             parsed[entity] = {**parsed[entity], "custom": values}
         return parsed

@@ -219,6 +219,8 @@ class _Batches:
         summary, pending = self.summary, self.pending
         if pending and self.kind != "accounts":
             await _screen(self.db, self.kind, pending, self.rejects)
+        if pending:
+            await self.batcher.refuse_incomplete(self.kind, pending, self.rejects)
         # A key this import claimed at or after the batch's first line was claimed by an
         # earlier, interrupted attempt at this very batch: its record counts as created.
         engine = Engine(

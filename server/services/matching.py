@@ -39,12 +39,12 @@ from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..errors import Conflict
 from ..events import ContactUpdated, Event, LeadUpdated, diff
-from ..rules.matcher import COLLECTIONS, Entity, signature
+from ..rules.matcher import COLLECTIONS, Entity, signature, stored_path
 from ..rules.models import Strategy
 from ..store import contacts, leads, match_keys, records
 from ..types import Session
 from . import dispatch
-from .matching_batch import MatchingCore
+from .matching_batch import STORED_AS, MatchingCore
 
 #: Work an edit runs in its transaction after the update: the record to return, and events.
 Then = Callable[[Any, dict[str, Any]], Awaitable[tuple[dict[str, Any], list[Event]]]]
@@ -63,13 +63,6 @@ def updated_events(entity: str, before: dict[str, Any], after: dict[str, Any]) -
     return [
         LeadUpdated(lead_id=after["_id"], contact_id=after.get("parentContactId"), changes=changes)
     ]
-
-
-#: Stored normalised fields a record created without keys (manual entry, seed data) is found by.
-STORED_AS: dict[str, dict[str, str]] = {
-    "contacts": {"email": "emailNormalized"},
-    "leads": {"email": "emailNormalized"},
-}
 
 
 @dataclass
@@ -118,7 +111,7 @@ class Matching(MatchingCore):
         """The filter of the records created without match keys (manual entry, seed data)
         that may hold ``values`` (None: the values are none of their stored fields)."""
         stored = STORED_AS.get(collection, {})
-        return {stored.get(f, f): v for f, v in values.items()} or None
+        return {stored.get(f, stored_path(f)): v for f, v in values.items()} or None
 
     def legacy_pick(
         self, strategy: Strategy, docs: list[dict[str, Any]], values: dict[str, str]
@@ -139,6 +132,21 @@ class Matching(MatchingCore):
             return None
         docs = await records.oldest_with(self.db, collection, query, session=session)
         return self.legacy_pick(strategy, docs, values)
+
+    async def would_create(
+        self, collection: str, strategy: Strategy, record: Mapping[str, Any]
+    ) -> bool:
+        """Whether ``record`` would make a new record under ``strategy`` (nothing written):
+        no record a fuzzy kind finds, none holding its key nor written without keys."""
+        where = await self.locate(collection, strategy, record)
+        if where.rid is not None:
+            return False
+        if where.key is None:
+            return strategy.create
+        if await match_keys.lookup(self.db, where.key.id) is not None:
+            return False
+        legacy = await self.legacy_record(collection, strategy, where.key.values)
+        return legacy is None and strategy.create
 
     async def resolve(
         self,
@@ -167,6 +175,7 @@ class Matching(MatchingCore):
         where = await self.locate(collection, strategy, record)
         key, rid = where.key, where.rid
         values = key.values if key else None
+        new_doc = self.with_defaults(collection, new_doc)
         fresh = False  # this call claimed a new key: the record does not exist yet
         if rid is None and key is not None:
             if held is not None and key.id in held:
@@ -426,7 +435,7 @@ class Matching(MatchingCore):
         buckets: dict[tuple[str, str], list[ObjectId]] = defaultdict(list)
         names = {signature(s): s.name for s in strategies}
         # a kind compares the strategy's fields: read only those
-        projection = {f: 1 for s in strategies for f in s.fields}
+        projection = {stored_path(f): 1 for s in strategies for f in s.fields}
         async for doc in records.scan(self.db, collection, projection):
             for s in strategies:
                 key = self.key(collection, s, doc)

@@ -25,6 +25,7 @@ from ..contracts import PluginFailure
 from ..errors import PluginFailed
 from ..plugin_manager import PluginError
 from ..rules.evaluate import failure_of
+from ..rules.fields import NO_FIELDS, CustomFields, with_defaults
 from ..rules.matcher import Key, Matcher, signature_of_key
 from ..rules.models import Strategy, Survivorship
 from ..rules.ruleset import RuleSet
@@ -35,6 +36,15 @@ from ..types import PluginManager
 
 #: The first key of a record a fuzzy kind found (never claimed: ``find`` decides each time).
 FOUND = "found:"
+
+#: The record type of each collection matching creates records in.
+ENTITY_OF: Mapping[str, str] = {"contacts": "contact", "leads": "lead", "accounts": "account"}
+
+#: Stored normalised fields a record created without keys (manual entry, seed data) is found by.
+STORED_AS: dict[str, dict[str, str]] = {
+    "contacts": {"email": "emailNormalized"},
+    "leads": {"email": "emailNormalized"},
+}
 
 #: The fields of a person a lead (imported, or an orphan) gives its new contact.
 PERSON_FIELDS = ("email", "firstName", "lastName", "jobTitle")
@@ -172,6 +182,16 @@ class MatchingCore(Matcher):
         """A new record's document as matching creates it: with the signatures of its keys."""
         return {**new_doc, "matchKeyedOn": signatures(keys)}
 
+    @property
+    def custom_fields(self) -> CustomFields:
+        """The rules' custom fields (none without rules)."""
+        return self.ruleset.custom_fields if self.ruleset is not None else NO_FIELDS
+
+    def with_defaults(self, collection: str, new_doc: Mapping[str, Any]) -> dict[str, Any]:
+        """A new record of ``collection`` with its custom fields' defaults: every record
+        matching creates (a form's, an import's, an orphan lead's contact) gets them."""
+        return with_defaults(self.custom_fields, ENTITY_OF[collection], new_doc)
+
     async def item(
         self,
         collection: str,
@@ -234,7 +254,8 @@ class MatchingCore(Matcher):
             primary = item.keys[0]
             if primary in won:
                 item.rid, item.created = won[primary], True
-                doc = self.keyed(new_doc({**item.fields, **item.insert_only}), item.keys)
+                made = self.with_defaults(collection, new_doc({**item.fields, **item.insert_only}))
+                doc = self.keyed(made, item.keys)
                 doc.update(_id=item.rid, createdVia={"source": "import", "importId": source})
                 inserts.append(doc)
                 continue
@@ -247,7 +268,8 @@ class MatchingCore(Matcher):
             item.created = ours and claim.get("line", 0) >= first_line
             sets = changes(item.fields) if changes else {}
             if sets or ours:
-                doc = self.keyed(new_doc({**item.fields, **item.insert_only}), item.keys)
+                made = self.with_defaults(collection, new_doc({**item.fields, **item.insert_only}))
+                doc = self.keyed(made, item.keys)
                 upd: dict[str, Any] = {"$set": {**sets, "updatedAt": t}}
                 upd["$setOnInsert"] = records.set_on_insert(doc, upd["$set"], ())
                 assert item.rid is not None

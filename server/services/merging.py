@@ -25,9 +25,10 @@ from .. import normalize
 from ..contracts import PluginFailure
 from ..db import in_transaction
 from ..errors import Conflict, InvalidInput, NotFound
-from ..events import ContactMerged, ContactMergeUndone
-from ..rules.models import MERGED_FIELDS, Survivorship
-from ..rules.survivorship import pick
+from ..events import Change, ContactMerged, ContactMergeUndone
+from ..rules.fields import NO_FIELDS, CustomField, CustomFields
+from ..rules.models import MERGED_FIELDS, Policy, Survivorship
+from ..rules.survivorship import empty, pick
 from ..store import contacts, interactions, leads, match_keys, merges
 from ..store.clock import now
 from ..types import ContactDoc, PluginManager, Session
@@ -44,24 +45,32 @@ def _get(doc: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def survive(rules: Survivorship, survivor: Mapping[str, Any], dups: list[dict[str, Any]]) -> dict:
-    """The survivor's fields after the merge, as ``{path: value}`` for the changed ones."""
+def survive(
+    rules: Survivorship,
+    survivor: Mapping[str, Any],
+    dups: list[dict[str, Any]],
+    fields: CustomFields = NO_FIELDS,
+) -> dict:
+    """The survivor's fields after the merge, as ``{path: value}`` for the changed ones.  The
+    live contact custom ``fields`` (``custom.<name>``) keep the survivor's value unless it is
+    empty (then the most recently updated duplicate's); a multi-enum is the union of all."""
     newest_first = sorted(dups, key=lambda d: d.get("updatedAt") or d["createdAt"], reverse=True)
     everyone = [survivor, *dups]
     by_update = sorted(everyone, key=lambda d: d.get("updatedAt") or d["createdAt"], reverse=True)
     by_creation = sorted(everyone, key=lambda d: d["createdAt"])
     out: dict[str, Any] = {}
-    for path in MERGED_FIELDS:
+    custom = {f"custom.{f.name}": _custom_policy(f) for f in fields.of("contact")}
+    for path in (*MERGED_FIELDS, *custom):
         mine = _get(survivor, path)
         value = pick(
-            rules.policy(path),
+            custom.get(path) or rules.policy(path),
             mine,
             others_newest=[_get(d, path) for d in newest_first],
             newest=[_get(d, path) for d in by_update],
             oldest=[_get(d, path) for d in by_creation],
             everyone=[_get(d, path) for d in everyone],
         )
-        if value != mine:
+        if value != mine and not (path in custom and empty(value) and empty(mine)):
             out[path] = value
     if "email" in out:
         out["emailNormalized"] = normalize.email(out["email"]) if out["email"] else None
@@ -71,6 +80,10 @@ def survive(rules: Survivorship, survivor: Mapping[str, Any], dups: list[dict[st
             out.get("lastName", survivor.get("lastName")),
         )
     return out
+
+
+def _custom_policy(f: CustomField) -> Policy:
+    return "union" if f.type == "multi-enum" else "survivor"
 
 
 def _unsubscribe_wins(
@@ -137,6 +150,11 @@ class Merging:
         ruleset = self.funnel.ruleset
         return ruleset.survivorship if ruleset is not None else Survivorship()
 
+    @property
+    def custom_fields(self) -> CustomFields:
+        ruleset = self.funnel.ruleset
+        return ruleset.custom_fields if ruleset is not None else NO_FIELDS
+
     async def merge(
         self, survivor_id: ObjectId, duplicate_ids: list[ObjectId], *, by: str | None = None
     ) -> Merged:
@@ -165,7 +183,7 @@ class Merging:
             missing = set(duplicate_ids) - {d["_id"] for d in dups}
             if missing:
                 raise NotFound("Contact", str(sorted(missing)[0]))
-            changes = survive(rules, survivor, dups)
+            changes = survive(rules, survivor, dups, self.custom_fields)
             changes.update(_unsubscribe_wins(survivor, dups, changes))
             insights = survivor.get("insights") or {}
             for dup in dups:
@@ -199,7 +217,14 @@ class Merging:
             merged = await contacts.get(db, survivor_id, session=session)
             assert merged is not None
             done = ContactMerged(
-                contact_id=survivor_id, merge_id=merge_id, merged_ids=tuple(duplicate_ids)
+                contact_id=survivor_id,
+                merge_id=merge_id,
+                merged_ids=tuple(duplicate_ids),
+                changes=tuple(
+                    Change(p, before.get(p), v)
+                    for p, v in sorted(changes.items())
+                    if p not in ("emailNormalized", "sortName")
+                ),
             )
             await dispatch.append(db, self.pm, [done], session)
             return merged, record, done

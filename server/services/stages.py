@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 from ..config import Settings
 from ..db import make_client, reachable_uri
 from ..events import RulesVersionLive
+from ..rules.fields import removal_errors, undeclared_held
 from ..rules.lifecycle import stage_errors
 from ..rules.loader import RuleError
 from ..rules.ruleset import RuleSet
@@ -62,6 +63,17 @@ class DatabaseStages:
             out.update({f"{entity}.custom.{n}": k for n, k in held.items()})
         return out
 
+    async def held_custom(self) -> Mapping[str, int]:
+        """How many records hold a value of each custom field, declared or not, by
+        ``<type>.custom.<name>`` (what start-up and ``leadgraph rules check`` compare with the
+        rules)."""
+        db = self._db()
+        out: dict[str, int] = {}
+        for entity in custom_store.COLLECTIONS:
+            held = await custom_store.held_fields(db, entity)
+            out.update({f"{entity}.custom.{n}": k for n, k in held.items()})
+        return out
+
     async def move(
         self, moves: Mapping[str, str], ruleset: RuleSet, pm: PluginManager | None
     ) -> Mapping[str, int]:
@@ -95,10 +107,17 @@ async def check_database(settings: Settings, ruleset: RuleSet) -> tuple[list[Rul
         )
     client = make_client(uri, serverSelectionTimeoutMS=5000)
     try:
-        counts = await DatabaseStages(lambda: client[settings.db_name]).counts()
+        found = DatabaseStages(lambda: client[settings.db_name])
+        counts = await found.counts()
+        held = undeclared_held(ruleset.custom_fields, await found.held_custom())
     except PyMongoError as exc:
         return [], f"skipped the occupied-stage check: database not reachable ({exc})"
     finally:
         await client.close()
-    checked = f"checked the stages of {sum(counts.values())} lead(s) in database {settings.db_name}"
-    return stage_errors(ruleset, counts), checked
+    checked = (
+        f"checked the stages of {sum(counts.values())} lead(s) in database {settings.db_name} "
+        "and the custom fields its records hold"
+    )
+    where = ruleset.fields_source or (ruleset.directory, 1, 1)
+    fields = [RuleError(*e) for e in removal_errors(held, where)]
+    return stage_errors(ruleset, counts) + fields, checked

@@ -42,3 +42,18 @@ async def holding(db: AsyncDatabase, entity: str, names: Iterable[str]) -> dict[
     """How many ``entity`` records hold a value (not null) of each field of ``names``."""
     collection = db[COLLECTIONS[entity]]
     return {n: await collection.count_documents({f"custom.{n}": {"$ne": None}}) for n in names}
+
+
+async def held_fields(db: AsyncDatabase, entity: str) -> dict[str, int]:
+    """Every custom field name ``entity`` records hold a value (not null) of, with how many
+    hold one: what the database holds, whatever the rules declare (one pass over the
+    collection: start-up and ``leadgraph rules check`` ask it, not requests)."""
+    pipeline: list[dict[str, object]] = [
+        {"$match": {"custom": {"$type": "object"}}},
+        {"$project": {"_id": 0, "kv": {"$objectToArray": "$custom"}}},
+        {"$unwind": "$kv"},
+        {"$match": {"kv.v": {"$ne": None}}},
+        {"$group": {"_id": "$kv.k", "n": {"$sum": 1}}},
+    ]
+    cursor = await db[COLLECTIONS[entity]].aggregate(pipeline)
+    return {str(doc["_id"]): int(doc["n"]) async for doc in cursor}

@@ -111,14 +111,15 @@ async def test_required_default_scoring_segments_reload_and_removal(
 
         # a form's and an import's new contacts get the defaults too
         submit = """mutation($i: SubmitFormInput!) { submitForm(input: $i) { __typename } }"""
-        await api.gql(submit, {"i": {"formId": "f", "fields": {"email": "form@x.com"}}})
+        given = {"email": "form@x.com", "custom": {"owner": "kim"}}
+        await api.gql(submit, {"i": {"formId": "f", "fields": given}})
         rows = "email,Account owner\nimp@x.com,lou\n"
         await api.gql(
             """mutation($i: ImportInput!) { importRecords(input: $i) { __typename } }""",
             {"i": {"kind": "CONTACTS", "data": rows}},
         )
         for email, custom in (
-            ("form@x.com", {"region": "emea"}),
+            ("form@x.com", {"region": "emea", "owner": "kim"}),
             ("imp@x.com", {"region": "emea", "owner": "lou"}),
         ):
             stored = await db.contacts.find_one({"email": email})

@@ -131,6 +131,17 @@ class CustomFields(BaseModel):
         """The condition facts the fields add: ``contact.custom.<name>``, ..."""
         return frozenset(f"{e}.custom.{f.name}" for e in ENTITIES for f in self.of(e))
 
+    def enum_values(self) -> dict[str, tuple[str, ...]]:
+        """The values of each live enum and multi-enum field by its fact
+        (``contact.custom.tier`` -> its ``values``): a condition's value is checked against
+        them."""
+        return {
+            f"{e}.custom.{f.name}": tuple(f.values)
+            for e in ENTITIES
+            for f in self.of(e)
+            if f.type in ("enum", "multi-enum")
+        }
+
     def fingerprint(self) -> str:
         """What the GraphQL types built from these fields depend on (equal: same schema)."""
         return self.model_dump_json()

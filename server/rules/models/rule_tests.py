@@ -49,6 +49,12 @@ class Expect(Rule):
     contact_strategy: str | None = None
     lead_strategy: str | None = None
     matches: bool | None = None
+    owner: str | None = Field(
+        default=None,
+        description="Lifecycle tests: the owner the lead has after `trigger` (the assignment "
+        "rules': a round robin's first in turn, the first of a least-loaded list); `owner: "
+        "null` expects none.",
+    )
 
 
 class RuleTest(Rule):
