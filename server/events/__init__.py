@@ -120,7 +120,8 @@ class ContactDeleted(_ContactEvent):
 @event
 @dataclass(frozen=True, kw_only=True)
 class ContactMerged(_ContactEvent):
-    """Duplicates were merged into this contact (``mergeContacts``)."""
+    """Duplicates were merged into this contact (``mergeContacts``); ``changes`` holds each
+    field the survivorship rules changed on it (custom fields included), old and new."""
 
     type: ClassVar[str] = "contact.merged"
     merge_id: ObjectId
