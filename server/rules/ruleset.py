@@ -21,7 +21,6 @@ from ..plugin_manager import PluginError, Provided, check_hooks, collect, get_pl
 from .checks import (
     Checker,
     check_lifecycle,
-    check_matching,
     check_scoring,
     check_segment,
     check_segments,
@@ -35,6 +34,7 @@ from .conditions import Compiler, known_facts
 from .fields import ENTITIES, NO_FIELDS, CustomFields, coerce
 from .limits import DEFAULT_LIMITS, RuleLimits
 from .loader import RuleError, RulesInvalid, locate, parse_bytes, read_file, rule_files
+from .matching_checks import check_matching
 from .models import (
     Lifecycle,
     MatchingDefaults,
