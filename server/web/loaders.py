@@ -108,7 +108,10 @@ class Loaders:
             docs = await batches.children(
                 self.db, collection, field, parents, json_util.loads(filter_json), sort, limit
             )
-            sort_docs(docs, sort)
+            if limit is None or not batches.ServerFeatures.documents_stage:
+                # the $lookup sorts each parent's children when it limits them; an unlimited
+                # one, and the $in fallback (it clears documents_stage), are sorted here
+                sort_docs(docs, sort)
             buckets: dict[Any, list[dict[str, Any]]] = {p: [] for p in parents}
             for doc in docs:
                 buckets.setdefault(doc.get(field), []).append(doc)
