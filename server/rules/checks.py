@@ -29,7 +29,7 @@ from .models import (
     Segment,
 )
 from .purposes import PURPOSES
-from .sla import check_slas
+from .sla import check_assignment, check_slas
 from .vocabulary import Vocabulary, vocabulary
 
 if TYPE_CHECKING:
@@ -316,23 +316,6 @@ def check_lifecycle(c: Checker, file: str, lc: Lifecycle) -> None:
                 c.checked(file, aloc, what, action, a.with_, what)
     check_assignment(c, file, lc)
     check_slas(c, file, lc)
-
-
-def check_assignment(c: Checker, file: str, lc: Lifecycle) -> None:
-    """The assignment rules' names (unique: each keeps its own round-robin turn) and
-    conditions; ``acceptance`` needs an acceptance stage."""
-    c.unique(
-        (
-            (r.name, file, ("lifecycle", "assignment", i, "name"))
-            for i, r in enumerate(lc.assignment)
-        ),
-        "assignment rule",
-    )
-    for i, rule in enumerate(lc.assignment):
-        loc = ("lifecycle", "assignment", i)
-        c.condition(file, rule.where, (*loc, "where"))
-        if "acceptance" in rule.when and lc.acceptance_stage is None:
-            c.at(file, (*loc, "when"), "`acceptance` needs an acceptance stage (accept_at)")
 
 
 def check_segment(c: Checker, file: str, seg: Segment, loc: tuple[Any, ...]) -> None:

@@ -112,3 +112,20 @@ def check_slas(c: Checker, file: str, lc: Lifecycle) -> None:
                     (*loc, "reassign"),
                     f"unknown assignment rule {action.reassign!r}; expected one of: {known}",
                 )
+
+
+def check_assignment(c: Checker, file: str, lc: Lifecycle) -> None:
+    """The assignment rules' names (unique: each keeps its own round-robin turn) and
+    conditions; ``acceptance`` needs an acceptance stage."""
+    c.unique(
+        (
+            (r.name, file, ("lifecycle", "assignment", i, "name"))
+            for i, r in enumerate(lc.assignment)
+        ),
+        "assignment rule",
+    )
+    for i, rule in enumerate(lc.assignment):
+        loc = ("lifecycle", "assignment", i)
+        c.condition(file, rule.where, (*loc, "where"))
+        if "acceptance" in rule.when and lc.acceptance_stage is None:
+            c.at(file, (*loc, "when"), "`acceptance` needs an acceptance stage (accept_at)")

@@ -24,8 +24,9 @@ log = logging.getLogger("leadgraph")
 async def one_round(state: AppState) -> int | None:
     """This process's round with its live rules: how many breaches it acted on (None: the
     lease is another process's, or no valid rules are loaded)."""
-    if state.rules is None or state.rules.current is None:
-        return None
+    lc = state.rules.current.lifecycle if state.rules and state.rules.current else None
+    if lc is None or not any(s.sla is not None for s in lc.stages):
+        return None  # no stage has an SLA: nothing to read
     every = max(state.settings.sla_poll_seconds, 0.05)
     breaches = state.services.get(state.db, state.rules, state.pm).sla
     return await breach_round(
