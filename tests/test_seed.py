@@ -11,8 +11,8 @@ import pytest
 from bson import ObjectId
 from leadgraph.db import ensure_indexes, make_client
 from leadgraph.rules.manager import RulesManager
-from leadgraph.services import Services
-from leadgraph.services.seed import BATCH, interactions_per_contact_for, seed_demo
+from leadgraph.services import Services, seed
+from leadgraph.services.seed import interactions_per_contact_for, seed_demo
 from leadgraph.store import interactions
 from pymongo import monitoring
 from pymongo.errors import BulkWriteError
@@ -34,7 +34,12 @@ class Commands(monitoring.CommandListener):
         pass
 
 
-async def test_seed_is_bulk_and_scored(mongo_uri):
+async def test_seed_is_bulk_and_scored(mongo_uri, monkeypatch):
+    # Batches of 100 instead of 1,000: several batches per collection (4 of leads, 12 of
+    # interactions) from a third of the contacts, so a command per document would still show;
+    # 8 interactions a contact so that some leads are sales-ready.
+    monkeypatch.setattr(seed, "BATCH", 100)
+    batch = seed.BATCH
     commands = Commands()
     client = make_client(mongo_uri, event_listeners=[commands])
     db = client[f"seed_{uuid.uuid4().hex[:10]}"]
@@ -48,21 +53,22 @@ async def test_seed_is_bulk_and_scored(mongo_uri):
 
         counts = await seed_demo(
             db,
-            n_contacts=450,
-            interactions_per_contact=4,
+            n_contacts=150,
+            interactions_per_contact=8,
             funnel=funnel,
             progress=lambda stage, n: progress.update({stage: n}),
         )
 
-        assert counts["contacts"] == 450 and counts["leads"] == int(450 * 2.5)
-        # one insert per BATCH documents per seeded collection ...
+        assert counts["contacts"] == 150 and counts["leads"] == int(150 * 2.5)
+        assert counts["leads"] > 2 * batch and counts["interactions"] > 2 * batch
+        # one insert per batch of documents per seeded collection ...
         inserts = {k: v for k, v in commands.names.items() if k[0] == "insert"}
         assert {k: v for k, v in inserts.items() if k[1] in counts} == {
-            ("insert", c): -(-n // BATCH) for c, n in counts.items()
+            ("insert", c): -(-n // batch) for c, n in counts.items()
         }
-        # ... the funnel's persist point a few commands per BATCH leads (their rev-guarded
+        # ... the funnel's persist point a few commands per batch of leads (their rev-guarded
         # update, their score history and events, the webhooks that may want them) ...
-        batches = -(-counts["leads"] // BATCH)
+        batches = -(-counts["leads"] // batch)
         for collection in ("lead_history", "events"):
             assert 1 <= inserts[("insert", collection)] <= batches
         assert commands.names[("update", "leads")] == batches
