@@ -104,9 +104,21 @@ class Rollups:
         )
         if not revs:
             return
-        ids = list(revs)
-        rows = await lead_scores.score_partials(self.db, ids, list(members), list(self.methods))
-        wanted = set(ids)
+        rows = await lead_scores.score_partials(
+            self.db, list(revs), list(members), list(self.methods)
+        )
+        await self._store(revs, members, rows, version)
+
+    async def _store(
+        self,
+        revs: dict[ObjectId, int],
+        members: Mapping[ObjectId, ObjectId],
+        rows: list[dict[str, Any]],
+        version: str,
+    ) -> None:
+        """Combine the partial ``rows`` into the roll-ups of the accounts claimed (``revs``)
+        and store them."""
+        wanted = set(revs)
         totals: dict[tuple[ObjectId, str], _Total] = {}
         for row in rows:
             targets = {row["a"], members.get(row["c"])} & wanted
@@ -132,11 +144,30 @@ class Rollups:
     async def refresh_all(self) -> int:
         """Recompute every account's roll-ups (a full rescore: the rules may roll models up
         differently, or not at all any more; contacts may have moved); returns how many
-        accounts there are."""
+        accounts there are.  Every account is claimed first (``CHUNK`` at a time), then the
+        leads are read in one pass (not one ``$in`` of every contact per chunk) and the
+        roll-ups stored ``CHUNK`` at a time."""
         if self.ruleset is None:
             return 0
+        claimed: list[dict[ObjectId, int]] = []
         done = 0
         async for chunk in accounts.id_batches(self.db, CHUNK):
-            await self._refresh(chunk, self.ruleset.version)
+            claimed.append(await accounts.claim_rollups(self.db, chunk))
             done += len(chunk)
+        members: dict[ObjectId, ObjectId] = {}
+        rows: list[dict[str, Any]] = []
+        if self.methods and done:  # no model rolls up: every account's roll-ups emptied
+            members, rows = await asyncio.gather(
+                contacts.every_membership(self.db),
+                lead_scores.every_score_partial(self.db, list(self.methods)),
+            )
+        for revs in claimed:
+            await self._store(revs, members, rows, self.ruleset.version)
+        return done
+        members, rows = await asyncio.gather(
+            contacts.every_membership(self.db),
+            lead_scores.every_score_partial(self.db, list(self.methods)),
+        )
+        for revs in claimed:
+            await self._store(revs, members, rows, self.ruleset.version)
         return done

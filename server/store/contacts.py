@@ -198,6 +198,12 @@ async def accounts_of_members(
     return {doc["_id"]: doc["accountId"] async for doc in cursor}
 
 
+async def every_membership(db: AsyncDatabase) -> dict[ObjectId, ObjectId]:
+    """``{contact id: account id}`` of every contact with an account (ids only)."""
+    cursor = db[NAME].find({"accountId": {"$ne": None}}, {"accountId": 1})
+    return {doc["_id"]: doc["accountId"] async for doc in cursor}
+
+
 async def member_ids(db: AsyncDatabase, account_id: ObjectId) -> list[ObjectId]:
     """The ids of the account's contacts (its ``accountId`` index, ids only)."""
     cursor = db[NAME].find({"accountId": account_id}, {"_id": 1})

@@ -43,17 +43,10 @@ async def ensure_model_indexes(db: AsyncDatabase, models: Iterable[tuple[str, bo
         await db[NAME].create_indexes(indexes)
 
 
-async def score_partials(
-    db: AsyncDatabase,
-    account_ids: list[ObjectId],
-    contact_ids: list[ObjectId],
-    models: list[str],
-) -> list[dict[str, Any]]:
-    """The scores of ``models`` summed up by the database for the leads of these accounts
-    (``parentAccountId``) and contacts (``parentContactId``): one row per (parent account,
-    parent contact, model) with ``max``, ``sum``, ``n`` (leads) and ``grade`` (the best: the
-    lowest letter), so that the caller can combine rows into any account's totals."""
-    tail: list[dict[str, Any]] = [
+def _partials(models: list[str]) -> list[dict[str, Any]]:
+    """The stages after the ``$match`` of a roll-up read: one row per (parent account, parent
+    contact, model) with ``max``, ``sum``, ``n`` (leads) and ``grade`` (the best)."""
+    return [
         {"$project": {"parentAccountId": 1, "parentContactId": 1, "scores": 1}},
         {"$unwind": "$scores"},
         {"$match": {"scores.model": {"$in": models}}},
@@ -71,6 +64,24 @@ async def score_partials(
             }
         },
     ]
+
+
+async def _grouped(db: AsyncDatabase, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    cursor = await db[NAME].aggregate(pipeline, batchSize=BATCH_ALL)
+    return [{**row.pop("_id"), **row} async for row in cursor]
+
+
+async def score_partials(
+    db: AsyncDatabase,
+    account_ids: list[ObjectId],
+    contact_ids: list[ObjectId],
+    models: list[str],
+) -> list[dict[str, Any]]:
+    """The scores of ``models`` summed up by the database for the leads of these accounts
+    (``parentAccountId``) and contacts (``parentContactId``): one row per (parent account,
+    parent contact, model) with ``max``, ``sum``, ``n`` (leads) and ``grade`` (the best: the
+    lowest letter), so that the caller can combine rows into any account's totals."""
+    tail = _partials(models)
     # Two indexed aggregations (not one ``$or``, nor a ``$unionWith``: some planners answer
     # those by scanning the collection); a lead of both kinds is counted by the first.
     matches = [{"parentAccountId": {"$in": account_ids}}]
@@ -78,9 +89,12 @@ async def score_partials(
         matches.append(
             {"parentContactId": {"$in": contact_ids}, "parentAccountId": {"$nin": account_ids}}
         )
+    found = await asyncio.gather(*(_grouped(db, [{"$match": m}, *tail]) for m in matches))
+    return [row for rows in found for row in rows]
 
-    async def grouped(match: dict[str, Any]) -> list[dict[str, Any]]:
-        cursor = await db[NAME].aggregate([{"$match": match}, *tail], batchSize=BATCH_ALL)
-        return [{**row.pop("_id"), **row} async for row in cursor]
 
-    return [row for rows in await asyncio.gather(*map(grouped, matches)) for row in rows]
+async def every_score_partial(db: AsyncDatabase, models: list[str]) -> list[dict[str, Any]]:
+    """:func:`score_partials` of every lead (a refresh of every account's roll-ups): one pass
+    over the collection, where the ``$in`` of every contact of every account would walk the
+    ``parentContact`` index key by key."""
+    return await _grouped(db, _partials(models))

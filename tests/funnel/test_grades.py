@@ -379,3 +379,28 @@ async def test_a_full_rescore_rolls_accounts_up_the_new_rules_way(graded, mongo_
     assert result.exit_code == 0, result.output
     fit = (await account_scores(graded, account))["fit"]
     assert (fit["score"], fit["method"], fit["leadCount"]) == (50, "MAX", 2)
+
+
+async def test_a_full_rescore_empties_the_rollups_of_models_that_stop_rolling_up(
+    graded, mongo_uri, tmp_path
+):
+    account = await create_account(graded, "Contoso", 800)
+    other = await create_account(graded, "Fabrikam", 800)
+    await create_lead(graded, topic="direct", parentAccount=other)
+    await create_lead(graded, topic="person", parentContact=await person(graded, "USER", account))
+    assert "fit" in await account_scores(graded, account)
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    text = (rules / "scoring.yaml").read_text()
+    (rules / "scoring.yaml").write_text(text.replace("account_rollup: average", ""))
+    env = {
+        "MONGODB_URI": mongo_uri,
+        "LEADGRAPH_DB_NAME": graded.db.name,
+        "LEADGRAPH_RULES_DIR": str(rules),
+        "LEADGRAPH_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["rescore"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "fit" not in await account_scores(graded, account)
+    assert "fit" not in await account_scores(graded, other)
