@@ -9,6 +9,8 @@ in its own process, GraphQL over HTTP on loopback):
 - an engagement segment: contacts who opened an email in the last 30 days, for the purpose
   ``commercial_email`` (with an email address, bulk email allowed, consent level marketing or
   above, no child without a guardian);
+- an opportunity segment: decision makers with an open opportunity of 50,000 or more (their
+  own, or one of their account's without a contact);
 
 each as ``{ segment(name) { memberCount members(first: 100) { ... } } }`` (the member-count
 cache is off, so every request computes), against a hand-written plan for the same criteria
@@ -59,6 +61,8 @@ PAGE = 100
 BIG = 100_000
 CONFERENCE = "bench-conference-decision-makers"
 ENGAGED = "bench-engaged-email-audience"
+DEALS = "bench-big-open-deals-decision-makers"
+OWNERS = [f"Owner {i}" for i in range(10)]
 SEGMENTS: dict[str, dict[str, Any]] = {
     CONFERENCE: {
         "where": {
@@ -71,6 +75,15 @@ SEGMENTS: dict[str, dict[str, Any]] = {
     ENGAGED: {
         "where": {"event": {"type": "email_opened", "within": "30d"}},
         "purpose": "commercial_email",
+    },
+    DEALS: {
+        "where": {
+            "all": [
+                {"fact": "opportunity.stage", "op": "eq", "value": "open"},
+                {"fact": "opportunity.value", "op": "gte", "value": 50000},
+                {"fact": "contact.role", "op": "eq", "value": "decisionMaker"},
+            ]
+        }
     },
 }
 QUERY = """query($n: String!, $first: Int!) { segment(name: $n) {
@@ -117,6 +130,7 @@ async def generate(db: AsyncDatabase, scale: float, seed: int = 7) -> dict[str, 
             }
         )
     ids = [c["_id"] for c in contacts]
+    contacts_by_id = {c["_id"]: c for c in contacts}
     leads = [
         {
             "_id": ObjectId(),
@@ -138,7 +152,9 @@ async def generate(db: AsyncDatabase, scale: float, seed: int = 7) -> dict[str, 
         }
         for _ in range(n_events)
     ]
+    opportunities = [_opportunity(rng, lead, contacts_by_id, now) for lead in leads[::10]]
     for name, docs in (
+        ("opportunities", opportunities),
         ("accounts", accounts),
         ("contacts", contacts),
         ("leads", leads),
@@ -151,6 +167,27 @@ async def generate(db: AsyncDatabase, scale: float, seed: int = 7) -> dict[str, 
         "accounts": n_accounts,
         "leads": n_leads,
         "interactions": n_events,
+        "opportunities": len(opportunities),
+    }
+
+
+def _opportunity(
+    rng: random.Random, lead: dict[str, Any], contacts: dict[Any, dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    """An opportunity of one lead in ten: its contact's, or (one in ten) its account's only."""
+    account = contacts[lead["parentContactId"]].get("accountId")
+    based = account is not None and rng.random() < 0.1
+    return {
+        "_id": ObjectId(),
+        "leadId": lead["_id"],
+        "contactId": None if based else lead["parentContactId"],
+        "accountId": account,
+        "topic": lead["topic"],
+        "stage": rng.choice(["open", "open", "won", "lost"]),
+        "value": float(rng.randint(1, 100) * 1000),
+        "owner": rng.choice(OWNERS),
+        "createdAt": now,
+        "updatedAt": now,
     }
 
 
@@ -202,6 +239,21 @@ async def raw_engaged(db: AsyncDatabase) -> tuple[int, list[str]]:
     )
 
 
+async def raw_deals(db: AsyncDatabase) -> tuple[int, list[str]]:
+    """Open opportunities of 50,000 or more (index on stage) -> their contacts, or for those
+    without one their account's contacts, that are decision makers."""
+    query = {"stage": "open", "value": {"$gte": 50000}}
+    found = await db.opportunities.find(query, {"contactId": 1, "accountId": 1}).to_list()
+    own = list({d["contactId"] for d in found if d["contactId"] is not None})
+    accounts = list({d["accountId"] for d in found if d["contactId"] is None})
+    role = {"role": "decisionMaker"}
+    hit = await db.contacts.find({"_id": {"$in": own}, **role}, {"_id": 1}).to_list()
+    if accounts:
+        of_accounts = {"accountId": {"$in": accounts}, **role}
+        hit += await db.contacts.find(of_accounts, {"_id": 1}).to_list()
+    return await _page(db, list({d["_id"] for d in hit}))
+
+
 async def run(args: argparse.Namespace, uri: str) -> None:
     async with scratch_database(uri, "bench_segments") as db:
         t = time.perf_counter()
@@ -217,7 +269,10 @@ async def run(args: argparse.Namespace, uri: str) -> None:
             f"(scale {args.scale}) in {time.perf_counter() - t:.1f}s"
         )
         key = await api_key(db, "admin")
-        env = {"LEADGRAPH_SEGMENT_COUNT_TTL": "0"}  # every request computes its count
+        # every request computes its count; and the start-up rescore of the generated leads
+        # (unscored) stays off, or it would run in the server's process during the timing
+        env = {"LEADGRAPH_SEGMENT_COUNT_TTL": "0", "LEADGRAPH_RESCORE_ON_RULES_CHANGE": "0"}
+        print("server: LEADGRAPH_RESCORE_ON_RULES_CHANGE=0 (no background rescore while timed)")
         async with (
             leadgraph_server(uri, db.name, env) as url,
             httpx.AsyncClient(timeout=600) as http,
@@ -250,10 +305,13 @@ async def run(args: argparse.Namespace, uri: str) -> None:
                 f"hand-written {CONFERENCE}": lambda: raw_conference(db),
                 f"leadgraph {ENGAGED}": graphql(ENGAGED),
                 f"hand-written {ENGAGED}": lambda: raw_engaged(db),
+                f"leadgraph {DEALS}": graphql(DEALS),
+                f"hand-written {DEALS}": lambda: raw_deals(db),
             }
             from leadgraph.api.relay import object_id  # global id -> ObjectId, as the API does
 
-            for name, raw in ((CONFERENCE, raw_conference), (ENGAGED, raw_engaged)):
+            plans = ((CONFERENCE, raw_conference), (ENGAGED, raw_engaged), (DEALS, raw_deals))
+            for name, raw in plans:
                 n, page = await graphql(name)()
                 want_n, want_page = await raw(db)
                 got_page = sorted(str(object_id(g, "Contact")) for g in page)
@@ -265,7 +323,7 @@ async def run(args: argparse.Namespace, uri: str) -> None:
         for name, ms in results.items():
             print(f"  {name:<58} p50 {percentile(ms, 50):9.1f} ms  max {max(ms):9.1f} ms")
         ratios = []
-        for name in (CONFERENCE, ENGAGED):
+        for name in (CONFERENCE, ENGAGED, DEALS):
             r = percentile(results[f"leadgraph {name}"], 50) / percentile(
                 results[f"hand-written {name}"], 50
             )

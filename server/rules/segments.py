@@ -58,6 +58,13 @@ def base_of(cond: Condition | None) -> str:
     return next((r for r in REACHING if r in found), "contact")
 
 
+def consent_filter(segment: Segment) -> Condition | None:
+    """What a member must also meet for the segment's purpose: none of its exclusions (None
+    when the purpose has none)."""
+    rules = exclusions(segment.purpose, segment.subscription_list)
+    return NotOf.model_validate({"not": AnyOf(any=[r.when for r in rules])}) if rules else None
+
+
 def with_consent(segment: Segment) -> Condition:
     """A dynamic segment's condition with its purpose's exclusions: what the database runs."""
     assert segment.where is not None

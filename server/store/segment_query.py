@@ -38,7 +38,7 @@ from ..rules.models import (
     Segment,
 )
 from ..rules.ruleset import RuleSet
-from ..rules.segments import base_of, get_segment, with_consent
+from ..rules.segments import base_of, consent_filter, get_segment, with_consent
 from . import clock
 from . import segment_plans as reads
 from .condition_filters import MongoCompiler, compiler_of, is_plain, merge_filters, pushed_down
@@ -81,12 +81,18 @@ class Plan:
 
     # ------------------------------------------------------------ entry points
 
-    async def contact_ids(self, cond: Condition, within: set[Id] | None = None) -> list[ObjectId]:
+    async def contact_ids(
+        self, cond: Condition, within: set[Id] | None = None, last: Condition | None = None
+    ) -> list[ObjectId]:
         """The ids of the existing contacts satisfying ``cond`` (for a lead base: having a
-        lead that satisfies it), among ``within`` (contact ids) when given; sorted."""
+        lead that satisfies it) and then ``last`` (checked on what ``cond`` found, never
+        counted to order it: a segment's consent exclusions only remove from its members),
+        among ``within`` (contact ids) when given; sorted."""
         if within is not None and self.base != "contact":
             within = await self._reach_of(within)
         ids = await self.run(pushed_down(cond), within)
+        if last is not None and ids:
+            ids = await self.run(pushed_down(last), ids)
         contacts = {self.parent[i] for i in ids} if self.base != "contact" else ids
         unseen = [c for c in contacts if c not in self.account]
         if unseen:  # e.g. counted from interactions: keep only contacts that exist
@@ -334,11 +340,13 @@ class Plan:
         one."""
         base = self.base
         ones = None if within is None else {i[0] if isinstance(i, tuple) else i for i in within}
-        found = await self._select(cond, base, ones, reads.with_contact(base))
+        # one read of the records meeting it, then those without a contact: their accounts
+        matched = await self._select(cond, base, ones, {})
+        found = {i: c for i, c in matched.items() if c is not None}
         self.parent.update(found)
-        based = await self._select(cond, base, ones, reads.account_based(base))
         out = set(found)
-        if based:
+        if len(found) < len(matched):
+            based = [i for i, c in matched.items() if c is None]
             out |= await self._pairs(await reads.account_records(self.db, base, _among(based)))
         return out if within is None else out & within
 
@@ -409,6 +417,7 @@ class SegmentQuery:
 
     @property
     def condition(self) -> Condition:
+        """The whole condition: the segment's with its purpose's exclusions."""
         return with_consent(self.segment)
 
     @property
@@ -420,7 +429,9 @@ class SegmentQuery:
 
     async def contact_ids(self, db: AsyncDatabase, within: set[Id] | None = None) -> list[ObjectId]:
         """The members' ids, sorted (so pages of members are stable)."""
-        return await self.plan(db).contact_ids(self.condition, within)
+        assert self.segment.where is not None
+        keep = consent_filter(self.segment)
+        return await self.plan(db).contact_ids(self.segment.where, within, last=keep)
 
 
 async def contacts_where(
