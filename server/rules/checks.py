@@ -43,10 +43,6 @@ RECORDS: Records = ("contact", "lead", "account")
 SEGMENT_RECORDS: Records = (*RECORDS, "opportunity")
 
 
-def _of(node: Any, entity: str) -> bool:
-    return isinstance(node, Compare) and node.fact.partition(".")[0] == entity
-
-
 @dataclass
 class Checker:
     registry: Registry
@@ -322,7 +318,9 @@ def check_segment(c: Checker, file: str, seg: Segment, loc: tuple[Any, ...]) -> 
     """One segment's condition, purpose and subscription list (not its references)."""
     c.condition(file, seg.where, (*loc, "where"), SEGMENT_RECORDS)
     if seg.where is not None and {"lead", "opportunity"} <= entities(seg.where):
-        first = next(nl for n, nl in walk(seg.where, (*loc, "where")) if _of(n, "opportunity"))
+        first = next(
+            nl for n, nl in walk(seg.where, (*loc, "where")) if entities(n) == {"opportunity"}
+        )
         c.at(file, (*first, "fact"), "a segment reads lead facts or opportunity facts, not both")
     if seg.subscription_list is not None:
         problem = c.words.name_problem("subscription list", seg.subscription_list)
