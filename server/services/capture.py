@@ -59,7 +59,7 @@ from .form_fields import Parsed
 from .funnel import Funnel
 from .interactions import announce_and_score, write
 from .matching import Deferred, Match, Matching, updated_events
-from .privacy import lift_suppression, suppression_id
+from .privacy import lift_suppression
 
 
 async def capture(
@@ -175,12 +175,6 @@ class _Attempt:
     lead_set: dict[str, Any] = field(default_factory=dict)
     #: the holders of the keys read at once (:meth:`read_keys`)
     held: dict[str, ObjectId | None] = field(default_factory=dict)
-    #: the records without keys holding those keys' values (:meth:`read_keys`)
-    legacy: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    #: whether the submitted email is suppressed (:meth:`read_keys`)
-    suppressed: bool = False
-    #: the records read with the keys, by id (:meth:`read_keys`)
-    known: dict[ObjectId, dict[str, Any]] = field(default_factory=dict)
     #: the claims and new records resolving left to :meth:`record` (:class:`Deferred`)
     deferred: Deferred = field(default_factory=Deferred)
 
@@ -207,45 +201,21 @@ class _Attempt:
         return {**self.parsed.details, **lfields, "email": lfields.get("email") or email}
 
     async def read_keys(self, session: Session) -> None:
-        """One command, in the capture's transaction: the holders of the contact's key and,
-        when it does not depend on the contact found (the email was sent), the lead's
-        (:attr:`held`); the records that hold those keys' values by their stored fields
-        (:attr:`known`), those of them without keys (:attr:`legacy`); whether the email is
-        suppressed (:attr:`suppressed`)."""
+        """Read the holders of the contact's key and, when it does not depend on the contact
+        found (the email was sent), the lead's, in one command, in the capture's transaction
+        (:attr:`held`)."""
         cstrat = self.matching.strategy("contact", self.form_id)
         lstrat = self.matching.strategy("lead", self.form_id)
-        found = []
-        if not self.matching.finds(cstrat):
-            found.append(("contacts", cstrat, self.contact_record()))
+        found = [
+            self.matching.key("contacts", cstrat, self.contact_record())
+            if not self.matching.finds(cstrat)
+            else None
+        ]
         lfields = self.lead_fields()
         if lfields.get("email") and not self.matching.finds(lstrat):
-            found.append(("leads", lstrat, self.lead_record(lfields, None)))
-        keyed = [
-            (collection, strategy, key)
-            for collection, strategy, record in found
-            if (key := self.matching.key(collection, strategy, record)) is not None
-        ]
-        kids = [key.id for _, _, key in keyed]
-        reads: list[records.Read] = [("match_keys", {"_id": {"$in": kids}}, len(kids))]
-        unkeyed = []  # the keys whose values records without keys may hold
-        for collection, strategy, key in keyed:
-            query = self.matching.legacy_query(collection, key.values)
-            if query is not None:
-                reads.append((collection, query, records.LEGACY_LIMIT))
-                unkeyed.append((strategy, key))
-        email = self.parsed.contact.get("email")
-        if email:
-            reads.append(("suppressions", {"_id": suppression_id(normalize.email(email))}, 1))
-        answers = await records.read_together(self.db, reads, session)
-        holders = {d["_id"]: d["recordId"] for d in answers[0]}
-        self.held = {kid: holders.get(kid) for kid in kids}
-        self.legacy = {
-            key.id: self.matching.legacy_pick(strategy, docs, key.values)
-            for (strategy, key), docs in zip(unkeyed, answers[1 : 1 + len(unkeyed)], strict=True)
-        }
-        self.suppressed = bool(answers[-1]) if email else False
-        # a key's holder has the key's values, so it is among them: found without a write
-        self.known = {d["_id"]: d for docs in answers[1 : 1 + len(unkeyed)] for d in docs}
+            found.append(self.matching.key("leads", lstrat, self.lead_record(lfields, None)))
+        kids = [k.id for k in found if k is not None]
+        self.held = await self.matching.holders_of(kids, session) if kids else {}
 
     async def contact(self, session: Session) -> tuple[dict[str, Any], Match]:
         source, form_id = self.source, self.form_id
@@ -265,10 +235,8 @@ class _Attempt:
             new_contact,
             {},
             held=self.held,
-            legacy=self.legacy,
             session=session,
             deferred=self.deferred,
-            known=self.known,
         )
         assert contact is not None  # contact strategies always create
         if cmatch.created:
@@ -293,10 +261,8 @@ class _Attempt:
             new_lead,
             {},
             held=self.held,
-            legacy=self.legacy,
             session=session,
             deferred=self.deferred,
-            known=self.known,
         )
         if lead is not None and lead.get("parentContactId") is None:
             adopted = await leads.adopt(self.db, lead["_id"], contact["_id"], session)
@@ -387,10 +353,7 @@ class _Attempt:
         after = applied(before, self.contact_set) if before else contact
         current = dict(after)
         if email:
-            source = self.actor.source or ""
-            await lift_suppression(
-                db, normalize.email(email), source, session, held=self.suppressed
-            )
+            await lift_suppression(db, normalize.email(email), self.actor.source or "", session)
         consented = await self.consent.apply(
             contact["_id"], self.change, self.actor, session=session
         )

@@ -106,19 +106,6 @@ class Matching(MatchingCore):
 
     # ------------------------------------------------------------ one record (capture)
 
-    @staticmethod
-    def legacy_query(collection: str, values: dict[str, str]) -> dict[str, Any] | None:
-        """The filter of the records created without match keys (manual entry, seed data)
-        that may hold ``values`` (None: the values are none of their stored fields)."""
-        stored = STORED_AS.get(collection, {})
-        return {stored.get(f, stored_path(f)): v for f, v in values.items()} or None
-
-    def legacy_pick(
-        self, strategy: Strategy, docs: list[dict[str, Any]], values: dict[str, str]
-    ) -> dict[str, Any] | None:
-        """The oldest of ``docs`` (read by :meth:`legacy_query`) holding ``values``."""
-        return next((d for d in docs if self.values(strategy, d) == values), None)
-
     async def legacy_record(
         self,
         collection: str,
@@ -127,11 +114,14 @@ class Matching(MatchingCore):
         session: Session | None = None,
     ) -> dict[str, Any] | None:
         """A record created without match keys (manual entry, seed data) holding ``values``."""
-        query = self.legacy_query(collection, values)
-        if query is None:
+        stored = STORED_AS.get(collection, {})
+        query = {stored.get(f, stored_path(f)): v for f, v in values.items()}
+        if not query:
             return None
-        docs = await records.oldest_with(self.db, collection, query, session=session)
-        return self.legacy_pick(strategy, docs, values)
+        for doc in await records.oldest_with(self.db, collection, query, session=session):
+            if self.values(strategy, doc) == values:
+                return doc
+        return None
 
     async def would_create(
         self, collection: str, strategy: Strategy, record: Mapping[str, Any]
@@ -158,20 +148,15 @@ class Matching(MatchingCore):
         *,
         add_to_set: dict[str, list[Any]] | None = None,
         held: Mapping[str, ObjectId | None] | None = None,
-        legacy: Mapping[str, dict[str, Any] | None] | None = None,
         session: Session | None = None,
         deferred: Deferred | None = None,
-        known: Mapping[ObjectId, dict[str, Any]] | None = None,
     ) -> tuple[dict[str, Any] | None, Match]:
         """Find the record ``strategy`` matches (claiming its key) and update it with
         ``changes``, or create it from ``new_doc`` (unless the strategy never creates).
-        ``held``: the holders of keys read already (:meth:`holders_of`), and ``legacy``: the
-        records without keys holding a key's values (:meth:`legacy_pick`), not read again.
+        ``held``: the holders of keys read already (:meth:`holders_of`), not read again.
         ``session``: in the caller's transaction (capture's: claims and writes at once);
         ``deferred``: a new key's claim and a new record are collected there, for the caller
-        to write in that transaction (:class:`Deferred`), instead of written here; ``known``:
-        records read already in that transaction, by id: a key's holder among them, with
-        nothing to change, is the match as it is (not written, not read again)."""
+        to write in that transaction (:class:`Deferred`), instead of written here."""
         where = await self.locate(collection, strategy, record)
         key, rid = where.key, where.rid
         values = key.values if key else None
@@ -183,10 +168,7 @@ class Matching(MatchingCore):
             else:
                 rid = await match_keys.lookup(self.db, key.id, session=session)
             if rid is None:
-                if legacy is not None and key.id in legacy:
-                    unkeyed = legacy[key.id]
-                else:
-                    unkeyed = await self.legacy_record(collection, strategy, key.values, session)
+                unkeyed = await self.legacy_record(collection, strategy, key.values, session)
                 if unkeyed is None and not strategy.create:
                     return None, self._match(strategy, values, matched=False, created=False)
                 rid, fresh = await self._claim(
@@ -196,8 +178,12 @@ class Matching(MatchingCore):
             if not strategy.create:
                 return None, self._match(strategy, values, matched=False, created=False)
             rid = ObjectId()
-        if not fresh and known and rid in known and not changes and not add_to_set:
-            return known[rid], self._match(strategy, values, matched=True, created=False)
+        if deferred is not None and not fresh and not changes and not add_to_set:
+            # the key's holder, found in the caller's transaction: read, not stamped (the
+            # caller writes it once); written below only if a claim was left without it
+            found = await records.by_id(self.db, collection, rid, session=session)
+            if found is not None:
+                return found, self._match(strategy, values, matched=True, created=False)
         if key is not None:
             new_doc = self.keyed(new_doc, [key.id])
         if fresh:

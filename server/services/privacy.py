@@ -74,11 +74,6 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def suppression_id(email_normalized: str) -> str:
-    """The ``suppressions`` id of an email (its hash: the address itself is not kept)."""
-    return signing.email_hash(email_normalized)
-
-
 async def suppressed(db: AsyncDatabase, emails: list[str]) -> set[str]:
     """Which of the normalised ``emails`` belong to erased people (import, orphan linking)."""
     if not emails:
@@ -88,23 +83,14 @@ async def suppressed(db: AsyncDatabase, emails: list[str]) -> set[str]:
 
 
 async def lift_suppression(
-    db: AsyncDatabase,
-    email_normalized: str,
-    source: str,
-    session: Session | None = None,
-    *,
-    held: bool | None = None,
+    db: AsyncDatabase, email_normalized: str, source: str, session: Session | None = None
 ) -> bool:
     """The person came back of their own accord (an explicit submission): their email is no
     longer suppressed; recorded in the audit log (without the address).  Capture calls it in
     the transaction that records the submission, so a submission lands wholly before an
-    erasure of the person (and is erased with it) or wholly after it (and lifts it).
-    ``held``: whether the suppression exists, read already in that transaction (None: read
-    it here, :func:`suppression_id`)."""
-    digest = suppression_id(email_normalized)
-    if held is None:
-        held = await suppressions.is_held(db, digest, session=session)
-    if not held:  # the common case
+    erasure of the person (and is erased with it) or wholly after it (and lifts it)."""
+    digest = signing.email_hash(email_normalized)
+    if not await suppressions.is_held(db, digest, session=session):  # the common case: a read
         return False
     if not await suppressions.remove(db, digest, session=session):
         return False

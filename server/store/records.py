@@ -139,39 +139,6 @@ async def set_before(
     )
 
 
-#: One find of :func:`read_together`: the collection, the filter, how many (oldest first).
-Read = tuple[str, dict[str, Any], int]
-
-#: The field :func:`read_together` tags each document with (its read's index), then drops.
-_READ = "_leadgraphRead"
-
-
-async def read_together(
-    db: AsyncDatabase, reads: list[Read], session: Session | None = None
-) -> list[list[dict[str, Any]]]:
-    """Several finds in one command, in the caller's transaction: an aggregation on the first
-    read's collection whose ``$unionWith`` stages read the others (standard MongoDB, allowed
-    in transactions).  The documents of each read, oldest (``createdAt``) first, in the order
-    of ``reads``."""
-
-    def branch(index: int, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        return [
-            {"$match": query},
-            {"$sort": {"createdAt": 1}},
-            {"$limit": limit},
-            {"$set": {_READ: index}},
-        ]
-
-    (first, query, limit), rest = reads[0], reads[1:]
-    pipeline = branch(0, query, limit)
-    for index, (collection, more, most) in enumerate(rest, 1):
-        pipeline.append({"$unionWith": {"coll": collection, "pipeline": branch(index, more, most)}})
-    out: list[list[dict[str, Any]]] = [[] for _ in reads]
-    async for doc in await db[first].aggregate(pipeline, session=session):
-        out[doc.pop(_READ)].append(doc)
-    return out
-
-
 #: How many records without keys holding the same values matching looks at (oldest first).
 LEGACY_LIMIT = 20
 
@@ -212,6 +179,13 @@ async def write_batch(
             raise
         retry = [UpdateOne({"_id": updates[e["index"]][0]}, updates[e["index"]][1]) for e in errors]
         await db[collection].bulk_write(retry, ordered=False)
+
+
+async def by_id(
+    db: AsyncDatabase, collection: str, rid: ObjectId, session: Session | None = None
+) -> dict[str, Any] | None:
+    """Record ``rid`` (None: there is none), in the caller's transaction."""
+    return await db[collection].find_one({"_id": rid}, session=session)
 
 
 async def by_ids(

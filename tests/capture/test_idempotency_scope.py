@@ -152,3 +152,21 @@ async def test_the_old_global_unique_index_is_dropped(api):
     )
     await ensure_indexes(api.db)
     assert "idempotencyKey_unique" not in await api.db.interactions.index_information()
+
+
+async def test_concurrent_first_submissions_of_one_key_with_other_inputs_leave_one_person(api):
+    """One key, six people at once: one is recorded, the others are conflicts that leave
+    nothing (their contacts, leads and keys were claimed in their own transactions, which the
+    winner's idempotency record made fail whole)."""
+    caller, _ = await keys.create(api.db, "admin", "caller")
+    sent = [_form(f"p{i}@example.com", key="shared", lastName=f"P{i}") for i in range(6)]
+    results = await asyncio.gather(*[_as(api, caller, SUBMIT, s) for s in sent])
+    kinds = sorted(r["__typename"] for r in results)
+    assert kinds == ["CapturePayload"] + ["ConflictError"] * 5, results
+    (won,) = [r for r in results if r["__typename"] == "CapturePayload"]
+    assert not won["replayed"]
+    for name in ("contacts", "leads", "interactions", "submissions"):
+        assert await api.db[name].count_documents({}) == 1, name
+    (contact,) = await api.db.contacts.find({}).to_list()
+    assert contact["email"] == won["contact"]["email"]
+    assert await api.db.match_keys.count_documents({"collection": "contacts"}) == 1
