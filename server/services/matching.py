@@ -178,12 +178,6 @@ class Matching(MatchingCore):
             if not strategy.create:
                 return None, self._match(strategy, values, matched=False, created=False)
             rid = ObjectId()
-        if deferred is not None and not fresh and not changes and not add_to_set:
-            # the key's holder, found in the caller's transaction: read, not stamped (the
-            # caller writes it once); written below only if a claim was left without it
-            found = await records.by_id(self.db, collection, rid, session=session)
-            if found is not None:
-                return found, self._match(strategy, values, matched=True, created=False)
         if key is not None:
             new_doc = self.keyed(new_doc, [key.id])
         if fresh:
