@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _harness import indexes, percentile
+from _harness import indexes
 from leadgraph.db import make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.plugin_manager import get_plugin_manager
@@ -90,11 +90,7 @@ async def run(args: argparse.Namespace, uri: str) -> None:
         assert services.ruleset is not None
         await services.preview.run(services.ruleset, segments=False)
     else:
-        scoring, whole = await live(db, args.live, args.recordings)
-        print(
-            f"live_scoring_ms_p50: {1000 * percentile(scoring, 50):.1f} "
-            f"read_whole_ms_p50: {1000 * percentile(whole, 50):.1f} (under the profiler)"
-        )
+        await live(db, args.live, args.recordings)
     profile.disable()
     TIMINGS.on = False
     print(f"{args.what}: {time.perf_counter() - t:.1f}s under the profiler")

@@ -197,14 +197,6 @@ def _of(contact_ids: list[ObjectId] | None, query: dict[str, Any]) -> dict[str, 
     return {**ids, **query} if "contactId" not in query else {"$and": [ids, query]}
 
 
-def _by_contact(contact_ids: list[ObjectId] | None) -> dict[str, Any]:
-    """The index a count of some contacts' interactions reads: ``contact_occurredAt``, equality
-    on the contact then the time window as a range (an ``IXSCAN`` bounded by both, the plan
-    MongoDB's planner picks); named, since the embedded server scans the whole collection for a
-    filter on more than one field.  Every contact (None): no hint, one pass."""
-    return {} if contact_ids is None else {"hint": "contact_occurredAt"}
-
-
 async def matching_of_contacts(
     db: AsyncDatabase, contact_ids: list[ObjectId], query: dict[str, Any]
 ) -> dict[ObjectId, list[dict[str, Any]]]:
@@ -238,7 +230,7 @@ async def count_by_contact_and_type(
         {"$match": _of(contact_ids, query)},
         {"$group": {"_id": {"c": "$contactId", "t": "$type"}, **sums}},
     ]
-    cursor = await db[NAME].aggregate(pipeline, batchSize=BATCH_ALL, **_by_contact(contact_ids))
+    cursor = await db[NAME].aggregate(pipeline, batchSize=BATCH_ALL)
     return {
         (doc["_id"]["c"], doc["_id"]["t"]): {name: int(doc[name]) for name in since}
         async for doc in cursor
@@ -254,7 +246,7 @@ async def count_by_contact(
         {"$match": _of(contact_ids, query)},
         {"$group": {"_id": "$contactId", "n": {"$sum": 1}}},
     ]
-    cursor = await db[NAME].aggregate(pipeline, batchSize=BATCH_ALL, **_by_contact(contact_ids))
+    cursor = await db[NAME].aggregate(pipeline, batchSize=BATCH_ALL)
     return {doc["_id"]: int(doc["n"]) async for doc in cursor}
 
 

@@ -222,13 +222,9 @@ async def open_of_contact(
     query: dict[str, Any] = {"status": OPEN}
     if account_id is not None:
         query["$or"] = [own, {"parentContactId": None, "parentAccountId": account_id}]
-        return await db[NAME].find(query).sort("_id", 1).to_list()
-    query.update(own)
-    # The contact's leads by the equality prefix of their index (a handful), sorted here: the
-    # plan MongoDB's planner picks, named so that no planner walks the collection in ``_id``
-    # order (the embedded server does, for a filter on two fields).
-    found = await db[NAME].find(query).hint("parentContact_createdAt_id").to_list()
-    return sorted(found, key=lambda d: d["_id"])
+    else:
+        query.update(own)
+    return await db[NAME].find(query).sort("_id", 1).to_list()
 
 
 def open_of_parents(
