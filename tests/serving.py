@@ -38,10 +38,13 @@ async def served(app: Starlette, settings: Settings) -> AsyncIterator[str]:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
-    # the SLA scheduler's start-up round reads the database: settled before a test talks to it
-    sla_start = getattr(getattr(app.state, "leadgraph", None), "sla_start", None)
-    if sla_start is not None:
-        await sla_start
+    # the start-up rounds (the SLA scheduler's, linking the stored orphan leads) read the
+    # database: settled before a test talks to it
+    state = getattr(app.state, "leadgraph", None)
+    for started in ("sla_start", "orphan_link"):
+        round_ = getattr(state, started, None)
+        if round_ is not None:
+            await round_
     try:
         yield f"http://127.0.0.1:{settings.port}"
     finally:

@@ -107,9 +107,13 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def serve(mongo_uri: str, db: AsyncDatabase, **limits: Any) -> AsyncIterator[Served]:
-    """The real app on a loopback port, with ``limits`` overriding the default settings."""
+    """The real app on a loopback port, with ``limits`` overriding the default settings.
+
+    The background rescore is off (unless ``limits`` turns it on): it reads the leads whenever
+    it runs, and these tests count the commands that answering a request sends."""
     commands = Commands(db.name)
     client = make_client(mongo_uri, event_listeners=[commands])
+    limits = {"rescore_on_rules_change": False, **limits}
     settings = Settings(rules_dir=SHIPPED, port=free_port(), **limits)
     connection = Connection(client=client, db=client[db.name], embedded=None, uri=mongo_uri)
     app = create_app(settings, connection=connection)
