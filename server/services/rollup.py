@@ -164,10 +164,3 @@ class Rollups:
         for revs in claimed:
             await self._store(revs, members, rows, self.ruleset.version)
         return done
-        members, rows = await asyncio.gather(
-            contacts.every_membership(self.db),
-            lead_scores.every_score_partial(self.db, list(self.methods)),
-        )
-        for revs in claimed:
-            await self._store(revs, members, rows, self.ruleset.version)
-        return done
