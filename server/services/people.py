@@ -1,7 +1,7 @@
 """The people behind an account or a lead.
 
 For marketing an account is a collection of contacts (seed 002): an account's leads are its
-account-based leads and its contacts' leads (:func:`account_leads_query`, what
+account-based leads and its contacts' leads (:func:`leadgraph.store.leads.of_account`, what
 ``Account.leads`` lists and the roll-ups count), and its insights are its contacts' added up.
 Interactions belong to contacts, never to leads or accounts: a lead's insights are those of
 its linked contacts, the parent contact, or for an account-based lead the account's contacts
@@ -16,7 +16,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from ..store import contacts, leads
+from ..store import contacts
 
 #: The insights of no contact at all.
 NO_INSIGHTS: dict[str, Any] = {"total": 0, "counts": {}, "lastActivityAt": None}
@@ -27,10 +27,6 @@ class People:
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
-
-    async def account_leads_query(self, account_id: ObjectId) -> dict[str, Any]:
-        """The query of the account's leads (its own and its contacts')."""
-        return leads.of_account(account_id, await contacts.member_ids(self.db, account_id))
 
     async def account_insights(self, account_id: ObjectId) -> dict[str, Any]:
         """The account's contacts' insights, added up."""

@@ -18,7 +18,7 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from . import contacts
+from . import contacts, leads
 from ._base import BATCH_ALL
 from .batches import ServerFeatures
 
@@ -31,11 +31,6 @@ async def members(db: AsyncDatabase, accounts: list[ObjectId]) -> dict[ObjectId,
     for contact, account in (await contacts.accounts_of_members(db, accounts)).items():
         found.setdefault(account, []).append(contact)
     return found
-
-
-def _own_or_member(account: ObjectId, member_ids: list[ObjectId]) -> dict[str, Any]:
-    own: dict[str, Any] = {"parentAccountId": account}
-    return {"$or": [own, {"parentContactId": {"$in": member_ids}}]} if member_ids else own
 
 
 async def page_docs(
@@ -75,7 +70,7 @@ async def page_docs(
                 ServerFeatures.documents_stage = False
             else:
                 raise
-    match: dict[str, Any] = {"$or": [_own_or_member(a, m) for a, m in by_account.items()]}
+    match: dict[str, Any] = {"$or": [leads.of_account(a, m) for a, m in by_account.items()]}
     query = {"$and": [match, extra]} if extra else match
     docs = await db[LEADS].find(query, batch_size=BATCH_ALL).to_list()
     owner = {c: a for a, ms in by_account.items() for c in ms}
