@@ -79,6 +79,10 @@ class Settings:
     max_subscriptions: int = 1000
     subscription_queue: int = 256
     ws_recheck_seconds: float = 2.0
+    # Seconds an HTTP request may trust a key found live by an earlier request of this process
+    # (web/key_states.VerifiedKeys): a revocation or role change applies within this time on
+    # every process; 0 reads the key on every request.
+    key_cache_seconds: float = 1.0
     rule_limits: RuleLimits = field(default_factory=RuleLimits)
     # Signs and encrypts pagination cursors; unset: generated once into ``data_dir/secret``.
     secret: str | None = None

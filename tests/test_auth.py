@@ -36,13 +36,83 @@ async def test_missing_or_wrong_key_is_401_json(api, headers, message):
         assert "data" not in response.json()
 
 
-async def test_revoked_key_is_401(api):
+class CacheClock:
+    """The clock of the server's cache of verified keys, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def key_cache(server, monkeypatch):
+    """The server's cache of verified keys on a clock the test moves."""
+    cache = server.state.leadgraph.verified_keys
+    clock = CacheClock()
+    monkeypatch.setattr(cache, "clock", clock)
+    return cache, clock
+
+
+def _unauthenticated(response) -> bool:
+    return (
+        response.status_code == 401
+        and response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    )
+
+
+async def test_revoked_key_is_401_once_the_cached_check_expires(api, key_cache):
+    """A key found live is trusted for key_cache_seconds, never longer: then it is read again
+    and its revocation applies."""
+    cache, clock = key_cache
     key = await api.key("admin")
     assert (await api.post(QUERY)).status_code == 200
     assert await keys.revoke(api.db, key)
-    response = await api.post(QUERY)
-    assert response.status_code == 401
-    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    clock.now += cache.ttl * 0.9
+    assert (await api.post(QUERY)).status_code == 200  # the check of 0.9 * ttl ago
+    clock.now += cache.ttl * 0.2
+    assert _unauthenticated(await api.post(QUERY))
+    clock.now += cache.ttl * 10  # a revoked key is never cached: refused at every request
+    assert _unauthenticated(await api.post(QUERY))
+
+
+async def test_revoked_key_is_401_at_once_without_the_cache(api, key_cache, monkeypatch):
+    cache, _ = key_cache
+    monkeypatch.setattr(cache, "ttl", 0.0)  # LEADGRAPH_KEY_CACHE_SECONDS=0
+    key = await api.key("admin")
+    assert (await api.post(QUERY)).status_code == 200
+    assert await keys.revoke(api.db, key)
+    assert _unauthenticated(await api.post(QUERY))
+
+
+async def test_changed_role_applies_once_the_cached_check_expires(api, key_cache):
+    cache, clock = key_cache
+    key = await api.key("admin")
+    out = await api.gql(CREATE_ACCOUNT, {"i": {"name": "Acme"}})
+    assert out["createAccount"]["__typename"] != "ForbiddenError"
+    assert await keys.set_role(api.db, key, "read-only")
+    clock.now += cache.ttl * 1.1
+    out = await api.gql(CREATE_ACCOUNT, {"i": {"name": "Other"}})
+    assert out["createAccount"]["__typename"] == "ForbiddenError"
+
+
+async def test_key_cache_holds_at_most_its_bound(api, key_cache, monkeypatch):
+    """More live keys than the cache holds: it stays at its bound (the oldest go first), every
+    key still works, and keys that are not live take no room."""
+    cache, _ = key_cache
+    monkeypatch.setattr(cache, "_entries", {})
+    monkeypatch.setattr(cache, "max_entries", 3)
+    clear = [(await keys.create(api.db, "read-only", f"many {i}"))[0] for i in range(6)]
+    for _ in range(2):
+        for key in clear:
+            response = await api.post(QUERY, role=None, headers={"Authorization": f"Bearer {key}"})
+            assert response.status_code == 200
+            assert len(cache) <= 3
+    for i in range(5):
+        bad = {"Authorization": f"Bearer lg_no-such-key-{i}"}
+        assert _unauthenticated(await api.post(QUERY, role=None, headers=bad))
+    assert len(cache) == 3
 
 
 async def test_read_only_reads_but_cannot_write(api):

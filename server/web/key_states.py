@@ -1,6 +1,9 @@
 """API keys as the server sees them now: the principal of a key, and a short per-process cache.
 
-HTTP requests look their key up on every request.  A WebSocket outlives that check, so it
+An HTTP request's key is looked up in the database, or taken from :class:`VerifiedKeys`: keys
+found live in the last ``key_cache_seconds`` (1 s by default; 0: read on every request), so a
+revocation or a role change reaches every server process within that time.  A WebSocket
+outlives that check, so it
 re-reads its key (see :mod:`leadgraph.web.view`): on every operation sent over it, and every
 ``ws_recheck_seconds`` for long-running subscriptions.  The periodic checks of all sockets
 using the same key share one lookup through :class:`KeyStates`, and every process reads the
@@ -10,6 +13,8 @@ database itself, so a revocation reaches every server process.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -29,6 +34,50 @@ async def authenticate(db: AsyncDatabase, token: str) -> Principal | None:
     """The principal of a clear key, read now; None for an unknown or revoked key."""
     doc = await keys.lookup(db, token)
     return principal_of(doc) if doc else None
+
+
+class VerifiedKeys:
+    """Keys found live, by database and key hash, trusted for ``ttl`` seconds after the read
+    (at most ``max_entries``; the oldest go first).  Unknown and revoked keys are never kept:
+    each of their requests reads the database."""
+
+    MAX_ENTRIES = 4096
+
+    def __init__(
+        self,
+        ttl: float,
+        max_entries: int = MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl, self.max_entries, self.clock = ttl, max_entries, clock
+        self._entries: dict[tuple[str, str], tuple[float, Principal]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def principal(self, db: AsyncDatabase, token: str) -> Principal | None:
+        """The principal of a clear key: from the cache while fresh, else read now."""
+        if self.ttl <= 0:
+            return await authenticate(db, token)
+        where = (db.name, keys.hash_key(token))
+        entry = self._entries.get(where)
+        if entry is not None and entry[0] > self.clock():
+            return entry[1]
+        principal = await authenticate(db, token)
+        self._entries.pop(where, None)
+        if principal is not None:
+            self._make_room()
+            self._entries[where] = (self.clock() + self.ttl, principal)
+        return principal
+
+    def _make_room(self) -> None:
+        if len(self._entries) < self.max_entries:
+            return
+        now = self.clock()
+        for where in [w for w, (expires, _) in self._entries.items() if expires <= now]:
+            del self._entries[where]
+        while len(self._entries) >= self.max_entries:  # entries are in the order they were read
+            del self._entries[next(iter(self._entries))]
 
 
 class KeyStates:

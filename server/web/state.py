@@ -14,7 +14,7 @@ from ..db import Connection
 from ..services import ServiceCache
 from ..types import PluginManager
 from .answer_cache import AnswerCache
-from .key_states import KeyStates
+from .key_states import KeyStates, VerifiedKeys
 from .live import Hub
 from .persisted import PersistedQueries
 
@@ -32,6 +32,8 @@ class AppState:
     services: ServiceCache = field(default_factory=ServiceCache)
     live: Hub = field(default_factory=Hub)
     key_states: KeyStates = field(default_factory=KeyStates)
+    #: Keys HTTP requests found live lately (``key_cache_seconds``; web/key_states.py).
+    verified_keys: VerifiedKeys | None = None
     segment_counts: AnswerCache[tuple[str, str, str], int] | None = None
     persisted: PersistedQueries | None = None
     #: The start-up task linking the orphan leads already stored (web/orphan_link.py).
@@ -42,6 +44,8 @@ class AppState:
     def __post_init__(self) -> None:
         if self.segment_counts is None:  # one per process, shared by all requests
             self.segment_counts = AnswerCache(self.settings.segment_count_ttl)
+        if self.verified_keys is None:
+            self.verified_keys = VerifiedKeys(self.settings.key_cache_seconds)
         if self.persisted is None:
             self.persisted = PersistedQueries(self.settings.persisted_only)
 

@@ -1,7 +1,8 @@
 """The GraphQL endpoint: strawberry's ASGI view plus API-key auth and GraphQL-over-HTTP rules.
 
-- ``Authorization: Bearer KEY`` on every GraphQL request (401 without a valid key); the
-  GraphiQL page itself loads without one.  Without a key (no ``Authorization`` header at
+- ``Authorization: Bearer KEY`` on every GraphQL request (401 without a valid key; a key this
+  process found live is trusted for ``key_cache_seconds``, :class:`~.key_states.VerifiedKeys`);
+  the GraphiQL page itself loads without one.  Without a key (no ``Authorization`` header at
   all), an operation whose every top-level field is one of the subscription centre's
   (``subscriptionCentre``, ``updateSubscriptions``: their token is the credential) runs as
   the ``public`` role, rate-limited per client address; anything else is a 401.  WebSocket
@@ -173,10 +174,14 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             params.get("extensions") or params.get(documents.DOCUMENT_ID)
         )
 
-    async def authenticate(self, header: str | None) -> Principal | None:
+    async def authenticate(self, header: str | None, cached: bool = False) -> Principal | None:
+        """The caller of an ``Authorization`` header, read now; ``cached``: or taken from the
+        keys found live within ``key_cache_seconds`` (HTTP requests)."""
         token = bearer_token(header)
         if token is None:
             return None
+        if cached and self.state.verified_keys is not None:
+            return await self.state.verified_keys.principal(self.state.db, token)
         return await key_states.authenticate(self.state.db, token)
 
     async def public_caller(self, request: Request) -> Principal | None:
@@ -217,7 +222,7 @@ class LeadgraphGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         try:
-            principal = await self.authenticate(request.headers.get("authorization"))
+            principal = await self.authenticate(request.headers.get("authorization"), True)
         except Exception as exc:
             if not unavailable(exc):
                 raise
