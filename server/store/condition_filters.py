@@ -10,7 +10,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from ..rules.conditions import Compiler, as_utc
+from ..rules.conditions import Compiler, as_utc, entities
 from ..rules.models import AllOf, AnyOf, Compare, Condition, EventSpec, NotOf, duration
 from ..rules.ruleset import RuleSet
 
@@ -45,6 +45,33 @@ def pushed_down(cond: Condition) -> Condition:
     if isinstance(cond, AnyOf):
         return AnyOf(any=[pushed_down(c) for c in cond.any])
     return cond
+
+
+def by_record(children: list[Condition]) -> list[Condition]:
+    """The parts of an ``all`` with those on the same record kind (contact, lead, account, ...:
+    no events) joined into one ``all`` at the first one's place: one read of that collection
+    with every filter on it (``stage`` and ``value`` of an opportunity together), not a read
+    per part narrowed by the one before."""
+    groups: dict[str, list[Condition]] = {}
+    order: list[str | Condition] = []
+    for child in children:
+        kinds = entities(child)
+        kind = next(iter(kinds)) if len(kinds) == 1 else "events"
+        if kind == "events":
+            order.append(child)
+            continue
+        if kind not in groups:
+            groups[kind] = []
+            order.append(kind)
+        groups[kind].append(child)
+    out: list[Condition] = []
+    for item in order:
+        if not isinstance(item, str):
+            out.append(item)
+        else:
+            group = groups[item]
+            out.append(group[0] if len(group) == 1 else AllOf(all=group))
+    return out
 
 
 def _operators(value: Any) -> bool:

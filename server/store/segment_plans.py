@@ -5,12 +5,14 @@ a filter is, and interaction counts per contact."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ._base import BATCH_ALL
+from .condition_filters import merge_filters
 
 COLLECTIONS = {
     "contact": "contacts",
@@ -34,6 +36,17 @@ async def linked_ids(db: AsyncDatabase, entity: str, query: dict[str, Any]) -> d
     projection = {"_id": 1, link: 1} if link else {"_id": 1}
     found = db[COLLECTIONS[entity]].find(query, projection, batch_size=BATCH_ALL)
     return {d["_id"]: d.get(link) if link else None async for d in found}
+
+
+async def reaching(
+    db: AsyncDatabase, entity: str, query: dict[str, Any]
+) -> dict[ObjectId, tuple[Any, Any]]:
+    """id -> (contact id, account id) of the ``entity`` records (see :data:`REACH`) matching
+    ``query``: whom each reaches, in one read."""
+    contact, account = REACH[entity]
+    projection = {"_id": 1, contact: 1, account: 1}
+    found = db[COLLECTIONS[entity]].find(query, projection, batch_size=BATCH_ALL)
+    return {d["_id"]: (d.get(contact), d.get(account)) async for d in found}
 
 
 def with_contact(entity: str) -> dict[str, Any]:
@@ -70,20 +83,39 @@ async def account_records(
 
 
 async def members_of(
-    db: AsyncDatabase, account_ids: list[ObjectId]
+    db: AsyncDatabase, account_ids: list[ObjectId], extra: dict[str, Any] | None = None
 ) -> dict[ObjectId, list[ObjectId]]:
-    """account id -> the ids of its contacts."""
+    """account id -> the ids of its contacts (those matching ``extra`` too, when given: a
+    plain contact filter, so the read stays on the ``accountId`` index)."""
     out: dict[ObjectId, list[ObjectId]] = {}
-    query = {"accountId": {"$in": account_ids}}
+    query = merge_filters({"accountId": {"$in": account_ids}}, extra or {})
     async for d in db["contacts"].find(query, {"_id": 1, "accountId": 1}, batch_size=BATCH_ALL):
         out.setdefault(d["accountId"], []).append(d["_id"])
     return out
 
 
+#: How long a count of :func:`count` is reused, and how many are kept (a plan cache: the counts
+#: only choose the join order, never the answer).
+ESTIMATE_TTL_S = 300.0
+ESTIMATES_KEPT = 1024
+_estimates: dict[str, tuple[float, int]] = {}
+
+
 async def count(db: AsyncDatabase, entity: str, query: dict[str, Any]) -> int:
-    """How many ``entity`` records match ``query`` (an estimate's input: callers pass filters
-    on indexed fields, which the database counts from the index)."""
-    return await db[COLLECTIONS[entity]].count_documents(query)
+    """How many ``entity`` records match ``query``: an estimate that orders a plan's parts
+    (callers pass filters on indexed fields, which MongoDB counts from the index). Reused for
+    :data:`ESTIMATE_TTL_S` seconds per database and filter, as MongoDB's plan cache reuses a
+    query shape's winning plan: a segment asked again is not counted again."""
+    key = f"{db.name}\0{entity}\0{query!r}"
+    at = time.monotonic()
+    found = _estimates.get(key)
+    if found is not None and at - found[0] < ESTIMATE_TTL_S:
+        return found[1]
+    n = await db[COLLECTIONS[entity]].count_documents(query)
+    if len(_estimates) >= ESTIMATES_KEPT:
+        _estimates.clear()
+    _estimates[key] = (at, n)
+    return n
 
 
 async def event_counts(db: AsyncDatabase, pipeline: list[dict[str, Any]]) -> dict[Any, int]:

@@ -41,7 +41,14 @@ from ..rules.ruleset import RuleSet
 from ..rules.segments import base_of, consent_filter, get_segment, with_consent
 from . import clock
 from . import segment_plans as reads
-from .condition_filters import MongoCompiler, compiler_of, is_plain, merge_filters, pushed_down
+from .condition_filters import (
+    MongoCompiler,
+    by_record,
+    compiler_of,
+    is_plain,
+    merge_filters,
+    pushed_down,
+)
 
 #: A base id: a contact's, or for the lead (opportunity) base a lead's (the lead of a parent
 #: contact) or a ``(lead, contact)`` pair (an account-based lead reaches each contact of its
@@ -77,7 +84,6 @@ class Plan:
         self.account: dict[ObjectId, Any] = {}  # contact (seen, so existing) -> account id
         self._universe: set[Id] | None = None
         self._all_contacts = False
-        self._estimates: dict[str, float] = {}
 
     # ------------------------------------------------------------ entry points
 
@@ -122,8 +128,11 @@ class Plan:
         if len(kinds) == 1 and "events" not in kinds:
             return await self._single(cond, kinds.pop(), within)
         if isinstance(cond, AllOf):
+            children = await self._ordered(by_record(cond.all))
             out = within
-            for child in await self._ordered(cond.all):
+            if self.base != "contact" and entities(children[0]) == {self.base}:
+                out, children = await self._records_then_contacts(children, within)
+            for child in children:
                 out = await self.run(child, out)
                 if not out:
                     return set()
@@ -196,10 +205,7 @@ class Plan:
         return INFINITE  # pragma: no cover
 
     async def _count(self, entity: str, query: dict[str, Any]) -> float:
-        key = f"{entity}:{query!r}"
-        if key not in self._estimates:
-            self._estimates[key] = await reads.count(self.db, entity, query)
-        return self._estimates[key]
+        return await reads.count(self.db, entity, query)  # reused a while: a plan cache
 
     # ------------------------------------------------------------ the reads
 
@@ -334,30 +340,60 @@ class Plan:
 
     # ------------------------------------------------------------ account-based records
 
-    async def _records_where(self, cond: Condition, within: set[Id] | None) -> set[Id]:
+    async def _records_where(
+        self, cond: Condition, within: set[Id] | None, part: Condition | None = None
+    ) -> set[Id]:
         """The base ids (among ``within``) whose lead (or opportunity) meets a condition on its
         fields: the records of a contact, and each (record, contact) pair of an account-based
-        one."""
+        one (only with contacts meeting ``part``, see :meth:`_pairs`, when given)."""
         base = self.base
         ones = None if within is None else {i[0] if isinstance(i, tuple) else i for i in within}
-        # one read of the records meeting it, then those without a contact: their accounts
-        matched = await self._select(cond, base, ones, {})
+        query = merge_filters(
+            _among(ones) if ones is not None else {}, self.compiler.filter(cond, base)
+        )
+        if is_plain(query) or isinstance(cond, Compare):  # one read: contact and account along
+            reached = await reads.reaching(self.db, base, query)
+            matched = {i: c for i, (c, _) in reached.items()}
+            based = {i: a for i, (c, a) in reached.items() if c is None and a is not None}
+        else:  # the records meeting it, then those without a contact: their accounts
+            matched = await self._select(cond, base, ones, {})
+            none = [i for i, c in matched.items() if c is None]
+            based = await reads.account_records(self.db, base, _among(none)) if none else {}
         found = {i: c for i, c in matched.items() if c is not None}
         self.parent.update(found)
-        out = set(found)
-        if len(found) < len(matched):
-            based = [i for i, c in matched.items() if c is None]
-            out |= await self._pairs(await reads.account_records(self.db, base, _among(based)))
+        out = set(found) | await self._pairs(based, part)
         return out if within is None else out & within
 
-    async def _pairs(self, based: dict[ObjectId, ObjectId]) -> set[Id]:
-        """The (record, contact) pairs of account-based records (``record -> account``)."""
+    async def _records_then_contacts(
+        self, children: list[Condition], within: set[Id] | None
+    ) -> tuple[set[Id], list[Condition]]:
+        """The first part of an ``all`` (on the base records) joined with its part on contact
+        fields, as a person would write it: the records, then their own contacts meeting that
+        part (``_id $in``), and the contacts of the account-based ones' accounts meeting it
+        (``accountId $in`` with the part's filter: one read, never the whole account). Returns
+        the base ids and the parts still to run."""
+        rest = children[1:]
+        part = next((c for c in rest if entities(c) == {"contact"}), None)
+        found = await self._records_where(children[0], within, part)
+        if part is None or not found:
+            return found, rest
+        own = {i for i in found if not isinstance(i, tuple)}
+        kept = await self.run(part, own) if own else set()
+        return kept | (found - own), [c for c in rest if c is not part]
+
+    async def _pairs(
+        self, based: dict[ObjectId, ObjectId], part: Condition | None = None
+    ) -> set[Id]:
+        """The (record, contact) pairs of account-based records (``record -> account``), with
+        only the contacts meeting ``part`` (a condition on contact fields) when given."""
         if not based:
             return set()
-        members = await reads.members_of(self.db, list(set(based.values())))
+        extra = self.compiler.filter(part, "contact") if part is not None else None
+        members = await reads.members_of(self.db, list(set(based.values())), extra)
         out: set[Id] = set()
         for lead, account in based.items():
             for contact in members.get(account, ()):
+                self.account[contact] = account  # read, so it exists
                 self.parent[(lead, contact)] = contact
                 out.add((lead, contact))
         return out
