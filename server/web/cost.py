@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -221,12 +223,71 @@ def _longest_list(value: Any) -> int:
     return longest
 
 
-class QueryCost(SchemaExtension):
-    """Prices the request, enforces the budget and the key's rate limit, reports the cost."""
+class CostCache:
+    """Costs already computed, by document, operation, variables and limits (LRU of
+    ``maxsize``): a repeated request is priced once.  Only successful pricings are kept (a
+    page or list over its limit is priced, and refused, every time), and only for variables of
+    at most :attr:`MAX_VARIABLES_BYTES` as JSON; the budget and the rate limit are checked on
+    every request against the cost, kept or not."""
 
-    def __init__(self, settings: Settings, limiter: RateLimiter) -> None:
+    MAX_VARIABLES_BYTES = 4096
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.pricings = 0  # how many requests were priced (not answered from the cache)
+        self._kept: OrderedDict[tuple[Any, ...], int | None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def cost(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        pricing: Pricing,
+    ) -> int | None:
+        """:func:`operation_cost`, from the cache when the same request was priced before."""
+        key = _key(document, operation_name, variables, pricing)
+        if key is not None and key in self._kept:
+            self._kept.move_to_end(key)
+            return self._kept[key]
+        self.pricings += 1
+        cost = operation_cost(schema, document, operation_name, variables, pricing)
+        if key is not None:
+            self._kept[key] = cost
+            while len(self._kept) > self.maxsize:
+                self._kept.popitem(last=False)
+        return cost
+
+
+def _key(
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    pricing: Pricing,
+) -> tuple[Any, ...] | None:
+    """What a cost depends on, or None when the variables are too long to keep (or not JSON)."""
+    try:
+        encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+    if len(encoded) > CostCache.MAX_VARIABLES_BYTES:
+        return None
+    return (document, operation_name, encoded, pricing)
+
+
+class QueryCost(SchemaExtension):
+    """Prices the request (through ``costs``, a :class:`CostCache`, when given), enforces the
+    budget and the key's rate limit, reports the cost."""
+
+    def __init__(
+        self, settings: Settings, limiter: RateLimiter, costs: CostCache | None = None
+    ) -> None:
         self.settings = settings
         self.limiter = limiter
+        self.costs = costs
         self.cost: int | None = None
 
     def on_execute(self) -> Iterator[None]:
@@ -240,7 +301,8 @@ class QueryCost(SchemaExtension):
         ctx = self.execution_context
         budget = self.settings.max_query_cost
         try:
-            self.cost = operation_cost(
+            price = operation_cost if self.costs is None else self.costs.cost
+            self.cost = price(
                 ctx.schema._schema,
                 document,
                 ctx.operation_name,

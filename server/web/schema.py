@@ -39,7 +39,7 @@ from ..db import unavailable
 from ..defaults import default_rules_dir, rules_dir_of
 from ..errors import UserError
 from ..rules.fields import CustomFields
-from .cost import QueryCost
+from .cost import CostCache, QueryCost
 from .execution import FastExecutionContext
 from .rate_limit import RateLimiter
 from .validation import CheckedValidation, ValidationResults
@@ -176,6 +176,7 @@ class LeadgraphSchema(strawberry.Schema):
 
     custom_fields: CustomFields
     limiter: RateLimiter
+    costs: CostCache
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -224,7 +225,8 @@ def build_schema(
     ``settings``; without settings, of the shipped rules, as ``schema.graphql`` is exported).
 
     Parsing and validation are cached per document (LRU, :data:`DOCUMENT_CACHE`; see
-    :mod:`leadgraph.web.validation`).  Plain fields are answered in place
+    :mod:`leadgraph.web.validation`), and so is the cost per document, operation and
+    variables (:class:`~leadgraph.web.cost.CostCache`).  Plain fields are answered in place
     (:mod:`leadgraph.web.execution`)."""
     if fields is None:  # the server's rules directory; the shipped rules' for the export
         directory = default_rules_dir() if settings is None else rules_dir_of(settings)
@@ -232,6 +234,7 @@ def build_schema(
     settings = settings or Settings()
     limiter = limiter or RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     validations = ValidationResults(settings, DOCUMENT_CACHE)
+    costs = CostCache(DOCUMENT_CACHE)
     custom.install(fields)
     built = LeadgraphSchema(
         query=Query,
@@ -245,7 +248,7 @@ def build_schema(
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=DOCUMENT_CACHE),
             lambda: CheckedValidation(validations),
-            lambda: QueryCost(settings, limiter),
+            lambda: QueryCost(settings, limiter, costs),
             lambda: MaskInternalErrors(
                 should_mask_error=_should_mask, error_message=_MASK.error_message
             ),
@@ -253,6 +256,7 @@ def build_schema(
     )
     built.custom_fields = fields
     built.limiter = limiter
+    built.costs = costs
     return built
 
 
