@@ -39,6 +39,7 @@ from ..db import unavailable
 from ..defaults import default_rules_dir, rules_dir_of
 from ..errors import UserError
 from ..rules.fields import CustomFields
+from . import arguments
 from .cost import CostCache, QueryCost
 from .execution import FastExecutionContext
 from .rate_limit import RateLimiter
@@ -226,8 +227,9 @@ def build_schema(
 
     Parsing and validation are cached per document (LRU, :data:`DOCUMENT_CACHE`; see
     :mod:`leadgraph.web.validation`), and so is the cost per document, operation and
-    variables (:class:`~leadgraph.web.cost.CostCache`).  Plain fields are answered in place
-    (:mod:`leadgraph.web.execution`)."""
+    variables (:class:`~leadgraph.web.cost.CostCache`), and the conversion of a resolver's
+    arguments per field and values (:mod:`leadgraph.web.arguments`).  Plain fields are
+    answered in place (:mod:`leadgraph.web.execution`)."""
     if fields is None:  # the server's rules directory; the shipped rules' for the export
         directory = default_rules_dir() if settings is None else rules_dir_of(settings)
         fields = custom.fields_of_directory(directory)
@@ -235,6 +237,7 @@ def build_schema(
     limiter = limiter or RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     validations = ValidationResults(settings, DOCUMENT_CACHE)
     costs = CostCache(DOCUMENT_CACHE)
+    arguments.install()  # resolver arguments converted once per field and values
     custom.install(fields)
     built = LeadgraphSchema(
         query=Query,
