@@ -72,9 +72,12 @@ async def test_seed_is_bulk_and_scored(mongo_uri, monkeypatch):
         for collection in ("lead_history", "events"):
             assert 1 <= inserts[("insert", collection)] <= batches
         assert commands.names[("update", "leads")] == batches
+        # ... the interactions' counted days one bulk write per batch of interactions ...
+        assert commands.names[("update", "interaction_days")] == inserts[("insert", "interactions")]
         # ... and no command per document: besides them only the accounts' roll-up pass,
         # which works a chunk of accounts at a time
         persisting = {"lead_history", "events", "leads", "rule_versions", "webhooks"}
+        persisting.add("interaction_days")
         others = sum(
             n for k, n in commands.names.items() if k[0] != "insert" and k[1] not in persisting
         )
@@ -119,6 +122,8 @@ async def test_a_retried_batch_is_not_a_duplicate_but_a_clash_is(db):
     await interactions.insert_documents(db, batch[:3])  # the first attempt stored three
     await interactions.insert_documents(db, batch)  # the retry: no error, all five stored
     assert await db.interactions.count_documents({}) == 5
+    days = await db.interaction_days.find({"day": None}).to_list()
+    assert sorted(d["n"]["email_sent"] for d in days) == [1] * 5  # each counted once
 
     clash = {**batch[0], "type": "email_opened"}  # same _id, another document
     with pytest.raises(BulkWriteError):

@@ -14,6 +14,7 @@ from ..config import Settings, legacy_data_dir
 from ..db import Connection, open_database
 from ..defaults import rules_dir_of
 from ..services import Services
+from ..services.facts import count_uncounted_days
 from ..services.funnel import Report
 from ..services.report import changed_leads
 from ..store import contacts, leads
@@ -252,6 +253,7 @@ async def _rescore(conn: Connection, settings: Settings, stale_only: bool = Fals
     it is a terminal); goes on past leads a plugin fails on, prints a summary and fails when
     any lead failed."""
     funnel = services_of(conn, settings).funnel
+    await count_uncounted_days(conn.db)  # contacts stored before their days were counted
     query = leads.stale_query(funnel.version) if stale_only else {}
     total = await leads.count(conn.db, query)
     if err.is_terminal:

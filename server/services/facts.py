@@ -22,13 +22,15 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..contracts import Facts
+from ..db import in_transaction
 from ..rules.conditions import as_utc, spec_key
 from ..rules.models import EventSpec, duration
 from ..rules.reads import ruleset_reads
 from ..rules.ruleset import RuleSet
-from ..store import accounts, contacts, interactions
+from ..store import accounts, contacts, interaction_days, interactions
 from ..store.clock import now as db_now
 from ..store.condition_filters import compiler_of
+from ..types import Session
 
 Counts = dict[ObjectId, dict[str, int]]  # contact id -> spec key -> how many
 
@@ -83,6 +85,87 @@ async def count_events(
         for contact, n in (await interactions.count_by_contact(db, match, contact_ids)).items():
             out.setdefault(contact, {})[key] = n
     return out
+
+
+async def count_live(
+    db: AsyncDatabase,
+    ruleset: RuleSet,
+    specs: Iterable[EventSpec],
+    now: datetime,
+    people: dict[ObjectId, dict[str, Any]],
+    until: datetime | None = None,
+) -> Counts:
+    """:func:`count_events` for the contacts ``people`` (by id), the specs without ``where``
+    read from the counted days of the contacts that have them (:func:`count_days`: at most one
+    document per day of the longest window, whatever the number of interactions); the rest
+    (``where`` specs, contacts whose days are not counted, a replay) counted from the
+    interactions."""
+    specs = list(specs)
+    days = [c for c, p in people.items() if p.get(interaction_days.MARKER)] if until is None else []
+    rest = [c for c in people if c not in set(days)]
+    out: Counts = {}
+    if rest:
+        out.update(await count_events(db, ruleset, specs, now, rest, until))
+    filtered = [s for s in specs if s.where is not None]
+    if days and filtered:
+        out.update(await count_events(db, ruleset, filtered, now, days))
+    if days:
+        plain = [s for s in specs if s.where is None]
+        for contact, mine in (await count_days(db, plain, now, days)).items():
+            out.setdefault(contact, {}).update(mine)
+    return out
+
+
+async def count_days(
+    db: AsyncDatabase, specs: list[EventSpec], now: datetime, contact_ids: list[ObjectId]
+) -> Counts:
+    """How many interactions of each contact match each spec (none with ``where``), from the
+    contacts' counted days (:mod:`leadgraph.store.interaction_days`): a spec without a window
+    is the every-day document; with one, the days after the window's first day plus, for that
+    first day, the interactions from the window's start to its end (one indexed read of that
+    part of one day).  The same counts as :func:`count_events`: the interactions of the
+    spec's types that occurred at or after ``now - within``."""
+    t = as_utc(now)
+    windows = sorted({s.within for s in specs if s.within})
+    since = {w: t - duration(w) for w in windows}
+    edge = {w: interaction_days.day_of(since[w]) for w in windows}
+    names = {w: f"w{i}" for i, w in enumerate(windows)}
+    first = interaction_days.next_day(min(edge.values())) if windows else None
+    total = any(s.within is None for s in specs)
+    stored = await interaction_days.of_contacts(db, contact_ids, first, total)
+    ranges = {names[w]: (since[w], interaction_days.next_day(edge[w])) for w in windows}
+    edges = await interaction_days.edge_counts(db, contact_ids, ranges)
+    out: Counts = {}
+    for contact in contact_ids:
+        mine = stored.get(contact) or {}
+        full = {as_utc(d): n for d, n in mine.items() if d is not None}
+        counted = out.setdefault(contact, {})
+        for s in specs:
+            kinds = set(s.type)
+            if s.within is None:
+                n = sum((mine.get(None) or {}).get(k, 0) for k in kinds)
+            else:
+                after = edge[s.within]
+                n = sum(by[k] for d, by in full.items() if d > after for k in kinds if k in by)
+                n += sum((edges.get((contact, k)) or {}).get(names[s.within], 0) for k in kinds)
+            counted[spec_key(s)] = n
+    return out
+
+
+async def count_uncounted_days(db: AsyncDatabase, batch: int = 200) -> int:
+    """Count the days of every contact whose days are not counted yet (stored before
+    ``interaction_days`` existed, or its interactions inserted in bulk; they are counted from
+    their interactions meanwhile, never from stale days): ``batch`` contacts per transaction.
+    How many contacts were counted."""
+    done = 0
+    while ids := await interaction_days.uncounted(db, batch):
+
+        async def work(session: Session | None, ids: list[ObjectId] = ids) -> None:
+            await interaction_days.rebuild(db, ids, session=session)
+
+        await in_transaction(db, work)
+        done += len(ids)
+    return done
 
 
 async def count_all(db: AsyncDatabase, ruleset: RuleSet, now: datetime) -> EventCounts | None:
@@ -159,7 +242,7 @@ async def gather(
     if counted is not None and counted.now == now and until is None:
         counts = counted.by_contact
     else:
-        counts = await count_events(db, ruleset, reads.counts, now, list(people), until)
+        counts = await count_live(db, ruleset, reads.counts, now, people, until)
     keys = [spec_key(s) for s in reads.counts]
     return assemble_facts(docs, people, by_id, members, events, counts=(keys, counts))
 

@@ -68,8 +68,9 @@ async def matching(
 
 async def insert_all(
     collection: AsyncCollection, docs: Sequence[Mapping[str, Any]], session: Session | None = None
-) -> None:
-    """Store complete documents (``_id`` included) with one unordered bulk insert.
+) -> list[Mapping[str, Any]]:
+    """Store complete documents (``_id`` included) with one unordered bulk insert; the
+    documents found already stored (as sent), which this call may or may not have stored.
 
     The driver retries a bulk insert once after a transient error; a server that already
     stored part of the batch and does not recognise the retry answers "duplicate ``_id``" for
@@ -77,7 +78,7 @@ async def insert_all(
     batch's own and not an error; any other error is raised.
     """
     if not docs:
-        return
+        return []
     try:
         await collection.insert_many(docs, ordered=False, session=session)
     except BulkWriteError as exc:
@@ -90,6 +91,8 @@ async def insert_all(
         stored = await find_by_ids(collection, list(sent))
         if any(stored.get(oid) != doc for oid, doc in sent.items()):
             raise
+        return list(sent.values())
+    return []
 
 
 async def update_returning(

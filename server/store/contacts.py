@@ -86,6 +86,7 @@ def new_document(fields: Mapping[str, Any]) -> ContactDoc:
         "consent": {"level": None, "isChild": False, "guardian": None},
         "marketingOnly": False,
         "insights": {"total": 0, "counts": {}, "lastActivityAt": None},
+        "interactionDays": True,  # no interactions yet: its days (none) are counted
         "createdAt": t,
         "updatedAt": t,
     }

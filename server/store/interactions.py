@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..contracts import CUSTOM_INTERACTION_TYPE, INTERACTION_TYPES
 from ..documents import INTERACTIONS
 from ..types import InteractionDoc, Session
+from . import interaction_days
 from ._base import (
     BATCH_ALL,
     between,
@@ -108,7 +109,9 @@ async def record_changing(
         before = None
         if not (await contacts.update_one(query, update, session=session)).matched_count:
             return None, None
-    return stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc), before
+    done = stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc)
+    await interaction_days.count_in(db, [done], session=session)
+    return done, before
 
 
 def first_insights(contact: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,7 +142,9 @@ async def record_first(
     doc = new_document(fields)
     new_contact = {**contact, "insights": first_insights(contact, doc)}
     await db["contacts"].insert_one(new_contact, session=session)
-    return stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc)
+    done = stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc)
+    await interaction_days.count_in(db, [done], session=session)
+    return done
 
 
 async def insert_records(
@@ -153,6 +158,7 @@ async def insert_records(
     result = await db[NAME].insert_many(full, session=session)
     for doc, oid in zip(full, result.inserted_ids, strict=True):
         doc["_id"] = oid
+    await interaction_days.count_in(db, full, session=session)
     return full
 
 
@@ -269,7 +275,8 @@ async def get(db: AsyncDatabase, oid: ObjectId) -> InteractionDoc | None:
 async def delete_of_contact(
     db: AsyncDatabase, contact_id: ObjectId, session: Session | None = None
 ) -> int:
-    """Delete every interaction of a contact (the contact is being deleted)."""
+    """Delete every interaction of a contact (the contact is being deleted), and its days."""
+    await interaction_days.forget(db, contact_id, session=session)
     return (await db[NAME].delete_many({"contactId": contact_id}, session=session)).deleted_count
 
 
@@ -283,8 +290,13 @@ async def latest_of(
 
 
 async def insert_documents(db: AsyncDatabase, docs: Sequence[Mapping[str, Any]]) -> None:
-    """Store complete interaction documents as they are (``_id`` included): the demo seed."""
-    await insert_all(db[NAME], docs)
+    """Store complete interaction documents as they are (``_id`` included): the demo seed;
+    their contacts' days are counted (one ``bulk_write``); those of documents found already
+    stored (a retried batch) are counted again from what is stored, so none counts twice."""
+    again = await insert_all(db[NAME], docs)
+    seen = {d["_id"] for d in again}
+    await interaction_days.count_in(db, [d for d in docs if d["_id"] not in seen])
+    await interaction_days.rebuild(db, [d["contactId"] for d in again])
 
 
 async def find_since(

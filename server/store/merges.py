@@ -9,7 +9,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from ..types import Session
-from . import interactions, leads, opportunities
+from . import interaction_days, interactions, leads, opportunities
 from ._base import move_merged, move_unmerged, now
 
 NAME = "merges"
@@ -40,6 +40,7 @@ async def move_children(
     ``to_id``, tagged ``mergedFrom`` (``tag``: the merge and the contact they came from)."""
     for name, field, inc in CONTACT_CHILDREN:
         await move_merged(db[name], field, from_id, to_id, tag, inc=inc, session=session)
+    await interaction_days.rebuild(db, [from_id, to_id], session=session)
 
 
 async def move_children_back(
@@ -48,6 +49,9 @@ async def move_children_back(
     """A merge undone: the leads and interactions it moved from ``contact_id`` go back to it."""
     for name, field, inc in CONTACT_CHILDREN:
         await move_unmerged(db[name], field, merge_id, contact_id, inc=inc, session=session)
+    survivor = await db[NAME].find_one({"_id": merge_id}, {"survivorId": 1}, session=session)
+    gained = [survivor["survivorId"]] if survivor else []
+    await interaction_days.rebuild(db, [contact_id, *gained], session=session)
 
 
 async def insert(db: AsyncDatabase, record: dict[str, Any], session: Session | None = None) -> None:
