@@ -255,14 +255,14 @@ async def _rescore(conn: Connection, settings: Settings, stale_only: bool = Fals
     funnel = services_of(conn, settings).funnel
     await count_uncounted_days(conn.db)  # contacts stored before their days were counted
     query = leads.stale_query(funnel.version) if stale_only else {}
-    total = await leads.count(conn.db, query)
-    if err.is_terminal:
+    if err.is_terminal:  # the bar's total: every lead's estimate, or the few stale ones
+        total = await leads.count(conn.db, query) if query else await leads.estimated_count(conn.db)
         with progress_bar() as bar:
             task = bar.add_task("rescoring", total=total)
             report = await funnel.rescore_all(query, progress=lambda n: bar.update(task, advance=n))
     else:  # a log or a pipe: the summary alone, no bar redrawn into it
         report = await funnel.rescore_all(query)
-    for line in rescore_summary(total, funnel.version, report):
+    for line in rescore_summary(report.processed, funnel.version, report):
         click.echo(line, err=True)  # one line each, never wrapped to a width
     if report.failed:
         raise click.ClickException(

@@ -46,6 +46,11 @@ class Report:
     accounts: set[ObjectId] = field(default_factory=set)
 
     @property
+    def processed(self) -> int:
+        """How many leads the run evaluated (changed, unchanged or failed)."""
+        return self.changed + self.unchanged + len(self.failed)
+
+    @property
     def failures(self) -> list[PluginFailure]:
         """Every plugin failure of the run, each once."""
         found = [g for f in self.failed for g in [f.failure, *f.more]]

@@ -2,11 +2,13 @@
 edit of an account with many leads, and the background rescore when a rules version goes
 live, see :mod:`leadgraph.services.rescore_job`).
 
-Leads are read in ``_id`` order, ``batch`` at a time, and each batch goes through the funnel
-runner (evaluate, persist, announce).  The interactions the rules count are counted once, for
-the whole database, when the run covers more than a batch; a lead whose derived data would
-not change is not written.  The roll-ups of the accounts touched are refreshed once, at the
-end (every account's, when every lead was rescored).
+Leads are read in ``_id`` order, ``batch`` at a time (without their outboxes), and each batch
+goes through the funnel runner (evaluate, persist, announce).  The interactions the rules count
+are counted once, for the whole database, when the run covers more than a batch (known when the
+first batch is full: the leads are not counted first, which reads every row on the embedded
+server); a lead whose derived data would not change is not written.  The roll-ups of the
+accounts touched are refreshed once, at the end (every account's, when every lead was
+rescored).
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ async def rescore_leads(
     total = Report()
     t = db_now()
     rules = funnel.ruleset
-    whole = rules is not None and await leads.count(funnel.db, query or {}) > batch
-    counted = await count_all(funnel.db, rules, t) if rules is not None and whole else None
+    counted, first = None, True
     async for chunk in leads.batches(funnel.db, query or {}, batch, after=after):
+        if rules is not None and first and len(chunk) == batch:  # more than a batch, maybe
+            counted = await count_all(funnel.db, rules, t)
+        first = False
         report = await funnel.run(
             chunk, triggers, now=t, counted=counted, rollups=False, cause=cause
         )
