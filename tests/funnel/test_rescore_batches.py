@@ -17,16 +17,16 @@ from shipped import SHIPPED
 
 
 async def _contact_with_leads(db: AsyncDatabase, n: int) -> tuple[ObjectId, list[ObjectId]]:
-    contact = {"_id": ObjectId(), "lastName": "Moreau", "role": "decisionMaker", "insights": {}}
-    await db["contacts"].insert_one(contact)
+    oid = ObjectId()
+    await db["contacts"].insert_one(
+        {"_id": oid, "lastName": "Moreau", "role": "decisionMaker", "insights": {}}
+    )
     docs = [
-        leads.new_document(
-            {"topic": f"lead {i}", "parentContactId": contact["_id"]}, stage="inquiry"
-        )
+        leads.new_document({"topic": f"lead {i}", "parentContactId": oid}, stage="inquiry")
         for i in range(n)
     ]
     await db["leads"].insert_many(docs)
-    return contact["_id"], [d["_id"] for d in docs]
+    return oid, [d["_id"] for d in docs]
 
 
 async def _scored_events(db: AsyncDatabase, lead_ids: list[ObjectId]) -> int:
