@@ -120,19 +120,18 @@ async def count_days(
     db: AsyncDatabase, specs: list[EventSpec], now: datetime, contact_ids: list[ObjectId]
 ) -> Counts:
     """How many interactions of each contact match each spec (none with ``where``), from the
-    contacts' counted days (:mod:`leadgraph.store.interaction_days`): a spec without a window
-    is the every-day document; with one, the days after the window's first day plus, for that
-    first day, the interactions from the window's start to its end (one indexed read of that
-    part of one day).  The same counts as :func:`count_events`: the interactions of the
-    spec's types that occurred at or after ``now - within``."""
+    contacts' counted days (:mod:`leadgraph.store.interaction_days`, one read): a spec without
+    a window is the every-day document; with one, the days after the window's first day plus,
+    for that first day, the interactions from the window's start to its end (one indexed read
+    of that part of one day per window).  The same counts as :func:`count_events`: the
+    interactions of the spec's types that occurred at or after ``now - within``."""
     t = as_utc(now)
     windows = sorted({s.within for s in specs if s.within})
     since = {w: t - duration(w) for w in windows}
     edge = {w: interaction_days.day_of(since[w]) for w in windows}
     names = {w: f"w{i}" for i, w in enumerate(windows)}
     first = interaction_days.next_day(min(edge.values())) if windows else None
-    total = any(s.within is None for s in specs)
-    stored = await interaction_days.of_contacts(db, contact_ids, first, total)
+    stored = await interaction_days.of_contacts(db, contact_ids, first)
     ranges = {names[w]: (since[w], interaction_days.next_day(edge[w])) for w in windows}
     edges = await interaction_days.edge_counts(db, contact_ids, ranges)
     out: Counts = {}

@@ -3,7 +3,8 @@ day (UTC), and in all: the stored form of the counts the rules ask for, kept in 
 transaction as the interactions they count.
 
 One document per contact and day (``{contactId, day, n: {type: count}}``) and one per contact
-with ``day: None`` for every day together, so that counting a contact's interactions of a type
+for every day together (``day`` :data:`ALL`, after every real day, so that a window's days and
+the total are one index range), so that counting a contact's interactions of a type
 within a window reads at most one document per day of the window, and without a window one
 document, however many interactions the contact has (:func:`leadgraph.services.facts.gather`).
 
@@ -37,6 +38,8 @@ INDEXES = {
 }
 
 Days = dict[datetime | None, dict[str, int]]  # day (None: every day) -> type -> how many
+#: The ``day`` of a contact's every-day document: after every day, so ``day >= d`` reads it too.
+ALL = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def day_of(at: datetime) -> datetime:
@@ -47,9 +50,9 @@ def day_of(at: datetime) -> datetime:
 
 
 def _bumps(docs: Iterable[Mapping[str, Any]]) -> list[UpdateOne]:
-    counted: dict[tuple[ObjectId, datetime | None], dict[str, int]] = {}
+    counted: dict[tuple[ObjectId, datetime], dict[str, int]] = {}
     for doc in docs:
-        for day in (day_of(doc["occurredAt"]), None):
+        for day in (day_of(doc["occurredAt"]), ALL):
             mine = counted.setdefault((doc["contactId"], day), {})
             mine[doc["type"]] = mine.get(doc["type"], 0) + 1
     return [
@@ -98,25 +101,29 @@ async def forget(db: AsyncDatabase, contact_id: ObjectId, session: Session | Non
 
 
 async def of_contacts(
-    db: AsyncDatabase, contact_ids: Sequence[ObjectId], since: datetime | None, total: bool
+    db: AsyncDatabase, contact_ids: Sequence[ObjectId], since: datetime | None
 ) -> dict[ObjectId, Days]:
-    """The days of these contacts from day ``since`` on (None: no day) and, when ``total``,
-    their every-day document: one indexed read of at most one document per contact and day."""
+    """The days of these contacts from day ``since`` on (None: no day) and their every-day
+    document (key None): one read of one index range per contact, at most one document per
+    day from ``since`` (``contact_day``: ``contactId`` equal, ``day`` from ``since`` to
+    :data:`ALL`)."""
     ids = list(dict.fromkeys(contact_ids))
-    ranges: list[dict[str, Any]] = []
-    if since is not None:
-        ranges.append({"day": {"$gte": since}})
-    if total:
-        ranges.append({"day": None})
     out: dict[ObjectId, Days] = {c: {} for c in ids}
-    if not ids or not ranges:
+    if not ids:
         return out
-    who = ids[0] if len(ids) == 1 else {"$in": ids}
-    query = {"contactId": who, **(ranges[0] if len(ranges) == 1 else {"$or": ranges})}
+    query = {
+        "contactId": ids[0] if len(ids) == 1 else {"$in": ids},
+        "day": {"$gte": since} if since is not None else ALL,
+    }
     cursor = db[NAME].find(query, {"_id": 0}, batch_size=BATCH_ALL)
     async for doc in cursor:
-        out[doc["contactId"]][doc.get("day")] = {k: int(v) for k, v in (doc["n"] or {}).items()}
+        day = None if as_aware(doc["day"]) == ALL else doc["day"]
+        out[doc["contactId"]][day] = {k: int(v) for k, v in (doc["n"] or {}).items()}
     return out
+
+
+def as_aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 async def edge_counts(
