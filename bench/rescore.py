@@ -45,6 +45,7 @@ from leadgraph.db import make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.services import Services
+from leadgraph.services.facts import count_uncounted_days
 from leadgraph.store import interaction_days, interactions, leads
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -64,6 +65,7 @@ async def regenerate(db: AsyncDatabase, n_leads: int, n_interactions: int, now: 
     """``generate`` into an emptied ``db`` (so a retried set-up does not generate twice)."""
     await empty(db)
     await generate(db, n_leads, n_interactions, now)
+    await count_uncounted_days(db)  # the days counted, as this version stores them (a migration)
 
 
 async def generate(db: AsyncDatabase, n_leads: int, n_interactions: int, now: datetime) -> None:
