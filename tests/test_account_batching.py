@@ -42,7 +42,8 @@ query($id: ID!, $after: String) {
 
 
 @pytest.fixture
-async def counted(server: Any, api: Any, mongo_uri: str) -> AsyncIterator[Reads]:
+async def counted(server: Any, api: Any, mongo_uri: str, monkeypatch: Any) -> AsyncIterator[Reads]:
+    monkeypatch.setattr(server.state.leadgraph.verified_keys, "ttl", 0.0)
     async with listening(server, api, mongo_uri, Reads(api.db.name)) as listener:
         yield listener
 

@@ -57,8 +57,11 @@ class Reads(monitoring.CommandListener):
 
 
 @pytest.fixture
-async def counted(server: Any, api: Any, mongo_uri: str) -> AsyncIterator[Reads]:
-    """Point the server at a client whose commands to the test database are counted."""
+async def counted(server: Any, api: Any, mongo_uri: str, monkeypatch: Any) -> AsyncIterator[Reads]:
+    """Point the server at a client whose commands to the test database are counted.  The key is
+    read on every request (the cache of verified keys off: the worst case, counted alike for
+    every page)."""
+    monkeypatch.setattr(server.state.leadgraph.verified_keys, "ttl", 0.0)
     async with listening(server, api, mongo_uri, Reads(api.db.name)) as listener:
         yield listener
 
