@@ -56,6 +56,7 @@ async def capture(
     consent: Consent | None = None,
     origin: dict[str, str | None] | None = None,
     owner: str | None = None,
+    funnel: Funnel | None = None,
 ) -> Outcome:
     """Run one submission through matching; see the module docstring.
 
@@ -72,6 +73,8 @@ async def capture(
     becomes a new contact.  A submission racing the erasure of its contact lands before it (and
     is erased with it) or after it (a new contact): see :meth:`Attempt.record`.  An idempotency key
     is ``owner``'s (the API key's id) for this operation (:mod:`leadgraph.store.submissions`).
+    ``funnel``: a new person's lead is scored by it in the capture's transaction
+    (:mod:`leadgraph.services.first_score`); without it, after the commit.
     """
     matching = matching or Matching(db, rules, pm)
     parsed = parsed_input(form_id, fields, idempotency_key, matching.ruleset)
@@ -115,6 +118,7 @@ async def capture(
         digest=digest,
         owner=owner,
         operation=operation,
+        funnel=funnel,
     )
     return await attempt.run()
 
@@ -154,6 +158,7 @@ class Capture:
             rules=self.rules,
             pm=self.pm,
             make_lead=self.funnel.new_lead,
+            funnel=self.funnel,
             matching=self.matching,
             consent=self.consent,
             **kwargs,
@@ -161,10 +166,8 @@ class Capture:
         if out.replayed:
             return Captured(out)
         created = [out.lead["_id"]] if out.lead is not None and out.lead_match.created else []
-        # a contact made here has this lead and this interaction alone: scored from them
-        first = out.lead if created and out.contact_match.created else None
         report, failures = await announce_and_score(
-            self.funnel, self.pm, out.contact, out.interaction, out.events, created, first
+            self.funnel, self.pm, out.contact, out.interaction, out.events, created, out.first
         )
         if out.lead is not None and report is not None:
             out.lead = report.lead(out.lead["_id"]) or out.lead

@@ -20,6 +20,7 @@ from ..events import Event
 from ..rules.fields import flat_changes, value_at
 from ..store import (
     contacts,
+    history,
     interactions,
     leads,
     match_keys,
@@ -33,7 +34,9 @@ from . import dispatch
 from .capture_input import require_custom, submitted_changes
 from .capture_outcome import Outcome, capture_events, replay_or_refuse, with_insight
 from .consent import Actor, Consent, ConsentChange
+from .first_score import FirstScore, score_first
 from .form_fields import Parsed
+from .funnel import Funnel
 from .interactions import write
 from .matching import Deferred, Match, Matching, updated_events
 from .privacy import lift_suppression
@@ -64,6 +67,10 @@ class Attempt:
     digest: str = ""  # the input's hash
     owner: str | None = None
     operation: str = "submitForm"
+    #: scores a new person's lead in the transaction (None: after the commit)
+    funnel: Funnel | None = None
+    #: that lead's evaluation, once made
+    first: FirstScore | None = None
     #: the submitted values to set on the contact found (none when it was made here)
     contact_set: dict[str, Any] = field(default_factory=dict)
     #: the submitted values the lead found lacks (none when it was made here)
@@ -205,6 +212,7 @@ class Attempt:
             cmatch,
             lmatch,
             events=recorded,
+            first=self.first,
         )
 
     async def record(
@@ -240,11 +248,12 @@ class Attempt:
         email = self.parsed.contact.get("email")
         made_here = self.deferred.records
         await match_keys.insert_claims(db, self.deferred.claims, session)
-        if "leads" in made_here:
-            await records.insert(db, "leads", made_here["leads"], session)
         doc, before = await write(db, ifields, session, self.contact_set, made_here.get("contacts"))
         if doc is None:  # resolved in this very transaction: it cannot be gone
             raise Conflict("the contact was removed while this submission was recorded")
+        self.first = None
+        if "leads" in made_here:
+            await self.insert_lead(made_here["leads"], contact, cmatch, doc, session)
         after = applied(before, self.contact_set) if before else contact
         current = dict(after)
         if email:
@@ -259,6 +268,7 @@ class Attempt:
             *(updated_events("contact", before, after) if before else ()),
             *await self.update_lead(lead, session),
             *capture_events(after, lead, doc, made, self.form_id, consented),
+            *(self.first.write.events if self.first is not None else ()),
         ]
         await dispatch.append(db, self.pm, recorded, session)
         if self.pending is not None:
@@ -266,6 +276,24 @@ class Attempt:
         if key:
             await self.keep(doc, cmatch, lmatch, session)
         return doc, current, recorded
+
+    async def insert_lead(
+        self,
+        lead: dict[str, Any],
+        contact: dict[str, Any],
+        cmatch: Match,
+        interaction: InteractionDoc,
+        session: Session,
+    ) -> None:
+        """Insert the lead made here: scored already, with its history, when its contact was
+        made here too (:mod:`leadgraph.services.first_score`; ``lead`` is updated in place)."""
+        if self.funnel is not None and cmatch.created:
+            person = with_insight(dict(contact), interaction)
+            self.first = await score_first(self.funnel, lead, person, dict(interaction))
+        if self.first is not None:
+            lead.update(self.first.write.after)
+            await history.append(self.db, self.first.entries, session)
+        await records.insert(self.db, "leads", lead, session)
 
     async def update_lead(
         self, lead: dict[str, Any] | None, session: Session | None

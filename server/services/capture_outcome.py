@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from ..errors import Conflict
 from ..events import CaptureSubmitted, ContactCreated, Event, LeadCreated
 from ..store import contacts, interactions, leads, submissions
+from .first_score import FirstScore
 from .interactions import interaction_event
 from .matching import Match
 
@@ -27,6 +28,8 @@ class Outcome:
     replayed: bool = False
     #: what the capture recorded (stored in its transaction; delivered after it)
     events: list[Event] = field(default_factory=list)
+    #: the new lead of a new person, scored in the capture's transaction
+    first: FirstScore | None = None
 
 
 def capture_events(

@@ -48,7 +48,8 @@ from ..store import contacts, leads
 from ..store.clock import now as db_now
 from ..types import LeadDoc, PluginManager, Session, StageEntry
 from . import assignment, dispatch, rollup, stage_move
-from .facts import EventCounts, counts_of_first, gather
+from .facts import EventCounts, gather
+from .first_score import FirstScore
 from .history import Cause, History, Write, inferred
 from .preview import changed
 from .report import LeadFailure, Report
@@ -60,6 +61,28 @@ RETRIES = 5
 
 
 # ---------------------------------------------------------------- runs
+
+
+def tally(
+    report: Report,
+    doc: dict[str, Any],
+    e: Evaluation,
+    after: dict[str, Any],
+    facts: Mapping[ObjectId, Facts],
+) -> None:
+    """Count a lead evaluated and stored (``doc`` as read, ``after`` as stored) in
+    ``report``: the lead after, its account's roll-up when its scores changed, and whether it
+    failed, changed or stayed as it was."""
+    report.leads.append(after)
+    if rollup.scores_changed(doc, after):
+        report.accounts |= rollup.accounts_of(doc, facts[doc["_id"]]["contact"])
+    if e.failure is not None:
+        report.failed.append(LeadFailure(doc["_id"], e.failure, e.failures[1:]))
+        log.warning("lead %s: %s", doc["_id"], e.failure)
+    elif changed(doc, after):  # counted as a preview counts
+        report.changed += 1
+    else:
+        report.unchanged += 1
 
 
 class Funnel:
@@ -164,17 +187,7 @@ class Funnel:
                 if doc["_id"] in lost:
                     retry.append(doc["_id"])
                     continue
-                after = owned.get(doc["_id"]) or applied(doc, e.update)
-                report.leads.append(after)
-                if rollup.scores_changed(doc, after):
-                    report.accounts |= rollup.accounts_of(doc, facts[doc["_id"]]["contact"])
-                if e.failure is not None:
-                    report.failed.append(LeadFailure(doc["_id"], e.failure, e.failures[1:]))
-                    log.warning("lead %s: %s", doc["_id"], e.failure)
-                elif changed(doc, after):  # counted as a preview counts
-                    report.changed += 1
-                else:
-                    report.unchanged += 1
+                tally(report, doc, e, owned.get(doc["_id"]) or applied(doc, e.update), facts)
             if not retry:
                 break
             pending = await leads.by_ids_list(self.db, retry)
@@ -183,6 +196,19 @@ class Funnel:
             log.error("leads %s kept changing during %d funnel runs", retry, RETRIES)
         if rollups:
             await self.rollups.refresh(report.accounts)
+        return report
+
+    async def after_first(self, first: FirstScore) -> Report:
+        """After the commit of a capture that scored the lead it made in its transaction
+        (:mod:`leadgraph.services.first_score`): the assignment rules over it, and the report
+        :meth:`run` would have made."""
+        report = Report()
+        lead, e = first.write.before, first.evaluation
+        owned, failures = await self._assign(
+            [(lead, e)], (), first.facts, {"interaction"}, {lead["_id"]}, first.at
+        )
+        report.event_failures += failures
+        tally(report, lead, e, owned.get(lead["_id"]) or first.write.after, first.facts)
         return report
 
     async def _assign(
@@ -212,27 +238,17 @@ class Funnel:
         *,
         created: Collection[ObjectId] = (),
         cause: Cause | None = None,
-        first: tuple[dict[str, Any], dict[str, Any]] | None = None,
+        first: FirstScore | None = None,
     ) -> Report:
         """A contact engaged (``cause``: the interaction): rescore its open leads and the open
         account-based leads of its account, and follow the ``interaction`` and ``scored``
         transitions.
 
-        ``first``: (lead, interaction) when a capture just created the contact (without an
-        account) and that lead with that interaction, its only one: the lead is scored from
-        the documents in hand, reading nothing.  Should another road have written the lead
-        or its contact meanwhile, the lead's revision has moved and it is evaluated again
-        from fresh facts (:meth:`run`)."""
-        t = db_now()
-        if first is not None and self.ruleset is not None and not contact.get("accountId"):
-            lead, interaction = first
-            counted = counts_of_first(self.ruleset, interaction, t)
-            if counted is not None:
-                known = {contact["_id"]: contact}
-                return await self.run(
-                    [lead], {"interaction"}, created=created, cause=cause, now=t,
-                    counted=counted, known=known,
-                )  # fmt: skip
+        ``first``: a capture made the contact and its lead and scored that lead in its
+        transaction (:mod:`leadgraph.services.first_score`): the contact has no other lead, so
+        nothing is read or written again; the assignment rules follow (:meth:`after_first`)."""
+        if first is not None:
+            return await self.after_first(first)
         docs = await leads.open_of_contact(self.db, contact["_id"], contact.get("accountId"))
         return await self.run(docs, {"interaction"}, created=created, cause=cause)
 

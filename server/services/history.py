@@ -302,20 +302,11 @@ class History:
 
         Returns the ids of the leads another writer changed meanwhile (nothing written).
         """
-        version = self.ruleset.version if self.ruleset is not None else None
         pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
         entries: dict[ObjectId, list[dict[str, Any]]] = {}
         records: dict[ObjectId, list[dict[str, Any]]] = {}
         for w in writes:
-            found = changes(
-                w.before,
-                w.after,
-                at=at,
-                rules_version=version,
-                cause=w.cause,
-                transitions=w.transitions,
-            )
-            w.events = [*w.events, *lead_events(w.before, w.after, version, w.transitions)]
+            found = self.record(w, at)
             sets = dict(w.update.get("$set", {}))
             if found:
                 entries[w.before["_id"]] = found
@@ -345,6 +336,22 @@ class History:
                 len(entries) + len(records),
             )
         return lost
+
+    def record(self, w: Write, at: datetime) -> list[dict[str, Any]]:
+        """The record of the lead write ``w`` at ``at``: its history entries (returned) and its
+        events (``lead.scored``, ``lead.stage_changed``, added to ``w.events``); what the
+        persist point stores with the write, and a capture with the lead it scores in its own
+        transaction (:mod:`leadgraph.services.first_score`)."""
+        version = self.ruleset.version if self.ruleset is not None else None
+        w.events = [*w.events, *lead_events(w.before, w.after, version, w.transitions)]
+        return changes(
+            w.before,
+            w.after,
+            at=at,
+            rules_version=version,
+            cause=w.cause,
+            transitions=w.transitions,
+        )
 
     async def repair(self, since: datetime) -> int:
         """Insert the history entries and events a lead's last change kept in its outbox but

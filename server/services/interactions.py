@@ -23,6 +23,7 @@ from ..events import Event, InteractionRecorded
 from ..store import contacts, interactions, submissions
 from ..types import InteractionDoc, PluginManager, Session
 from . import dispatch, history
+from .first_score import FirstScore
 from .funnel import Funnel, Report
 
 OPERATION = "recordInteraction"
@@ -64,12 +65,12 @@ async def announce_and_score(
     interaction: Mapping[str, Any],
     events: list[Event],
     created: Collection[ObjectId] = (),
-    first: dict[str, Any] | None = None,
+    first: FirstScore | None = None,
 ) -> tuple[Report | None, list[PluginFailure]]:
     """After the commit: hand the events to plugins, then rescore the contact's open leads
-    (``created``: the leads this interaction made; ``first``: the lead of a contact the
-    capture just created, see :meth:`Funnel.after_engagement`).  The report (None without a
-    contact) and the plugins that failed."""
+    (``created``: the leads this interaction made; ``first``: the lead a capture made with its
+    contact and scored in its transaction, see :meth:`Funnel.after_engagement`).  The report
+    (None without a contact) and the plugins that failed."""
     failures = await dispatch.deliver(funnel.db, pm, events)
     if contact is None:
         return None, failures
@@ -77,7 +78,7 @@ async def announce_and_score(
         dict(contact),
         created=created,
         cause=history.interaction(interaction),
-        first=(first, dict(interaction)) if first is not None else None,
+        first=first,
     )
     return report, [*failures, *report.failures]
 
