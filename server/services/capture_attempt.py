@@ -29,6 +29,7 @@ from ..store import (
     submissions,
 )
 from ..store._base import applied
+from ..store.writes import Writes
 from ..types import InteractionDoc, PluginManager, Session
 from . import dispatch
 from .capture_input import require_custom, submitted_changes
@@ -71,6 +72,8 @@ class Attempt:
     funnel: Funnel | None = None
     #: that lead's evaluation, once made
     first: FirstScore | None = None
+    #: the transaction's writes, sent at once before it commits (:mod:`leadgraph.store.writes`)
+    writes: Writes | None = None
     #: the submitted values to set on the contact found (none when it was made here)
     contact_set: dict[str, Any] = field(default_factory=dict)
     #: the submitted values the lead found lacks (none when it was made here)
@@ -192,6 +195,7 @@ class Attempt:
 
     async def work(self, session: Session) -> Outcome:
         self.deferred = Deferred()  # afresh on each try of the transaction
+        self.writes = Writes(self.db)
         await self.read_keys(session)
         contact, cmatch = await self.contact(session)
         lead, lmatch = await self.lead(contact, session)
@@ -232,7 +236,8 @@ class Attempt:
         it and its keys, so the two transactions conflict and one is retried after the other;
         this capture then lands wholly before the erasure (and is erased with it) or finds
         the keys released and makes a new contact."""
-        db, key = self.db, self.idempotency_key
+        db, key, writes = self.db, self.idempotency_key, self.writes
+        assert writes is not None
         ifields: dict[str, Any] = {
             "contactId": contact["_id"],
             "leadId": lead["_id"] if lead else None,
@@ -247,8 +252,11 @@ class Attempt:
         }
         email = self.parsed.contact.get("email")
         made_here = self.deferred.records
-        await match_keys.insert_claims(db, self.deferred.claims, session)
-        doc, before = await write(db, ifields, session, self.contact_set, made_here.get("contacts"))
+        await match_keys.insert_claims(db, self.deferred.claims, session, writes)
+        known = None if cmatch.created else contact  # as this transaction read it
+        doc, before = await write(
+            db, ifields, session, self.contact_set, made_here.get("contacts"), writes, known
+        )
         if doc is None:  # resolved in this very transaction: it cannot be gone
             raise Conflict("the contact was removed while this submission was recorded")
         self.first = None
@@ -258,6 +266,8 @@ class Attempt:
         current = dict(after)
         if email:
             await lift_suppression(db, normalize.email(email), self.actor.source or "", session)
+        if self.change:
+            await writes.flush(session)  # the consent service reads and writes the contact
         consented = await self.consent.apply(
             contact["_id"], self.change, self.actor, session=session
         )
@@ -270,11 +280,12 @@ class Attempt:
             *capture_events(after, lead, doc, made, self.form_id, consented),
             *(self.first.write.events if self.first is not None else ()),
         ]
-        await dispatch.append(db, self.pm, recorded, session)
+        await dispatch.append(db, self.pm, recorded, session, writes)
         if self.pending is not None:
             await pending_captures.finish(db, self.pending["_id"], session=session)
         if key:
             await self.keep(doc, cmatch, lmatch, session)
+        await writes.flush(session)
         return doc, current, recorded
 
     async def insert_lead(
@@ -292,8 +303,8 @@ class Attempt:
             self.first = await score_first(self.funnel, lead, person, dict(interaction))
         if self.first is not None:
             lead.update(self.first.write.after)
-            await history.append(self.db, self.first.entries, session)
-        await records.insert(self.db, "leads", lead, session)
+            await history.append(self.db, self.first.entries, session, self.writes)
+        await records.insert(self.db, "leads", lead, session, self.writes)
 
     async def update_lead(
         self, lead: dict[str, Any] | None, session: Session | None
@@ -303,7 +314,14 @@ class Attempt:
         if lead is None or not self.lead_set:
             return []
         before = await records.set_before(
-            self.db, "leads", lead["_id"], self.lead_set, inc=leads.REV, session=session
+            self.db,
+            "leads",
+            lead["_id"],
+            self.lead_set,
+            inc=leads.REV,
+            session=session,
+            writes=self.writes,
+            known=lead,  # as this transaction read it
         )
         if before is None:
             return []
@@ -328,4 +346,4 @@ class Attempt:
         record = submissions.new_document(
             self.operation, self.owner, self.idempotency_key, self.digest, outcome
         )
-        await submissions.insert(self.db, record, session=session)
+        await submissions.insert(self.db, record, session, self.writes)

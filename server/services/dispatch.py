@@ -35,6 +35,7 @@ from ..db import in_transaction
 from ..events import Event, from_doc, hook_name
 from ..store import events as store
 from ..store.clock import now
+from ..store.writes import Writes
 from ..types import PluginManager, Session
 from . import webhooks
 
@@ -128,16 +129,21 @@ async def hand_to_plugins(pm: PluginManager | None, event: Event) -> list[Plugin
 
 
 async def append(
-    db: AsyncDatabase, pm: PluginManager | None, events: Sequence[Event], session: Session | None
+    db: AsyncDatabase,
+    pm: PluginManager | None,
+    events: Sequence[Event],
+    session: Session | None,
+    writes: Writes | None = None,
 ) -> None:
-    """Store ``events`` in the caller's transaction (one ``insert_many``); those a plugin
-    handles or a webhook takes are stored pending."""
+    """Store ``events`` in the caller's transaction (one ``insert_many``, or gathered in
+    ``writes`` with its other writes); those a plugin handles or a webhook takes are stored
+    pending."""
     hooks = await webhooks.listening(db) if events else []
 
     def must_hear(event: Event) -> bool:
         return wants(pm, event) or webhooks.taken(hooks, event.type)
 
-    await store.append(db, events, session, pending=must_hear)
+    await store.append(db, events, session, pending=must_hear, writes=writes)
 
 
 T = TypeVar("T")

@@ -21,6 +21,7 @@ from ..db import in_transaction
 from ..errors import Conflict, NotFound
 from ..events import Event, InteractionRecorded
 from ..store import contacts, interactions, submissions
+from ..store.writes import Writes
 from ..types import InteractionDoc, PluginManager, Session
 from . import dispatch, history
 from .first_score import FirstScore
@@ -46,16 +47,20 @@ async def write(
     session: Session | None,
     contact_set: dict[str, Any] | None = None,
     new_contact: Mapping[str, Any] | None = None,
+    writes: Writes | None = None,
+    known: Mapping[str, Any] | None = None,
 ) -> tuple[InteractionDoc | None, dict[str, Any] | None]:
     """Store an interaction and fold it into its contact's insights, in the caller's
     transaction, setting ``contact_set`` on the contact in the same write (a capture's
     submitted fields); the interaction and the contact before it (when ``contact_set`` is
     given), both None (nothing written) when the contact is gone (deleted or erased).
     ``new_contact``: the contact, made in this transaction and not stored yet, is inserted
-    with its first insights."""
+    with its first insights.  ``writes``: the writes are gathered there, sent with the
+    transaction's other writes; ``known``: the contact as the transaction read it."""
     if new_contact is not None:
-        return await interactions.record_first(db, fields, new_contact, session=session), None
-    return await interactions.record_changing(db, fields, contact_set, session=session)
+        doc = await interactions.record_first(db, fields, new_contact, session, writes)
+        return doc, None
+    return await interactions.record_changing(db, fields, contact_set, session, writes, known)
 
 
 async def announce_and_score(

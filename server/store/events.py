@@ -34,6 +34,7 @@ from ..cursors import Order, Page
 from ..types import Session
 from ._base import insert_all
 from .pagination import paginate
+from .writes import Writes
 
 if TYPE_CHECKING:
     from ..events import Event
@@ -93,13 +94,18 @@ async def append(
     session: Session | None = None,
     *,
     pending: bool | Callable[[Event], bool] = True,
+    writes: Writes | None = None,
 ) -> None:
     """Store ``events`` with one ``insert_many`` in the caller's transaction (``session``).
-    ``pending`` says which a plugin handler still has to hear (default: all)."""
+    ``pending`` says which a plugin handler still has to hear (default: all); ``writes``:
+    gathered there, sent with the transaction's other writes."""
     if not events:
         return
     docs = [document(e, pending(e) if callable(pending) else pending) for e in events]
-    await db[NAME].insert_many(docs, ordered=True, session=session)
+    if writes is not None:
+        writes.insert(NAME, docs)
+    else:
+        await db[NAME].insert_many(docs, ordered=True, session=session)
 
 
 async def append_documents(

@@ -23,6 +23,7 @@ from ..cursors import Order, Page
 from ..types import Session
 from ._base import insert_all
 from .pagination import paginate
+from .writes import Writes
 
 NAME = "lead_history"
 RULE_VERSIONS = "rule_versions"
@@ -48,10 +49,17 @@ ORDER = Order("at")  # oldest first, then by _id
 
 
 async def append(
-    db: AsyncDatabase, entries: list[dict[str, Any]], session: Session | None = None
+    db: AsyncDatabase,
+    entries: list[dict[str, Any]],
+    session: Session | None = None,
+    writes: Writes | None = None,
 ) -> None:
-    """Store history entries (one unordered insert)."""
-    await insert_all(db[NAME], entries, session=session)
+    """Store history entries (one unordered insert; ``writes``: gathered there, sent with
+    the transaction's other writes)."""
+    if writes is not None:
+        writes.insert(NAME, entries)
+    else:
+        await insert_all(db[NAME], entries, session=session)
 
 
 async def existing_ids(db: AsyncDatabase, ids: list[ObjectId]) -> set[ObjectId]:

@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..types import Session
 from ._base import BATCH_ALL
+from .writes import Writes
 
 NAME = "interaction_days"
 INTERACTIONS = "interactions"
@@ -50,28 +51,40 @@ def day_of(at: datetime) -> datetime:
 
 
 def _bumps(docs: Iterable[Mapping[str, Any]]) -> list[UpdateOne]:
+    return [UpdateOne(f, u, upsert=True) for f, u in _counts(docs)]
+
+
+def _counts(docs: Iterable[Mapping[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The upserts counting ``docs`` into their contacts' days: (filter, update) each."""
     counted: dict[tuple[ObjectId, datetime], dict[str, int]] = {}
     for doc in docs:
         for day in (day_of(doc["occurredAt"]), ALL):
             mine = counted.setdefault((doc["contactId"], day), {})
             mine[doc["type"]] = mine.get(doc["type"], 0) + 1
     return [
-        UpdateOne(
+        (
             {"contactId": contact, "day": day},
             {"$inc": {f"n.{kind}": n for kind, n in by_type.items()}},
-            upsert=True,
         )
         for (contact, day), by_type in counted.items()
     ]
 
 
 async def count_in(
-    db: AsyncDatabase, docs: Sequence[Mapping[str, Any]], session: Session | None = None
+    db: AsyncDatabase,
+    docs: Sequence[Mapping[str, Any]],
+    session: Session | None = None,
+    writes: Writes | None = None,
 ) -> None:
     """Count newly stored interactions into their contacts' days (one ``bulk_write``, in the
-    caller's transaction)."""
-    if docs:
+    caller's transaction; ``writes``: gathered there, sent with its other writes)."""
+    if not docs:
+        return
+    if writes is None:
         await db[NAME].bulk_write(_bumps(docs), ordered=False, session=session)
+        return
+    for filter, update in _counts(docs):
+        writes.update(NAME, filter, update, upsert=True)
 
 
 async def rebuild(

@@ -27,6 +27,7 @@ from ._base import (
     stored,
     stored_or_none,
 )
+from .writes import Writes
 
 NAME = INTERACTIONS
 
@@ -90,16 +91,29 @@ async def record_changing(
     fields: dict[str, Any],
     contact_set: dict[str, Any] | None,
     session: Session | None = None,
+    writes: Writes | None = None,
+    known: Mapping[str, Any] | None = None,
 ) -> tuple[InteractionDoc | None, dict[str, Any] | None]:
     """:func:`record`, setting ``contact_set`` on the contact in the same update (one command);
     the interaction and the contact as it was before (both None, nothing written, when the
-    contact does not exist).  Without ``contact_set`` the contact is not read back (None)."""
+    contact does not exist).  Without ``contact_set`` the contact is not read back (None).
+
+    ``known``: the contact as the caller's transaction read it (so it exists, and is as it
+    was before); with ``writes`` the update, the interaction and its counted day are gathered
+    there, sent with the transaction's other writes, and nothing is read."""
     doc = new_document(fields)
     update = insights_update(doc)
     query = {"_id": doc["contactId"]}
     contacts = db["contacts"]
     if contact_set:
         update["$set"] = {**contact_set, "updatedAt": now()}
+    if writes is not None and known is not None:
+        writes.update("contacts", query, update)
+        done = stored({**doc, "_id": ObjectId()}, InteractionDoc)
+        writes.insert(NAME, [done])
+        await interaction_days.count_in(db, [done], session=session, writes=writes)
+        return done, dict(known) if contact_set else None
+    if contact_set:
         before = await contacts.find_one_and_update(
             query, update, return_document=ReturnDocument.BEFORE, session=session
         )
@@ -135,15 +149,22 @@ async def record_first(
     fields: dict[str, Any],
     contact: Mapping[str, Any],
     session: Session | None = None,
+    writes: Writes | None = None,
 ) -> InteractionDoc:
     """:func:`record` for a contact made in the caller's transaction and not stored yet:
     the contact is inserted with the interaction's insights in it (one insert, not an insert
-    and an update), then the interaction."""
+    and an update), then the interaction and its counted day.  ``writes``: gathered there,
+    sent with the transaction's other writes."""
     doc = new_document(fields)
     new_contact = {**contact, "insights": first_insights(contact, doc)}
-    await db["contacts"].insert_one(new_contact, session=session)
-    done = stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc)
-    await interaction_days.count_in(db, [done], session=session)
+    if writes is not None:
+        done = stored({**doc, "_id": ObjectId()}, InteractionDoc)
+        writes.insert("contacts", [new_contact])
+        writes.insert(NAME, [done])
+    else:
+        await db["contacts"].insert_one(new_contact, session=session)
+        done = stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc)
+    await interaction_days.count_in(db, [done], session=session, writes=writes)
     return done
 
 

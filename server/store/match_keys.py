@@ -20,6 +20,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..types import Session
 from ._base import now
+from .writes import Writes
 
 NAME = "match_keys"
 
@@ -42,12 +43,18 @@ def claim_document(kid: str, record_id: ObjectId, meta: dict[str, Any]) -> dict[
 
 
 async def insert_claims(
-    db: AsyncDatabase, docs: list[dict[str, Any]], session: Session | None = None
+    db: AsyncDatabase,
+    docs: list[dict[str, Any]],
+    session: Session | None = None,
+    writes: Writes | None = None,
 ) -> None:
     """Store claims of keys nobody held (:func:`claim_document`) with one ``insert_many``, in
     the caller's transaction: a key a concurrent transaction claims too is a write conflict,
-    and the transaction is retried whole (it reads that claim then)."""
-    if docs:
+    and the transaction is retried whole (it reads that claim then).  ``writes``: gathered
+    there, sent with the transaction's other writes."""
+    if writes is not None:
+        writes.insert(NAME, docs)
+    elif docs:
         await db[NAME].insert_many(docs, session=session)
 
 

@@ -6,7 +6,7 @@ import batch, and the scans that key backfill and duplicate candidates need.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from bson import ObjectId
@@ -16,6 +16,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ..types import Session
 from ._base import BATCH_ALL, now
+from .writes import Writes
 
 # SecantusDB answers ``$in`` in time growing with the list length squared: keep lists short.
 IN_CHUNK = 200
@@ -96,10 +97,18 @@ def claimed_document(
 
 
 async def insert(
-    db: AsyncDatabase, collection: str, doc: dict[str, Any], session: Session | None = None
+    db: AsyncDatabase,
+    collection: str,
+    doc: dict[str, Any],
+    session: Session | None = None,
+    writes: Writes | None = None,
 ) -> None:
-    """Insert a new record (in the caller's transaction)."""
-    await db[collection].insert_one(doc, session=session)
+    """Insert a new record (in the caller's transaction; ``writes``: gathered there, sent
+    with its other writes)."""
+    if writes is not None:
+        writes.insert(collection, [doc])
+    else:
+        await db[collection].insert_one(doc, session=session)
 
 
 async def insert_claimed(
@@ -127,13 +136,19 @@ async def set_before(
     *,
     inc: dict[str, int] | None = None,
     session: Session | None = None,
+    writes: Writes | None = None,
+    known: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """``$set`` of ``changes`` on record ``rid``, stamped ``updatedAt`` (and ``inc`` added: a
     lead's revision), in one command, in the caller's transaction; the record as it was
-    before (None: there is none, nothing written)."""
+    before (None: there is none, nothing written).  ``known``: the record as the caller's
+    transaction read it; with ``writes`` the update is gathered there and nothing is read."""
     update: dict[str, Any] = {"$set": {**changes, "updatedAt": now()}}
     if inc:
         update["$inc"] = inc
+    if writes is not None and known is not None:
+        writes.update(collection, {"_id": rid}, update)
+        return dict(known)
     return await db[collection].find_one_and_update(
         {"_id": rid}, update, return_document=ReturnDocument.BEFORE, session=session
     )

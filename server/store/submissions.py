@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from ..types import Session
 from ._base import now
+from .writes import Writes
 
 NAME = "submissions"
 INDEXES: dict[str, list[Any]] = {NAME: []}
@@ -61,9 +62,18 @@ async def get(db: AsyncDatabase, sid: str) -> dict[str, Any] | None:
     return await db[NAME].find_one({"_id": sid})
 
 
-async def insert(db: AsyncDatabase, doc: dict[str, Any], session: Session | None = None) -> None:
-    """Record an outcome (a duplicate ``_id`` raises ``DuplicateKeyError``)."""
-    await db[NAME].insert_one(doc, session=session)
+async def insert(
+    db: AsyncDatabase,
+    doc: dict[str, Any],
+    session: Session | None = None,
+    writes: Writes | None = None,
+) -> None:
+    """Record an outcome (a duplicate ``_id`` raises ``DuplicateKeyError``, from
+    :meth:`Writes.flush` when gathered in ``writes``)."""
+    if writes is not None:
+        writes.insert(NAME, [doc])
+    else:
+        await db[NAME].insert_one(doc, session=session)
 
 
 async def of_contacts(db: AsyncDatabase, contact_ids: list[Any]) -> list[dict[str, Any]]:
