@@ -25,6 +25,7 @@ from leadgraph.embedded import EmbeddedMongo
 from leadgraph.plugin_manager import get_plugin_manager
 from leadgraph.rules.ruleset import load_rules
 from leadgraph.services import Services
+from leadgraph.services.facts import count_uncounted_days
 from pymongo import monitoring
 from rescore import ROOT, generate, live, unscore
 
@@ -35,30 +36,33 @@ class Timings(monitoring.CommandListener):
     def __init__(self) -> None:
         self.on = False
         self.started_at: dict[int, tuple[str, float]] = {}
-        self.total: dict[str, list[float]] = {}
+        self.total: dict[str, list[float]] = {}  # command -> [count, seconds, documents back]
         self.slow: list[tuple[float, str, str]] = []
         self.commands: dict[int, str] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.on:
             name = event.command_name
-            target = event.command.get(name)
+            target = event.command.get("collection" if name == "getMore" else name)
             self.started_at[event.request_id] = (f"{name} {target}", time.perf_counter())
             self.commands[event.request_id] = str(
                 {k: v for k, v in event.command.items() if k not in ("documents", "updates")}
             )[:300]
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        self._end(event.request_id)
+        cursor = event.reply.get("cursor") or {}
+        back = cursor.get("firstBatch", cursor.get("nextBatch", ()))
+        self._end(event.request_id, len(back))
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        self._end(event.request_id)
+        self._end(event.request_id, 0)
 
-    def _end(self, request_id: int) -> None:
+    def _end(self, request_id: int, documents: int) -> None:
         if (got := self.started_at.pop(request_id, None)) is not None:
-            row = self.total.setdefault(got[0], [0, 0.0])
+            row = self.total.setdefault(got[0], [0, 0.0, 0])
             row[0] += 1
             row[1] += (took := time.perf_counter() - got[1])
+            row[2] += documents
             if took > 1.0:
                 self.slow.append((took, got[0], self.commands.pop(request_id, "")))
         self.commands.pop(request_id, None)
@@ -76,6 +80,7 @@ async def run(args: argparse.Namespace, uri: str) -> None:
         await indexes(db)
         t = time.perf_counter()
         await generate(db, n_leads, max(10, int(1_000_000 * args.scale)), datetime.now(UTC))
+        await count_uncounted_days(db)  # as bench/rescore.py and `leadgraph rescore` do
         print(f"generated in {time.perf_counter() - t:.1f}s", flush=True)
     pm = get_plugin_manager()
     services = Services(db, load_rules(ROOT / "rules", pm), pm)
@@ -94,9 +99,9 @@ async def run(args: argparse.Namespace, uri: str) -> None:
     profile.disable()
     TIMINGS.on = False
     print(f"{args.what}: {time.perf_counter() - t:.1f}s under the profiler")
-    print("--- database time by command (count, seconds)")
-    for what, (n, secs) in sorted(TIMINGS.total.items(), key=lambda kv: -kv[1][1]):
-        print(f"{secs:8.2f}s {n:6d}  {what}")
+    print("--- database time by command (seconds, commands, documents returned)")
+    for what, (n, secs, back) in sorted(TIMINGS.total.items(), key=lambda kv: -kv[1][1]):
+        print(f"{secs:8.2f}s {n:6d} {back:8d}  {what}")
     for took, what, command in TIMINGS.slow:
         print(f"slow {took:.2f}s {what}: {command}")
     for sort in ("tottime", "cumulative"):
