@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from _harness import api_key, indexes
 from _server import leadgraph_server
-from leadgraph.db import make_client
+from leadgraph.db import EMBEDDED_TRANSACTIONS, make_client
 from leadgraph.embedded import EmbeddedMongo
 from leadgraph.plugin_manager import get_plugin_manager
 from leadgraph.rules.manager import RulesManager
@@ -53,7 +53,12 @@ async def bench_submissions(uri: str, n: int, clients: int) -> tuple[float, floa
     db = client["bench_submit"]
     await indexes(db)
     key = await api_key(db, "marketer")
-    async with leadgraph_server(uri, db.name) as url, httpx.AsyncClient(timeout=60) as http:
+    # the server is given MONGODB_URI (the bench's embedded server): it runs as many
+    # transactions at once as `leadgraph serve` does on its embedded database
+    env = {"LEADGRAPH_MAX_TRANSACTIONS": str(EMBEDDED_TRANSACTIONS)}
+    print(f"server: LEADGRAPH_MAX_TRANSACTIONS={EMBEDDED_TRANSACTIONS} (the embedded default)")
+    served = leadgraph_server(uri, db.name, env)
+    async with served as url, httpx.AsyncClient(timeout=60) as http:
         headers = {"Authorization": f"Bearer {key}"}
         queue = list(range(n))
 

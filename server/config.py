@@ -83,6 +83,11 @@ class Settings:
     # (web/key_states.VerifiedKeys): a revocation or role change applies within this time on
     # every process; 0 reads the key on every request.
     key_cache_seconds: float = 1.0
+    # Transactions this process runs at once (more wait their turn, in the process); 0: the
+    # default, no limit on MONGODB_URI (the server's own concurrency control admits them) and
+    # db.EMBEDDED_TRANSACTIONS on the embedded server, which runs one command at a time.  See
+    # docs/performance.md ("Transactions at once").
+    max_transactions: int = 0
     rule_limits: RuleLimits = field(default_factory=RuleLimits)
     # Signs and encrypts pagination cursors; unset: generated once into ``data_dir/secret``.
     secret: str | None = None

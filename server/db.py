@@ -9,6 +9,7 @@ import json
 import os
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,6 +203,10 @@ async def open_database(settings: Settings, *, publish: bool = False) -> AsyncIt
             _state_file(settings.data_dir).write_text(json.dumps({"pid": os.getpid(), "uri": uri}))
     # how long a request waits for a reachable server before it fails as UNAVAILABLE
     client = make_client(uri, serverSelectionTimeoutMS=int(settings.db_timeout * 1000))
+    embedded_db = settings.mongodb_uri is None  # started here or by the `leadgraph serve` we join
+    limit_transactions(
+        client, settings.max_transactions or (EMBEDDED_TRANSACTIONS if embedded_db else 0)
+    )
     try:
         db = client[settings.db_name]
         await ensure_indexes(db, event_retention_days=settings.event_retention_days)
@@ -229,10 +234,36 @@ async def ping(db: AsyncDatabase, timeout: float | None = None) -> bool:
     return True
 
 
+#: Transactions at once on the embedded server unless LEADGRAPH_MAX_TRANSACTIONS says: it runs
+#: one command at a time, so a third open transaction adds no work done, only snapshots kept.
+EMBEDDED_TRANSACTIONS = 2
+
+#: The bound on transactions at once per client (:func:`limit_transactions`); none: no bound.
+_turns: weakref.WeakKeyDictionary[AsyncMongoClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def limit_transactions(client: AsyncMongoClient, at_once: int) -> None:
+    """Run at most ``at_once`` of this process's transactions on ``client`` at a time (0: no
+    limit); the others wait their turn before they start (see :func:`in_transaction`)."""
+    if at_once > 0:
+        _turns[client] = asyncio.Semaphore(at_once)
+    else:
+        _turns.pop(client, None)
+
+
 async def in_transaction(db: AsyncDatabase, work: Callable[[Session], Awaitable[T]]) -> T:
-    """Run ``work(session)`` in a multi-document transaction, retried on transient errors.
+    """Run ``work(session)`` in a multi-document transaction, retried on transient errors,
+    when its client's bound on transactions at once (:func:`limit_transactions`) lets it.
 
     Needs a replica set or sharded cluster (the embedded server presents itself as one).
+    A transaction keeps a snapshot open from its first read to its commit: on a server that
+    runs one command at a time (the embedded one), transactions beyond the few it can serve
+    only wait inside the server holding snapshots, which slows every read and write there; in
+    the process they wait without holding anything.
     """
-    async with db.client.start_session() as session:
+    turn = _turns.get(db.client)
+    async with (
+        turn if turn is not None else contextlib.nullcontext(),
+        db.client.start_session() as session,
+    ):
         return await session.with_transaction(work)

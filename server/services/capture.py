@@ -62,19 +62,16 @@ async def capture(
 
     ``rules`` is the live :class:`~leadgraph.rules.ruleset.RuleSet` (None: the default
     strategies) and ``pm`` the plugin manager, unless ``matching`` (the service) is given;
-    ``make_lead`` builds a new lead document (at the lifecycle's initial stage).  The fields a
-    form sends beyond the contact and lead fields are seen by the matching strategies too.
-    ``pending`` is the ``pending_captures`` note an earlier version left for an interrupted
-    capture, which start-up runs again.  Preferences, consent and ``subscriptions`` (which
-    must name active lists) change through the ``consent`` service in the capture's
-    transaction, recorded as the person's own act through this form, from ``origin`` (``ip``,
-    ``userAgent`` of the request).  A submission with an email that was erased lifts its
-    suppression (in the capture's transaction): the person came back of their own accord and
-    becomes a new contact.  A submission racing the erasure of its contact lands before it (and
-    is erased with it) or after it (a new contact): see :meth:`Attempt.record`.  An idempotency key
-    is ``owner``'s (the API key's id) for this operation (:mod:`leadgraph.store.submissions`).
-    ``funnel``: a new person's lead is scored by it in the capture's transaction
-    (:mod:`leadgraph.services.first_score`); without it, after the commit.
+    ``make_lead`` builds a new lead document (at the lifecycle's initial stage) and ``funnel``
+    scores it in the transaction when its contact is new too (:mod:`.first_score`).  Fields
+    beyond the contact and lead fields are seen by the matching strategies too.  ``pending``:
+    the ``pending_captures`` note an earlier version left for an interrupted capture.
+    Preferences, consent and ``subscriptions`` (active lists) change through the ``consent``
+    service in the transaction, as the person's own act through this form, from ``origin``
+    (``ip``, ``userAgent``).  An erased email's submission lifts its suppression in the
+    transaction (the person came back: a new contact); one racing the erasure of its contact
+    lands wholly before or after it (:meth:`Attempt.record`).  An idempotency key is
+    ``owner``'s (the API key's id) for this operation (:mod:`leadgraph.store.submissions`).
     """
     matching = matching or Matching(db, rules, pm)
     parsed = parsed_input(form_id, fields, idempotency_key, matching.ruleset)
@@ -94,8 +91,7 @@ async def capture(
     )
     operation = "registerForEvent" if source == "event" else "submitForm"
     sid = submissions.scoped_id(operation, owner, idempotency_key) if idempotency_key else None
-    if sid and (done := await submissions.get(db, sid)):
-        # an interrupted capture whose key has an outcome (the client retried): done with
+    if sid and (done := await submissions.get(db, sid)):  # the key has an outcome: a retry
         return await replay_or_refuse(db, done, None if pending else digest, idempotency_key)
     attempt = Attempt(
         db=db,
