@@ -242,7 +242,7 @@ class Funnel:
     ) -> Report:
         """A contact engaged (``cause``: the interaction): rescore its open leads and the open
         account-based leads of its account, and follow the ``interaction`` and ``scored``
-        transitions.
+        transitions.  ``contact`` is as the engagement stored it (not read again).
 
         ``first``: a capture made the contact and its lead and scored that lead in its
         transaction (:mod:`leadgraph.services.first_score`): the contact has no other lead, so
@@ -250,7 +250,8 @@ class Funnel:
         if first is not None:
             return await self.after_first(first)
         docs = await leads.open_of_contact(self.db, contact["_id"], contact.get("accountId"))
-        return await self.run(docs, {"interaction"}, created=created, cause=cause)
+        known = {contact["_id"]: contact}  # as stored by the engagement's transaction
+        return await self.run(docs, {"interaction"}, created=created, cause=cause, known=known)
 
     async def created(self, docs: Sequence[Mapping[str, Any]]) -> Report:
         """Leads were created (by hand or by import): score them and fire ``created``."""
