@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fcntl
 import json
 import os
@@ -242,6 +243,10 @@ EMBEDDED_TRANSACTIONS = 2
 _turns: weakref.WeakKeyDictionary[AsyncMongoClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
+#: Whether this task (and the tasks it starts) runs inside a transaction's turn.
+_holding: contextvars.ContextVar[bool] = contextvars.ContextVar("leadgraph_turn", default=False)
+
+
 def limit_transactions(client: AsyncMongoClient, at_once: int) -> None:
     """Run at most ``at_once`` of this process's transactions on ``client`` at a time (0: no
     limit); the others wait their turn before they start (see :func:`in_transaction`)."""
@@ -262,8 +267,13 @@ async def in_transaction(db: AsyncDatabase, work: Callable[[Session], Awaitable[
     the process they wait without holding anything.
     """
     turn = _turns.get(db.client)
-    async with (
-        turn if turn is not None else contextlib.nullcontext(),
-        db.client.start_session() as session,
-    ):
-        return await session.with_transaction(work)
+    if turn is None or _holding.get():  # no bound, or this task has its turn already
+        async with db.client.start_session() as session:
+            return await session.with_transaction(work)
+    async with turn:
+        holding = _holding.set(True)  # a transaction started inside this one does not wait
+        try:
+            async with db.client.start_session() as session:
+                return await session.with_transaction(work)
+        finally:
+            _holding.reset(holding)

@@ -58,6 +58,26 @@ async def test_captures_at_once_under_the_bound_all_land_once(db, mongo_client):
     assert await db.interactions.count_documents({}) == 20
 
 
+async def test_a_transaction_started_inside_one_does_not_wait_for_a_turn(db, mongo_client):
+    """A service called in a transaction may start its own (without the session): under a
+    bound of 1 that must not wait for the turn its caller holds (a deadlock)."""
+
+    async def inner(session: Session) -> int:
+        await db.probe_inner.insert_one({"inner": 1}, session=session)
+        return 1
+
+    async def outer(session: Session) -> int:
+        await db.probe.insert_one({"outer": 1}, session=session)
+        return await asyncio.wait_for(lgdb.in_transaction(db, inner), timeout=30)
+
+    lgdb.limit_transactions(mongo_client, 1)
+    try:
+        assert await asyncio.gather(*(lgdb.in_transaction(db, outer) for _ in range(3))) == [1] * 3
+    finally:
+        lgdb.limit_transactions(mongo_client, 0)
+    assert await db.probe.count_documents({}) + await db.probe_inner.count_documents({}) == 6
+
+
 @pytest.mark.parametrize(("raw", "expected"), [(None, 0), ("3", 3)])
 def test_the_bound_is_a_setting(raw, expected):
     env = {} if raw is None else {"LEADGRAPH_MAX_TRANSACTIONS": raw}
