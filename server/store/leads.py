@@ -217,14 +217,9 @@ async def open_of_contact(
     db: AsyncDatabase, contact_id: ObjectId, account_id: ObjectId | None
 ) -> list[dict[str, Any]]:
     """The open leads a contact's engagement counts for: its own, and the account-based
-    leads (no parent contact) of its account.
-
-    Without an account, one equality on ``parentContactId`` (index
-    ``parentContact_createdAt_id`` on MongoDB; ``parents`` serves it too), the closed ones
-    (a contact's few) left out here: the same index keys and documents as the filter with
-    ``status`` would read on MongoDB, and the plan the embedded server keeps too, where
-    ``status: {$in: [open, null]}`` beside the parent made it scan every lead (450 ms at
-    5,000 leads, more than reading a busy contact's 10,000 interactions)."""
+    leads (no parent contact) of its account.  Without an account, read by ``parentContactId``
+    alone (``parentContact_createdAt_id``: on MongoDB the keys and documents the filter with
+    ``status`` reads; the embedded server scanned every lead for it), the closed left out."""
     own: dict[str, Any] = {"parentContactId": contact_id}
     if account_id is None:
         found = await db[NAME].find(own).sort("_id", 1).to_list()
