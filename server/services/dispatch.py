@@ -138,12 +138,25 @@ async def append(
     """Store ``events`` in the caller's transaction (one ``insert_many``, or gathered in
     ``writes`` with its other writes); those a plugin handles or a webhook takes are stored
     pending."""
-    hooks = await webhooks.listening(db) if events else []
+    must_hear = await hearing(db, pm) if events else wants_none
+    await store.append(db, events, session, pending=must_hear, writes=writes)
+
+
+def wants_none(event: Event) -> bool:
+    return False
+
+
+async def hearing(db: AsyncDatabase, pm: PluginManager | None) -> Callable[[Event], bool]:
+    """Whether an event must be stored pending: a plugin handles it or an active webhook
+    takes its type (the sweep delivers it should the process die before the dispatch).  The
+    one rule for every road that stores events (:func:`append`, the funnel's persist
+    point)."""
+    hooks = await webhooks.listening(db)
 
     def must_hear(event: Event) -> bool:
         return wants(pm, event) or webhooks.taken(hooks, event.type)
 
-    await store.append(db, events, session, pending=must_hear, writes=writes)
+    return must_hear
 
 
 T = TypeVar("T")

@@ -305,6 +305,7 @@ class History:
         pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
         entries: dict[ObjectId, list[dict[str, Any]]] = {}
         records: dict[ObjectId, list[dict[str, Any]]] = {}
+        must_hear = await dispatch.hearing(self.db, self.pm) if writes else dispatch.wants_none
         for w in writes:
             found = self.record(w, at)
             sets = dict(w.update.get("$set", {}))
@@ -313,7 +314,7 @@ class History:
                 sets[OUTBOX] = found
             if w.events:
                 records[w.before["_id"]] = docs = [
-                    events.document(e, dispatch.wants(self.pm, e)) for e in w.events
+                    events.document(e, must_hear(e)) for e in w.events
                 ]
                 sets[EVENTS_OUTBOX] = docs
             pairs.append((w.before, {**w.update, "$set": sets} if sets else w.update))
