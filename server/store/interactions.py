@@ -109,10 +109,7 @@ async def record_changing(
         update["$set"] = {**contact_set, "updatedAt": now()}
     if writes is not None and known is not None:
         writes.update("contacts", query, update)
-        done = stored({**doc, "_id": ObjectId()}, InteractionDoc)
-        writes.insert(NAME, [done])
-        await interaction_days.count_in(db, [done], session=session, writes=writes)
-        return done, dict(known) if contact_set else None
+        return await _store(db, doc, session, writes), dict(known) if contact_set else None
     if contact_set:
         before = await contacts.find_one_and_update(
             query, update, return_document=ReturnDocument.BEFORE, session=session
@@ -123,9 +120,21 @@ async def record_changing(
         before = None
         if not (await contacts.update_one(query, update, session=session)).matched_count:
             return None, None
-    done = stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc)
-    await interaction_days.count_in(db, [done], session=session)
-    return done, before
+    return await _store(db, doc, session, writes), before
+
+
+async def _store(
+    db: AsyncDatabase, doc: InteractionDoc, session: Session | None, writes: Writes | None
+) -> InteractionDoc:
+    """Insert the new interaction ``doc`` and count it into its contact's day (gathered in
+    ``writes`` when given); the interaction with its ``_id``."""
+    if writes is not None:
+        done = stored({**doc, "_id": ObjectId()}, InteractionDoc)
+        writes.insert(NAME, [done])
+    else:
+        done = stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc)
+    await interaction_days.count_in(db, [done], session=session, writes=writes)
+    return done
 
 
 def first_insights(contact: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,14 +167,10 @@ async def record_first(
     doc = new_document(fields)
     new_contact = {**contact, "insights": first_insights(contact, doc)}
     if writes is not None:
-        done = stored({**doc, "_id": ObjectId()}, InteractionDoc)
         writes.insert("contacts", [new_contact])
-        writes.insert(NAME, [done])
     else:
         await db["contacts"].insert_one(new_contact, session=session)
-        done = stored(await insert_new(db[NAME], dict(doc), session=session), InteractionDoc)
-    await interaction_days.count_in(db, [done], session=session, writes=writes)
-    return done
+    return await _store(db, doc, session, writes)
 
 
 async def insert_records(

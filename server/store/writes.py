@@ -3,8 +3,8 @@
 A transaction that writes several collections (a capture: the key claims, the contact, the
 lead, the interaction, its counted days, the score history, the events) gathers its writes
 here and sends them at once before it commits: on MongoDB 8.0 and later as one client-level
-``bulkWrite`` command (PyMongo's ``AsyncMongoClient.bulk_write``: inserts, updates and deletes
-on any collections of the cluster, in order, one round trip, in the transaction); on an older
+``bulkWrite`` command (PyMongo's ``AsyncMongoClient.bulk_write``: inserts and updates on any
+collections of the cluster, in order, one round trip, in the transaction); on an older
 server as one ``bulk_write`` per run of writes to the same collection, in the same order.
 Either way the transaction makes them all or none, and what the database refuses is raised as
 the single-collection commands raise it (``DuplicateKeyError`` for a unique key, the
@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
-from pymongo import DeleteOne, InsertOne, UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     ClientBulkWriteException,
@@ -35,13 +36,13 @@ from ..types import Session
 #: The wire version of MongoDB 8.0, the first with the client-level ``bulkWrite`` command.
 CLIENT_BULK_WIRE_VERSION = 25
 
-Model = InsertOne[Any] | UpdateOne | DeleteOne
+Model = InsertOne[Any] | UpdateOne
 
 
 @dataclass(frozen=True)
 class _Op:
     collection: str
-    kind: str  # "insert", "update" or "delete"
+    kind: str  # "insert" or "update"
     doc: Mapping[str, Any]  # the document (insert) or the filter
     update: Mapping[str, Any] | None = None
     upsert: bool = False
@@ -49,8 +50,6 @@ class _Op:
     def model(self, namespace: str | None) -> Model:
         if self.kind == "insert":
             return InsertOne(dict(self.doc), namespace=namespace)
-        if self.kind == "delete":
-            return DeleteOne(dict(self.doc), namespace=namespace)
         assert self.update is not None
         return UpdateOne(dict(self.doc), dict(self.update), upsert=self.upsert, namespace=namespace)
 
@@ -78,13 +77,6 @@ class Writes:
         insert it)."""
         self.ops.append(_Op(collection, "update", filter, update, upsert))
 
-    def delete(self, collection: str, filter: Mapping[str, Any]) -> None:
-        """Delete the one document of ``collection`` matching ``filter``."""
-        self.ops.append(_Op(collection, "delete", filter))
-
-    def __len__(self) -> int:
-        return len(self.ops)
-
     async def flush(self, session: Session | None) -> None:
         """Send every write gathered so far, in order, in ``session``'s transaction."""
         ops, self.ops = self.ops, []
@@ -99,16 +91,12 @@ class Writes:
             except ClientBulkWriteException as exc:
                 raise unwrapped(exc) from None
             return
-        start = 0
-        for i in range(1, len(ops) + 1):
-            if i == len(ops) or ops[i].collection != ops[start].collection:
-                run = ops[start:i]
-                collection = self.db[run[0].collection]
-                if all(op.kind == "insert" for op in run):
-                    await collection.insert_many([dict(op.doc) for op in run], session=session)
-                else:
-                    await collection.bulk_write([op.model(None) for op in run], session=session)
-                start = i
+        for name, grouped in groupby(ops, key=lambda op: op.collection):
+            run = list(grouped)
+            if all(op.kind == "insert" for op in run):
+                await self.db[name].insert_many([dict(op.doc) for op in run], session=session)
+            else:
+                await self.db[name].bulk_write([op.model(None) for op in run], session=session)
 
 
 def client_bulk(db: AsyncDatabase) -> bool:
