@@ -266,14 +266,21 @@ async def in_transaction(db: AsyncDatabase, work: Callable[[Session], Awaitable[
     only wait inside the server holding snapshots, which slows every read and write there; in
     the process they wait without holding anything.
     """
-    turn = _turns.get(db.client)
-    if turn is None or _holding.get():  # no bound, or this task has its turn already
-        async with db.client.start_session() as session:
-            return await session.with_transaction(work)
+    async with _turn(db.client), db.client.start_session() as session:
+        return await session.with_transaction(work)
+
+
+@contextlib.asynccontextmanager
+async def _turn(client: AsyncMongoClient) -> AsyncIterator[None]:
+    """Wait for a turn under ``client``'s bound (none: no bound, or this task has its turn
+    already: a transaction started inside one does not wait for the turn its caller holds)."""
+    turn = _turns.get(client)
+    if turn is None or _holding.get():
+        yield
+        return
     async with turn:
-        holding = _holding.set(True)  # a transaction started inside this one does not wait
+        holding = _holding.set(True)
         try:
-            async with db.client.start_session() as session:
-                return await session.with_transaction(work)
+            yield
         finally:
             _holding.reset(holding)

@@ -138,12 +138,8 @@ async def append(
     """Store ``events`` in the caller's transaction (one ``insert_many``, or gathered in
     ``writes`` with its other writes); those a plugin handles or a webhook takes are stored
     pending."""
-    must_hear = await hearing(db, pm) if events else wants_none
-    await store.append(db, events, session, pending=must_hear, writes=writes)
-
-
-def wants_none(event: Event) -> bool:
-    return False
+    if events:
+        await store.append(db, events, session, pending=await hearing(db, pm), writes=writes)
 
 
 async def hearing(db: AsyncDatabase, pm: PluginManager | None) -> Callable[[Event], bool]:

@@ -66,8 +66,8 @@ async def score_first(
     facts = await gather(funnel.db, [lead], rules, t, counted, known={contact["_id"]: contact})
     e = evaluate(rules, facts[lead["_id"]], TRIGGERS, t)
     update = e.update or {}
-    w = Write(dict(lead), update, applied(lead, update), interaction(first))
-    w.transitions = [tr.name for tr in e.transitions]
+    transitions = [tr.name for tr in e.transitions]
+    w = Write(dict(lead), update, applied(lead, update), interaction(first), transitions)
     entries = funnel.history.record(w, t) if e.update is not None else []
     if entries:
         await funnel.history.keep_rules(t)

@@ -305,7 +305,9 @@ class History:
         pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
         entries: dict[ObjectId, list[dict[str, Any]]] = {}
         records: dict[ObjectId, list[dict[str, Any]]] = {}
-        must_hear = await dispatch.hearing(self.db, self.pm) if writes else dispatch.wants_none
+        if not writes:
+            return set()
+        must_hear = await dispatch.hearing(self.db, self.pm)
         for w in writes:
             found = self.record(w, at)
             sets = dict(w.update.get("$set", {}))
